@@ -1,0 +1,14 @@
+import { main } from '@tm/platform';
+import { AppModule } from './app.module';
+import { CommandApiConfig } from './config';
+
+main({
+  name: 'command-api',
+  config: CommandApiConfig,
+  module: (config) => AppModule.forRoot(config),
+  port: (config) => config.COMMAND_API_PORT,
+  openApi: {
+    title: 'Traffic Manager command API',
+    description: 'Writes routes, tenants and API keys (CONTRACT.md, "Command API").',
+  },
+});

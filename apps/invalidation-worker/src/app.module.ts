@@ -1,0 +1,19 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { PlatformModule } from '@tm/platform';
+import { RedisModule, RedisReadiness } from '@tm/route-cache';
+import { KafkaModule, KafkaReadiness, parseBrokers } from '@tm/messaging';
+import { InvalidationWorkerConfig } from './config';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: InvalidationWorkerConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        RedisModule.forRoot({ url: config.REDIS_URL }),
+        KafkaModule.forRoot({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'invalidation-worker' }),
+        PlatformModule.forRoot({ app: 'invalidation-worker', config, health: { checks: [RedisReadiness, KafkaReadiness] } }),
+      ],
+    };
+  }
+}

@@ -1,0 +1,19 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { PlatformModule } from '@tm/platform';
+import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
+import { KafkaModule, KafkaReadiness, parseBrokers } from '@tm/messaging';
+import { OutboxRelayConfig } from './config';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: OutboxRelayConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'outbox-relay' }),
+        KafkaModule.forRoot({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'outbox-relay' }),
+        PlatformModule.forRoot({ app: 'outbox-relay', config, health: { checks: [PostgresReadiness, KafkaReadiness] } }),
+      ],
+    };
+  }
+}

@@ -1,0 +1,42 @@
+import { createTestEnvironment, runToExit, type AppName, type TestEnvironment } from '@tm/testing';
+
+/** Each app refuses a bad configuration with one clear line on stderr and exit status 1. */
+describe('configuration checked at start', () => {
+  let environment: TestEnvironment;
+  beforeAll(async () => {
+    environment = await createTestEnvironment();
+  });
+  afterAll(() => environment.cleanup());
+
+  const cases: [AppName, Record<string, string | undefined>, RegExp][] = [
+    ['resolver', { REDIS_URL: 'notaurl' }, /^resolver: invalid configuration: REDIS_URL is invalid: expected a redis:\/\//],
+    ['invalidation-worker', { REDIS_URL: 'notaurl' }, /^invalidation-worker: invalid configuration: REDIS_URL is invalid/],
+    ['command-api', { DATABASE_URL: 'mysql://root@127.0.0.1/x' }, /^command-api: invalid configuration: DATABASE_URL is invalid: expected a postgres:\/\//],
+    ['command-api', { DATABASE_URL: undefined }, /^command-api: invalid configuration: DATABASE_URL is required/],
+    ['command-api', { COMMAND_API_PORT: '70000' }, /^command-api: invalid configuration: COMMAND_API_PORT is invalid: expected a whole number from 1 to 65535/],
+    ['outbox-relay', { KAFKA_BROKERS: 'localhost' }, /^outbox-relay: invalid configuration: KAFKA_BROKERS is invalid: expected a comma-separated list of host:port/],
+    ['outbox-relay', { KAFKA_BROKERS: undefined }, /^outbox-relay: invalid configuration: KAFKA_BROKERS is required/],
+    ['resolver', { LOG_LEVEL: 'chatty' }, /^resolver: invalid configuration: LOG_LEVEL is invalid: expected one of/],
+    ['invalidation-worker', { SHUTDOWN_TIMEOUT_MS: '-5' }, /^invalidation-worker: invalid configuration: SHUTDOWN_TIMEOUT_MS is invalid/],
+  ];
+
+  it.each(cases)('%s with %p', async (app, override, expected) => {
+    const env: Record<string, string> = { ...environment.env };
+    for (const [key, value] of Object.entries(override)) {
+      if (value === undefined) delete env[key];
+      else env[key] = value;
+    }
+    const result = await runToExit(app, env);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(expected);
+  });
+
+  it('does not print a secret it refuses', async () => {
+    const result = await runToExit('command-api', { ...environment.env, DATABASE_URL: 'mysql://user:hunter2@db/x' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toContain('hunter2');
+  });
+});

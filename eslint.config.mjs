@@ -1,0 +1,70 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+/**
+ * Module boundaries. Tags: type:* says what a project is, scope:* which side of the system it serves.
+ * Apps import libs; libs never import apps; contracts import nothing of ours; the write side never
+ * reaches into the read side's cache protocol and the other way round.
+ */
+const constraints = (inTests) => {
+  // Test files of any project may also use the shared harness (type:testing, scope:test).
+  const harness = inTests ? ['type:testing'] : [];
+  const testScope = inTests ? ['scope:test'] : [];
+  return [
+    { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', ...harness] },
+    { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', ...harness] },
+    { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
+    { sourceTag: 'type:migrations', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts'] },
+    { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:migrations'] },
+    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts'] },
+    { sourceTag: 'scope:write', onlyDependOnLibsWithTags: ['scope:write', 'scope:shared', ...testScope] },
+    { sourceTag: 'scope:read', onlyDependOnLibsWithTags: ['scope:read', 'scope:shared', ...testScope] },
+    { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', ...testScope] },
+    { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:read', 'scope:write', 'scope:test'] },
+  ];
+};
+const boundaries = (inTests) => [
+  'error',
+  {
+    // Apps bundle their libs (webpack); no lib is built on its own, so this check has nothing to guard.
+    enforceBuildableLibDependency: false,
+    allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
+    depConstraints: constraints(inTests),
+  },
+];
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  ...nx.configs['flat/javascript'],
+  { ignores: ['**/dist', '**/out-tsc', '**/node_modules', '.nx/**', 'tools/**', 'bench/results/**'] },
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parser: tseslint.parser,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(false),
+      // Async Kafka and Redis handlers are where dropped promises lose data.
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Tests of any project may use the shared harness.
+    files: ['**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(true),
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+];

@@ -1,0 +1,3 @@
+export * from './lib/names';
+export * from './lib/topics';
+export * from './lib/http';

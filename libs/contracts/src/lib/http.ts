@@ -1,0 +1,16 @@
+/** Header names of the HTTP contract (CONTRACT.md, "HTTP conventions" and "Resolver"). */
+export const Headers = {
+  requestId: 'x-request-id',
+  routeRevision: 'x-route-revision',
+  consistencyRevision: 'x-consistency-revision',
+  minRevision: 'x-min-revision',
+  cache: 'x-cache',
+} as const;
+
+/** Default ports (CONTRACT.md). */
+export const DefaultPorts = {
+  commandApi: 3000,
+  resolver: 3001,
+  outboxRelay: 3010,
+  invalidationWorker: 3011,
+} as const;

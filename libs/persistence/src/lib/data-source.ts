@@ -1,0 +1,33 @@
+import type { DataSourceOptions } from 'typeorm';
+
+export interface PostgresOptions {
+  url: string;
+  /** Pool size per process. */
+  poolSize?: number;
+  /** Name shown in pg_stat_activity. */
+  applicationName?: string;
+  /** Passed to TypeORM. */
+  entities?: DataSourceOptions['entities'];
+}
+
+/**
+ * TypeORM options for the apps' PostgreSQL: the schema is the migrations' (`npm run migrate`), never
+ * synchronised or migrated at start; connects fail fast.
+ */
+export function postgresOptions(options: PostgresOptions): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: options.url,
+    synchronize: false,
+    migrationsRun: false,
+    entities: options.entities ?? [],
+    applicationName: options.applicationName ?? 'traffic-manager',
+    poolSize: options.poolSize ?? 10,
+    extra: {
+      // A dependency that is down must give a quick 503, not a request that hangs.
+      connectionTimeoutMillis: 2_000,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+    },
+  };
+}

@@ -1,0 +1,160 @@
+import 'reflect-metadata';
+import type { IncomingMessage } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { DynamicModule, Type } from '@nestjs/common';
+import type { ClassConstructor } from 'class-transformer';
+import { Logger } from 'nestjs-pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { Headers } from '@tm/contracts';
+import { ConfigError, validateConfig, type BaseAppConfig } from './config';
+import { requestIdOf } from './logging';
+import { METRICS_REGISTRY } from './metrics';
+
+/** Requests larger than this are refused with 413 (CONTRACT.md, "HTTP conventions"). */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+export interface AppDefinition<C extends BaseAppConfig> {
+  /** The app's name in logs, metrics and error lines: `command-api`, `resolver`, ... */
+  name: string;
+  config: ClassConstructor<C>;
+  /** Builds the root module from the validated configuration. */
+  module: (config: C) => Type<unknown> | DynamicModule;
+  /** The configuration property holding the HTTP port. */
+  port: (config: C) => number;
+  /** Title and description for the OpenAPI document at /docs-json, rendered at /docs. */
+  openApi?: { title: string; description: string };
+}
+
+/**
+ * Reads and validates the configuration; on a bad value writes one line to stderr and exits 1.
+ * Split out so that tests can check the line without starting anything.
+ */
+export function loadConfigOrExit<C extends object>(name: string, cls: ClassConstructor<C>): C {
+  try {
+    return validateConfig(cls, process.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`${name}: invalid configuration: ${e.message}\n`);
+    process.exit(1);
+  }
+}
+
+/** Creates the Nest application on Fastify, with logs, request ids and HTTP metrics. */
+export async function createApp<C extends BaseAppConfig>(
+  def: AppDefinition<C>,
+  config: C,
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: (req: IncomingMessage) => requestIdOf(req),
+    // Node's default keep-alive (5 s) is shorter than most proxies'; avoid resets under load.
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(def.module(config), adapter, {
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  app.useLogger(app.get(Logger));
+  instrument(app);
+  const openApi = def.openApi;
+  if (openApi) {
+    const document = () =>
+      SwaggerModule.createDocument(
+        app,
+        new DocumentBuilder()
+          .setTitle(openApi.title)
+          .setDescription(openApi.description)
+          .setVersion('1')
+          .addBearerAuth()
+          .build(),
+      );
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+  }
+  return app;
+}
+
+/** Request ids on every response and a latency histogram per route and status. */
+function instrument(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  const registry = app.get<Registry>(METRICS_REGISTRY);
+  const duration = new Histogram({
+    name: 'tm_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const total = new Counter({
+    name: 'tm_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  fastify.addHook('onRequest', (request, reply, done) => {
+    // The same id in Fastify, in pino-http (which reads raw.id) and in the answer.
+    (request.raw as IncomingMessage & { id?: string }).id = request.id;
+    void reply.header(Headers.requestId, request.id);
+    done();
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    };
+    duration.observe(labels, reply.elapsedTime / 1000);
+    total.inc(labels);
+    done();
+  });
+}
+
+/**
+ * Starts an app: validates configuration (one line and exit 1 when bad), listens, and on SIGTERM
+ * or SIGINT stops taking work, lets in-flight work finish (Nest's shutdown hooks close consumers
+ * and pools) and exits 0; exits 1 if that takes longer than SHUTDOWN_TIMEOUT_MS.
+ *
+ * Nest's own enableShutdownHooks() re-raises the signal after closing, which makes the exit
+ * status 143 instead of the 0 the contract asks for; hence this small handler.
+ */
+export async function runApp<C extends BaseAppConfig>(def: AppDefinition<C>): Promise<void> {
+  const config = loadConfigOrExit(def.name, def.config);
+  const app = await createApp(def, config);
+  const logger = app.get(Logger);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal} received: finishing in-flight work`, 'Shutdown');
+    const timer = setTimeout(() => {
+      logger.error(`shutdown took longer than ${config.SHUTDOWN_TIMEOUT_MS} ms; exiting`, undefined, 'Shutdown');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    app.close().then(
+      () => {
+        logger.log('stopped', 'Shutdown');
+        process.exit(0);
+      },
+      (e: unknown) => {
+        logger.error(`shutdown failed: ${String(e)}`, undefined, 'Shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  const port = def.port(config);
+  await app.listen({ port, host: config.HOST });
+  logger.log(`${def.name} listening on http://${config.HOST}:${port}`, 'Bootstrap');
+}
+
+/** The body of every main.ts: run the app; a failure to start is one line on stderr and exit 1. */
+export function main<C extends BaseAppConfig>(def: AppDefinition<C>): void {
+  runApp(def).catch((e: unknown) => {
+    process.stderr.write(`${def.name}: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

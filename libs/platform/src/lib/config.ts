@@ -1,0 +1,130 @@
+import 'reflect-metadata';
+import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import {
+  registerDecorator,
+  validateSync,
+  IsIn,
+  IsInt,
+  IsOptional,
+  Max,
+  Min,
+  type ValidationError,
+  type ValidationOptions,
+} from 'class-validator';
+import { Type } from 'class-transformer';
+
+/** A bad or missing configuration value; the message is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Validates environment variables into an instance of `cls`. Throws ConfigError whose message is
+ * one line: the variable and what is expected. Values are never echoed: some are secrets.
+ */
+export function validateConfig<T extends object>(cls: ClassConstructor<T>, env: Record<string, unknown>): T {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const config = plainToInstance(cls, present, { exposeDefaultValues: true });
+  const errors = validateSync(config, { skipMissingProperties: false, forbidUnknownValues: false });
+  if (errors.length > 0) throw new ConfigError(describe(errors[0] as ValidationError));
+  return config;
+}
+
+function describe(error: ValidationError): string {
+  const messages = Object.values(error.constraints ?? {});
+  const missing = error.value === undefined;
+  if (missing) return `${error.property} is required: ${messages[messages.length - 1] ?? 'a value is expected'}`;
+  return `${error.property} is invalid: ${messages[0] ?? 'unexpected value'}`;
+}
+
+function urlWithProtocols(protocols: string[], value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    return protocols.includes(url.protocol) && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function stringRule(name: string, message: string, test: (value: unknown) => boolean) {
+  return (options?: ValidationOptions) =>
+    (target: object, propertyName: string): void =>
+      registerDecorator({
+        name,
+        target: target.constructor,
+        propertyName,
+        options: { message, ...options },
+        validator: { validate: test },
+      });
+}
+
+export const IsPostgresUrl = stringRule(
+  'isPostgresUrl',
+  'expected a postgres:// URL such as postgres://user@127.0.0.1:5432/traffic_manager',
+  (v) => urlWithProtocols(['postgres:', 'postgresql:'], v),
+);
+
+export const IsRedisUrl = stringRule(
+  'isRedisUrl',
+  'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379',
+  (v) => urlWithProtocols(['redis:', 'rediss:'], v),
+);
+
+/** `host:port[,host:port...]`. */
+export const IsBrokerList = stringRule(
+  'isBrokerList',
+  'expected a comma-separated list of host:port, such as 127.0.0.1:9092',
+  (v) =>
+    typeof v === 'string' &&
+    v.split(',').every((b) => {
+      const m = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(b.trim());
+      return m !== null && Number(m[2]) > 0 && Number(m[2]) < 65536;
+    }),
+);
+
+/** A Kafka topic name, a Redis key prefix or similar: printable, no spaces. */
+export const IsToken = stringRule('isToken', 'expected letters, digits and . _ : - only', (v) =>
+  typeof v === 'string' ? /^[A-Za-z0-9._:-]{1,200}$/.test(v) : false,
+);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A TCP port variable. */
+export function IsPort(): PropertyDecorator {
+  return (target, key) => {
+    Type(() => Number)(target, key);
+    IsInt({ message: 'expected a whole number from 1 to 65535' })(target, key);
+    Min(1, { message: 'expected a whole number from 1 to 65535' })(target, key);
+    Max(65535, { message: 'expected a whole number from 1 to 65535' })(target, key);
+  };
+}
+
+/** A whole number within [min, max]. */
+export function IsIntBetween(min: number, max: number): PropertyDecorator {
+  const message = `expected a whole number from ${min} to ${max}`;
+  return (target, key) => {
+    Type(() => Number)(target, key);
+    IsInt({ message })(target, key);
+    Min(min, { message })(target, key);
+    Max(max, { message })(target, key);
+  };
+}
+
+/** What every app reads. */
+export class BaseAppConfig {
+  @IsOptional()
+  @IsIn(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` })
+  LOG_LEVEL: LogLevel = 'info';
+
+  /** The address the HTTP server binds to. */
+  @IsOptional()
+  @IsToken()
+  HOST = '0.0.0.0';
+
+  /** How long SIGTERM waits for in-flight work before the process gives up and exits 1. */
+  @IsOptional()
+  @IsIntBetween(100, 120_000)
+  SHUTDOWN_TIMEOUT_MS = 10_000;
+}

@@ -1,0 +1,36 @@
+import { Controller, Get, Global, Header, Inject, Module, type DynamicModule } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+/** The app's Prometheus registry; inject it to register the app's own metrics. */
+export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
+
+@ApiExcludeController()
+@Controller('metrics')
+class MetricsController {
+  constructor(@Inject(METRICS_REGISTRY) private readonly registry: Registry) {}
+
+  @Get()
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  @Header('Cache-Control', 'no-store')
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
+
+/** `GET /metrics` in Prometheus text format, with the process's default metrics. */
+@Global()
+@Module({})
+export class MetricsModule {
+  static forRoot(app: string): DynamicModule {
+    const registry = new Registry();
+    registry.setDefaultLabels({ app });
+    collectDefaultMetrics({ register: registry, prefix: 'tm_' });
+    return {
+      module: MetricsModule,
+      controllers: [MetricsController],
+      providers: [{ provide: METRICS_REGISTRY, useValue: registry }],
+      exports: [METRICS_REGISTRY],
+    };
+  }
+}

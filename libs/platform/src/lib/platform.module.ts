@@ -1,0 +1,31 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import type { BaseAppConfig } from './config';
+import { HealthModule, type HealthOptions } from './health';
+import { loggingModule } from './logging';
+import { MetricsModule } from './metrics';
+
+export interface PlatformOptions<C extends BaseAppConfig> {
+  app: string;
+  /** The validated configuration; injectable everywhere under its class. */
+  config: C;
+  health: HealthOptions;
+}
+
+/** What every app has: its typed configuration, JSON logs, /metrics and /health/{live,ready}. */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot<C extends BaseAppConfig>(options: PlatformOptions<C>): DynamicModule {
+    const configProvider = { provide: options.config.constructor, useValue: options.config };
+    return {
+      module: PlatformModule,
+      imports: [
+        loggingModule(options.app, options.config.LOG_LEVEL),
+        MetricsModule.forRoot(options.app),
+        HealthModule.register(options.health),
+      ],
+      providers: [configProvider],
+      exports: [configProvider],
+    };
+  }
+}

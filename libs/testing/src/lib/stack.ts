@@ -1,0 +1,86 @@
+import { createTestDatabase, type TestDatabase } from './database';
+import { testInfra } from './env';
+import { deleteTopics, testTopic } from './kafka';
+import { startApp, type AppName, type AppProcess } from './processes';
+import { deleteKeysWithPrefix, testKeyPrefix } from './redis';
+
+/** What one test's system runs against: its own database, key prefix and topic. */
+export interface TestEnvironment {
+  database: TestDatabase;
+  keyPrefix: string;
+  topic: string;
+  /** The environment the apps get. */
+  env: Record<string, string>;
+  /** Drops the database, deletes the keys and the topics. */
+  cleanup(): Promise<void>;
+}
+
+export async function createTestEnvironment(): Promise<TestEnvironment> {
+  const infra = testInfra();
+  const database = await createTestDatabase();
+  const keyPrefix = testKeyPrefix();
+  const topic = testTopic();
+  return {
+    database,
+    keyPrefix,
+    topic,
+    env: {
+      DATABASE_URL: database.url,
+      REDIS_URL: infra.redisUrl,
+      KAFKA_BROKERS: infra.kafkaBrokers,
+      CACHE_KEY_PREFIX: keyPrefix,
+      KAFKA_ROUTE_EVENTS_TOPIC: topic,
+      LOG_LEVEL: 'info',
+    },
+    async cleanup() {
+      await Promise.all([
+        database.drop(),
+        deleteKeysWithPrefix(keyPrefix),
+        deleteTopics([topic, `${topic}.dlq`]),
+      ]);
+    },
+  };
+}
+
+export const ALL_APPS: AppName[] = ['command-api', 'outbox-relay', 'resolver', 'invalidation-worker'];
+
+/** The four apps as processes against one test environment. */
+export class TestStack {
+  private constructor(
+    readonly environment: TestEnvironment,
+    readonly apps: Map<AppName, AppProcess>,
+  ) {}
+
+  static async start(options: { apps?: AppName[]; env?: Record<string, string> } = {}): Promise<TestStack> {
+    const environment = await createTestEnvironment();
+    const stack = new TestStack(environment, new Map());
+    try {
+      for (const app of options.apps ?? ALL_APPS) await stack.restart(app, options.env);
+    } catch (e) {
+      await stack.stop();
+      throw e;
+    }
+    return stack;
+  }
+
+  app(name: AppName): AppProcess {
+    const proc = this.apps.get(name);
+    if (!proc) throw new Error(`${name} is not part of this stack`);
+    return proc;
+  }
+
+  /** Starts (again) one app, on the port it had if it ran before. */
+  async restart(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
+    const previous = this.apps.get(name);
+    if (previous?.running) await previous.stop();
+    const proc = await startApp(name, { ...this.environment.env, ...env }, previous?.port);
+    this.apps.set(name, proc);
+    return proc;
+  }
+
+  /** Stops every app (SIGTERM) and removes what the environment created. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.apps.values()].map((p) => p.stop()));
+    await this.environment.cleanup();
+  }
+}

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'migrations',
+  preset: '../jest.preset.js',
+  coverageDirectory: '../coverage/migrations',
+};

@@ -1,0 +1,6 @@
+import { StoreRevision1764000000000 } from './1764000000000-store-revision';
+
+export { runMigrations } from './run';
+
+/** Every migration, oldest first. Add new ones at the end. */
+export const migrations = [StoreRevision1764000000000];
