@@ -20,4 +20,6 @@ module.exports = {
   testTimeout: 60_000,
   // Apps get their first tests with their features; an empty project is not a failure.
   passWithNoTests: true,
+  // `npm test` adds up the counts of every project's run (tools/jest/count-reporter.js).
+  reporters: ['default', join(__dirname, 'tools/jest/count-reporter.js')],
 };

@@ -1,0 +1,179 @@
+// `npm start`: the whole system on this machine, in the foreground. Ctrl-C stops what it started.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  dataDir,
+  ensureDataDir,
+  ensureDependencies,
+  ensureKafka,
+  ensurePostgres,
+  ensureRedis,
+  readIfExists,
+  repo,
+  run,
+  say,
+  SetupError,
+  tcpOpen,
+} from './infra.mjs';
+
+const APPS = [
+  { name: 'command-api', portVar: 'COMMAND_API_PORT', port: 3000, what: 'command API (writes; docs at /docs)' },
+  { name: 'resolver', portVar: 'RESOLVER_PORT', port: 3001, what: 'resolver (reads; docs at /docs)' },
+  { name: 'outbox-relay', portVar: 'OUTBOX_RELAY_PORT', port: 3010, what: 'outbox relay (health, metrics)' },
+  { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011, what: 'invalidation worker (health, metrics)' },
+];
+const lockFile = join(dataDir, 'stack.pid');
+const cleanups = [];
+const children = new Map();
+let stopping = false;
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function takeLock() {
+  ensureDataDir();
+  const previous = Number(readIfExists(lockFile));
+  if (previous && previous !== process.pid && alive(previous)) {
+    throw new SetupError(`Traffic Manager is already running (npm start, pid ${previous}); stop it with Ctrl-C in its terminal or "kill ${previous}"`);
+  }
+  writeFileSync(lockFile, String(process.pid));
+  cleanups.push(async () => rmSync(lockFile, { force: true }));
+}
+
+async function waitReady(app, port, child) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new SetupError(`${app} exited while starting (exit ${child.exitCode}); its lines are above`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new SetupError(`${app} was not ready on port ${port} within 60 s`);
+}
+
+function startApp(app, env) {
+  const child = spawn(process.execPath, [join(repo, 'dist', 'apps', app.name, 'main.js')], {
+    cwd: repo,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pad = app.name.padEnd(19);
+  const relay = (stream) => {
+    let rest = '';
+    stream.on('data', (chunk) => {
+      const lines = (rest + chunk.toString('utf8')).split('\n');
+      rest = lines.pop();
+      for (const line of lines) process.stdout.write(`${pad} | ${line}\n`);
+    });
+  };
+  relay(child.stdout);
+  relay(child.stderr);
+  child.once('exit', (code, signal) => {
+    children.delete(app.name);
+    if (!stopping) {
+      say(`${app.name} exited (${signal ?? `exit ${code}`}); stopping everything`);
+      void shutdown(1);
+    }
+  });
+  children.set(app.name, child);
+  return child;
+}
+
+async function stopChildren() {
+  await Promise.all(
+    [...children.values()].map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping');
+  await stopChildren();
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (e) {
+      say(`cleanup failed: ${e.message}`);
+    }
+  }
+  say('stopped');
+  process.exit(code);
+}
+
+async function main() {
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+  takeLock();
+  for (const app of APPS) {
+    const port = Number(process.env[app.portVar] ?? app.port);
+    if (await tcpOpen('127.0.0.1', port, 300)) {
+      throw new SetupError(`port ${port} (${app.portVar}) is in use: is Traffic Manager already running? Set ${app.portVar} to use another port`);
+    }
+  }
+  ensureDependencies();
+  const databaseUrl = await ensurePostgres(process.env, 'traffic_manager');
+  const redis = await ensureRedis(process.env);
+  cleanups.push(redis.stop);
+  const kafka = await ensureKafka(process.env);
+  cleanups.push(kafka.stop);
+  say('building the apps (cached after the first time)');
+  run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,migrations', '--output-style=static']);
+  say('migrating the database');
+  run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
+  const adminToken = process.env.TM_ADMIN_TOKEN ?? `tm_admin_${randomBytes(24).toString('base64url')}`;
+  const env = {
+    ...process.env,
+    NODE_ENV: process.env.NODE_ENV ?? 'production',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redis.url,
+    KAFKA_BROKERS: kafka.brokers,
+    TM_ADMIN_TOKEN: adminToken,
+  };
+  const started = APPS.map((app) => {
+    const port = Number(process.env[app.portVar] ?? app.port);
+    return { app, port, child: startApp(app, { ...env, [app.portVar]: String(port) }) };
+  });
+  await Promise.all(started.map(({ app, port, child }) => waitReady(app.name, port, child)));
+  const lines = [
+    '',
+    'Traffic Manager is up.',
+    ...started.map(({ app, port }) => `  ${app.name.padEnd(20)} http://127.0.0.1:${port}   ${app.what}`),
+    `  ${'PostgreSQL'.padEnd(20)} ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
+    `  ${'Redis'.padEnd(20)} ${redis.url}`,
+    `  ${'Kafka'.padEnd(20)} ${kafka.brokers}${kafka.started ? ' (started by npm start)' : ''}`,
+    `  ${'Admin token'.padEnd(20)} ${adminToken}${process.env.TM_ADMIN_TOKEN ? ' (TM_ADMIN_TOKEN)' : ' (generated; set TM_ADMIN_TOKEN to choose it)'}`,
+    '  Every app answers /health/live, /health/ready and /metrics. Ctrl-C stops everything npm start started.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main().catch(async (e) => {
+  process.stderr.write(`npm start: ${e instanceof SetupError ? e.message : e.stack}\n`);
+  stopping = false;
+  await shutdown(1);
+});
