@@ -1,23 +1,2 @@
-const { NxAppWebpackPlugin } = require('@nx/webpack/app-plugin');
-const { join } = require('path');
-
-// `nx build resolver` gives dist/apps/resolver: main.js and a generated package.json (production dependencies only).
-module.exports = {
-  output: {
-    path: join(__dirname, '../../dist/apps/resolver'),
-    clean: true,
-    ...(process.env.NODE_ENV !== 'production' && { devtoolModuleFilenameTemplate: '[absolute-resource-path]' }),
-  },
-  plugins: [
-    new NxAppWebpackPlugin({
-      target: 'node',
-      compiler: 'tsc',
-      main: './src/main.ts',
-      tsConfig: './tsconfig.app.json',
-      optimization: false,
-      outputHashing: 'none',
-      generatePackageJson: true,
-      sourceMap: true,
-    }),
-  ],
-};
+// nx build <project>: see tools/webpack/app-config.js
+module.exports = require('../../tools/webpack/app-config.js')(__dirname);
