@@ -50,7 +50,10 @@ describe('readiness with a dependency down', () => {
 
   it('the resolver with both up is ready', async () => {
     const resolver = await startApp('resolver', environment.env);
-    expect((await fetch(`${resolver.url}/health/ready`)).status).toBe(200);
-    await resolver.stop();
+    try {
+      expect((await fetch(`${resolver.url}/health/ready`)).status).toBe(200);
+    } finally {
+      await resolver.stop();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { StoreRevision1764000000000 } from './1764000000000-store-revision';
+import { RoutesSchema1764000000001 } from './1764000000001-routes-schema';
 
 export { runMigrations } from './run';
 
 /** Every migration, oldest first. Add new ones at the end. */
-export const migrations = [StoreRevision1764000000000];
+export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001];

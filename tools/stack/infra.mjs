@@ -22,20 +22,49 @@ export function hasCommand(name) {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Runs a command to its end with inherited output; throws SetupError when it fails. */
+/** Runs a command to its end with inherited output; rejects with SetupError when it fails. */
 export function run(command, args, options = {}) {
-  const result = spawnSync(command, args, { cwd: repo, stdio: 'inherit', ...options });
-  if (result.error) throw new SetupError(`${command} could not run: ${result.error.message}`);
-  if (result.status !== 0) throw new SetupError(`${[command, ...args].join(' ')} failed (exit ${result.status ?? result.signal})`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: repo, stdio: 'inherit', ...options });
+    child.once('error', (e) => reject(new SetupError(`${command} could not run: ${e.message}`)));
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new SetupError(`${[command, ...args].join(' ')} failed (${signal ?? `exit ${code}`})`)),
+    );
+  });
+}
+
+/** An environment variable, with an empty value counted as unset (as the apps count it). */
+export function envValue(env, name) {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** A URL with its password replaced, for printing. */
+export function masked(url) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+function parseUrl(url, variable, example) {
+  try {
+    return new URL(url);
+  } catch {
+    throw new SetupError(`${variable} is not a URL; expected something like ${example}`);
+  }
 }
 
 /** `npm ci` when node_modules is missing or older than the lockfile. */
-export function ensureDependencies() {
+export async function ensureDependencies() {
   const marker = join(repo, 'node_modules', '.package-lock.json');
   const lock = join(repo, 'package-lock.json');
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
   say('installing dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  await run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
 /** The project's own packages, once installed. */
@@ -56,8 +85,7 @@ export function tcpOpen(host, port, timeoutMs = 1000) {
   });
 }
 
-function hostPort(url, defaultPort) {
-  const u = new URL(url);
+function hostPort(u, defaultPort) {
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || defaultPort) };
 }
 
@@ -66,9 +94,11 @@ function hostPort(url, defaultPort) {
  * `database` created if missing. Returns the URL the apps get.
  */
 export async function ensurePostgres(env, database) {
-  const given = env.DATABASE_URL;
-  const url = given ?? `postgres://${env.PGUSER ?? 'postgres'}@127.0.0.1:5432/${database}`;
-  const { host, port } = hostPort(url, 5432);
+  const given = envValue(env, 'DATABASE_URL');
+  const url = given ?? `postgres://${envValue(env, 'PGUSER') ?? 'postgres'}@127.0.0.1:5432/${database}`;
+  const parsed = parseUrl(url, 'DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/traffic_manager');
+  if (!['postgres:', 'postgresql:'].includes(parsed.protocol)) throw new SetupError('DATABASE_URL must be a postgres:// URL');
+  const { host, port } = hostPort(parsed, 5432);
   if (!(await tcpOpen(host, port))) {
     if (given) throw new SetupError(`PostgreSQL is not reachable at ${host}:${port} (DATABASE_URL); start it or fix the URL`);
     const installed = hasCommand('pg_ctlcluster') || hasCommand('postgres') || hasCommand('pg_ctl');
@@ -79,8 +109,7 @@ export async function ensurePostgres(env, database) {
     );
   }
   const { Client } = projectRequire('pg');
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1)) || database;
+  const name = decodeURIComponent(parsed.pathname.slice(1)) || database;
   const adminUrl = new URL(url);
   adminUrl.pathname = '/postgres';
   const admin = new Client({ connectionString: adminUrl.toString(), connectionTimeoutMillis: 5000 });
@@ -127,10 +156,13 @@ function redisPing(host, port) {
  * Returns { url, stop }.
  */
 export async function ensureRedis(env) {
-  const url = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const { host, port } = hostPort(url, 6379);
+  const given = envValue(env, 'REDIS_URL');
+  const url = given ?? 'redis://127.0.0.1:6379';
+  const parsed = parseUrl(url, 'REDIS_URL', 'redis://127.0.0.1:6379');
+  if (!['redis:', 'rediss:'].includes(parsed.protocol)) throw new SetupError('REDIS_URL must be a redis:// or rediss:// URL');
+  const { host, port } = hostPort(parsed, 6379);
   if (await redisPing(host, port)) return { url, stop: async () => undefined };
-  if (env.REDIS_URL) throw new SetupError(`Redis is not reachable at ${host}:${port} (REDIS_URL); start it or fix the URL`);
+  if (given) throw new SetupError(`Redis is not reachable at ${host}:${port} (REDIS_URL); start it or fix the URL`);
   if (!hasCommand('redis-server')) {
     throw new SetupError('Redis is not running on 127.0.0.1:6379 and not installed; install it with "apt-get install -y redis-server" or set REDIS_URL');
   }
@@ -151,41 +183,38 @@ export async function ensureRedis(env) {
   };
 }
 
-function kafka(command, env = {}) {
-  const result = spawnSync('bash', [kafkaScript, command], {
-    cwd: repo,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-    encoding: 'utf8',
+function kafka(command) {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [kafkaScript, command], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d.toString()));
+    child.once('exit', (status) => resolve({ status, out: out.trim() }));
   });
-  return { status: result.status, out: (result.stdout ?? '').trim() };
 }
 
 /**
  * Kafka: KAFKA_BROKERS when set and reachable; else the project's broker (tools/kafka/kafka),
- * reused when it already runs, started (and later stopped) otherwise. Returns { brokers, stop }.
+ * reused when it already runs, started otherwise. `onStart` is called before a start begins, so
+ * that an interrupted start is stopped too. Returns { brokers, started }.
  */
-export async function ensureKafka(env) {
-  if (env.KAFKA_BROKERS) {
-    const [first] = env.KAFKA_BROKERS.split(',');
-    const [host, port] = first.trim().split(':');
-    if (await tcpOpen(host, Number(port))) return { brokers: env.KAFKA_BROKERS, stop: async () => undefined };
-    say(`KAFKA_BROKERS (${env.KAFKA_BROKERS}) does not answer; using the project's own broker`);
+export async function ensureKafka(env, onStart) {
+  const given = envValue(env, 'KAFKA_BROKERS');
+  if (given) {
+    const first = given.split(',')[0].trim();
+    const match = /^(.+):(\d{1,5})$/.exec(first);
+    if (!match) throw new SetupError('KAFKA_BROKERS must be a comma-separated list of host:port');
+    if (await tcpOpen(match[1], Number(match[2]))) return { brokers: given, started: false };
+    say(`KAFKA_BROKERS (${given}) does not answer; using the project's own broker`);
   }
-  const status = kafka('status');
-  if (status.status === 0) {
-    return { brokers: status.out.replace(/^running /, ''), stop: async () => undefined, reused: true };
-  }
+  const status = await kafka('status');
+  if (status.status === 0) return { brokers: status.out.replace(/^running /, ''), started: false };
   say('starting Apache Kafka (KRaft, single node) with tools/kafka/kafka');
-  const started = kafka('start');
-  if (started.status !== 0) throw new SetupError('Kafka did not start (the line above says why)');
-  return {
-    brokers: started.out.split('\n').pop(),
-    started: true,
-    stop: async () => {
-      kafka('stop');
-    },
-  };
+  onStart(async () => {
+    await kafka('stop');
+  });
+  const started = await kafka('start');
+  if (started.status !== 0) throw new SetupError('Kafka did not start (see the kafka: line above)');
+  return { brokers: started.out.split('\n').pop(), started: true };
 }
 
 export function ensureDataDir() {

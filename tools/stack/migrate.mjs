@@ -1,13 +1,13 @@
 // `npm run migrate`: applies pending migrations to DATABASE_URL (default: the local traffic_manager).
 import { join } from 'node:path';
-import { ensureDependencies, ensurePostgres, repo, run, say, SetupError } from './infra.mjs';
+import { ensureDependencies, ensurePostgres, masked, repo, run, say, SetupError } from './infra.mjs';
 
 try {
-  ensureDependencies();
+  await ensureDependencies();
   const databaseUrl = await ensurePostgres(process.env, 'traffic_manager');
-  run('npx', ['nx', 'build', 'migrations', '--output-style=static']);
-  say(`migrating ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`);
-  run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
+  await run('npx', ['nx', 'build', 'migrations', '--output-style=static']);
+  say(`migrating ${masked(databaseUrl)}`);
+  await run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
 } catch (e) {
   process.stderr.write(`npm run migrate: ${e instanceof SetupError ? e.message : e.stack}\n`);
   process.exit(1);

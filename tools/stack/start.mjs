@@ -1,7 +1,7 @@
 // `npm start`: the whole system on this machine, in the foreground. Ctrl-C stops what it started.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   dataDir,
@@ -10,7 +10,8 @@ import {
   ensureKafka,
   ensurePostgres,
   ensureRedis,
-  readIfExists,
+  envValue,
+  masked,
   repo,
   run,
   say,
@@ -25,9 +26,11 @@ const APPS = [
   { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011, what: 'invalidation worker (health, metrics)' },
 ];
 const lockFile = join(dataDir, 'stack.pid');
+/** What to undo, in reverse order, when stopping. */
 const cleanups = [];
 const children = new Map();
-let stopping = false;
+let stopping;
+let signals = 0;
 
 function alive(pid) {
   try {
@@ -38,19 +41,30 @@ function alive(pid) {
   }
 }
 
+/** One `npm start` at a time: an exclusive pid file, taken over only from a dead owner. */
 function takeLock() {
   ensureDataDir();
-  const previous = Number(readIfExists(lockFile));
-  if (previous && previous !== process.pid && alive(previous)) {
-    throw new SetupError(`Traffic Manager is already running (npm start, pid ${previous}); stop it with Ctrl-C in its terminal or "kill ${previous}"`);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      cleanups.push(async () => rmSync(lockFile, { force: true }));
+      return;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      const owner = Number(readFileSync(lockFile, 'utf8'));
+      if (owner && alive(owner)) {
+        throw new SetupError(`Traffic Manager is already running (npm start, pid ${owner}); stop it with Ctrl-C in its terminal or "kill ${owner}"`);
+      }
+      rmSync(lockFile, { force: true });
+    }
   }
-  writeFileSync(lockFile, String(process.pid));
-  cleanups.push(async () => rmSync(lockFile, { force: true }));
+  throw new SetupError(`could not take ${lockFile}`);
 }
 
 async function waitReady(app, port, child) {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
+    if (stopping) return;
     if (child.exitCode !== null) throw new SetupError(`${app} exited while starting (exit ${child.exitCode}); its lines are above`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/health/ready`, { signal: AbortSignal.timeout(2000) });
@@ -91,8 +105,8 @@ function startApp(app, env) {
   return child;
 }
 
-async function stopChildren() {
-  await Promise.all(
+function stopChildren() {
+  return Promise.all(
     [...children.values()].map(
       (child) =>
         new Promise((resolve) => {
@@ -108,72 +122,81 @@ async function stopChildren() {
   );
 }
 
-async function shutdown(code) {
-  if (stopping) return;
-  stopping = true;
-  say('stopping');
-  await stopChildren();
-  for (const cleanup of cleanups.reverse()) {
-    try {
-      await cleanup();
-    } catch (e) {
-      say(`cleanup failed: ${e.message}`);
+/** Stops the apps, then undoes what this run set up. Runs once, whatever asks for it. */
+function shutdown(code) {
+  stopping ??= (async () => {
+    say('stopping');
+    await stopChildren();
+    for (const cleanup of [...cleanups].reverse()) {
+      try {
+        await cleanup();
+      } catch (e) {
+        say(`cleanup failed: ${e.message}`);
+      }
     }
-  }
-  say('stopped');
-  process.exit(code);
+    say('stopped');
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+/** First Ctrl-C: stop in order. Another one: kill the apps at once; Kafka and Redis are still stopped. */
+function onSignal() {
+  signals += 1;
+  if (signals === 1) return void shutdown(0);
+  say('stopping harder: killing the apps');
+  for (const child of children.values()) child.kill('SIGKILL');
 }
 
 async function main() {
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   takeLock();
   for (const app of APPS) {
-    const port = Number(process.env[app.portVar] ?? app.port);
+    const port = Number(envValue(process.env, app.portVar) ?? app.port);
     if (await tcpOpen('127.0.0.1', port, 300)) {
       throw new SetupError(`port ${port} (${app.portVar}) is in use: is Traffic Manager already running? Set ${app.portVar} to use another port`);
     }
   }
-  ensureDependencies();
+  await ensureDependencies();
   const databaseUrl = await ensurePostgres(process.env, 'traffic_manager');
   const redis = await ensureRedis(process.env);
   cleanups.push(redis.stop);
-  const kafka = await ensureKafka(process.env);
-  cleanups.push(kafka.stop);
+  const kafka = await ensureKafka(process.env, (stop) => cleanups.push(stop));
   say('building the apps (cached after the first time)');
-  run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,migrations', '--output-style=static']);
+  await run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,migrations', '--output-style=static']);
   say('migrating the database');
-  run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
-  const adminToken = process.env.TM_ADMIN_TOKEN ?? `tm_admin_${randomBytes(24).toString('base64url')}`;
+  await run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
+  const adminToken = envValue(process.env, 'TM_ADMIN_TOKEN') ?? `tm_admin_${randomBytes(24).toString('base64url')}`;
   const env = {
     ...process.env,
-    NODE_ENV: process.env.NODE_ENV ?? 'production',
     DATABASE_URL: databaseUrl,
     REDIS_URL: redis.url,
     KAFKA_BROKERS: kafka.brokers,
     TM_ADMIN_TOKEN: adminToken,
   };
+  if (stopping) return;
   const started = APPS.map((app) => {
-    const port = Number(process.env[app.portVar] ?? app.port);
+    const port = Number(envValue(process.env, app.portVar) ?? app.port);
     return { app, port, child: startApp(app, { ...env, [app.portVar]: String(port) }) };
   });
   await Promise.all(started.map(({ app, port, child }) => waitReady(app.name, port, child)));
+  if (stopping) return;
   const lines = [
     '',
     'Traffic Manager is up.',
     ...started.map(({ app, port }) => `  ${app.name.padEnd(20)} http://127.0.0.1:${port}   ${app.what}`),
-    `  ${'PostgreSQL'.padEnd(20)} ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
-    `  ${'Redis'.padEnd(20)} ${redis.url}`,
+    `  ${'PostgreSQL'.padEnd(20)} ${masked(databaseUrl)}`,
+    `  ${'Redis'.padEnd(20)} ${masked(redis.url)}`,
     `  ${'Kafka'.padEnd(20)} ${kafka.brokers}${kafka.started ? ' (started by npm start)' : ''}`,
-    `  ${'Admin token'.padEnd(20)} ${adminToken}${process.env.TM_ADMIN_TOKEN ? ' (TM_ADMIN_TOKEN)' : ' (generated; set TM_ADMIN_TOKEN to choose it)'}`,
+    `  ${'Admin token'.padEnd(20)} ${adminToken}${envValue(process.env, 'TM_ADMIN_TOKEN') ? ' (TM_ADMIN_TOKEN)' : ' (generated; set TM_ADMIN_TOKEN to choose it)'}`,
     '  Every app answers /health/live, /health/ready and /metrics. Ctrl-C stops everything npm start started.',
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-main().catch(async (e) => {
-  process.stderr.write(`npm start: ${e instanceof SetupError ? e.message : e.stack}\n`);
-  stopping = false;
-  await shutdown(1);
+main().catch((e) => {
+  if (!stopping) process.stderr.write(`npm start: ${e instanceof SetupError ? e.message : e.stack}\n`);
+  void shutdown(1);
 });

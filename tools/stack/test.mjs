@@ -3,12 +3,13 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDependencies, ensureKafka, ensurePostgres, ensureRedis, run, say, SetupError } from './infra.mjs';
+import { ensureDependencies, ensureKafka, ensurePostgres, ensureRedis, envValue, masked, run, say, SetupError } from './infra.mjs';
 
 const cleanups = [];
-let exitCode = 0;
 const started = Date.now();
 const reportDir = mkdtempSync(join(tmpdir(), 'tm-test-'));
+cleanups.push(async () => rmSync(reportDir, { recursive: true, force: true }));
+let finishing;
 
 function totals() {
   const sum = { passed: 0, failed: 0, skipped: 0 };
@@ -19,13 +20,22 @@ function totals() {
   return sum;
 }
 
+/** Undoes what this run set up (Kafka, Redis, the report folder), once, then exits. */
+function finish(code) {
+  finishing ??= (async () => {
+    for (const cleanup of [...cleanups].reverse()) await cleanup().catch(() => undefined);
+    process.exit(code);
+  })();
+  return finishing;
+}
+
 async function main() {
-  ensureDependencies();
-  const postgres = await ensurePostgres({ ...process.env, DATABASE_URL: process.env.TM_TEST_DATABASE_URL }, 'postgres');
-  const redis = await ensureRedis({ ...process.env, REDIS_URL: process.env.TM_TEST_REDIS_URL });
+  await ensureDependencies();
+  const testEnv = (name) => envValue(process.env, name);
+  const postgres = await ensurePostgres({ ...process.env, DATABASE_URL: testEnv('TM_TEST_DATABASE_URL') }, 'postgres');
+  const redis = await ensureRedis({ ...process.env, REDIS_URL: testEnv('TM_TEST_REDIS_URL') });
   cleanups.push(redis.stop);
-  const kafka = await ensureKafka({ ...process.env, KAFKA_BROKERS: process.env.TM_TEST_KAFKA_BROKERS });
-  cleanups.push(kafka.stop);
+  const kafka = await ensureKafka({ ...process.env, KAFKA_BROKERS: testEnv('TM_TEST_KAFKA_BROKERS') }, (stop) => cleanups.push(stop));
   const env = {
     ...process.env,
     TM_TEST_DATABASE_URL: postgres,
@@ -35,12 +45,12 @@ async function main() {
     NX_NO_CLOUD: 'true',
   };
   say('lint');
-  run('npx', ['nx', 'run-many', '-t', 'lint', '--output-style=static'], { env });
+  await run('npx', ['nx', 'run-many', '-t', 'lint', '--output-style=static'], { env });
   say('type check');
-  run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { env });
-  say(`tests (PostgreSQL ${postgres}, Redis ${redis.url}, Kafka ${kafka.brokers})`);
+  await run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { env });
+  say(`tests (PostgreSQL ${masked(postgres)}, Redis ${masked(redis.url)}, Kafka ${kafka.brokers})`);
   try {
-    run('npx', ['nx', 'run-many', '-t', 'test', '--output-style=static'], { env });
+    await run('npx', ['nx', 'run-many', '-t', 'test', '--output-style=static'], { env });
   } finally {
     const sum = totals();
     say(`finished in ${Math.round((Date.now() - started) / 1000)} s`);
@@ -49,13 +59,12 @@ async function main() {
   }
 }
 
-try {
-  await main();
-} catch (e) {
-  process.stderr.write(`npm test: ${e instanceof SetupError ? e.message : e.stack}\n`);
-  exitCode = 1;
-} finally {
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  rmSync(reportDir, { recursive: true, force: true });
-}
-process.exit(exitCode);
+process.on('SIGINT', () => void finish(130));
+process.on('SIGTERM', () => void finish(143));
+main().then(
+  () => finish(0),
+  (e) => {
+    process.stderr.write(`npm test: ${e instanceof SetupError ? e.message : e.stack}\n`);
+    return finish(1);
+  },
+);

@@ -1,7 +1,11 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { PlatformModule } from '@tm/platform';
+import { AuthModule } from '@tm/auth';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
+import { PlatformModule } from '@tm/platform';
+import { ApiKeysModule } from './api-keys/api-keys.module';
 import { CommandApiConfig } from './config';
+import { RoutesModule } from './routes/routes.module';
+import { TenantsModule } from './tenants/tenants.module';
 
 @Module({})
 export class AppModule {
@@ -10,7 +14,12 @@ export class AppModule {
       module: AppModule,
       imports: [
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'command-api' }),
+        // The write API asks the database on every request: a revoked key stops at once.
+        AuthModule.forRoot({ adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: 0 }),
         PlatformModule.forRoot({ app: 'command-api', config, health: { checks: [PostgresReadiness] } }),
+        RoutesModule,
+        TenantsModule,
+        ApiKeysModule,
       ],
     };
   }

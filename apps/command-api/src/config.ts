@@ -1,4 +1,4 @@
-import { IsOptional } from 'class-validator';
+import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
 import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl } from '@tm/platform';
 
@@ -15,4 +15,10 @@ export class CommandApiConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(1, 100)
   DATABASE_POOL_SIZE = 10;
+
+  /** A token that acts as an admin key; unset: only stored keys authenticate. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'expected at least 16 characters' })
+  TM_ADMIN_TOKEN?: string;
 }

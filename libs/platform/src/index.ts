@@ -4,3 +4,5 @@ export * from './lib/health';
 export * from './lib/logging';
 export * from './lib/metrics';
 export * from './lib/platform.module';
+export * from './lib/problem';
+export * from './lib/problem-docs';

@@ -1,4 +1,5 @@
 import type { DataSourceOptions } from 'typeorm';
+import { ENTITIES } from './entities/entities';
 
 export interface PostgresOptions {
   url: string;
@@ -6,7 +7,9 @@ export interface PostgresOptions {
   poolSize?: number;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
-  /** Passed to TypeORM. */
+  /** Client-side timeout of one query. */
+  queryTimeoutMs?: number;
+  /** Passed to TypeORM (default: every entity). */
   entities?: DataSourceOptions['entities'];
 }
 
@@ -20,7 +23,7 @@ export function postgresOptions(options: PostgresOptions): DataSourceOptions {
     url: options.url,
     synchronize: false,
     migrationsRun: false,
-    entities: options.entities ?? [],
+    entities: options.entities ?? ENTITIES,
     applicationName: options.applicationName ?? 'traffic-manager',
     poolSize: options.poolSize ?? 10,
     extra: {
@@ -28,6 +31,8 @@ export function postgresOptions(options: PostgresOptions): DataSourceOptions {
       connectionTimeoutMillis: 2_000,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
+      // A query on a connection whose server vanished fails instead of hanging.
+      query_timeout: options.queryTimeoutMs ?? 10_000,
     },
   };
 }

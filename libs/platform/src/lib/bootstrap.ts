@@ -11,6 +11,7 @@ import { Headers } from '@tm/contracts';
 import { ConfigError, validateConfig, type BaseAppConfig } from './config';
 import { requestIdOf } from './logging';
 import { METRICS_REGISTRY } from './metrics';
+import { ProblemDoc } from './problem-docs';
 
 /** Requests larger than this are refused with 413 (CONTRACT.md, "HTTP conventions"). */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -41,25 +42,26 @@ export function loadConfigOrExit<C extends object>(name: string, cls: ClassConst
   }
 }
 
-/** Creates the Nest application on Fastify, with logs, request ids and HTTP metrics. */
-export async function createApp<C extends BaseAppConfig>(
-  def: AppDefinition<C>,
-  config: C,
-): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({
+/** The Fastify adapter every app runs on: body limit, request ids, keep-alive. */
+export function fastifyAdapter(): FastifyAdapter {
+  return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: (req: IncomingMessage) => requestIdOf(req),
     // Node's default keep-alive (5 s) is shorter than most proxies'; avoid resets under load.
     keepAliveTimeout: 65_000,
     return503OnClosing: true,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(def.module(config), adapter, {
-    bufferLogs: true,
-    abortOnError: false,
-  });
+}
+
+/**
+ * What every app gets on top of its module: JSON logs, JSON-only bodies, request ids and HTTP
+ * metrics, and the OpenAPI document when it has an HTTP API. Tests call it on a testing module's app.
+ */
+export function configureApp(app: NestFastifyApplication, openApi?: AppDefinition<BaseAppConfig>['openApi']): void {
   app.useLogger(app.get(Logger));
+  // Bodies are JSON or nothing: anything else is a 415 (Fastify would otherwise accept text/plain).
+  app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
   instrument(app);
-  const openApi = def.openApi;
   if (openApi) {
     const document = () =>
       SwaggerModule.createDocument(
@@ -70,9 +72,22 @@ export async function createApp<C extends BaseAppConfig>(
           .setVersion('1')
           .addBearerAuth()
           .build(),
+        { extraModels: [ProblemDoc] },
       );
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
   }
+}
+
+/** Creates the Nest application on Fastify, configured. */
+export async function createApp<C extends BaseAppConfig>(
+  def: AppDefinition<C>,
+  config: C,
+): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(def.module(config), fastifyAdapter(), {
+    bufferLogs: true,
+    abortOnError: false,
+  });
+  configureApp(app, def.openApi);
   return app;
 }
 
@@ -114,25 +129,30 @@ function instrument(app: NestFastifyApplication): void {
 /**
  * Starts an app: validates configuration (one line and exit 1 when bad), listens, and on SIGTERM
  * or SIGINT stops taking work, lets in-flight work finish (Nest's shutdown hooks close consumers
- * and pools) and exits 0; exits 1 if that takes longer than SHUTDOWN_TIMEOUT_MS.
+ * and pools) and exits 0; exits 1 if that takes longer than SHUTDOWN_TIMEOUT_MS. A signal that
+ * arrives while the app is still starting ends it at once (exit 0: nothing was in flight); a
+ * second signal while draining changes nothing. A closed stdout (the supervisor is gone) stops
+ * the app the same way.
  *
  * Nest's own enableShutdownHooks() re-raises the signal after closing, which makes the exit
  * status 143 instead of the 0 the contract asks for; hence this small handler.
  */
 export async function runApp<C extends BaseAppConfig>(def: AppDefinition<C>): Promise<void> {
   const config = loadConfigOrExit(def.name, def.config);
-  const app = await createApp(def, config);
-  const logger = app.get(Logger);
+  // Set once created; the signal handlers exist before it does.
+  const started: { app?: NestFastifyApplication } = {};
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (reason: string) => {
     if (stopping) return;
     stopping = true;
-    logger.log(`${signal} received: finishing in-flight work`, 'Shutdown');
-    const timer = setTimeout(() => {
+    const app = started.app;
+    if (!app) process.exit(0);
+    const logger = app.get(Logger);
+    logger.log(`${reason}: finishing in-flight work`, 'Shutdown');
+    setTimeout(() => {
       logger.error(`shutdown took longer than ${config.SHUTDOWN_TIMEOUT_MS} ms; exiting`, undefined, 'Shutdown');
       process.exit(1);
-    }, config.SHUTDOWN_TIMEOUT_MS);
-    timer.unref();
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
     app.close().then(
       () => {
         logger.log('stopped', 'Shutdown');
@@ -144,11 +164,20 @@ export async function runApp<C extends BaseAppConfig>(def: AppDefinition<C>): Pr
       },
     );
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', () => stop('SIGTERM received'));
+  process.on('SIGINT', () => stop('SIGINT received'));
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') stop('stdout closed');
+  });
+  const app = await createApp(def, config);
+  started.app = app;
+  if (stopping) {
+    await app.close();
+    process.exit(0);
+  }
   const port = def.port(config);
   await app.listen({ port, host: config.HOST });
-  logger.log(`${def.name} listening on http://${config.HOST}:${port}`, 'Bootstrap');
+  app.get(Logger).log(`${def.name} listening on http://${config.HOST}:${port}`, 'Bootstrap');
 }
 
 /** The body of every main.ts: run the app; a failure to start is one line on stderr and exit 1. */

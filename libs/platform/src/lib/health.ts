@@ -1,4 +1,15 @@
-import { Controller, Get, Inject, Module, type DynamicModule, type ModuleMetadata, type Type } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Module,
+  Res,
+  ServiceUnavailableException,
+  type DynamicModule,
+  type ModuleMetadata,
+  type Type,
+} from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
@@ -51,8 +62,15 @@ class HealthController {
   @Get('ready')
   @ApiOperation({ summary: "Readiness: the app's dependencies answer (503 when one does not)" })
   @HealthCheck()
-  ready(): Promise<HealthCheckResult> {
-    return this.health.check(this.checks.map((c) => () => this.run(c)));
+  async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    try {
+      return await this.health.check(this.checks.map((c) => () => this.run(c)));
+    } catch (e) {
+      // Terminus answers "not ready" with a 503 exception; probes want its per-dependency body as is.
+      if (!(e instanceof ServiceUnavailableException)) throw e;
+      void reply.status(503);
+      return e.getResponse() as HealthCheckResult;
+    }
   }
 
   private async run(readiness: ReadinessCheck): Promise<HealthIndicatorResult> {

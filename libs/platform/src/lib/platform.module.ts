@@ -1,8 +1,10 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { BaseAppConfig } from './config';
 import { HealthModule, type HealthOptions } from './health';
 import { loggingModule } from './logging';
 import { MetricsModule } from './metrics';
+import { ProblemFilter, validationPipe } from './problem';
 
 export interface PlatformOptions<C extends BaseAppConfig> {
   app: string;
@@ -11,7 +13,10 @@ export interface PlatformOptions<C extends BaseAppConfig> {
   health: HealthOptions;
 }
 
-/** What every app has: its typed configuration, JSON logs, /metrics and /health/{live,ready}. */
+/**
+ * What every app has: its typed configuration, JSON logs, /metrics, /health/{live,ready}, the global
+ * ValidationPipe and the problem+json exception filter.
+ */
 @Global()
 @Module({})
 export class PlatformModule {
@@ -24,7 +29,11 @@ export class PlatformModule {
         MetricsModule.forRoot(options.app),
         HealthModule.register(options.health),
       ],
-      providers: [configProvider],
+      providers: [
+        configProvider,
+        { provide: APP_PIPE, useFactory: validationPipe },
+        { provide: APP_FILTER, useClass: ProblemFilter },
+      ],
       exports: [configProvider],
     };
   }

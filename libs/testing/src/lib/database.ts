@@ -21,7 +21,13 @@ async function ensureTemplate(): Promise<string> {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [template]);
       if (rowCount) return;
       await admin.query(`CREATE DATABASE ${quoteIdent(template)}`);
-      await runMigrations(urlFor(template), migrations);
+      try {
+        await runMigrations(urlFor(template), migrations);
+      } catch (e) {
+        // A half-migrated template must not be cloned by the next test file.
+        await admin.query(`DROP DATABASE ${quoteIdent(template)} WITH (FORCE)`);
+        throw e;
+      }
     } finally {
       await admin.query('SELECT pg_advisory_unlock($1)', [TEMPLATE_LOCK]);
     }

@@ -1,0 +1,34 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsName } from '../../validation';
+
+export const MAX_PAGE = 500;
+
+export class ListRoutesQuery {
+  @ApiPropertyOptional({ description: 'only this tenant (a tenant-bound key sees only its own anyway)' })
+  @IsOptional()
+  @IsString()
+  @IsName()
+  tenant?: string;
+
+  @ApiPropertyOptional({ description: 'only this service' })
+  @IsOptional()
+  @IsString()
+  @IsName()
+  service?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be a whole number from 1 to 500' })
+  @Min(1, { message: 'limit must be a whole number from 1 to 500' })
+  @Max(MAX_PAGE, { message: 'limit must be a whole number from 1 to 500' })
+  limit = 50;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  cursor?: string;
+}

@@ -1,0 +1,89 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
+import { Headers as H } from '@tm/contracts';
+import { ApiProblems } from '@tm/platform';
+import { ListRoutesQuery } from './dto/list-routes.query';
+import { PutRouteDto } from './dto/put-route.dto';
+import { RouteParamsDto } from './dto/route-params.dto';
+import { RouteListResponse, RouteResponse } from './dto/route.response';
+import { etag, parsePreconditions } from './preconditions';
+import { RoutesService } from './routes.service';
+
+@ApiTags('routes')
+@ApiBearerAuth()
+@UseGuards(AuthGuard)
+@ApiProblems(401, 403, 503)
+@Controller('v1/routes')
+export class RoutesController {
+  constructor(private readonly routes: RoutesService) {}
+
+  @Put(':tenant/:service/:environment')
+  @ApiOperation({ summary: 'Create or update a route (creates its tenant and service when absent)' })
+  @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: '*: 412 when the route exists' })
+  @ApiCreatedResponse({ type: RouteResponse, description: 'Created; ETag and X-Route-Revision carry the revision' })
+  @ApiOkResponse({ type: RouteResponse, description: 'Updated (or unchanged: same URL, same revision, no event)' })
+  @ApiProblems(400, 412, 413, 415)
+  async put(
+    @CurrentPrincipal() principal: Principal,
+    @Param() id: RouteParamsDto,
+    @Body() body: PutRouteDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<RouteResponse> {
+    principal.authorize('routes:write', id.tenant);
+    const { route, created } = await this.routes.put(id, body.url, parsePreconditions(ifMatch, ifNoneMatch));
+    void reply
+      .status(created ? 201 : 200)
+      .header('ETag', etag(route.revision))
+      .header(H.routeRevision, String(route.revision));
+    if (created) void reply.header('Location', `/v1/routes/${id.tenant}/${id.service}/${id.environment}`);
+    return route;
+  }
+
+  @Get(':tenant/:service/:environment')
+  @ApiOperation({ summary: 'Read a route from the database' })
+  @ApiOkResponse({ type: RouteResponse })
+  @ApiProblems(400, 404)
+  async get(
+    @CurrentPrincipal() principal: Principal,
+    @Param() id: RouteParamsDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<RouteResponse> {
+    principal.authorize('routes:read', id.tenant);
+    const route = await this.routes.get(id);
+    void reply.header('ETag', etag(route.revision)).header(H.routeRevision, String(route.revision));
+    return route;
+  }
+
+  @Delete(':tenant/:service/:environment')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a route, with its outbox event' })
+  @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
+  @ApiNoContentResponse({ description: 'Deleted; X-Route-Revision is the revision of the deletion' })
+  @ApiProblems(400, 404, 412)
+  async delete(
+    @CurrentPrincipal() principal: Principal,
+    @Param() id: RouteParamsDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<void> {
+    principal.authorize('routes:write', id.tenant);
+    const revision = await this.routes.delete(id, parsePreconditions(ifMatch, undefined));
+    void reply.header(H.routeRevision, String(revision));
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List routes in (tenant, service, environment) order, a page at a time' })
+  @ApiOkResponse({ type: RouteListResponse })
+  @ApiProblems(400)
+  list(@CurrentPrincipal() principal: Principal, @Query() query: ListRoutesQuery): Promise<RouteListResponse> {
+    // A tenant-bound key lists its own tenant only: asking for another is a 403, asking for none is its own.
+    const tenant = query.tenant ?? principal.tenant ?? undefined;
+    principal.authorize('routes:read', tenant);
+    return this.routes.list({ tenant, service: query.service, limit: query.limit, cursor: query.cursor });
+  }
+}

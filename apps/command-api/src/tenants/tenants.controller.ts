@@ -1,0 +1,51 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
+import { ApiProblems } from '@tm/platform';
+import { CreateTenantDto, TenantListResponse, TenantParamsDto, TenantResponse } from './dto/tenant.dto';
+import { TenantsService } from './tenants.service';
+
+@ApiTags('tenants')
+@ApiBearerAuth()
+@UseGuards(AuthGuard)
+@ApiProblems(401, 403, 503)
+@Controller('v1/tenants')
+export class TenantsController {
+  constructor(private readonly tenants: TenantsService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create a tenant (admin)' })
+  @ApiCreatedResponse({ type: TenantResponse })
+  @ApiProblems(400, 409, 413, 415)
+  create(@CurrentPrincipal() principal: Principal, @Body() body: CreateTenantDto): Promise<TenantResponse> {
+    principal.authorize('admin');
+    return this.tenants.create(body.slug, body.displayName);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List tenants (a tenant-bound key sees its own)' })
+  @ApiOkResponse({ type: TenantListResponse })
+  async list(@CurrentPrincipal() principal: Principal): Promise<TenantListResponse> {
+    principal.authorize('routes:read');
+    return { items: await this.tenants.list(principal.isAdmin ? null : principal.tenant) };
+  }
+
+  @Get(':tenant')
+  @ApiOperation({ summary: 'Read a tenant' })
+  @ApiOkResponse({ type: TenantResponse })
+  @ApiProblems(400, 404)
+  get(@CurrentPrincipal() principal: Principal, @Param() params: TenantParamsDto): Promise<TenantResponse> {
+    principal.authorize('routes:read', params.tenant);
+    return this.tenants.get(params.tenant);
+  }
+
+  @Delete(':tenant')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a tenant with its services, routes (one event each) and keys (admin)' })
+  @ApiNoContentResponse({ description: 'Deleted' })
+  @ApiProblems(400, 404)
+  delete(@CurrentPrincipal() principal: Principal, @Param() params: TenantParamsDto): Promise<void> {
+    principal.authorize('admin');
+    return this.tenants.delete(params.tenant);
+  }
+}

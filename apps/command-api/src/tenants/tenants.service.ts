@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { ProblemException } from '@tm/platform';
+import type { RouteEventData } from '@tm/contracts';
+import { WriteStore } from '../store/write-store';
+import type { TenantResponse } from './dto/tenant.dto';
+
+interface TenantRow {
+  slug: string;
+  display_name: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+function toTenant(row: TenantRow): TenantResponse {
+  return {
+    slug: row.slug,
+    displayName: row.display_name,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export function tenantNotFound(slug: string): ProblemException {
+  return new ProblemException(404, 'Not Found', `tenant ${slug} does not exist`, { code: 'tenant_not_found' });
+}
+
+/** Tenants (CONTRACT.md, "Command API"). */
+@Injectable()
+export class TenantsService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly store: WriteStore,
+  ) {}
+
+  async create(slug: string, displayName: string | undefined): Promise<TenantResponse> {
+    const rows = await this.dataSource.query<TenantRow[]>(
+      `INSERT INTO tenants (slug, display_name) VALUES ($1, $2)
+       ON CONFLICT (slug) DO NOTHING
+       RETURNING slug, display_name, created_at, updated_at`,
+      [slug, displayName ?? null],
+    );
+    const row = rows[0];
+    if (!row) throw new ProblemException(409, 'Conflict', `tenant ${slug} exists already`, { code: 'tenant_exists' });
+    return toTenant(row);
+  }
+
+  /** Every tenant, or only `only` (a tenant-bound key's own). */
+  async list(only: string | null): Promise<TenantResponse[]> {
+    const rows = await this.dataSource.query<TenantRow[]>(
+      `SELECT slug, display_name, created_at, updated_at FROM tenants
+        WHERE $1::text IS NULL OR slug = $1 ORDER BY slug COLLATE "C"`,
+      [only],
+    );
+    return rows.map(toTenant);
+  }
+
+  async get(slug: string): Promise<TenantResponse> {
+    const [row] = await this.dataSource.query<TenantRow[]>(
+      'SELECT slug, display_name, created_at, updated_at FROM tenants WHERE slug = $1',
+      [slug],
+    );
+    if (!row) throw tenantNotFound(slug);
+    return toTenant(row);
+  }
+
+  /**
+   * Deletes a tenant with its services, routes and keys, in one transaction: every removed route
+   * takes its own revision and gets its own `deleted` event. Locks the tenant, then its services,
+   * then its endpoints, so a concurrent PUT into the tenant either lands before (and is deleted
+   * with an event) or waits and then creates the tenant anew.
+   */
+  delete(slug: string): Promise<void> {
+    return this.store.transaction(async (tx) => {
+      const [tenant] = await tx.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1 FOR UPDATE', [slug]);
+      if (!tenant) throw tenantNotFound(slug);
+      await tx.query('SELECT id FROM services WHERE tenant_id = $1 FOR UPDATE', [tenant.id]);
+      const routes = await tx.query<{ service: string; environment: string }[]>(
+        `SELECT s.name AS service, e.environment
+           FROM endpoints e JOIN services s ON s.id = e.service_id
+          WHERE s.tenant_id = $1
+          ORDER BY s.name COLLATE "C", e.environment COLLATE "C"
+          FOR UPDATE OF e`,
+        [tenant.id],
+      );
+      let events: RouteEventData[] = [];
+      let at = new Date();
+      if (routes.length > 0) {
+        const taken = await this.store.takeRevisions(tx, routes.length);
+        at = taken.at;
+        const first = taken.last - routes.length + 1;
+        events = routes.map((r, i) => ({ tenant: slug, service: r.service, environment: r.environment, url: null, revision: first + i }));
+      }
+      await tx.query('DELETE FROM tenants WHERE id = $1', [tenant.id]);
+      await this.store.appendEvents(tx, events, at);
+    });
+  }
+}

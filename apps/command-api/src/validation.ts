@@ -1,0 +1,24 @@
+import { registerDecorator, Matches, type ValidationArguments, type ValidationOptions } from 'class-validator';
+import { endpointUrlProblem, NAME_PATTERN } from '@tm/contracts';
+
+const NAME_MESSAGE = 'must be 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit';
+
+/** A tenant, service or environment name (CONTRACT.md, "Words"). */
+export function IsName(options?: ValidationOptions): PropertyDecorator {
+  return Matches(NAME_PATTERN, { message: (a: ValidationArguments) => `${a.property} ${NAME_MESSAGE}`, ...options });
+}
+
+/** An endpoint URL as the contract defines it. */
+export function IsEndpointUrl(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'isEndpointUrl',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: {
+        message: (a: ValidationArguments) => `${a.property} ${endpointUrlProblem(a.value) ?? 'is not valid'}`,
+        ...options,
+      },
+      validator: { validate: (value: unknown) => endpointUrlProblem(value) === undefined },
+    });
+}

@@ -1,0 +1,61 @@
+import { parseRouteKey, routeKey, type RouteId } from './names';
+
+export const ROUTE_UPSERTED = 'traffic-manager.route.upserted.v1';
+export const ROUTE_DELETED = 'traffic-manager.route.deleted.v1';
+export type RouteEventType = typeof ROUTE_UPSERTED | typeof ROUTE_DELETED;
+export const EVENT_SOURCE = '/traffic-manager/command-api';
+
+export interface RouteEventData extends RouteId {
+  /** null when the route was deleted. */
+  url: string | null;
+  revision: number;
+}
+
+/** A CloudEvents 1.0 structured JSON event (CONTRACT.md, "Events"). */
+export interface RouteEvent {
+  specversion: '1.0';
+  id: string;
+  source: typeof EVENT_SOURCE;
+  type: RouteEventType;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  data: RouteEventData;
+}
+
+export function routeEvent(id: string, time: Date, data: RouteEventData): RouteEvent {
+  return {
+    specversion: '1.0',
+    id,
+    source: EVENT_SOURCE,
+    type: data.url === null ? ROUTE_DELETED : ROUTE_UPSERTED,
+    subject: routeKey(data),
+    time: time.toISOString(),
+    datacontenttype: 'application/json',
+    data,
+  };
+}
+
+/** Parses and checks a route event; the reason is for the dead-letter header. */
+export function parseRouteEvent(raw: string): { event: RouteEvent } | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { error: 'not JSON' };
+  }
+  if (typeof value !== 'object' || value === null) return { error: 'not a JSON object' };
+  const e = value as Partial<RouteEvent>;
+  if (e.specversion !== '1.0') return { error: 'specversion is not 1.0' };
+  if (typeof e.id !== 'string' || e.id === '') return { error: 'id is missing' };
+  if (e.type !== ROUTE_UPSERTED && e.type !== ROUTE_DELETED) return { error: `unknown type ${String(e.type)}` };
+  if (typeof e.time !== 'string' || Number.isNaN(Date.parse(e.time))) return { error: 'time is not a timestamp' };
+  const d = e.data;
+  if (typeof d !== 'object' || d === null) return { error: 'data is missing' };
+  const id = parseRouteKey(`${String(d.tenant)}/${String(d.service)}/${String(d.environment)}`);
+  if (!id) return { error: 'data does not name a route' };
+  if (e.subject !== routeKey(id)) return { error: 'subject does not match data' };
+  if (!Number.isSafeInteger(d.revision) || d.revision <= 0) return { error: 'revision is not a positive integer' };
+  if (e.type === ROUTE_UPSERTED ? typeof d.url !== 'string' : d.url !== null) return { error: 'url does not match type' };
+  return { event: e as RouteEvent };
+}

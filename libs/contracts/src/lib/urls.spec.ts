@@ -1,0 +1,34 @@
+import { endpointUrlProblem } from './urls';
+
+describe('endpointUrlProblem', () => {
+  it.each([
+    'https://billing.acme.internal',
+    'http://10.0.0.7:8080/v2/',
+    'https://api.example.com/path?q=1',
+    'HTTPS://Example.COM',
+    'http://[::1]:3000/x',
+    `https://a.example/${'x'.repeat(2048 - 'https://a.example/'.length)}`,
+  ])('accepts %s', (url) => {
+    expect(endpointUrlProblem(url)).toBeUndefined();
+  });
+
+  it.each([
+    [42, /string/],
+    ['', /absolute/],
+    ['/relative/path', /absolute/],
+    ['billing.acme.internal', /absolute/],
+    ['javascript:alert(1)', /http or https/],
+    ['ftp://files.example', /http or https/],
+    ['file:///etc/passwd', /http or https/],
+    ['http:host.example', /host/],
+    ['http:/host.example', /host/],
+    ['https://user:pw@host.example', /user info/],
+    ['https://user@host.example', /user info/],
+    ['https://host.example/#frag', /fragment/],
+    [' https://host.example', /spaces/],
+    ['https://host.example/a b', /spaces/],
+    [`https://a.example/${'x'.repeat(2048)}`, /2048/],
+  ])('refuses %p', (url, reason) => {
+    expect(endpointUrlProblem(url)).toMatch(reason);
+  });
+});

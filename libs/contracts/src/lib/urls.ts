@@ -1,0 +1,25 @@
+export const MAX_URL_LENGTH = 2048;
+
+/**
+ * Why `value` is not an acceptable endpoint URL (CONTRACT.md, "Words"), or undefined when it is:
+ * absolute, http or https, with a host, no user info, no fragment, at most 2048 characters.
+ */
+export function endpointUrlProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return 'must be a string';
+  if (value.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
+  if ([...value].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f || /\s/.test(c))) {
+    return 'must not contain spaces or control characters';
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  // new URL() accepts "http:host" and "http:/host"; an absolute URL here has an authority.
+  if (!/^https?:\/\/[^/?#]/i.test(value) || url.hostname === '') return 'must have a host';
+  if (url.username !== '' || url.password !== '' || /^https?:\/\/[^/?#]*@/i.test(value)) return 'must not contain user info';
+  if (value.includes('#')) return 'must not have a fragment';
+  return undefined;
+}

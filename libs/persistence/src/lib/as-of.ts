@@ -1,0 +1,46 @@
+import type { RouteId } from '@tm/contracts';
+
+/** Runs one SQL statement and gives its rows: a TypeORM DataSource's query, or a pg pool's. */
+export type Query = <T>(sql: string, params: unknown[]) => Promise<T[]>;
+
+export interface RouteSnapshot {
+  /** The store revision this answer reflects: every write with revision <= asOf is included. */
+  asOf: number;
+  /** The route at that revision; null when it does not exist. */
+  route: { url: string; revision: number; updatedAt: Date } | null;
+}
+
+/**
+ * Reads a route and the revision clock in one statement, so from one snapshot: the answer is
+ * exactly the state as of `asOf` (G2, G5, G6). The resolver's fills depend on this.
+ */
+export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSnapshot> {
+  const rows = await query<{ as_of: string; url: string | null; revision: string | null; updated_at: Date | null }>(
+    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at
+       FROM store_revision r
+       LEFT JOIN (endpoints e
+                  JOIN services s ON s.id = e.service_id
+                  JOIN tenants t ON t.id = s.tenant_id)
+              ON t.slug = $1 AND s.name = $2 AND e.environment = $3
+      WHERE r.id = 1`,
+    [id.tenant, id.service, id.environment],
+  );
+  const row = rows[0];
+  if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
+  return {
+    asOf: Number(row.as_of),
+    route:
+      row.url === null || row.revision === null || row.updated_at === null
+        ? null
+        : { url: row.url, revision: Number(row.revision), updatedAt: row.updated_at },
+  };
+}
+
+/** The current store revision. */
+export async function currentRevision(query: Query): Promise<number> {
+  const rows = await query<{ revision: string }>('SELECT revision FROM store_revision WHERE id = 1', []);
+  return Number(rows[0]?.revision ?? 0);
+}
+
+/** The PostgreSQL channel a write transaction notifies on commit; the relay listens to it. */
+export const OUTBOX_CHANNEL = 'tm_outbox';

@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ArgumentsHost,
+  Catch,
+  HttpException,
+  HttpStatus,
+  Logger,
+  ValidationPipe,
+  type ExceptionFilter,
+  type ValidationError,
+} from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+/** An RFC 9457 problem: the one shape of every error answer (CONTRACT.md, "HTTP conventions"). */
+export class ProblemException extends Error {
+  constructor(
+    readonly status: number,
+    /** A short, stable sentence for the kind of problem. */
+    readonly title: string,
+    /** What happened this time. */
+    readonly detail: string,
+    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; code?: string } = {},
+  ) {
+    super(detail);
+  }
+}
+
+/** A dependency (PostgreSQL, Redis, Kafka) does not answer: 503 with Retry-After. */
+export class UnavailableException extends ProblemException {
+  constructor(dependency: string, retryAfterSeconds = 5) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', `${dependency} is unavailable; retry later`, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      code: 'dependency_unavailable',
+    });
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  428: 'Precondition Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Error codes of PostgreSQL (class 08, 57P) and of sockets that mean "the database is not there". */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection is not established',
+  'connect ECONNREFUSED',
+  'The client is closed',
+  'Query read timeout',
+];
+
+/** True when `e` (or the driver error inside it) says a dependency is unreachable, not that the request is wrong. */
+export function isUnavailableError(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 4; depth++) {
+    const err = cur as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    if (typeof err.code === 'string' && (UNAVAILABLE_CODES.has(err.code) || err.code.startsWith('08'))) return true;
+    if (typeof err.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (err.message as string).includes(m))) return true;
+    cur = err.driverError ?? err.cause;
+  }
+  return false;
+}
+
+interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  requestId?: string;
+  errors?: FieldError[];
+  errorId?: string;
+}
+
+function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; headers: Record<string, string>; internal: boolean } {
+  if (exception instanceof ProblemException) {
+    return {
+      body: {
+        type: exception.extra.code ? `urn:traffic-manager:problem:${exception.extra.code}` : 'about:blank',
+        title: exception.title,
+        status: exception.status,
+        detail: exception.detail,
+        ...(exception.extra.errors ? { errors: exception.extra.errors } : {}),
+      },
+      headers: exception.extra.headers ?? {},
+      internal: false,
+    };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const message =
+      typeof response === 'object' && response !== null && 'message' in response
+        ? String((response as { message: unknown }).message)
+        : exception.message;
+    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: message }, headers: {}, internal: false };
+  }
+  // Errors Fastify raises before a handler runs: body too large, bad JSON, unknown content type.
+  const fastifyError = exception as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (
+    typeof fastifyError.statusCode === 'number' &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500 &&
+    typeof fastifyError.code === 'string' &&
+    fastifyError.code.startsWith('FST_')
+  ) {
+    const status = fastifyError.statusCode;
+    const detail =
+      status === 413
+        ? 'the request body is larger than 16 KiB'
+        : status === 415
+          ? 'the request body must be application/json'
+          : fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+            ? 'the request body is empty'
+            : 'the request body is not valid JSON';
+    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Bad Request', status, detail }, headers: {}, internal: false };
+  }
+  if (exception instanceof SyntaxError && /JSON/.test(exception.message)) {
+    return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request body is not valid JSON' }, headers: {}, internal: false };
+  }
+  if (isUnavailableError(exception)) {
+    const unavailable = new UnavailableException('a dependency');
+    return { ...problemOf(unavailable), internal: false };
+  }
+  return {
+    body: { type: 'about:blank', title: 'Internal Server Error', status: 500, detail: 'an unexpected error occurred' },
+    headers: {},
+    internal: true,
+  };
+}
+
+/**
+ * The one exception filter: every error becomes application/problem+json with the request id.
+ * Unexpected errors are logged with an error id (also sent to the client) and never expose internals.
+ */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const request = http.getRequest<FastifyRequest>();
+    const { body, headers, internal } = problemOf(exception);
+    const problem: ProblemBody = { ...body, instance: request.url, requestId: String(request.id) };
+    if (internal) {
+      problem.errorId = randomUUID();
+      // Only what explains the error: never the query parameters (they may hold secrets or hashes).
+      const err = exception as { name?: unknown; message?: unknown; code?: unknown; stack?: unknown };
+      this.logger.error(
+        {
+          errorId: problem.errorId,
+          requestId: problem.requestId,
+          err: { type: err?.name, message: err?.message, code: err?.code, stack: err?.stack },
+        },
+        `unexpected error ${problem.errorId}`,
+      );
+    } else if (body.status >= 500) {
+      this.logger.warn({ requestId: problem.requestId, err: String(exception) }, body.detail);
+    }
+    void reply.status(body.status).headers(headers).type('application/problem+json').send(problem);
+  }
+}
+
+function flatten(errors: ValidationError[], parent = ''): FieldError[] {
+  return errors.flatMap((error) => {
+    const field = parent ? `${parent}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    return [...own, ...flatten(error.children ?? [], field)];
+  });
+}
+
+/** The global ValidationPipe: unknown fields refused, values transformed, 400 problems with field errors. */
+export function validationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    transformOptions: { enableImplicitConversion: false },
+    validationError: { target: false, value: false },
+    exceptionFactory: (errors) => {
+      const fieldErrors = flatten(errors);
+      return new ProblemException(400, 'Bad Request', 'the request is not valid; see errors', {
+        errors: fieldErrors,
+        code: 'validation',
+      });
+    },
+  });
+}
