@@ -57,8 +57,8 @@ export default [
     },
   },
   {
-    // Tests of any project may use the shared harness.
-    files: ['**/*.spec.ts', '**/*.int-spec.ts'],
+    // Tests (and their support files) of any project may use the shared harness.
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/*.test-support.ts'],
     rules: {
       '@nx/enforce-module-boundaries': boundaries(true),
     },

@@ -14,7 +14,14 @@ module.exports = {
   transform: {
     // Type errors are the typecheck step's job (tsc -p tsconfig.json); jest only transpiles.
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }],
+    // content-disposition 3 (under @fastify/static, which serves /docs) ships ESM only: Node 20
+    // requires it natively, jest's module system does not, so jest transpiles it.
+    '/node_modules/content-disposition/.+\\.js$': [
+      'ts-jest',
+      { tsconfig: join(__dirname, 'tools/jest/tsconfig.esm-deps.json'), diagnostics: false },
+    ],
   },
+  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
   globalSetup: join(__dirname, 'libs/testing/src/jest/global-setup.ts'),
   globalTeardown: join(__dirname, 'libs/testing/src/jest/global-teardown.ts'),
   testTimeout: 60_000,

@@ -1,4 +1,4 @@
-import { ALL_APPS, TestStack } from '@tm/testing';
+import { ALL_APPS, TEST_ADMIN_TOKEN, TestStack } from '@tm/testing';
 
 /** The four apps as processes, against real PostgreSQL, Redis and Kafka. */
 describe('the stack', () => {
@@ -80,6 +80,19 @@ describe('the stack', () => {
     await fetch(`${worker.url}/metrics`);
     await new Promise((r) => setTimeout(r, 200));
     expect(worker.output.filter((l) => l.includes('"url":"/health') || l.includes('"url":"/metrics'))).toEqual([]);
+  });
+
+  it('the command API process writes and reads a route over HTTP', async () => {
+    const url = `${stack.app('command-api').url}/v1/routes/e2e/web/prod`;
+    const headers = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    const put = await fetch(url, { method: 'PUT', headers, body: JSON.stringify({ url: 'https://web.e2e.internal' }) });
+    expect(put.status).toBe(201);
+    expect(put.headers.get('etag')).toBe('"1"');
+    const get = await fetch(url, { headers });
+    expect(await get.json()).toMatchObject({ tenant: 'e2e', url: 'https://web.e2e.internal', revision: 1 });
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   });
 
   it.each(ALL_APPS)('%s exits 0 on SIGTERM', async (app) => {

@@ -5,3 +5,4 @@ export * from './lib/kafka';
 export * from './lib/processes';
 export * from './lib/redis';
 export * from './lib/stack';
+export * from './lib/fault-proxy';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { routeKey, type RouteId } from '@tm/contracts';
-import { WriteStore } from '../store/write-store';
+import { returning, ROUTE_LOCK_SEED, TAKE_REVISION, WriteStore } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { RouteListResponse, RouteResponse } from './dto/route.response';
 import { checkPreconditions, type Preconditions } from './preconditions';
@@ -17,7 +17,7 @@ interface RouteRow {
   updated_at: Date;
 }
 
-function toRoute(row: RouteRow): RouteResponse {
+function toRoute(row: Omit<RouteRow, 'revision'> & { revision: string | number }): RouteResponse {
   return {
     tenant: row.tenant,
     service: row.service,
@@ -62,33 +62,32 @@ export class RoutesService {
    */
   put(id: RouteId, url: string, preconditions: Preconditions): Promise<PutResult> {
     return this.store.transaction(async (tx) => {
-      await this.store.lockRoute(tx, routeKey(id));
-      const serviceId = await this.ensureService(tx, id);
-      const [current] = await tx.query<{ id: string; url: string; revision: string }[]>(
-        'SELECT id, url, revision FROM endpoints WHERE service_id = $1 AND environment = $2 FOR UPDATE',
+      const serviceId = await this.lockAndFindService(tx, id);
+      const [current] = await tx.query<{ id: string; url: string; revision: string; created_at: Date; updated_at: Date }[]>(
+        'SELECT id, url, revision, created_at, updated_at FROM endpoints WHERE service_id = $1 AND environment = $2 FOR UPDATE',
         [serviceId, id.environment],
       );
       checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
       if (current && current.url === url) {
-        return { route: await this.read(tx, id), created: false };
+        return { route: toRoute({ ...id, ...current }), created: false };
       }
-      const { last: revision, at } = await this.store.takeRevisions(tx, 1);
-      if (current) {
-        await tx.query('UPDATE endpoints SET url = $1, revision = $2, updated_at = $3 WHERE id = $4', [
-          url,
-          revision,
-          at,
-          current.id,
-        ]);
-      } else {
-        await tx.query(
-          'INSERT INTO endpoints (service_id, environment, url, revision, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)',
-          [serviceId, id.environment, url, revision, at],
-        );
-      }
+      // Take the next revision and apply it in one statement; the clock stays locked until commit.
+      const [row] = await returning<{ revision: string; created_at: Date; updated_at: Date }>(
+        tx,
+        current
+          ? `WITH c AS (${TAKE_REVISION})
+             UPDATE endpoints e SET url = $1, revision = c.revision, updated_at = c.at FROM c
+              WHERE e.id = $2 RETURNING e.revision, e.created_at, e.updated_at`
+          : `WITH c AS (${TAKE_REVISION})
+             INSERT INTO endpoints (service_id, environment, url, revision, created_at, updated_at)
+             SELECT $2, $3, $1, c.revision, c.at, c.at FROM c RETURNING revision, created_at, updated_at`,
+        current ? [url, current.id] : [url, serviceId, id.environment],
+      );
+      if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
+      const route = toRoute({ ...id, url, ...row });
       await this.store.hooks.afterEndpointChange?.(id, tx);
-      await this.store.appendEvents(tx, [{ ...id, url, revision }], at);
-      return { route: await this.read(tx, id), created: current === undefined };
+      await this.store.appendEvents(tx, [{ ...id, url, revision: route.revision }], row.updated_at);
+      return { route, created: current === undefined };
     });
   }
 
@@ -150,8 +149,17 @@ export class RoutesService {
     return toRoute(row);
   }
 
-  /** The route's service id, creating the tenant and the service when absent. */
-  private async ensureService(tx: EntityManager, id: RouteId): Promise<string> {
+  /**
+   * Takes the route's write lock and finds its service (one round trip when it exists), creating
+   * the tenant and the service when absent.
+   */
+  private async lockAndFindService(tx: EntityManager, id: RouteId): Promise<string> {
+    const [found] = await tx.query<{ service_id: string | null }[]>(
+      `SELECT pg_advisory_xact_lock(hashtextextended($1, ${ROUTE_LOCK_SEED})),
+              (SELECT s.id FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = $2 AND s.name = $3) AS service_id`,
+      [routeKey(id), id.tenant, id.service],
+    );
+    if (found?.service_id) return found.service_id;
     await tx.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT (slug) DO NOTHING', [id.tenant]);
     const [tenant] = await tx.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1', [id.tenant]);
     if (!tenant) throw Object.assign(new Error('tenant vanished while being created'), { code: '40001' });

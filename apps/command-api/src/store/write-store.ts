@@ -11,12 +11,18 @@ import { WRITE_HOOKS, type WriteHooks } from './write-hooks';
  */
 const RETRYABLE = new Set(['40001', '40P01', '23505', '23503']);
 const MAX_ATTEMPTS = 5;
+/** Seed of the hash that maps a route key to its advisory lock. */
+export const ROUTE_LOCK_SEED = 7340003;
 
 function sqlState(e: unknown): string | undefined {
   const err = e as { code?: unknown; driverError?: { code?: unknown } };
   const code = err?.driverError?.code ?? err?.code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/** The statement that takes the next revision (used as a CTE by writes that apply it at once). */
+export const TAKE_REVISION =
+  'UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision, clock_timestamp() AS at';
 
 /**
  * Rows of an UPDATE or DELETE ... RETURNING. TypeORM answers those with [rows, affected count]
@@ -60,7 +66,7 @@ export class WriteStore {
 
   /** Serialises writes of one route (a transaction-scoped advisory lock on its key). */
   async lockRoute(tx: EntityManager, key: string): Promise<void> {
-    await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7340003))', [key]);
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, ${ROUTE_LOCK_SEED}))`, [key]);
   }
 
   /**
@@ -88,10 +94,11 @@ export class WriteStore {
       const p = i * 6;
       return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}, $${p + 6})`;
     });
+    values.push(OUTBOX_CHANNEL, String(events[events.length - 1]?.revision));
     await tx.query(
-      `INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at) VALUES ${tuples.join(', ')}`,
+      `WITH o AS (INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at) VALUES ${tuples.join(', ')})
+       SELECT pg_notify($${values.length - 1}, $${values.length})`,
       values,
     );
-    await tx.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, String(events[events.length - 1]?.revision)]);
   }
 }

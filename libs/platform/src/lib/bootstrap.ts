@@ -42,6 +42,12 @@ export function loadConfigOrExit<C extends object>(name: string, cls: ClassConst
   }
 }
 
+/**
+ * Options for every Nest application: logs buffered until pino takes over, and no body parsers of
+ * Nest's own (it would add urlencoded forms): Fastify's JSON parser is the only one.
+ */
+export const NEST_APP_OPTIONS = { bufferLogs: true, bodyParser: false } as const;
+
 /** The Fastify adapter every app runs on: body limit, request ids, keep-alive. */
 export function fastifyAdapter(): FastifyAdapter {
   return new FastifyAdapter({
@@ -84,7 +90,7 @@ export async function createApp<C extends BaseAppConfig>(
   config: C,
 ): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(def.module(config), fastifyAdapter(), {
-    bufferLogs: true,
+    ...NEST_APP_OPTIONS,
     abortOnError: false,
   });
   configureApp(app, def.openApi);

@@ -4,6 +4,9 @@ import { deleteTopics, testTopic } from './kafka';
 import { startApp, type AppName, type AppProcess } from './processes';
 import { deleteKeysWithPrefix, testKeyPrefix } from './redis';
 
+/** The admin token the test stack's apps accept. */
+export const TEST_ADMIN_TOKEN = 'e2e-admin-token-0123456789';
+
 /** What one test's system runs against: its own database, key prefix and topic. */
 export interface TestEnvironment {
   database: TestDatabase;
@@ -30,6 +33,7 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
       KAFKA_BROKERS: infra.kafkaBrokers,
       CACHE_KEY_PREFIX: keyPrefix,
       KAFKA_ROUTE_EVENTS_TOPIC: topic,
+      TM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       LOG_LEVEL: 'info',
     },
     async cleanup() {

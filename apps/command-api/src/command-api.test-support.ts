@@ -1,0 +1,98 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Client } from 'pg';
+import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
+import { createTestDatabase, type TestDatabase } from '@tm/testing';
+import { AppModule } from './app.module';
+import { CommandApiConfig } from './config';
+import { WRITE_HOOKS, type WriteHooks } from './store/write-hooks';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface Answer {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  body: unknown;
+  json<T = Record<string, unknown>>(): T;
+}
+
+export interface RequestOptions {
+  token?: string | null;
+  headers?: Record<string, string>;
+  /** A JSON body (serialised), or a raw string sent as is. */
+  body?: unknown;
+  raw?: string;
+}
+
+/** The command API in-process (Nest on Fastify, as main.ts builds it) against a database of its own. */
+export class CommandApiUnderTest {
+  private constructor(
+    readonly app: NestFastifyApplication,
+    readonly database: TestDatabase,
+    readonly db: Client,
+  ) {}
+
+  static async start(
+    options: { hooks?: WriteHooks; poolSize?: number; databaseUrl?: (url: string) => Promise<string> } = {},
+  ): Promise<CommandApiUnderTest> {
+    const database = await createTestDatabase();
+    const config = validateConfig(CommandApiConfig, {
+      // Tests that cut the database route the app through a fault proxy.
+      DATABASE_URL: options.databaseUrl ? await options.databaseUrl(database.url) : database.url,
+      TM_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'silent',
+      DATABASE_POOL_SIZE: String(options.poolSize ?? 10),
+    });
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
+      .overrideProvider(WRITE_HOOKS)
+      .useValue(options.hooks ?? {})
+      .compile();
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
+    configureApp(app, { title: 'Traffic Manager command API', description: 'test' });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    const db = new Client({ connectionString: database.url });
+    await db.connect();
+    return new CommandApiUnderTest(app, database, db);
+  }
+
+  async request(method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH', url: string, options: RequestOptions = {}): Promise<Answer> {
+    const headers: Record<string, string> = { ...options.headers };
+    const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+    if (token !== null) headers['authorization'] ??= `Bearer ${token}`;
+    let payload: string | undefined;
+    if (options.raw !== undefined) payload = options.raw;
+    else if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await this.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+    const text = res.body;
+    const body: unknown = text && /json/.test(String(res.headers['content-type'])) ? JSON.parse(text) : text;
+    return { status: res.statusCode, headers: res.headers, body, json: <T>() => body as T };
+  }
+
+  /** Creates a key through the API (as admin) and returns its secret. */
+  async createKey(scopes: string[], tenant?: string): Promise<string> {
+    const res = await this.request('POST', '/v1/api-keys', { body: { name: `key-${scopes.join('-')}`, tenant, scopes } });
+    if (res.status !== 201) throw new Error(`creating a key failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.json<{ key: string }>().key;
+  }
+
+  async stop(): Promise<void> {
+    await this.db.end();
+    await this.app.close();
+    await this.database.drop();
+  }
+}
+
+/** Every row of every table, to show that a refused request changed nothing. */
+export async function snapshot(db: Client): Promise<Record<string, unknown[]>> {
+  const tables = ['store_revision', 'tenants', 'services', 'endpoints', 'api_keys', 'outbox'];
+  const result: Record<string, unknown[]> = {};
+  for (const table of tables) {
+    result[table] = (await db.query(`SELECT * FROM ${table} ORDER BY 1`)).rows;
+  }
+  return result;
+}

@@ -1,0 +1,56 @@
+import { CommandApiUnderTest } from './command-api.test-support';
+
+interface Operation {
+  responses: Record<string, { content?: Record<string, unknown> }>;
+  security?: unknown[];
+}
+
+/** The OpenAPI document describes every endpoint of the contract, its body and its errors. */
+describe('OpenAPI document', () => {
+  let api: CommandApiUnderTest;
+  let doc: { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
+  beforeAll(async () => {
+    api = await CommandApiUnderTest.start();
+    const res = await api.request('GET', '/docs-json', { token: null });
+    expect(res.status).toBe(200);
+    doc = res.json();
+  });
+  afterAll(() => api.stop());
+
+  const endpoints: [string, string, string[]][] = [
+    ['put', '/v1/routes/{tenant}/{service}/{environment}', ['200', '201', '400', '401', '403', '412', '413', '415', '503']],
+    ['get', '/v1/routes/{tenant}/{service}/{environment}', ['200', '400', '401', '403', '404', '503']],
+    ['delete', '/v1/routes/{tenant}/{service}/{environment}', ['204', '400', '401', '403', '404', '412', '503']],
+    ['get', '/v1/routes', ['200', '400', '401', '403', '503']],
+    ['post', '/v1/tenants', ['201', '400', '401', '403', '409', '503']],
+    ['get', '/v1/tenants', ['200', '401', '403', '503']],
+    ['get', '/v1/tenants/{tenant}', ['200', '401', '403', '404', '503']],
+    ['delete', '/v1/tenants/{tenant}', ['204', '401', '403', '404', '503']],
+    ['post', '/v1/api-keys', ['201', '400', '401', '403', '404', '503']],
+    ['get', '/v1/api-keys', ['200', '401', '403', '503']],
+    ['delete', '/v1/api-keys/{id}', ['204', '400', '401', '403', '404', '503']],
+  ];
+
+  it.each(endpoints)('documents %s %s with its answers', (method, path, statuses) => {
+    const operation = doc.paths[path]?.[method];
+    expect(operation).toBeDefined();
+    expect(Object.keys(operation?.responses ?? {})).toEqual(expect.arrayContaining(statuses));
+    for (const status of statuses.filter((s) => Number(s) >= 400)) {
+      expect(Object.keys(operation?.responses[status]?.content ?? {})).toEqual(['application/problem+json']);
+    }
+    expect(operation?.security).toEqual([{ bearer: [] }]);
+  });
+
+  it('describes the bodies and the problem shape', () => {
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const schema of ['PutRouteDto', 'RouteResponse', 'RouteListResponse', 'CreateTenantDto', 'TenantResponse', 'CreateApiKeyDto', 'CreatedApiKeyResponse', 'ProblemDoc']) {
+      expect(doc.components.schemas).toHaveProperty(schema);
+    }
+  });
+
+  it('is rendered at /docs', async () => {
+    const res = await api.request('GET', '/docs', { token: null });
+    expect(res.status).toBe(200);
+    expect(String(res.body)).toContain('swagger');
+  });
+});
