@@ -4,6 +4,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 const NAME = `'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'`;
 
 /**
+ * Names use the "C" collation: byte order is the API's list order, and the unique indexes serve it.
+ *
  * Tenants, services, endpoints (one per route), API keys and the transactional outbox
  * (CONTRACT.md, "Command API", "Events"; G1, G2, G7, G9). Constraints live here, not only in code.
  */
@@ -14,7 +16,7 @@ export class RoutesSchema1764000000001 implements MigrationInterface {
     await q.query(`
       CREATE TABLE tenants (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-        slug text NOT NULL CONSTRAINT tenants_slug_key UNIQUE CONSTRAINT tenants_slug_format CHECK (slug ~ ${NAME}),
+        slug text COLLATE "C" NOT NULL CONSTRAINT tenants_slug_key UNIQUE CONSTRAINT tenants_slug_format CHECK (slug ~ ${NAME}),
         display_name text CONSTRAINT tenants_display_name_length CHECK (char_length(display_name) BETWEEN 1 AND 200),
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
@@ -23,7 +25,7 @@ export class RoutesSchema1764000000001 implements MigrationInterface {
       CREATE TABLE services (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
         tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-        name text NOT NULL CONSTRAINT services_name_format CHECK (name ~ ${NAME}),
+        name text COLLATE "C" NOT NULL CONSTRAINT services_name_format CHECK (name ~ ${NAME}),
         created_at timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT services_tenant_name_key UNIQUE (tenant_id, name)
       )`);
@@ -31,7 +33,7 @@ export class RoutesSchema1764000000001 implements MigrationInterface {
       CREATE TABLE endpoints (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
         service_id uuid NOT NULL REFERENCES services (id) ON DELETE CASCADE,
-        environment text NOT NULL CONSTRAINT endpoints_environment_format CHECK (environment ~ ${NAME}),
+        environment text COLLATE "C" NOT NULL CONSTRAINT endpoints_environment_format CHECK (environment ~ ${NAME}),
         url text NOT NULL CONSTRAINT endpoints_url_format CHECK (char_length(url) <= 2048 AND url ~* '^https?://[^/?#@]+'),
         revision bigint NOT NULL CONSTRAINT endpoints_revision_positive CHECK (revision > 0),
         created_at timestamptz NOT NULL DEFAULT now(),

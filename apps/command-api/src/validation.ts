@@ -1,5 +1,5 @@
 import { registerDecorator, Matches, type ValidationArguments, type ValidationOptions } from 'class-validator';
-import { endpointUrlProblem, NAME_PATTERN } from '@tm/contracts';
+import { endpointUrlProblem, NAME_PATTERN, plainTextProblem } from '@tm/contracts';
 
 const NAME_MESSAGE = 'must be 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit';
 
@@ -20,5 +20,20 @@ export function IsEndpointUrl(options?: ValidationOptions): PropertyDecorator {
         ...options,
       },
       validator: { validate: (value: unknown) => endpointUrlProblem(value) === undefined },
+    });
+}
+
+/** Free text stored as is (display names, key names): well-formed, no control characters. */
+export function IsPlainText(options?: ValidationOptions): PropertyDecorator {
+  return (target: object, propertyName: string | symbol) =>
+    registerDecorator({
+      name: 'isPlainText',
+      target: target.constructor,
+      propertyName: String(propertyName),
+      options: {
+        message: (a: ValidationArguments) => `${a.property} ${plainTextProblem(a.value) ?? 'is not valid'}`,
+        ...options,
+      },
+      validator: { validate: (value: unknown) => plainTextProblem(value) === undefined },
     });
 }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { generateApiKey } from '@tm/auth';
+import { generateApiKey, type GeneratedKey } from '@tm/auth';
 import { ProblemException } from '@tm/platform';
 import type { Scope } from '@tm/contracts';
-import { returning } from '../store/write-store';
+import { returning } from '@tm/persistence';
 import { tenantNotFound } from '../tenants/tenants.service';
 import type { ApiKeyResponse, CreatedApiKeyResponse } from './dto/api-key.dto';
 
@@ -40,7 +40,15 @@ export class ApiKeysService {
       });
     }
     const generated = generateApiKey();
-    const rows = await this.dataSource.query<KeyRow[]>(
+    const rows = await this.insert(generated, name, tenant, scopes);
+    const row = rows[0];
+    if (!row) throw tenantNotFound(tenant ?? '');
+    return { ...toKey(row), key: generated.key };
+  }
+
+  private async insert(generated: GeneratedKey, name: string, tenant: string | undefined, scopes: Scope[]): Promise<KeyRow[]> {
+    try {
+      return await this.dataSource.query<KeyRow[]>(
       `WITH k AS (
          INSERT INTO api_keys (lookup, secret_hash, name, tenant_id, scopes)
          SELECT $1, $2, $3, t.id, $5::text[]
@@ -50,10 +58,12 @@ export class ApiKeysService {
        SELECT k.id, k.name, t.slug AS tenant, k.scopes, k.created_at, k.revoked_at
          FROM k LEFT JOIN tenants t ON t.id = k.tenant_id`,
       [generated.lookup, generated.secretHash, name, tenant ?? null, scopes],
-    );
-    const row = rows[0];
-    if (!row) throw tenantNotFound(tenant ?? '');
-    return { ...toKey(row), key: generated.key };
+      );
+    } catch (e) {
+      // The tenant was deleted between the read and the insert: it does not exist.
+      if ((e as { driverError?: { code?: unknown } }).driverError?.code === '23503') return [];
+      throw e;
+    }
   }
 
   async list(): Promise<ApiKeyResponse[]> {

@@ -22,7 +22,7 @@ export class RoutesController {
   @Put(':tenant/:service/:environment')
   @ApiOperation({ summary: 'Create or update a route (creates its tenant and service when absent)' })
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
-  @ApiHeader({ name: 'If-None-Match', required: false, description: '*: 412 when the route exists' })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: '* (412 when the route exists) or "<revision>" list (412 when it is at one)' })
   @ApiCreatedResponse({ type: RouteResponse, description: 'Created; ETag and X-Route-Revision carry the revision' })
   @ApiOkResponse({ type: RouteResponse, description: 'Updated (or unchanged: same URL, same revision, no event)' })
   @ApiProblems(400, 412, 413, 415)
@@ -63,16 +63,18 @@ export class RoutesController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a route, with its outbox event' })
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
+  @ApiHeader({ name: 'If-None-Match', required: false, description: '"<revision>" list: 412 when the route is at one of them' })
   @ApiNoContentResponse({ description: 'Deleted; X-Route-Revision is the revision of the deletion' })
   @ApiProblems(400, 404, 412)
   async delete(
     @CurrentPrincipal() principal: Principal,
     @Param() id: RouteParamsDto,
     @Headers('if-match') ifMatch: string | undefined,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
     principal.authorize('routes:write', id.tenant);
-    const revision = await this.routes.delete(id, parsePreconditions(ifMatch, undefined));
+    const revision = await this.routes.delete(id, parsePreconditions(ifMatch, ifNoneMatch));
     void reply.header(H.routeRevision, String(revision));
   }
 

@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { routeKey, type RouteId } from '@tm/contracts';
-import { returning, ROUTE_LOCK_SEED, TAKE_REVISION, WriteStore } from '../store/write-store';
+import { returning } from '@tm/persistence';
+import { ROUTE_LOCK_SEED, TAKE_REVISION, WriteStore } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { RouteListResponse, RouteResponse } from './dto/route.response';
 import { checkPreconditions, type Preconditions } from './preconditions';
@@ -123,8 +124,8 @@ export class RoutesService {
       `${SELECT_ROUTE}
         WHERE ($1::text IS NULL OR t.slug = $1)
           AND ($2::text IS NULL OR s.name = $2)
-          AND ($3::text IS NULL OR (t.slug COLLATE "C", s.name COLLATE "C", e.environment COLLATE "C") > ($3, $4, $5))
-        ORDER BY t.slug COLLATE "C", s.name COLLATE "C", e.environment COLLATE "C"
+          AND ($3::text IS NULL OR (t.slug, s.name, e.environment) > ($3, $4, $5))
+        ORDER BY t.slug, s.name, e.environment
         LIMIT $6`,
       [
         filter.tenant ?? null,
@@ -151,12 +152,15 @@ export class RoutesService {
 
   /**
    * Takes the route's write lock and finds its service (one round trip when it exists), creating
-   * the tenant and the service when absent.
+   * the tenant and the service when absent. The service row is key-share locked before the clock
+   * is taken: a tenant deletion (which locks services before the clock) then waits for this write,
+   * or this write for it, instead of the two deadlocking.
    */
   private async lockAndFindService(tx: EntityManager, id: RouteId): Promise<string> {
     const [found] = await tx.query<{ service_id: string | null }[]>(
       `SELECT pg_advisory_xact_lock(hashtextextended($1, ${ROUTE_LOCK_SEED})),
-              (SELECT s.id FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = $2 AND s.name = $3) AS service_id`,
+              (SELECT s.id FROM services s JOIN tenants t ON t.id = s.tenant_id
+                WHERE t.slug = $2 AND s.name = $3 FOR KEY SHARE OF s) AS service_id`,
       [routeKey(id), id.tenant, id.service],
     );
     if (found?.service_id) return found.service_id;

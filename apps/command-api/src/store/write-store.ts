@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { routeEvent, routeKey, type RouteEventData } from '@tm/contracts';
-import { OUTBOX_CHANNEL } from '@tm/persistence';
+import { routeEvent, type RouteEventData } from '@tm/contracts';
+import { OUTBOX_CHANNEL, returning } from '@tm/persistence';
 import { WRITE_HOOKS, type WriteHooks } from './write-hooks';
 
 /**
@@ -23,19 +23,6 @@ function sqlState(e: unknown): string | undefined {
 /** The statement that takes the next revision (used as a CTE by writes that apply it at once). */
 export const TAKE_REVISION =
   'UPDATE store_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision, clock_timestamp() AS at';
-
-/**
- * Rows of an UPDATE or DELETE ... RETURNING. TypeORM answers those with [rows, affected count]
- * (a SELECT or INSERT with plain rows).
- */
-export async function returning<T>(
-  manager: Pick<EntityManager, 'query'>,
-  sql: string,
-  params: unknown[],
-): Promise<T[]> {
-  const result = await manager.query<unknown[]>(sql, params);
-  return (result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number' ? result[0] : result) as T[];
-}
 
 /**
  * The write path's transactions: the store-wide revision clock and the transactional outbox
@@ -83,22 +70,32 @@ export class WriteStore {
     return { last: Number(row.revision), at: row.at };
   }
 
-  /** Writes one outbox row per event (exactly one per route change, G7) and wakes the relay on commit. */
+  /**
+   * Writes one outbox row per event (exactly one per route change, G7) and wakes the relay on
+   * commit. One statement with array parameters, so a tenant deletion of any size fits.
+   */
   async appendEvents(tx: EntityManager, events: RouteEventData[], at: Date): Promise<void> {
     if (events.length === 0) return;
-    const values: unknown[] = [];
-    const tuples = events.map((data, i) => {
-      const id = randomUUID();
-      const event = routeEvent(id, at, data);
-      values.push(id, routeKey(data), event.type, JSON.stringify(event), data.revision, at);
-      const p = i * 6;
-      return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}, $${p + 6})`;
-    });
-    values.push(OUTBOX_CHANNEL, String(events[events.length - 1]?.revision));
+    const ids: string[] = [];
+    const keys: string[] = [];
+    const types: string[] = [];
+    const payloads: string[] = [];
+    const revisions: number[] = [];
+    for (const data of events) {
+      const event = routeEvent(randomUUID(), at, data);
+      ids.push(event.id);
+      keys.push(event.subject);
+      types.push(event.type);
+      payloads.push(JSON.stringify(event));
+      revisions.push(data.revision);
+    }
     await tx.query(
-      `WITH o AS (INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at) VALUES ${tuples.join(', ')})
-       SELECT pg_notify($${values.length - 1}, $${values.length})`,
-      values,
+      `WITH o AS (
+         INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
+         SELECT e.id, e.key, e.type, e.payload::jsonb, e.revision, $6
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS e (id, key, type, payload, revision))
+       SELECT pg_notify($7, $8)`,
+      [ids, keys, types, payloads, revisions, at, OUTBOX_CHANNEL, String(revisions[revisions.length - 1])],
     );
   }
 }

@@ -49,7 +49,7 @@ export class TenantsService {
   async list(only: string | null): Promise<TenantResponse[]> {
     const rows = await this.dataSource.query<TenantRow[]>(
       `SELECT slug, display_name, created_at, updated_at FROM tenants
-        WHERE $1::text IS NULL OR slug = $1 ORDER BY slug COLLATE "C"`,
+        WHERE $1::text IS NULL OR slug = $1 ORDER BY slug`,
       [only],
     );
     return rows.map(toTenant);
@@ -79,7 +79,7 @@ export class TenantsService {
         `SELECT s.name AS service, e.environment
            FROM endpoints e JOIN services s ON s.id = e.service_id
           WHERE s.tenant_id = $1
-          ORDER BY s.name COLLATE "C", e.environment COLLATE "C"
+          ORDER BY s.name, e.environment
           FOR UPDATE OF e`,
         [tenant.id],
       );

@@ -1,4 +1,4 @@
-import { endpointUrlProblem } from './urls';
+import { endpointUrlProblem, plainTextProblem } from './urls';
 
 describe('endpointUrlProblem', () => {
   it.each([
@@ -28,7 +28,23 @@ describe('endpointUrlProblem', () => {
     [' https://host.example', /spaces/],
     ['https://host.example/a b', /spaces/],
     [`https://a.example/${'x'.repeat(2048)}`, /2048/],
+    ['https://x.example/\ud800', /well-formed/],
   ])('refuses %p', (url, reason) => {
     expect(endpointUrlProblem(url)).toMatch(reason);
+  });
+});
+
+describe('plainTextProblem', () => {
+  it('accepts ordinary text', () => {
+    expect(plainTextProblem('Acme Corporation — Zürich 🚀')).toBeUndefined();
+  });
+
+  it.each([
+    ['a\u0000b', /control/],
+    ['line\nbreak', /control/],
+    ['\udc00', /well-formed/],
+    [7, /string/],
+  ])('refuses %p', (value, reason) => {
+    expect(plainTextProblem(value)).toMatch(reason);
   });
 });

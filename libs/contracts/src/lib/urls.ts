@@ -7,6 +7,7 @@ export const MAX_URL_LENGTH = 2048;
 export function endpointUrlProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return 'must be a string';
   if (value.length > MAX_URL_LENGTH) return `must be at most ${MAX_URL_LENGTH} characters`;
+  if (!isWellFormed(value)) return 'must be well-formed Unicode';
   if ([...value].some((c) => c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f || /\s/.test(c))) {
     return 'must not contain spaces or control characters';
   }
@@ -21,5 +22,20 @@ export function endpointUrlProblem(value: unknown): string | undefined {
   if (!/^https?:\/\/[^/?#]/i.test(value) || url.hostname === '') return 'must have a host';
   if (url.username !== '' || url.password !== '' || /^https?:\/\/[^/?#]*@/i.test(value)) return 'must not contain user info';
   if (value.includes('#')) return 'must not have a fragment';
+  return undefined;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** False for a string with a lone UTF-16 surrogate (which no UTF-8 store can keep). */
+export function isWellFormed(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
+
+/** Why `value` is not acceptable free text (a display name, a key name), or undefined. */
+export function plainTextProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return 'must be a string';
+  if (!isWellFormed(value)) return 'must be well-formed Unicode';
+  if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return 'must not contain control characters';
   return undefined;
 }

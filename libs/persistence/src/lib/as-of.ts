@@ -44,3 +44,16 @@ export async function currentRevision(query: Query): Promise<number> {
 
 /** The PostgreSQL channel a write transaction notifies on commit; the relay listens to it. */
 export const OUTBOX_CHANNEL = 'tm_outbox';
+
+/**
+ * Rows of an UPDATE or DELETE ... RETURNING. TypeORM answers those with [rows, affected count]
+ * (a SELECT or INSERT with plain rows).
+ */
+export async function returning<T>(
+  manager: { query<R = unknown>(sql: string, params?: unknown[]): Promise<R> },
+  sql: string,
+  params: unknown[],
+): Promise<T[]> {
+  const result = await manager.query<unknown[]>(sql, params);
+  return (result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number' ? result[0] : result) as T[];
+}

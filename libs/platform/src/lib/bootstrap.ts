@@ -66,7 +66,16 @@ export function fastifyAdapter(): FastifyAdapter {
 export function configureApp(app: NestFastifyApplication, openApi?: AppDefinition<BaseAppConfig>['openApi']): void {
   app.useLogger(app.get(Logger));
   // Bodies are JSON or nothing: anything else is a 415 (Fastify would otherwise accept text/plain).
-  app.getHttpAdapter().getInstance().removeContentTypeParser('text/plain');
+  // An empty body is no body, whatever its content type says (clients send one on DELETE too);
+  // anything else goes to Fastify's own JSON parser, with its prototype-poisoning protection.
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.removeContentTypeParser('text/plain');
+  const json = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    return json(request, String(body), done);
+  });
   instrument(app);
   if (openApi) {
     const document = () =>

@@ -60,6 +60,10 @@ const TITLES: Record<number, string> = {
 
 /** Error codes of PostgreSQL (class 08, 57P) and of sockets that mean "the database is not there". */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
+/** SQLSTATE class 08 connection exceptions (not 08P01, a protocol violation: that one is ours). */
+const CONNECTION_EXCEPTIONS = new Set(['08000', '08001', '08003', '08004', '08006', '08007']);
+/** SQLSTATEs of values PostgreSQL cannot store (a NUL in text, bad encoding): the request's fault. */
+const BAD_VALUE_CODES = new Set(['22021', '22P02', '22P05', '22001', '22003']);
 const UNAVAILABLE_MESSAGES = [
   'Connection terminated',
   'timeout exceeded when trying to connect',
@@ -74,7 +78,7 @@ const UNAVAILABLE_MESSAGES = [
 export function isUnavailableError(e: unknown): boolean {
   for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 4; depth++) {
     const err = cur as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
-    if (typeof err.code === 'string' && (UNAVAILABLE_CODES.has(err.code) || err.code.startsWith('08'))) return true;
+    if (typeof err.code === 'string' && (UNAVAILABLE_CODES.has(err.code) || CONNECTION_EXCEPTIONS.has(err.code))) return true;
     if (typeof err.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (err.message as string).includes(m))) return true;
     cur = err.driverError ?? err.cause;
   }
@@ -137,6 +141,10 @@ function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; 
   }
   if (exception instanceof SyntaxError && /JSON/.test(exception.message)) {
     return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request body is not valid JSON' }, headers: {}, internal: false };
+  }
+  const sqlState = (exception as { driverError?: { code?: unknown } })?.driverError?.code;
+  if (typeof sqlState === 'string' && BAD_VALUE_CODES.has(sqlState)) {
+    return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'a value in the request cannot be stored' }, headers: {}, internal: false };
   }
   if (isUnavailableError(exception)) {
     const unavailable = new UnavailableException('a dependency');

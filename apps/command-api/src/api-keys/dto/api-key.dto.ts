@@ -1,12 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, IsUUID, Length } from 'class-validator';
 import { SCOPES, type Scope } from '@tm/contracts';
-import { IsName } from '../../validation';
+import { IsName, IsPlainText } from '../../validation';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'billing-deployer', maxLength: 100 })
   @IsString()
   @Length(1, 100)
+  @IsPlainText()
   name!: string;
 
   @ApiPropertyOptional({ description: 'bind the key to this tenant (it must exist); omit for a key that spans tenants', example: 'acme' })

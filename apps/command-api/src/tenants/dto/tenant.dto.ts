@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Length } from 'class-validator';
-import { IsName } from '../../validation';
+import { IsName, IsPlainText } from '../../validation';
 
 export class CreateTenantDto {
   @ApiProperty({ example: 'acme' })
@@ -12,6 +12,7 @@ export class CreateTenantDto {
   @IsOptional()
   @IsString()
   @Length(1, 200)
+  @IsPlainText()
   displayName?: string;
 }
 
