@@ -3,6 +3,7 @@ import { PlatformModule } from '@tm/platform';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { KafkaModule, KafkaReadiness, parseBrokers } from '@tm/messaging';
 import { OutboxRelayConfig } from './config';
+import { RelayModule } from './relay/relay.module';
 
 @Module({})
 export class AppModule {
@@ -13,6 +14,7 @@ export class AppModule {
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'outbox-relay' }),
         KafkaModule.forRoot({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'outbox-relay' }),
         PlatformModule.forRoot({ app: 'outbox-relay', config, health: { checks: [PostgresReadiness, KafkaReadiness] } }),
+        RelayModule,
       ],
     };
   }

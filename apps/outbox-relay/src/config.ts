@@ -1,6 +1,6 @@
-import { IsOptional } from 'class-validator';
-import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsBrokerList, IsIntBetween, IsPort, IsPostgresUrl } from '@tm/platform';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
+import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
+import { BaseAppConfig, IsBrokerList, IsIntBetween, IsPort, IsPostgresUrl, IsToken } from '@tm/platform';
 
 /** Every variable outbox-relay reads, validated at start (README, "Configuration"). */
 export class OutboxRelayConfig extends BaseAppConfig {
@@ -11,12 +11,56 @@ export class OutboxRelayConfig extends BaseAppConfig {
   @IsPostgresUrl()
   DATABASE_URL!: string;
 
-  /** Connections in this process's PostgreSQL pool. */
+  /** Connections in this process's PostgreSQL pool (the leader lock has one more of its own). */
   @IsOptional()
   @IsIntBetween(1, 100)
-  DATABASE_POOL_SIZE = 10;
+  DATABASE_POOL_SIZE = 4;
 
   /** Comma-separated host:port list. */
   @IsBrokerList()
   KAFKA_BROKERS!: string;
+
+  @IsOptional()
+  @IsToken()
+  KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
+
+  /** Partitions of the topic when the relay creates it (an existing topic is left as it is). */
+  @IsOptional()
+  @IsIntBetween(1, 1000)
+  KAFKA_TOPIC_PARTITIONS = 6;
+
+  @IsOptional()
+  @IsIntBetween(1, 10)
+  KAFKA_REPLICATION_FACTOR = 1;
+
+  /** Outbox rows published per Kafka request. */
+  @IsOptional()
+  @IsIntBetween(1, 10_000)
+  RELAY_BATCH_SIZE = 500;
+
+  /** The safety-net poll, for a notification that was lost; writes wake the relay at once. */
+  @IsOptional()
+  @IsIntBetween(50, 60_000)
+  RELAY_POLL_INTERVAL_MS = 1_000;
+
+  /** How often a standby replica tries to take the lead. */
+  @IsOptional()
+  @IsIntBetween(50, 60_000)
+  RELAY_STANDBY_RETRY_MS = 1_000;
+
+  /** Longest wait between two tries while Kafka or PostgreSQL fails (backoff doubles up to it). */
+  @IsOptional()
+  @IsIntBetween(100, 300_000)
+  RELAY_MAX_BACKOFF_MS = 5_000;
+
+  /** Published rows older than this are deleted (0: never). */
+  @IsOptional()
+  @IsIntBetween(0, 8_760)
+  OUTBOX_RETENTION_HOURS = 24;
+
+  /** This replica's name in logs and metrics (default: host name and pid). */
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  RELAY_ID?: string;
 }

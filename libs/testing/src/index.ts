@@ -6,3 +6,5 @@ export * from './lib/processes';
 export * from './lib/redis';
 export * from './lib/stack';
 export * from './lib/fault-proxy';
+export * from './lib/kafka-broker';
+export * from './lib/topic-reader';

@@ -50,16 +50,21 @@ export const ALL_APPS: AppName[] = ['command-api', 'outbox-relay', 'resolver', '
 
 /** The four apps as processes against one test environment. */
 export class TestStack {
+  /** Further replicas (startExtra), stopped with the stack. */
+  private readonly extras: AppProcess[] = [];
+
   private constructor(
     readonly environment: TestEnvironment,
     readonly apps: Map<AppName, AppProcess>,
+    /** Overrides every app of this stack gets. */
+    private readonly overrides: Record<string, string>,
   ) {}
 
   static async start(options: { apps?: AppName[]; env?: Record<string, string> } = {}): Promise<TestStack> {
     const environment = await createTestEnvironment();
-    const stack = new TestStack(environment, new Map());
+    const stack = new TestStack(environment, new Map(), options.env ?? {});
     try {
-      for (const app of options.apps ?? ALL_APPS) await stack.restart(app, options.env);
+      for (const app of options.apps ?? ALL_APPS) await stack.restart(app);
     } catch (e) {
       await stack.stop();
       throw e;
@@ -77,14 +82,21 @@ export class TestStack {
   async restart(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
     const previous = this.apps.get(name);
     if (previous?.running) await previous.stop();
-    const proc = await startApp(name, { ...this.environment.env, ...env }, previous?.port);
+    const proc = await startApp(name, { ...this.environment.env, ...this.overrides, ...env }, previous?.port);
     this.apps.set(name, proc);
+    return proc;
+  }
+
+  /** Starts one more replica of an app (on a port of its own), stopped with the stack. */
+  async startExtra(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
+    const proc = await startApp(name, { ...this.environment.env, ...this.overrides, ...env });
+    this.extras.push(proc);
     return proc;
   }
 
   /** Stops every app (SIGTERM) and removes what the environment created. */
   async stop(): Promise<void> {
-    await Promise.all([...this.apps.values()].map((p) => p.stop()));
+    await Promise.all([...this.apps.values(), ...this.extras].map((p) => p.stop()));
     await this.environment.cleanup();
   }
 }

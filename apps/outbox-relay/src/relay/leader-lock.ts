@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events';
+import { Logger } from '@nestjs/common';
+import { Client } from 'pg';
+import { OUTBOX_CHANNEL } from '@tm/persistence';
+
+/** The advisory lock whose holder is the one relay that publishes. */
+export const RELAY_LEADER_LOCK = 7_340_010;
+
+/**
+ * Leadership through a PostgreSQL session-level advisory lock held on a connection of its own:
+ * the lock lives exactly as long as that session, so a leader that dies (or loses the database)
+ * lets a standby take over as soon as PostgreSQL sees the session end. The same connection
+ * LISTENs to the outbox channel, so writes wake the leader at once.
+ *
+ * Events: 'leader' (became leader), 'lost' (stopped being leader), 'wake' (a write committed).
+ */
+export class LeaderLock extends EventEmitter {
+  private readonly logger = new Logger('LeaderLock');
+  private client: Client | undefined;
+  private leading = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly retryMs: number,
+    readonly replica: string,
+  ) {
+    super();
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.attempt();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.attempt(), this.retryMs);
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.stopped || this.leading) return;
+    try {
+      if (!this.client) this.client = await this.connect();
+      const { rows } = await this.client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RELAY_LEADER_LOCK]);
+      if (rows[0]?.locked && !this.stopped) {
+        await this.client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        this.leading = true;
+        this.logger.log(`${this.replica} is the leader`);
+        this.emit('leader');
+        return;
+      }
+    } catch (e) {
+      this.logger.warn(`leader lock: ${e instanceof Error ? e.message : String(e)}`);
+      this.drop();
+    }
+    this.schedule();
+  }
+
+  private async connect(): Promise<Client> {
+    const client = new Client({
+      connectionString: this.databaseUrl,
+      application_name: `outbox-relay-lock:${this.replica}`,
+      connectionTimeoutMillis: 2_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 1_000,
+    });
+    client.on('notification', () => this.emit('wake'));
+    client.on('error', (e) => {
+      this.logger.warn(`leader lock connection failed: ${e.message}`);
+      this.drop();
+      this.schedule();
+    });
+    client.on('end', () => {
+      if (this.client === client) {
+        this.drop();
+        this.schedule();
+      }
+    });
+    await client.connect();
+    return client;
+  }
+
+  /** Forgets the connection; if it held the lock, leadership is lost (the session ended with it). */
+  private drop(): void {
+    const client = this.client;
+    this.client = undefined;
+    client?.removeAllListeners('end');
+    void client?.end().catch(() => undefined);
+    if (this.leading) {
+      this.leading = false;
+      this.logger.warn(`${this.replica} lost the lead`);
+      this.emit('lost');
+    }
+  }
+
+  /**
+   * Proves the lock's session is still alive (a leader whose session died must stop publishing,
+   * as a standby may already lead). Resolves false, and gives up the lead, when it is not.
+   */
+  async heartbeat(): Promise<boolean> {
+    const client = this.client;
+    if (!this.leading || !client) return false;
+    try {
+      await client.query('SELECT 1');
+      return true;
+    } catch {
+      if (this.client === client) {
+        this.drop();
+        this.schedule();
+      }
+      return false;
+    }
+  }
+
+  /** Releases the lead (closing the session releases the lock) and stops trying. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    if (this.leading) {
+      this.leading = false;
+      this.emit('lost');
+    }
+    if (client) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { returning } from '@tm/persistence';
+
+export interface OutboxRow {
+  id: string;
+  eventId: string;
+  routeKey: string;
+  revision: number;
+  payload: string;
+  createdAt: Date;
+}
+
+/** The relay's reads and writes of the outbox table. */
+@Injectable()
+export class OutboxStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /**
+   * The oldest unpublished rows, in revision order. Revisions become visible in commit order (G2),
+   * so no row with a lower revision can still appear after these.
+   */
+  async unpublished(limit: number): Promise<OutboxRow[]> {
+    const rows = await this.dataSource.query<
+      { id: string; event_id: string; route_key: string; revision: string; payload: string; created_at: Date }[]
+    >(
+      `SELECT id, event_id, route_key, revision, payload::text AS payload, created_at
+         FROM outbox WHERE published_at IS NULL ORDER BY revision LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      eventId: r.event_id,
+      routeKey: r.route_key,
+      revision: Number(r.revision),
+      payload: r.payload,
+      createdAt: r.created_at,
+    }));
+  }
+
+  /** Marks rows published (only after Kafka acknowledged them). */
+  async markPublished(ids: string[]): Promise<void> {
+    await this.dataSource.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [ids]);
+  }
+
+  /** Rows waiting, and the age in seconds of the oldest of them. */
+  async backlog(): Promise<{ rows: number; oldestAgeSeconds: number }> {
+    const [row] = await this.dataSource.query<{ rows: string; oldest: Date | null; now: Date }[]>(
+      `SELECT count(*) AS rows, min(created_at) AS oldest, now() AS now FROM outbox WHERE published_at IS NULL`,
+    );
+    const oldest = row?.oldest;
+    return {
+      rows: Number(row?.rows ?? 0),
+      oldestAgeSeconds: oldest && row ? Math.max(0, (row.now.getTime() - oldest.getTime()) / 1000) : 0,
+    };
+  }
+
+  /** Deletes up to `limit` published rows older than `hours`; returns how many. Small batches: no long locks. */
+  async deletePublishedBefore(hours: number, limit: number): Promise<number> {
+    const rows = await returning<{ id: string }>(
+      this.dataSource,
+      `WITH doomed AS (
+         SELECT id FROM outbox
+          WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)
+          ORDER BY published_at LIMIT $2
+          FOR UPDATE SKIP LOCKED)
+       DELETE FROM outbox o USING doomed WHERE o.id = doomed.id RETURNING o.id`,
+      [hours, limit],
+    );
+    return rows.length;
+  }
+}

@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './env';
+import { freePort } from './processes';
+
+const SCRIPT = join(REPO_ROOT, 'tools', 'kafka', 'kafka');
+
+function kafka(command: string, env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [SCRIPT, command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`kafka ${command} failed: ${err || out}`))));
+  });
+}
+
+/**
+ * A Kafka broker of a test's own (tools/kafka/kafka with its own folder and port), for tests that
+ * stop and start Kafka without disturbing the shared one.
+ */
+export class TestKafkaBroker {
+  private constructor(
+    private readonly dir: string,
+    readonly port: number,
+  ) {}
+
+  get brokers(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<TestKafkaBroker> {
+    const broker = new TestKafkaBroker(mkdtempSync(join(tmpdir(), 'tm-kafka-')), await freePort());
+    await broker.resume();
+    return broker;
+  }
+
+  private get env(): Record<string, string> {
+    return { KAFKA_DIR: this.dir, KAFKA_PORT: String(this.port), KAFKA_HEAP_OPTS: '-Xms128m -Xmx384m' };
+  }
+
+  /** Stops the broker; its data stays, so `resume()` brings the same topics back. */
+  async pause(): Promise<void> {
+    await kafka('stop', this.env);
+  }
+
+  async resume(): Promise<void> {
+    const brokers = await kafka('start', this.env);
+    if (!brokers.endsWith(`:${this.port}`)) throw new Error(`the test broker came up on ${brokers}, not port ${this.port}`);
+  }
+
+  async stop(): Promise<void> {
+    await kafka('stop', this.env);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
