@@ -1,0 +1,53 @@
+import { DataSource } from 'typeorm';
+import { postgresOptions } from '@tm/persistence';
+import { createTestDatabase, type TestDatabase } from '@tm/testing';
+import { OutboxStore } from './outbox-store';
+
+describe('OutboxStore (real PostgreSQL)', () => {
+  let db: TestDatabase;
+  let dataSource: DataSource;
+  let store: OutboxStore;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataSource = await new DataSource(postgresOptions({ url: db.url, poolSize: 2 })).initialize();
+    store = new OutboxStore(dataSource);
+    await dataSource.query(`
+      INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at, published_at)
+      SELECT gen_random_uuid(), 'acme/web/prod', 'traffic-manager.route.upserted.v1', '{}'::jsonb, g,
+             now() - make_interval(hours => 100 - g),
+             CASE WHEN g <= 50 THEN now() - make_interval(hours => 100 - g) END
+        FROM generate_series(1, 90) g`);
+  });
+  afterAll(async () => {
+    await dataSource.destroy();
+    await db.drop();
+  });
+
+  it('reads unpublished rows in revision order, a batch at a time', async () => {
+    const rows = await store.unpublished(10);
+    expect(rows.map((r) => r.revision)).toEqual(Array.from({ length: 10 }, (_, i) => 51 + i));
+  });
+
+  it('reports the backlog and the age of its oldest row', async () => {
+    const backlog = await store.backlog();
+    expect(backlog.rows).toBe(40);
+    expect(backlog.oldestAgeSeconds).toBeGreaterThan(48 * 3600);
+  });
+
+  it('retention deletes only published rows older than the limit, in batches', async () => {
+    // Published rows are revisions 1..50, published 99..50 hours ago; 24 h keeps none of them.
+    expect(await store.deletePublishedBefore(24, 30)).toBe(30);
+    expect(await store.deletePublishedBefore(24, 30)).toBe(20);
+    expect(await store.deletePublishedBefore(24, 30)).toBe(0);
+    const [left] = await dataSource.query<{ n: number; unpublished: number }[]>(
+      'SELECT count(*)::int AS n, count(*) FILTER (WHERE published_at IS NULL)::int AS unpublished FROM outbox',
+    );
+    expect(left).toEqual({ n: 40, unpublished: 40 });
+  });
+
+  it('marks rows published', async () => {
+    const rows = await store.unpublished(5);
+    await store.markPublished(rows.map((r) => r.id));
+    expect((await store.unpublished(1))[0]?.revision).toBe(56);
+  });
+});
