@@ -1,1 +1,4 @@
+export * from './lib/entry';
 export * from './lib/redis.module';
+export * from './lib/route-cache';
+export * from './lib/scripts';

@@ -1,0 +1,47 @@
+import type { RouteId } from '@tm/contracts';
+
+/** The cache key of a route: `<prefix>route:<tenant>/<service>/<environment>`. */
+export function routeCacheKey(prefix: string, id: RouteId): string {
+  return `${prefix}route:${id.tenant}/${id.service}/${id.environment}`;
+}
+
+export interface CachedAnswer {
+  /** The route's URL and revision; null when the cached answer is "no such route". */
+  route: { url: string; revision: number } | null;
+  /** The store revision the answer reflects. */
+  asOf: number;
+  /** When the answer was known current (ms since the epoch). */
+  knownAt: number;
+  /** Marked not fresh by an event (invalidate mode). */
+  invalidated: boolean;
+}
+
+/** The answer in a route's hash (HGETALL), or undefined when there is none (no key, or a fence only). */
+export function parseEntry(hash: Record<string, string>): CachedAnswer | undefined {
+  const state = hash['s'];
+  if (state !== 'p' && state !== 'a') return undefined;
+  const asOf = Number(hash['asof']);
+  const knownAt = Number(hash['t']);
+  if (!Number.isFinite(asOf) || !Number.isFinite(knownAt)) return undefined;
+  if (state === 'p') {
+    const url = hash['u'];
+    const revision = Number(hash['r']);
+    if (url === undefined || !Number.isFinite(revision)) return undefined;
+    return { route: { url, revision }, asOf, knownAt, invalidated: hash['inv'] === '1' };
+  }
+  return { route: null, asOf, knownAt, invalidated: hash['inv'] === '1' };
+}
+
+export interface FreshnessPolicy {
+  /** How long an answer stays fresh (CACHE_TTL_SECONDS, at most 60 s). */
+  ttlMs: number;
+  /** How long a "no such route" answer stays fresh (at most 5 s). */
+  negativeTtlMs: number;
+}
+
+/** Milliseconds of freshness left (<= 0: not fresh) and the answer's age, at `now`. */
+export function freshness(entry: CachedAnswer, policy: FreshnessPolicy, now: number): { leftMs: number; ageMs: number } {
+  const ageMs = Math.max(0, now - entry.knownAt);
+  const ttl = entry.route === null ? Math.min(policy.ttlMs, policy.negativeTtlMs) : policy.ttlMs;
+  return { leftMs: entry.invalidated ? 0 : ttl - ageMs, ageMs };
+}

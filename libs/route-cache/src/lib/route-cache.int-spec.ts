@@ -1,0 +1,108 @@
+import type { RouteEventData } from '@tm/contracts';
+import { deleteKeysWithPrefix, testInfra, testKeyPrefix } from '@tm/testing';
+import { freshness } from './entry';
+import { createRedisClient, type RedisClient } from './redis.module';
+import { RouteCache, type InvalidationMode } from './route-cache';
+
+const id = { tenant: 'acme', service: 'web', environment: 'prod' };
+const T0 = 1_700_000_000_000;
+
+function event(revision: number, url: string | null, time = T0 + revision): { data: RouteEventData; time: number } {
+  return { data: { ...id, url, revision }, time };
+}
+
+/** The cache protocol against a real Redis: every ordering of fills and events converges (G6). */
+describe('RouteCache (real Redis)', () => {
+  let client: RedisClient;
+  let prefix: string;
+  let cache: RouteCache;
+  beforeAll(async () => {
+    client = createRedisClient({ url: testInfra().redisUrl });
+    await client.connect();
+  });
+  beforeEach(() => {
+    prefix = testKeyPrefix();
+    cache = new RouteCache(client, prefix, 60_000);
+  });
+  afterEach(() => deleteKeysWithPrefix(prefix));
+  afterAll(() => client.close());
+
+  it('a fill is read back; Redis expiry is the stale grace, not the TTL', async () => {
+    expect(await cache.fill({ id, route: { url: 'https://a', revision: 3 }, asOf: 10, knownAt: T0 })).toBe(true);
+    expect(await cache.read(id)).toEqual({ route: { url: 'https://a', revision: 3 }, asOf: 10, knownAt: T0, invalidated: false });
+    const ttl = await client.pTTL(cache.key(id));
+    expect(ttl).toBeGreaterThan(59_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('a fill from an older snapshot never overwrites a newer entry; an equal one only moves knownAt forward', async () => {
+    await cache.fill({ id, route: { url: 'https://new', revision: 8 }, asOf: 20, knownAt: T0 });
+    expect(await cache.fill({ id, route: { url: 'https://old', revision: 3 }, asOf: 19, knownAt: T0 + 5 })).toBe(false);
+    expect((await cache.read(id))?.route?.url).toBe('https://new');
+    expect(await cache.fill({ id, route: { url: 'https://new', revision: 8 }, asOf: 20, knownAt: T0 + 7 })).toBe(true);
+    expect((await cache.read(id))?.knownAt).toBe(T0 + 7);
+    expect(await cache.fill({ id, route: { url: 'https://new', revision: 8 }, asOf: 20, knownAt: T0 + 1 })).toBe(true);
+    expect((await cache.read(id))?.knownAt).toBe(T0 + 7);
+  });
+
+  it.each<InvalidationMode>(['refresh', 'invalidate'])('%s: a fill older than an event already applied is rejected (the stale-set race)', async (mode) => {
+    await cache.fill({ id, route: { url: 'https://v1', revision: 1 }, asOf: 5, knownAt: T0 });
+    // A fill read the database as of 6 (before the write at 7), then the write's event arrived first.
+    await cache.applyEvents([event(7, 'https://v2')], mode);
+    expect(await cache.fill({ id, route: { url: 'https://v1', revision: 1 }, asOf: 6, knownAt: T0 + 1 })).toBe(false);
+    const entry = await cache.read(id);
+    if (mode === 'refresh') expect(entry).toMatchObject({ route: { url: 'https://v2', revision: 7 }, asOf: 7, invalidated: false });
+    else expect(entry).toMatchObject({ route: { url: 'https://v1' }, asOf: 5, invalidated: true });
+    // A fill that includes the write is accepted.
+    expect(await cache.fill({ id, route: { url: 'https://v2', revision: 7 }, asOf: 9, knownAt: T0 + 2 })).toBe(true);
+    expect(await cache.read(id)).toMatchObject({ route: { url: 'https://v2', revision: 7 }, asOf: 9, invalidated: false });
+  });
+
+  it('the same for a delete: a fill that still saw the route is rejected after the delete event', async () => {
+    await cache.applyEvents([event(4, null)], 'refresh');
+    expect(await cache.fill({ id, route: { url: 'https://gone', revision: 2 }, asOf: 3, knownAt: T0 })).toBe(false);
+    expect(await cache.read(id)).toMatchObject({ route: null, asOf: 4 });
+  });
+
+  it('duplicate and out-of-order events change nothing', async () => {
+    expect(await cache.applyEvents([event(5, 'https://v5'), event(5, 'https://v5'), event(3, 'https://v3'), event(6, 'https://v6'), event(4, 'https://v4')], 'refresh')).toEqual([
+      true,
+      false,
+      false,
+      true,
+      false,
+    ]);
+    expect(await cache.read(id)).toMatchObject({ route: { url: 'https://v6', revision: 6 }, asOf: 6 });
+  });
+
+  it('a delete then a re-create converge, in either arrival order of their duplicates', async () => {
+    await cache.applyEvents([event(1, 'https://a'), event(2, null), event(3, 'https://b'), event(2, null), event(1, 'https://a')], 'refresh');
+    expect(await cache.read(id)).toMatchObject({ route: { url: 'https://b', revision: 3 }, asOf: 3 });
+  });
+
+  it('invalidate mode without an entry leaves a fence only: an older fill is refused, a newer one taken', async () => {
+    await cache.applyEvents([event(9, 'https://v9')], 'invalidate');
+    expect(await cache.read(id)).toBeUndefined();
+    expect(await cache.fill({ id, route: { url: 'https://v8', revision: 8 }, asOf: 8, knownAt: T0 })).toBe(false);
+    expect(await cache.fill({ id, route: { url: 'https://v9', revision: 9 }, asOf: 12, knownAt: T0 })).toBe(true);
+  });
+
+  it('survives a script cache flush (Redis restarted)', async () => {
+    await client.scriptFlush();
+    expect(await cache.fill({ id, route: { url: 'https://a', revision: 1 }, asOf: 1, knownAt: T0 })).toBe(true);
+    await client.scriptFlush();
+    expect(await cache.applyEvents([event(2, 'https://b')], 'refresh')).toEqual([true]);
+  });
+});
+
+describe('freshness', () => {
+  const policy = { ttlMs: 60_000, negativeTtlMs: 5_000 };
+  it('counts from knownAt; a negative answer is fresh at most 5 s; an invalidated one never', () => {
+    const present = { route: { url: 'u', revision: 1 }, asOf: 1, knownAt: T0, invalidated: false };
+    expect(freshness(present, policy, T0 + 59_000)).toEqual({ leftMs: 1_000, ageMs: 59_000 });
+    expect(freshness(present, policy, T0 + 61_000).leftMs).toBeLessThan(0);
+    expect(freshness({ ...present, route: null }, policy, T0 + 4_000).leftMs).toBe(1_000);
+    expect(freshness({ ...present, route: null }, policy, T0 + 6_000).leftMs).toBeLessThan(0);
+    expect(freshness({ ...present, invalidated: true }, policy, T0).leftMs).toBe(0);
+  });
+});

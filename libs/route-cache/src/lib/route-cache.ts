@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import type { RouteEventData, RouteId } from '@tm/contracts';
+import { parseEntry, routeCacheKey, type CachedAnswer } from './entry';
+import type { RedisClient } from './redis.module';
+import { EVENT_SCRIPT, FILL_SCRIPT } from './scripts';
+
+export type InvalidationMode = 'refresh' | 'invalidate';
+
+export interface Fill {
+  id: RouteId;
+  route: { url: string; revision: number } | null;
+  asOf: number;
+  /** When the snapshot was known current: the time the database read started. */
+  knownAt: number;
+}
+
+export interface EventToApply {
+  data: RouteEventData;
+  /** The write's commit time (the event's time), ms since the epoch. */
+  time: number;
+}
+
+const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
+const FILL_SHA = sha1(FILL_SCRIPT);
+const EVENT_SHA = sha1(EVENT_SCRIPT);
+
+function isNoScript(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith('NOSCRIPT');
+}
+
+/** The cache protocol over one Redis client: reads, fills (resolver) and events (worker). */
+export class RouteCache {
+  constructor(
+    private readonly client: RedisClient,
+    private readonly prefix: string,
+    /** Redis expiry of an entry: the stale grace. */
+    private readonly graceMs: number,
+  ) {}
+
+  key(id: RouteId): string {
+    return routeCacheKey(this.prefix, id);
+  }
+
+  /** The cached answer of a route, or undefined (one round trip). */
+  async read(id: RouteId): Promise<CachedAnswer | undefined> {
+    return parseEntry(await this.client.hGetAll(this.key(id)));
+  }
+
+  /** Offers a fill; resolves true when the cache took it (see FILL_SCRIPT for when it does not). */
+  async fill(fill: Fill): Promise<boolean> {
+    const args = [
+      fill.route ? 'p' : 'a',
+      fill.route?.url ?? '',
+      String(fill.route?.revision ?? 0),
+      String(fill.asOf),
+      String(fill.knownAt),
+      String(this.graceMs),
+    ];
+    return (await this.script(FILL_SHA, FILL_SCRIPT, this.key(fill.id), args)) === 1;
+  }
+
+  /**
+   * Applies events, pipelined in one round trip, in the order given. Resolves with, per event,
+   * whether it changed the cache (false: older than what the cache holds, or a duplicate).
+   */
+  async applyEvents(events: EventToApply[], mode: InvalidationMode): Promise<boolean[]> {
+    if (events.length === 0) return [];
+    try {
+      return await this.pipeline(events, mode);
+    } catch (e) {
+      if (!isNoScript(e)) throw e;
+      // Redis restarted (or was flushed) since the script was loaded: load it and go again.
+      // The events are idempotent, so those that did apply before the error change nothing now.
+      await this.client.scriptLoad(EVENT_SCRIPT);
+      return this.pipeline(events, mode);
+    }
+  }
+
+  private async pipeline(events: EventToApply[], mode: InvalidationMode): Promise<boolean[]> {
+    const multi = this.client.multi();
+    for (const { data, time } of events) {
+      multi.evalSha(EVENT_SHA, {
+        keys: [this.key(data)],
+        arguments: [data.url === null ? 'a' : 'p', data.url ?? '', String(data.revision), String(time), mode, String(this.graceMs)],
+      });
+    }
+    const replies = await multi.execAsPipeline();
+    return replies.map((reply) => {
+      if (reply instanceof Error) throw reply;
+      return Number(reply) === 1;
+    });
+  }
+
+  private async script(sha: string, source: string, key: string, args: string[]): Promise<number> {
+    try {
+      return (await this.client.evalSha(sha, { keys: [key], arguments: args })) as number;
+    } catch (e) {
+      if (!isNoScript(e)) throw e;
+      return (await this.client.eval(source, { keys: [key], arguments: args })) as number;
+    }
+  }
+}
