@@ -3,6 +3,7 @@ import { PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
 import { KafkaModule, KafkaReadiness, parseBrokers } from '@tm/messaging';
 import { InvalidationWorkerConfig } from './config';
+import { WorkerModule } from './worker/worker.module';
 
 @Module({})
 export class AppModule {
@@ -13,6 +14,7 @@ export class AppModule {
         RedisModule.forRoot({ url: config.REDIS_URL }),
         KafkaModule.forRoot({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'invalidation-worker' }),
         PlatformModule.forRoot({ app: 'invalidation-worker', config, health: { checks: [RedisReadiness, KafkaReadiness] } }),
+        WorkerModule,
       ],
     };
   }

@@ -1,6 +1,6 @@
-import { IsOptional } from 'class-validator';
-import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsBrokerList, IsPort, IsRedisUrl } from '@tm/platform';
+import { IsIn, IsOptional } from 'class-validator';
+import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
+import { BaseAppConfig, IsBrokerList, IsIntBetween, IsPort, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable invalidation-worker reads, validated at start (README, "Configuration"). */
 export class InvalidationWorkerConfig extends BaseAppConfig {
@@ -14,4 +14,37 @@ export class InvalidationWorkerConfig extends BaseAppConfig {
   /** Comma-separated host:port list. */
   @IsBrokerList()
   KAFKA_BROKERS!: string;
+
+  @IsOptional()
+  @IsToken()
+  KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
+
+  /** Partitions of the topic if the worker is the first to create it (the relay creates it too). */
+  @IsOptional()
+  @IsIntBetween(1, 1000)
+  KAFKA_TOPIC_PARTITIONS = 6;
+
+  @IsOptional()
+  @IsToken()
+  KAFKA_CONSUMER_GROUP = 'tm-invalidation-worker';
+
+  /** Prefix of every cache key (tests use their own). */
+  @IsOptional()
+  @IsToken()
+  CACHE_KEY_PREFIX = 'tm:';
+
+  /** refresh: an event replaces the cached answer; invalidate: it marks it not fresh. */
+  @IsOptional()
+  @IsIn(['refresh', 'invalidate'], { message: 'expected refresh or invalidate' })
+  INVALIDATION_MODE: 'refresh' | 'invalidate' = 'refresh';
+
+  /** Redis expiry of a cache entry: how long it can still be served as STALE while PostgreSQL is down. */
+  @IsOptional()
+  @IsIntBetween(1, 30 * 86_400)
+  CACHE_STALE_GRACE_SECONDS = 86_400;
+
+  /** Longest wait between two tries while Redis or Kafka fails (backoff doubles up to it). */
+  @IsOptional()
+  @IsIntBetween(100, 300_000)
+  WORKER_MAX_BACKOFF_MS = 5_000;
 }

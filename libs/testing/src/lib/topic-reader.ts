@@ -14,8 +14,20 @@ export class TopicReader {
   readonly messages: ReadMessage[] = [];
   private constructor(private readonly consumer: Consumer) {}
 
+  /** Starts reading `topic`, waiting (up to 30 s) for it to exist: apps create their topics lazily. */
   static async start(topic: string, brokers = testInfra().kafkaBrokers): Promise<TopicReader> {
     const kafka = new Kafka({ clientId: 'tm-test-reader', brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 30 } });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!(await admin.listTopics()).includes(topic)) {
+        if (Date.now() > deadline) throw new Error(`topic ${topic} did not appear within 30 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await admin.disconnect();
+    }
     const consumer = kafka.consumer({ groupId: `tm-test-${uniqueSuffix()}`, retry: { retries: 30 } });
     const reader = new TopicReader(consumer);
     await consumer.connect();
