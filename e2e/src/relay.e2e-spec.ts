@@ -171,4 +171,52 @@ describe('outbox relay (processes, real PostgreSQL and Kafka)', () => {
       await eventually(async () => (await metric(stack.app('outbox-relay'), 'tm_outbox_backlog_rows')) === 0, 20_000, 'backlog drained');
     });
   });
+
+  describe('Kafka frozen (it stops answering) while writes continue', () => {
+    let stack: TestStack;
+    let broker: TestKafkaBroker;
+    let reader: TopicReader;
+    beforeAll(async () => {
+      broker = await TestKafkaBroker.start();
+      stack = await TestStack.start({
+        apps: ['command-api', 'outbox-relay'],
+        env: { KAFKA_BROKERS: broker.brokers, RELAY_MAX_BACKOFF_MS: '1000', SHUTDOWN_TIMEOUT_MS: '5000' },
+      });
+    }, 120_000);
+    afterAll(async () => {
+      await reader?.stop();
+      await stack?.stop();
+      await broker?.stop();
+    });
+
+    it('publishing resumes when Kafka answers again (sends that timed out are retried by a new producer)', async () => {
+      await writeMany(stack, 6, 'warm');
+      await eventually(async () => (await metric(stack.app('outbox-relay'), 'tm_outbox_backlog_rows')) === 0, 20_000, 'warm writes published');
+      broker.freeze();
+      try {
+        await writeMany(stack, 12, 'frozen');
+        await eventually(async () => ((await metric(stack.app('outbox-relay'), 'tm_relay_errors_total')) ?? 0) > 0, 40_000, 'a failed send');
+      } finally {
+        broker.thaw();
+      }
+      await writeMany(stack, 6, 'thawed');
+      await eventually(async () => (await metric(stack.app('outbox-relay'), 'tm_outbox_backlog_rows')) === 0, 60_000, 'backlog drained after the thaw');
+      const expected = await outboxRevisions(stack);
+      reader = await TopicReader.start(stack.environment.topic, broker.brokers);
+      const messages = await reader.waitFor((m) => revisions(m).size >= expected.length, 60_000);
+      expect([...revisions(messages)].sort((a, b) => a - b)).toEqual(expected);
+      expect(orderViolations(messages)).toEqual([]);
+    }, 180_000);
+
+    it('SIGTERM while a send hangs on a frozen Kafka still exits 0 within the shutdown timeout', async () => {
+      broker.freeze();
+      try {
+        await writeMany(stack, 6, 'hang');
+        await new Promise((r) => setTimeout(r, 500));
+        expect(await stack.app('outbox-relay').stop()).toEqual({ code: 0, signal: null });
+      } finally {
+        broker.thaw();
+      }
+    }, 60_000);
+  });
 });

@@ -38,6 +38,11 @@ export class OutboxRelayConfig extends BaseAppConfig {
   @IsIntBetween(1, 10_000)
   RELAY_BATCH_SIZE = 500;
 
+  /** Bytes of event payload per Kafka request (below the broker's message.max.bytes, 1 MiB by default). */
+  @IsOptional()
+  @IsIntBetween(10_000, 100_000_000)
+  RELAY_BATCH_MAX_BYTES = 512 * 1024;
+
   /** The safety-net poll, for a notification that was lost; writes wake the relay at once. */
   @IsOptional()
   @IsIntBetween(50, 60_000)

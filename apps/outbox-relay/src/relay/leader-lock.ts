@@ -68,11 +68,16 @@ export class LeaderLock extends EventEmitter {
       connectionString: this.databaseUrl,
       application_name: `outbox-relay-lock:${this.replica}`,
       connectionTimeoutMillis: 2_000,
+      // A silent network must not keep a dead leader "leading": queries give up after 2 s, and the
+      // server drops the session (releasing the lock) when this host stops answering for ~5 s.
+      query_timeout: 2_000,
       keepAlive: true,
       keepAliveInitialDelayMillis: 1_000,
+      options: '-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3 -c tcp_user_timeout=5000',
     });
     client.on('notification', () => this.emit('wake'));
     client.on('error', (e) => {
+      if (this.client !== client) return;
       this.logger.warn(`leader lock connection failed: ${e.message}`);
       this.drop();
       this.schedule();

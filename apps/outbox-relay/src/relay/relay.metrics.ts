@@ -29,6 +29,7 @@ export class RelayMetrics {
       name: 'tm_outbox_oldest_unpublished_age_seconds',
       help: 'Age of the oldest unpublished outbox row (0 when none)',
       registers,
+      collect: () => this.refreshBacklog(),
     });
     this.publishLatency = new Histogram({
       name: 'tm_relay_publish_latency_seconds',

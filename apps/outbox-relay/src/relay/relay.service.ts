@@ -2,13 +2,29 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
 import { ensureTopic, KAFKA, OrderedProducer } from '@tm/messaging';
+import { withTimeout } from '@tm/platform';
 import { OutboxRelayConfig } from '../config';
 import { LeaderLock } from './leader-lock';
-import { OutboxStore } from './outbox-store';
+import { OutboxStore, type OutboxRow } from './outbox-store';
 import { RelayMetrics } from './relay.metrics';
 
 const RETENTION_EVERY_MS = 60_000;
 const RETENTION_BATCH = 1_000;
+
+/**
+ * The longest prefix of `rows` (at least one) whose payloads fit in one Kafka request: the broker
+ * refuses a request over its message.max.bytes (1 MiB by default) however often it is retried.
+ */
+export function fitInRequest(rows: OutboxRow[], maxBytes: number): OutboxRow[] {
+  let bytes = 0;
+  let count = 0;
+  for (const row of rows) {
+    bytes += Buffer.byteLength(row.payload) + Buffer.byteLength(row.routeKey) + 100;
+    if (count > 0 && bytes > maxBytes) break;
+    count++;
+  }
+  return rows.slice(0, count);
+}
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -32,6 +48,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   private pendingWake = false;
   private wakeUp: (() => void) | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private retention: Promise<void> | undefined;
+  private backlogScrape: Promise<void> | undefined;
 
   constructor(
     private readonly config: OutboxRelayConfig,
@@ -61,17 +79,28 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     this.lock.start();
     this.logger.log(`${this.replica} started; waiting for the lead`);
     if (this.config.OUTBOX_RETENTION_HOURS > 0) {
-      this.retentionTimer = setInterval(() => void this.retain(), RETENTION_EVERY_MS);
+      this.retentionTimer = setInterval(() => {
+        this.retention ??= this.retain().finally(() => {
+          this.retention = undefined;
+        });
+      }, RETENTION_EVERY_MS);
       this.retentionTimer.unref();
     }
   }
 
-  /** Stops taking batches, lets the batch in flight finish (sent and marked), then lets go of the lead. */
+  /**
+   * Stops taking batches and lets the batch in flight finish (sent and marked), then lets go of
+   * the lead. A send to a stalled Kafka is not waited for past the deadline: its rows stay
+   * unmarked and the next leader publishes them (duplicates, never a loss).
+   */
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     clearInterval(this.retentionTimer);
     this.wake();
-    await this.loop;
+    const deadline = Math.max(100, this.config.SHUTDOWN_TIMEOUT_MS - 2_000);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([this.loop, this.retention]), new Promise((r) => (timer = setTimeout(r, deadline)))]);
+    clearTimeout(timer);
     await this.lock.stop();
     await this.producer.disconnect();
   }
@@ -113,8 +142,9 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
           this.topicReady = true;
         }
         stage = 'read';
-        const rows = await this.store.unpublished(this.config.RELAY_BATCH_SIZE);
-        if (rows.length > 0 && this.lock.isLeader) {
+        const rows = fitInRequest(await this.store.unpublished(this.config.RELAY_BATCH_SIZE), this.config.RELAY_BATCH_MAX_BYTES);
+        // A leader whose lock session died must not publish: a standby may already lead.
+        if (rows.length > 0 && (await this.lock.heartbeat())) {
           stage = 'publish';
           await this.producer.send(
             this.config.KAFKA_ROUTE_EVENTS_TOPIC,
@@ -131,7 +161,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         }
         if (backoff > 100) this.logger.log('publishing again');
         backoff = 100;
-        if (rows.length < this.config.RELAY_BATCH_SIZE) {
+        if (rows.length === 0) {
           await this.idle(this.config.RELAY_POLL_INTERVAL_MS);
           await this.lock.heartbeat();
         }
@@ -172,13 +202,19 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private async collectBacklog(): Promise<void> {
-    try {
-      const backlog = await this.store.backlog();
-      this.metrics.backlogRows.set(backlog.rows);
-      this.metrics.oldestAge.set(backlog.oldestAgeSeconds);
-    } catch {
-      // PostgreSQL is down: keep the last values; readiness says why.
-    }
+  /** One backlog query per scrape (both gauges wait for it), given a second at most. */
+  private collectBacklog(): Promise<void> {
+    this.backlogScrape ??= (async () => {
+      try {
+        const backlog = await withTimeout(this.store.backlog(), 1_000, 'PostgreSQL');
+        this.metrics.backlogRows.set(backlog.rows);
+        this.metrics.oldestAge.set(backlog.oldestAgeSeconds);
+      } catch {
+        // PostgreSQL is down or slow: keep the last values; readiness says why.
+      } finally {
+        this.backlogScrape = undefined;
+      }
+    })();
+    return this.backlogScrape;
   }
 }

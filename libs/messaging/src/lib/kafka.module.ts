@@ -75,7 +75,7 @@ export class KafkaReadiness implements ReadinessCheck, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.admin?.disconnect();
+    if (this.admin) await withTimeout(this.admin.disconnect(), 1_000, 'Kafka').catch(() => undefined);
   }
 }
 

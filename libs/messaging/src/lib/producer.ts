@@ -1,4 +1,5 @@
 import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { withTimeout } from '@tm/platform';
 
 export interface OutgoingMessage {
   key: string;
@@ -12,11 +13,15 @@ export interface OutgoingMessage {
  * (murmur2 of the key, so other clients agree on the partition).
  */
 export class OrderedProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
   private connected = false;
 
-  constructor(kafka: Kafka) {
-    this.producer = kafka.producer({
+  constructor(private readonly kafka: Kafka) {
+    this.producer = this.create();
+  }
+
+  private create(): Producer {
+    const producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -24,9 +29,10 @@ export class OrderedProducer {
       // Our own loop retries with backoff; kafkajs's retries would hide an outage for minutes.
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
-    this.producer.on(this.producer.events.DISCONNECT, () => {
+    producer.on(producer.events.DISCONNECT, () => {
       this.connected = false;
     });
+    return producer;
   }
 
   /** Sends the messages in order and resolves once every one is acknowledged by all in-sync replicas. */
@@ -36,16 +42,20 @@ export class OrderedProducer {
       this.connected = true;
     }
     try {
-      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages });
+      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages });
     } catch (e) {
-      // Start from a fresh connection next time (and a fresh producer id sequence on the broker side).
+      // A failed send may still have been written by the broker; kafkajs would then resend with
+      // sequence numbers the broker refuses forever. A new producer gets a new producer id: the
+      // retry can only add duplicates, which consumers ignore.
       await this.disconnect();
+      this.producer = this.create();
       throw e;
     }
   }
 
+  /** Disconnects; a broker that does not answer is given a second, then left behind. */
   async disconnect(): Promise<void> {
     this.connected = false;
-    await this.producer.disconnect().catch(() => undefined);
+    await withTimeout(this.producer.disconnect(), 1_000, 'Kafka').catch(() => undefined);
   }
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './env';
@@ -52,7 +52,25 @@ export class TestKafkaBroker {
     if (!brokers.endsWith(`:${this.port}`)) throw new Error(`the test broker came up on ${brokers}, not port ${this.port}`);
   }
 
+  private pid(): number {
+    return Number(readFileSync(join(this.dir, 'kafka.pid'), 'utf8'));
+  }
+
+  /** The broker stops answering without closing its connections (SIGSTOP): a hung peer. */
+  freeze(): void {
+    process.kill(this.pid(), 'SIGSTOP');
+  }
+
+  thaw(): void {
+    process.kill(this.pid(), 'SIGCONT');
+  }
+
   async stop(): Promise<void> {
+    try {
+      this.thaw();
+    } catch {
+      // not running
+    }
     await kafka('stop', this.env);
     rmSync(this.dir, { recursive: true, force: true });
   }
