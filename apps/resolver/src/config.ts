@@ -1,6 +1,6 @@
-import { IsOptional } from 'class-validator';
+import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl } from '@tm/platform';
+import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable resolver reads, validated at start (README, "Configuration"). */
 export class ResolverConfig extends BaseAppConfig {
@@ -18,4 +18,50 @@ export class ResolverConfig extends BaseAppConfig {
 
   @IsRedisUrl()
   REDIS_URL!: string;
+
+  /** A token that acts as an admin key; unset: only stored keys authenticate. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'expected at least 16 characters' })
+  TM_ADMIN_TOKEN?: string;
+
+  /** Prefix of every cache key; the worker must use the same. */
+  @IsOptional()
+  @IsToken()
+  CACHE_KEY_PREFIX = 'tm:';
+
+  /** How long a cached answer is served (G3: never above 60 s). */
+  @IsOptional()
+  @IsIntBetween(1, 60)
+  CACHE_TTL_SECONDS = 60;
+
+  /** How long a "no such route" answer is served (at most 5 s). */
+  @IsOptional()
+  @IsIntBetween(1, 5)
+  CACHE_NEGATIVE_TTL_SECONDS = 5;
+
+  /** Redis expiry of an entry: how long it may be served as STALE while PostgreSQL is down. */
+  @IsOptional()
+  @IsIntBetween(1, 30 * 86_400)
+  CACHE_STALE_GRACE_SECONDS = 86_400;
+
+  /** How long a verified API key is trusted without asking PostgreSQL (a revoked key works at most this long). */
+  @IsOptional()
+  @IsIntBetween(0, 60_000)
+  AUTH_CACHE_TTL_MS = 5_000;
+
+  /** Timeout of one Redis command on the hot path: past it the answer comes from PostgreSQL. */
+  @IsOptional()
+  @IsIntBetween(5, 5_000)
+  REDIS_COMMAND_TIMEOUT_MS = 100;
+
+  /** Consecutive Redis failures that open the circuit breaker (Redis is then skipped). */
+  @IsOptional()
+  @IsIntBetween(1, 1_000)
+  REDIS_BREAKER_THRESHOLD = 5;
+
+  /** How long the breaker stays open before one request tries Redis again. */
+  @IsOptional()
+  @IsIntBetween(100, 300_000)
+  REDIS_BREAKER_OPEN_MS = 2_000;
 }

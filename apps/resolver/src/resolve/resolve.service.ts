@@ -1,0 +1,164 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { routeKey, type RouteId } from '@tm/contracts';
+import { readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
+import { isUnavailableError, ProblemException, UnavailableException } from '@tm/platform';
+import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type RedisClient } from '@tm/route-cache';
+import { ResolverConfig } from '../config';
+import { CircuitBreaker } from './breaker';
+import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
+import { ResolverMetrics } from './resolver.metrics';
+
+export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'STALE';
+
+export interface Resolution {
+  route: { url: string; revision: number } | null;
+  /** X-Consistency-Revision: the store revision the answer reflects. */
+  asOf: number;
+  cache: CacheOutcome;
+  /** Age in seconds (HIT and STALE). */
+  age?: number;
+  /** Seconds of freshness left (Cache-Control: max-age). */
+  maxAge: number;
+}
+
+export interface ResolveOptions {
+  /** X-Min-Revision: the answer must reflect at least this revision. */
+  minRevision?: number;
+  /** consistency=strong: skip the cache. */
+  strong: boolean;
+}
+
+interface Read {
+  snapshot: RouteSnapshot;
+  /** When the read started: the answer is known current from then. */
+  knownAt: number;
+}
+
+/**
+ * The read path (CONTRACT.md, "Resolver"; G3 to G6, G8): one Redis round trip on a hit; on a miss
+ * one database statement (shared by concurrent misses of the route) and a version-gated fill.
+ */
+@Injectable()
+export class ResolveService {
+  private readonly logger = new Logger('Resolve');
+  private readonly cache: RouteCache;
+  private readonly breaker: CircuitBreaker;
+  private readonly inFlight = new Map<string, Promise<Read>>();
+  private readonly ttlMs: number;
+  private readonly negativeTtlMs: number;
+
+  constructor(
+    private readonly config: ResolverConfig,
+    private readonly dataSource: DataSource,
+    private readonly metrics: ResolverMetrics,
+    @Inject(REDIS_CLIENT) redis: RedisClient,
+    @Inject(RESOLVER_HOOKS) private readonly hooks: ResolverHooks,
+  ) {
+    this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000);
+    this.breaker = new CircuitBreaker(config.REDIS_BREAKER_THRESHOLD, config.REDIS_BREAKER_OPEN_MS);
+    this.ttlMs = config.CACHE_TTL_SECONDS * 1000;
+    this.negativeTtlMs = config.CACHE_NEGATIVE_TTL_SECONDS * 1000;
+  }
+
+  async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
+    const started = process.hrtime.bigint();
+    const resolution = await this.answer(id, options);
+    this.metrics.duration.observe({ cache: resolution.cache }, Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.answers.inc({ cache: resolution.cache, status: resolution.route ? '200' : '404' });
+    return resolution;
+  }
+
+  private async answer(id: RouteId, options: ResolveOptions): Promise<Resolution> {
+    let cached: CachedAnswer | undefined;
+    let redisUsable = !options.strong && this.breaker.allows();
+    if (redisUsable) {
+      try {
+        cached = await this.cache.read(id);
+        this.redisSucceeded();
+      } catch (e) {
+        this.redisFailed(e);
+        redisUsable = false;
+      }
+    }
+    const now = Date.now();
+    if (cached && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
+      const { leftMs, ageMs } = freshness(cached, { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs }, now);
+      if (leftMs > 0) {
+        return { route: cached.route, asOf: cached.asOf, cache: 'HIT', age: Math.floor(ageMs / 1000), maxAge: Math.floor(leftMs / 1000) };
+      }
+    }
+
+    let read: Read;
+    try {
+      read = await this.read(id, options.minRevision);
+    } catch (e) {
+      if (!isUnavailableError(e)) throw e;
+      // PostgreSQL is down: an entry still within the stale grace (its key exists) is served as STALE.
+      if (!options.strong && cached && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
+        return { route: cached.route, asOf: cached.asOf, cache: 'STALE', age: Math.floor(Math.max(0, now - cached.knownAt) / 1000), maxAge: 0 };
+      }
+      throw new UnavailableException('PostgreSQL');
+    }
+    const { snapshot } = read;
+    if (options.minRevision !== undefined && snapshot.asOf < options.minRevision) {
+      throw new ProblemException(412, 'Precondition Failed', `the store is at revision ${snapshot.asOf}, before ${options.minRevision}`, {
+        code: 'min_revision_ahead',
+      });
+    }
+    if (redisUsable || (options.strong && this.breaker.allows())) await this.fill(id, read);
+    const route = snapshot.route ? { url: snapshot.route.url, revision: snapshot.route.revision } : null;
+    return {
+      route,
+      asOf: snapshot.asOf,
+      cache: options.strong || !redisUsable ? 'BYPASS' : 'MISS',
+      maxAge: Math.floor((route ? this.ttlMs : Math.min(this.ttlMs, this.negativeTtlMs)) / 1000),
+    };
+  }
+
+  /** One database read per route at a time in this process: concurrent misses share it. */
+  private read(id: RouteId, minRevision: number | undefined): Promise<Read> {
+    const key = routeKey(id);
+    const running = this.inFlight.get(key);
+    if (running) {
+      this.metrics.singleFlightJoins.inc();
+      // A read that started before the store reached the caller's minimum may not be enough.
+      return running.then((r) => (minRevision !== undefined && r.snapshot.asOf < minRevision ? this.readOnce(id) : r));
+    }
+    const reading = this.readOnce(id).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, reading);
+    return reading;
+  }
+
+  private async readOnce(id: RouteId): Promise<Read> {
+    const knownAt = Date.now();
+    this.metrics.databaseReads.inc();
+    this.hooks.onDatabaseRead?.(id);
+    const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
+    return { snapshot, knownAt };
+  }
+
+  private async fill(id: RouteId, { snapshot, knownAt }: Read): Promise<void> {
+    await this.hooks.beforeFill?.(id, snapshot);
+    try {
+      const accepted = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt });
+      this.metrics.fills.inc({ outcome: accepted ? 'accepted' : 'rejected' });
+      this.redisSucceeded();
+    } catch (e) {
+      this.metrics.fills.inc({ outcome: 'failed' });
+      this.redisFailed(e);
+    }
+  }
+
+  private redisSucceeded(): void {
+    this.breaker.succeeded();
+    this.metrics.breakerOpen.set(0);
+  }
+
+  private redisFailed(e: unknown): void {
+    this.metrics.redisErrors.inc();
+    this.breaker.failed();
+    this.metrics.breakerOpen.set(this.breaker.isOpen ? 1 : 0);
+    this.logger.debug(`redis: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

@@ -1,0 +1,46 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { METRICS_REGISTRY } from '@tm/platform';
+
+/** What the resolver reports at /metrics. */
+@Injectable()
+export class ResolverMetrics {
+  readonly answers: Counter;
+  readonly duration: Histogram;
+  readonly databaseReads: Counter;
+  readonly singleFlightJoins: Counter;
+  readonly fills: Counter;
+  readonly redisErrors: Counter;
+  readonly breakerOpen: Gauge;
+
+  constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
+    const registers = [registry];
+    this.answers = new Counter({
+      name: 'tm_resolver_answers_total',
+      help: 'Resolve answers by X-Cache outcome and status',
+      labelNames: ['cache', 'status'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'tm_resolver_duration_seconds',
+      help: 'Time to resolve (auth excluded), by X-Cache outcome',
+      labelNames: ['cache'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    });
+    this.databaseReads = new Counter({ name: 'tm_resolver_database_reads_total', help: 'Reads of a route from PostgreSQL', registers });
+    this.singleFlightJoins = new Counter({
+      name: 'tm_resolver_single_flight_joins_total',
+      help: 'Misses that joined a database read already under way for the same route',
+      registers,
+    });
+    this.fills = new Counter({
+      name: 'tm_resolver_fills_total',
+      help: 'Cache fills by outcome: accepted, rejected (older than the cache or its fence), failed',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.redisErrors = new Counter({ name: 'tm_resolver_redis_errors_total', help: 'Redis commands that failed or timed out', registers });
+    this.breakerOpen = new Gauge({ name: 'tm_resolver_redis_breaker_open', help: '1 while the Redis circuit breaker is open', registers });
+  }
+}

@@ -1,0 +1,169 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { Test } from '@nestjs/testing';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Client } from 'pg';
+import { generateApiKey } from '@tm/auth';
+import { routeEvent, routeKey, type RouteEventData, type RouteId } from '@tm/contracts';
+import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
+import { createRedisClient, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
+import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
+import { AppModule } from './app.module';
+import { ResolverConfig } from './config';
+import { RESOLVER_HOOKS, type ResolverHooks } from './resolve/resolver-hooks';
+
+export const ADMIN_TOKEN = 'resolver-admin-token-0123456789';
+
+export interface Answer {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+/** The resolver in-process against a database and a key prefix of its own, plus the worker's side of the cache. */
+export class ResolverUnderTest {
+  private constructor(
+    readonly app: NestFastifyApplication,
+    readonly database: TestDatabase,
+    readonly db: Client,
+    readonly prefix: string,
+    readonly redis: RedisClient,
+    /** The cache as the worker sees it (applies events). */
+    readonly worker: RouteCache,
+  ) {}
+
+  static async start(
+    options: { hooks?: ResolverHooks; env?: Record<string, string>; databaseUrl?: (url: string) => Promise<string>; redisUrl?: string } = {},
+  ): Promise<ResolverUnderTest> {
+    const database = await createTestDatabase();
+    const prefix = testKeyPrefix();
+    const config = validateConfig(ResolverConfig, {
+      DATABASE_URL: options.databaseUrl ? await options.databaseUrl(database.url) : database.url,
+      REDIS_URL: options.redisUrl ?? testInfra().redisUrl,
+      CACHE_KEY_PREFIX: prefix,
+      TM_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'silent',
+      ...options.env,
+    });
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
+      .overrideProvider(RESOLVER_HOOKS)
+      .useValue(options.hooks ?? {})
+      .compile();
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
+    configureApp(app, { title: 'Traffic Manager resolver', description: 'test' });
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+    const db = new Client({ connectionString: database.url });
+    await db.connect();
+    const redis = createRedisClient({ url: testInfra().redisUrl });
+    await redis.connect();
+    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000));
+  }
+
+  async resolve(route: string, options: { token?: string; headers?: Record<string, string>; query?: string } = {}): Promise<Answer> {
+    const res = await this.app.inject({
+      method: 'GET',
+      url: `/v1/resolve/${route}${options.query ? `?${options.query}` : ''}`,
+      headers: { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, ...options.headers },
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {} };
+  }
+
+  /**
+   * Writes a route the way the command API does (clock, endpoint, outbox row in one transaction)
+   * and returns the event the worker would apply.
+   */
+  async write(route: string, url: string | null): Promise<{ data: RouteEventData; time: number }> {
+    const [tenant, service, environment] = route.split('/') as [string, string, string];
+    const id: RouteId = { tenant, service, environment };
+    await this.db.query('BEGIN');
+    try {
+      const { rows } = await this.db.query<{ revision: string; at: Date }>(
+        'UPDATE store_revision SET revision = revision + 1 RETURNING revision, clock_timestamp() AS at',
+      );
+      const revision = Number(rows[0]?.revision);
+      const at = rows[0]?.at as Date;
+      if (url === null) {
+        await this.db.query(
+          `DELETE FROM endpoints e USING services s, tenants t
+            WHERE s.id = e.service_id AND t.id = s.tenant_id AND t.slug = $1 AND s.name = $2 AND e.environment = $3`,
+          [tenant, service, environment],
+        );
+      } else {
+        await this.db.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
+        await this.db.query(
+          'INSERT INTO services (tenant_id, name) SELECT id, $2 FROM tenants WHERE slug = $1 ON CONFLICT DO NOTHING',
+          [tenant, service],
+        );
+        await this.db.query(
+          `INSERT INTO endpoints (service_id, environment, url, revision, updated_at)
+           SELECT s.id, $3, $4, $5, $6 FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = $1 AND s.name = $2
+           ON CONFLICT (service_id, environment) DO UPDATE SET url = EXCLUDED.url, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at`,
+          [tenant, service, environment, url, revision, at],
+        );
+      }
+      const data = { ...id, url, revision };
+      const event = routeEvent(randomUUID(), at, data);
+      await this.db.query('INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+        event.id,
+        routeKey(id),
+        event.type,
+        JSON.stringify(event),
+        revision,
+        at,
+      ]);
+      await this.db.query('COMMIT');
+      return { data, time: at.getTime() };
+    } catch (e) {
+      await this.db.query('ROLLBACK');
+      throw e;
+    }
+  }
+
+  /** Applies events as the invalidation worker does. */
+  apply(events: { data: RouteEventData; time: number }[], mode: InvalidationMode = 'refresh'): Promise<boolean[]> {
+    return this.worker.applyEvents(events, mode);
+  }
+
+  async createKey(scopes: string[], tenant: string): Promise<string> {
+    // Keys are the command API's to create; here the row is written as it would.
+    const key = generateApiKey();
+    await this.db.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
+    await this.db.query(
+      'INSERT INTO api_keys (lookup, secret_hash, name, tenant_id, scopes) SELECT $1, $2, $3, id, $4 FROM tenants WHERE slug = $5',
+      [key.lookup, key.secretHash, 'test', scopes, tenant],
+    );
+    return key.key;
+  }
+
+  async stop(): Promise<void> {
+    await this.app.close();
+    await this.db.end();
+    await deleteKeysWithPrefix(this.prefix);
+    await this.redis.close();
+    await this.database.drop();
+  }
+}
+
+/** A gate a hook waits on until the test opens it. */
+export class Barrier {
+  private release: (() => void) | undefined;
+  readonly reached: Promise<void>;
+  private markReached: (() => void) | undefined;
+  private readonly opened: Promise<void>;
+
+  constructor() {
+    this.reached = new Promise((r) => (this.markReached = r));
+    this.opened = new Promise((r) => (this.release = r));
+  }
+
+  /** Called by the code under test: signals arrival, then waits to be let through. */
+  async wait(): Promise<void> {
+    this.markReached?.();
+    await this.opened;
+  }
+
+  open(): void {
+    this.release?.();
+  }
+}
