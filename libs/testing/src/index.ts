@@ -8,3 +8,4 @@ export * from './lib/stack';
 export * from './lib/fault-proxy';
 export * from './lib/kafka-broker';
 export * from './lib/topic-reader';
+export * from './lib/redis-server';

@@ -1,11 +1,27 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from './env';
-import { freePort } from './processes';
 
 const SCRIPT = join(REPO_ROOT, 'tools', 'kafka', 'kafka');
+
+/** A free port in 20000-29999 (below Linux's ephemeral range, 32768-60999), with a gap above it for the controller. */
+async function freeLowPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + 2 * Math.floor(Math.random() * 4_900);
+    if ((await portFree(port)) && (await portFree(port + 1))) return port;
+  }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
 
 function kafka(command: string, env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -32,10 +48,23 @@ export class TestKafkaBroker {
     return `127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Starts a broker on a port below the ephemeral range (where the apps' and clients' ports come
+   * from), so that a port found free is not taken by an outgoing connection before Kafka binds it
+   * (the controller takes the next free port above it). A start that still loses that race is
+   * tried again on other ports.
+   */
   static async start(): Promise<TestKafkaBroker> {
-    const broker = new TestKafkaBroker(mkdtempSync(join(tmpdir(), 'tm-kafka-')), await freePort());
-    await broker.resume();
-    return broker;
+    for (let attempt = 1; ; attempt++) {
+      const broker = new TestKafkaBroker(mkdtempSync(join(tmpdir(), 'tm-kafka-')), await freeLowPort());
+      try {
+        await broker.resume();
+        return broker;
+      } catch (e) {
+        rmSync(broker.dir, { recursive: true, force: true });
+        if (attempt >= 3) throw e;
+      }
+    }
   }
 
   private get env(): Record<string, string> {
