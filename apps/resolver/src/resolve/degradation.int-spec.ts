@@ -82,6 +82,14 @@ describe('resolver degradation', () => {
       expect(strong.status).toBe(503);
     });
 
+    it('an entry known current longer ago than the stale grace is not served, even if its key is still there (503)', async () => {
+      proxy.refuse();
+      const twoDaysAgo = Date.now() - 2 * 86_400_000;
+      await r.worker.fill({ id: { tenant: 'acme', service: 'old', environment: 'prod' }, route: { url: 'https://ancient/', revision: 1 }, asOf: 1, knownAt: twoDaysAgo });
+      const res = await r.resolve('acme/old/prod');
+      expect(res.status).toBe(503);
+    });
+
     it('PostgreSQL back: normal service by itself', async () => {
       proxy.restore();
       const deadline = Date.now() + 15_000;

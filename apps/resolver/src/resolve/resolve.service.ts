@@ -47,6 +47,7 @@ export class ResolveService {
   private readonly inFlight = new Map<string, Promise<Read>>();
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
+  private readonly graceMs: number;
 
   constructor(
     private readonly config: ResolverConfig,
@@ -59,6 +60,7 @@ export class ResolveService {
     this.breaker = new CircuitBreaker(config.REDIS_BREAKER_THRESHOLD, config.REDIS_BREAKER_OPEN_MS);
     this.ttlMs = config.CACHE_TTL_SECONDS * 1000;
     this.negativeTtlMs = config.CACHE_NEGATIVE_TTL_SECONDS * 1000;
+    this.graceMs = config.CACHE_STALE_GRACE_SECONDS * 1000;
   }
 
   async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
@@ -94,8 +96,10 @@ export class ResolveService {
       read = await this.read(id, options.minRevision);
     } catch (e) {
       if (!isUnavailableError(e)) throw e;
-      // PostgreSQL is down: an entry still within the stale grace (its key exists) is served as STALE.
-      if (!options.strong && cached && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
+      // PostgreSQL is down: an entry known current less than the stale grace ago is served as STALE.
+      // (Its Redis key's expiry is not enough: events in invalidate mode keep refreshing it.)
+      const withinGrace = cached !== undefined && now - cached.knownAt <= this.graceMs;
+      if (!options.strong && cached && withinGrace && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
         return { route: cached.route, asOf: cached.asOf, cache: 'STALE', age: Math.floor(Math.max(0, now - cached.knownAt) / 1000), maxAge: 0 };
       }
       throw new UnavailableException('PostgreSQL');
@@ -108,11 +112,17 @@ export class ResolveService {
     }
     if (redisUsable || (options.strong && this.breaker.allows())) await this.fill(id, read);
     const route = snapshot.route ? { url: snapshot.route.url, revision: snapshot.route.revision } : null;
+    // Freshness counts from when the read started (a shared or slow read is already that old).
+    const { leftMs } = freshness(
+      { route, asOf: snapshot.asOf, knownAt: read.knownAt, invalidated: false },
+      { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs },
+      Date.now(),
+    );
     return {
       route,
       asOf: snapshot.asOf,
       cache: options.strong || !redisUsable ? 'BYPASS' : 'MISS',
-      maxAge: Math.floor((route ? this.ttlMs : Math.min(this.ttlMs, this.negativeTtlMs)) / 1000),
+      maxAge: Math.max(0, Math.floor(leftMs / 1000)),
     };
   }
 
