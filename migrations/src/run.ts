@@ -1,3 +1,6 @@
+// TypeORM loads its PostgreSQL driver by name at run time; importing it here is what puts pg in the
+// package.json that `nx build migrations` generates for the migration Job's image.
+import 'pg';
 import { DataSource, type MigrationInterface } from 'typeorm';
 
 /** Serialises concurrent runners (two Jobs, two developers): a session-level advisory lock. */

@@ -49,8 +49,10 @@ export class AppProcess {
     readonly app: AppName,
     readonly port: number,
     env: Record<string, string>,
+    /** The entry point; default: the workspace build (dist/apps/<app>/main.js). */
+    entry: string = appEntry(app),
   ) {
-    this.child = spawn(process.execPath, [appEntry(app)], {
+    this.child = spawn(process.execPath, [entry], {
       env: { PATH: process.env['PATH'] ?? '', [PORT_VARIABLE[app]]: String(port), HOST: '127.0.0.1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
