@@ -1,7 +1,7 @@
 // What `npm start` and `npm test` share: dependencies installed, and PostgreSQL, Redis and Kafka
 // reachable. Plain Node with no packages, so that it runs before `npm ci` has.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -219,8 +219,4 @@ export async function ensureKafka(env, onStart) {
 
 export function ensureDataDir() {
   mkdirSync(dataDir, { recursive: true });
-}
-
-export function readIfExists(file) {
-  return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }
