@@ -1,8 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
-/** The repository root (libs/testing/src/lib -> ../../../..). */
-export const REPO_ROOT = join(__dirname, '..', '..', '..', '..');
+/** The repository root: the nearest folder above this file with nx.json (also from a bundle in dist/). */
+export const REPO_ROOT = findRepoRoot(__dirname);
+
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'nx.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no nx.json above ${from}: run from the repository`);
+  }
+}
 
 /**
  * Where the tests find PostgreSQL, Redis and Kafka. `npm test` sets these; run alone, a test

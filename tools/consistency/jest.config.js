@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'consistency',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/tools/consistency',
+};

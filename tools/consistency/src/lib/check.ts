@@ -1,0 +1,378 @@
+import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp } from './history';
+
+/**
+ * The checker: a pure function of the recorded history, the injected faults and the final state.
+ * Ground truth is the outbox (G7: exactly one row per committed write, in revision order), so a
+ * write whose answer was lost is still known when it committed. Every rule below is sound: it
+ * flags only what no correct system could have done, taking a commit to lie anywhere between its
+ * request's start and end.
+ */
+
+export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8';
+export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8'];
+
+export interface Violation {
+  guarantee: Guarantee;
+  message: string;
+  ops: Op[];
+}
+
+export interface CheckOptions {
+  /** The resolvers' CACHE_TTL_SECONDS, in ms (G3's bound). */
+  ttlMs: number;
+  /** After a fault heals, how long failures are still excused (G8: "after recovery: normal service"). */
+  recoveryMs: number;
+}
+
+export interface Convergence {
+  fault: FaultName;
+  healed: number;
+  /** From the heal until every default-mode read reflects what had committed by then; null: not within the run. */
+  ms: number | null;
+}
+
+export interface CheckResult {
+  violations: Violation[];
+  /** How long the value of each default-mode answer (not STALE) had been superseded, ms. */
+  staleness: { calm: number[]; faults: number[] };
+  convergence: Convergence[];
+  /** Writes whose answer was lost (no answer or 5xx) but which committed. */
+  indeterminateCommitted: number;
+}
+
+/** One state of one route: the initial absence (index 0) or an outbox row. */
+interface Version {
+  index: number;
+  revision: number;
+  url: string | null;
+  /** The interval in which its write committed (unknown: -Infinity..Infinity). */
+  writeStart: number;
+  writeEnd: number;
+  op?: WriteOp;
+}
+
+class KeyHistory {
+  readonly versions: Version[] = [{ index: 0, revision: 0, url: null, writeStart: -Infinity, writeEnd: -Infinity }];
+  private readonly byRev = new Map<number, Version>();
+
+  add(row: OutboxRow, writeStart: number, writeEnd: number, op: WriteOp | undefined): void {
+    const version: Version = { index: this.versions.length, revision: row.revision, url: row.deleted ? null : row.url, writeStart, writeEnd, op };
+    this.versions.push(version);
+    this.byRev.set(row.revision, version);
+  }
+
+  byRevision(revision: number): Version | undefined {
+    return this.byRev.get(revision);
+  }
+
+  /** The state as of a store revision: the last version with revision <= it. */
+  at(revision: number): Version {
+    let lo = 0;
+    let hi = this.versions.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((this.versions[mid] as Version).revision <= revision) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.versions[lo] as Version;
+  }
+
+  next(v: Version): Version | undefined {
+    return this.versions[v.index + 1];
+  }
+
+  /** The version that was certainly the current one during all of [start, end], if one was. */
+  currentThroughout(start: number, end: number): Version | undefined {
+    let v: Version | undefined;
+    for (const candidate of this.versions) if (candidate.writeEnd < start) v = candidate;
+    if (!v) return undefined;
+    const next = this.next(v);
+    return next === undefined || next.writeStart > end ? v : undefined;
+  }
+}
+
+const ok = (status: number | null): boolean => status !== null && status >= 200 && status < 300;
+const indeterminate = (status: number | null): boolean => status === null || status >= 500;
+
+export function opLabel(op: Op): string {
+  return op.type === 'write' ? op.kind : `read ${op.mode}`;
+}
+
+export function describeOp(op: Op): string {
+  const answer = op.status === null ? `no answer (${op.error ?? '?'})` : String(op.status);
+  const times = `[${op.start.toFixed(1)}..${op.end.toFixed(1)}]`;
+  if (op.type === 'write') {
+    const req = op.kind === 'delete' ? 'DELETE' : `PUT ${op.url}${op.ifMatch !== undefined ? ` If-Match ${op.ifMatch}` : ''}${op.kind === 'put-if-none-match' ? ' If-None-Match *' : ''}`;
+    return `#${op.id} client ${op.client} ${req} ${op.key} ${times} -> ${answer}${op.revision !== undefined ? ` rev ${op.revision}` : ''}`;
+  }
+  const req = `GET ${op.key} (${op.mode}${op.minRevision !== undefined ? ` N=${op.minRevision}` : ''}, resolver ${op.resolver})`;
+  const got = op.status === 200 ? ` ${op.url} rev ${op.revision}` : '';
+  return `#${op.id} client ${op.client} ${req} ${times} -> ${answer}${got} as-of ${op.asOf ?? '-'} ${op.cache ?? ''}`.trimEnd();
+}
+
+export function check(history: Op[], faults: FaultWindow[], final: FinalState, options: CheckOptions): CheckResult {
+  const violations: Violation[] = [];
+  const flag = (guarantee: Guarantee, message: string, ...ops: Op[]) => violations.push({ guarantee, message, ops });
+  const writes = history.filter((o): o is WriteOp => o.type === 'write');
+  const reads = history.filter((o): o is ReadOp => o.type === 'read');
+
+  // --- The ground truth: every key's versions, from the outbox, tied to the requests that made them.
+  const putByUrl = new Map<string, WriteOp>();
+  for (const w of writes) if (w.url !== null) putByUrl.set(w.url, w);
+  const deleteByRevision = new Map<string, WriteOp>();
+  for (const w of writes) if (w.kind === 'delete' && ok(w.status) && w.revision !== undefined) deleteByRevision.set(`${w.key}@${w.revision}`, w);
+  const keys = new Map<string, KeyHistory>();
+  const keyHistory = (key: string): KeyHistory => {
+    let h = keys.get(key);
+    if (!h) keys.set(key, (h = new KeyHistory()));
+    return h;
+  };
+  const rows = [...final.outbox].sort((a, b) => a.revision - b.revision);
+  const rowByRevision = new Map(rows.map((r) => [r.revision, r]));
+  let indeterminateCommitted = 0;
+  for (const row of rows) {
+    let op: WriteOp | undefined;
+    let start = -Infinity;
+    let end = Infinity;
+    if (!row.deleted) {
+      op = row.url === null ? undefined : putByUrl.get(row.url);
+      if (!op || op.key !== row.key) flag('G1', `outbox row ${row.revision} (${row.key} -> ${row.url}) was written by no client`);
+    } else {
+      op = deleteByRevision.get(`${row.key}@${row.revision}`);
+      if (!op) {
+        // A DELETE whose answer was lost: one of the unanswered deletes of this key.
+        const candidates = writes.filter((w) => w.kind === 'delete' && w.key === row.key && indeterminate(w.status));
+        if (candidates.length === 0) flag('G1', `outbox row ${row.revision} (delete ${row.key}) was written by no client`);
+        else {
+          start = Math.min(...candidates.map((c) => c.start));
+          end = Math.max(...candidates.map((c) => c.end));
+        }
+      }
+    }
+    if (op && op.key === row.key) {
+      start = op.start;
+      end = op.end;
+      if (indeterminate(op.status)) indeterminateCommitted++;
+      else if (!ok(op.status)) flag('G1', `answered ${op.status} but committed as revision ${row.revision}`, op);
+    }
+    keyHistory(row.key).add(row, start, end, op);
+  }
+
+  // --- G2: one store-wide clock, gap-free, in real-time order of the writes.
+  rows.forEach((row, i) => {
+    if (row.revision !== i + 1) flag('G2', `outbox revisions are not 1..n: position ${i + 1} holds revision ${row.revision}`);
+  });
+  const confirmed = writes.filter((w) => ok(w.status) && w.revision !== undefined);
+  const seenRevision = new Map<number, WriteOp>();
+  for (const w of confirmed) {
+    const other = seenRevision.get(w.revision as number);
+    if (other) flag('G2', `two writes answered the same revision ${w.revision}`, other, w);
+    seenRevision.set(w.revision as number, w);
+  }
+  const byEnd = [...confirmed].sort((a, b) => a.end - b.end);
+  const prefixMax: { end: number; revision: number; op: WriteOp }[] = [];
+  for (const w of byEnd) {
+    const prev = prefixMax[prefixMax.length - 1];
+    prefixMax.push(prev && prev.revision >= (w.revision as number) ? { ...prev, end: w.end } : { end: w.end, revision: w.revision as number, op: w });
+  }
+  /** The highest revision of a write answered before `t`. */
+  const committedBefore = (t: number): { revision: number; op?: WriteOp } => {
+    let lo = 0;
+    let hi = prefixMax.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((prefixMax[mid] as { end: number }).end < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? { revision: 0 } : (prefixMax[lo - 1] as { revision: number; op: WriteOp });
+  };
+  for (const w of confirmed) {
+    const before = committedBefore(w.start);
+    if (before.revision >= (w.revision as number)) flag('G2', `a write got revision ${w.revision}, not above ${before.revision} of a write answered before it started`, before.op as WriteOp, w);
+  }
+
+  // --- G1: acknowledged writes are in the outbox as they were answered; preconditions held.
+  for (const w of writes) {
+    const h = keyHistory(w.key);
+    if (ok(w.status)) {
+      if (w.revision === undefined) {
+        flag('G1', 'a 2xx write without X-Route-Revision', w);
+        continue;
+      }
+      const row = rowByRevision.get(w.revision);
+      const v = h.byRevision(w.revision);
+      if (!row || row.key !== w.key || row.deleted !== (w.kind === 'delete') || (w.url !== null && row.url !== w.url) || !v) {
+        flag('G1', `answered revision ${w.revision}, but the outbox holds ${row ? `${row.key} ${row.deleted ? 'delete' : row.url}` : 'nothing'} there`, w);
+        continue;
+      }
+      const before = h.versions[v.index - 1] as Version;
+      if (w.kind === 'delete' && before.url === null) flag('G1', 'a DELETE succeeded on a route that did not exist', w);
+      if (w.kind !== 'delete' && (w.status === 201) !== (before.url === null)) flag('G1', `PUT answered ${w.status} but the route ${before.url === null ? 'did not exist' : 'existed'} before it`, w);
+      if (w.kind === 'put-if-match' && before.revision !== w.ifMatch) flag('G1', `If-Match ${w.ifMatch} succeeded over revision ${before.revision}`, w);
+      if (w.kind === 'put-if-none-match' && before.url !== null) flag('G1', 'If-None-Match: * succeeded over an existing route', w);
+      continue;
+    }
+    const current = h.currentThroughout(w.start, w.end);
+    if (!current) continue;
+    if (w.status === 412 && w.kind === 'put-if-match' && current.url !== null && current.revision === w.ifMatch)
+      flag('G1', `If-Match ${w.ifMatch} refused while revision ${w.ifMatch} was current throughout`, w);
+    if (w.status === 412 && w.kind === 'put-if-none-match' && current.url === null) flag('G1', 'If-None-Match: * refused while the route did not exist', w);
+    if (w.status === 404 && w.kind === 'delete' && current.url !== null) flag('G1', `DELETE answered 404 while revision ${current.revision} was current throughout`, w);
+  }
+
+  // --- Reads.
+  const pgCuts = faults.filter((f) => f.fault === 'postgres-cut');
+  const during = (windows: FaultWindow[], op: Op) => windows.some((f) => op.start <= f.healed + options.recoveryMs && op.end >= f.start);
+  const staleness = { calm: [] as number[], faults: [] as number[] };
+  const seenBy = new Map<string, number>(); // client|key -> highest version index the client observed
+  for (const op of [...history].sort((a, b) => a.start - b.start)) {
+    const h = keyHistory(op.key);
+    const sessionKey = `${op.client}|${op.key}`;
+    if (op.type === 'write') {
+      if (ok(op.status) && op.revision !== undefined) {
+        const v = h.byRevision(op.revision);
+        if (v) seenBy.set(sessionKey, Math.max(seenBy.get(sessionKey) ?? 0, v.index));
+      }
+      continue;
+    }
+    if (op.status !== 200 && op.status !== 404) continue;
+    if (op.asOf === undefined || !Number.isFinite(op.asOf)) {
+      flag('G2', 'an answer without X-Consistency-Revision', op);
+      continue;
+    }
+    let v: Version;
+    if (op.status === 200) {
+      const found = op.revision === undefined ? undefined : h.byRevision(op.revision);
+      if (!found || found.url !== op.url) {
+        flag('G1', 'a read returned a value that no committed write produced', op);
+        continue;
+      }
+      v = found;
+    } else {
+      v = h.at(op.asOf);
+    }
+    // G2: the answer is the route's state as of the revision it claims.
+    const atAsOf = h.at(op.asOf);
+    if (atAsOf !== v) flag('G2', `as of ${op.asOf} the route was ${atAsOf.url ?? 'absent'} (rev ${atAsOf.revision}), not ${v.url ?? 'absent'} (rev ${v.revision})`, op);
+    if (v.writeStart > op.end) flag('G1', 'a read returned a value written after it ended', op);
+    // G3: not superseded for longer than the TTL, unless STALE; STALE only while PostgreSQL is cut.
+    const next = h.next(v);
+    const superseded = next ? Math.max(0, op.start - next.writeEnd) : 0;
+    if (op.cache === 'STALE') {
+      if (!during(pgCuts, op)) flag('G3', 'a STALE answer while PostgreSQL was reachable', op);
+    } else {
+      if (superseded > options.ttlMs) flag('G3', `the value had been superseded ${Math.round(superseded)} ms before the read (TTL ${options.ttlMs} ms) by ${next?.op ? `#${next.op.id}` : `revision ${next?.revision}`}`, op);
+      if (op.mode === 'default') (during(faults, op) ? staleness.faults : staleness.calm).push(superseded);
+    }
+    // G5: a minimum revision is honoured, and a session never reads backwards.
+    if (op.mode === 'min-revision' && op.minRevision !== undefined) {
+      if (op.asOf < op.minRevision) flag('G5', `X-Min-Revision ${op.minRevision} answered as of ${op.asOf}`, op);
+      else if (v.index < h.at(op.minRevision).index) flag('G5', `X-Min-Revision ${op.minRevision} answered with revision ${v.revision}, older than the route at ${op.minRevision}`, op);
+      const seen = seenBy.get(sessionKey) ?? 0;
+      if (v.index < seen) flag('G5', `the session read version ${v.revision} after having seen ${(h.versions[seen] as Version).revision}`, op);
+    }
+    // G1: a read of the database sees every write answered before it started.
+    if (op.mode === 'strong') {
+      const before = committedBefore(op.start);
+      if (op.asOf < before.revision) flag('G1', `a strong read as of ${op.asOf} missed revision ${before.revision}, answered before it started`, op, before.op as WriteOp);
+    }
+    seenBy.set(sessionKey, Math.max(seenBy.get(sessionKey) ?? 0, v.index));
+  }
+  for (const op of reads) {
+    if (op.mode === 'min-revision' && op.status === 412) flag('G5', 'X-Min-Revision of a revision the client had seen answered 412', op);
+  }
+
+  // --- G8: failures only where the degradation table allows them.
+  for (const op of history) {
+    const expected = op.type === 'read' ? [200, 404, 412] : [200, 201, 204, 404, 412];
+    if (op.status === 500 || (op.status !== null && op.status < 500 && !expected.includes(op.status))) {
+      flag('G8', `unexpected status ${op.status}`, op);
+      continue;
+    }
+    if (!indeterminate(op.status)) continue;
+    if (during(pgCuts, op)) continue;
+    if (op.type === 'read' && during(faults.filter((f) => f.fault === 'resolver-kill' && f.resolver === op.resolver), op)) continue;
+    flag('G8', `${op.status ?? 'no answer'} while only ${faultsOver(faults, op, options.recoveryMs) || 'nothing'} had failed`, op);
+  }
+
+  // --- G6 and G1 at the end: the cache, the resolvers and the outbox agree with the database.
+  const allKeys = new Set([...keys.keys(), ...final.routes.keys(), ...final.cache.keys()]);
+  for (const key of allKeys) {
+    const db = final.routes.get(key) ?? null;
+    const last = keyHistory(key).versions.at(-1) as Version;
+    if ((last.url ?? null) !== (db?.url ?? null) || (db && db.revision !== last.revision))
+      flag('G1', `${key}: the database holds ${db ? `${db.url} rev ${db.revision}` : 'nothing'}, the outbox's last row ${last.url ?? 'absent'} rev ${last.revision}`);
+    const entry = final.cache.get(key);
+    if (entry === 'unparsable') flag('G6', `${key}: the cache entry cannot be parsed`);
+    else if (entry && (entry.route?.url ?? null) !== (db?.url ?? null))
+      flag('G6', `${key}: the cache holds ${entry.route ? `${entry.route.url} rev ${entry.route.revision}` : 'absent'} (as of ${entry.asOf}), the database ${db ? `${db.url} rev ${db.revision}` : 'nothing'}`);
+    else if (entry?.route && db && entry.route.revision !== db.revision) flag('G6', `${key}: the cache holds revision ${entry.route.revision}, the database ${db.revision}`);
+  }
+  for (const op of final.finalReads) {
+    const db = final.routes.get(op.key) ?? null;
+    const answer = op.status === 200 ? op.url : op.status === 404 ? null : undefined;
+    if (answer !== (db?.url ?? null) || (db && op.revision !== db.revision)) flag('G6', `after quiescence resolver ${op.resolver} answered ${op.status} ${op.url ?? ''}, the database holds ${db ? `${db.url} rev ${db.revision}` : 'nothing'}`, op);
+  }
+
+  // --- G7: every row published and on the topic, once per event id at least, in order per key.
+  for (const row of rows) if (!row.published) flag('G7', `outbox row ${row.revision} (${row.key}) was not published after the drain`);
+  const onTopic = new Map<string, typeof final.topic>();
+  for (const e of final.topic) onTopic.set(e.eventId, [...(onTopic.get(e.eventId) ?? []), e]);
+  const rowByEvent = new Map(rows.map((r) => [r.eventId, r]));
+  for (const row of rows) {
+    const events = onTopic.get(row.eventId) ?? [];
+    if (events.length === 0) flag('G7', `outbox row ${row.revision} (${row.key}) is not on the topic`);
+    for (const e of events) {
+      if (e.key !== row.key || e.subject !== row.key || e.revision !== row.revision || e.deleted !== row.deleted || e.url !== (row.deleted ? null : row.url))
+        flag('G7', `the event of outbox row ${row.revision} differs from the row: ${JSON.stringify(e)}`);
+    }
+  }
+  for (const e of final.topic) if (!rowByEvent.has(e.eventId)) flag('G7', `an event on the topic has no outbox row: ${JSON.stringify(e)}`);
+  const perKey = new Map<string, { partitions: Set<number>; firsts: number[]; seen: Set<number> }>();
+  for (const e of [...final.topic].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+    const k = perKey.get(e.key) ?? { partitions: new Set(), firsts: [], seen: new Set() };
+    perKey.set(e.key, k);
+    k.partitions.add(e.partition);
+    if (!k.seen.has(e.revision)) {
+      const prev = k.firsts.at(-1);
+      if (prev !== undefined && e.revision < prev) flag('G7', `${e.key}: revision ${e.revision} first arrived after ${prev}`);
+      k.firsts.push(e.revision);
+      k.seen.add(e.revision);
+    }
+  }
+  for (const [key, k] of perKey) if (k.partitions.size > 1) flag('G7', `${key}: events on ${k.partitions.size} partitions`);
+
+  return { violations, staleness, convergence: convergence(history, faults, keys), indeterminateCommitted };
+}
+
+function faultsOver(faults: FaultWindow[], op: Op, recoveryMs: number): string {
+  return faults
+    .filter((f) => op.start <= f.healed + recoveryMs && op.end >= f.start)
+    .map((f) => f.fault)
+    .join(', ');
+}
+
+/**
+ * After each heal: the time until every default-mode read of every key returns at least the
+ * version that had committed (its write answered) by the heal.
+ */
+function convergence(history: Op[], faults: FaultWindow[], keys: Map<string, KeyHistory>): Convergence[] {
+  const reads = history.filter((o): o is ReadOp => o.type === 'read' && o.mode === 'default' && (o.status === 200 || o.status === 404) && o.asOf !== undefined);
+  return faults.map((f) => {
+    let worst = 0;
+    for (const [key, h] of keys) {
+      let target = 0;
+      for (const v of h.versions) if (v.writeEnd <= f.healed) target = v.index;
+      const after = reads.filter((r) => r.key === key && r.start >= f.healed).sort((a, b) => a.start - b.start);
+      const index = (r: ReadOp) => (r.status === 200 ? (h.byRevision(r.revision as number)?.index ?? -1) : h.at(r.asOf as number).index);
+      let lastBad = -1;
+      after.forEach((r, i) => {
+        if (index(r) < target) lastBad = i;
+      });
+      if (lastBad === after.length - 1 && after.length > 0) return { fault: f.fault, healed: f.healed, ms: null };
+      const from = lastBad >= 0 ? (after[lastBad + 1] as ReadOp).start : f.healed;
+      worst = Math.max(worst, from - f.healed);
+    }
+    return { fault: f.fault, healed: f.healed, ms: worst };
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * What the consistency checker records: every operation a client ran against the real system,
+ * with its start and end (ms since the epoch, sub-millisecond), the request and the answer.
+ */
+
+export type ReadMode = 'default' | 'min-revision' | 'strong';
+export type WriteKind = 'put' | 'put-if-match' | 'put-if-none-match' | 'delete';
+
+interface OpBase {
+  /** Position in the history, unique. */
+  id: number;
+  /** The client (session) that ran it; a client runs one operation at a time. */
+  client: number;
+  /** The route key tenant/service/environment. */
+  key: string;
+  start: number;
+  end: number;
+  /** The HTTP status, or null when no answer came (connection refused, reset, timeout). */
+  status: number | null;
+  error?: string;
+}
+
+export interface WriteOp extends OpBase {
+  type: 'write';
+  kind: WriteKind;
+  /** The URL a PUT sets (unique per operation, so a read tells which write it sees); null for DELETE. */
+  url: string | null;
+  /** If-Match revision sent (put-if-match). */
+  ifMatch?: number;
+  /** X-Route-Revision of a 2xx answer. */
+  revision?: number;
+}
+
+export interface ReadOp extends OpBase {
+  type: 'read';
+  mode: ReadMode;
+  /** Which resolver replica answered (index). */
+  resolver: number;
+  /** X-Min-Revision sent (min-revision mode). */
+  minRevision?: number;
+  /** The URL of a 200 answer; null for a 404. */
+  url?: string | null;
+  /** X-Route-Revision (200). */
+  revision?: number;
+  /** X-Consistency-Revision (200 and 404). */
+  asOf?: number;
+  /** X-Cache. */
+  cache?: string;
+}
+
+export type Op = WriteOp | ReadOp;
+
+export type FaultName = 'relay-kill' | 'worker-kill' | 'resolver-kill' | 'kafka-stop' | 'redis-cut' | 'postgres-cut';
+
+export const ALL_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-cut', 'postgres-cut'];
+
+/** One injected fault: injected at `start`, healed (the restore step returned) at `healed`. */
+export interface FaultWindow {
+  fault: FaultName;
+  start: number;
+  healed: number;
+  /** For resolver-kill: the replica that was killed. */
+  resolver?: number;
+}
+
+/** A route's row at the end of the run. */
+export interface FinalRoute {
+  url: string;
+  revision: number;
+}
+
+/** An outbox row: the ground truth of what committed, in revision order. */
+export interface OutboxRow {
+  revision: number;
+  key: string;
+  eventId: string;
+  deleted: boolean;
+  url: string | null;
+  published: boolean;
+}
+
+/** A message read back from the topic. */
+export interface TopicEvent {
+  partition: number;
+  offset: number;
+  key: string;
+  eventId: string;
+  subject: string;
+  deleted: boolean;
+  url: string | null;
+  revision: number;
+}
+
+/** A cache entry as the checker read it from Redis after quiescence. */
+export interface FinalCacheEntry {
+  route: { url: string; revision: number } | null;
+  asOf: number;
+}
+
+/** The system's state after the run, once writes stopped and events drained. */
+export interface FinalState {
+  outbox: OutboxRow[];
+  routes: Map<string, FinalRoute>;
+  cache: Map<string, FinalCacheEntry | 'unparsable'>;
+  topic: TopicEvent[];
+  /** A default-mode read of every key through every resolver, after quiescence. */
+  finalReads: ReadOp[];
+  /** How long after the last fault healed the system took to drain (outbox published, worker caught up). */
+  drainMs: number;
+}

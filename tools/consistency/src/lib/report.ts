@@ -1,0 +1,105 @@
+import { describeOp, GUARANTEES, opLabel, type Guarantee } from './check';
+import type { RunOutcome } from './run';
+
+const WHAT: Record<Guarantee, string> = {
+  G1: 'acknowledged writes committed with their outbox row; preconditions; strong reads see earlier writes',
+  G2: 'one gap-free revision clock in commit order; answers are the state as of their revision',
+  G3: 'no answer (but STALE) superseded for longer than the TTL; STALE only while PostgreSQL is down',
+  G5: 'X-Min-Revision honoured; sessions never read backwards',
+  G6: 'after the drain every cache entry and every resolver answer equals the database',
+  G7: 'every outbox row published, on the topic, in revision order per key',
+  G8: 'failures only where the degradation table allows them (no 500s)',
+};
+
+export function percentile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join(' | ')} |`;
+  return [line(header), `|${widths.map((w, i) => (i === 0 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w - 1)}:`)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
+}
+
+const ms = (n: number) => (Number.isNaN(n) ? '-' : n < 10 ? n.toFixed(1) : String(Math.round(n)));
+
+/** The run as Markdown tables: operations, violations, staleness, convergence. */
+export function renderReport(run: RunOutcome): string {
+  const { result, history, faults, options } = run;
+  const out: string[] = [];
+  const seconds = history.length ? (Math.max(...history.map((o) => o.end)) - run.startedAt) / 1000 : 0;
+  out.push(`## Consistency check: ${history.length} operations by ${options.clients} clients in ${seconds.toFixed(0)} s, ${faults.length} faults, TTL ${options.ttlSeconds} s, seed ${options.seed}`);
+
+  const outcomes = ['2xx', '404', '412', '503', 'no answer', 'other'];
+  const byKind = new Map<string, Map<string, number>>();
+  const caches = new Map<string, Map<string, number>>();
+  for (const op of history) {
+    const label = opLabel(op);
+    const s = op.status;
+    const outcome = s === null ? 'no answer' : s >= 200 && s < 300 ? '2xx' : ['404', '412', '503'].includes(String(s)) ? String(s) : 'other';
+    const row = byKind.get(label) ?? new Map<string, number>();
+    byKind.set(label, row);
+    row.set(outcome, (row.get(outcome) ?? 0) + 1);
+    if (op.type === 'read' && op.cache) {
+      const c = caches.get(label) ?? new Map<string, number>();
+      caches.set(label, c);
+      c.set(op.cache, (c.get(op.cache) ?? 0) + 1);
+    }
+  }
+  out.push('', '### Operations by kind and outcome', '');
+  out.push(
+    table(
+      ['operation', 'total', ...outcomes, 'X-Cache'],
+      [...byKind.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([label, row]) => [
+          label,
+          [...row.values()].reduce((a, b) => a + b, 0),
+          ...outcomes.map((o) => row.get(o) ?? 0),
+          [...(caches.get(label)?.entries() ?? [])].map(([c, n]) => `${c} ${n}`).join(', '),
+        ]),
+    ),
+  );
+  out.push('', `Writes whose answer was lost (no answer or 5xx) but which committed: ${result.indeterminateCommitted}.`);
+
+  out.push('', '### Violations by guarantee', '');
+  out.push(table(['guarantee', 'checks', 'violations'], GUARANTEES.map((g) => [g, WHAT[g], result.violations.filter((v) => v.guarantee === g).length])));
+  for (const g of GUARANTEES) {
+    const found = result.violations.filter((v) => v.guarantee === g);
+    if (found.length === 0) continue;
+    out.push('', `${g}: first ${Math.min(5, found.length)} of ${found.length}`);
+    for (const v of found.slice(0, 5)) {
+      out.push(`- ${v.message}`);
+      for (const op of v.ops) out.push(`    ${describeOp(op)}`);
+    }
+  }
+
+  out.push('', '### Staleness of default-mode answers (how long the value returned had been superseded, ms)', '');
+  const stale = (name: string, values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const superseded = sorted.filter((v) => v > 0).length;
+    return [name, sorted.length, superseded, ms(percentile(sorted, 0.5)), ms(percentile(sorted, 0.99)), ms(sorted.at(-1) ?? NaN)];
+  };
+  out.push(
+    table(
+      ['period', 'answers', 'superseded', 'p50', 'p99', 'max'],
+      [stale('no fault', result.staleness.calm), stale('fault or recovery', result.staleness.faults), stale('all', [...result.staleness.calm, ...result.staleness.faults])],
+    ),
+  );
+
+  out.push('', '### Time to converge after each fault (every default read reflects what had committed by the heal)', '');
+  out.push(
+    table(
+      ['fault', 'at (s)', 'lasted (s)', 'converged after (ms)'],
+      result.convergence.map((c, i) => {
+        const f = faults[i];
+        return [c.fault, f ? ((f.start - run.startedAt) / 1000).toFixed(1) : '-', f ? ((f.healed - f.start) / 1000).toFixed(1) : '-', c.ms === null ? 'not within the run' : ms(c.ms)];
+      }),
+    ),
+  );
+  out.push('', `Drained ${run.final.outbox.length} outbox rows and ${run.final.topic.length} topic messages in ${run.final.drainMs} ms after the clients stopped.`);
+  out.push('', result.violations.length === 0 ? 'No violations.' : `${result.violations.length} violations.`);
+  return out.join('\n');
+}

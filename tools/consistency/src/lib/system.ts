@@ -1,0 +1,298 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { Client } from 'pg';
+import { createClient } from 'redis';
+import { parseRouteEvent, ROUTE_DELETED } from '@tm/contracts';
+import { parseEntry } from '@tm/route-cache';
+import {
+  createTestDatabase,
+  deleteKeysWithPrefix,
+  FaultProxy,
+  startApp,
+  TEST_ADMIN_TOKEN,
+  TestKafkaBroker,
+  testInfra,
+  testKeyPrefix,
+  testTopic,
+  type AppName,
+  type AppProcess,
+  type TestDatabase,
+} from '@tm/testing';
+import type { FaultName, FinalCacheEntry, FinalRoute, OutboxRow, TopicEvent } from './history';
+
+export interface SystemOptions {
+  ttlSeconds: number;
+  resolvers: number;
+  relays: number;
+  /** Called with each step of starting, for the console. */
+  log: (line: string) => void;
+}
+
+const WORKER_GROUP = 'tm-consistency-worker';
+
+/**
+ * The real system as processes: the four apps (two resolvers, two relays), a Kafka broker of its
+ * own (so it can be stopped), its own database and key prefix on the local PostgreSQL and Redis,
+ * both reached through fault proxies so they can be cut.
+ */
+export class SystemUnderTest {
+  private readonly replicas = new Map<AppName, AppProcess[]>();
+
+  private constructor(
+    readonly broker: TestKafkaBroker,
+    readonly database: TestDatabase,
+    readonly keyPrefix: string,
+    readonly topic: string,
+    private readonly postgres: FaultProxy,
+    private readonly redis: FaultProxy,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  static async start(options: SystemOptions): Promise<SystemUnderTest> {
+    options.log('starting a Kafka broker of its own');
+    const broker = await TestKafkaBroker.start();
+    const undo: (() => Promise<unknown>)[] = [() => broker.stop()];
+    try {
+      const database = await createTestDatabase();
+      undo.push(() => database.drop());
+      const pg = await FaultProxy.forUrl(database.url);
+      undo.push(() => pg.proxy.stop());
+      const redis = await FaultProxy.forUrl(testInfra().redisUrl);
+      undo.push(() => redis.proxy.stop());
+      const keyPrefix = testKeyPrefix();
+      undo.push(() => deleteKeysWithPrefix(keyPrefix));
+      const topic = testTopic();
+      const env = {
+        DATABASE_URL: pg.url,
+        REDIS_URL: redis.url,
+        KAFKA_BROKERS: broker.brokers,
+        CACHE_KEY_PREFIX: keyPrefix,
+        KAFKA_ROUTE_EVENTS_TOPIC: topic,
+        KAFKA_CONSUMER_GROUP: WORKER_GROUP,
+        TM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+        CACHE_TTL_SECONDS: String(options.ttlSeconds),
+        CACHE_NEGATIVE_TTL_SECONDS: String(Math.min(5, options.ttlSeconds)),
+        OUTBOX_RETENTION_HOURS: '0',
+        LOG_LEVEL: 'warn',
+      };
+      const system = new SystemUnderTest(broker, database, keyPrefix, topic, pg.proxy, redis.proxy, env);
+      undo.push(() => system.stopApps());
+      const counts: [AppName, number][] = [
+        ['command-api', 1],
+        ['outbox-relay', options.relays],
+        ['invalidation-worker', 1],
+        ['resolver', options.resolvers],
+      ];
+      for (const [app, n] of counts) {
+        options.log(`starting ${n} × ${app}`);
+        const procs = await Promise.all(Array.from({ length: n }, () => startApp(app, env)));
+        system.replicas.set(app, procs);
+      }
+      return system;
+    } catch (e) {
+      for (const step of undo.reverse()) await step().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private procs(app: AppName): AppProcess[] {
+    return this.replicas.get(app) ?? [];
+  }
+
+  get commandApi(): string {
+    return (this.procs('command-api')[0] as AppProcess).url;
+  }
+
+  /** The resolver replicas' URLs; a replica keeps its port across restarts. */
+  get resolverUrls(): string[] {
+    return this.procs('resolver').map((p) => p.url);
+  }
+
+  /** Injects a fault; returns the replica it hit, for the kills. */
+  async inject(fault: FaultName, pick: (n: number) => number): Promise<number | undefined> {
+    switch (fault) {
+      case 'relay-kill':
+        return this.kill('outbox-relay', pick);
+      case 'worker-kill':
+        return this.kill('invalidation-worker', pick);
+      case 'resolver-kill':
+        return this.kill('resolver', pick);
+      case 'kafka-stop':
+        await this.broker.pause();
+        return undefined;
+      case 'redis-cut':
+        this.redis.refuse();
+        return undefined;
+      case 'postgres-cut':
+        this.postgres.refuse();
+        return undefined;
+    }
+  }
+
+  async heal(fault: FaultName): Promise<void> {
+    switch (fault) {
+      case 'relay-kill':
+        return this.restartDead('outbox-relay');
+      case 'worker-kill':
+        return this.restartDead('invalidation-worker');
+      case 'resolver-kill':
+        return this.restartDead('resolver');
+      case 'kafka-stop':
+        return this.broker.resume();
+      case 'redis-cut':
+        return this.redis.restore();
+      case 'postgres-cut':
+        return this.postgres.restore();
+    }
+  }
+
+  private async kill(app: AppName, pick: (n: number) => number): Promise<number> {
+    const procs = this.procs(app);
+    const index = pick(procs.length);
+    await (procs[index] as AppProcess).kill();
+    return index;
+  }
+
+  private async restartDead(app: AppName): Promise<void> {
+    const procs = this.procs(app);
+    for (const [i, proc] of procs.entries()) {
+      if (!proc.running) procs[i] = await startApp(app, this.env, proc.port);
+    }
+  }
+
+  /**
+   * Waits until every outbox row is published and the worker has committed every offset of the
+   * topic; the time it took, or why it did not happen within the timeout.
+   */
+  async drain(timeoutMs: number): Promise<{ ms: number; stuck?: string }> {
+    const started = Date.now();
+    const admin = this.kafka().admin();
+    await admin.connect();
+    let why = '';
+    try {
+      while (Date.now() - started < timeoutMs) {
+        const [{ pending }] = await this.query<{ pending: string }>('SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL');
+        if (Number(pending) > 0) why = `${pending} outbox rows unpublished`;
+        else {
+          const ends = await admin.fetchTopicOffsets(this.topic);
+          const [committed] = await admin.fetchOffsets({ groupId: WORKER_GROUP, topics: [this.topic] });
+          const lag = ends.reduce((sum, p) => {
+            const done = committed?.partitions.find((c) => c.partition === p.partition);
+            return sum + Math.max(0, Number(p.high) - Math.max(0, Number(done?.offset ?? -1)));
+          }, 0);
+          if (lag === 0) return { ms: Date.now() - started };
+          why = `the worker is ${lag} messages behind`;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return { ms: Date.now() - started, stuck: why };
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private kafka(): Kafka {
+    return new Kafka({ clientId: 'tm-consistency', brokers: [this.broker.brokers], logLevel: logLevel.NOTHING });
+  }
+
+  private async query<T>(sql: string): Promise<T[]> {
+    const client = new Client({ connectionString: this.database.url });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  async outbox(): Promise<OutboxRow[]> {
+    const rows = await this.query<{ revision: string; route_key: string; event_id: string; event_type: string; url: string | null; published: boolean }>(
+      `SELECT revision, route_key, event_id, event_type, payload->'data'->>'url' AS url, published_at IS NOT NULL AS published FROM outbox ORDER BY revision`,
+    );
+    return rows.map((r) => ({
+      revision: Number(r.revision),
+      key: r.route_key,
+      eventId: r.event_id,
+      deleted: r.event_type === ROUTE_DELETED,
+      url: r.url,
+      published: r.published,
+    }));
+  }
+
+  async routes(): Promise<Map<string, FinalRoute>> {
+    const rows = await this.query<{ key: string; url: string; revision: string }>(
+      `SELECT t.slug || '/' || s.name || '/' || e.environment AS key, e.url, e.revision
+         FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id`,
+    );
+    return new Map(rows.map((r) => [r.key, { url: r.url, revision: Number(r.revision) }]));
+  }
+
+  /** Every cache entry under the run's prefix, read from Redis directly. */
+  async cache(): Promise<Map<string, FinalCacheEntry | 'unparsable'>> {
+    const client = createClient({ url: testInfra().redisUrl });
+    await client.connect();
+    const out = new Map<string, FinalCacheEntry | 'unparsable'>();
+    try {
+      const marker = `${this.keyPrefix}route:`;
+      for await (const keys of client.scanIterator({ MATCH: `${marker}*`, COUNT: 500 })) {
+        for (const key of keys) {
+          const hash = await client.hGetAll(key);
+          const entry = parseEntry(hash);
+          if (entry) out.set(key.slice(marker.length), { route: entry.route, asOf: entry.asOf });
+          else if (hash['s'] !== undefined) out.set(key.slice(marker.length), 'unparsable');
+        }
+      }
+    } finally {
+      await client.close();
+    }
+    return out;
+  }
+
+  /** Every message on the topic, from the beginning to the end offsets of now. */
+  async topicEvents(timeoutMs = 30_000): Promise<TopicEvent[]> {
+    const kafka = this.kafka();
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(this.topic);
+    await admin.disconnect();
+    const expected = ends.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+    const consumer = kafka.consumer({ groupId: `tm-consistency-reader-${Date.now()}` });
+    const events: TopicEvent[] = [];
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const parsed = parseRouteEvent(String(message.value));
+          const event = 'event' in parsed ? parsed.event : undefined;
+          events.push({
+            partition,
+            offset: Number(message.offset),
+            key: String(message.key),
+            eventId: event?.id ?? `unparsable: ${'error' in parsed ? parsed.error : ''}`,
+            subject: event?.subject ?? '',
+            deleted: event?.type === ROUTE_DELETED,
+            url: event?.data.url ?? null,
+            revision: event?.data.revision ?? -1,
+          });
+        },
+      });
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return events;
+    } finally {
+      await consumer.disconnect();
+    }
+  }
+
+  private async stopApps(): Promise<void> {
+    await Promise.all([...this.replicas.values()].flat().map((p) => p.stop()));
+  }
+
+  /** Stops the apps and removes what the run created. */
+  async stop(): Promise<void> {
+    this.postgres.restore();
+    this.redis.restore();
+    await this.stopApps();
+    await Promise.allSettled([this.postgres.stop(), this.redis.stop(), this.database.drop(), deleteKeysWithPrefix(this.keyPrefix), this.broker.stop()]);
+  }
+}

@@ -1,0 +1,181 @@
+import { Headers as H } from '@tm/contracts';
+import type { Op, ReadMode, ReadOp, WriteKind, WriteOp } from './history';
+
+/** ms since the epoch, sub-millisecond. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+/** A small seeded generator (mulberry32), so a run's choices can be replayed with --seed. */
+export function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+export interface WorkloadTarget {
+  commandApi: string;
+  /** The resolver replicas' base URLs (a replica may be down for a while). */
+  resolvers: () => string[];
+  token: string;
+  keys: string[];
+}
+
+export interface WorkloadOptions {
+  clients: number;
+  /** Share of operations that are writes. */
+  writeShare: number;
+  /** Pause between two operations of a client, ms (uniform in [0, thinkMs]). */
+  thinkMs: number;
+  timeoutMs: number;
+  seed: number;
+}
+
+function header(res: Response, name: string): number | undefined {
+  const value = res.headers.get(name);
+  return value === null || value === '' ? undefined : Number(value);
+}
+
+/** Concurrent clients, each a session running one operation at a time, recording every one. */
+export class Workload {
+  readonly history: Op[] = [];
+  private stopped = false;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly target: WorkloadTarget,
+    private readonly options: WorkloadOptions,
+  ) {}
+
+  start(): void {
+    this.running = Promise.all(Array.from({ length: this.options.clients }, (_, i) => this.client(i))).then(() => undefined);
+  }
+
+  /** Lets every client finish its operation in flight, then returns. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+
+  private async client(client: number): Promise<void> {
+    const rand = random(this.options.seed * 7_919 + client);
+    const pick = <T>(items: T[]): T => items[Math.floor(rand() * items.length)] as T;
+    let highest = 0;
+    const known = new Map<string, number>();
+    let seq = 0;
+    const observe = (key: string, op: Op) => {
+      if (op.type === 'write' && op.revision !== undefined) {
+        highest = Math.max(highest, op.revision);
+        if (op.kind === 'delete') known.delete(key);
+        else known.set(key, op.revision);
+      }
+      if (op.type === 'read') {
+        if (op.asOf !== undefined) highest = Math.max(highest, op.asOf);
+        if (op.status === 200 && op.revision !== undefined) known.set(key, op.revision);
+        if (op.status === 404) known.delete(key);
+      }
+    };
+    while (!this.stopped) {
+      const key = pick(this.target.keys);
+      let op: Op;
+      if (rand() < this.options.writeShare) {
+        const r = rand();
+        const kind: WriteKind = r < 0.45 ? 'put' : r < 0.7 ? 'put-if-match' : r < 0.8 ? 'put-if-none-match' : 'delete';
+        const url = kind === 'delete' ? null : `https://c${client}-${seq++}.consistency.test/`;
+        op = await writeOnce(this.target, this.options.timeoutMs, client, key, kind === 'put-if-match' && !known.has(key) ? 'put' : kind, url, known.get(key));
+      } else {
+        const r = rand();
+        const mode: ReadMode = r < 0.5 ? 'default' : r < 0.8 ? 'min-revision' : 'strong';
+        const resolvers = this.target.resolvers();
+        const resolver = Math.floor(rand() * resolvers.length);
+        op = await readOnce(this.target.token, this.options.timeoutMs, { client, key, mode, resolver, base: resolvers[resolver] as string, minRevision: mode === 'min-revision' ? highest : undefined });
+      }
+      op.id = this.history.length;
+      this.history.push(op);
+      observe(key, op);
+      if (this.options.thinkMs > 0) await new Promise((r) => setTimeout(r, rand() * this.options.thinkMs));
+    }
+  }
+}
+
+/** One PUT or DELETE through the command API. */
+export async function writeOnce(
+  target: WorkloadTarget,
+  timeoutMs: number,
+  client: number,
+  key: string,
+  kind: WriteKind,
+  url: string | null,
+  ifMatch: number | undefined,
+): Promise<WriteOp> {
+  const headers: Record<string, string> = { authorization: `Bearer ${target.token}` };
+  if (url !== null) headers['content-type'] = 'application/json';
+  if (kind === 'put-if-match') headers['if-match'] = `"${ifMatch}"`;
+  if (kind === 'put-if-none-match') headers['if-none-match'] = '*';
+  const op: WriteOp = { id: -1, type: 'write', kind, client, key, url, start: now(), end: 0, status: null };
+  if (kind === 'put-if-match') op.ifMatch = ifMatch;
+  try {
+    const res = await fetch(`${target.commandApi}/v1/routes/${key}`, {
+      method: url === null ? 'DELETE' : 'PUT',
+      headers,
+      body: url === null ? undefined : JSON.stringify({ url }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.arrayBuffer();
+    op.end = now();
+    op.status = res.status;
+    const revision = header(res, H.routeRevision);
+    if (revision !== undefined) op.revision = revision;
+  } catch (e) {
+    op.end = now();
+    op.error = errorName(e);
+  }
+  return op;
+}
+
+/** One GET through a resolver. */
+export async function readOnce(
+  token: string,
+  timeoutMs: number,
+  r: { client: number; key: string; mode: ReadMode; resolver: number; base: string; minRevision: number | undefined },
+): Promise<ReadOp> {
+  const { client, key, mode, resolver, base, minRevision } = r;
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (minRevision !== undefined) headers[H.minRevision] = String(minRevision);
+  const op: ReadOp = { id: -1, type: 'read', mode, resolver, client, key, start: now(), end: 0, status: null };
+  if (minRevision !== undefined) op.minRevision = minRevision;
+  try {
+    const res = await fetch(`${base}/v1/resolve/${key}${mode === 'strong' ? '?consistency=strong' : ''}`, {
+      headers,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const body = (await res.json().catch(() => undefined)) as { url?: string } | undefined;
+    op.end = now();
+    op.status = res.status;
+    op.asOf = header(res, H.consistencyRevision);
+    op.cache = res.headers.get(H.cache) ?? undefined;
+    if (res.status === 200) {
+      op.url = body?.url ?? null;
+      op.revision = header(res, H.routeRevision);
+    } else if (res.status === 404) op.url = null;
+  } catch (e) {
+    op.end = now();
+    op.error = errorName(e);
+  }
+  return op;
+}
+
+function errorName(e: unknown): string {
+  const cause = (e as { cause?: { code?: string } }).cause;
+  return cause?.code ?? (e instanceof Error ? e.name : String(e));
+}
+
+/** One default-mode read of every key through one resolver (after quiescence). */
+export async function readAll(target: WorkloadTarget, resolver: number, base: string): Promise<ReadOp[]> {
+  const out: ReadOp[] = [];
+  for (const key of target.keys) out.push(await readOnce(target.token, 10_000, { client: -1, key, mode: 'default', resolver, base, minRevision: undefined }));
+  return out;
+}

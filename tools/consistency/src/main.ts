@@ -1,0 +1,76 @@
+// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --out dir]`:
+// starts the real system, runs concurrent clients while injecting faults, checks the history.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
+import { ALL_FAULTS, type FaultName } from './lib/history';
+import { renderReport } from './lib/report';
+import { LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
+
+function fail(message: string): never {
+  process.stderr.write(`check:consistency: ${message}\n`);
+  process.exit(2);
+}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) fail(`--${name} must be a positive number, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        long: { type: 'boolean', default: false },
+        duration: { type: 'string' },
+        ttl: { type: 'string' },
+        clients: { type: 'string' },
+        seed: { type: 'string' },
+        faults: { type: 'string' },
+        out: { type: 'string' },
+      },
+    }).values;
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const base = parsed.long ? LONG_RUN : SHORT_RUN;
+  const faults = parsed.faults === undefined ? base.faults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
+  const unknown = faults.find((f) => !ALL_FAULTS.includes(f));
+  if (unknown) fail(`unknown fault "${unknown}"; known: ${ALL_FAULTS.join(', ')}`);
+  const ttl = positive('ttl', parsed.ttl, base.ttlSeconds);
+  if (ttl > 60 || !Number.isInteger(ttl)) fail('--ttl must be a whole number of seconds, at most 60');
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const outDir = parsed.out ?? join(REPO_ROOT, '.data', 'consistency', stamp);
+  // The harness clones one migrated template database per run, named by this id.
+  process.env['TM_TEST_RUN_ID'] ??= uniqueSuffix();
+  try {
+    const run = await runConsistencyCheck({
+      ...base,
+      durationMs: positive('duration', parsed.duration, base.durationMs / 1000) * 1000,
+      ttlSeconds: ttl,
+      clients: Math.round(positive('clients', parsed.clients, base.clients)),
+      seed: Math.round(positive('seed', parsed.seed, Math.floor(Math.random() * 1e9) + 1)),
+      faults,
+      outDir,
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
+    const report = renderReport(run);
+    writeFileSync(join(outDir, 'report.md'), `${report}\n`);
+    process.stdout.write(`\n${report}\n\nHistory: ${join(outDir, 'history.jsonl')}\n`);
+    return run.result.violations.length === 0 ? 0 : 1;
+  } finally {
+    await sweepTestDatabases({ includeTemplate: true }).catch(() => undefined);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`check:consistency: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);
