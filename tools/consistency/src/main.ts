@@ -1,4 +1,4 @@
-// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --out dir]`:
+// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --out dir | --recheck dir]`:
 // starts the real system, runs concurrent clients while injecting faults, checks the history.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
 import { ALL_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
-import { LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
+import { checkRun, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
+import { loadRun } from './lib/saved';
 
 function fail(message: string): never {
   process.stderr.write(`check:consistency: ${message}\n`);
@@ -32,10 +33,18 @@ async function main(): Promise<number> {
         seed: { type: 'string' },
         faults: { type: 'string' },
         out: { type: 'string' },
+        recheck: { type: 'string' },
       },
     }).values;
   } catch (e) {
     fail((e as Error).message);
+  }
+  if (parsed.recheck !== undefined) {
+    // Checks a saved run again (after a change to the checker, or to read it closely).
+    const saved = await loadRun(parsed.recheck);
+    const run = { ...saved, result: checkRun(saved.history, saved.faults, saved.final, saved.ttlSeconds) };
+    process.stdout.write(`${renderReport(run)}\n`);
+    return run.result.violations.length === 0 ? 0 : 1;
   }
   const base = parsed.long ? LONG_RUN : SHORT_RUN;
   const faults = parsed.faults === undefined ? base.faults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
@@ -47,6 +56,11 @@ async function main(): Promise<number> {
   const outDir = parsed.out ?? join(REPO_ROOT, '.data', 'consistency', stamp);
   // The harness clones one migrated template database per run, named by this id.
   process.env['TM_TEST_RUN_ID'] ??= uniqueSuffix();
+  // Ctrl-C: heal, stop every process of the run and clean up; a second one exits at once.
+  const interrupt = new AbortController();
+  const onSignal = () => (interrupt.signal.aborted ? process.exit(130) : interrupt.abort());
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const run = await runConsistencyCheck({
       ...base,
@@ -57,6 +71,7 @@ async function main(): Promise<number> {
       faults,
       outDir,
       log: (line) => process.stdout.write(`${line}\n`),
+      signal: interrupt.signal,
     });
     const report = renderReport(run);
     writeFileSync(join(outDir, 'report.md'), `${report}\n`);
@@ -70,7 +85,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`check:consistency: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    // One line; the stack only when asked for (TM_DEBUG=1).
+    const detail = e instanceof Error ? (process.env['TM_DEBUG'] ? (e.stack ?? e.message) : e.message.split('\n')[0]) : String(e);
+    process.stderr.write(`check:consistency: ${detail} (PostgreSQL and Redis must run locally, or set TM_TEST_DATABASE_URL / TM_TEST_REDIS_URL)\n`);
     process.exit(1);
   },
 );

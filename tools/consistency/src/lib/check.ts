@@ -27,7 +27,7 @@ export interface CheckOptions {
 export interface Convergence {
   fault: FaultName;
   healed: number;
-  /** From the heal until every default-mode read reflects what had committed by then; null: not within the run. */
+  /** From the heal to the end of the last default-mode read that did not reflect what had committed by then; null: not within the run. */
   ms: number | null;
 }
 
@@ -130,33 +130,38 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   const rows = [...final.outbox].sort((a, b) => a.revision - b.revision);
   const rowByRevision = new Map(rows.map((r) => [r.revision, r]));
   let indeterminateCommitted = 0;
-  for (const row of rows) {
-    let op: WriteOp | undefined;
-    let start = -Infinity;
-    let end = Infinity;
-    if (!row.deleted) {
-      op = row.url === null ? undefined : putByUrl.get(row.url);
-      if (!op || op.key !== row.key) flag('G1', `outbox row ${row.revision} (${row.key} -> ${row.url}) was written by no client`);
-    } else {
-      op = deleteByRevision.get(`${row.key}@${row.revision}`);
-      if (!op) {
-        // A DELETE whose answer was lost: one of the unanswered deletes of this key.
-        const candidates = writes.filter((w) => w.kind === 'delete' && w.key === row.key && indeterminate(w.status));
-        if (candidates.length === 0) flag('G1', `outbox row ${row.revision} (delete ${row.key}) was written by no client`);
-        else {
-          start = Math.min(...candidates.map((c) => c.start));
-          end = Math.max(...candidates.map((c) => c.end));
-        }
-      }
-    }
-    if (op && op.key === row.key) {
-      start = op.start;
-      end = op.end;
+  // First the rows whose request is known: a PUT by its unique URL, a DELETE by its answered revision.
+  const madeBy = rows.map((row): WriteOp | undefined => {
+    const op = row.deleted ? deleteByRevision.get(`${row.key}@${row.revision}`) : row.url === null ? undefined : putByUrl.get(row.url);
+    return op && op.key === row.key ? op : undefined;
+  });
+  const interval = (i: number): [number, number] => {
+    const op = madeBy[i];
+    return op ? [op.start, op.end] : [-Infinity, Infinity];
+  };
+  rows.forEach((row, i) => {
+    const op = madeBy[i];
+    let [start, end] = interval(i);
+    if (op) {
       if (indeterminate(op.status)) indeterminateCommitted++;
       else if (!ok(op.status)) flag('G1', `answered ${op.status} but committed as revision ${row.revision}`, op);
+    } else if (!row.deleted) {
+      flag('G1', `outbox row ${row.revision} (${row.key} -> ${row.url}) was written by no client`);
+    } else {
+      // A DELETE whose answer was lost: one of the unanswered deletes of this key, committed after
+      // the row before it started and before the row after it was answered (revisions are commit order).
+      const after = interval(i - 1)[0];
+      const before = interval(i + 1)[1];
+      const candidates = writes.filter((w) => w.kind === 'delete' && w.key === row.key && indeterminate(w.status) && w.end >= after && w.start <= before);
+      if (candidates.length === 0) flag('G1', `outbox row ${row.revision} (delete ${row.key}) was written by no client`);
+      else {
+        indeterminateCommitted++;
+        start = Math.max(after, Math.min(...candidates.map((c) => c.start)));
+        end = Math.min(before, Math.max(...candidates.map((c) => c.end)));
+      }
     }
     keyHistory(row.key).add(row, start, end, op);
-  }
+  });
 
   // --- G2: one store-wide clock, gap-free, in real-time order of the writes.
   rows.forEach((row, i) => {
@@ -315,6 +320,7 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   }
 
   // --- G7: every row published and on the topic, once per event id at least, in order per key.
+  if (final.stuck) flag('G7', final.stuck);
   for (const row of rows) if (!row.published) flag('G7', `outbox row ${row.revision} (${row.key}) was not published after the drain`);
   const onTopic = new Map<string, typeof final.topic>();
   for (const e of final.topic) onTopic.set(e.eventId, [...(onTopic.get(e.eventId) ?? []), e]);
@@ -353,8 +359,9 @@ function faultsOver(faults: FaultWindow[], op: Op, recoveryMs: number): string {
 }
 
 /**
- * After each heal: the time until every default-mode read of every key returns at least the
- * version that had committed (its write answered) by the heal.
+ * After each heal: until when default-mode reads still returned a version older than what had
+ * committed (its write answered) by the heal: the end of the last such read, from the heal (0: none).
+ * Measured by the clients' own reads, so it is as fine-grained as their rate.
  */
 function convergence(history: Op[], faults: FaultWindow[], keys: Map<string, KeyHistory>): Convergence[] {
   const reads = history.filter((o): o is ReadOp => o.type === 'read' && o.mode === 'default' && (o.status === 200 || o.status === 404) && o.asOf !== undefined);
@@ -363,15 +370,12 @@ function convergence(history: Op[], faults: FaultWindow[], keys: Map<string, Key
     for (const [key, h] of keys) {
       let target = 0;
       for (const v of h.versions) if (v.writeEnd <= f.healed) target = v.index;
-      const after = reads.filter((r) => r.key === key && r.start >= f.healed).sort((a, b) => a.start - b.start);
       const index = (r: ReadOp) => (r.status === 200 ? (h.byRevision(r.revision as number)?.index ?? -1) : h.at(r.asOf as number).index);
-      let lastBad = -1;
-      after.forEach((r, i) => {
-        if (index(r) < target) lastBad = i;
-      });
-      if (lastBad === after.length - 1 && after.length > 0) return { fault: f.fault, healed: f.healed, ms: null };
-      const from = lastBad >= 0 ? (after[lastBad + 1] as ReadOp).start : f.healed;
-      worst = Math.max(worst, from - f.healed);
+      const after = reads.filter((r) => r.key === key && r.start >= f.healed).sort((a, b) => a.start - b.start);
+      const bad = after.filter((r) => index(r) < target);
+      const lastBad = bad.at(-1);
+      if (lastBad && lastBad === after.at(-1)) return { fault: f.fault, healed: f.healed, ms: null };
+      if (lastBad) worst = Math.max(worst, lastBad.end - f.healed);
     }
     return { fault: f.fault, healed: f.healed, ms: worst };
   });

@@ -107,4 +107,6 @@ export interface FinalState {
   finalReads: ReadOp[];
   /** How long after the last fault healed the system took to drain (outbox published, worker caught up). */
   drainMs: number;
+  /** Why the system did not drain, when it did not (a G7 violation). */
+  stuck?: string;
 }

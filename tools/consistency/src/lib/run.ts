@@ -1,9 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { TEST_ADMIN_TOKEN } from '@tm/testing';
 import { check, type CheckResult } from './check';
 import { ALL_FAULTS, type FaultName, type FaultWindow, type FinalState, type Op } from './history';
+import { saveRun, type SavedRun } from './saved';
 import { SystemUnderTest } from './system';
 import { now, random, readAll, Workload, type WorkloadTarget } from './workload';
 
@@ -21,17 +20,13 @@ export interface RunOptions {
   /** Where history.jsonl and report.txt go. */
   outDir: string;
   log: (line: string) => void;
+  /** Aborting ends the run early: the fault is healed, the system stopped, nothing checked. */
+  signal?: AbortSignal;
 }
 
-export interface RunOutcome {
+/** A run and its verdict. */
+export interface RunOutcome extends SavedRun {
   result: CheckResult;
-  history: Op[];
-  faults: FaultWindow[];
-  final: FinalState;
-  options: RunOptions;
-  startedAt: number;
-  /** Why the system did not drain, when it did not. */
-  stuck?: string;
 }
 
 export const SHORT_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
@@ -53,7 +48,18 @@ export const LONG_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
 /** Route keys the clients share: few, so that operations collide. */
 const KEYS = ['acme/checkout/prod', 'acme/checkout/staging', 'acme/search/prod', 'acme/search/eu-canary', 'globex/billing/prod', 'globex/billing/dev'];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+/** The checker with the run's settings: the TTL, and 2 s after each heal for recovery. */
+export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState, ttlSeconds: number): CheckResult {
+  return check(history, faults, final, { ttlMs: ttlSeconds * 1000, recoveryMs: 2_000 });
+}
 
 /** Starts the system, runs the clients while injecting faults, drains, checks. */
 export async function runConsistencyCheck(options: RunOptions): Promise<RunOutcome> {
@@ -67,43 +73,38 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     options.log(`${options.clients} clients on ${KEYS.length} routes for ${Math.round(options.durationMs / 1000)} s; faults: ${options.faults.join(', ')}`);
     workload.start();
     const faults: FaultWindow[] = [];
-    await sleep(options.quietMs);
-    for (let round = 0; round === 0 || now() - startedAt < options.durationMs - options.quietMs; round++) {
+    const signal = options.signal;
+    await sleep(options.quietMs, signal);
+    for (let round = 0; !signal?.aborted && (round === 0 || now() - startedAt < options.durationMs - options.quietMs); round++) {
       const order = [...options.faults].sort(() => rand() - 0.5);
       for (const fault of order) {
-        if (round > 0 && now() - startedAt >= options.durationMs - options.quietMs) break;
+        if (signal?.aborted || (round > 0 && now() - startedAt >= options.durationMs - options.quietMs)) break;
         const start = now();
         const resolver = await system.inject(fault, (n) => Math.floor(rand() * n));
-        await sleep(options.holdMs[0] + rand() * (options.holdMs[1] - options.holdMs[0]));
+        await sleep(options.holdMs[0] + rand() * (options.holdMs[1] - options.holdMs[0]), signal);
         await system.heal(fault);
         const window: FaultWindow = { fault, start, healed: now() };
         if (fault === 'resolver-kill' && resolver !== undefined) window.resolver = resolver;
         faults.push(window);
         options.log(`  ${fault.padEnd(13)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((window.healed - start) / 1000).toFixed(1)} s`);
-        await sleep(options.quietMs);
+        await sleep(options.quietMs, signal);
       }
     }
     const rest = options.durationMs - (now() - startedAt);
-    if (rest > 0) await sleep(rest);
+    if (rest > 0) await sleep(rest, signal);
     await workload.stop();
+    if (signal?.aborted) throw new Error('interrupted: the system was stopped, nothing was checked');
     options.log(`${workload.history.length} operations; draining`);
     const drained = await system.drain(120_000);
     const [outbox, routes, cache, topic] = await Promise.all([system.outbox(), system.routes(), system.cache(), system.topicEvents()]);
     const finalReads = (await Promise.all(system.resolverUrls.map((url, i) => readAll(target, i, url)))).flat();
     const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms };
-    const result = check(workload.history, faults, final, { ttlMs: options.ttlSeconds * 1000, recoveryMs: 2_000 });
-    if (drained.stuck) result.violations.push({ guarantee: 'G7', message: `the system did not drain within 120 s: ${drained.stuck}`, ops: [] });
-    await writeHistory(join(options.outDir, 'history.jsonl'), workload.history, faults);
-    return { result, history: workload.history, faults, final, options, startedAt, ...(drained.stuck ? { stuck: drained.stuck } : {}) };
+    if (drained.stuck) final.stuck = `the system did not drain within 120 s: ${drained.stuck}`;
+    const result = checkRun(workload.history, faults, final, options.ttlSeconds);
+    const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt };
+    await saveRun(options.outDir, saved);
+    return { ...saved, result };
   } finally {
     await system.stop();
   }
-}
-
-/** The history as JSON lines: the faults first, then every operation in the order they started. */
-async function writeHistory(path: string, history: Op[], faults: FaultWindow[]): Promise<void> {
-  const out = createWriteStream(path);
-  for (const f of faults) out.write(`${JSON.stringify({ type: 'fault', ...f })}\n`);
-  for (const op of [...history].sort((a, b) => a.start - b.start)) out.write(`${JSON.stringify(op)}\n`);
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
 }
