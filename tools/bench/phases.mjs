@@ -106,7 +106,8 @@ export async function putRoute(api, token, route, url) {
 /**
  * Convergence: `writes` PUTs started at a steady `rate` per second (open loop: each starts on its
  * schedule, whatever the others do), each followed by GETs of its route from the resolver, every
- * `pollMs`, until an answer carries its revision (or a later one). Measured: from the PUT's answer
+ * `pollMs` or 5% of the time waited so far if longer, until an answer carries its revision (or a
+ * later one). Measured: from the PUT's answer
  * to that GET's answer. Writes cycle through `routes`. A write that fails is counted, not retried.
  */
 export async function convergence({ api, resolver, token, routes, writes, rate, pollMs, timeoutMs, shouldStop }) {
@@ -130,7 +131,9 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
       const now = performance.now();
       if (res.status === 200 && Number(res.headers['x-route-revision']) >= revision) return void deltas.push(now - answered);
       if (now - answered > timeoutMs || shouldStop()) return void (timedOut += 1);
-      await sleep(pollMs);
+      // Within 5% of the time waited so far: fine where the goal is, and a slow convergence
+      // does not flood the resolver (and the machine it shares) with polls.
+      await sleep(Math.max(pollMs, (now - answered) / 20));
     }
   };
   const started = performance.now();

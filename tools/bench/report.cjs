@@ -163,7 +163,7 @@ function phaseRows(results) {
   const c = results.convergence;
   if (c) {
     const failed = c.failedWrites ? `; ${c.failedWrites} PUTs failed` : '';
-    const seen = `${formatCount(c.converged)} of ${formatCount(c.writes)} writes seen${c.timedOut ? ` (${c.timedOut} not within ${c.timeoutMs / 1000} s)` : ''}${failed}; resolver polled every ${c.pollMs} ms`;
+    const seen = `${formatCount(c.converged)} of ${formatCount(c.writes)} writes seen${c.timedOut ? ` (${c.timedOut} not within ${c.timeoutMs / 1000} s)` : ''}${failed}; resolver polled every ${c.pollMs} ms or 5% of the wait so far`;
     rows.push([
       `convergence: ${formatCount(c.writes)} writes at ${c.ratePerSecond}/s, write answered → resolver answers its revision`,
       `${c.achievedRatePerSecond ?? c.ratePerSecond} writes/s`,

@@ -37,7 +37,8 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --write-connections <n>  concurrent clients of the writes phase (20)
   --writes <n>             convergence writes (1000)
   --rate <n>               convergence writes per second (100)
-  --poll <ms>              convergence: pause between the resolver polls of a write (1)
+  --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
+                           the time waited so far when that is longer (1)
   --only <list>            comma-separated phases: ${PHASES.join(',')} (all)
   --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
   --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
