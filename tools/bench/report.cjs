@@ -356,7 +356,7 @@ function latencyPanel(results, x0, y0, width, height) {
   out.push(text(x0 + 12, (top + bottom) / 2, 'ms (log scale)', `class="axis" text-anchor="middle" transform="rotate(-90 ${fmt(x0 + 12)} ${fmt((top + bottom) / 2)})"`));
   const gy = sy(GOALS.hitsP99Ms);
   out.push(line(left, gy, right, gy, 'class="goal"'));
-  out.push(text(left + 4, gy - 4, `goal: hits p99 < ${GOALS.hitsP99Ms} ms`, 'class="goaltext"'));
+  out.push(text(right - 4, gy + 14, `goal: hits p99 < ${GOALS.hitsP99Ms} ms`, 'class="goaltext" text-anchor="end"'));
   for (const ph of phases) {
     const d = p[ph.key].distribution.filter(([q, ms]) => q <= 99.99 && ms !== null);
     const path = d.map(([q, ms], i) => `${i ? 'L' : 'M'}${fmt(sx(q))},${fmt(sy(ms))}`).join(' ');
