@@ -23,7 +23,11 @@ export async function pool(n, concurrency, work) {
 
 /** Cumulative buckets of a Prometheus histogram: [[le, count], ...]. */
 export async function histogram(metricsUrl, name) {
-  const text = await (await fetch(metricsUrl)).text();
+  return histogramOf(await (await fetch(metricsUrl)).text(), name);
+}
+
+/** Cumulative buckets of a histogram in Prometheus text already scraped. */
+export function histogramOf(text, name) {
   return text
     .split('\n')
     .filter((l) => l.startsWith(`${name}_bucket{`))
@@ -47,4 +51,28 @@ export function quantile(before, after, q) {
     prevCount = c;
   }
   return prevLe;
+}
+
+/** Sum of a Prometheus counter's samples by one label: { [value]: total }. */
+export function countersBy(text, name, label) {
+  const sums = {};
+  for (const l of text.split('\n')) {
+    if (!l.startsWith(`${name}{`)) continue;
+    const value = new RegExp(`${label}="([^"]*)"`).exec(l)?.[1] ?? '';
+    sums[value] = (sums[value] ?? 0) + Number(l.split(' ').pop());
+  }
+  return sums;
+}
+
+/** Sum of every sample of a metric, labelled or not (0 when absent); the apps label every sample with `app`. */
+export function sumOf(text, name) {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+/** `after - before` for each key of two `countersBy` results. */
+export function delta(before, after) {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
 }

@@ -1,0 +1,177 @@
+// The measurements of `npm run bench` (tools/bench/run.mjs): closed-loop load with autocannon,
+// timed to the microsecond by the bench itself, and convergence over writes at a steady rate.
+import { Agent, request } from 'node:http';
+import { createRequire } from 'node:module';
+import { histogramOf, quantile } from './lib.mjs';
+import { sleep } from './processes.mjs';
+import { summarizeLatencies } from './report.cjs';
+
+const require = createRequire(import.meta.url);
+const autocannon = require('autocannon');
+
+/** The autocannon run in progress, so that Ctrl-C can stop it. */
+let current;
+export function stopLoad() {
+  current?.stop();
+}
+
+function cannon(options, onResponse) {
+  const instance = autocannon({ ...options, renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
+  current = instance;
+  if (onResponse) instance.on('response', onResponse);
+  return Promise.resolve(instance).finally(() => {
+    if (current === instance) current = undefined;
+  });
+}
+
+/**
+ * Closed-loop load: `connections` clients, each sending its next request when the last one is
+ * answered, for `duration` seconds after `warmup` seconds that are not counted. `path(i)` names the
+ * i-th request's path; `body(i)` its body. Latency of every 2xx answer is kept (autocannon's own
+ * histogram rounds to whole milliseconds), so percentiles are exact.
+ */
+export async function load({ url, connections, duration, warmup, headers, method = 'GET', path, body }) {
+  let n = 0;
+  const requests = [
+    {
+      method,
+      setupRequest: (req) => {
+        const i = n++;
+        return body ? { ...req, path: path(i), body: body(i) } : { ...req, path: path(i) };
+      },
+    },
+  ];
+  const options = { url, connections, headers, requests };
+  if (warmup > 0) await cannon({ ...options, duration: warmup });
+  const latencies = [];
+  const statuses = {};
+  const result = await cannon({ ...options, duration }, (_client, status, _bytes, ms) => {
+    statuses[status] = (statuses[status] ?? 0) + 1;
+    if (status >= 200 && status < 300) latencies.push(ms);
+  });
+  const ok = result['2xx'];
+  return {
+    connections,
+    durationSeconds: result.duration,
+    requests: result.requests.total,
+    ok,
+    requestsPerSecond: Math.round(ok / result.duration),
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statuses,
+    ...summarizeLatencies(latencies),
+  };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/** One HTTP request on a keep-alive connection: { status, headers, body }. */
+export function call(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent, timeout: 10_000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The `detail` of a problem+json body, else the body's start. */
+function problemDetail(body) {
+  try {
+    const detail = JSON.parse(body).detail;
+    if (typeof detail === 'string') return detail;
+  } catch {
+    // not JSON
+  }
+  return body.slice(0, 200);
+}
+
+/** PUT a route's URL through the command API; its revision. */
+export async function putRoute(api, token, route, url) {
+  const res = await call(`${api}/v1/routes/${route}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url }),
+  });
+  if (res.status >= 300) throw new Error(`PUT /v1/routes/${route}: ${res.status} ${problemDetail(res.body)}`);
+  return Number(res.headers['x-route-revision']);
+}
+
+/**
+ * Convergence: `writes` PUTs started at a steady `rate` per second (open loop: each starts on its
+ * schedule, whatever the others do), each followed by GETs of its route from the resolver, every
+ * `pollMs` or 5% of the time waited so far if longer, until an answer carries its revision (or a
+ * later one). Measured: from the PUT's answer
+ * to that GET's answer. Writes cycle through `routes`. A write that fails is counted, not retried.
+ */
+export async function convergence({ api, resolver, token, routes, writes, rate, pollMs, timeoutMs, shouldStop }) {
+  const auth = { authorization: `Bearer ${token}` };
+  const deltas = [];
+  let timedOut = 0;
+  let lateStarts = 0;
+  const failures = [];
+  const interval = 1000 / rate;
+  const one = async (i) => {
+    const route = routes[i % routes.length];
+    let revision;
+    try {
+      revision = await putRoute(api, token, route, `https://c${i}-${Date.now().toString(36)}.bench.internal/`);
+    } catch (e) {
+      return void failures.push(e.message);
+    }
+    const answered = performance.now();
+    for (;;) {
+      const res = await call(`${resolver}/v1/resolve/${route}`, { headers: auth });
+      const now = performance.now();
+      if (res.status === 200 && Number(res.headers['x-route-revision']) >= revision) return void deltas.push(now - answered);
+      if (now - answered > timeoutMs || shouldStop()) return void (timedOut += 1);
+      // Within 5% of the time waited so far: fine where the goal is, and a slow convergence
+      // does not flood the resolver (and the machine it shares) with polls.
+      await sleep(Math.max(pollMs, (now - answered) / 20));
+    }
+  };
+  const started = performance.now();
+  const running = [];
+  for (let i = 0; i < writes && !shouldStop(); i++) {
+    const due = started + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    else if (wait < -interval) lateStarts += 1;
+    running.push(one(i));
+  }
+  const lastStart = performance.now();
+  await Promise.all(running);
+  deltas.sort((a, b) => a - b);
+  const summary = summarizeLatencies(deltas);
+  return {
+    writes: running.length,
+    ratePerSecond: rate,
+    achievedRatePerSecond: Math.round((Math.max(1, running.length - 1) / Math.max(1e-3, lastStart - started)) * 1000),
+    lateStarts,
+    pollMs,
+    timeoutMs,
+    converged: deltas.length,
+    timedOut,
+    failedWrites: failures.length,
+    firstFailure: failures[0],
+    ms: summary.latencyMs,
+    sortedMs: deltas.map((d) => Math.round(d * 1000) / 1000),
+  };
+}
+
+/** Relay publish latency between two scrapes of its /metrics, from its histogram. */
+export function publishLatency(beforeText, afterText) {
+  const name = 'tm_relay_publish_latency_seconds';
+  const before = histogramOf(beforeText, name);
+  const after = histogramOf(afterText, name);
+  if (!after.length) return undefined;
+  const events = after[after.length - 1][1] - (before[before.length - 1]?.[1] ?? 0);
+  const ms = (q) => Math.round(quantile(before, after, q) * 1e6) / 1e3;
+  return { p50: ms(0.5), p99: ms(0.99), events };
+}

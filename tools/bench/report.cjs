@@ -1,0 +1,482 @@
+// Pure functions of the bench: quantiles of raw samples, the goals, and the results rendered as a
+// Markdown table and an SVG chart. No I/O, no packages: tools/bench/report.spec.ts tests them.
+// CommonJS (the other bench files are ESM) so that jest, which runs CommonJS here, can load it.
+'use strict';
+
+/** Percentiles kept per load phase for the latency chart (100 is the maximum). */
+const DISTRIBUTION_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
+
+/** The load phases, in the order they run and are shown. */
+const LOAD_PHASES = [
+  { key: 'baseline', label: 'baseline: bare Fastify, same body and auth check', short: 'baseline', color: '#6b7280' },
+  { key: 'hits', label: 'resolver, cache hits', short: 'hits', color: '#2563eb' },
+  { key: 'database', label: 'resolver, database path', short: 'database', color: '#d97706' },
+  { key: 'bypass', label: 'resolver, Redis down (bypass)', short: 'Redis down', color: '#7c3aed' },
+  { key: 'writes', label: 'writes: PUT', short: 'writes (PUT)', color: '#059669' },
+];
+
+const GOALS = {
+  hitsShareOfBaseline: 0.7,
+  hitsP99Ms: 5,
+  hitsConnections: 50,
+  cores: 2,
+  convergenceP99Ms: 50,
+  putsPerSecond: 500,
+};
+
+/** Nearest-rank percentile (p from 0 to 100) of ascending samples; NaN when there are none. */
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  if (p <= 0) return sorted[0];
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+/** p50/p90/p99/p99.9/max and the distribution (for the chart) of latencies in ms, in any order. */
+function summarizeLatencies(values) {
+  const sorted = Float64Array.from(values).sort();
+  const at = (p) => round3(percentile(sorted, p));
+  return {
+    samples: sorted.length,
+    latencyMs: { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: at(100) },
+    distribution: DISTRIBUTION_PERCENTILES.map((p) => [p, at(p)]),
+  };
+}
+
+/** Goals of the benchmark issue: measured, never asserted. `met` is null when not measured. */
+function evaluateGoals(results) {
+  const { hits, baseline, writes } = results.phases ?? {};
+  const convergence = results.convergence;
+  const connections = results.settings?.connections;
+  const cores = results.machine?.cores;
+  const share = hits && baseline ? hits.requestsPerSecond / baseline.requestsPerSecond : undefined;
+  const hitsP99 = hits?.latencyMs.p99;
+  const convergenceP99 = convergence?.ms.p99;
+  const puts = writes?.requestsPerSecond;
+  const conditions =
+    connections !== GOALS.hitsConnections || cores !== GOALS.cores
+      ? ` (goal set for ${GOALS.hitsConnections} connections on ${GOALS.cores} cores; measured with ${connections} on ${cores})`
+      : '';
+  return [
+    {
+      id: 'hits-share',
+      short: 'hits vs baseline',
+      label: 'resolver cache hits: requests per second, share of the baseline',
+      target: `≥ ${GOALS.hitsShareOfBaseline * 100}%`,
+      measured: share === undefined ? 'not measured' : `${(share * 100).toFixed(1)}%`,
+      met: share === undefined ? null : share >= GOALS.hitsShareOfBaseline,
+    },
+    {
+      id: 'hits-p99',
+      short: 'hits p99',
+      label: `resolver cache hits: p99 latency at ${connections} connections${conditions}`,
+      target: `< ${GOALS.hitsP99Ms} ms`,
+      measured: hitsP99 === undefined ? 'not measured' : formatMs(hitsP99),
+      met: hitsP99 === undefined ? null : hitsP99 < GOALS.hitsP99Ms,
+    },
+    {
+      id: 'convergence-p99',
+      short: 'convergence p99',
+      label: 'convergence: p99 from a write’s answer to the resolver answering its revision',
+      target: `< ${GOALS.convergenceP99Ms} ms`,
+      measured: convergenceP99 === undefined ? 'not measured' : `${formatMs(convergenceP99)}${convergenceTrouble(convergence)}`,
+      met: convergenceP99 === undefined ? null : convergenceP99 < GOALS.convergenceP99Ms && !convergenceTrouble(convergence),
+    },
+    {
+      id: 'writes',
+      short: 'writes',
+      label: `writes: PUTs per second with ${writes?.connections ?? 20} concurrent clients`,
+      target: `≥ ${GOALS.putsPerSecond} PUT/s`,
+      measured: puts === undefined ? 'not measured' : `${formatCount(puts)} PUT/s`,
+      met: puts === undefined ? null : puts >= GOALS.putsPerSecond,
+    },
+  ];
+}
+
+/** " (N writes never seen, N writes failed)" or "" */
+function convergenceTrouble(c) {
+  const parts = [];
+  if (c.timedOut) parts.push(`${c.timedOut} writes never seen`);
+  if (c.failedWrites) parts.push(`${c.failedWrites} writes failed`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+function formatMs(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  if (ms < 10) return `${ms.toFixed(2)} ms`;
+  if (ms < 100) return `${ms.toFixed(1)} ms`;
+  return `${Math.round(ms).toLocaleString('en-US')} ms`;
+}
+
+function formatCount(n) {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function verdict(met) {
+  if (met === null) return 'not measured';
+  return met ? '**met**' : '**missed**';
+}
+
+function cacheNote(cache) {
+  if (!cache) return '';
+  const total = Object.values(cache).reduce((a, b) => a + b, 0);
+  if (total === 0) return 'no answers counted by the resolver';
+  return Object.entries(cache)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([outcome, n]) => `${outcome} ${((n / total) * 100).toFixed(n === total ? 0 : 1)}%`)
+    .join(', ');
+}
+
+function errorsNote(phase) {
+  const bad = (phase.non2xx ?? 0) + (phase.errors ?? 0) + (phase.timeouts ?? 0);
+  return bad === 0 ? '' : `${formatCount(phase.non2xx)} non-2xx, ${formatCount(phase.errors)} errors, ${formatCount(phase.timeouts ?? 0)} timeouts`;
+}
+
+/** The one-line description of the machine and the run. */
+function machineLine(results) {
+  const m = results.machine;
+  const git = results.git?.commit ? `commit ${results.git.commit.slice(0, 10)}${results.git.dirty ? ' (with uncommitted changes)' : ''}` : 'commit unknown';
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${git}`;
+}
+
+function phaseRows(results) {
+  const rows = [];
+  const p = results.phases ?? {};
+  for (const phase of LOAD_PHASES) {
+    const r = p[phase.key];
+    if (!r) continue;
+    const unit = phase.key === 'writes' ? 'PUT/s' : 'req/s';
+    let throughput = `${formatCount(r.requestsPerSecond)} ${unit}`;
+    if (phase.key !== 'baseline' && phase.key !== 'writes' && p.baseline) {
+      throughput += ` (${((r.requestsPerSecond / p.baseline.requestsPerSecond) * 100).toFixed(1)}% of baseline)`;
+    }
+    const notes = [r.note, cacheNote(r.cache), errorsNote(r)].filter(Boolean).join('; ');
+    const label = phase.key === 'writes' ? `${phase.label}, ${r.connections} clients` : r.mode ? `${phase.label} (${r.mode})` : phase.label;
+    rows.push([label, throughput, formatMs(r.latencyMs.p50), formatMs(r.latencyMs.p99), formatMs(r.latencyMs.p999), formatMs(r.latencyMs.max), notes]);
+    if (phase.key === 'writes' && r.relayPublishMs) {
+      rows.push(relayRow('relay publish latency, during the writes', r.relayPublishMs));
+    }
+  }
+  const c = results.convergence;
+  if (c) {
+    const failed = c.failedWrites ? `; ${c.failedWrites} PUTs failed` : '';
+    const seen = `${formatCount(c.converged)} of ${formatCount(c.writes)} writes seen${c.timedOut ? ` (${c.timedOut} not within ${c.timeoutMs / 1000} s)` : ''}${failed}; resolver polled every ${c.pollMs} ms or 5% of the wait so far`;
+    rows.push([
+      `convergence: ${formatCount(c.writes)} writes at ${c.ratePerSecond}/s, write answered → resolver answers its revision`,
+      `${c.achievedRatePerSecond ?? c.ratePerSecond} writes/s`,
+      formatMs(c.ms.p50),
+      formatMs(c.ms.p99),
+      formatMs(c.ms.p999),
+      formatMs(c.ms.max),
+      seen,
+    ]);
+    if (c.relayPublishMs) rows.push(relayRow('relay publish latency, during the convergence writes', c.relayPublishMs));
+  }
+  return rows;
+}
+
+function relayRow(label, ms) {
+  return [label, '', formatMs(ms.p50), formatMs(ms.p99), '', '', `${formatCount(ms.events)} events; from the relay's histogram (interpolated in its buckets)`];
+}
+
+const cell = (s) => String(s).replace(/\|/g, '\\|');
+
+/** The Markdown report: the measurements side by side, then the goals. */
+function renderMarkdown(results) {
+  const s = results.settings;
+  const lines = [];
+  lines.push(`## Traffic Manager bench, ${results.date.slice(0, 16).replace('T', ' ')} UTC`);
+  lines.push('');
+  lines.push(`Machine: ${machineLine(results)}.`);
+  const la = results.machine.loadAverage;
+  if (la) lines.push(`Load average (1 min) before the run ${la.before[0].toFixed(2)}, after ${la.after[0].toFixed(2)} (of ${results.machine.cores} cores).`);
+  lines.push(
+    `Stack: ${s.stack}; LOG_LEVEL ${s.logLevel}. Load: autocannon in the bench's own process, ${s.connections} connections, ` +
+      `${s.durationSeconds} s per phase after ${s.warmupSeconds} s of warm-up, over ${s.routes} routes; ` +
+      `the baseline and each app run in processes of their own, all on the same machine.`,
+  );
+  lines.push('');
+  lines.push('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const row of phaseRows(results)) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  lines.push('');
+  lines.push('Goals (reported, never asserted):');
+  lines.push('');
+  lines.push('| goal | target | measured | |');
+  lines.push('| --- | --- | --- | --- |');
+  for (const g of results.goals ?? evaluateGoals(results)) lines.push(`| ${cell(g.label)} | ${cell(g.target)} | ${cell(g.measured)} | ${verdict(g.met)} |`);
+  if (results.warnings?.length) {
+    lines.push('');
+    for (const w of results.warnings) lines.push(`- ${w}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVG
+
+function escapeXml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
+}
+
+const fmt = (x) => (Math.round(x * 10) / 10).toString();
+
+function text(x, y, content, attrs = '') {
+  return `<text x="${fmt(x)}" y="${fmt(y)}"${attrs ? ' ' + attrs : ''}>${escapeXml(content)}</text>`;
+}
+
+function line(x1, y1, x2, y2, attrs) {
+  return `<line x1="${fmt(x1)}" y1="${fmt(y1)}" x2="${fmt(x2)}" y2="${fmt(y2)}" ${attrs}/>`;
+}
+
+/** A round step (1, 2 or 5 times a power of ten) giving about `count` ticks over [0, max]. */
+function niceStep(max, count = 5) {
+  if (!(max > 0)) return 1;
+  const raw = max / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const m = raw / power;
+  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * power;
+}
+
+/** Ticks 1, 2, 5 times powers of ten within [lo, hi]. */
+function logTicks(lo, hi) {
+  const ticks = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= lo * 0.999 && v <= hi * 1.001) ticks.push(Number(v.toPrecision(3)));
+    }
+  }
+  return ticks;
+}
+
+function tickLabel(v) {
+  return v >= 1000 ? `${v / 1000}k` : String(v);
+}
+
+function throughputPanel(results, x0, y0, width) {
+  const out = [];
+  const p = results.phases ?? {};
+  const reads = LOAD_PHASES.filter((ph) => ph.key !== 'writes' && p[ph.key]);
+  const writes = p.writes;
+  out.push(text(x0, y0, 'Requests per second (higher is better)', 'class="h2"'));
+  const labelW = 150;
+  const barX = x0 + labelW;
+  const barW = width - labelW - 90;
+  const rowH = 26;
+  let y = y0 + 20;
+  if (reads.length) {
+    const max = Math.max(...reads.map((ph) => p[ph.key].requestsPerSecond), p.baseline ? p.baseline.requestsPerSecond : 0);
+    const step = niceStep(max, 6);
+    const top = Math.ceil(max / step) * step;
+    const sx = (v) => barX + (v / top) * barW;
+    const axisY = y + reads.length * rowH + 4;
+    for (let v = 0; v <= top + 1e-9; v += step) {
+      out.push(line(sx(v), y - 4, sx(v), axisY, 'class="grid"'));
+      out.push(text(sx(v), axisY + 14, tickLabel(v), 'class="tick" text-anchor="middle"'));
+    }
+    out.push(text(barX + barW / 2, axisY + 30, 'GET requests per second, autocannon, same connections and duration for each', 'class="axis" text-anchor="middle"'));
+    for (const ph of reads) {
+      const r = p[ph.key];
+      out.push(text(barX - 8, y + 15, ph.short, 'class="label" text-anchor="end"'));
+      out.push(`<rect x="${fmt(barX)}" y="${fmt(y + 3)}" width="${fmt(Math.max(1, sx(r.requestsPerSecond) - barX))}" height="${rowH - 8}" fill="${ph.color}"/>`);
+      const share = ph.key !== 'baseline' && p.baseline ? ` (${((r.requestsPerSecond / p.baseline.requestsPerSecond) * 100).toFixed(0)}%)` : '';
+      out.push(text(sx(r.requestsPerSecond) + 6, y + 15, `${formatCount(r.requestsPerSecond)}${share}`, 'class="value"'));
+      y += rowH;
+    }
+    if (p.baseline) {
+      const gx = sx(p.baseline.requestsPerSecond * GOALS.hitsShareOfBaseline);
+      out.push(line(gx, y0 + 12, gx, axisY, 'class="goal"'));
+      out.push(text(gx, y0 + 10, `goal for hits: ${GOALS.hitsShareOfBaseline * 100}% of baseline`, 'class="goaltext" text-anchor="middle"'));
+    }
+    y = axisY + 44;
+  }
+  if (writes) {
+    const max = Math.max(writes.requestsPerSecond, GOALS.putsPerSecond) * 1.1;
+    const step = niceStep(max, 5);
+    const top = Math.ceil(max / step) * step;
+    const sx = (v) => barX + (v / top) * barW;
+    out.push(text(barX - 8, y + 15, `writes, ${writes.connections} clients`, 'class="label" text-anchor="end"'));
+    out.push(`<rect x="${fmt(barX)}" y="${fmt(y + 3)}" width="${fmt(Math.max(1, sx(writes.requestsPerSecond) - barX))}" height="${rowH - 8}" fill="#059669"/>`);
+    out.push(text(sx(writes.requestsPerSecond) + 6, y + 15, `${formatCount(writes.requestsPerSecond)} PUT/s`, 'class="value"'));
+    const axisY = y + rowH + 4;
+    for (let v = 0; v <= top + 1e-9; v += step) {
+      out.push(line(sx(v), y - 2, sx(v), axisY, 'class="grid"'));
+      out.push(text(sx(v), axisY + 14, tickLabel(v), 'class="tick" text-anchor="middle"'));
+    }
+    const gx = sx(GOALS.putsPerSecond);
+    out.push(line(gx, y - 6, gx, axisY, 'class="goal"'));
+    out.push(text(gx + 4, y - 8, `goal: ${GOALS.putsPerSecond} PUT/s`, 'class="goaltext"'));
+    out.push(text(barX + barW / 2, axisY + 30, 'PUTs per second (its own scale)', 'class="axis" text-anchor="middle"'));
+    y = axisY + 44;
+  }
+  return { svg: out.join('\n'), bottom: y };
+}
+
+/** Position of a percentile on a "nines" axis: 0 at p0, 1 at p90, 2 at p99, 3 at p99.9... */
+function ninesPosition(p) {
+  return Math.log10(100 / Math.max(1e-9, 100 - p));
+}
+
+function latencyPanel(results, x0, y0, width, height) {
+  const out = [];
+  const p = results.phases ?? {};
+  const phases = LOAD_PHASES.filter((ph) => p[ph.key]?.distribution);
+  out.push(text(x0, y0, 'Latency by percentile (lower is better)', 'class="h2"'));
+  const left = x0 + 52;
+  const right = x0 + width - 10;
+  const top = y0 + 24;
+  const bottom = y0 + height - 64;
+  const pts = phases.flatMap((ph) => p[ph.key].distribution.filter(([q, ms]) => q < 100 && ms !== null).map(([, ms]) => ms));
+  if (!pts.length) return out.join('\n');
+  const lo = 10 ** Math.floor(Math.log10(Math.max(0.05, Math.min(...pts))));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(GOALS.hitsP99Ms * 1.5, ...pts)));
+  const maxNines = 4;
+  const sx = (q) => left + (Math.min(ninesPosition(q), maxNines) / maxNines) * (right - left);
+  const sy = (ms) => bottom - ((Math.log10(Math.max(lo, ms)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (bottom - top);
+  for (const t of logTicks(lo, hi)) {
+    out.push(line(left, sy(t), right, sy(t), 'class="grid"'));
+    out.push(text(left - 6, sy(t) + 4, tickLabel(t), 'class="tick" text-anchor="end"'));
+  }
+  for (const [q, label] of [
+    [0, 'p0'],
+    [50, 'p50'],
+    [90, 'p90'],
+    [99, 'p99'],
+    [99.9, 'p99.9'],
+    [99.99, 'p99.99'],
+  ]) {
+    out.push(line(sx(q), top, sx(q), bottom, 'class="grid"'));
+    out.push(text(sx(q), bottom + 16, label, 'class="tick" text-anchor="middle"'));
+  }
+  out.push(text((left + right) / 2, bottom + 34, 'percentile of requests (log scale of nines)', 'class="axis" text-anchor="middle"'));
+  out.push(text(x0 + 12, (top + bottom) / 2, 'ms (log scale)', `class="axis" text-anchor="middle" transform="rotate(-90 ${fmt(x0 + 12)} ${fmt((top + bottom) / 2)})"`));
+  const gy = sy(GOALS.hitsP99Ms);
+  out.push(line(left, gy, right, gy, 'class="goal"'));
+  out.push(text(right - 4, gy + 14, `goal: hits p99 < ${GOALS.hitsP99Ms} ms`, 'class="goaltext" text-anchor="end"'));
+  for (const ph of phases) {
+    const d = p[ph.key].distribution.filter(([q, ms]) => q <= 99.99 && ms !== null);
+    const path = d.map(([q, ms], i) => `${i ? 'L' : 'M'}${fmt(sx(q))},${fmt(sy(ms))}`).join(' ');
+    out.push(`<path d="${path}" fill="none" stroke="${ph.color}" stroke-width="2.2"/>`);
+    const p99 = d.find(([q]) => q === 99);
+    if (p99) out.push(`<circle cx="${fmt(sx(99))}" cy="${fmt(sy(p99[1]))}" r="3.5" fill="${ph.color}"/>`);
+  }
+  let lx = left;
+  const ly = bottom + 52;
+  for (const ph of phases) {
+    out.push(`<rect x="${fmt(lx)}" y="${fmt(ly - 9)}" width="12" height="10" fill="${ph.color}"/>`);
+    out.push(text(lx + 16, ly, ph.short, 'class="legend"'));
+    lx += 26 + ph.short.length * 6.4;
+  }
+  return out.join('\n');
+}
+
+function convergencePanel(results, x0, y0, width, height) {
+  const out = [];
+  const c = results.convergence;
+  out.push(text(x0, y0, 'Convergence: write answered → resolver answers its revision', 'class="h2"'));
+  if (!c?.sortedMs?.length) return out.join('\n');
+  const left = x0 + 52;
+  const right = x0 + width - 16;
+  const top = y0 + 24;
+  const bottom = y0 + height - 64;
+  const max = Math.max(c.ms.max, GOALS.convergenceP99Ms * 1.2);
+  const step = niceStep(max, 6);
+  const xMax = Math.ceil(max / step) * step;
+  const sx = (ms) => left + (ms / xMax) * (right - left);
+  const sy = (f) => bottom - f * (bottom - top);
+  for (let v = 0; v <= xMax + 1e-9; v += step) {
+    out.push(line(sx(v), top, sx(v), bottom, 'class="grid"'));
+    out.push(text(sx(v), bottom + 16, tickLabel(Number(v.toPrecision(6))), 'class="tick" text-anchor="middle"'));
+  }
+  for (let f = 0; f <= 1.0001; f += 0.25) {
+    out.push(line(left, sy(f), right, sy(f), 'class="grid"'));
+    out.push(text(left - 6, sy(f) + 4, `${Math.round(f * 100)}%`, 'class="tick" text-anchor="end"'));
+  }
+  out.push(text((left + right) / 2, bottom + 34, `ms after the write's answer (${formatCount(c.writes)} writes at ${c.ratePerSecond}/s)`, 'class="axis" text-anchor="middle"'));
+  out.push(text(x0 + 12, (top + bottom) / 2, 'share of the writes seen', `class="axis" text-anchor="middle" transform="rotate(-90 ${fmt(x0 + 12)} ${fmt((top + bottom) / 2)})"`));
+  const gx = sx(GOALS.convergenceP99Ms);
+  out.push(line(gx, top, gx, bottom, 'class="goal"'));
+  out.push(text(gx + 4, top + 12, `goal: p99 < ${GOALS.convergenceP99Ms} ms`, 'class="goaltext"'));
+  const s = c.sortedMs;
+  const n = s.length;
+  // A step curve through at most about 400 points (every sample when fewer).
+  const every = Math.max(1, Math.floor(s.length / 400));
+  let d = `M${fmt(sx(0))},${fmt(sy(0))}`;
+  for (let i = 0; i < s.length; i += every) d += ` L${fmt(sx(s[i]))},${fmt(sy(i / n))} L${fmt(sx(s[i]))},${fmt(sy((i + 1) / n))}`;
+  d += ` L${fmt(sx(s[s.length - 1]))},${fmt(sy(s.length / n))}`;
+  out.push(`<path d="${d}" fill="none" stroke="#2563eb" stroke-width="2.2"/>`);
+  for (const [q, value] of [
+    [0.5, c.ms.p50],
+    [0.99, c.ms.p99],
+  ]) {
+    out.push(`<circle cx="${fmt(sx(value))}" cy="${fmt(sy(q))}" r="4" fill="#1e3a8a"/>`);
+    // Labels right of their point, or left of it near the right edge.
+    const leftOf = sx(value) > right - 110;
+    out.push(text(sx(value) + (leftOf ? -8 : 8), sy(q) + (q === 0.99 ? 14 : 4), `p${q * 100} ${formatMs(value)}`, `class="value"${leftOf ? ' text-anchor="end"' : ''}`));
+  }
+  const trouble = convergenceTrouble(c);
+  if (trouble) out.push(text(right, bottom - 8, `not on the curve: ${trouble.trim().slice(1, -1)}`, 'class="goaltext" text-anchor="end"'));
+  return out.join('\n');
+}
+
+/** The chart a person reads at a glance: throughput against the baseline, latency distributions, convergence CDF. */
+function renderSvg(results) {
+  const W = 1100;
+  const parts = [];
+  parts.push(text(24, 34, `Traffic Manager bench, ${results.date.slice(0, 16).replace('T', ' ')} UTC`, 'class="h1"'));
+  parts.push(text(24, 56, machineLine(results), 'class="sub"'));
+  const goals = (results.goals ?? evaluateGoals(results))
+    .map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.measured} (goal ${g.target})`)
+    .join('    ');
+  parts.push(text(24, 76, goals, 'class="sub"'));
+  const throughput = throughputPanel(results, 24, 110, W - 48);
+  parts.push(throughput.svg);
+  const panelTop = throughput.bottom + 16;
+  const panelH = 400;
+  parts.push(latencyPanel(results, 24, panelTop, (W - 48) / 2 - 12, panelH));
+  parts.push(convergencePanel(results, 24 + (W - 48) / 2 + 12, panelTop, (W - 48) / 2 - 12, panelH));
+  const H = panelTop + panelH + 8;
+  const style = [
+    'text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; fill: #111827; }',
+    '.h1 { font-size: 20px; font-weight: 700; }',
+    '.h2 { font-size: 15px; font-weight: 600; }',
+    '.sub { font-size: 12px; fill: #4b5563; }',
+    '.label, .value, .legend { font-size: 12px; }',
+    '.tick { font-size: 11px; fill: #4b5563; }',
+    '.axis { font-size: 11px; fill: #374151; }',
+    '.goaltext { font-size: 11px; fill: #dc2626; }',
+    '.grid { stroke: #e5e7eb; stroke-width: 1; }',
+    '.goal { stroke: #dc2626; stroke-width: 1.5; stroke-dasharray: 5 4; }',
+  ].join('\n');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${fmt(H)}" viewBox="0 0 ${W} ${fmt(H)}" role="img">`,
+    `<title>${escapeXml(`Traffic Manager bench, ${results.date}`)}</title>`,
+    `<style>\n${style}\n</style>`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+module.exports = {
+  DISTRIBUTION_PERCENTILES,
+  LOAD_PHASES,
+  GOALS,
+  percentile,
+  summarizeLatencies,
+  evaluateGoals,
+  formatMs,
+  formatCount,
+  machineLine,
+  renderMarkdown,
+  escapeXml,
+  niceStep,
+  logTicks,
+  ninesPosition,
+  renderSvg,
+};

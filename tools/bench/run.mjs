@@ -1,0 +1,483 @@
+// `npm run bench`: the product's benchmark, in one run on one machine, reported side by side.
+//   - resolver cache hits beside a baseline (a bare Fastify server with the same body and auth check);
+//   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
+//   - convergence: writes at a steady rate, from each write's answer to the resolver answering it;
+//   - writes: PUTs per second with 20 clients, and the relay's publish latency.
+// Starts the stack itself (tools/stack/start.mjs, as `npm start`) and stops it at the end, on
+// Ctrl-C and on failure; or measures one already running with --attach (and TM_ADMIN_TOKEN).
+// Writes bench/results/latest.{json,md,svg} and a copy under bench/results/raw/<time>/ with the logs.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem, type } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { tcpOpen } from '../stack/infra.mjs';
+import { countersBy, delta, pool, sumOf } from './lib.mjs';
+import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
+import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
+import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
+import { APPS, appUrls, stackReady, startStack } from './stack.mjs';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PHASES = ['baseline', 'hits', 'database', 'bypass', 'convergence', 'writes'];
+const HELP = `npm run bench [-- options]
+
+Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
+Without --attach it starts the stack itself (as npm start does, on its own database
+traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
+
+  --attach                 measure the stack already running (needs TM_ADMIN_TOKEN; ports from
+                           COMMAND_API_PORT, RESOLVER_PORT, OUTBOX_RELAY_PORT, INVALIDATION_WORKER_PORT)
+  --duration <s>           seconds of each load phase (10)
+  --warmup <s>             seconds of load before each phase, not counted (2)
+  --connections <n>        autocannon connections for the resolver and the baseline (50)
+  --routes <n>             routes the resolver phases cycle through (100)
+  --write-connections <n>  concurrent clients of the writes phase (20)
+  --writes <n>             convergence writes (1000)
+  --rate <n>               convergence writes per second (100)
+  --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
+                           the time waited so far when that is longer (1)
+  --only <list>            comma-separated phases: ${PHASES.join(',')} (all)
+  --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
+  --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
+                           the local traffic_manager)
+  --out <dir>              where results go (bench/results)
+  --help`;
+
+const { values: opts } = parseArgs({
+  options: {
+    attach: { type: 'boolean', default: false },
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    routes: { type: 'string', default: '100' },
+    'write-connections': { type: 'string', default: '20' },
+    writes: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '100' },
+    poll: { type: 'string', default: '1' },
+    only: { type: 'string', default: PHASES.join(',') },
+    'log-level': { type: 'string' },
+    database: { type: 'string' },
+    out: { type: 'string', default: join(repo, 'bench', 'results') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+
+function say(line) {
+  process.stdout.write(`[bench] ${line}\n`);
+}
+
+/** A failure worth one line: what is wrong and what to do. */
+class BenchError extends Error {}
+
+function positive(name, { integer = true } = {}) {
+  const v = Number(opts[name]);
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new BenchError(`--${name} must be a positive ${integer ? 'whole ' : ''}number`);
+  return v;
+}
+
+const settings = {};
+let only;
+try {
+  Object.assign(settings, {
+    durationSeconds: positive('duration'),
+    warmupSeconds: opts.warmup === '0' ? 0 : positive('warmup'),
+    connections: positive('connections'),
+    routes: positive('routes'),
+    writeConnections: positive('write-connections'),
+    convergenceWrites: positive('writes'),
+    convergenceRate: positive('rate', { integer: false }),
+    pollMs: opts.poll === '0' ? 0 : positive('poll', { integer: false }),
+  });
+  only = new Set(opts.only.split(',').map((s) => s.trim()));
+  const unknown = [...only].filter((p) => !PHASES.includes(p));
+  if (unknown.length) throw new BenchError(`--only: unknown phase ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
+  if (opts.attach && opts['log-level']) throw new BenchError('--log-level sets the level of the stack the bench starts; it has no effect with --attach');
+} catch (e) {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(2);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stopping: whatever the bench started is stopped in reverse order, once, on success, failure or a
+// signal. A second Ctrl-C kills those processes at once.
+
+const cleanups = [];
+const started = [];
+let interrupted = false;
+const shouldStop = () => interrupted;
+
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.on('exit', () => {
+  for (const p of started) if (p.running) p.kill();
+});
+
+let firstSignalAt = 0;
+
+/**
+ * First Ctrl-C: stop in order. Another one, a second or more later: kill at once. (npm run forwards
+ * the terminal's SIGINT to the bench, which the terminal also sent it: one Ctrl-C arrives twice.)
+ */
+function onSignal() {
+  if (!interrupted) {
+    interrupted = true;
+    firstSignalAt = Date.now();
+    say('interrupted: stopping what the bench started (Ctrl-C again to kill it at once)');
+    stopLoad();
+    return;
+  }
+  if (Date.now() - firstSignalAt < 1000) return;
+  say('killing what the bench started');
+  for (const p of started) p.kill();
+  process.exit(130);
+}
+
+function checkInterrupted() {
+  if (interrupted) throw new BenchError('interrupted');
+}
+
+function stackStopped() {
+  throw new BenchError(`the stack stopped during the run; the end of ${managedStack.proc.logFile}:\n${tail(managedStack.proc.logFile)}`);
+}
+
+/** Between phases: stop when interrupted, fail when the stack is no longer whole. */
+async function afterPhase(urls) {
+  checkInterrupted();
+  if (managedStack && !managedStack.proc.running) stackStopped();
+  if (!(await stackReady(urls))) throw new BenchError(`the stack no longer answers /health/ready on ${Object.values(urls).join(', ')}`);
+}
+
+async function runCleanups() {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    try {
+      await cleanup();
+    } catch (e) {
+      say(`cleanup failed: ${e.message}`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+function machine() {
+  const cpu = cpus();
+  return {
+    cpu: cpu[0]?.model?.trim() || 'unknown CPU',
+    cores: cpu.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    os: `${type()} ${release()}`,
+    node: process.version,
+    loadAverage: { before: loadavg(), after: undefined },
+  };
+}
+
+function git() {
+  const run = (...args) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  try {
+    return { commit: run('rev-parse', 'HEAD'), branch: run('rev-parse', '--abbrev-ref', 'HEAD'), dirty: run('status', '--porcelain', '--untracked-files=no') !== '' };
+  } catch {
+    return { commit: null, branch: null, dirty: null };
+  }
+}
+
+/** Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first. */
+async function scrapeSettled(url) {
+  await sleep(500);
+  return scrape(url);
+}
+
+async function scrape(url) {
+  let res;
+  try {
+    res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
+  } catch (e) {
+    if (managedStack && !managedStack.proc.running) stackStopped();
+    throw new BenchError(`${url}/metrics: ${e.cause?.message ?? e.message}`);
+  }
+  if (res.status !== 200) throw new BenchError(`${url}/metrics answered ${res.status}`);
+  return res.text();
+}
+
+const answersBy = (text) => countersBy(text, 'tm_resolver_answers_total', 'cache');
+
+/** Waits until the relay has published everything (its backlog gauge at 0). */
+async function drained(relay) {
+  await waitFor('the outbox to drain', async () => sumOf(await scrape(relay), 'tm_outbox_backlog_rows') === 0, { timeoutMs: 120_000, intervalMs: 100, shouldStop });
+}
+
+/** One line per finished load phase. */
+function sayPhase(r) {
+  say(`  ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${formatMs(r.latencyMs.p50)}, p99 ${formatMs(r.latencyMs.p99)}, p99.9 ${formatMs(r.latencyMs.p999)}${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`);
+  return r;
+}
+
+/** The stack the bench started, if it did. */
+let managedStack;
+
+async function main() {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const rawDir = join(opts.out, 'raw', stamp);
+  mkdirSync(rawDir, { recursive: true });
+  const results = { date: new Date().toISOString(), machine: machine(), git: git(), settings, phases: {}, warnings: [] };
+  const busy = results.machine.loadAverage.before[0];
+  if (busy > results.machine.cores / 2) {
+    results.warnings.push(`The load average was ${busy.toFixed(1)} on ${results.machine.cores} cores when the run began: other work shared this machine, so these numbers are noisy.`);
+  }
+  const logLevel = opts['log-level'] ?? process.env.LOG_LEVEL ?? 'info';
+  let token = process.env.TM_ADMIN_TOKEN;
+  let databaseUrl;
+  let cachePrefix;
+  let urls;
+
+  if (opts.attach) {
+    if (!token) throw new BenchError('--attach needs TM_ADMIN_TOKEN: the admin token the running stack printed');
+    urls = appUrls(process.env);
+    if (!(await stackReady(urls))) throw new BenchError(`--attach: the stack does not answer /health/ready on ${Object.values(urls).join(', ')}`);
+    databaseUrl = opts.database ?? process.env.DATABASE_URL ?? `postgres://${process.env.PGUSER || 'postgres'}@127.0.0.1:5432/traffic_manager`;
+    cachePrefix = process.env.CACHE_KEY_PREFIX;
+    Object.assign(settings, { stack: 'attached to a running stack', logLevel: process.env.LOG_LEVEL ? `${process.env.LOG_LEVEL} (as this shell says; the stack's own is not known)` : 'not known (attached)' });
+    say(`attached to the stack at ${urls.api} (command API) and ${urls.resolver} (resolver)`);
+  } else {
+    urls = appUrls(process.env);
+    for (const [i, url] of Object.values(urls).entries()) {
+      const { port } = new URL(url);
+      if (await tcpOpen('127.0.0.1', Number(port), 300)) {
+        throw new BenchError(
+          `port ${port} (${APPS[i].portVar}) is in use: is a stack running? Measure it with "TM_ADMIN_TOKEN=... npm run bench -- --attach", or set the *_PORT variables to start another`,
+        );
+      }
+    }
+    token ??= `tm_bench_${randomBytes(24).toString('base64url')}`;
+    databaseUrl = opts.database ?? process.env.DATABASE_URL ?? `postgres://${process.env.PGUSER || 'postgres'}@127.0.0.1:5432/traffic_manager_bench`;
+    cachePrefix = process.env.CACHE_KEY_PREFIX ?? 'tm:bench:';
+    const env = {
+      ...process.env,
+      TM_ADMIN_TOKEN: token,
+      DATABASE_URL: databaseUrl,
+      CACHE_KEY_PREFIX: cachePrefix,
+      KAFKA_ROUTE_EVENTS_TOPIC: process.env.KAFKA_ROUTE_EVENTS_TOPIC ?? 'tm.bench.route-events.v1',
+      KAFKA_CONSUMER_GROUP: process.env.KAFKA_CONSUMER_GROUP ?? 'tm-bench-invalidation-worker',
+      LOG_LEVEL: logLevel,
+    };
+    const logFile = join(rawDir, 'stack.log');
+    say(`starting the stack (tools/stack/start.mjs, as npm start; its output goes to ${relative(process.cwd(), logFile)})`);
+    const stack = startStack({ repo, env, logFile, print: (l) => process.stdout.write(`${l}\n`) });
+    started.push(stack.proc);
+    managedStack = stack;
+    cleanups.push(async () => {
+      say('stopping the stack');
+      await stack.stop();
+    });
+    await stack.ready(shouldStop);
+    Object.assign(settings, {
+      stack: `started by the bench (tools/stack/start.mjs as npm start; database ${new URL(databaseUrl).pathname.slice(1)}, cache prefix ${cachePrefix})`,
+      logLevel,
+    });
+    say('the stack is up');
+  }
+  const auth = { authorization: `Bearer ${token}` };
+  checkInterrupted();
+
+  // Routes: the resolver phases cycle through `routes` routes of a tenant of this run; the writes
+  // phase writes 200 routes of another.
+  const run = Date.now().toString(36);
+  const tenant = `bench-${run}`;
+  const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
+  cleanups.push(async () => {
+    for (const t of [tenant, `${tenant}-w`]) await call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
+  });
+  say(`writing ${routes.length} routes (tenant ${tenant})`);
+  await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
+  /** What the resolver answers for a hit, per route: the baseline answers the same. */
+  const answers = {};
+  await waitFor(
+    'every route to be a cache hit',
+    async () => {
+      let hits = 0;
+      for (const route of routes) {
+        const res = await call(`${urls.resolver}/v1/resolve/${route}`, { headers: auth });
+        if (res.status !== 200) throw new BenchError(`GET /v1/resolve/${route}: ${res.status} ${res.body}`);
+        if (res.headers['x-cache'] === 'HIT') hits += 1;
+        const pick = ['x-consistency-revision', 'x-cache', 'cache-control', 'age', 'x-route-revision'];
+        answers[route] = { body: JSON.parse(res.body), headers: Object.fromEntries(pick.filter((h) => res.headers[h] !== undefined).map((h) => [h, res.headers[h]])) };
+      }
+      return hits === routes.length;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, shouldStop },
+  );
+  const answersFile = join(rawDir, 'baseline-answers.json');
+  writeFileSync(answersFile, JSON.stringify(answers));
+
+  const loadOptions = { connections: settings.connections, duration: settings.durationSeconds, warmup: settings.warmupSeconds, headers: auth };
+  const cycle = (query = '') => (i) => `/v1/resolve/${routes[i % routes.length]}${query}`;
+
+  if (only.has('baseline')) {
+    const logFile = join(rawDir, 'baseline.log');
+    const baseline = spawnLogged('the baseline', process.execPath, [join(repo, 'tools', 'bench', 'baseline.mjs')], {
+      cwd: repo,
+      env: { ...process.env, BENCH_TOKEN: token, BENCH_ANSWERS: answersFile, PORT: '0' },
+      logFile,
+    });
+    started.push(baseline);
+    cleanups.push(() => baseline.stop());
+    const { port } = await waitFor('the baseline to listen', () => JSON.parse(tail(logFile, 1)), { proc: baseline, shouldStop, timeoutMs: 20_000 });
+    const url = `http://127.0.0.1:${port}`;
+    const probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
+    const unauthorised = await call(`${url}/v1/resolve/${routes[0]}`, { headers: { authorization: 'Bearer not-the-token-at-all' } });
+    if (probe.status !== 200 || JSON.stringify(JSON.parse(probe.body)) !== JSON.stringify(answers[routes[0]].body) || unauthorised.status !== 401) {
+      throw new BenchError(`the baseline does not answer as the resolver does: ${probe.status} ${probe.body} / ${unauthorised.status}`);
+    }
+    say(`baseline: bare Fastify on ${url} (pid ${baseline.child.pid}), ${settings.connections} connections, ${settings.durationSeconds} s`);
+    results.phases.baseline = { ...sayPhase(await load({ ...loadOptions, url, path: cycle() })), note: 'same JSON body and headers, same bearer check; no Nest, logs or Redis' };
+    await baseline.stop();
+    await afterPhase(urls);
+  }
+
+  if (only.has('hits')) {
+    say(`resolver, cache hits: ${settings.connections} connections, ${settings.durationSeconds} s`);
+    const before = answersBy(await scrape(urls.resolver));
+    const phase = sayPhase(await load({ ...loadOptions, url: urls.resolver, path: cycle() }));
+    results.phases.hits = { ...phase, cache: delta(before, answersBy(await scrapeSettled(urls.resolver))) };
+    await afterPhase(urls);
+  }
+
+  if (only.has('database')) {
+    say(`resolver, database path (?consistency=strong): ${settings.connections} connections, ${settings.durationSeconds} s`);
+    const before = await scrape(urls.resolver);
+    const phase = sayPhase(await load({ ...loadOptions, url: urls.resolver, path: cycle('?consistency=strong') }));
+    const after = await scrapeSettled(urls.resolver);
+    const reads = sumOf(after, 'tm_resolver_database_reads_total') - sumOf(before, 'tm_resolver_database_reads_total');
+    const cache = delta(answersBy(before), answersBy(after));
+    const answered = Object.values(cache).reduce((a, b) => a + b, 0);
+    results.phases.database = {
+      ...phase,
+      mode: '?consistency=strong',
+      cache,
+      note: `every request reads PostgreSQL (${answered ? (reads / answered).toFixed(2) : '–'} reads per answer, concurrent reads of a route shared) and offers Redis a fill`,
+    };
+    await afterPhase(urls);
+  }
+
+  if (only.has('bypass')) {
+    const main = join(repo, 'dist', 'apps', 'resolver', 'main.js');
+    if (!existsSync(main)) throw new BenchError(`${relative(process.cwd(), main)} is missing: build it with "npx nx build resolver"`);
+    const [port, deadRedis] = [await freePort(), await freePort()];
+    const logFile = join(rawDir, 'resolver-redis-down.log');
+    const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${deadRedis}`, RESOLVER_PORT: String(port), HOST: '127.0.0.1', TM_ADMIN_TOKEN: token, LOG_LEVEL: logLevel };
+    if (cachePrefix) env.CACHE_KEY_PREFIX = cachePrefix;
+    const resolver = spawnLogged('the Redis-down resolver', process.execPath, [main], { cwd: repo, env, logFile });
+    started.push(resolver);
+    cleanups.push(() => resolver.stop());
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor('the Redis-down resolver to answer /health/live', () => httpOk(`${url}/health/live`), { proc: resolver, shouldStop, timeoutMs: 60_000 });
+    // Its first requests try Redis (and time out) until the breaker opens; then every answer is BYPASS.
+    let probe;
+    for (let i = 0; i < 20; i++) probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
+    if (probe.status !== 200 || probe.headers['x-cache'] !== 'BYPASS') {
+      throw new BenchError(
+        `the resolver with Redis down answered ${probe.status} X-Cache: ${probe.headers['x-cache']}, not 200 BYPASS` +
+          (probe.status === 404 ? ` (does it read the stack's database? it reads ${databaseUrl}; set --database)` : ''),
+      );
+    }
+    say(`resolver, Redis down (REDIS_URL to port ${deadRedis}, where nothing listens; pid ${resolver.child.pid}): ${settings.connections} connections, ${settings.durationSeconds} s`);
+    const before = await scrape(url);
+    const phase = sayPhase(await load({ ...loadOptions, url, path: cycle() }));
+    const after = await scrapeSettled(url);
+    const redisErrors = sumOf(after, 'tm_resolver_redis_errors_total') - sumOf(before, 'tm_resolver_redis_errors_total');
+    results.phases.bypass = {
+      ...phase,
+      cache: delta(answersBy(before), answersBy(after)),
+      note: `a resolver of the bench's own whose Redis refuses connections; ${redisErrors} Redis errors while the breaker let a request try`,
+    };
+    await resolver.stop();
+    await afterPhase(urls);
+  }
+
+  if (only.has('convergence')) {
+    const { convergenceWrites: writes, convergenceRate: rate } = settings;
+    say(`convergence: ${writes} writes at ${rate} per second, each followed by resolver GETs until it answers the write's revision`);
+    await drained(urls.relay);
+    const before = await scrape(urls.relay);
+    const c = await convergence({ api: urls.api, resolver: urls.resolver, token, routes, writes, rate, pollMs: settings.pollMs, timeoutMs: 10_000, shouldStop });
+    await drained(urls.relay);
+    results.convergence = { ...c, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    say(`  ${c.converged} of ${c.writes} seen: p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
+    if (c.failedWrites) results.warnings.push(`convergence: ${c.failedWrites} of ${c.writes} PUTs failed (the first: ${c.firstFailure})`);
+    if (c.lateStarts) results.warnings.push(`convergence: ${c.lateStarts} writes started more than one interval late (the bench could not keep the pace)`);
+    await afterPhase(urls);
+  }
+
+  if (only.has('writes')) {
+    const connections = settings.writeConnections;
+    say(`writes: PUT with ${connections} concurrent clients, ${settings.durationSeconds} s (every PUT a new URL over 200 routes)`);
+    await drained(urls.relay);
+    const before = await scrape(urls.relay);
+    const phase = sayPhase(await load({
+      url: urls.api,
+      connections,
+      duration: settings.durationSeconds,
+      warmup: 0,
+      headers: { ...auth, 'content-type': 'application/json' },
+      method: 'PUT',
+      path: (i) => `/v1/routes/${tenant}-w/svc-${i % 10}/env-${Math.floor(i / 10) % 20}`,
+      body: (i) => JSON.stringify({ url: `https://w${i}-${run}.bench.internal/` }),
+    }));
+    say('waiting for the relay to publish the writes');
+    await drained(urls.relay);
+    results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    await afterPhase(urls);
+  }
+
+  results.machine.loadAverage.after = loadavg();
+  results.goals = evaluateGoals(results);
+  return { results, rawDir };
+}
+
+/** results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it. */
+function writeResults(results, rawDir, complete) {
+  const files = { json: `${JSON.stringify(results, null, 2)}\n`, md: renderMarkdown(results), svg: renderSvg(results) };
+  const written = [];
+  for (const [ext, content] of Object.entries(files)) {
+    writeFileSync(join(rawDir, `results.${ext}`), content);
+    if (complete) writeFileSync(join(opts.out, `latest.${ext}`), content);
+    written.push(relative(process.cwd(), join(complete ? opts.out : rawDir, `${complete ? 'latest' : 'results'}.${ext}`)));
+  }
+  return { markdown: files.md, written };
+}
+
+let code = 0;
+let outcome;
+try {
+  outcome = await main();
+} catch (e) {
+  code = interrupted ? 130 : 1;
+  process.stderr.write(`bench: ${e instanceof BenchError || e instanceof WaitError || interrupted ? e.message : e.stack}\n`);
+}
+await runCleanups();
+if (outcome) {
+  const complete = PHASES.every((p) => only.has(p));
+  const { markdown, written } = writeResults(outcome.results, outcome.rawDir, complete);
+  say(`results: ${written.join(', ')}${complete ? ` (a copy in ${relative(process.cwd(), outcome.rawDir)})` : ' (not latest.*: --only ran some phases only)'}`);
+  process.stdout.write(`\n${markdown}`);
+}
+// Nothing the bench started may outlive it: its processes' groups are empty and, when it started
+// the stack, no app of this clone runs (nor the Kafka broker, when the stack started it).
+await sleep(200);
+const needles = managedStack ? [join(repo, 'tools', 'stack', 'start.mjs'), `${join(repo, 'dist', 'apps')}/`] : [];
+if (managedStack?.startedKafka()) needles.push(join(repo, '.data', 'kafka', 'server.properties'));
+const groups = new Set(started.flatMap((p) => groupMembers(p.child.pid)));
+const left = processesMatching(needles, groups);
+if (left.length) {
+  process.stderr.write(`bench: processes the bench started are still running:\n${left.join('\n')}\n`);
+  code ||= 1;
+} else {
+  say(`no process the bench started is left (ps checked for ${started.length} process groups${needles.length ? ' and for the stack of this clone' : ''})`);
+}
+process.exit(code);

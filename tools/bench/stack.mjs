@@ -1,0 +1,89 @@
+// The stack the bench measures: one it starts (tools/stack/start.mjs, what `npm start` runs, in a
+// process group of its own, its output in a log file) or one already running (--attach).
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { httpOk, spawnLogged, waitFor } from './processes.mjs';
+
+export const APPS = [
+  { name: 'command-api', portVar: 'COMMAND_API_PORT', port: 3000 },
+  { name: 'resolver', portVar: 'RESOLVER_PORT', port: 3001 },
+  { name: 'outbox-relay', portVar: 'OUTBOX_RELAY_PORT', port: 3010 },
+  { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011 },
+];
+
+/** The apps' base URLs from the same variables `npm start` reads. */
+export function appUrls(env) {
+  const url = (app) => `http://127.0.0.1:${Number(env[app.portVar] || app.port)}`;
+  const [api, resolver, relay, worker] = APPS.map(url);
+  return { api, resolver, relay, worker };
+}
+
+export async function stackReady(urls) {
+  const answers = await Promise.all(Object.values(urls).map((u) => httpOk(`${u}/health/ready`).catch(() => false)));
+  return answers.every(Boolean);
+}
+
+/** Prints the lines of a growing log file that `wanted` picks, as they come. */
+function follow(file, wanted, print) {
+  let offset = 0;
+  let rest = '';
+  const read = () => {
+    let size;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return;
+    }
+    if (size <= offset) return;
+    const fd = openSync(file, 'r');
+    const buffer = Buffer.alloc(size - offset);
+    readSync(fd, buffer, 0, buffer.length, offset);
+    closeSync(fd);
+    offset = size;
+    const lines = (rest + buffer.toString('utf8')).split('\n');
+    rest = lines.pop();
+    for (const l of lines) if (wanted(l)) print(l);
+  };
+  const timer = setInterval(read, 300);
+  return () => {
+    clearInterval(timer);
+    read();
+  };
+}
+
+/**
+ * Starts the stack; `ready()` waits until every app answers /health/ready. `stop()` sends it SIGTERM
+ * (it stops the apps, then the Kafka and Redis it started) and waits; past `graceMs` it kills the
+ * group and stops a Kafka broker the stack had started.
+ */
+export function startStack({ repo, env, logFile, print }) {
+  const proc = spawnLogged('the stack (tools/stack/start.mjs)', process.execPath, [join(repo, 'tools', 'stack', 'start.mjs')], {
+    cwd: repo,
+    env,
+    logFile,
+  });
+  const urls = appUrls(env);
+  // start.mjs's own lines ("[tm] ...") and its one-line failures; the apps' JSON lines stay in the log.
+  const unfollow = follow(logFile, (l) => l.startsWith('[tm]') || l.startsWith('npm start:') || l.startsWith('kafka:'), print);
+  return {
+    proc,
+    urls,
+    /** The first start builds the apps and may fetch Kafka's jars: minutes, not seconds. */
+    ready(shouldStop) {
+      return waitFor('the stack to be ready', () => stackReady(urls), { timeoutMs: 20 * 60_000, intervalMs: 500, proc, shouldStop });
+    },
+    /** Whether the stack started a Kafka broker (rather than reusing one). */
+    startedKafka: () => spawnSync('grep', ['-q', 'starting Apache Kafka', logFile]).status === 0,
+    async stop(graceMs = 120_000) {
+      await proc.stop(graceMs);
+      unfollow();
+      // start.mjs stops the broker it started; only a start.mjs killed at the end of the grace leaves it.
+      const kafka = join(repo, 'tools', 'kafka', 'kafka');
+      if (this.startedKafka() && spawnSync('bash', [kafka, 'status'], { cwd: repo }).status === 0) {
+        print('[bench] stopping the Kafka broker the stack had started');
+        spawnSync('bash', [kafka, 'stop'], { cwd: repo, stdio: 'inherit' });
+      }
+    },
+  };
+}
