@@ -25,12 +25,40 @@ export function hasCommand(name) {
 /** Runs a command to its end with inherited output; rejects with SetupError when it fails. */
 export function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: repo, stdio: 'inherit', ...options });
+    // A process group of its own, so that a stop reaches what it started too (npx runs nx as a child).
+    const child = spawn(command, args, { cwd: repo, stdio: 'inherit', detached: true, ...options });
+    running.add(child);
     child.once('error', (e) => reject(new SetupError(`${command} could not run: ${e.message}`)));
-    child.once('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new SetupError(`${[command, ...args].join(' ')} failed (${signal ?? `exit ${code}`})`)),
-    );
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      code === 0 ? resolve() : reject(new SetupError(`${[command, ...args].join(' ')} failed (${signal ?? `exit ${code}`})`));
+    });
   });
+}
+
+/** Commands that `run` started and that have not exited yet. */
+const running = new Set();
+
+/** Stops what `run` started (a build, a migration, a test run) and waits for it: a stop must not leave it behind. */
+export function stopRunning() {
+  return Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const signalGroup = (signal) => {
+            try {
+              process.kill(-child.pid, signal);
+            } catch {
+              // already gone
+            }
+          };
+          const timer = setTimeout(() => signalGroup('SIGKILL'), 10_000);
+          child.once('exit', () => (clearTimeout(timer), resolve()));
+          signalGroup('SIGTERM');
+        }),
+    ),
+  );
 }
 
 /** An environment variable, with an empty value counted as unset (as the apps count it). */

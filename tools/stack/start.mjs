@@ -16,6 +16,7 @@ import {
   run,
   say,
   SetupError,
+  stopRunning,
   tcpOpen,
 } from './infra.mjs';
 
@@ -126,7 +127,7 @@ function stopChildren() {
 function shutdown(code) {
   stopping ??= (async () => {
     say('stopping');
-    await stopChildren();
+    await Promise.all([stopRunning(), stopChildren()]);
     for (const cleanup of [...cleanups].reverse()) {
       try {
         await cleanup();
@@ -163,8 +164,11 @@ async function main() {
   const redis = await ensureRedis(process.env);
   cleanups.push(redis.stop);
   const kafka = await ensureKafka(process.env, (stop) => cleanups.push(stop));
+  // A stop asked for during the setup ends it here (the step that was running has been stopped).
+  if (stopping) return;
   say('building the apps (cached after the first time)');
   await run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,migrations', '--output-style=static']);
+  if (stopping) return;
   say('migrating the database');
   await run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
   const adminToken = envValue(process.env, 'TM_ADMIN_TOKEN') ?? `tm_admin_${randomBytes(24).toString('base64url')}`;

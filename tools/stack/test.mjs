@@ -3,7 +3,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDependencies, ensureKafka, ensurePostgres, ensureRedis, envValue, masked, run, say, SetupError } from './infra.mjs';
+import { ensureDependencies, ensureKafka, ensurePostgres, ensureRedis, envValue, masked, run, say, SetupError, stopRunning } from './infra.mjs';
 
 const cleanups = [];
 const started = Date.now();
@@ -23,6 +23,7 @@ function totals() {
 /** Undoes what this run set up (Kafka, Redis, the report folder), once, then exits. */
 function finish(code) {
   finishing ??= (async () => {
+    await stopRunning();
     for (const cleanup of [...cleanups].reverse()) await cleanup().catch(() => undefined);
     process.exit(code);
   })();
