@@ -13,7 +13,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'resolver' }),
-        RedisModule.forRoot({ url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }),
+        RedisModule.forRoot({ url: config.REDIS_URL }),
         AuthModule.forRoot({ adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: config.AUTH_CACHE_TTL_MS }),
         PlatformModule.forRoot({ app: 'resolver', config, health: { checks: [PostgresReadiness, RedisReadiness] } }),
         ResolveModule,
