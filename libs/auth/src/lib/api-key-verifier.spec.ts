@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { ApiKeyVerifier, AuthOptions } from './api-key-verifier';
+import * as keys from './keys';
 import { generateApiKey } from './keys';
 
 const ADMIN = 'admin-token-0123456789abcdef';
@@ -43,6 +44,7 @@ describe('ApiKeyVerifier', () => {
   afterEach(() => jest.restoreAllMocks());
 
   it('the admin token is an admin, without asking the database; near misses are not', async () => {
+    const hashing = jest.spyOn(keys, 'hashSecret');
     const db = fakeDatabase();
     const v = verifier(db, 5_000);
     const principal = await v.verify(ADMIN);
@@ -52,6 +54,15 @@ describe('ApiKeyVerifier', () => {
     expect(await v.verify(`${ADMIN}x`)).toBeUndefined();
     expect(await v.verify(ADMIN.slice(0, -1))).toBeUndefined();
     expect(db.queries).toBe(0);
+    // Once verified, the admin token is a cache hit: not hashed again, whatever the time.
+    hashing.mockClear();
+    now += 86_400_000;
+    expect(await v.verify(ADMIN)).toBe(principal);
+    expect(hashing).not.toHaveBeenCalled();
+    // Without a cache it is hashed and compared every time (and once at start).
+    const uncached = verifier(db, 0);
+    expect(await uncached.verify(ADMIN)).toBe(await uncached.verify(ADMIN));
+    expect(hashing).toHaveBeenCalledTimes(3);
   });
 
   it('a stored key: its tenant and known scopes; a wrong secret or an unknown lookup is refused and never cached', async () => {

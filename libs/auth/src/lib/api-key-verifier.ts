@@ -26,7 +26,10 @@ interface KeyRow {
 /** Turns a bearer token into a Principal: the admin token, or an unrevoked stored key. */
 @Injectable()
 export class ApiKeyVerifier {
-  /** Verified tokens (only those: an unknown token is never cached), until when they are trusted. */
+  /**
+   * Verified tokens (only those: an unknown token is never cached), until when they are trusted.
+   * A request whose token is here is answered by one Map lookup, without hashing.
+   */
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
   /** Database verifications under way, by token, when cached: concurrent requests with one key share one query. */
   private readonly inFlight = new Map<string, Promise<Principal | undefined>>();
@@ -42,12 +45,16 @@ export class ApiKeyVerifier {
   }
 
   async verify(token: string): Promise<Principal | undefined> {
-    // Constant time whatever the lengths: both sides are SHA-256 digests.
-    if (this.adminHash !== undefined && hashesEqual(hashSecret(token), this.adminHash)) return this.admin;
-    const parsed = parseApiKey(token);
-    if (!parsed) return undefined;
     const cached = this.cache.get(token);
     if (cached && cached.until > Date.now()) return cached.principal;
+    // Constant time whatever the lengths: both sides are SHA-256 digests.
+    if (this.adminHash !== undefined && hashesEqual(hashSecret(token), this.adminHash)) {
+      // The admin token is configuration, never revoked while the process runs.
+      if (this.options.cacheTtlMs > 0) this.cache.set(token, { principal: this.admin, until: Infinity });
+      return this.admin;
+    }
+    const parsed = parseApiKey(token);
+    if (!parsed) return undefined;
     // Without a cache, every request asks the database itself: a revocation holds from the next one.
     if (this.options.cacheTtlMs <= 0) return this.lookUp(token, parsed.lookup, parsed.secret);
     let verifying = this.inFlight.get(token);
