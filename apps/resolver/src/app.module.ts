@@ -13,9 +13,16 @@ export class AppModule {
       module: AppModule,
       imports: [
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'resolver' }),
-        RedisModule.forRoot({ url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }),
+        RedisModule.forRoot({ url: config.REDIS_URL }),
         AuthModule.forRoot({ adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: config.AUTH_CACHE_TTL_MS }),
-        PlatformModule.forRoot({ app: 'resolver', config, health: { checks: [PostgresReadiness, RedisReadiness] } }),
+        PlatformModule.forRoot({
+          app: 'resolver',
+          config,
+          health: { checks: [PostgresReadiness, RedisReadiness] },
+          // Answers are the hot path and counted by the metrics: a line each only at LOG_LEVEL=debug;
+          // errors (400 and above) are logged, with their request id, at info.
+          requestLog: { successLevel: 'debug', bindContext: false },
+        }),
         ResolveModule,
       ],
     };

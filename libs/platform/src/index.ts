@@ -1,5 +1,6 @@
 export * from './lib/bootstrap';
 export * from './lib/config';
+export * from './lib/fast-validation';
 export * from './lib/health';
 export * from './lib/logging';
 export * from './lib/metrics';

@@ -1,3 +1,4 @@
+export * from './lib/deadline';
 export * from './lib/entry';
 export * from './lib/redis.module';
 export * from './lib/route-cache';

@@ -18,13 +18,14 @@ function minRevisionOf(header: string | undefined, query: number | undefined): n
   return Math.max(Number(header), query ?? 0);
 }
 
+/** The headers of an answer, 200 and 404 alike (built without spreads or computed keys: every resolve does it). */
 function cacheHeaders(r: Resolution): Record<string, string> {
-  return {
-    [H.consistencyRevision]: String(r.asOf),
-    [H.cache]: r.cache,
-    'Cache-Control': `max-age=${r.maxAge}`,
-    ...(r.age !== undefined ? { Age: String(r.age) } : {}),
-  };
+  const headers: Record<string, string> = {};
+  headers[H.consistencyRevision] = String(r.asOf);
+  headers[H.cache] = r.cache;
+  headers['cache-control'] = `max-age=${r.maxAge}`;
+  if (r.age !== undefined) headers['age'] = String(r.age);
+  return headers;
 }
 
 @ApiTags('resolve')
@@ -55,10 +56,12 @@ export class ResolveController {
       strong: query.consistency === 'strong',
     });
     const headers = cacheHeaders(resolution);
-    if (!resolution.route) {
+    const route = resolution.route;
+    if (!route) {
       throw new ProblemException(404, 'Not Found', `route ${routeKey(id)} does not exist`, { code: 'route_not_found', headers });
     }
-    void reply.headers({ ...headers, [H.routeRevision]: String(resolution.route.revision) });
-    return { tenant: id.tenant, service: id.service, environment: id.environment, ...resolution.route };
+    headers[H.routeRevision] = String(route.revision);
+    void reply.headers(headers);
+    return { tenant: id.tenant, service: id.service, environment: id.environment, url: route.url, revision: route.revision };
   }
 }

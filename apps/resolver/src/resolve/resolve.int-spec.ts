@@ -85,6 +85,32 @@ describe('resolver (in-process, real PostgreSQL and Redis)', () => {
     });
   });
 
+  describe('key revocation (G9): a verified key is trusted for AUTH_CACHE_TTL_MS, no longer', () => {
+    let r: ResolverUnderTest;
+    beforeAll(async () => {
+      r = await ResolverUnderTest.start({ env: { AUTH_CACHE_TTL_MS: '300' } });
+      await r.write('acme/web/prod', 'https://web.acme.internal/');
+    });
+    afterAll(() => r.stop());
+
+    it.each([
+      ['revoked', 'UPDATE api_keys SET revoked_at = now() WHERE lookup = $1'],
+      ['deleted', 'DELETE FROM api_keys WHERE lookup = $1'],
+    ])('a %s key is refused within the TTL', async (_what, sql) => {
+      const key = await r.createKey(['routes:read'], 'acme');
+      expect((await r.resolve('acme/web/prod', { token: key })).status).toBe(200);
+      await r.db.query(sql, [key.split('_')[1]]);
+      const revokedAt = Date.now();
+      let status = 200;
+      while (status === 200 && Date.now() - revokedAt < 2_000) {
+        status = (await r.resolve('acme/web/prod', { token: key })).status;
+        if (status === 200) await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(status).toBe(401);
+      expect(Date.now() - revokedAt).toBeLessThan(300 + 200);
+    });
+  });
+
   describe('the stale-set race (G6), forced with a hook between the database read and the fill', () => {
     let r: ResolverUnderTest;
     let barrier: Barrier | undefined;

@@ -56,7 +56,7 @@ export class ResolveService {
     @Inject(REDIS_CLIENT) redis: RedisClient,
     @Inject(RESOLVER_HOOKS) private readonly hooks: ResolverHooks,
   ) {
-    this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000);
+    this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000, config.REDIS_COMMAND_TIMEOUT_MS);
     this.breaker = new CircuitBreaker(config.REDIS_BREAKER_THRESHOLD, config.REDIS_BREAKER_OPEN_MS);
     this.ttlMs = config.CACHE_TTL_SECONDS * 1000;
     this.negativeTtlMs = config.CACHE_NEGATIVE_TTL_SECONDS * 1000;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * An API key is `tm_<lookup>_<secret>`: the lookup (20 hex characters) finds the stored key, the
@@ -13,8 +13,9 @@ export interface GeneratedKey {
   secretHash: Buffer;
 }
 
+/** SHA-256 of a secret (one-shot: no Hash object per call). */
 export function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+  return hash('sha256', secret, 'buffer');
 }
 
 export function generateApiKey(): GeneratedKey {

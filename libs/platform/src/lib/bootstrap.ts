@@ -6,10 +6,11 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { DynamicModule, Type } from '@nestjs/common';
 import type { ClassConstructor } from 'class-transformer';
 import { Logger } from 'nestjs-pino';
+import type { Logger as Pino } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { Headers } from '@tm/contracts';
 import { ConfigError, validateConfig, type BaseAppConfig } from './config';
-import { requestIdOf } from './logging';
+import { logRequests, REQUEST_LOG_OPTIONS, requestIdOf, ROOT_LOGGER, type RequestLogOptions } from './logging';
 import { METRICS_REGISTRY } from './metrics';
 import { ProblemDoc } from './problem-docs';
 
@@ -106,7 +107,7 @@ export async function createApp<C extends BaseAppConfig>(
   return app;
 }
 
-/** Request ids on every response and a latency histogram per route and status. */
+/** Request ids on every response, a log line per request, and a latency histogram per route and status. */
 function instrument(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
   const registry = app.get<Registry>(METRICS_REGISTRY);
@@ -124,11 +125,10 @@ function instrument(app: NestFastifyApplication): void {
     registers: [registry],
   });
   fastify.addHook('onRequest', (request, reply, done) => {
-    // The same id in Fastify, in pino-http (which reads raw.id) and in the answer.
-    (request.raw as IncomingMessage & { id?: string }).id = request.id;
     void reply.header(Headers.requestId, request.id);
     done();
   });
+  logRequests(fastify, app.get<Pino>(ROOT_LOGGER), app.get<RequestLogOptions>(REQUEST_LOG_OPTIONS));
   fastify.addHook('onResponse', (request, reply, done) => {
     const labels = {
       method: request.method,

@@ -2,7 +2,7 @@ import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { BaseAppConfig } from './config';
 import { HealthModule, type HealthOptions } from './health';
-import { loggingModule } from './logging';
+import { loggingModule, type RequestLogOptions } from './logging';
 import { MetricsModule } from './metrics';
 import { ProblemFilter, validationPipe } from './problem';
 
@@ -11,6 +11,8 @@ export interface PlatformOptions<C extends BaseAppConfig> {
   /** The validated configuration; injectable everywhere under its class. */
   config: C;
   health: HealthOptions;
+  /** How HTTP requests are logged (default: a line per request at info, each line bound to its request). */
+  requestLog?: RequestLogOptions;
 }
 
 /**
@@ -25,7 +27,7 @@ export class PlatformModule {
     return {
       module: PlatformModule,
       imports: [
-        loggingModule(options.app, options.config.LOG_LEVEL),
+        loggingModule(options.app, options.config.LOG_LEVEL, options.requestLog),
         MetricsModule.forRoot(options.app),
         HealthModule.register(options.health),
       ],

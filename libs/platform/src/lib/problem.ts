@@ -10,6 +10,7 @@ import {
   type ValidationError,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { FastPathValidationPipe } from './fast-validation';
 
 export interface FieldError {
   field: string;
@@ -198,9 +199,14 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** The global ValidationPipe: unknown fields refused, values transformed, 400 problems with field errors. */
-export function validationPipe(): ValidationPipe {
-  return new ValidationPipe({
+/**
+ * The global ValidationPipe: unknown fields refused, values transformed, 400 problems with field
+ * errors; a DTO with a fast path (FastValidation) skips class-validator when it plainly holds
+ * (`fastPaths: false`: never, for tests that compare the two).
+ */
+export function validationPipe(options: { fastPaths?: boolean } = {}): ValidationPipe {
+  const Pipe = options.fastPaths === false ? ValidationPipe : FastPathValidationPipe;
+  return new Pipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -16,10 +16,13 @@ export type RedisClient = RedisClientType;
 
 export interface RedisOptions {
   url: string;
-  /** Timeout of one command, so that a slow or dead Redis fails fast. */
-  commandTimeoutMs?: number;
 }
 
+/**
+ * The client has no per-command timeout of its own: node-redis's (an AbortSignal.timeout per
+ * command) is costly on the hot path. The cache protocol bounds its commands itself
+ * (RouteCache, `withDeadline`); the readiness check bounds its PING.
+ */
 export function createRedisClient(options: RedisOptions): RedisClient {
   return createClient({
     url: options.url,
@@ -28,7 +31,7 @@ export function createRedisClient(options: RedisOptions): RedisClient {
       // Keep trying, at most every 2 s, for as long as the app runs.
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
     },
-    commandOptions: { timeout: options.commandTimeoutMs ?? 1_000 },
+    commandOptions: { timeout: 0 },
     // Commands issued while Redis is down fail at once instead of queueing.
     disableOfflineQueue: true,
   }) as RedisClient;

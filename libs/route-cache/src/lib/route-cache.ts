@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RouteEventData, RouteId } from '@tm/contracts';
+import { withDeadline } from './deadline';
 import { parseEntry, routeCacheKey, type CachedAnswer } from './entry';
 import type { RedisClient } from './redis.module';
 import { EVENT_SCRIPT, FILL_SCRIPT } from './scripts';
@@ -28,13 +29,18 @@ function isNoScript(e: unknown): boolean {
   return e instanceof Error && e.message.startsWith('NOSCRIPT');
 }
 
-/** The cache protocol over one Redis client: reads, fills (resolver) and events (worker). */
+/**
+ * The cache protocol over one Redis client: reads, fills (resolver) and events (worker). Each
+ * operation fails with RedisTimeoutError past `timeoutMs`, so that a slow or dead Redis fails fast.
+ */
 export class RouteCache {
   constructor(
     private readonly client: RedisClient,
     private readonly prefix: string,
     /** Redis expiry of an entry: the stale grace. */
     private readonly graceMs: number,
+    /** Timeout of one Redis round trip: a read, a fill, a pipelined batch of events (0: none). */
+    private readonly timeoutMs = 1_000,
   ) {}
 
   key(id: RouteId): string {
@@ -43,7 +49,7 @@ export class RouteCache {
 
   /** The cached answer of a route, or undefined (one round trip). */
   async read(id: RouteId): Promise<CachedAnswer | undefined> {
-    return parseEntry(await this.client.hGetAll(this.key(id)));
+    return parseEntry(await withDeadline(this.client.hGetAll(this.key(id)), this.timeoutMs));
   }
 
   /** Offers a fill; resolves true when the cache took it (see FILL_SCRIPT for when it does not). */
@@ -66,13 +72,13 @@ export class RouteCache {
   async applyEvents(events: EventToApply[], mode: InvalidationMode): Promise<boolean[]> {
     if (events.length === 0) return [];
     try {
-      return await this.pipeline(events, mode);
+      return await withDeadline(this.pipeline(events, mode), this.timeoutMs);
     } catch (e) {
       if (!isNoScript(e)) throw e;
       // Redis restarted (or was flushed) since the script was loaded: load it and go again.
       // The events are idempotent, so those that did apply before the error change nothing now.
-      await this.client.scriptLoad(EVENT_SCRIPT);
-      return this.pipeline(events, mode);
+      await withDeadline(this.client.scriptLoad(EVENT_SCRIPT), this.timeoutMs);
+      return withDeadline(this.pipeline(events, mode), this.timeoutMs);
     }
   }
 
@@ -93,10 +99,10 @@ export class RouteCache {
 
   private async script(sha: string, source: string, key: string, args: string[]): Promise<number> {
     try {
-      return (await this.client.evalSha(sha, { keys: [key], arguments: args })) as number;
+      return (await withDeadline(this.client.evalSha(sha, { keys: [key], arguments: args }), this.timeoutMs)) as number;
     } catch (e) {
       if (!isNoScript(e)) throw e;
-      return (await this.client.eval(source, { keys: [key], arguments: args })) as number;
+      return (await withDeadline(this.client.eval(source, { keys: [key], arguments: args }), this.timeoutMs)) as number;
     }
   }
 }

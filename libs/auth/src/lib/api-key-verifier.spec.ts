@@ -1,0 +1,129 @@
+import type { DataSource } from 'typeorm';
+import { ApiKeyVerifier, AuthOptions } from './api-key-verifier';
+import * as keys from './keys';
+import { generateApiKey } from './keys';
+
+const ADMIN = 'admin-token-0123456789abcdef';
+
+/** A DataSource whose api_keys table is `rows`, counting queries; a query resolves when released. */
+function fakeDatabase() {
+  const rows = new Map<string, { id: string; name: string; secret_hash: Buffer; scopes: string[]; revoked_at: Date | null; tenant: string | null }>();
+  const db = {
+    rows,
+    queries: 0,
+    hold: false,
+    held: [] as (() => void)[],
+    dataSource: {
+      query: async (_sql: string, [lookup]: [string]) => {
+        db.queries += 1;
+        if (db.hold) await new Promise<void>((r) => db.held.push(r));
+        const row = rows.get(lookup);
+        return row ? [row] : [];
+      },
+    } as unknown as DataSource,
+  };
+  return db;
+}
+
+function verifier(db: ReturnType<typeof fakeDatabase>, cacheTtlMs: number): ApiKeyVerifier {
+  return new ApiKeyVerifier(db.dataSource, Object.assign(new AuthOptions(), { adminToken: ADMIN, cacheTtlMs }));
+}
+
+function storedKey(db: ReturnType<typeof fakeDatabase>, tenant: string | null = 'acme') {
+  const key = generateApiKey();
+  db.rows.set(key.lookup, { id: 'k1', name: 'reader', secret_hash: key.secretHash, scopes: ['routes:read', 'nonsense'], revoked_at: null, tenant });
+  return key;
+}
+
+describe('ApiKeyVerifier', () => {
+  let now = 1_000_000;
+  beforeEach(() => {
+    now = 1_000_000;
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+  });
+  afterEach(() => jest.restoreAllMocks());
+
+  it('the admin token is an admin, without asking the database; near misses are not', async () => {
+    const hashing = jest.spyOn(keys, 'hashSecret');
+    const db = fakeDatabase();
+    const v = verifier(db, 5_000);
+    const principal = await v.verify(ADMIN);
+    expect(principal?.isAdmin).toBe(true);
+    expect(principal?.tenant).toBeNull();
+    expect(await v.verify(ADMIN)).toBe(principal);
+    expect(await v.verify(`${ADMIN}x`)).toBeUndefined();
+    expect(await v.verify(ADMIN.slice(0, -1))).toBeUndefined();
+    expect(db.queries).toBe(0);
+    // Once verified, the admin token is a cache hit: not hashed again, whatever the time.
+    hashing.mockClear();
+    now += 86_400_000;
+    expect(await v.verify(ADMIN)).toBe(principal);
+    expect(hashing).not.toHaveBeenCalled();
+    // Without a cache it is hashed and compared every time (and once at start).
+    const uncached = verifier(db, 0);
+    expect(await uncached.verify(ADMIN)).toBe(await uncached.verify(ADMIN));
+    expect(hashing).toHaveBeenCalledTimes(3);
+  });
+
+  it('a stored key: its tenant and known scopes; a wrong secret or an unknown lookup is refused and never cached', async () => {
+    const db = fakeDatabase();
+    const v = verifier(db, 5_000);
+    const key = storedKey(db);
+    const principal = await v.verify(key.key);
+    expect(principal).toMatchObject({ id: 'k1', tenant: 'acme' });
+    expect([...(principal?.scopes ?? [])]).toEqual(['routes:read']);
+    const wrongSecret = key.key.slice(0, -1) + (key.key.endsWith('A') ? 'B' : 'A');
+    expect(await v.verify(wrongSecret)).toBeUndefined();
+    expect(await v.verify(wrongSecret)).toBeUndefined();
+    expect(await v.verify(generateApiKey().key)).toBeUndefined();
+    expect(db.queries).toBe(4);
+  });
+
+  it('a verified key is trusted for the TTL; revoked or deleted, it is refused once the TTL has passed', async () => {
+    const db = fakeDatabase();
+    const v = verifier(db, 5_000);
+    const revoked = storedKey(db);
+    const deleted = storedKey(db);
+    expect(await v.verify(revoked.key)).toBeDefined();
+    expect(await v.verify(deleted.key)).toBeDefined();
+    (db.rows.get(revoked.lookup) as { revoked_at: Date | null }).revoked_at = new Date();
+    db.rows.delete(deleted.lookup);
+    now += 4_999;
+    expect(await v.verify(revoked.key)).toBeDefined();
+    expect(await v.verify(deleted.key)).toBeDefined();
+    expect(db.queries).toBe(2);
+    now += 2;
+    expect(await v.verify(revoked.key)).toBeUndefined();
+    expect(await v.verify(deleted.key)).toBeUndefined();
+    expect(db.queries).toBe(4);
+  });
+
+  it('concurrent requests with a key not yet cached share one database query', async () => {
+    const db = fakeDatabase();
+    const v = verifier(db, 5_000);
+    const key = storedKey(db);
+    db.hold = true;
+    const answers = Array.from({ length: 50 }, () => v.verify(key.key));
+    await new Promise((r) => setImmediate(r));
+    expect(db.queries).toBe(1);
+    db.hold = false;
+    for (const release of db.held) release();
+    const principals = await Promise.all(answers);
+    expect(principals.every((p) => p?.id === 'k1')).toBe(true);
+    // The shared verification is over: the next one after the TTL asks again.
+    now += 5_001;
+    expect(await v.verify(key.key)).toBeDefined();
+    expect(db.queries).toBe(2);
+  });
+
+  it('without a cache (TTL 0) every request asks the database: a revocation holds from the next request', async () => {
+    const db = fakeDatabase();
+    const v = verifier(db, 0);
+    const key = storedKey(db);
+    expect(await v.verify(key.key)).toBeDefined();
+    expect(await v.verify(key.key)).toBeDefined();
+    (db.rows.get(key.lookup) as { revoked_at: Date | null }).revoked_at = new Date();
+    expect(await v.verify(key.key)).toBeUndefined();
+    expect(db.queries).toBe(3);
+  });
+});
