@@ -1,5 +1,5 @@
 import { createTestDatabase, type TestDatabase } from './database';
-import { testInfra } from './env';
+import { testInfra, uniqueSuffix } from './env';
 import { deleteTopics, testTopic } from './kafka';
 import { startApp, type AppName, type AppProcess } from './processes';
 import { deleteKeysWithPrefix, testKeyPrefix } from './redis';
@@ -33,6 +33,8 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
       KAFKA_BROKERS: infra.kafkaBrokers,
       CACHE_KEY_PREFIX: keyPrefix,
       KAFKA_ROUTE_EVENTS_TOPIC: topic,
+      // A consumer group of its own: a worker of `npm start` on the same broker is another group.
+      KAFKA_CONSUMER_GROUP: `tm-test-${uniqueSuffix()}`,
       TM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       LOG_LEVEL: 'info',
     },
