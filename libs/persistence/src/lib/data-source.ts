@@ -27,8 +27,10 @@ export function postgresOptions(options: PostgresOptions): DataSourceOptions {
     applicationName: options.applicationName ?? 'traffic-manager',
     poolSize: options.poolSize ?? 10,
     extra: {
-      // A dependency that is down must give a quick 503, not a request that hangs.
-      connectionTimeoutMillis: 2_000,
+      // A dependency that is down must give a quick 503, not a request that hangs (a refused
+      // connection fails at once; this bounds a hung one). It also bounds the wait for a pooled
+      // connection, which a burst of writes on a loaded machine can take a few seconds to free.
+      connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       // A query on a connection whose server vanished fails instead of hanging.
