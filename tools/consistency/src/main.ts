@@ -87,7 +87,8 @@ main().then(
   (e: unknown) => {
     // One line; the stack only when asked for (TM_DEBUG=1).
     const detail = e instanceof Error ? (process.env['TM_DEBUG'] ? (e.stack ?? e.message) : e.message.split('\n')[0]) : String(e);
-    process.stderr.write(`check:consistency: ${detail} (PostgreSQL and Redis must run locally, or set TM_TEST_DATABASE_URL / TM_TEST_REDIS_URL)\n`);
-    process.exit(1);
+    const hint = /ECONNREFUSED|ENOTFOUND/.test(detail) ? ' (PostgreSQL and Redis must run locally, or set TM_TEST_DATABASE_URL / TM_TEST_REDIS_URL)' : '';
+    process.stderr.write(`check:consistency: ${detail}${hint}\n`);
+    process.exit(detail.startsWith('interrupted') ? 130 : 1);
   },
 );
