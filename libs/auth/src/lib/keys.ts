@@ -1,4 +1,4 @@
-import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * An API key is `tm_<lookup>_<secret>`: the lookup (20 hex characters) finds the stored key, the
@@ -13,9 +13,9 @@ export interface GeneratedKey {
   secretHash: Buffer;
 }
 
-/** SHA-256 of a secret (one-shot: no Hash object per call). */
+/** SHA-256 of a secret (createHash: crypto.hash needs Node 20.12, the engines range starts at 20.11). */
 export function hashSecret(secret: string): Buffer {
-  return hash('sha256', secret, 'buffer');
+  return createHash('sha256').update(secret, 'utf8').digest();
 }
 
 export function generateApiKey(): GeneratedKey {
@@ -27,11 +27,6 @@ export function generateApiKey(): GeneratedKey {
 export function parseApiKey(key: string): { lookup: string; secret: string } | undefined {
   const match = KEY_FORMAT.exec(key);
   return match ? { lookup: match[1] as string, secret: match[2] as string } : undefined;
-}
-
-/** Compares two secrets in time that does not depend on where they differ (nor on their lengths). */
-export function secretsEqual(a: string, b: string): boolean {
-  return timingSafeEqual(hashSecret(a), hashSecret(b));
 }
 
 export function hashesEqual(a: Buffer, b: Buffer): boolean {
