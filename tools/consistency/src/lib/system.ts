@@ -167,10 +167,14 @@ export class SystemUnderTest {
     const started = Date.now();
     const admin = this.kafka().admin();
     await admin.connect();
+    // One connection for every poll (the database is reached directly, not through the proxy).
+    const db = new Client({ connectionString: this.database.url });
+    await db.connect();
     let why = '';
     try {
       while (Date.now() - started < timeoutMs) {
-        const [{ pending }] = await this.query<{ pending: string }>('SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL');
+        const { rows } = await db.query<{ pending: string }>('SELECT count(*) AS pending FROM outbox WHERE published_at IS NULL');
+        const pending = rows[0]?.pending ?? '0';
         if (Number(pending) > 0) why = `${pending} outbox rows unpublished`;
         else {
           const ends = await admin.fetchTopicOffsets(this.topic);
@@ -186,7 +190,7 @@ export class SystemUnderTest {
       }
       return { ms: Date.now() - started, stuck: why };
     } finally {
-      await admin.disconnect();
+      await Promise.allSettled([admin.disconnect(), db.end()]);
     }
   }
 
