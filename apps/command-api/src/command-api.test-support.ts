@@ -4,9 +4,9 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
 import { createTestDatabase, type TestDatabase } from '@tm/testing';
+import { WRITE_HOOKS, type WriteHooks } from './store/write-hooks';
 import { AppModule } from './app.module';
 import { CommandApiConfig } from './config';
-import { WRITE_HOOKS, type WriteHooks } from './store/write-hooks';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 

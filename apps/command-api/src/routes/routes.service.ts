@@ -1,8 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { routeKey, type RouteId } from '@tm/contracts';
-import { returning } from '@tm/persistence';
-import { ROUTE_LOCK_SEED, TAKE_REVISION, WriteStore } from '../store/write-store';
+import type { RouteId } from '@tm/contracts';
+import { WRITE_HOOKS, type WriteHooks } from '../store/write-hooks';
+import { WriteStore } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { RouteListResponse, RouteResponse } from './dto/route.response';
 import { checkPreconditions, type Preconditions } from './preconditions';
@@ -36,6 +36,9 @@ const SELECT_ROUTE = `
     JOIN services s ON s.id = e.service_id
     JOIN tenants t ON t.id = s.tenant_id`;
 
+/** Compare-and-set tries of a write before it queues for the route's row lock. */
+const OPTIMISTIC_ATTEMPTS = 3;
+
 export interface PutResult {
   route: RouteResponse;
   /** The route did not exist before. */
@@ -55,62 +58,64 @@ export class RoutesService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: WriteStore,
+    @Inject(WRITE_HOOKS) private readonly hooks: WriteHooks,
   ) {}
 
   /**
    * Sets the route's URL, creating its tenant and service when absent, with its outbox row, in one
    * transaction. Setting the URL it already has changes nothing: same revision, no event.
+   *
+   * Decided on the route as committed now, then applied by one statement that changes it only if
+   * it is still in that state (WriteStore): when another write got there first, decide again on
+   * the new state. After a few such losses the write queues for the route's row lock instead, so a
+   * busy route cannot starve it.
    */
   put(id: RouteId, url: string, preconditions: Preconditions): Promise<PutResult> {
-    return this.store.transaction(async (tx) => {
-      const serviceId = await this.lockAndFindService(tx, id);
-      const [current] = await tx.query<{ id: string; url: string; revision: string; created_at: Date; updated_at: Date }[]>(
-        'SELECT id, url, revision, created_at, updated_at FROM endpoints WHERE service_id = $1 AND environment = $2 FOR UPDATE',
-        [serviceId, id.environment],
-      );
-      checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
-      if (current && current.url === url) {
-        return { route: toRoute({ ...id, ...current }), created: false };
+    return this.store.retrying(async () => {
+      for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
+        const result = await this.tryPut(this.dataSource.manager, id, url, preconditions, false);
+        if (result) return result;
       }
-      // Take the next revision and apply it in one statement; the clock stays locked until commit.
-      const [row] = await returning<{ revision: string; created_at: Date; updated_at: Date }>(
-        tx,
-        current
-          ? `WITH c AS (${TAKE_REVISION})
-             UPDATE endpoints e SET url = $1, revision = c.revision, updated_at = c.at FROM c
-              WHERE e.id = $2 RETURNING e.revision, e.created_at, e.updated_at`
-          : `WITH c AS (${TAKE_REVISION})
-             INSERT INTO endpoints (service_id, environment, url, revision, created_at, updated_at)
-             SELECT $2, $3, $1, c.revision, c.at, c.at FROM c RETURNING revision, created_at, updated_at`,
-        current ? [url, current.id] : [url, serviceId, id.environment],
-      );
-      if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
-      const route = toRoute({ ...id, url, ...row });
-      await this.store.hooks.afterEndpointChange?.(id, tx);
-      await this.store.appendEvents(tx, [{ ...id, url, revision: route.revision }], row.updated_at);
-      return { route, created: current === undefined };
+      return this.dataSource.transaction('READ COMMITTED', async (tx) => {
+        const result = await this.tryPut(tx, id, url, preconditions, true);
+        if (!result) throw new Error('a locked route changed under its lock');
+        return result;
+      });
     });
   }
 
-  /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. */
+  /** One decision and its compare-and-set; undefined when the route moved on meanwhile. */
+  private async tryPut(manager: EntityManager, id: RouteId, url: string, preconditions: Preconditions, lock: boolean): Promise<PutResult | undefined> {
+    const current = await this.store.findEndpoint(manager, id, lock);
+    checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
+    if (current && current.url === url) return { route: toRoute({ ...id, ...current }), created: false };
+    await this.hooks.beforeApply?.(id, lock);
+    if (!current) return { route: toRoute({ ...id, url, ...(await this.store.createEndpoint(manager, id, url)) }), created: true };
+    const row = await this.store.updateEndpoint(manager, id, current.id, current.revision, url);
+    return row ? { route: toRoute({ ...id, url, ...row }), created: false } : undefined;
+  }
+
+  /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. As `put`, decided then applied. */
   delete(id: RouteId, preconditions: Preconditions): Promise<number> {
-    return this.store.transaction(async (tx) => {
-      await this.store.lockRoute(tx, routeKey(id));
-      const [current] = await tx.query<{ id: string; revision: string }[]>(
-        `SELECT e.id, e.revision
-           FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
-          WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3
-          FOR UPDATE OF e`,
-        [id.tenant, id.service, id.environment],
-      );
-      if (!current) throw routeNotFound(id);
-      checkPreconditions(preconditions, Number(current.revision));
-      const { last: revision, at } = await this.store.takeRevisions(tx, 1);
-      await tx.query('DELETE FROM endpoints WHERE id = $1', [current.id]);
-      await this.store.hooks.afterEndpointChange?.(id, tx);
-      await this.store.appendEvents(tx, [{ ...id, url: null, revision }], at);
-      return revision;
+    return this.store.retrying(async () => {
+      for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
+        const revision = await this.tryDelete(this.dataSource.manager, id, preconditions, false);
+        if (revision !== undefined) return revision;
+      }
+      return this.dataSource.transaction('READ COMMITTED', async (tx) => {
+        const revision = await this.tryDelete(tx, id, preconditions, true);
+        if (revision === undefined) throw new Error('a locked route changed under its lock');
+        return revision;
+      });
     });
+  }
+
+  private async tryDelete(manager: EntityManager, id: RouteId, preconditions: Preconditions, lock: boolean): Promise<number | undefined> {
+    const current = await this.store.findEndpoint(manager, id, lock);
+    if (!current) throw routeNotFound(id);
+    checkPreconditions(preconditions, Number(current.revision));
+    await this.hooks.beforeApply?.(id, lock);
+    return this.store.deleteEndpoint(manager, id, current.id, current.revision);
   }
 
   async get(id: RouteId): Promise<RouteResponse> {
@@ -148,34 +153,5 @@ export class RoutesService {
     );
     if (!row) throw routeNotFound(id);
     return toRoute(row);
-  }
-
-  /**
-   * Takes the route's write lock and finds its service (one round trip when it exists), creating
-   * the tenant and the service when absent. The service row is key-share locked before the clock
-   * is taken: a tenant deletion (which locks services before the clock) then waits for this write,
-   * or this write for it, instead of the two deadlocking.
-   */
-  private async lockAndFindService(tx: EntityManager, id: RouteId): Promise<string> {
-    const [found] = await tx.query<{ service_id: string | null }[]>(
-      `SELECT pg_advisory_xact_lock(hashtextextended($1, ${ROUTE_LOCK_SEED})),
-              (SELECT s.id FROM services s JOIN tenants t ON t.id = s.tenant_id
-                WHERE t.slug = $2 AND s.name = $3 FOR KEY SHARE OF s) AS service_id`,
-      [routeKey(id), id.tenant, id.service],
-    );
-    if (found?.service_id) return found.service_id;
-    await tx.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT (slug) DO NOTHING', [id.tenant]);
-    const [tenant] = await tx.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1', [id.tenant]);
-    if (!tenant) throw Object.assign(new Error('tenant vanished while being created'), { code: '40001' });
-    await tx.query('INSERT INTO services (tenant_id, name) VALUES ($1, $2) ON CONFLICT (tenant_id, name) DO NOTHING', [
-      tenant.id,
-      id.service,
-    ]);
-    const [service] = await tx.query<{ id: string }[]>('SELECT id FROM services WHERE tenant_id = $1 AND name = $2', [
-      tenant.id,
-      id.service,
-    ]);
-    if (!service) throw Object.assign(new Error('service vanished while being created'), { code: '40001' });
-    return service.id;
   }
 }

@@ -6,6 +6,6 @@ const noHooks: WriteHooks = {};
 
 @Module({
   providers: [WriteStore, { provide: WRITE_HOOKS, useValue: noHooks }],
-  exports: [WriteStore],
+  exports: [WriteStore, WRITE_HOOKS],
 })
 export class StoreModule {}

@@ -1,13 +1,15 @@
-import type { EntityManager } from 'typeorm';
 import type { RouteId } from '@tm/contracts';
 
 /**
- * Points inside a write transaction where tests force an interleaving or a failure. Production
- * binds none (StoreModule provides an empty object; tests override the provider).
+ * Points in the write path where tests force an interleaving. Production binds none (StoreModule
+ * provides an empty object; tests override the provider).
  */
 export interface WriteHooks {
-  /** After the endpoint row changed, before the outbox row is written and the transaction commits. */
-  afterEndpointChange?(route: RouteId, tx: EntityManager): Promise<void>;
+  /**
+   * After a write was decided on the route's committed state, before the statement that applies
+   * it; `locked` when the decision holds the route's row lock (the fallback after lost tries).
+   */
+  beforeApply?(route: RouteId, locked: boolean): Promise<void>;
 }
 
 export const WRITE_HOOKS = Symbol('WRITE_HOOKS');
