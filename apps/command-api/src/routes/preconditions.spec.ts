@@ -1,4 +1,4 @@
-import { checkPreconditions, parsePreconditions } from './preconditions';
+import { checkPreconditions, parsePreconditions, unconditional } from './preconditions';
 
 function holds(ifMatch: string | undefined, ifNoneMatch: string | undefined, revision: number | undefined): boolean {
   try {
@@ -31,5 +31,14 @@ describe('preconditions (RFC 9110)', () => {
 
   it.each(['3', '"abc"', 'W/3', '"3", junk'])('refuses the malformed tag list %p with a 400', (value) => {
     expect(() => parsePreconditions(value, undefined)).toThrow(/entity tags/);
+  });
+
+  it.each([
+    [undefined, undefined, true],
+    ['*', undefined, false],
+    [undefined, '*', false],
+    ['"1"', 'W/"2"', false],
+  ])('If-Match %s, If-None-Match %s: unconditional %s', (ifMatch, ifNoneMatch, expected) => {
+    expect(unconditional(parsePreconditions(ifMatch, ifNoneMatch))).toBe(expected);
   });
 });

@@ -35,6 +35,11 @@ export function parsePreconditions(ifMatch: string | undefined, ifNoneMatch: str
   };
 }
 
+/** No If-Match and no If-None-Match: the write does not depend on the route's state. */
+export function unconditional(p: Preconditions): boolean {
+  return p.ifMatch === undefined && p.ifNoneMatch === undefined;
+}
+
 /** Throws 412 unless the preconditions hold for a route whose current revision is `revision` (undefined: absent). */
 export function checkPreconditions(p: Preconditions, revision: number | undefined): void {
   if (p.ifMatch !== undefined) {

@@ -5,7 +5,7 @@ import { WRITE_HOOKS, type WriteHooks } from '../store/write-hooks';
 import { WriteStore } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { RouteListResponse, RouteResponse } from './dto/route.response';
-import { checkPreconditions, type Preconditions } from './preconditions';
+import { checkPreconditions, type Preconditions, unconditional } from './preconditions';
 import { routeNotFound } from './route.errors';
 
 interface RouteRow {
@@ -65,13 +65,18 @@ export class RoutesService {
    * Sets the route's URL, creating its tenant and service when absent, with its outbox row, in one
    * transaction. Setting the URL it already has changes nothing: same revision, no event.
    *
-   * Decided on the route as committed now, then applied by one statement that changes it only if
-   * it is still in that state (WriteStore): when another write got there first, decide again on
-   * the new state. After a few such losses the write queues for the route's row lock instead, so a
-   * busy route cannot starve it.
+   * Without preconditions the write is decided and applied by one statement (WriteStore). With
+   * them it is decided on the route as committed, then applied only if the route is still in that
+   * state: when another write got there first, it is decided again on the new state. After a few
+   * such losses the write is decided holding the route's row lock, so a busy route cannot starve it.
    */
   put(id: RouteId, url: string, preconditions: Preconditions): Promise<PutResult> {
     return this.store.retrying(async () => {
+      if (unconditional(preconditions)) {
+        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, url);
+        if (row) return { route: toRoute({ ...id, url, ...row }), created: false };
+        return this.create(this.dataSource.manager, id, url);
+      }
       for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
         const result = await this.tryPut(this.dataSource.manager, id, url, preconditions, false);
         if (result) return result;
@@ -89,15 +94,26 @@ export class RoutesService {
     const current = await this.store.findEndpoint(manager, id, lock);
     checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
     if (current && current.url === url) return { route: toRoute({ ...id, ...current }), created: false };
+    if (!current) return this.create(manager, id, url, lock);
     await this.hooks.beforeApply?.(id, lock);
-    if (!current) return { route: toRoute({ ...id, url, ...(await this.store.createEndpoint(manager, id, url)) }), created: true };
-    const row = await this.store.updateEndpoint(manager, id, current.id, current.revision, url);
+    const row = await this.store.updateEndpoint(manager, id, current, url);
     return row ? { route: toRoute({ ...id, url, ...row }), created: false } : undefined;
   }
 
-  /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. As `put`, decided then applied. */
+  /** Creates the route (a concurrent create of it fails with a unique violation: retried whole). */
+  private async create(manager: EntityManager, id: RouteId, url: string, lock = false): Promise<PutResult> {
+    await this.hooks.beforeApply?.(id, lock);
+    return { route: toRoute({ ...id, url, ...(await this.store.createEndpoint(manager, id, url)) }), created: true };
+  }
+
+  /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. Decided and applied as `put`. */
   delete(id: RouteId, preconditions: Preconditions): Promise<number> {
     return this.store.retrying(async () => {
+      if (unconditional(preconditions)) {
+        const revision = await this.store.deleteEndpoint(this.dataSource.manager, id, undefined);
+        if (revision === undefined) throw routeNotFound(id);
+        return revision;
+      }
       for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
         const revision = await this.tryDelete(this.dataSource.manager, id, preconditions, false);
         if (revision !== undefined) return revision;
@@ -115,7 +131,7 @@ export class RoutesService {
     if (!current) throw routeNotFound(id);
     checkPreconditions(preconditions, Number(current.revision));
     await this.hooks.beforeApply?.(id, lock);
-    return this.store.deleteEndpoint(manager, id, current.id, current.revision);
+    return this.store.deleteEndpoint(manager, id, current);
   }
 
   async get(id: RouteId): Promise<RouteResponse> {

@@ -124,16 +124,37 @@ describe('writes decided on a state that moved on', () => {
     await outboxIsContiguous();
   });
 
-  it('an unconditional PUT that loses the race applies on top of the other write, at the next revision', async () => {
+  it('an unconditional PUT while another write of the route is in flight waits for it and applies on top, at the next revision', async () => {
     const before = await revision();
-    interfere = ['https://other3.acme.internal'];
-    const hold = nextHold();
+    await holdWrite('https://other3.acme.internal');
     const put = api.request('PUT', path, { body: { url: 'https://mine3.acme.internal' } });
-    await commitWhenWaitedFor(hold);
+    // Decided and applied in one statement: it waits for the row, then sees the other write.
+    expect(await appWaitsForALock()).toContain('WITH cur AS');
+    await session.query('COMMIT');
     const res = await put;
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ url: 'https://mine3.acme.internal', revision: before + 2 });
-    expect(decisions).toEqual([false, false]);
+    expect(decisions).toEqual([]);
+    await outboxIsContiguous();
+  });
+
+  it('an unconditional DELETE while another write of the route is in flight deletes what that write left', async () => {
+    const before = await revision();
+    await holdWrite('https://other4.acme.internal');
+    const del = api.request('DELETE', path);
+    await appWaitsForALock();
+    await session.query('COMMIT');
+    const res = await del;
+    expect(res.status).toBe(204);
+    expect(res.headers['x-route-revision']).toBe(String(before + 2));
+    expect((await api.request('GET', path)).status).toBe(404);
+    const { rows } = await api.db.query<{ revision: string; type: string }>(
+      'SELECT revision, event_type AS type FROM outbox ORDER BY revision DESC LIMIT 2',
+    );
+    expect(rows.map((r) => [Number(r.revision), r.type])).toEqual([
+      [before + 2, 'traffic-manager.route.deleted.v1'],
+      [before + 1, 'traffic-manager.route.upserted.v1'],
+    ]);
     await outboxIsContiguous();
   });
 
@@ -141,7 +162,7 @@ describe('writes decided on a state that moved on', () => {
     const before = await revision();
     interfere = ['https://busy1.acme.internal', 'https://busy2.acme.internal', 'https://busy3.acme.internal'];
     const holds = [nextHold(), nextHold(), nextHold()];
-    const put = api.request('PUT', path, { body: { url: 'https://patient.acme.internal' } });
+    const put = api.request('PUT', path, { body: { url: 'https://patient.acme.internal' }, headers: { 'if-match': '*' } });
     for (const hold of holds) expect(await commitWhenWaitedFor(hold)).toContain('WITH cur AS');
     const res = await put;
     expect(res.status).toBe(200);

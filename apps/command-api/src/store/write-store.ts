@@ -46,6 +46,35 @@ function eventParams(id: RouteId, url: string | null): unknown[] {
   return [event.id, event.subject, event.type, JSON.stringify(event), OUTBOX_CHANNEL];
 }
 
+/** The endpoint a write was decided on, and the revision it had then. */
+export interface DecidedEndpoint {
+  id: string;
+  revision: string;
+}
+
+/**
+ * The CTE `cur` that locks the endpoint a write applies to, and its parameters from `$first`:
+ * the endpoint the write was decided on if it is still at that revision, or (undecided) the
+ * route's endpoint as it is now. Either way the lock is on the row's latest version, and `cur` is
+ * empty when the endpoint is gone or moved on.
+ */
+function lockEndpoint(id: RouteId, decided: DecidedEndpoint | undefined, lock: string, first: number): [string, unknown[]] {
+  if (decided) {
+    return [
+      `cur AS (SELECT id, url, revision, created_at, updated_at FROM endpoints WHERE id = $${first} AND revision = $${first + 1} ${lock})`,
+      [decided.id, decided.revision],
+    ];
+  }
+  return [
+    `cur AS (
+       SELECT e.id, e.url, e.revision, e.created_at, e.updated_at
+         FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
+        WHERE t.slug = $${first} AND s.name = $${first + 1} AND e.environment = $${first + 2}
+        ${lock} OF e)`,
+    [id.tenant, id.service, id.environment],
+  ];
+}
+
 /** An endpoint row as the route statements return it. */
 export interface EndpointRow {
   revision: string;
@@ -132,37 +161,50 @@ export class WriteStore {
   }
 
   /**
-   * Sets the endpoint's URL at the next revision, with its outbox row, if it is still at
-   * `expected`; undefined (nothing changed, no revision taken) when it moved on or is gone.
+   * Sets the endpoint's URL at the next revision, with its outbox row. With `decided`: only if the
+   * endpoint is still at the revision the decision saw. Without: whatever the route holds now
+   * (an unconditional PUT, decided and applied in one statement). Returns the endpoint and whether
+   * it changed (not when it already had the URL); undefined, with nothing changed and no revision
+   * taken, when the route is gone or moved on.
    */
-  async updateEndpoint(manager: EntityManager, id: RouteId, endpointId: string, expected: string, url: string): Promise<EndpointRow | undefined> {
-    const [row] = await returning<EndpointRow>(
+  async updateEndpoint(
+    manager: EntityManager,
+    id: RouteId,
+    decided: DecidedEndpoint | undefined,
+    url: string,
+  ): Promise<(EndpointRow & { changed: boolean }) | undefined> {
+    const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 7);
+    const [row] = await returning<EndpointRow & { changed: boolean }>(
       manager,
-      `WITH cur AS (SELECT id FROM endpoints WHERE id = $6 AND revision = $7 FOR NO KEY UPDATE),
-       ${takeRevisionIf('EXISTS (SELECT 1 FROM cur)')},
+      `WITH ${target},
+       ${takeRevisionIf('EXISTS (SELECT 1 FROM cur WHERE cur.url <> $6)')},
        w AS (
-         UPDATE endpoints e SET url = $8, revision = c.revision, updated_at = c.at FROM c
-          WHERE e.id = $6 RETURNING e.revision, e.created_at, e.updated_at),
+         UPDATE endpoints e SET url = $6, revision = c.revision, updated_at = c.at FROM c, cur
+          WHERE e.id = cur.id RETURNING e.revision, e.created_at, e.updated_at),
        ${OUTBOX_FROM_CLOCK}
-       SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text) FROM w`,
-      [...eventParams(id, url), endpointId, expected, url],
+       SELECT true AS changed, w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified FROM w
+       UNION ALL
+       SELECT false, cur.revision, cur.created_at, cur.updated_at, NULL FROM cur WHERE cur.url = $6`,
+      [...eventParams(id, url), url, ...params],
     );
     return row;
   }
 
   /**
-   * Deletes the endpoint at the next revision, with its outbox row, if it is still at `expected`;
-   * returns the deletion's revision, or undefined (nothing changed) when it moved on or is gone.
+   * Deletes the endpoint at the next revision, with its outbox row; with `decided`, only if it is
+   * still at the revision the decision saw. Returns the deletion's revision, or undefined (nothing
+   * changed) when the route is gone or moved on.
    */
-  async deleteEndpoint(manager: EntityManager, id: RouteId, endpointId: string, expected: string): Promise<number | undefined> {
+  async deleteEndpoint(manager: EntityManager, id: RouteId, decided: DecidedEndpoint | undefined): Promise<number | undefined> {
+    const [target, params] = lockEndpoint(id, decided, 'FOR UPDATE', 6);
     const [row] = await returning<{ revision: string }>(
       manager,
-      `WITH cur AS (SELECT id FROM endpoints WHERE id = $6 AND revision = $7 FOR UPDATE),
+      `WITH ${target},
        ${takeRevisionIf('EXISTS (SELECT 1 FROM cur)')},
-       d AS (DELETE FROM endpoints e USING c WHERE e.id = $6),
+       d AS (DELETE FROM endpoints e USING c, cur WHERE e.id = cur.id),
        ${OUTBOX_FROM_CLOCK}
-       SELECT c.revision, pg_notify($5, c.revision::text) FROM c`,
-      [...eventParams(id, null), endpointId, expected],
+       SELECT c.revision, pg_notify($5, c.revision::text)::text AS notified FROM c`,
+      [...eventParams(id, null), ...params],
     );
     return row ? Number(row.revision) : undefined;
   }
