@@ -18,6 +18,7 @@ describe('configuration checked at start', () => {
     ['outbox-relay', { KAFKA_BROKERS: undefined }, /^outbox-relay: invalid configuration: KAFKA_BROKERS is required/],
     ['resolver', { LOG_LEVEL: 'chatty' }, /^resolver: invalid configuration: LOG_LEVEL is invalid: expected one of/],
     ['invalidation-worker', { SHUTDOWN_TIMEOUT_MS: '-5' }, /^invalidation-worker: invalid configuration: SHUTDOWN_TIMEOUT_MS is invalid/],
+    ['invalidation-worker', { WORKER_COMMIT_INTERVAL_MS: '60000' }, /^invalidation-worker: invalid configuration: WORKER_COMMIT_INTERVAL_MS is invalid: expected a whole number from 0 to 10000/],
   ];
 
   it.each(cases)('%s with %p', async (app, override, expected) => {

@@ -20,6 +20,25 @@ describe('invalidation worker (processes, real PostgreSQL, Redis and Kafka)', ()
 
   const entry = (route: string): Promise<Hash> => redis.hGetAll(`${stack.environment.keyPrefix}route:${route}`);
 
+  /** Messages of the topic that the worker's group has not committed. */
+  async function uncommitted(): Promise<number> {
+    const admin = new Kafka({ clientId: 'tm-test', brokers: testInfra().kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const topic = stack.environment.topic;
+      const [ends, [committed]] = await Promise.all([
+        admin.fetchTopicOffsets(topic),
+        admin.fetchOffsets({ groupId: stack.environment.env['KAFKA_CONSUMER_GROUP'] ?? '', topics: [topic] }),
+      ]);
+      return ends.reduce((sum, end) => {
+        const done = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
+        return sum + Math.max(0, Number(end.high) - Math.max(0, Number(done)));
+      }, 0);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   /** Every route the database has, and every route the cache has an answer for, agree (G6). */
   async function cacheEqualsDatabase(): Promise<string[]> {
     const rows = await query<{ key: string; url: string; revision: number }>(
@@ -92,4 +111,25 @@ describe('invalidation worker (processes, real PostgreSQL, Redis and Kafka)', ()
     );
     expect(await cacheEqualsDatabase()).toEqual([]);
   }, 120_000);
+
+  it('once events stop, the group commits every applied offset within the commit interval, with no further event', async () => {
+    const last = await write(stack.app('command-api'), 'acme/idle/prod', 'https://idle.acme.internal/');
+    await eventually(async () => (await entry('acme/idle/prod'))['asof'] === String(last.revision), 20_000, 'the event applied');
+    await eventually(async () => (await uncommitted()) === 0, 5_000, 'the committed offsets at the end of the topic');
+  });
+
+  it('SIGTERM commits the applied offsets that wait for the interval before leaving the group', async () => {
+    await stack.app('invalidation-worker').stop();
+    const worker = await stack.restart('invalidation-worker', { WORKER_COMMIT_INTERVAL_MS: '10000' });
+    // The first commit after a quiet time goes at once; the ones after it wait for the interval.
+    const first = await write(stack.app('command-api'), 'acme/sigterm/prod', 'https://first.acme.internal/');
+    await eventually(async () => (await entry('acme/sigterm/prod'))['asof'] === String(first.revision), 20_000, 'the first event applied');
+    await eventually(async () => (await uncommitted()) === 0, 5_000, 'the first commit');
+    let last = first;
+    for (const env of ['a', 'b', 'c']) last = await write(stack.app('command-api'), `acme/sigterm/${env}`, `https://${env}.acme.internal/`);
+    await eventually(async () => (await entry('acme/sigterm/c'))['asof'] === String(last.revision), 20_000, 'the later events applied');
+    expect(await uncommitted()).toBeGreaterThan(0);
+    expect(await worker.stop()).toEqual({ code: 0, signal: null });
+    expect(await uncommitted()).toBe(0);
+  }, 60_000);
 });

@@ -47,4 +47,13 @@ export class InvalidationWorkerConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(100, 300_000)
   WORKER_MAX_BACKOFF_MS = 5_000;
+
+  /**
+   * Offsets of applied batches are committed at most this often (one OffsetCommit, a broker write,
+   * per interval instead of per batch), and always within it; 0: after every batch. Applying is
+   * idempotent, so a crash only redelivers what the interval had not committed.
+   */
+  @IsOptional()
+  @IsIntBetween(0, 10_000)
+  WORKER_COMMIT_INTERVAL_MS = 200;
 }

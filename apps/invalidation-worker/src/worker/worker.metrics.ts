@@ -35,7 +35,7 @@ export class WorkerMetrics {
     });
     this.errors = new Counter({
       name: 'tm_worker_errors_total',
-      help: 'Failures by stage (connect, redis, dlq, lag); each is retried',
+      help: 'Failures by stage (connect, redis, dlq, commit, lag); each is retried',
       labelNames: ['stage'],
       registers,
     });

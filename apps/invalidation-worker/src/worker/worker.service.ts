@@ -5,6 +5,7 @@ import { ensureTopic, KAFKA, OrderedProducer } from '@tm/messaging';
 import { withTimeout } from '@tm/platform';
 import { REDIS_CLIENT, RouteCache, type EventToApply, type RedisClient } from '@tm/route-cache';
 import { InvalidationWorkerConfig } from '../config';
+import { OffsetCommits, type PartitionOffset } from './offset-commits';
 import { WorkerMetrics } from './worker.metrics';
 
 /** The header that says why a message was dead-lettered. */
@@ -15,6 +16,13 @@ function describe(e: unknown): string {
 }
 
 type Parsed = { event: EventToApply } | { reason: string };
+
+/** kafkajs's eachBatch commit wants the offsets grouped by topic. */
+function byTopic(offsets: PartitionOffset[]): { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] } {
+  const topics = new Map<string, { partition: number; offset: string }[]>();
+  for (const { topic, partition, offset } of offsets) topics.set(topic, [...(topics.get(topic) ?? []), { partition, offset }]);
+  return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
+}
 
 function parse(message: KafkaMessage): Parsed {
   const value = message.value?.toString('utf8');
@@ -28,7 +36,8 @@ function parse(message: KafkaMessage): Parsed {
 /**
  * Applies route events to the cache (G4, G6): a consumer group reading the topic in batches,
  * applying each batch in one pipelined round trip of the version-gated EVENT script, and
- * committing offsets only after Redis took them. Redis failing: retry the same batch with backoff,
+ * committing offsets only after Redis took them (grouped: at most one commit per
+ * WORKER_COMMIT_INTERVAL_MS, and always within it). Redis failing: retry the same batch with backoff,
  * never skip. A message that is not a valid event goes to the dead-letter topic with the reason.
  */
 @Injectable()
@@ -37,6 +46,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly cache: RouteCache;
   private readonly consumer: Consumer;
   private readonly dlq: OrderedProducer;
+  private readonly commits: OffsetCommits;
   private stopping = false;
   private starting: Promise<void> | undefined;
   private dlqReady = false;
@@ -58,6 +68,16 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
       retry: { retries: 10, initialRetryTime: 200, maxRetryTime: config.WORKER_MAX_BACKOFF_MS, restartOnFailure: async () => true },
     });
     this.dlq = new OrderedProducer(kafka);
+    this.commits = new OffsetCommits(
+      config.WORKER_COMMIT_INTERVAL_MS,
+      (offsets) => this.consumer.commitOffsets(offsets),
+      (e) => {
+        this.metrics.errors.inc({ stage: 'commit' });
+        this.logger.warn(`committing offsets failed, retrying: ${describe(e)}`);
+      },
+    );
+    // After a rebalance the group redelivers from the committed offsets; what was pending is applied again.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.commits.clear());
     this.metrics.refreshLag = () => this.refreshLag();
   }
 
@@ -135,9 +155,11 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     if (!last) return;
     resolveOffset(last.offset);
     // Offsets are committed only now that Redis (and the dead-letter topic) took the whole batch.
-    await commitOffsetsIfNecessary({
-      topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
-    });
+    this.commits.add({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() });
+    if (this.config.WORKER_COMMIT_INTERVAL_MS === 0 || this.stopping) {
+      // Committed before the batch returns: through the batch's own commit, which works while the consumer stops.
+      await this.commits.flush((offsets) => commitOffsetsIfNecessary(byTopic(offsets)));
+    }
   }
 
   private async deadLetter(rejected: { message: KafkaMessage; reason: string }[]): Promise<void> {
@@ -186,11 +208,17 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  /** Stops consuming: the batch in flight finishes (and commits), then the consumer leaves the group. */
+  /**
+   * Stops consuming: applied offsets not yet committed are committed, the batch in flight finishes
+   * (and commits its own), then the consumer leaves the group.
+   */
   async onApplicationShutdown(): Promise<void> {
     this.stopping = true;
     await this.starting;
+    // Bounded: with Kafka gone, what stays uncommitted is redelivered (applying is idempotent).
+    await withTimeout(this.commits.flush(), 2_000, 'Kafka').catch((e: unknown) => this.logger.warn(`committing offsets at shutdown failed: ${describe(e)}`));
     await this.consumer.disconnect();
+    this.commits.stop();
     await this.dlq.disconnect();
   }
 }

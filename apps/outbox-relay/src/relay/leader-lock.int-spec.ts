@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createTestDatabase, type TestDatabase } from '@tm/testing';
 import { Client } from 'pg';
-import { LeaderLock } from './leader-lock';
+import { LeaderLock, RELAY_LEADER_LOCK } from './leader-lock';
 
 describe('LeaderLock (real PostgreSQL)', () => {
   let db: TestDatabase;
@@ -45,8 +45,10 @@ describe('LeaderLock (real PostgreSQL)', () => {
       await woken;
       const lost = once(lock, 'lost');
       await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'outbox-relay-lock:solo'");
-      await lock.heartbeat();
+      // The next statement on the session fails, and with it the lead: a zombie leader cannot publish.
+      await expect(lock.query('SELECT 1')).rejects.toThrow();
       await lost;
+      await expect(lock.query('SELECT 1')).rejects.toThrow(/not the leader/);
       expect(lock.isLeader).toBe(false);
       // Nobody else holds it: the same replica takes the lead again.
       await once(lock, 'leader');
@@ -54,6 +56,24 @@ describe('LeaderLock (real PostgreSQL)', () => {
     } finally {
       await lock.stop();
       await admin.end();
+    }
+  });
+
+  it('runs statements on its own session, the one that holds the lock', async () => {
+    const lock = new LeaderLock(db.url, 50, 'reader');
+    try {
+      await expect(lock.query('SELECT 1')).rejects.toThrow(/not the leader/);
+      const leads = once(lock, 'leader');
+      lock.start();
+      await leads;
+      const rows = await lock.query(
+        `SELECT count(*)::int AS held FROM pg_locks
+          WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND objid = $1 AND granted`,
+        [RELAY_LEADER_LOCK],
+      );
+      expect(rows).toEqual([{ held: 1 }]);
+    } finally {
+      await lock.stop();
     }
   });
 });

@@ -10,7 +10,8 @@ export const RELAY_LEADER_LOCK = 7_340_010;
  * Leadership through a PostgreSQL session-level advisory lock held on a connection of its own:
  * the lock lives exactly as long as that session, so a leader that dies (or loses the database)
  * lets a standby take over as soon as PostgreSQL sees the session end. The same connection
- * LISTENs to the outbox channel, so writes wake the leader at once.
+ * LISTENs to the outbox channel, so writes wake the leader at once, and carries the leader's
+ * outbox reads (`query`), whose success proves the lead still held.
  *
  * Events: 'leader' (became leader), 'lost' (stopped being leader), 'wake' (a write committed).
  */
@@ -106,23 +107,25 @@ export class LeaderLock extends EventEmitter {
   }
 
   /**
-   * Proves the lock's session is still alive (a leader whose session died must stop publishing,
-   * as a standby may already lead). Resolves false, and gives up the lead, when it is not.
+   * Runs a statement on the lock's own session, so that its success also proves the session (and
+   * with it the lead) alive: a leader whose session died must not publish, as a standby may already
+   * lead. A failure gives up the lead; not leading, it rejects without querying. Only short
+   * statements: the session carries the notifications, and a query over 2 s ends the lead.
    */
-  async heartbeat(): Promise<boolean> {
+  readonly query = async (sql: string, params: unknown[] = []): Promise<unknown[]> => {
     const client = this.client;
-    if (!this.leading || !client) return false;
+    if (!this.leading || !client) throw new Error(`${this.replica} is not the leader`);
     try {
-      await client.query('SELECT 1');
-      return true;
-    } catch {
+      return (await client.query(sql, params)).rows as unknown[];
+    } catch (e) {
       if (this.client === client) {
+        this.logger.warn(`leader lock session failed: ${e instanceof Error ? e.message : String(e)}`);
         this.drop();
         this.schedule();
       }
-      return false;
+      throw e;
     }
-  }
+  };
 
   /** Releases the lead (closing the session releases the lock) and stops trying. */
   async stop(): Promise<void> {

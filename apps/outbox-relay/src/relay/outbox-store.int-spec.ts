@@ -45,9 +45,22 @@ describe('OutboxStore (real PostgreSQL)', () => {
     expect(left).toEqual({ n: 40, unpublished: 40 });
   });
 
-  it('marks rows published', async () => {
+  it('marks rows published and reads the next ones in the same statement', async () => {
     const rows = await store.unpublished(5);
-    await store.markPublished(rows.map((r) => r.id));
+    expect(rows.map((r) => r.revision)).toEqual([51, 52, 53, 54, 55]);
+    const next = await store.markPublished(rows.map((r) => r.id), 3);
+    expect(next.map((r) => r.revision)).toEqual([56, 57, 58]);
     expect((await store.unpublished(1))[0]?.revision).toBe(56);
+    const [marked] = await dataSource.query<{ n: number }[]>(
+      'SELECT count(*)::int AS n FROM outbox WHERE revision BETWEEN 51 AND 55 AND published_at IS NOT NULL',
+    );
+    expect(marked?.n).toBe(5);
+  });
+
+  it('marking the last rows reads an empty batch', async () => {
+    const rows = await store.unpublished(1_000);
+    expect(rows).toHaveLength(35);
+    expect(await store.markPublished(rows.map((r) => r.id), 10)).toEqual([]);
+    expect(await store.unpublished(10)).toEqual([]);
   });
 });

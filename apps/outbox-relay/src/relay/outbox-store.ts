@@ -11,36 +11,66 @@ export interface OutboxRow {
   createdAt: Date;
 }
 
+/**
+ * Runs one statement and resolves to its rows: on the pool, or on the leader lock's own session
+ * (LeaderLock.query), where a success also proves the lead alive.
+ */
+export type RunQuery = (sql: string, params: unknown[]) => Promise<unknown[]>;
+
+interface RawRow {
+  id: string;
+  event_id: string;
+  route_key: string;
+  revision: string;
+  payload: string;
+  created_at: Date;
+}
+
+const UNPUBLISHED = `SELECT id, event_id, route_key, revision, payload::text AS payload, created_at
+  FROM outbox WHERE published_at IS NULL`;
+
+function toRows(rows: unknown[]): OutboxRow[] {
+  return (rows as RawRow[]).map((r) => ({
+    id: r.id,
+    eventId: r.event_id,
+    routeKey: r.route_key,
+    revision: Number(r.revision),
+    payload: r.payload,
+    createdAt: r.created_at,
+  }));
+}
+
 /** The relay's reads and writes of the outbox table. */
 @Injectable()
 export class OutboxStore {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly pool: RunQuery;
+
+  constructor(private readonly dataSource: DataSource) {
+    this.pool = (sql, params) => this.dataSource.query<unknown[]>(sql, params);
+  }
 
   /**
    * The oldest unpublished rows, in revision order. Revisions become visible in commit order (G2),
    * so no row with a lower revision can still appear after these.
    */
-  async unpublished(limit: number): Promise<OutboxRow[]> {
-    const rows = await this.dataSource.query<
-      { id: string; event_id: string; route_key: string; revision: string; payload: string; created_at: Date }[]
-    >(
-      `SELECT id, event_id, route_key, revision, payload::text AS payload, created_at
-         FROM outbox WHERE published_at IS NULL ORDER BY revision LIMIT $1`,
-      [limit],
-    );
-    return rows.map((r) => ({
-      id: r.id,
-      eventId: r.event_id,
-      routeKey: r.route_key,
-      revision: Number(r.revision),
-      payload: r.payload,
-      createdAt: r.created_at,
-    }));
+  async unpublished(limit: number, run: RunQuery = this.pool): Promise<OutboxRow[]> {
+    return toRows(await run(`${UNPUBLISHED} ORDER BY revision LIMIT $1`, [limit]));
   }
 
-  /** Marks rows published (only after Kafka acknowledged them). */
-  async markPublished(ids: string[]): Promise<void> {
-    await this.dataSource.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [ids]);
+  /**
+   * Marks rows published (only after Kafka acknowledged them) and, in the same statement (one
+   * round trip, one transaction), reads the next unpublished rows as `unpublished` does.
+   */
+  async markPublished(ids: string[], nextLimit: number, run: RunQuery = this.pool): Promise<OutboxRow[]> {
+    // A data-modifying WITH runs to completion whether or not its result is read. The SELECT sees
+    // the snapshot from before the UPDATE, so the marked rows are left out by their ids.
+    return toRows(
+      await run(
+        `WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[]))
+         ${UNPUBLISHED} AND id <> ALL($1::bigint[]) ORDER BY revision LIMIT $2`,
+        [ids, nextLimit],
+      ),
+    );
   }
 
   /** Rows waiting, and the age in seconds of the oldest of them. */

@@ -129,6 +129,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async run(): Promise<void> {
     let backoff = 100;
+    // The next batch, when marking the last one read it.
+    let next: OutboxRow[] | undefined;
     while (!this.stopping && this.lock.isLeader) {
       let stage = 'topic';
       try {
@@ -142,9 +144,12 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
           this.topicReady = true;
         }
         stage = 'read';
-        const rows = fitInRequest(await this.store.unpublished(this.config.RELAY_BATCH_SIZE), this.config.RELAY_BATCH_MAX_BYTES);
-        // A leader whose lock session died must not publish: a standby may already lead.
-        if (rows.length > 0 && (await this.lock.heartbeat())) {
+        // Reads (and marks) run on the lock's own session: a read that succeeds proves the lead
+        // still held just before the send (a leader whose session died must not publish, as a
+        // standby may already lead), with no round trip of its own.
+        const rows = fitInRequest(next ?? (await this.store.unpublished(this.config.RELAY_BATCH_SIZE, this.lock.query)), this.config.RELAY_BATCH_MAX_BYTES);
+        next = undefined;
+        if (rows.length > 0) {
           stage = 'publish';
           await this.producer.send(
             this.config.KAFKA_ROUTE_EVENTS_TOPIC,
@@ -154,18 +159,19 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
           for (const r of rows) this.metrics.publishLatency.observe(Math.max(0, acknowledged - r.createdAt.getTime()) / 1000);
           await this.pauseBeforeMark(rows.length);
           stage = 'mark';
-          await this.store.markPublished(rows.map((r) => r.id));
+          // Marks the batch and reads the next one (proving the lead again) in one round trip.
+          next = await this.store.markPublished(rows.map((r) => r.id), this.config.RELAY_BATCH_SIZE, this.lock.query);
           this.metrics.batches.inc();
           this.metrics.published.inc(rows.length);
           this.logger.debug(`published revisions ${rows[0]?.revision}..${rows[rows.length - 1]?.revision}`);
         }
         if (backoff > 100) this.logger.log('publishing again');
         backoff = 100;
-        if (rows.length === 0) {
-          await this.idle(this.config.RELAY_POLL_INTERVAL_MS);
-          await this.lock.heartbeat();
-        }
+        if (rows.length === 0) await this.idle(this.config.RELAY_POLL_INTERVAL_MS);
       } catch (e) {
+        next = undefined;
+        // The lock's session failed: the lead is gone (LeaderLock said why); nothing to retry here.
+        if (!this.lock.isLeader) break;
         this.metrics.errors.inc({ stage });
         this.logger.warn(`${stage} failed, retrying in ${backoff} ms: ${describe(e)}`);
         await this.idleFor(backoff);

@@ -1,4 +1,4 @@
-import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { withTimeout } from '@tm/platform';
 
 export interface OutgoingMessage {
@@ -11,6 +11,10 @@ export interface OutgoingMessage {
  * A Kafka producer for events whose order per key matters: idempotent, acks from all in-sync
  * replicas, one request in flight (so a retry cannot reorder), the Java client's partitioner
  * (murmur2 of the key, so other clients agree on the partition).
+ *
+ * Uncompressed: our events are a few hundred bytes of JSON, and gzip cost CPU in this producer,
+ * in the broker (which decompresses to validate) and in every consumer for little saving.
+ * Consumers still read compressed batches written earlier.
  */
 export class OrderedProducer {
   private producer: Producer;
@@ -42,7 +46,7 @@ export class OrderedProducer {
       this.connected = true;
     }
     try {
-      await this.producer.send({ topic, acks: -1, compression: CompressionTypes.GZIP, messages });
+      await this.producer.send({ topic, acks: -1, messages });
     } catch (e) {
       // A failed send may still have been written by the broker; kafkajs would then resend with
       // sequence numbers the broker refuses forever. A new producer gets a new producer id: the
