@@ -1,4 +1,5 @@
 import { check, type CheckResult } from './check';
+import { renderReport } from './report';
 import type { FaultWindow, FinalState, Op, OutboxRow, ReadOp, TopicEvent, WriteOp } from './history';
 
 // Histories written by hand: each rule of the checker must flag the anomaly it exists for, and a
@@ -150,5 +151,17 @@ describe('the consistency checker', () => {
     const worker: FaultWindow = { fault: 'worker-kill', start: 5, healed: 100 };
     const result = run(history, ROWS, {}, [worker]);
     expect(result.convergence).toEqual([{ fault: 'worker-kill', healed: 100, ms: 101 }]);
+  });
+});
+
+describe('a long run', () => {
+  it('checks and reports a history longer than a call can take as arguments (a 10-minute run has over 200,000 operations)', () => {
+    const history: Op[] = [put(0, 1, A, 1)];
+    for (let i = 0; i < 250_000; i++) history.push(read(2 + i, 3 + i, { url: A, revision: 1 }, 1));
+    const rows = [row(1, A)];
+    const result = run(history, rows);
+    expect(found(result)).toEqual([]);
+    const report = renderReport({ history, faults: [], final: finalState(rows), ttlSeconds: 1, clients: 2, seed: 1, startedAt: 0, result });
+    expect(report).toContain('250001 operations by 2 clients in 250 s');
   });
 });

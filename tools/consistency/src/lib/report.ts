@@ -29,7 +29,8 @@ const ms = (n: number) => (Number.isNaN(n) ? '-' : n < 10 ? n.toFixed(1) : Strin
 export function renderReport(run: RunOutcome): string {
   const { result, history, faults } = run;
   const out: string[] = [];
-  const seconds = history.length ? (Math.max(...history.map((o) => o.end)) - run.startedAt) / 1000 : 0;
+  // A loop, not Math.max(...ends): a long run's history overflows the call stack as arguments.
+  const seconds = history.length ? (history.reduce((m, o) => Math.max(m, o.end), -Infinity) - run.startedAt) / 1000 : 0;
   out.push(`## Consistency check: ${history.length} operations by ${run.clients} clients in ${seconds.toFixed(0)} s, ${faults.length} faults, TTL ${run.ttlSeconds} s, seed ${run.seed}`);
 
   const outcomes = ['2xx', '404', '412', '503', 'no answer', 'other'];
