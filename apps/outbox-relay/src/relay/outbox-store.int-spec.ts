@@ -48,7 +48,7 @@ describe('OutboxStore (real PostgreSQL)', () => {
   it('marks rows published and reads the next ones in the same statement', async () => {
     const rows = await store.unpublished(5);
     expect(rows.map((r) => r.revision)).toEqual([51, 52, 53, 54, 55]);
-    const next = await store.markPublished(rows.map((r) => r.id), 3);
+    const next = await store.markPublished(rows, 3);
     expect(next.map((r) => r.revision)).toEqual([56, 57, 58]);
     expect((await store.unpublished(1))[0]?.revision).toBe(56);
     const [marked] = await dataSource.query<{ n: number }[]>(
@@ -57,10 +57,15 @@ describe('OutboxStore (real PostgreSQL)', () => {
     expect(marked?.n).toBe(5);
   });
 
+  it('reads from the position after the last revision the leader marked', async () => {
+    expect((await store.unpublished(3, undefined, 57)).map((r) => r.revision)).toEqual([58, 59, 60]);
+    expect((await store.unpublished(3, undefined, 0)).map((r) => r.revision)).toEqual([56, 57, 58]);
+  });
+
   it('marking the last rows reads an empty batch', async () => {
     const rows = await store.unpublished(1_000);
     expect(rows).toHaveLength(35);
-    expect(await store.markPublished(rows.map((r) => r.id), 10)).toEqual([]);
+    expect(await store.markPublished(rows, 10)).toEqual([]);
     expect(await store.unpublished(10)).toEqual([]);
   });
 });

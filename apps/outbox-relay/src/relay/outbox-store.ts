@@ -50,25 +50,30 @@ export class OutboxStore {
   }
 
   /**
-   * The oldest unpublished rows, in revision order. Revisions become visible in commit order (G2),
-   * so no row with a lower revision can still appear after these.
+   * The oldest unpublished rows after revision `after`, in revision order. Revisions become
+   * visible in commit order (G2), so no row with a lower revision can still appear after these.
+   *
+   * `after` is the last revision this leader marked: every row up to it is published, so the
+   * read starts there in the unpublished index instead of walking the entries that rows published
+   * since the last vacuum left behind (its cost would otherwise grow with every write).
    */
-  async unpublished(limit: number, run: RunQuery = this.pool): Promise<OutboxRow[]> {
-    return toRows(await run(`${UNPUBLISHED} ORDER BY revision LIMIT $1`, [limit]));
+  async unpublished(limit: number, run: RunQuery = this.pool, after = 0): Promise<OutboxRow[]> {
+    return toRows(await run(`${UNPUBLISHED} AND revision > $2 ORDER BY revision LIMIT $1`, [limit, after]));
   }
 
   /**
    * Marks rows published (only after Kafka acknowledged them) and, in the same statement (one
-   * round trip, one transaction), reads the next unpublished rows as `unpublished` does.
+   * round trip, one transaction), reads the unpublished rows after them as `unpublished` does.
    */
-  async markPublished(ids: string[], nextLimit: number, run: RunQuery = this.pool): Promise<OutboxRow[]> {
+  async markPublished(rows: OutboxRow[], nextLimit: number, run: RunQuery = this.pool): Promise<OutboxRow[]> {
     // A data-modifying WITH runs to completion whether or not its result is read. The SELECT sees
-    // the snapshot from before the UPDATE, so the marked rows are left out by their ids.
+    // the snapshot from before the UPDATE: the marked rows are left out by their revisions.
+    const last = rows.reduce((max, r) => Math.max(max, r.revision), 0);
     return toRows(
       await run(
         `WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[]))
-         ${UNPUBLISHED} AND id <> ALL($1::bigint[]) ORDER BY revision LIMIT $2`,
-        [ids, nextLimit],
+         ${UNPUBLISHED} AND revision > $3 ORDER BY revision LIMIT $2`,
+        [rows.map((r) => r.id), nextLimit, last],
       ),
     );
   }

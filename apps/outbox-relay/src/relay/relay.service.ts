@@ -131,6 +131,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     let backoff = 100;
     // The next batch, when marking the last one read it.
     let next: OutboxRow[] | undefined;
+    // The last revision this lead marked published (every row up to it is): reads start after it.
+    let published = 0;
     while (!this.stopping && this.lock.isLeader) {
       let stage = 'topic';
       try {
@@ -147,7 +149,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         // Reads (and marks) run on the lock's own session: a read that succeeds proves the lead
         // still held just before the send (a leader whose session died must not publish, as a
         // standby may already lead), with no round trip of its own.
-        const rows = fitInRequest(next ?? (await this.store.unpublished(this.config.RELAY_BATCH_SIZE, this.lock.query)), this.config.RELAY_BATCH_MAX_BYTES);
+        const rows = fitInRequest(next ?? (await this.store.unpublished(this.config.RELAY_BATCH_SIZE, this.lock.query, published)), this.config.RELAY_BATCH_MAX_BYTES);
         next = undefined;
         if (rows.length > 0) {
           stage = 'publish';
@@ -160,7 +162,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
           await this.pauseBeforeMark(rows.length);
           stage = 'mark';
           // Marks the batch and reads the next one (proving the lead again) in one round trip.
-          next = await this.store.markPublished(rows.map((r) => r.id), this.config.RELAY_BATCH_SIZE, this.lock.query);
+          next = await this.store.markPublished(rows, this.config.RELAY_BATCH_SIZE, this.lock.query);
+          published = rows[rows.length - 1]?.revision ?? published;
           this.metrics.batches.inc();
           this.metrics.published.inc(rows.length);
           this.logger.debug(`published revisions ${rows[0]?.revision}..${rows[rows.length - 1]?.revision}`);
@@ -169,7 +172,9 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         backoff = 100;
         if (rows.length === 0) await this.idle(this.config.RELAY_POLL_INTERVAL_MS);
       } catch (e) {
+        // A failed mark may or may not have committed: read from the start again.
         next = undefined;
+        published = 0;
         // The lock's session failed: the lead is gone (LeaderLock said why); nothing to retry here.
         if (!this.lock.isLeader) break;
         this.metrics.errors.inc({ stage });
