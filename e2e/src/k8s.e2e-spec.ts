@@ -155,7 +155,10 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(container?.['image']).toMatch(new RegExp(`^ghcr\\.io/example/traffic-manager-${app}:(?!latest$)[\\w.-]+$`));
       expect(container?.['ports']).toEqual([{ name: 'http', containerPort: port }]);
       expect(container?.['livenessProbe']?.['httpGet']).toEqual({ path: '/health/live', port: 'http' });
-      expect(container?.['readinessProbe']?.['httpGet']).toEqual({ path: '/health/ready', port: 'http' });
+      // The APIs stay in their Service while a dependency fails (they degrade as the contract says);
+      // the relay and the worker serve no traffic and are ready when their dependencies answer.
+      const readiness = app === 'command-api' || app === 'resolver' ? '/health/live' : '/health/ready';
+      expect(container?.['readinessProbe']?.['httpGet']).toEqual({ path: readiness, port: 'http' });
       expect(container?.['startupProbe']?.['httpGet']).toEqual({ path: '/health/live', port: 'http' });
       expect(pod['metadata']['annotations']).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
       // The app's own port variable, consistent with the container port.
@@ -220,6 +223,8 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       const pdbs = byKind('PodDisruptionBudget').filter((p) => matches(p['spec']['selector'], labels));
       expect(pdbs).toHaveLength(1);
       if (overlay === 'prod') expect(pdbs[0]?.['spec']['minAvailable']).toBeGreaterThanOrEqual(1);
+      // A pod that is not ready serves nothing: a drain during an outage may evict it.
+      expect(pdbs[0]?.['spec']['unhealthyPodEvictionPolicy']).toBe('AlwaysAllow');
       const services = byKind('Service').filter((s) => matches({ matchLabels: s['spec']['selector'] }, labels));
       expect(services).toHaveLength(1);
       const port = d['spec']['template']['spec']['containers'][0]['ports'][0]['containerPort'];
