@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import { REPO_ROOT } from '@tm/testing';
 
 const run = promisify(execFile);
@@ -190,7 +190,7 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
     // Only PATH and the token: nothing of the caller's environment leaks into the resolved file.
     composeEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TM_ADMIN_TOKEN: TOKEN };
     const { stdout } = await compose(['config'], composeEnv);
-    services = (load(stdout) as { services: Record<string, Service> }).services;
+    services = (parse(stdout) as { services: Record<string, Service> }).services;
   }, 600_000);
 
   afterAll(() => {
