@@ -11,7 +11,7 @@ import { OUTBOX_CHANNEL, returning } from '@tm/persistence';
 const RETRYABLE = new Set(['40001', '40P01', '23505', '23503']);
 const MAX_ATTEMPTS = 5;
 
-export function sqlState(e: unknown): string | undefined {
+function sqlState(e: unknown): string | undefined {
   const err = e as { code?: unknown; driverError?: { code?: unknown } };
   const code = err?.driverError?.code ?? err?.code;
   return typeof code === 'string' ? code : undefined;
