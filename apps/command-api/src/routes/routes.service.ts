@@ -77,15 +77,7 @@ export class RoutesService {
         if (row) return { route: toRoute({ ...id, url, ...row }), created: false };
         return this.create(this.dataSource.manager, id, url);
       }
-      for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
-        const result = await this.tryPut(this.dataSource.manager, id, url, preconditions, false);
-        if (result) return result;
-      }
-      return this.dataSource.transaction('READ COMMITTED', async (tx) => {
-        const result = await this.tryPut(tx, id, url, preconditions, true);
-        if (!result) throw new Error('a locked route changed under its lock');
-        return result;
-      });
+      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, url, preconditions, lock));
     });
   }
 
@@ -114,15 +106,24 @@ export class RoutesService {
         if (revision === undefined) throw routeNotFound(id);
         return revision;
       }
-      for (let attempt = 1; attempt <= OPTIMISTIC_ATTEMPTS; attempt++) {
-        const revision = await this.tryDelete(this.dataSource.manager, id, preconditions, false);
-        if (revision !== undefined) return revision;
-      }
-      return this.dataSource.transaction('READ COMMITTED', async (tx) => {
-        const revision = await this.tryDelete(tx, id, preconditions, true);
-        if (revision === undefined) throw new Error('a locked route changed under its lock');
-        return revision;
-      });
+      return this.decideAndApply((manager, lock) => this.tryDelete(manager, id, preconditions, lock));
+    });
+  }
+
+  /**
+   * Runs a conditional write's decision and compare-and-set (`attempt`, undefined when the route
+   * moved on meanwhile) up to OPTIMISTIC_ATTEMPTS times, then once more holding the route's row
+   * lock in a transaction, where it cannot lose.
+   */
+  private async decideAndApply<T>(attempt: (manager: EntityManager, lock: boolean) => Promise<T | undefined>): Promise<T> {
+    for (let i = 1; i <= OPTIMISTIC_ATTEMPTS; i++) {
+      const result = await attempt(this.dataSource.manager, false);
+      if (result !== undefined) return result;
+    }
+    return this.dataSource.transaction('READ COMMITTED', async (tx) => {
+      const result = await attempt(tx, true);
+      if (result === undefined) throw new Error('a locked route changed under its lock');
+      return result;
     });
   }
 
@@ -135,7 +136,9 @@ export class RoutesService {
   }
 
   async get(id: RouteId): Promise<RouteResponse> {
-    return this.read(this.dataSource.manager, id);
+    const row = await this.store.findEndpoint(this.dataSource.manager, id);
+    if (!row) throw routeNotFound(id);
+    return toRoute({ ...id, ...row });
   }
 
   /** A page of routes in (tenant, service, environment) order; the cursor is the last key of a page. */
@@ -160,14 +163,5 @@ export class RoutesService {
     const items = rows.slice(0, filter.limit).map(toRoute);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > filter.limit && last ? encodeCursor(last) : null };
-  }
-
-  private async read(manager: EntityManager, id: RouteId): Promise<RouteResponse> {
-    const [row] = await manager.query<RouteRow[]>(
-      `${SELECT_ROUTE} WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3`,
-      [id.tenant, id.service, id.environment],
-    );
-    if (!row) throw routeNotFound(id);
-    return toRoute(row);
   }
 }
