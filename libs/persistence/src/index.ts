@@ -2,3 +2,4 @@ export * from './lib/as-of';
 export * from './lib/data-source';
 export * from './lib/database.module';
 export * from './lib/entities/entities';
+export * from './lib/failures';

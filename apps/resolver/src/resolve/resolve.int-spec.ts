@@ -1,3 +1,4 @@
+import { DataSource } from 'typeorm';
 import type { RouteId } from '@tm/contracts';
 import { Barrier, ResolverUnderTest } from '../resolver.test-support';
 
@@ -166,6 +167,71 @@ describe('resolver (in-process, real PostgreSQL and Redis)', () => {
       const answers = await Promise.all(Array.from({ length: 100 }, () => r.resolve('acme/cold/prod')));
       expect(answers.every((a) => a.status === 200 && a.body['url'] === 'https://cold.acme.internal/')).toBe(true);
       expect(reads).toBe(1);
+    });
+  });
+
+  describe('consistency=strong never joins a read that started before it (forced with a hook after the read)', () => {
+    let r: ResolverUnderTest;
+    let barrier: Barrier | undefined;
+    let reads = 0;
+    beforeAll(async () => {
+      r = await ResolverUnderTest.start({
+        hooks: {
+          onDatabaseRead: () => void reads++,
+          afterDatabaseRead: async (id: RouteId) => {
+            const held = barrier;
+            barrier = undefined; // only the first read is held
+            if (held && id.environment === 'join') await held.wait();
+          },
+        },
+      });
+    });
+    afterAll(() => r.stop());
+
+    it('a write answered after a default read started is seen by a strong read that arrives meanwhile', async () => {
+      await r.write('acme/strong/join', 'https://old.acme.internal/');
+      barrier = new Barrier();
+      const opened = barrier;
+      const first = r.resolve('acme/strong/join');
+      await opened.reached; // the default read has its (old) snapshot and is held
+      const { data } = await r.write('acme/strong/join', 'https://new.acme.internal/');
+      reads = 0;
+      const strong = await r.resolve('acme/strong/join', { query: 'consistency=strong' });
+      expect(strong.headers['x-cache']).toBe('BYPASS');
+      expect(strong.body['url']).toBe('https://new.acme.internal/');
+      expect(Number(strong.headers['x-consistency-revision'])).toBeGreaterThanOrEqual(data.revision);
+      expect(reads).toBe(1); // its own read
+      opened.open();
+      expect((await first).body['url']).toBe('https://old.acme.internal/');
+    });
+  });
+
+  describe('a saturated pool is overload: 503 with Retry-After, never STALE', () => {
+    let r: ResolverUnderTest;
+    beforeAll(async () => {
+      r = await ResolverUnderTest.start({ env: { DATABASE_POOL_SIZE: '1' } });
+    });
+    afterAll(() => r.stop());
+
+    it('an entry past its freshness, while every pooled connection is busy: 503, and STALE is not served', async () => {
+      const reader = await r.createKey(['routes:read'], 'acme');
+      await r.write('acme/busy/prod', 'https://busy.acme.internal/');
+      expect((await r.resolve('acme/busy/prod', { token: reader })).headers['x-cache']).toBe('MISS');
+      // A newer write's event makes the entry not fresh: the next answer needs the database.
+      await r.apply([{ data: { tenant: 'acme', service: 'busy', environment: 'prod', url: 'https://newer/', revision: 1_000 }, time: Date.now() }], 'invalidate');
+      // The pool's only connection is taken (as by a burst of slow reads); the database itself is up.
+      const runner = r.app.get(DataSource).createQueryRunner();
+      await runner.connect();
+      try {
+        const res = await r.resolve('acme/busy/prod', { token: reader });
+        expect(res.status).toBe(503);
+        expect(res.headers['x-cache']).toBeUndefined();
+        expect(res.headers['retry-after']).toMatch(/^\d+$/);
+        expect(res.body['type']).toBe('urn:traffic-manager:problem:overloaded');
+      } finally {
+        await runner.release();
+      }
+      expect((await r.resolve('acme/busy/prod', { token: reader })).status).toBe(200);
     });
   });
 });

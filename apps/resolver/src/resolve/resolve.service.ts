@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { routeKey, type RouteId } from '@tm/contracts';
-import { readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
-import { isUnavailableError, ProblemException, UnavailableException } from '@tm/platform';
+import { databaseFailure, readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
+import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
 import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type RedisClient } from '@tm/route-cache';
 import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
@@ -93,9 +93,12 @@ export class ResolveService {
 
     let read: Read;
     try {
-      read = await this.read(id, options.minRevision);
+      read = await this.read(id, options);
     } catch (e) {
-      if (!isUnavailableError(e)) throw e;
+      const failure = databaseFailure(this.dataSource, e);
+      // Overload (a saturated pool, too many connections) is not an outage: 503, never STALE.
+      if (failure === 'overloaded') throw new OverloadedException('PostgreSQL');
+      if (failure !== 'unreachable') throw e;
       // PostgreSQL is down: an entry known current less than the stale grace ago is served as STALE.
       // (Its Redis key's expiry is not enough: events in invalidate mode keep refreshing it.)
       const withinGrace = cached !== undefined && now - cached.knownAt <= this.graceMs;
@@ -126,16 +129,22 @@ export class ResolveService {
     };
   }
 
-  /** One database read per route at a time in this process: concurrent misses share it. */
-  private read(id: RouteId, minRevision: number | undefined): Promise<Read> {
+  /**
+   * One database read per route at a time in this process: concurrent misses share it. A strong read
+   * never joins a read already running: that read started before the strong one arrived and can miss
+   * a write answered in between. It starts its own, which later misses then join.
+   */
+  private read(id: RouteId, { minRevision, strong }: ResolveOptions): Promise<Read> {
     const key = routeKey(id);
     const running = this.inFlight.get(key);
-    if (running) {
+    if (running && !strong) {
       this.metrics.singleFlightJoins.inc();
       // A read that started before the store reached the caller's minimum may not be enough.
       return running.then((r) => (minRevision !== undefined && r.snapshot.asOf < minRevision ? this.readOnce(id) : r));
     }
-    const reading = this.readOnce(id).finally(() => this.inFlight.delete(key));
+    const reading = this.readOnce(id).finally(() => {
+      if (this.inFlight.get(key) === reading) this.inFlight.delete(key);
+    });
     this.inFlight.set(key, reading);
     return reading;
   }
@@ -145,6 +154,7 @@ export class ResolveService {
     this.metrics.databaseReads.inc();
     this.hooks.onDatabaseRead?.(id);
     const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
+    await this.hooks.afterDatabaseRead?.(id, snapshot);
     return { snapshot, knownAt };
   }
 

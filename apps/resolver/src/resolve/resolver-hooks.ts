@@ -7,6 +7,8 @@ export interface ResolverHooks {
   beforeFill?(id: RouteId, snapshot: RouteSnapshot): Promise<void>;
   /** Every database read (tests count them: single flight). */
   onDatabaseRead?(id: RouteId): void;
+  /** A database read has its snapshot, before the reads that joined it get it (the strong-read join race). */
+  afterDatabaseRead?(id: RouteId, snapshot: RouteSnapshot): Promise<void>;
 }
 
 export const RESOLVER_HOOKS = Symbol('RESOLVER_HOOKS');

@@ -60,30 +60,71 @@ const TITLES: Record<number, string> = {
 };
 
 /** Error codes of PostgreSQL (class 08, 57P) and of sockets that mean "the database is not there". */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
 /** SQLSTATE class 08 connection exceptions (not 08P01, a protocol violation: that one is ours). */
 const CONNECTION_EXCEPTIONS = new Set(['08000', '08001', '08003', '08004', '08006', '08007']);
 /** SQLSTATEs of values PostgreSQL cannot store (a NUL in text, bad encoding): the request's fault. */
 const BAD_VALUE_CODES = new Set(['22021', '22P02', '22P05', '22001', '22003']);
 const UNAVAILABLE_MESSAGES = [
   'Connection terminated',
-  'timeout exceeded when trying to connect',
   'Client has encountered a connection error',
   'Connection is not established',
   'connect ECONNREFUSED',
   'The client is closed',
   'Query read timeout',
+  // TypeORM before the data source connected (the app started while PostgreSQL was down).
+  'Driver not Connected',
 ];
 
-/** True when `e` (or the driver error inside it) says a dependency is unreachable, not that the request is wrong. */
-export function isUnavailableError(e: unknown): boolean {
+/**
+ * What says "overloaded", not "unreachable": PostgreSQL's too_many_connections, and pg-pool's wait for a
+ * pooled connection running out (only raised when every connection of the pool is taken).
+ */
+const OVERLOAD_CODES = new Set(['53300']);
+const POOL_WAIT_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
+
+/** True when `e`, or an error it wraps (`driverError`, `cause`), matches. */
+function anyInChain(e: unknown, matches: (err: { code?: unknown; message?: unknown }) => boolean): boolean {
   for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 4; depth++) {
     const err = cur as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
-    if (typeof err.code === 'string' && (UNAVAILABLE_CODES.has(err.code) || CONNECTION_EXCEPTIONS.has(err.code))) return true;
-    if (typeof err.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (err.message as string).includes(m))) return true;
+    if (matches(err)) return true;
     cur = err.driverError ?? err.cause;
   }
   return false;
+}
+
+/** True when `e` (or the driver error inside it) says a dependency is unreachable, not that the request is wrong. */
+export function isUnavailableError(e: unknown): boolean {
+  return anyInChain(
+    e,
+    (err) =>
+      (typeof err.code === 'string' && (UNAVAILABLE_CODES.has(err.code) || CONNECTION_EXCEPTIONS.has(err.code))) ||
+      (typeof err.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (err.message as string).includes(m))),
+  );
+}
+
+/**
+ * True when `e` says a dependency answers but is overloaded (CONTRACT.md: overload is a 503 with
+ * Retry-After, never a STALE answer). A pool wait that ran out is overload only while the pool's
+ * connections are up: `@tm/persistence`'s `databaseFailure` tells the two apart.
+ */
+export function isOverloadError(e: unknown): boolean {
+  return anyInChain(e, (err) => typeof err.code === 'string' && OVERLOAD_CODES.has(err.code)) || isPoolWaitTimeout(e);
+}
+
+/** pg-pool's wait for a pooled connection ran out: every connection of the pool was taken. */
+export function isPoolWaitTimeout(e: unknown): boolean {
+  return anyInChain(e, (err) => typeof err.message === 'string' && err.message.includes(POOL_WAIT_TIMEOUT_MESSAGE));
+}
+
+/** Overload (a saturated pool, too many connections): 503 with a short Retry-After. */
+export class OverloadedException extends ProblemException {
+  constructor(dependency: string, retryAfterSeconds = 1) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', `${dependency} is overloaded; retry later`, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      code: 'overloaded',
+    });
+  }
 }
 
 interface ProblemBody {
@@ -147,7 +188,7 @@ function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; 
   if (typeof sqlState === 'string' && BAD_VALUE_CODES.has(sqlState)) {
     return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'a value in the request cannot be stored' }, headers: {}, internal: false };
   }
-  if (isUnavailableError(exception)) {
+  if (isUnavailableError(exception) || isOverloadError(exception)) {
     const unavailable = new UnavailableException('a dependency');
     return { ...problemOf(unavailable), internal: false };
   }
