@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Test } from '@nestjs/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
+import { DatabaseConnector } from '@tm/persistence';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
 import { createTestDatabase, type TestDatabase } from '@tm/testing';
 import { WRITE_HOOKS, type WriteHooks } from './store/write-hooks';
@@ -34,7 +35,7 @@ export class CommandApiUnderTest {
   ) {}
 
   static async start(
-    options: { hooks?: WriteHooks; poolSize?: number; databaseUrl?: (url: string) => Promise<string> } = {},
+    options: { hooks?: WriteHooks; poolSize?: number; databaseUrl?: (url: string) => Promise<string>; waitForDatabase?: boolean } = {},
   ): Promise<CommandApiUnderTest> {
     const database = await createTestDatabase();
     const config = validateConfig(CommandApiConfig, {
@@ -52,6 +53,8 @@ export class CommandApiUnderTest {
     configureApp(app, { title: 'Traffic Manager command API', description: 'test' });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
+    // The app starts without waiting for PostgreSQL; tests begin once it is connected (unless told not to).
+    if (options.waitForDatabase !== false) await app.get(DatabaseConnector).connected();
     const db = new Client({ connectionString: database.url });
     await db.connect();
     return new CommandApiUnderTest(app, database, db);

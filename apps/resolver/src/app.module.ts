@@ -1,8 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { AuthModule } from '@tm/auth';
+import { AuthModule, OutageCredentials } from '@tm/auth';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
+import { RedisOutageCredentials } from './auth/redis-outage-credentials';
 import { ResolverConfig } from './config';
 import { ResolveModule } from './resolve/resolve.module';
 
@@ -14,7 +15,10 @@ export class AppModule {
       imports: [
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'resolver' }),
         RedisModule.forRoot({ url: config.REDIS_URL }),
-        AuthModule.forRoot({ adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: config.AUTH_CACHE_TTL_MS }),
+        AuthModule.forRoot(
+          { adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: config.AUTH_CACHE_TTL_MS, staleGraceMs: config.AUTH_STALE_GRACE_SECONDS * 1000 },
+          { provide: OutageCredentials, useClass: RedisOutageCredentials },
+        ),
         PlatformModule.forRoot({
           app: 'resolver',
           config,

@@ -50,6 +50,14 @@ export class ResolverConfig extends BaseAppConfig {
   @IsIntBetween(0, 60_000)
   AUTH_CACHE_TTL_MS = 5_000;
 
+  /**
+   * While PostgreSQL is unreachable, a stored key that a replica verified less than this long ago still
+   * authenticates (kept in Redis); past it, 503 (0: off).
+   */
+  @IsOptional()
+  @IsIntBetween(0, 30 * 86_400)
+  AUTH_STALE_GRACE_SECONDS = 3_600;
+
   /** Timeout of one Redis command on the hot path: past it the answer comes from PostgreSQL. */
   @IsOptional()
   @IsIntBetween(5, 5_000)

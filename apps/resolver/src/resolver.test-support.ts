@@ -6,13 +6,30 @@ import { Client } from 'pg';
 import { generateApiKey } from '@tm/auth';
 import { routeEvent, routeKey, type RouteEventData, type RouteId } from '@tm/contracts';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
-import { createRedisClient, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
+import { DatabaseConnector } from '@tm/persistence';
+import { createRedisClient, REDIS_CLIENT, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolve/resolver-hooks';
 
 export const ADMIN_TOKEN = 'resolver-admin-token-0123456789';
+
+interface StartOptions {
+  hooks?: ResolverHooks;
+  env?: Record<string, string>;
+  databaseUrl?: (url: string) => Promise<string>;
+  redisUrl?: string;
+  /** Wait until the app has connected to PostgreSQL (default true). */
+  waitForDatabase?: boolean;
+}
+
+export interface ResolveRequest {
+  /** The bearer key (default: the admin token). */
+  token?: string;
+  headers?: Record<string, string>;
+  query?: string;
+}
 
 export interface Answer {
   status: number;
@@ -32,13 +49,28 @@ export class ResolverUnderTest {
     readonly worker: RouteCache,
   ) {}
 
-  static async start(
-    options: { hooks?: ResolverHooks; env?: Record<string, string>; databaseUrl?: (url: string) => Promise<string>; redisUrl?: string } = {},
-  ): Promise<ResolverUnderTest> {
+  static async start(options: StartOptions = {}): Promise<ResolverUnderTest> {
     const database = await createTestDatabase();
     const prefix = testKeyPrefix();
+    const app = await ResolverUnderTest.app(options.databaseUrl ? await options.databaseUrl(database.url) : database.url, prefix, options);
+    const db = new Client({ connectionString: database.url });
+    await db.connect();
+    const redis = createRedisClient({ url: testInfra().redisUrl });
+    await redis.connect();
+    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000));
+  }
+
+  /**
+   * Another replica of this resolver: the same database (reached at `databaseUrl`, for example through
+   * a fault proxy) and cache prefix. The caller closes it (`app.close()`).
+   */
+  static replicaOf(of: ResolverUnderTest, databaseUrl: string, options: Omit<StartOptions, 'databaseUrl'> = {}): Promise<NestFastifyApplication> {
+    return ResolverUnderTest.app(databaseUrl, of.prefix, options);
+  }
+
+  private static async app(databaseUrl: string, prefix: string, options: Omit<StartOptions, 'databaseUrl'>): Promise<NestFastifyApplication> {
     const config = validateConfig(ResolverConfig, {
-      DATABASE_URL: options.databaseUrl ? await options.databaseUrl(database.url) : database.url,
+      DATABASE_URL: databaseUrl,
       REDIS_URL: options.redisUrl ?? testInfra().redisUrl,
       CACHE_KEY_PREFIX: prefix,
       TM_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -53,20 +85,16 @@ export class ResolverUnderTest {
     configureApp(app, { title: 'Traffic Manager resolver', description: 'test' });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
-    const db = new Client({ connectionString: database.url });
-    await db.connect();
-    const redis = createRedisClient({ url: testInfra().redisUrl });
-    await redis.connect();
-    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000));
+    // The app starts without waiting for PostgreSQL; tests begin once it is connected (unless told not to).
+    if (options.waitForDatabase !== false) await app.get(DatabaseConnector).connected();
+    // Nor for Redis: wait for its first connection, so that a test's first request finds it.
+    const redis = app.get<RedisClient>(REDIS_CLIENT);
+    for (const deadline = Date.now() + 10_000; !redis.isReady && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 10));
+    return app;
   }
 
-  async resolve(route: string, options: { token?: string; headers?: Record<string, string>; query?: string } = {}): Promise<Answer> {
-    const res = await this.app.inject({
-      method: 'GET',
-      url: `/v1/resolve/${route}${options.query ? `?${options.query}` : ''}`,
-      headers: { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, ...options.headers },
-    });
-    return { status: res.statusCode, headers: res.headers, body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {} };
+  resolve(route: string, options: ResolveRequest = {}): Promise<Answer> {
+    return resolveOn(this.app, route, options);
   }
 
   /**
@@ -143,6 +171,16 @@ export class ResolverUnderTest {
     await this.redis.close();
     await this.database.drop();
   }
+}
+
+/** GET /v1/resolve/<route> on `app`. */
+export async function resolveOn(app: NestFastifyApplication, route: string, options: ResolveRequest = {}): Promise<Answer> {
+  const res = await app.inject({
+    method: 'GET',
+    url: `/v1/resolve/${route}${options.query ? `?${options.query}` : ''}`,
+    headers: { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, ...options.headers },
+  });
+  return { status: res.statusCode, headers: res.headers, body: res.body ? (JSON.parse(res.body) as Record<string, unknown>) : {} };
 }
 
 /** A gate a hook waits on until the test opens it. */

@@ -3,3 +3,4 @@ export * from './lib/auth.guard';
 export * from './lib/auth.module';
 export * from './lib/keys';
 export * from './lib/principal';
+export * from './lib/outage-credentials';

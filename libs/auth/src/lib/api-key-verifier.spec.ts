@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { ApiKeyVerifier, AuthOptions } from './api-key-verifier';
 import * as keys from './keys';
-import { generateApiKey } from './keys';
+import { generateApiKey, tokenDigest } from './keys';
+import { OutageCredentials, type RememberedPrincipal } from './outage-credentials';
 
 const ADMIN = 'admin-token-0123456789abcdef';
 
@@ -13,9 +14,13 @@ function fakeDatabase() {
     queries: 0,
     hold: false,
     held: [] as (() => void)[],
+    /** An error every query fails with (the database unreachable, overloaded). */
+    failWith: undefined as Error | undefined,
     dataSource: {
+      driver: {},
       query: async (_sql: string, [lookup]: [string]) => {
         db.queries += 1;
+        if (db.failWith) throw db.failWith;
         if (db.hold) await new Promise<void>((r) => db.held.push(r));
         const row = rows.get(lookup);
         return row ? [row] : [];
@@ -25,9 +30,27 @@ function fakeDatabase() {
   return db;
 }
 
-function verifier(db: ReturnType<typeof fakeDatabase>, cacheTtlMs: number): ApiKeyVerifier {
-  return new ApiKeyVerifier(db.dataSource, Object.assign(new AuthOptions(), { adminToken: ADMIN, cacheTtlMs }));
+function verifier(db: ReturnType<typeof fakeDatabase>, cacheTtlMs: number, outage?: { store: OutageCredentials; graceMs: number }): ApiKeyVerifier {
+  const options = Object.assign(new AuthOptions(), { adminToken: ADMIN, cacheTtlMs, staleGraceMs: outage?.graceMs ?? 0 });
+  return new ApiKeyVerifier(db.dataSource, options, outage?.store);
 }
+
+/** OutageCredentials in a Map (the resolver's are in Redis). */
+class MemoryOutageCredentials extends OutageCredentials {
+  readonly entries = new Map<string, RememberedPrincipal>();
+  async remember(digest: string, principal: RememberedPrincipal): Promise<void> {
+    this.entries.set(digest, principal);
+  }
+  async recall(digest: string): Promise<RememberedPrincipal | undefined> {
+    return this.entries.get(digest);
+  }
+  async forget(digest: string): Promise<void> {
+    this.entries.delete(digest);
+  }
+}
+
+const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+const flush = () => new Promise((r) => setImmediate(r));
 
 function storedKey(db: ReturnType<typeof fakeDatabase>, tenant: string | null = 'acme') {
   const key = generateApiKey();
@@ -125,5 +148,55 @@ describe('ApiKeyVerifier', () => {
     (db.rows.get(key.lookup) as { revoked_at: Date | null }).revoked_at = new Date();
     expect(await v.verify(key.key)).toBeUndefined();
     expect(db.queries).toBe(3);
+  });
+
+  describe('PostgreSQL unreachable: keys verified within the grace go on; nothing is ever a 401 for want of the database', () => {
+    it('a verified key is remembered under its digest and recalled by any verifier sharing the store, within the grace', async () => {
+      const db = fakeDatabase();
+      const store = new MemoryOutageCredentials();
+      const key = storedKey(db);
+      expect(await verifier(db, 5_000, { store, graceMs: 60_000 }).verify(key.key)).toBeDefined();
+      await flush();
+      const remembered = store.entries.get(tokenDigest(key.key));
+      expect(remembered).toMatchObject({ id: 'k1', tenant: 'acme', scopes: ['routes:read'], verifiedAt: now });
+      expect(JSON.stringify([...store.entries])).not.toContain(key.key.split('_')[2]);
+      db.failWith = unreachable();
+      // Another replica, started during the outage: nothing in its memory.
+      const replica = verifier(db, 5_000, { store, graceMs: 60_000 });
+      now += 59_000;
+      expect(await replica.verify(key.key)).toMatchObject({ id: 'k1', tenant: 'acme' });
+      now += 1_001;
+      await expect(new ApiKeyVerifier(db.dataSource, Object.assign(new AuthOptions(), { cacheTtlMs: 5_000, staleGraceMs: 60_000 }), store).verify(key.key)).rejects.toMatchObject({ status: 503 });
+    });
+
+    it('a key the database calls unknown or revoked is forgotten; an unseen key is 503, not 401', async () => {
+      const db = fakeDatabase();
+      const store = new MemoryOutageCredentials();
+      const v = verifier(db, 0, { store, graceMs: 60_000 });
+      const key = storedKey(db);
+      const unseen = storedKey(db);
+      expect(await v.verify(key.key)).toBeDefined();
+      await flush();
+      expect(store.entries.size).toBe(1);
+      (db.rows.get(key.lookup) as { revoked_at: Date | null }).revoked_at = new Date();
+      expect(await v.verify(key.key)).toBeUndefined();
+      await flush();
+      expect(store.entries.size).toBe(0);
+      db.failWith = unreachable();
+      await expect(v.verify(key.key)).rejects.toMatchObject({ status: 503 });
+      await expect(v.verify(unseen.key)).rejects.toMatchObject({ status: 503 });
+    });
+
+    it('overload is a 503 with the store left alone; without a store an outage is a 503', async () => {
+      const db = fakeDatabase();
+      const store = new MemoryOutageCredentials();
+      const key = storedKey(db);
+      expect(await verifier(db, 0, { store, graceMs: 60_000 }).verify(key.key)).toBeDefined();
+      await flush();
+      db.failWith = Object.assign(new Error('sorry, too many clients already'), { code: '53300' });
+      await expect(verifier(db, 0, { store, graceMs: 60_000 }).verify(key.key)).rejects.toMatchObject({ status: 503, extra: { code: 'overloaded' } });
+      db.failWith = unreachable();
+      await expect(verifier(db, 0).verify(key.key)).rejects.toMatchObject({ status: 503, extra: { code: 'dependency_unavailable' } });
+    });
   });
 });

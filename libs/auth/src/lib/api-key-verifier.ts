@@ -1,7 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { SCOPES, type Scope } from '@tm/contracts';
-import { hashesEqual, hashSecret, parseApiKey } from './keys';
+import { databaseFailure } from '@tm/persistence';
+import { OverloadedException, UnavailableException } from '@tm/platform';
+import { hashesEqual, hashSecret, parseApiKey, tokenDigest } from './keys';
+import { OutageCredentials, type RememberedPrincipal } from './outage-credentials';
 import { Principal } from './principal';
 
 export class AuthOptions {
@@ -12,6 +15,13 @@ export class AuthOptions {
    * revoked or deleted meanwhile keeps working at most this long (plus one database round trip).
    */
   cacheTtlMs = 0;
+  /**
+   * AUTH_STALE_GRACE_SECONDS, in ms: while PostgreSQL is unreachable, a stored key verified less than
+   * this long ago (by any replica sharing the OutageCredentials store) still authenticates. 0, or no
+   * store: a stored key whose cache entry expired gets 503 during an outage. Never 401: the key's
+   * validity cannot be checked.
+   */
+  staleGraceMs = 0;
 }
 
 interface KeyRow {
@@ -36,10 +46,13 @@ export class ApiKeyVerifier {
   /** SHA-256 of TM_ADMIN_TOKEN, computed once; the offered token's hash is compared to it. */
   private readonly adminHash: Buffer | undefined;
   private readonly admin = new Principal('admin-token', 'TM_ADMIN_TOKEN', null, new Set<Scope>(['admin']));
+  private readonly logger = new Logger('Auth');
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly options: AuthOptions,
+    /** Where verified keys are remembered for an outage of PostgreSQL (the resolver's Redis); none in the command API. */
+    @Optional() private readonly outage?: OutageCredentials,
   ) {
     this.adminHash = options.adminToken === undefined ? undefined : hashSecret(options.adminToken);
   }
@@ -66,22 +79,71 @@ export class ApiKeyVerifier {
   }
 
   private async lookUp(token: string, lookup: string, secret: string): Promise<Principal | undefined> {
-    const rows = await this.dataSource.query<KeyRow[]>(
-      `SELECT k.id, k.name, k.secret_hash, k.scopes, k.revoked_at, t.slug AS tenant
-         FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id
-        WHERE k.lookup = $1`,
-      [lookup],
-    );
+    let rows: KeyRow[];
+    try {
+      rows = await this.dataSource.query<KeyRow[]>(
+        `SELECT k.id, k.name, k.secret_hash, k.scopes, k.revoked_at, t.slug AS tenant
+           FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id
+          WHERE k.lookup = $1`,
+        [lookup],
+      );
+    } catch (e) {
+      const failure = databaseFailure(this.dataSource, e);
+      if (failure === 'overloaded') throw new OverloadedException('PostgreSQL');
+      if (failure === 'unreachable') return this.recall(token);
+      throw e;
+    }
     const row = rows[0];
     // Hash even when there is no such key, so that timing does not tell which lookups exist.
     const offered = hashSecret(secret);
     if (!row || !hashesEqual(offered, row.secret_hash) || row.revoked_at !== null) {
       this.cache.delete(token);
+      // A revoked key must not come back during an outage: its remembered principal goes too.
+      const store = this.store();
+      if (store) this.inBackground('forget', store.forget(tokenDigest(token)));
       return undefined;
     }
-    const scopes = new Set(row.scopes.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)));
-    const principal = new Principal(row.id, row.name, row.tenant, scopes);
-    if (this.options.cacheTtlMs > 0) this.cache.set(token, { principal, until: Date.now() + this.options.cacheTtlMs });
+    const scopes = row.scopes.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
+    const principal = new Principal(row.id, row.name, row.tenant, new Set(scopes));
+    const now = Date.now();
+    if (this.options.cacheTtlMs > 0) this.cache.set(token, { principal, until: now + this.options.cacheTtlMs });
+    const store = this.store();
+    if (store) {
+      const remembered: RememberedPrincipal = { id: row.id, name: row.name, tenant: row.tenant, scopes, verifiedAt: now };
+      this.inBackground('remember', store.remember(tokenDigest(token), remembered, this.options.staleGraceMs));
+    }
     return principal;
+  }
+
+  /**
+   * PostgreSQL is unreachable: the principal a replica verified less than the grace ago, or 503.
+   * Never undefined (401): whether the key is valid cannot be told now.
+   */
+  private async recall(token: string): Promise<Principal> {
+    const store = this.store();
+    if (!store) throw new UnavailableException('PostgreSQL');
+    let remembered: RememberedPrincipal | undefined;
+    try {
+      remembered = await store.recall(tokenDigest(token));
+    } catch (e) {
+      this.logger.debug(`outage credentials: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const now = Date.now();
+    const until = remembered === undefined ? 0 : remembered.verifiedAt + this.options.staleGraceMs;
+    if (remembered === undefined || until <= now) throw new UnavailableException('PostgreSQL');
+    const principal = new Principal(remembered.id, remembered.name, remembered.tenant, new Set(remembered.scopes));
+    // Trusted from memory as a verified key is, never past the grace: the database is asked again then.
+    if (this.options.cacheTtlMs > 0) this.cache.set(token, { principal, until: Math.min(until, now + this.options.cacheTtlMs) });
+    return principal;
+  }
+
+  /** The outage store, when there is one and a grace to use it for. */
+  private store(): OutageCredentials | undefined {
+    return this.options.staleGraceMs > 0 ? this.outage : undefined;
+  }
+
+  /** The store is written off the request's path: a slow or failing Redis must not delay an answer. */
+  private inBackground(what: string, work: Promise<void>): void {
+    work.catch((e: unknown) => this.logger.debug(`outage credentials (${what}): ${e instanceof Error ? e.message : String(e)}`));
   }
 }

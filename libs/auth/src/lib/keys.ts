@@ -18,6 +18,14 @@ export function hashSecret(secret: string): Buffer {
   return createHash('sha256').update(secret, 'utf8').digest();
 }
 
+/**
+ * The name a verified token is remembered under outside PostgreSQL (OutageCredentials): SHA-256 of the
+ * whole token, apart from the stored secret hash, so the two cannot be matched up.
+ */
+export function tokenDigest(token: string): string {
+  return createHash('sha256').update('traffic-manager outage credentials\0', 'utf8').update(token, 'utf8').digest('hex');
+}
+
 export function generateApiKey(): GeneratedKey {
   const lookup = randomBytes(10).toString('hex');
   const secret = randomBytes(32).toString('base64url');

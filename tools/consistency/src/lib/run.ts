@@ -48,6 +48,28 @@ export const LONG_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
 /** Route keys the clients share: few, so that operations collide. */
 const KEYS = ['acme/checkout/prod', 'acme/checkout/staging', 'acme/search/prod', 'acme/search/eu-canary', 'globex/billing/prod', 'globex/billing/dev'];
 
+/**
+ * A stored `routes:write` key bound to each tenant of `keys`, created through the command API with the
+ * admin token: the clients authenticate as real ones do (the admin token needs no database, so it
+ * would hide what an outage does to everyone else).
+ */
+export async function tenantKeys(commandApi: string, keys: string[]): Promise<Map<string, string>> {
+  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+  const tokens = new Map<string, string>();
+  for (const tenant of new Set(keys.map((k) => k.split('/')[0] as string))) {
+    const created = await fetch(`${commandApi}/v1/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ slug: tenant }) });
+    if (created.status !== 201 && created.status !== 409) throw new Error(`creating tenant ${tenant}: ${created.status} ${await created.text()}`);
+    const res = await fetch(`${commandApi}/v1/api-keys`, {
+      method: 'POST',
+      headers: admin,
+      body: JSON.stringify({ name: `consistency-${tenant}`, tenant, scopes: ['routes:write'] }),
+    });
+    if (res.status !== 201) throw new Error(`creating a key for ${tenant}: ${res.status} ${await res.text()}`);
+    tokens.set(tenant, ((await res.json()) as { key: string }).key);
+  }
+  return tokens;
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
@@ -67,7 +89,13 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   await mkdir(options.outDir, { recursive: true });
   const system = await SystemUnderTest.start({ ttlSeconds: options.ttlSeconds, resolvers: 2, relays: 2, log: options.log });
   try {
-    const target: WorkloadTarget = { commandApi: system.commandApi, resolvers: () => system.resolverUrls, token: TEST_ADMIN_TOKEN, keys: KEYS };
+    const tokens = await tenantKeys(system.commandApi, KEYS);
+    const target: WorkloadTarget = {
+      commandApi: system.commandApi,
+      resolvers: () => system.resolverUrls,
+      tokenFor: (key) => tokens.get(key.split('/')[0] as string) as string,
+      keys: KEYS,
+    };
     const workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
     const rand = random(options.seed);
     const startedAt = now();

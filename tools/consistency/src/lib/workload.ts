@@ -20,7 +20,8 @@ export interface WorkloadTarget {
   commandApi: string;
   /** The resolver replicas' base URLs (a replica may be down for a while). */
   resolvers: () => string[];
-  token: string;
+  /** The bearer key a client uses for a route key: a stored key of its tenant, as real clients hold. */
+  tokenFor: (key: string) => string;
   keys: string[];
 }
 
@@ -91,7 +92,7 @@ export class Workload {
         const mode: ReadMode = r < 0.5 ? 'default' : r < 0.8 ? 'min-revision' : 'strong';
         const resolvers = this.target.resolvers();
         const resolver = Math.floor(rand() * resolvers.length);
-        op = await readOnce(this.target.token, this.options.timeoutMs, { client, key, mode, resolver, base: resolvers[resolver] as string, minRevision: mode === 'min-revision' ? highest : undefined });
+        op = await readOnce(this.target.tokenFor(key), this.options.timeoutMs, { client, key, mode, resolver, base: resolvers[resolver] as string, minRevision: mode === 'min-revision' ? highest : undefined });
       }
       op.id = this.history.length;
       this.history.push(op);
@@ -111,7 +112,7 @@ export async function writeOnce(
   url: string | null,
   ifMatch: number | undefined,
 ): Promise<WriteOp> {
-  const headers: Record<string, string> = { authorization: `Bearer ${target.token}` };
+  const headers: Record<string, string> = { authorization: `Bearer ${target.tokenFor(key)}` };
   if (url !== null) headers['content-type'] = 'application/json';
   if (kind === 'put-if-match') headers['if-match'] = `"${ifMatch}"`;
   if (kind === 'put-if-none-match') headers['if-none-match'] = '*';
@@ -176,6 +177,6 @@ function errorName(e: unknown): string {
 /** One default-mode read of every key through one resolver (after quiescence). */
 export async function readAll(target: WorkloadTarget, resolver: number, base: string): Promise<ReadOp[]> {
   const out: ReadOp[] = [];
-  for (const key of target.keys) out.push(await readOnce(target.token, 10_000, { client: -1, key, mode: 'default', resolver, base, minRevision: undefined }));
+  for (const key of target.keys) out.push(await readOnce(target.tokenFor(key), 10_000, { client: -1, key, mode: 'default', resolver, base, minRevision: undefined }));
   return out;
 }
