@@ -1,7 +1,8 @@
 import { Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { withTimeout, type ReadinessCheck } from '@tm/platform';
+import { CHECK_CONSTRAINT_FIELDS_TOKEN, withTimeout, type ReadinessCheck } from '@tm/platform';
+import { CHECK_CONSTRAINT_FIELDS } from './check-constraints';
 import { postgresOptions, type PostgresOptions } from './data-source';
 
 /** Ready when PostgreSQL answers a query within a second. */
@@ -34,8 +35,9 @@ export class DatabaseModule {
           }),
         }),
       ],
-      providers: [PostgresReadiness],
-      exports: [PostgresReadiness],
+      // The problem filter names the field of a CHECK violation that reaches it.
+      providers: [PostgresReadiness, { provide: CHECK_CONSTRAINT_FIELDS_TOKEN, useValue: CHECK_CONSTRAINT_FIELDS }],
+      exports: [PostgresReadiness, CHECK_CONSTRAINT_FIELDS_TOKEN],
     };
   }
 }
