@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as models from 'kubernetes-models';
 import { parse, parseAllDocuments } from 'yaml';
+import { debianTool, ROOT, run } from './tools';
 
 /**
  * The Kubernetes manifests (k8s/), checked offline, no cluster: each overlay rendered with
@@ -11,36 +11,12 @@ import { parse, parseAllDocuments } from 'yaml';
  * then what the deployment issue asks of them; yamllint on k8s/; promtool on the scrape config.
  */
 
-const ROOT = join(__dirname, '..', '..');
 const K8S = join(ROOT, 'k8s');
 const OVERLAYS = ['dev', 'prod'] as const;
 
 // The schemas describe whole objects; the test reads the few fields it checks through this shape.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed YAML, checked field by field
 type Obj = Record<string, any>;
-
-interface Tool {
-  ok: boolean;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], input?: string): Tool & { missing: boolean } {
-  const r = spawnSync(command, args, { cwd: ROOT, input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 300_000 });
-  const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-  return { ok: r.status === 0, stdout: r.stdout ?? '', stderr: r.stderr ?? r.error?.message ?? '', missing };
-}
-
-/** A Debian tool: installed with apt-get when missing (CI runs as root); one clear line otherwise. */
-function debianTool(command: string, pkg: string): void {
-  if (!run(command, ['--version']).missing) return;
-  const install = ['install', '-y', '-q', '--no-install-recommends', pkg];
-  if (!run('apt-get', install).ok) {
-    run('apt-get', ['update', '-q']);
-    const second = run('apt-get', install);
-    if (!second.ok) throw new Error(`${command} not found and \`apt-get install ${pkg}\` failed: ${second.stderr.trim().split('\n').pop() ?? ''}`);
-  }
-}
 
 /** `kubectl kustomize <dir>`; kubectl is on our machines (from the Google Cloud SDK's apt repository). */
 function render(dir: string): Obj[] {

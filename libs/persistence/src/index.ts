@@ -1,4 +1,5 @@
 export * from './lib/as-of';
+export * from './lib/check-constraints';
 export * from './lib/data-source';
 export * from './lib/database.module';
 export * from './lib/entities/entities';

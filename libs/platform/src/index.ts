@@ -1,6 +1,7 @@
 export * from './lib/bootstrap';
 export * from './lib/config';
 export * from './lib/fast-validation';
+export * from './lib/framework-errors';
 export * from './lib/health';
 export * from './lib/logging';
 export * from './lib/metrics';

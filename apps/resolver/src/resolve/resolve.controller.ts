@@ -37,7 +37,12 @@ export class ResolveController {
 
   @Get(':tenant/:service/:environment')
   @ApiOperation({ summary: 'Which URL to call for this route (routes:read on the tenant)' })
-  @ApiHeader({ name: 'X-Min-Revision', required: false, description: 'the answer reflects every write with revision <= N; 412 when the store is not at N yet' })
+  @ApiHeader({
+    name: 'X-Min-Revision',
+    required: false,
+    schema: { type: 'integer', minimum: 0 },
+    description: 'the answer reflects every write with revision <= N; 412 when the store is not at N yet',
+  })
   @ApiOkResponse({
     type: ResolvedRoute,
     description: 'Headers: X-Route-Revision, X-Consistency-Revision, X-Cache (HIT, MISS, BYPASS, STALE), Age (HIT, STALE), Cache-Control',

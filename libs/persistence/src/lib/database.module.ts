@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { withTimeout, type ReadinessCheck } from '@tm/platform';
+import { CHECK_CONSTRAINT_FIELDS_TOKEN, withTimeout, type ReadinessCheck } from '@tm/platform';
+import { CHECK_CONSTRAINT_FIELDS } from './check-constraints';
 import { postgresOptions, type PostgresOptions } from './data-source';
 
 /** Ready when PostgreSQL answers a query within a second. */
@@ -79,8 +80,9 @@ export class DatabaseModule {
           }),
         }),
       ],
-      providers: [PostgresReadiness, DatabaseConnector],
-      exports: [PostgresReadiness, DatabaseConnector],
+      // The problem filter names the field of a CHECK violation that reaches it.
+      providers: [PostgresReadiness, DatabaseConnector, { provide: CHECK_CONSTRAINT_FIELDS_TOKEN, useValue: CHECK_CONSTRAINT_FIELDS }],
+      exports: [PostgresReadiness, DatabaseConnector, CHECK_CONSTRAINT_FIELDS_TOKEN],
     };
   }
 }

@@ -11,7 +11,9 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { Headers } from '@tm/contracts';
 import { ConfigError, validateConfig, type BaseAppConfig } from './config';
 import { logRequests, REQUEST_LOG_OPTIONS, requestIdOf, ROOT_LOGGER, type RequestLogOptions } from './logging';
+import { clientErrorHandler, frameworkErrors } from './framework-errors';
 import { METRICS_REGISTRY } from './metrics';
+import { MAX_PARAM_LENGTH } from './problem';
 import { ProblemDoc } from './problem-docs';
 
 /** Requests larger than this are refused with 413 (CONTRACT.md, "HTTP conventions"). */
@@ -49,10 +51,18 @@ export function loadConfigOrExit<C extends object>(name: string, cls: ClassConst
  */
 export const NEST_APP_OPTIONS = { bufferLogs: true, bodyParser: false } as const;
 
-/** The Fastify adapter every app runs on: body limit, request ids, keep-alive. */
+/**
+ * The Fastify adapter every app runs on: body limit, request ids, keep-alive, and problem+json for
+ * what Fastify and Node refuse before Nest sees the request (a bad URL, a path parameter over
+ * MAX_PARAM_LENGTH, headers too large); Nest's own not-found and error handlers send the rest
+ * through the ProblemFilter.
+ */
 export function fastifyAdapter(): FastifyAdapter {
   return new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
     genReqId: (req: IncomingMessage) => requestIdOf(req),
     // Node's default keep-alive (5 s) is shorter than most proxies'; avoid resets under load.
     keepAliveTimeout: 65_000,
@@ -79,17 +89,24 @@ export function configureApp(app: NestFastifyApplication, openApi?: AppDefinitio
   });
   instrument(app);
   if (openApi) {
-    const document = () =>
-      SwaggerModule.createDocument(
+    const document = () => {
+      const doc = SwaggerModule.createDocument(
         app,
         new DocumentBuilder()
           .setTitle(openApi.title)
           .setDescription(openApi.description)
           .setVersion('1')
+          // Relative: the host and port that serve this document (each deployment has its own).
+          .addServer('/', 'the server that serves this document')
           .addBearerAuth()
+          .addSecurityRequirements('bearer')
           .build(),
         { extraModels: [ProblemDoc] },
       );
+      // package.json's licence; DocumentBuilder.setLicense would add a URL, and there is none.
+      doc.info.license = { name: 'UNLICENSED (proprietary)' };
+      return doc;
+    };
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
   }
 }

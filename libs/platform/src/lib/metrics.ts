@@ -18,6 +18,9 @@ class MetricsController {
   }
 }
 
+const PREFIX = 'tm_';
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** `GET /metrics` in Prometheus text format, with the process's default metrics. */
 @Global()
 @Module({})
@@ -25,7 +28,11 @@ export class MetricsModule {
   static forRoot(app: string): DynamicModule {
     const registry = new Registry();
     registry.setDefaultLabels({ app });
-    collectDefaultMetrics({ register: registry, prefix: 'tm_' });
+    collectDefaultMetrics({ register: registry, prefix: PREFIX });
+    // prom-client names three gauges `_total`, a suffix Prometheus keeps for counters (promtool
+    // check metrics refuses them). The same counts stay, by type, in tm_nodejs_active_handles,
+    // tm_nodejs_active_requests and tm_nodejs_active_resources: the totals are their sum().
+    for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(`${PREFIX}${name}`);
     return {
       module: MetricsModule,
       controllers: [MetricsController],

@@ -4,12 +4,15 @@ import {
   Catch,
   HttpException,
   HttpStatus,
+  Inject,
   Logger,
+  Optional,
   ValidationPipe,
   type ExceptionFilter,
   type ValidationError,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Headers } from '@tm/contracts';
 import { FastPathValidationPipe } from './fast-validation';
 
 export interface FieldError {
@@ -41,20 +44,23 @@ export class UnavailableException extends ProblemException {
   }
 }
 
-const TITLES: Record<number, string> = {
+export const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   428: 'Precondition Required',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -127,7 +133,47 @@ export class OverloadedException extends ProblemException {
   }
 }
 
-interface ProblemBody {
+/**
+ * The detail of an error the HTTP framework raised, by status; never its message, which quotes
+ * the request (the URL, a piece of the body). `hint` (Fastify's code or message) tells apart the 400s.
+ */
+export function frameworkDetail(status: number, hint = ''): string {
+  switch (status) {
+    case 400:
+      if (hint === 'FST_ERR_BAD_URL') return 'the request path is not valid percent-encoded UTF-8';
+      if (hint === 'HTTP') return 'the request is not valid HTTP/1.1';
+      if (/empty/i.test(hint)) return 'the request body is empty';
+      if (/content-length/i.test(hint)) return 'the request body does not match its Content-Length';
+      return 'the request body is not valid JSON';
+    case 404:
+      return 'no route matches this method and path';
+    case 408:
+      return 'the request did not arrive in time';
+    case 413:
+      return 'the request body is larger than the server accepts (16 KiB)';
+    case 414:
+      return `a path segment is longer than ${MAX_PARAM_LENGTH} characters`;
+    case 415:
+      return 'the request body must be application/json';
+    case 431:
+      return 'the request headers are larger than the server accepts';
+    default:
+      return TITLES[status] ?? 'the request cannot be answered';
+  }
+}
+
+/** Longest path parameter the router takes (Fastify's maxParamLength); a longer one is a 414. */
+export const MAX_PARAM_LENGTH = 100;
+/** Longest `instance` a problem carries: a longer path is left out rather than echoed. */
+export const MAX_INSTANCE_LENGTH = 256;
+
+/** The problem's `instance`: the request's path without its query (which may hold secrets), when short. */
+export function instanceOf(url: string | undefined): string | undefined {
+  const path = url?.split('?', 1)[0];
+  return path !== undefined && path.length <= MAX_INSTANCE_LENGTH ? path : undefined;
+}
+
+export interface ProblemBody {
   type: string;
   title: string;
   status: number;
@@ -138,7 +184,24 @@ interface ProblemBody {
   errorId?: string;
 }
 
-function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; headers: Record<string, string>; internal: boolean } {
+/**
+ * The fields that the database's CHECK constraints guard, by constraint name (provided by the
+ * persistence lib, which owns the schema): a violation that reaches the filter is a 400 naming it.
+ */
+export const CHECK_CONSTRAINT_FIELDS_TOKEN = Symbol('CHECK_CONSTRAINT_FIELDS');
+
+/** A CHECK violation (SQLSTATE 23514) as a 400; the field is named when the constraint is known. */
+function checkViolation(exception: unknown, fields: Readonly<Record<string, string>>): FieldError[] | undefined {
+  const driverError = (exception as { driverError?: { code?: unknown; constraint?: unknown } })?.driverError;
+  if (driverError?.code !== '23514') return undefined;
+  const field = typeof driverError.constraint === 'string' ? fields[driverError.constraint] : undefined;
+  return field === undefined ? [] : [{ field, message: `${field} breaks a rule of the store (${String(driverError.constraint)})` }];
+}
+
+function problemOf(
+  exception: unknown,
+  constraintFields: Readonly<Record<string, string>> = {},
+): { body: Omit<ProblemBody, 'requestId'>; headers: Record<string, string>; internal: boolean } {
   if (exception instanceof ProblemException) {
     return {
       body: {
@@ -152,16 +215,14 @@ function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; 
       internal: false,
     };
   }
+  // Nest's own: its router's 404 ("Cannot GET <the whole URL>") and the errors Fastify raises while
+  // reading a request (bad JSON, body too large, content type), which Nest maps to HttpExceptions
+  // with Fastify's message. Their messages carry the request's input back: a fixed sentence instead.
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    const response = exception.getResponse();
-    const message =
-      typeof response === 'object' && response !== null && 'message' in response
-        ? String((response as { message: unknown }).message)
-        : exception.message;
-    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: message }, headers: {}, internal: false };
+    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail: frameworkDetail(status, exception.message) }, headers: {}, internal: false };
   }
-  // Errors Fastify raises before a handler runs: body too large, bad JSON, unknown content type.
+  // Errors Fastify raises before a handler runs, when they reach us unmapped.
   const fastifyError = exception as { statusCode?: unknown; code?: unknown; message?: unknown };
   if (
     typeof fastifyError.statusCode === 'number' &&
@@ -171,18 +232,18 @@ function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; 
     fastifyError.code.startsWith('FST_')
   ) {
     const status = fastifyError.statusCode;
-    const detail =
-      status === 413
-        ? 'the request body is larger than 16 KiB'
-        : status === 415
-          ? 'the request body must be application/json'
-          : fastifyError.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-            ? 'the request body is empty'
-            : 'the request body is not valid JSON';
-    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Bad Request', status, detail }, headers: {}, internal: false };
+    return { body: { type: 'about:blank', title: TITLES[status] ?? 'Bad Request', status, detail: frameworkDetail(status, fastifyError.code) }, headers: {}, internal: false };
   }
   if (exception instanceof SyntaxError && /JSON/.test(exception.message)) {
     return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request body is not valid JSON' }, headers: {}, internal: false };
+  }
+  const violated = checkViolation(exception, constraintFields);
+  if (violated) {
+    return {
+      body: { type: 'urn:traffic-manager:problem:validation', title: 'Bad Request', status: 400, detail: 'a value in the request breaks a rule of the store; see errors', errors: violated },
+      headers: {},
+      internal: false,
+    };
   }
   const sqlState = (exception as { driverError?: { code?: unknown } })?.driverError?.code;
   if (typeof sqlState === 'string' && BAD_VALUE_CODES.has(sqlState)) {
@@ -207,12 +268,21 @@ function problemOf(exception: unknown): { body: Omit<ProblemBody, 'requestId'>; 
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
+  constructor(
+    @Optional() @Inject(CHECK_CONSTRAINT_FIELDS_TOKEN) private readonly constraintFields: Readonly<Record<string, string>> = {},
+  ) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const request = http.getRequest<FastifyRequest>();
-    const { body, headers, internal } = problemOf(exception);
-    const problem: ProblemBody = { ...body, instance: request.url, requestId: String(request.id) };
+    const { body, headers, internal } = problemOf(exception, this.constraintFields);
+    if (body.status === 400 && body.errors?.length === 0) {
+      // A CHECK the service should never break (a revision, a hash): ours to fix, so say which.
+      const constraint = (exception as { driverError?: { constraint?: unknown } }).driverError?.constraint;
+      this.logger.error({ requestId: String(request.id), constraint }, `check constraint ${String(constraint)} violated`);
+    }
+    const problem: ProblemBody = { ...body, instance: instanceOf(request.url), requestId: String(request.id) };
     if (internal) {
       problem.errorId = randomUUID();
       // Only what explains the error: never the query parameters (they may hold secrets or hashes).
@@ -228,14 +298,24 @@ export class ProblemFilter implements ExceptionFilter {
     } else if (body.status >= 500) {
       this.logger.warn({ requestId: problem.requestId, err: String(exception) }, body.detail);
     }
-    void reply.status(body.status).headers(headers).type('application/problem+json').send(problem);
+    // Set here too: an answer to a request whose hooks did not all run (a 404 for a malformed path) has it as well.
+    void reply
+      .status(body.status)
+      .header(Headers.requestId, problem.requestId)
+      .headers(headers)
+      .type('application/problem+json')
+      .send(problem);
   }
 }
 
+/** Longest property name an error shows: an unknown field's name is the caller's input. */
+const MAX_FIELD_NAME = 64;
+
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {
-    const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message }));
+    const name = error.property.length > MAX_FIELD_NAME ? `${error.property.slice(0, MAX_FIELD_NAME - 1)}…` : error.property;
+    const field = parent ? `${parent}.${name}` : name;
+    const own = Object.values(error.constraints ?? {}).map((message) => ({ field, message: message.split(error.property).join(name) }));
     return [...own, ...flatten(error.children ?? [], field)];
   });
 }

@@ -1,12 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, IsUUID, Length } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsArray, IsIn, IsOptional, IsString, IsUUID } from 'class-validator';
 import { SCOPES, type Scope } from '@tm/contracts';
-import { IsName, IsPlainText } from '../../validation';
+import { CharLength, IsName, IsPlainText } from '../../validation';
 
 export class CreateApiKeyDto {
   @ApiProperty({ example: 'billing-deployer', maxLength: 100 })
   @IsString()
-  @Length(1, 100)
+  @CharLength(1, 100)
   @IsPlainText()
   name!: string;
 

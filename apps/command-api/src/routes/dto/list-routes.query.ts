@@ -18,7 +18,8 @@ export class ListRoutesQuery {
   @IsName()
   service?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE, default: 50 })
+  // The type is named: the initialised property would otherwise be documented as an object.
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'limit must be a whole number from 1 to 500' })
@@ -26,7 +27,7 @@ export class ListRoutesQuery {
   @Max(MAX_PAGE, { message: 'limit must be a whole number from 1 to 500' })
   limit = 50;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page', maxLength: 1024 })
   @IsOptional()
   @IsString()
   @MaxLength(1024)

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Length } from 'class-validator';
-import { IsName, IsPlainText } from '../../validation';
+import { IsOptional, IsString } from 'class-validator';
+import { CharLength, IsName, IsPlainText } from '../../validation';
 
 export class CreateTenantDto {
   @ApiProperty({ example: 'acme' })
@@ -11,7 +11,7 @@ export class CreateTenantDto {
   @ApiPropertyOptional({ example: 'Acme Corporation', maxLength: 200 })
   @IsOptional()
   @IsString()
-  @Length(1, 200)
+  @CharLength(1, 200)
   @IsPlainText()
   displayName?: string;
 }

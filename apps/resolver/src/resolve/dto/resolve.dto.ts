@@ -55,7 +55,7 @@ export class ResolveParamsDto {
   return query;
 })
 export class ResolveQuery {
-  @ApiPropertyOptional({ description: 'the answer reflects at least this revision (same as the X-Min-Revision header)', minimum: 0 })
+  @ApiPropertyOptional({ type: 'integer', description: 'the answer reflects at least this revision (same as the X-Min-Revision header)', minimum: 0 })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'minRevision must be a whole number' })
