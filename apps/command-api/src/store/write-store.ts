@@ -30,24 +30,30 @@ function takeRevisions(count: string, ready: string): string {
   return `c AS (UPDATE store_revision SET revision = revision + ${count} WHERE id = 1 AND ${ready} RETURNING revision, clock_timestamp() AS at)`;
 }
 
+/** The jsonb `json` (SQL) with `fields` (path, SQL value) set. */
+function jsonbSet(json: string, fields: [path: string, value: string][]): string {
+  return fields.reduce((out, [path, value]) => `jsonb_set(${out}, '${path}', to_jsonb(${value}))`, json);
+}
+
 /**
  * A route change's CloudEvent, built in SQL from `event` (the event routeEvent built in the app,
- * revision 0: its shape has one source) with `revision`, the time of the clock `c`, and `fields`
- * (path, SQL value) set on each row.
+ * with revision 0: its shape has one source) with `revision` and the time of the clock `c`.
  */
-function eventJson(event: string, revision: string, fields: [path: string, value: string][] = []): string {
-  const set: [string, string][] = [['{data,revision}', revision], ['{time}', ISO_TIME], ...fields];
-  return set.reduce((json, [path, value]) => `jsonb_set(${json}, '${path}', to_jsonb(${value}))`, event);
+function eventJson(event: string, revision: string): string {
+  return jsonbSet(event, [
+    ['{data,revision}', revision],
+    ['{time}', ISO_TIME],
+  ]);
 }
 
 /**
  * `o`: the outbox rows of route changes (G1, G7), one per row of `from` (which includes `c`),
  * written by the statement that makes the changes, each at its revision and the clock's time.
  */
-function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; from: string; fields?: [string, string][] }): string {
+function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; from: string }): string {
   return `o AS (
     INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
-    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision, row.fields)}, ${row.revision}, c.at
+    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision)}, ${row.revision}, c.at
       FROM ${row.from})`;
 }
 
@@ -230,8 +236,9 @@ export class WriteStore {
    * (nothing changed) when there is no such tenant.
    *
    * Locks, in this order and all before the clock: the tenant row (a route create upserts it first,
-   * so none can start in the tenant meanwhile), its services, its endpoints, its keys. Then it takes
-   * the routes' revisions in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
+   * so none can start in the tenant meanwhile), its services, its endpoints, its keys; and numbers
+   * the routes and builds their events but for revision and time. Then it takes the routes'
+   * revisions in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
    * and the tenant (services and keys cascade, their rows already locked; nothing is deleted unless
    * the revisions were taken) and commits. So the clock row is locked only inside the database, as
    * a route write locks it, and never while the deletion waits for a row. A route write locks its
@@ -244,7 +251,6 @@ export class WriteStore {
    */
   deleteTenant(slug: string): Promise<number | undefined> {
     const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0 });
-    const routeKey = `$1::text || '/' || n.service || '/' || n.environment`;
     return this.retrying(async () => {
       const [row] = await returning<{ tenants: number; deleted: number; routes: number }>(
         this.dataSource.manager,
@@ -252,28 +258,32 @@ export class WriteStore {
          s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
          r AS MATERIALIZED (SELECT e.id, s.name AS service, e.environment FROM endpoints e JOIN s ON e.service_id = s.id FOR UPDATE OF e),
          k AS MATERIALIZED (SELECT k.id FROM api_keys k JOIN t ON k.tenant_id = t.id FOR UPDATE OF k),
-         -- Counted, so that every row is locked before the clock is.
+         -- The routes numbered in route order, with their events but for revision and time.
+         q AS MATERIALIZED (
+           SELECT gen_random_uuid() AS event_id, $1::text || '/' || r.service || '/' || r.environment AS route_key, r.service, r.environment,
+                  row_number() OVER (ORDER BY r.service, r.environment) AS n
+             FROM r),
+         ev AS MATERIALIZED (
+           SELECT q.event_id, q.route_key, q.n,
+                  ${jsonbSet('$3::jsonb', [
+                    ['{id}', 'q.event_id'],
+                    ['{subject}', 'q.route_key'],
+                    ['{data,service}', 'q.service'],
+                    ['{data,environment}', 'q.environment'],
+                  ])} AS event
+             FROM q),
+         -- Counted, so that every row is locked, and every event built, before the clock is taken.
          locked AS MATERIALIZED (
            SELECT (SELECT count(*) FROM t) AS tenants, (SELECT count(*) FROM s) AS services,
-                  (SELECT count(*) FROM r) AS routes, (SELECT count(*) FROM k) AS keys),
+                  (SELECT count(*) FROM ev) AS routes, (SELECT count(*) FROM k) AS keys),
          ${takeRevisions('(SELECT routes FROM locked)', '(SELECT routes FROM locked) > 0')},
-         n AS MATERIALIZED (
-           SELECT gen_random_uuid() AS event_id, r.service, r.environment,
-                  c.revision - (SELECT routes FROM locked) + row_number() OVER (ORDER BY r.service, r.environment) AS revision
-             FROM r, c),
          ${outboxRows({
-           eventId: 'n.event_id',
-           routeKey,
+           eventId: 'ev.event_id',
+           routeKey: 'ev.route_key',
            eventType: '$2',
-           event: '$3::jsonb',
-           revision: 'n.revision',
-           from: 'n, c',
-           fields: [
-             ['{id}', 'n.event_id'],
-             ['{subject}', routeKey],
-             ['{data,service}', 'n.service'],
-             ['{data,environment}', 'n.environment'],
-           ],
+           event: 'ev.event',
+           revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
+           from: 'ev, c',
          })},
          taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),
          d AS (DELETE FROM endpoints e USING r, taken WHERE e.id = r.id AND taken.ok),
