@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { routeEvent, type RouteEventData, type RouteId } from '@tm/contracts';
+import { routeEvent, type RouteId } from '@tm/contracts';
 import { OUTBOX_CHANNEL, returning } from '@tm/persistence';
 
 /**
@@ -21,25 +21,50 @@ function sqlState(e: unknown): string | undefined {
 const ISO_TIME = `to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
- * Takes the next revision, only once `ready` (a condition on the CTEs before it) holds: a change
- * that will not happen takes none, so revisions have no gaps. The clock row stays locked until
- * commit, so revisions become visible in the order they were taken (G2).
+ * `c`: takes the next `count` revisions (an SQL expression), only once `ready` (a condition on the
+ * CTEs before it) holds: a change that will not happen takes none, so revisions have no gaps. The
+ * clock row stays locked until commit, so revisions become visible in the order they were taken
+ * (G2). `c.revision` is the last revision taken, `c.at` the database's clock time.
  */
-function takeRevisionIf(ready: string): string {
-  return `c AS (UPDATE store_revision SET revision = revision + 1 WHERE id = 1 AND ${ready} RETURNING revision, clock_timestamp() AS at)`;
+function takeRevisions(count: string, ready: string): string {
+  return `c AS (UPDATE store_revision SET revision = revision + ${count} WHERE id = 1 AND ${ready} RETURNING revision, clock_timestamp() AS at)`;
+}
+
+/** The jsonb `json` (SQL) with `fields` (path, SQL value) set. */
+function jsonbSet(json: string, fields: [path: string, value: string][]): string {
+  return fields.reduce((out, [path, value]) => `jsonb_set(${out}, '${path}', to_jsonb(${value}))`, json);
 }
 
 /**
- * The outbox row of a route change (G1, G7), written by the statement that makes the change, from
- * the revision `c` took: the event is built in the app with revision 0 and gets its revision and
- * time from `c`. Parameters $1..$5: event id, route key, event type, payload, the relay's channel.
+ * A route change's CloudEvent, built in SQL from `event` (the event routeEvent built in the app,
+ * with revision 0: its shape has one source) with `revision` and the time of the clock `c`.
  */
-const OUTBOX_FROM_CLOCK = `o AS (
+function eventJson(event: string, revision: string): string {
+  return jsonbSet(event, [
+    ['{data,revision}', revision],
+    ['{time}', ISO_TIME],
+  ]);
+}
+
+/**
+ * `o`: the outbox rows of route changes (G1, G7), one per row of `from` (which includes `c`),
+ * written by the statement that makes the changes, each at its revision and the clock's time.
+ */
+function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; from: string }): string {
+  return `o AS (
     INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
-    SELECT $1::uuid, $2, $3,
-           jsonb_set(jsonb_set($4::jsonb, '{data,revision}', to_jsonb(c.revision)), '{time}', to_jsonb(${ISO_TIME})),
-           c.revision, c.at
-      FROM c)`;
+    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision)}, ${row.revision}, c.at
+      FROM ${row.from})`;
+}
+
+/**
+ * The outbox row of one route change, from the revision `c` took. Parameters $1..$5 (eventParams):
+ * event id, route key, event type, the event as routeEvent built it, the relay's channel.
+ */
+const OUTBOX_FROM_CLOCK = outboxRows({ eventId: '$1::uuid', routeKey: '$2', eventType: '$3', event: '$4::jsonb', revision: 'c.revision', from: 'c' });
+
+/** The id of an event template: each row gets its own. */
+const NO_ID = '00000000-0000-0000-0000-000000000000';
 
 function eventParams(id: RouteId, url: string | null): unknown[] {
   const event = routeEvent(randomUUID(), new Date(0), { ...id, url, revision: 0 });
@@ -118,11 +143,6 @@ export class WriteStore {
     }
   }
 
-  /** Runs `work` in one READ COMMITTED transaction, again (a few times) when a race made it fail. */
-  transaction<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
-    return this.retrying(() => this.dataSource.transaction('READ COMMITTED', work));
-  }
-
   /** The route's endpoint, as committed now; `lock` (inside a transaction) queues for its row lock. */
   async findEndpoint(manager: EntityManager, id: RouteId, lock = false): Promise<CurrentEndpoint | undefined> {
     const [row] = await manager.query<CurrentEndpoint[]>(
@@ -148,7 +168,7 @@ export class WriteStore {
        s AS (
          INSERT INTO services (tenant_id, name) SELECT t.id, $7 FROM t
          ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id),
-       ${takeRevisionIf('EXISTS (SELECT 1 FROM s)')},
+       ${takeRevisions('1', 'EXISTS (SELECT 1 FROM s)')},
        w AS (
          INSERT INTO endpoints (service_id, environment, url, revision, created_at, updated_at)
          SELECT s.id, $8, $9, c.revision, c.at, c.at FROM s, c RETURNING revision, created_at, updated_at),
@@ -177,7 +197,7 @@ export class WriteStore {
     const [row] = await returning<EndpointRow & { changed: boolean }>(
       manager,
       `WITH ${target},
-       ${takeRevisionIf('EXISTS (SELECT 1 FROM cur WHERE cur.url <> $6)')},
+       ${takeRevisions('1', 'EXISTS (SELECT 1 FROM cur WHERE cur.url <> $6)')},
        w AS (
          UPDATE endpoints e SET url = $6, revision = c.revision, updated_at = c.at FROM c, cur
           WHERE e.id = cur.id RETURNING e.revision, e.created_at, e.updated_at),
@@ -200,7 +220,7 @@ export class WriteStore {
     const [row] = await returning<{ revision: string }>(
       manager,
       `WITH ${target},
-       ${takeRevisionIf('EXISTS (SELECT 1 FROM cur)')},
+       ${takeRevisions('1', 'EXISTS (SELECT 1 FROM cur)')},
        d AS (DELETE FROM endpoints e USING c, cur WHERE e.id = cur.id),
        ${OUTBOX_FROM_CLOCK}
        SELECT c.revision, pg_notify($5, c.revision::text)::text AS notified FROM c`,
@@ -210,45 +230,71 @@ export class WriteStore {
   }
 
   /**
-   * Takes the next `count` revisions, for a transaction that changes many routes. The clock row
-   * stays locked until commit (G2). Returns the last one and the database's clock time.
+   * Deletes the tenant with its services, routes and keys, in one statement in a transaction of its
+   * own: every route takes its own revision (consecutive, in (service, environment) order) and gets
+   * its own `deleted` event, as a route deletion does. Returns how many routes went, or undefined
+   * (nothing changed) when there is no such tenant.
+   *
+   * Locks, in this order and all before the clock: the tenant row (a route create upserts it first,
+   * so none can start in the tenant meanwhile), its services, its endpoints, its keys; and numbers
+   * the routes and builds their events but for revision and time. Then it takes the routes'
+   * revisions in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
+   * and the tenant (services and keys cascade, their rows already locked; nothing is deleted unless
+   * the revisions were taken) and commits. So the clock row is locked only inside the database, as
+   * a route write locks it, and never while the deletion waits for a row. A route write locks its
+   * endpoint (or, creating, the tenant) before the clock too: the two wait for each other, never
+   * deadlock.
+   *
+   * A route created after this statement's snapshot, before it locked the tenant, is not among the
+   * routes it saw: deleting its service then fails the foreign key (endpoints do not cascade, 23503)
+   * and the deletion runs again, seeing it, instead of removing it without an event.
    */
-  async takeRevisions(tx: EntityManager, count: number): Promise<{ last: number; at: Date }> {
-    const [row] = await returning<{ revision: string; at: Date }>(
-      tx,
-      'UPDATE store_revision SET revision = revision + $1 WHERE id = 1 RETURNING revision, clock_timestamp() AS at',
-      [count],
-    );
-    if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
-    return { last: Number(row.revision), at: row.at };
-  }
-
-  /**
-   * Writes one outbox row per event (exactly one per route change, G7) and wakes the relay on
-   * commit. One statement with array parameters, so a tenant deletion of any size fits.
-   */
-  async appendEvents(tx: EntityManager, events: RouteEventData[], at: Date): Promise<void> {
-    if (events.length === 0) return;
-    const ids: string[] = [];
-    const keys: string[] = [];
-    const types: string[] = [];
-    const payloads: string[] = [];
-    const revisions: number[] = [];
-    for (const data of events) {
-      const event = routeEvent(randomUUID(), at, data);
-      ids.push(event.id);
-      keys.push(event.subject);
-      types.push(event.type);
-      payloads.push(JSON.stringify(event));
-      revisions.push(data.revision);
-    }
-    await tx.query(
-      `WITH o AS (
-         INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
-         SELECT e.id, e.key, e.type, e.payload::jsonb, e.revision, $6
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS e (id, key, type, payload, revision))
-       SELECT pg_notify($7, $8)`,
-      [ids, keys, types, payloads, revisions, at, OUTBOX_CHANNEL, String(revisions[revisions.length - 1])],
-    );
+  deleteTenant(slug: string): Promise<number | undefined> {
+    const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0 });
+    return this.retrying(async () => {
+      const [row] = await returning<{ tenants: number; deleted: number; routes: number }>(
+        this.dataSource.manager,
+        `WITH t AS MATERIALIZED (SELECT id FROM tenants WHERE slug = $1 FOR UPDATE),
+         s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
+         r AS MATERIALIZED (SELECT e.id, s.name AS service, e.environment FROM endpoints e JOIN s ON e.service_id = s.id FOR UPDATE OF e),
+         k AS MATERIALIZED (SELECT k.id FROM api_keys k JOIN t ON k.tenant_id = t.id FOR UPDATE OF k),
+         -- The routes numbered in route order, with their events but for revision and time.
+         q AS MATERIALIZED (
+           SELECT gen_random_uuid() AS event_id, $1::text || '/' || r.service || '/' || r.environment AS route_key, r.service, r.environment,
+                  row_number() OVER (ORDER BY r.service, r.environment) AS n
+             FROM r),
+         ev AS MATERIALIZED (
+           SELECT q.event_id, q.route_key, q.n,
+                  ${jsonbSet('$3::jsonb', [
+                    ['{id}', 'q.event_id'],
+                    ['{subject}', 'q.route_key'],
+                    ['{data,service}', 'q.service'],
+                    ['{data,environment}', 'q.environment'],
+                  ])} AS event
+             FROM q),
+         -- Counted, so that every row is locked, and every event built, before the clock is taken.
+         locked AS MATERIALIZED (
+           SELECT (SELECT count(*) FROM t) AS tenants, (SELECT count(*) FROM s) AS services,
+                  (SELECT count(*) FROM ev) AS routes, (SELECT count(*) FROM k) AS keys),
+         ${takeRevisions('(SELECT routes FROM locked)', '(SELECT routes FROM locked) > 0')},
+         ${outboxRows({
+           eventId: 'ev.event_id',
+           routeKey: 'ev.route_key',
+           eventType: '$2',
+           event: 'ev.event',
+           revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
+           from: 'ev, c',
+         })},
+         taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),
+         d AS (DELETE FROM endpoints e USING r, taken WHERE e.id = r.id AND taken.ok),
+         dt AS (DELETE FROM tenants x USING t, taken WHERE x.id = t.id AND taken.ok RETURNING x.id)
+         SELECT (SELECT count(*) FROM t)::int AS tenants, (SELECT count(*) FROM dt)::int AS deleted,
+                (SELECT routes FROM locked)::int AS routes, (SELECT pg_notify($4, revision::text) FROM c) AS notified`,
+        [slug, template.type, JSON.stringify(template), OUTBOX_CHANNEL],
+      );
+      if (!row || row.tenants === 0) return undefined;
+      if (row.deleted === 0) throw new Error('the revision clock is missing: has the database been migrated?');
+      return row.routes;
+    });
   }
 }

@@ -1,7 +1,11 @@
 import { Client } from 'pg';
-import { CommandApiUnderTest } from '../command-api.test-support';
+import { type Answer, CommandApiUnderTest } from '../command-api.test-support';
 
-/** Tenant deletion against concurrent writes, forced by holding the deletion's locks in a session of the test's own. */
+/**
+ * Tenant deletion against concurrent writes. The deletion is one statement; the test holds it
+ * where it must wait (on a row of its own tenant that the test's session locked) or makes it wait
+ * for a write that the session holds, so the interleaving is forced, not hoped for.
+ */
 describe('tenant deletion races', () => {
   let api: CommandApiUnderTest;
   let session: Client;
@@ -20,44 +24,49 @@ describe('tenant deletion races', () => {
     return Number(rows[0]?.n);
   }
 
-  /** Starts the tenant deletion's transaction as TenantsService does, up to its clock, and holds it there. */
-  async function holdDeletion(slug: string): Promise<{ routes: number }> {
-    await session.query('BEGIN');
-    const { rows } = await session.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1 FOR UPDATE', [slug]);
-    await session.query('SELECT id FROM services WHERE tenant_id = $1 FOR UPDATE', [rows[0]?.id]);
-    const routes = await session.query(
-      'SELECT e.id FROM endpoints e JOIN services s ON s.id = e.service_id WHERE s.tenant_id = $1 FOR UPDATE OF e',
-      [rows[0]?.id],
-    );
-    return { routes: routes.rowCount ?? 0 };
+  async function clock(): Promise<number> {
+    return Number((await api.db.query<{ revision: string }>('SELECT revision FROM store_revision')).rows[0]?.revision);
   }
 
-  /** Resolves once another session of this database waits for a lock (the request under test is blocked). */
-  async function someoneWaitsForALock(): Promise<void> {
+  /** Resolves once `n` other sessions of this database wait for a lock (the requests under test are blocked). */
+  async function lockWaiters(n: number): Promise<void> {
     for (;;) {
       const { rows } = await api.db.query(
         `SELECT 1 FROM pg_stat_activity
           WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
       );
-      if (rows.length > 0) return;
+      if (rows.length >= n) return;
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
-  async function finishDeletion(slug: string): Promise<void> {
-    await session.query('UPDATE store_revision SET revision = revision + 1');
-    await session.query('DELETE FROM tenants WHERE slug = $1', [slug]);
-    await session.query('COMMIT');
+  /**
+   * Starts DELETE /v1/tenants/{slug} and holds it on the tenant's keys, which a revocation in the
+   * test's session has locked and not committed: the deletion has locked the tenant, its services
+   * and its endpoints and waits. `finish` commits the revocation and returns the deletion's answer.
+   */
+  async function holdDeletion(slug: string): Promise<{ finish(): Promise<Answer> }> {
+    await api.createKey(['routes:read'], slug);
+    await session.query('BEGIN');
+    await session.query('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = (SELECT id FROM tenants WHERE slug = $1)', [slug]);
+    const deletion = api.request('DELETE', `/v1/tenants/${slug}`);
+    await lockWaiters(1);
+    return {
+      async finish() {
+        await session.query('COMMIT');
+        return deletion;
+      },
+    };
   }
 
   it('a PUT adding an environment while the tenant is being deleted waits, then recreates the tenant, without a deadlock', async () => {
     await api.request('PUT', '/v1/routes/doomed/web/prod', { body: { url: 'https://web.doomed.internal' } });
     const before = await deadlocks();
-    await holdDeletion('doomed');
+    const deletion = await holdDeletion('doomed');
     const put = api.request('PUT', '/v1/routes/doomed/web/staging', { body: { url: 'https://staging.doomed.internal' } });
-    // Once the PUT waits on a row the deletion holds, let the deletion take the clock and commit.
-    await someoneWaitsForALock();
-    await finishDeletion('doomed');
+    // Once the PUT waits on the tenant row the deletion holds, let the deletion go on and commit.
+    await lockWaiters(2);
+    expect((await deletion.finish()).status).toBe(204);
     const res = await put;
     expect(res.status).toBe(201);
     expect((await api.request('GET', '/v1/routes/doomed/web/staging')).status).toBe(200);
@@ -67,13 +76,64 @@ describe('tenant deletion races', () => {
 
   it('creating a key for a tenant that is deleted meanwhile is a 404, not a 500', async () => {
     await api.request('POST', '/v1/tenants', { body: { slug: 'vanishing' } });
-    await holdDeletion('vanishing');
+    const deletion = await holdDeletion('vanishing');
     const create = api.request('POST', '/v1/api-keys', { body: { name: 'k', tenant: 'vanishing', scopes: ['routes:read'] } });
-    await someoneWaitsForALock();
-    await finishDeletion('vanishing');
+    await lockWaiters(2);
+    expect((await deletion.finish()).status).toBe(204);
     const res = await create;
     expect(res.status).toBe(404);
     expect(res.json()).toMatchObject({ status: 404 });
+  });
+
+  it("another tenant's PUT is answered while a tenant deletion waits: the deletion does not hold the revision clock while it waits", async () => {
+    for (const env of ['prod', 'staging']) {
+      await api.request('PUT', `/v1/routes/slowgone/web/${env}`, { body: { url: `https://${env}.slowgone.internal` } });
+    }
+    const deletion = await holdDeletion('slowgone');
+    // Holding the clock while waiting (the row lock of a key here; a round trip to the app before
+    // the deletion commits is the same window) would make this PUT wait for the clock as well.
+    const put = api.request('PUT', '/v1/routes/bystander/web/prod', { body: { url: 'https://web.bystander.internal' } });
+    const first = await Promise.race([put.then(() => 'answered'), lockWaiters(2).then(() => 'blocked behind the deletion')]);
+    let deleted: Answer | undefined;
+    try {
+      expect(first).toBe('answered');
+      expect((await put).status).toBe(201);
+    } finally {
+      deleted = await deletion.finish();
+    }
+    expect(deleted.status).toBe(204);
+    // The PUT committed first, so its revision is below the deletion's.
+    const { rows } = await api.db.query<{ route_key: string; revision: string }>(
+      "SELECT route_key, revision FROM outbox WHERE route_key LIKE 'slowgone/%' OR route_key LIKE 'bystander/%' ORDER BY revision DESC LIMIT 3",
+    );
+    expect(rows.map((r) => r.route_key)).toEqual(['slowgone/web/staging', 'slowgone/web/prod', 'bystander/web/prod']);
+    expect(Number(rows[0]?.revision)).toBe(await clock());
+  });
+
+  it('a route created after the deletion began but before it locked the tenant is deleted with its event, not silently', async () => {
+    await api.request('PUT', '/v1/routes/latecomer/web/prod', { body: { url: 'https://web.latecomer.internal' } });
+    // The session holds the clock: the PUT below locks the tenant and its new service, then waits.
+    await session.query('BEGIN');
+    await session.query('SELECT revision FROM store_revision FOR UPDATE');
+    const put = api.request('PUT', '/v1/routes/latecomer/api/prod', { body: { url: 'https://api.latecomer.internal' } });
+    await lockWaiters(1);
+    // The deletion's statement starts now (its snapshot has no latecomer/api/prod) and waits for
+    // the tenant row; the PUT commits once the session lets the clock go.
+    const deletion = api.request('DELETE', '/v1/tenants/latecomer');
+    await lockWaiters(2);
+    await session.query('COMMIT');
+    expect((await put).status).toBe(201);
+    expect((await deletion).status).toBe(204);
+    const { rows } = await api.db.query<{ route_key: string; event_type: string }>(
+      "SELECT route_key, event_type FROM outbox WHERE route_key LIKE 'latecomer/%' ORDER BY revision",
+    );
+    expect(rows).toEqual([
+      { route_key: 'latecomer/web/prod', event_type: 'traffic-manager.route.upserted.v1' },
+      { route_key: 'latecomer/api/prod', event_type: 'traffic-manager.route.upserted.v1' },
+      { route_key: 'latecomer/api/prod', event_type: 'traffic-manager.route.deleted.v1' },
+      { route_key: 'latecomer/web/prod', event_type: 'traffic-manager.route.deleted.v1' },
+    ]);
+    expect((await api.db.query("SELECT 1 FROM tenants WHERE slug = 'latecomer'")).rowCount).toBe(0);
   });
 
   it('a tenant with 11,000 routes is deleted in one transaction with 11,000 events', async () => {
@@ -81,15 +141,15 @@ describe('tenant deletion races', () => {
     await api.db.query(`
       WITH s AS (INSERT INTO services (tenant_id, name) SELECT id, 'svc-' || g FROM tenants, generate_series(1, 110) g WHERE slug = 'big' RETURNING id)
       INSERT INTO endpoints (service_id, environment, url, revision) SELECT s.id, 'env-' || g, 'https://big.example/' || g, 1 FROM s, generate_series(1, 100) g`);
-    const before = await api.db.query<{ revision: string }>('SELECT revision FROM store_revision');
+    const before = await clock();
     const res = await api.request('DELETE', '/v1/tenants/big');
     expect(res.status).toBe(204);
     const { rows } = await api.db.query<{ n: number; lo: string; hi: string }>(
       "SELECT count(*)::int AS n, min(revision) AS lo, max(revision) AS hi FROM outbox WHERE route_key LIKE 'big/%' AND event_type = 'traffic-manager.route.deleted.v1'",
     );
     expect(rows[0]?.n).toBe(11_000);
-    expect(Number(rows[0]?.lo)).toBe(Number(before.rows[0]?.revision) + 1);
-    expect(Number(rows[0]?.hi)).toBe(Number(before.rows[0]?.revision) + 11_000);
+    expect(Number(rows[0]?.lo)).toBe(before + 1);
+    expect(Number(rows[0]?.hi)).toBe(before + 11_000);
     expect((await api.request('GET', '/v1/tenants/big')).status).toBe(404);
   }, 120_000);
 });

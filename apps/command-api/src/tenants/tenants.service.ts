@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ProblemException } from '@tm/platform';
-import type { RouteEventData } from '@tm/contracts';
 import { WriteStore } from '../store/write-store';
 import type { TenantResponse } from './dto/tenant.dto';
 
@@ -65,34 +64,13 @@ export class TenantsService {
   }
 
   /**
-   * Deletes a tenant with its services, routes and keys, in one transaction: every removed route
-   * takes its own revision and gets its own `deleted` event. Locks the tenant, then its services,
-   * then its endpoints, so a concurrent PUT into the tenant either lands before (and is deleted
-   * with an event) or waits and then creates the tenant anew.
+   * Deletes a tenant with its services, routes and keys, atomically: every removed route takes its
+   * own revision and gets its own `deleted` event (WriteStore.deleteTenant: one statement, so the
+   * revision clock is never locked across a round trip to this app). A concurrent PUT into the
+   * tenant either lands before (and is deleted with an event) or waits and then creates the tenant
+   * anew.
    */
-  delete(slug: string): Promise<void> {
-    return this.store.transaction(async (tx) => {
-      const [tenant] = await tx.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1 FOR UPDATE', [slug]);
-      if (!tenant) throw tenantNotFound(slug);
-      await tx.query('SELECT id FROM services WHERE tenant_id = $1 FOR UPDATE', [tenant.id]);
-      const routes = await tx.query<{ service: string; environment: string }[]>(
-        `SELECT s.name AS service, e.environment
-           FROM endpoints e JOIN services s ON s.id = e.service_id
-          WHERE s.tenant_id = $1
-          ORDER BY s.name, e.environment
-          FOR UPDATE OF e`,
-        [tenant.id],
-      );
-      let events: RouteEventData[] = [];
-      let at = new Date();
-      if (routes.length > 0) {
-        const taken = await this.store.takeRevisions(tx, routes.length);
-        at = taken.at;
-        const first = taken.last - routes.length + 1;
-        events = routes.map((r, i) => ({ tenant: slug, service: r.service, environment: r.environment, url: null, revision: first + i }));
-      }
-      await tx.query('DELETE FROM tenants WHERE id = $1', [tenant.id]);
-      await this.store.appendEvents(tx, events, at);
-    });
+  async delete(slug: string): Promise<void> {
+    if ((await this.store.deleteTenant(slug)) === undefined) throw tenantNotFound(slug);
   }
 }

@@ -46,7 +46,8 @@ export class EndpointEntity {
   @Column('uuid', { name: 'service_id' })
   serviceId!: string;
 
-  @ManyToOne(() => ServiceEntity, { onDelete: 'CASCADE' })
+  // Not cascaded: a route goes only with a statement that names it and writes its event.
+  @ManyToOne(() => ServiceEntity, { onDelete: 'NO ACTION' })
   @JoinColumn({ name: 'service_id' })
   service?: ServiceEntity;
 
