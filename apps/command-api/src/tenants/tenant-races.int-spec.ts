@@ -136,6 +136,52 @@ describe('tenant deletion races', () => {
     expect((await api.db.query("SELECT 1 FROM tenants WHERE slug = 'latecomer'")).rowCount).toBe(0);
   });
 
+  it('under concurrent PUTs into the tenant and others: no deadlock, no gap in revisions, every route ends as its last event says', async () => {
+    await api.request('POST', '/v1/tenants', { body: { slug: 'churn' } });
+    await api.db.query(`
+      WITH s AS (INSERT INTO services (tenant_id, name) SELECT id, 'svc-' || g FROM tenants, generate_series(1, 5) g WHERE slug = 'churn' RETURNING id)
+      INSERT INTO endpoints (service_id, environment, url, revision) SELECT s.id, 'env-' || g, 'https://churn.example/' || g, 1 FROM s, generate_series(1, 100) g`);
+    const before = await deadlocks();
+    let deleting = true;
+    const statuses: number[] = [];
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; deleting || i < 5; i++) {
+        const route = w < 4 ? `churn/svc-${(i % 6) + 1}/env-${(w * 37 + i * 11) % 120}` : `churn-bystander-${w}/web/env-${i % 10}`;
+        statuses.push((await api.request('PUT', `/v1/routes/${route}`, { body: { url: `https://w${w}-${i}.example` } })).status);
+      }
+    };
+    const writers = [0, 1, 2, 3, 4, 5].map(writer);
+    while (statuses.length < 20) await new Promise((r) => setTimeout(r, 5));
+    const res = await api.request('DELETE', '/v1/tenants/churn');
+    deleting = false;
+    await Promise.all(writers);
+    expect(res.status).toBe(204);
+    expect(statuses.filter((s) => s !== 200 && s !== 201)).toEqual([]);
+    expect(await deadlocks()).toBe(before);
+    // Revisions: one per outbox row, none skipped, the clock at the last.
+    const { rows: gaps } = await api.db.query<{ n: string; lo: string; hi: string }>('SELECT count(*) AS n, min(revision) AS lo, max(revision) AS hi FROM outbox');
+    expect(Number(gaps[0]?.hi) - Number(gaps[0]?.lo) + 1).toBe(Number(gaps[0]?.n));
+    expect(Number(gaps[0]?.hi)).toBe(await clock());
+    // Each churn route's last event is its state now: deleted when it is gone, else its URL and revision.
+    const { rows: mismatched } = await api.db.query(
+      `WITH last AS (
+         SELECT DISTINCT ON (route_key) route_key, event_type, payload FROM outbox WHERE route_key LIKE 'churn/%' ORDER BY route_key, revision DESC),
+       now AS (
+         SELECT t.slug || '/' || s.name || '/' || e.environment AS route_key, e.url, e.revision
+           FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = 'churn')
+       SELECT coalesce(l.route_key, n.route_key) AS route_key, l.event_type, n.url
+         FROM last l FULL JOIN now n ON n.route_key = l.route_key
+        WHERE n.route_key IS NULL AND l.event_type <> 'traffic-manager.route.deleted.v1'
+           OR n.route_key IS NOT NULL AND (l.route_key IS NULL OR l.payload->'data'->>'url' IS DISTINCT FROM n.url OR (l.payload->'data'->>'revision')::bigint <> n.revision)`,
+    );
+    expect(mismatched).toEqual([]);
+    // Every seeded route got its deleted event.
+    const { rows: seeded } = await api.db.query<{ n: number }>(
+      "SELECT count(DISTINCT route_key)::int AS n FROM outbox WHERE route_key ~ '^churn/svc-[1-5]/env-([1-9][0-9]?|100)$' AND event_type = 'traffic-manager.route.deleted.v1'",
+    );
+    expect(seeded[0]?.n).toBe(500);
+  }, 120_000);
+
   it('a tenant with 11,000 routes is deleted in one transaction with 11,000 events', async () => {
     await api.request('POST', '/v1/tenants', { body: { slug: 'big' } });
     await api.db.query(`
