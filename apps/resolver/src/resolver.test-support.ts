@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import { generateApiKey } from '@tm/auth';
 import { routeEvent, routeKey, type RouteEventData, type RouteId } from '@tm/contracts';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
-import { createRedisClient, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
+import { createRedisClient, RouteCache, type EventOutcome, type InvalidationMode, type RedisClient } from '@tm/route-cache';
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
@@ -121,7 +121,7 @@ export class ResolverUnderTest {
   }
 
   /** Applies events as the invalidation worker does. */
-  apply(events: { data: RouteEventData; time: number }[], mode: InvalidationMode = 'refresh'): Promise<boolean[]> {
+  apply(events: { data: RouteEventData; time: number }[], mode: InvalidationMode = 'refresh'): Promise<EventOutcome[]> {
     return this.worker.applyEvents(events, mode);
   }
 
