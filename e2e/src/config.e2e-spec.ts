@@ -19,6 +19,9 @@ describe('configuration checked at start', () => {
     ['resolver', { LOG_LEVEL: 'chatty' }, /^resolver: invalid configuration: LOG_LEVEL is invalid: expected one of/],
     ['invalidation-worker', { SHUTDOWN_TIMEOUT_MS: '-5' }, /^invalidation-worker: invalid configuration: SHUTDOWN_TIMEOUT_MS is invalid/],
     ['invalidation-worker', { WORKER_COMMIT_INTERVAL_MS: '60000' }, /^invalidation-worker: invalid configuration: WORKER_COMMIT_INTERVAL_MS is invalid: expected a whole number from 0 to 10000/],
+    ['invalidation-worker', { WORKER_MESSAGE_MAX_ATTEMPTS: '0' }, /^invalidation-worker: invalid configuration: WORKER_MESSAGE_MAX_ATTEMPTS is invalid: expected a whole number from 1 to 100/],
+    ['outbox-relay', { KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '4' }, /^outbox-relay: invalid configuration: KAFKA_MIN_INSYNC_REPLICAS is invalid: expected a whole number from 1 to KAFKA_REPLICATION_FACTOR/],
+    ['invalidation-worker', { KAFKA_MIN_INSYNC_REPLICAS: 'two' }, /^invalidation-worker: invalid configuration: KAFKA_MIN_INSYNC_REPLICAS is invalid: expected a whole number from 1 to KAFKA_REPLICATION_FACTOR/],
   ];
 
   it.each(cases)('%s with %p', async (app, override, expected) => {

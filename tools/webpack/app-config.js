@@ -8,7 +8,7 @@ const root = join(__dirname, '..', '..');
  * gives dist/<project root>/main.js and a generated package.json with the production
  * dependencies it uses, which is what an image installs and runs.
  */
-module.exports = function appWebpackConfig(projectDir) {
+module.exports = function appWebpackConfig(projectDir, { additionalEntryPoints = [] } = {}) {
   return {
     output: {
       path: join(root, 'dist', relative(root, projectDir)),
@@ -20,6 +20,8 @@ module.exports = function appWebpackConfig(projectDir) {
         target: 'node',
         compiler: 'tsc',
         main: './src/main.ts',
+        // More commands in the same folder and image (e.g. the worker's dlq.js), sharing its dependencies.
+        additionalEntryPoints,
         tsConfig: './tsconfig.app.json',
         optimization: false,
         outputHashing: 'none',

@@ -1,5 +1,6 @@
 import { IsIn, IsOptional } from 'class-validator';
 import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
+import { IsMinInsyncReplicas } from '@tm/messaging';
 import { BaseAppConfig, IsBrokerList, IsIntBetween, IsPort, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable invalidation-worker reads, validated at start (README, "Configuration"). */
@@ -19,10 +20,22 @@ export class InvalidationWorkerConfig extends BaseAppConfig {
   @IsToken()
   KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
 
-  /** Partitions of the topic if the worker is the first to create it (the relay creates it too). */
+  /**
+   * What the topic and its dead-letter topic should have (the relay creates them with these): the
+   * worker never creates a topic; it checks these at start and reports a difference.
+   */
   @IsOptional()
   @IsIntBetween(1, 1000)
   KAFKA_TOPIC_PARTITIONS = 6;
+
+  @IsOptional()
+  @IsIntBetween(1, 10)
+  KAFKA_REPLICATION_FACTOR = 1;
+
+  /** Default: 2 from a replication factor of 3 on, else 1. */
+  @IsOptional()
+  @IsMinInsyncReplicas()
+  KAFKA_MIN_INSYNC_REPLICAS?: number;
 
   @IsOptional()
   @IsToken()
@@ -42,6 +55,16 @@ export class InvalidationWorkerConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(1, 30 * 86_400)
   CACHE_STALE_GRACE_SECONDS = 86_400;
+
+  /**
+   * Tries of one message that Redis answers with an error of its own (WRONGTYPE, a Lua error), and
+   * of writing one dead letter that Kafka refuses (topic missing, not authorised, too large), before
+   * the worker dead-letters the message, or gives up on the dead letter, and goes on. An outage
+   * (Redis or Kafka unreachable, not answering) is retried without end.
+   */
+  @IsOptional()
+  @IsIntBetween(1, 100)
+  WORKER_MESSAGE_MAX_ATTEMPTS = 5;
 
   /** Longest wait between two tries while Redis or Kafka fails (backoff doubles up to it). */
   @IsOptional()

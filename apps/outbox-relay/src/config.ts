@@ -1,5 +1,6 @@
 import { IsOptional, IsString, MaxLength } from 'class-validator';
 import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
+import { IsMinInsyncReplicas } from '@tm/messaging';
 import { BaseAppConfig, IsBrokerList, IsIntBetween, IsPort, IsPostgresUrl, IsToken } from '@tm/platform';
 
 /** Every variable outbox-relay reads, validated at start (README, "Configuration"). */
@@ -24,7 +25,10 @@ export class OutboxRelayConfig extends BaseAppConfig {
   @IsToken()
   KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
 
-  /** Partitions of the topic when the relay creates it (an existing topic is left as it is). */
+  /**
+   * The relay creates the topic and its dead-letter topic at start with these (an existing topic is
+   * left as it is, and a difference is reported).
+   */
   @IsOptional()
   @IsIntBetween(1, 1000)
   KAFKA_TOPIC_PARTITIONS = 6;
@@ -32,6 +36,11 @@ export class OutboxRelayConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(1, 10)
   KAFKA_REPLICATION_FACTOR = 1;
+
+  /** The topics' min.insync.replicas (default: 2 from a replication factor of 3 on, else 1). */
+  @IsOptional()
+  @IsMinInsyncReplicas()
+  KAFKA_MIN_INSYNC_REPLICAS?: number;
 
   /** Outbox rows published per Kafka request. */
   @IsOptional()

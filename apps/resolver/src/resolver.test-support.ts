@@ -7,7 +7,7 @@ import { generateApiKey } from '@tm/auth';
 import { routeEvent, routeKey, type RouteEventData, type RouteId } from '@tm/contracts';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
 import { DatabaseConnector } from '@tm/persistence';
-import { createRedisClient, REDIS_CLIENT, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
+import { createRedisClient, REDIS_CLIENT, RouteCache, type EventOutcome, type InvalidationMode, type RedisClient } from '@tm/route-cache';
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
@@ -149,7 +149,7 @@ export class ResolverUnderTest {
   }
 
   /** Applies events as the invalidation worker does. */
-  apply(events: { data: RouteEventData; time: number }[], mode: InvalidationMode = 'refresh'): Promise<boolean[]> {
+  apply(events: { data: RouteEventData; time: number }[], mode: InvalidationMode = 'refresh'): Promise<EventOutcome[]> {
     return this.worker.applyEvents(events, mode);
   }
 

@@ -9,6 +9,8 @@ export class WorkerMetrics {
   readonly applyLag: Histogram;
   readonly consumerLag: Gauge;
   readonly errors: Counter;
+  readonly deadLettered: Counter;
+  readonly deadLetterFailures: Counter;
   /** Refreshes the consumer lag gauge; called on every scrape. */
   refreshLag: () => Promise<void> = async () => undefined;
 
@@ -16,7 +18,7 @@ export class WorkerMetrics {
     const registers = [registry];
     this.events = new Counter({
       name: 'tm_worker_events_total',
-      help: 'Route events by outcome: applied, ignored (older than the cache or a duplicate), dead_lettered',
+      help: 'Messages by outcome: applied, ignored (older than the cache or a duplicate), dead_lettered, skipped (the dead-letter topic could not take it)',
       labelNames: ['outcome'],
       registers,
     });
@@ -35,8 +37,20 @@ export class WorkerMetrics {
     });
     this.errors = new Counter({
       name: 'tm_worker_errors_total',
-      help: 'Failures by stage (connect, redis, dlq, commit, lag); each is retried',
+      help: 'Failures by stage (connect, redis, message, dlq, commit, lag); each is retried',
       labelNames: ['stage'],
+      registers,
+    });
+    this.deadLettered = new Counter({
+      name: 'tm_worker_dead_lettered_total',
+      help: 'Messages written to the dead-letter topic, by reason: invalid_event, or redis_<code> after WORKER_MESSAGE_MAX_ATTEMPTS tries (redis_wrongtype, redis_err, redis_other)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.deadLetterFailures = new Counter({
+      name: 'tm_worker_dead_letter_failures_total',
+      help: 'Dead letters the dead-letter topic refused WORKER_MESSAGE_MAX_ATTEMPTS times, skipped so that their partition goes on (logged at error with their offset), by Kafka error',
+      labelNames: ['error'],
       registers,
     });
   }

@@ -1,21 +1,50 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import { deadLetterTopic, parseRouteEvent } from '@tm/contracts';
-import { ensureTopic, KAFKA, OrderedProducer } from '@tm/messaging';
-import { withTimeout } from '@tm/platform';
-import { REDIS_CLIENT, RouteCache, type EventToApply, type RedisClient } from '@tm/route-cache';
+import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { ErrorReply } from 'redis';
+import { DeadLetterHeaders, deadLetterTopic, parseRouteEvent } from '@tm/contracts';
+import { checkTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, topicSettings, type OutgoingMessage } from '@tm/messaging';
+import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
+import { REDIS_CLIENT, RouteCache, type EventOutcome, type EventToApply, type RedisClient } from '@tm/route-cache';
 import { InvalidationWorkerConfig } from '../config';
+import { deadLetterLabel, isKafkaUnavailable, isMessageError, kafkaErrorType } from './failures';
 import { OffsetCommits, type PartitionOffset } from './offset-commits';
 import { WorkerMetrics } from './worker.metrics';
-
-/** The header that says why a message was dead-lettered. */
-export const DLQ_REASON_HEADER = 'tm-dlq-reason';
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
 type Parsed = { event: EventToApply } | { reason: string };
+
+/** A message on its way to the dead-letter topic. */
+interface DeadLetter {
+  message: KafkaMessage;
+  reason: string;
+  attempts: number;
+  /** The script's error reply, for one that failed to apply; none for one that is not a valid event. */
+  error?: ErrorReply;
+}
+
+/** The dead-letter record of a message: its own key, value and headers, and where and why it failed. */
+function deadLetterRecord(batch: Batch, { message, reason, attempts }: DeadLetter): OutgoingMessage {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (typeof value === 'string' || Buffer.isBuffer(value)) headers[name] = value.toString();
+  }
+  return {
+    key: message.key?.toString('utf8') ?? '',
+    value: message.value?.toString('utf8') ?? '',
+    headers: {
+      ...headers,
+      [DeadLetterHeaders.reason]: reason,
+      [DeadLetterHeaders.attempts]: String(attempts),
+      [DeadLetterHeaders.topic]: batch.topic,
+      [DeadLetterHeaders.partition]: String(batch.partition),
+      [DeadLetterHeaders.offset]: message.offset,
+    },
+  };
+}
 
 /** kafkajs's eachBatch commit wants the offsets grouped by topic. */
 function byTopic(offsets: PartitionOffset[]): { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] } {
@@ -38,7 +67,9 @@ function parse(message: KafkaMessage): Parsed {
  * applying each batch in one pipelined round trip of the version-gated EVENT script, and
  * committing offsets only after Redis took them (grouped: at most one commit per
  * WORKER_COMMIT_INTERVAL_MS, and always within it). Redis failing: retry the same batch with backoff,
- * never skip. A message that is not a valid event goes to the dead-letter topic with the reason.
+ * never skip. A message that is not a valid event, or that Redis refuses WORKER_MESSAGE_MAX_ATTEMPTS
+ * times with an error of its own (WRONGTYPE, a Lua error), goes to the dead-letter topic with the
+ * reason, and the partition goes on. The worker never creates a topic: the relay does.
  */
 @Injectable()
 export class WorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -49,14 +80,16 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly commits: OffsetCommits;
   private stopping = false;
   private starting: Promise<void> | undefined;
-  private dlqReady = false;
+  private readonly topicReport: TopicReport;
 
   constructor(
     private readonly config: InvalidationWorkerConfig,
     private readonly metrics: WorkerMetrics,
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(REDIS_CLIENT) redis: RedisClient,
+    @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
+    this.topicReport = new TopicReport(registry, this.logger);
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000);
     this.consumer = kafka.consumer({
       groupId: config.KAFKA_CONSUMER_GROUP,
@@ -85,19 +118,21 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     this.starting = this.start();
   }
 
-  /** Connects and subscribes, retrying with backoff while Kafka is not there: the app is up meanwhile (not ready). */
+  /**
+   * Checks the topics (reporting what differs from the configuration), then connects and subscribes;
+   * retried with backoff while Kafka is not there or the relay has not created the topic yet: the
+   * app is up meanwhile. The worker never creates a topic (the relay does, with the configured
+   * settings), and its consumer and producer never ask the broker to.
+   */
   private async start(): Promise<void> {
+    const topic = this.config.KAFKA_ROUTE_EVENTS_TOPIC;
+    const specs = routeEventTopics(topic, topicSettings(this.config));
     let backoff = 200;
     while (!this.stopping) {
       try {
-        await ensureTopic(this.kafka, {
-          topic: this.config.KAFKA_ROUTE_EVENTS_TOPIC,
-          partitions: this.config.KAFKA_TOPIC_PARTITIONS,
-          replicationFactor: 1,
-        }).catch((e: unknown) => {
-          // Another replica (or the relay) created it a moment earlier.
-          if (!/already exists/i.test(describe(e))) throw e;
-        });
+        const mismatches = await checkTopics(this.kafka, specs);
+        this.topicReport.report(specs, mismatches);
+        if (mismatches.some((m) => m.topic === topic && m.setting === 'exists')) throw new Error(`topic ${topic} does not exist yet (the outbox relay creates it)`);
         await this.consumer.connect();
         await this.consumer.subscribe({ topic: this.config.KAFKA_ROUTE_EVENTS_TOPIC, fromBeginning: true });
         await this.consumer.run({
@@ -119,42 +154,72 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const events: EventToApply[] = [];
-    const rejected: { message: KafkaMessage; reason: string }[] = [];
+    const running = () => isRunning() && !isStale();
+    const pause = async (ms: number) => {
+      await heartbeat().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, ms));
+    };
+    const dead: DeadLetter[] = [];
+    let pending: { message: KafkaMessage; event: EventToApply; attempts: number }[] = [];
     for (const message of batch.messages) {
       const parsed = parse(message);
-      if ('event' in parsed) events.push(parsed.event);
-      else rejected.push({ message, reason: parsed.reason });
+      if ('event' in parsed) pending.push({ message, event: parsed.event, attempts: 0 });
+      else dead.push({ message, reason: parsed.reason, attempts: 1 });
     }
-    const keepTrying = async (stage: string, work: () => Promise<void>): Promise<boolean> => {
-      let backoff = 100;
-      for (;;) {
-        if (!isRunning() || isStale()) return false;
-        try {
-          await work();
-          return true;
-        } catch (e) {
-          this.metrics.errors.inc({ stage });
-          this.logger.warn(`${stage} failed, retrying the batch in ${backoff} ms: ${describe(e)}`);
-          await heartbeat().catch(() => undefined);
-          await new Promise((r) => setTimeout(r, backoff));
-          backoff = Math.min(backoff * 2, this.config.WORKER_MAX_BACKOFF_MS);
+    // Until every event is applied, ignored or given up on: only the ones that failed are sent again.
+    let backoff = 100;
+    while (pending.length > 0) {
+      if (!running()) return;
+      let outcomes: EventOutcome[];
+      try {
+        outcomes = await this.cache.applyEvents(
+          pending.map((p) => p.event),
+          this.config.INVALIDATION_MODE,
+        );
+      } catch (e) {
+        // Redis unreachable, not answering, the connection closed: never the messages' fault.
+        this.metrics.errors.inc({ stage: 'redis' });
+        this.logger.warn(`redis failed, retrying the batch in ${backoff} ms: ${describe(e)}`);
+        await pause(backoff);
+        backoff = Math.min(backoff * 2, this.config.WORKER_MAX_BACKOFF_MS);
+        continue;
+      }
+      const now = Date.now();
+      const failed: typeof pending = [];
+      let condition: ErrorReply | undefined;
+      for (const [i, p] of pending.entries()) {
+        const outcome = outcomes[i];
+        if (typeof outcome === 'boolean') {
+          this.metrics.events.inc({ outcome: outcome ? 'applied' : 'ignored' });
+          this.metrics.applyLag.observe(Math.max(0, now - p.event.time) / 1000);
+        } else if (outcome === undefined || !isMessageError(outcome)) {
+          // A condition of Redis itself (loading, read-only, out of memory...): an outage, not counted.
+          condition = outcome;
+          failed.push(p);
+        } else if (++p.attempts >= this.config.WORKER_MESSAGE_MAX_ATTEMPTS) {
+          dead.push({ message: p.message, reason: outcome.message, attempts: p.attempts, error: outcome });
+        } else {
+          this.metrics.errors.inc({ stage: 'message' });
+          this.logger.warn(
+            `applying ${batch.topic}[${batch.partition}]@${p.message.offset} (key ${p.message.key?.toString('utf8')}) failed, attempt ${p.attempts} of ${this.config.WORKER_MESSAGE_MAX_ATTEMPTS}: ${outcome.message}`,
+          );
+          failed.push(p);
         }
       }
-    };
-    if (rejected.length > 0 && !(await keepTrying('dlq', () => this.deadLetter(rejected)))) return;
-    let applied: boolean[] = [];
-    if (!(await keepTrying('redis', async () => void (applied = await this.cache.applyEvents(events, this.config.INVALIDATION_MODE))))) return;
-    const now = Date.now();
-    for (const [i, event] of events.entries()) {
-      this.metrics.events.inc({ outcome: applied[i] ? 'applied' : 'ignored' });
-      this.metrics.applyLag.observe(Math.max(0, now - event.time) / 1000);
+      pending = failed;
+      if (pending.length === 0) break;
+      if (condition) {
+        this.metrics.errors.inc({ stage: 'redis' });
+        this.logger.warn(`redis refused the batch, retrying it in ${backoff} ms: ${condition.message}`);
+      }
+      await pause(backoff);
+      backoff = Math.min(backoff * 2, this.config.WORKER_MAX_BACKOFF_MS);
     }
-    this.metrics.events.inc({ outcome: 'dead_lettered' }, rejected.length);
+    for (const letter of dead) if (!(await this.deadLetter(batch, letter, running, pause))) return;
     const last = batch.messages[batch.messages.length - 1];
     if (!last) return;
     resolveOffset(last.offset);
-    // Offsets are committed only now that Redis (and the dead-letter topic) took the whole batch.
+    // Offsets are committed only now that every message was applied, ignored or dead-lettered.
     this.commits.add({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() });
     if (this.config.WORKER_COMMIT_INTERVAL_MS === 0 || this.stopping) {
       // Committed before the batch returns: through the batch's own commit, which works while the consumer stops.
@@ -162,23 +227,41 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private async deadLetter(rejected: { message: KafkaMessage; reason: string }[]): Promise<void> {
-    const topic = deadLetterTopic(this.config.KAFKA_ROUTE_EVENTS_TOPIC);
-    if (!this.dlqReady) {
-      await ensureTopic(this.kafka, { topic, partitions: 1, replicationFactor: 1 }).catch((e: unknown) => {
-        if (!/already exists/i.test(describe(e))) throw e;
-      });
-      this.dlqReady = true;
+  /**
+   * Writes one dead letter. While Kafka is unavailable it is tried without end (false: the batch is
+   * no longer ours). When the dead-letter topic refuses it (missing, not authorised, too large: see
+   * failures.ts) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then skipped: logged at error with
+   * its partition, offset, key and reason, and counted, so that one message the topic cannot take
+   * does not stall every route of its partition. The message is poison already; its route is healed
+   * by its next event or by the cache TTL, and it can still be read at its offset within the topic's
+   * retention.
+   */
+  private async deadLetter(batch: Batch, letter: DeadLetter, running: () => boolean, pause: (ms: number) => Promise<void>): Promise<boolean> {
+    const topic = deadLetterTopic(batch.topic);
+    const where = `${batch.topic}[${batch.partition}]@${letter.message.offset} (key ${letter.message.key?.toString('utf8')})`;
+    let refusals = 0;
+    let backoff = 100;
+    for (;;) {
+      if (!running()) return false;
+      try {
+        await this.dlq.send(topic, [deadLetterRecord(batch, letter)]);
+        this.metrics.events.inc({ outcome: 'dead_lettered' });
+        this.metrics.deadLettered.inc({ reason: deadLetterLabel(letter.error) });
+        this.logger.warn(`dead-lettered ${where} after ${letter.attempts} attempt(s): ${letter.reason}`);
+        return true;
+      } catch (e) {
+        this.metrics.errors.inc({ stage: 'dlq' });
+        if (!isKafkaUnavailable(e) && ++refusals >= this.config.WORKER_MESSAGE_MAX_ATTEMPTS) {
+          this.metrics.events.inc({ outcome: 'skipped' });
+          this.metrics.deadLetterFailures.inc({ error: (kafkaErrorType(e) ?? 'other').toLowerCase() });
+          this.logger.error(`${topic} refused the dead letter of ${where} ${refusals} times (${describe(e)}); skipping the message, which failed with: ${letter.reason}`);
+          return true;
+        }
+        this.logger.warn(`writing the dead letter of ${where} to ${topic} failed, retrying in ${backoff} ms: ${describe(e)}`);
+        await pause(backoff);
+        backoff = Math.min(backoff * 2, this.config.WORKER_MAX_BACKOFF_MS);
+      }
     }
-    await this.dlq.send(
-      topic,
-      rejected.map(({ message, reason }) => ({
-        key: message.key?.toString('utf8') ?? '',
-        value: message.value?.toString('utf8') ?? '',
-        headers: { [DLQ_REASON_HEADER]: reason },
-      })),
-    );
-    for (const { reason } of rejected) this.logger.warn(`dead-lettered a message: ${reason}`);
   }
 
   private async refreshLag(): Promise<void> {

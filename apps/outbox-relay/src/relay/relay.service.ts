@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Kafka } from 'kafkajs';
-import { ensureTopic, KAFKA, OrderedProducer } from '@tm/messaging';
-import { withTimeout } from '@tm/platform';
+import type { Registry } from 'prom-client';
+import { ensureTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, topicSettings } from '@tm/messaging';
+import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
 import { OutboxRelayConfig } from '../config';
 import { LeaderLock } from './leader-lock';
 import { OutboxStore, type OutboxRow } from './outbox-store';
@@ -44,7 +45,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly replica: string;
   private loop: Promise<void> | undefined;
   private stopping = false;
-  private topicReady = false;
+  private topicSetup: Promise<void> | undefined;
+  private readonly topicReport: TopicReport;
   private pendingWake = false;
   private wakeUp: (() => void) | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
@@ -56,7 +58,9 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly store: OutboxStore,
     private readonly metrics: RelayMetrics,
     @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
+    this.topicReport = new TopicReport(registry, this.logger);
     this.replica = config.RELAY_ID ?? `${hostname()}-${process.pid}`;
     this.lock = new LeaderLock(config.DATABASE_URL, config.RELAY_STANDBY_RETRY_MS, this.replica);
     this.producer = new OrderedProducer(kafka);
@@ -65,6 +69,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   onApplicationBootstrap(): void {
+    this.topicSetup = this.setUpTopics();
     this.lock.on('leader', () => {
       this.metrics.leader.set({ replica: this.replica }, 1);
       this.loop ??= this.run().finally(() => {
@@ -99,7 +104,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     this.wake();
     const deadline = Math.max(100, this.config.SHUTDOWN_TIMEOUT_MS - 2_000);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([this.loop, this.retention]), new Promise((r) => (timer = setTimeout(r, deadline)))]);
+    await Promise.race([Promise.all([this.loop, this.retention, this.topicSetup]), new Promise((r) => (timer = setTimeout(r, deadline)))]);
     clearTimeout(timer);
     await this.lock.stop();
     await this.producer.disconnect();
@@ -127,25 +132,47 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     this.pendingWake = false;
   }
 
+  /**
+   * Creates the route events topic and its dead-letter topic when missing, with the configured
+   * partitions, replication factor and min.insync.replicas (the only place topics are created), and
+   * reports every setting of an existing topic that differs. Every replica does it at start, the
+   * standbys too, so each reports what it would publish to; tried again with backoff while Kafka
+   * is down or refuses (a replication factor above the brokers there are), and the leader publishes
+   * nothing until it has succeeded.
+   */
+  private async setUpTopics(): Promise<void> {
+    const specs = routeEventTopics(this.config.KAFKA_ROUTE_EVENTS_TOPIC, topicSettings(this.config));
+    let backoff = 100;
+    while (!this.stopping) {
+      try {
+        const { created, mismatches } = await ensureTopics(this.kafka, specs);
+        for (const topic of created) {
+          const spec = specs.find((s) => s.topic === topic);
+          this.logger.log(
+            `created topic ${topic} (${spec?.partitions} partitions, replication factor ${spec?.replicationFactor}, min.insync.replicas ${spec?.minInsyncReplicas})`,
+          );
+        }
+        this.topicReport.report(specs, mismatches);
+        return;
+      } catch (e) {
+        this.metrics.errors.inc({ stage: 'topic' });
+        this.logger.warn(`creating or checking the topics failed, retrying in ${backoff} ms: ${describe(e)}`);
+        await this.idleFor(backoff);
+        backoff = Math.min(backoff * 2, this.config.RELAY_MAX_BACKOFF_MS);
+      }
+    }
+  }
+
   private async run(): Promise<void> {
+    await this.topicSetup;
     let backoff = 100;
     // The next batch, when marking the last one read it.
     let next: OutboxRow[] | undefined;
     // The last revision this lead marked published (every row up to it is): reads start after it.
     let published = 0;
     while (!this.stopping && this.lock.isLeader) {
-      let stage = 'topic';
+      let stage = 'read';
       try {
-        if (!this.topicReady) {
-          const created = await ensureTopic(this.kafka, {
-            topic: this.config.KAFKA_ROUTE_EVENTS_TOPIC,
-            partitions: this.config.KAFKA_TOPIC_PARTITIONS,
-            replicationFactor: this.config.KAFKA_REPLICATION_FACTOR,
-          });
-          if (created) this.logger.log(`created topic ${this.config.KAFKA_ROUTE_EVENTS_TOPIC}`);
-          this.topicReady = true;
-        }
-        stage = 'read';
         // Reads (and marks) run on the lock's own session: a read that succeeds proves the lead
         // still held just before the send (a leader whose session died must not publish, as a
         // standby may already lead), with no round trip of its own.

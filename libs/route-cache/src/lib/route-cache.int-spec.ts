@@ -1,3 +1,4 @@
+import { ErrorReply } from 'redis';
 import type { RouteEventData } from '@tm/contracts';
 import { deleteKeysWithPrefix, testInfra, testKeyPrefix } from '@tm/testing';
 import { freshness } from './entry';
@@ -87,11 +88,22 @@ describe('RouteCache (real Redis)', () => {
     expect(await cache.fill({ id, route: { url: 'https://v9', revision: 9 }, asOf: 12, knownAt: T0 })).toBe(true);
   });
 
+  it("one event's error reply (WRONGTYPE: a string at the route's key) is its own outcome; the others in the round trip apply", async () => {
+    const other = { tenant: 'acme', service: 'api', environment: 'prod' };
+    await client.set(cache.key(id), 'not a hash');
+    const outcomes = await cache.applyEvents([event(2, 'https://bad'), { data: { ...other, url: 'https://good', revision: 3 }, time: T0 }], 'refresh');
+    expect(outcomes[0]).toBeInstanceOf(ErrorReply);
+    expect(String(outcomes[0])).toMatch(/WRONGTYPE/);
+    expect(outcomes[1]).toBe(true);
+    expect(await cache.read(other)).toMatchObject({ route: { url: 'https://good', revision: 3 } });
+    expect(await client.get(cache.key(id))).toBe('not a hash');
+  });
+
   it('survives a script cache flush (Redis restarted)', async () => {
     await client.scriptFlush();
     expect(await cache.fill({ id, route: { url: 'https://a', revision: 1 }, asOf: 1, knownAt: T0 })).toBe(true);
     await client.scriptFlush();
-    expect(await cache.applyEvents([event(2, 'https://b')], 'refresh')).toEqual([true]);
+    expect(await cache.applyEvents([event(2, 'https://b'), event(3, 'https://c')], 'refresh')).toEqual([true, true]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ErrorReply } from 'redis';
 import type { RouteEventData, RouteId } from '@tm/contracts';
 import { withDeadline } from './deadline';
 import { parseEntry, routeCacheKey, type CachedAnswer } from './entry';
@@ -20,6 +21,13 @@ export interface EventToApply {
   /** The write's commit time (the event's time), ms since the epoch. */
   time: number;
 }
+
+/**
+ * What applying one event came to: true it changed the cache, false it did not (older than what the
+ * cache holds, or a duplicate), or the error Redis replied to that event's script alone (WRONGTYPE
+ * when another value sits at the route's key, a Lua error, LOADING...), which the caller judges.
+ */
+export type EventOutcome = boolean | ErrorReply;
 
 const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 const FILL_SHA = sha1(FILL_SCRIPT);
@@ -66,34 +74,38 @@ export class RouteCache {
   }
 
   /**
-   * Applies events, pipelined in one round trip, in the order given. Resolves with, per event,
-   * whether it changed the cache (false: older than what the cache holds, or a duplicate).
+   * Applies events, pipelined in one round trip, in the order given. Resolves with one outcome per
+   * event (see EventOutcome): one event's error reply does not fail the others. Rejects only when
+   * the round trip itself failed (Redis unreachable, the connection closed, no answer in time).
    */
-  async applyEvents(events: EventToApply[], mode: InvalidationMode): Promise<boolean[]> {
+  async applyEvents(events: EventToApply[], mode: InvalidationMode): Promise<EventOutcome[]> {
     if (events.length === 0) return [];
-    try {
-      return await withDeadline(this.pipeline(events, mode), this.timeoutMs);
-    } catch (e) {
-      if (!isNoScript(e)) throw e;
-      // Redis restarted (or was flushed) since the script was loaded: load it and go again.
-      // The events are idempotent, so those that did apply before the error change nothing now.
-      await withDeadline(this.client.scriptLoad(EVENT_SCRIPT), this.timeoutMs);
-      return withDeadline(this.pipeline(events, mode), this.timeoutMs);
-    }
+    const outcomes = await withDeadline(this.pipeline(events, mode), this.timeoutMs);
+    if (!outcomes.some(isNoScript)) return outcomes;
+    // Redis restarted (or was flushed) since the script was loaded: load it and go again.
+    // The events are idempotent, so those that did apply before the error change nothing now.
+    await withDeadline(this.client.scriptLoad(EVENT_SCRIPT), this.timeoutMs);
+    return withDeadline(this.pipeline(events, mode), this.timeoutMs);
   }
 
-  private async pipeline(events: EventToApply[], mode: InvalidationMode): Promise<boolean[]> {
-    const multi = this.client.multi();
-    for (const { data, time } of events) {
-      multi.evalSha(EVENT_SHA, {
-        keys: [this.key(data)],
-        arguments: [data.url === null ? 'a' : 'p', data.url ?? '', String(data.revision), String(time), mode, String(this.graceMs)],
-      });
-    }
-    const replies = await multi.execAsPipeline();
+  /**
+   * One EVALSHA per event, all issued in the same tick: node-redis writes them in one round trip,
+   * and each settles with its own reply. (A MULTI's execAsPipeline rejects with the first error
+   * reply and drops the other replies.)
+   */
+  private async pipeline(events: EventToApply[], mode: InvalidationMode): Promise<EventOutcome[]> {
+    const replies = await Promise.allSettled(
+      events.map(({ data, time }) =>
+        this.client.evalSha(EVENT_SHA, {
+          keys: [this.key(data)],
+          arguments: [data.url === null ? 'a' : 'p', data.url ?? '', String(data.revision), String(time), mode, String(this.graceMs)],
+        }),
+      ),
+    );
     return replies.map((reply) => {
-      if (reply instanceof Error) throw reply;
-      return Number(reply) === 1;
+      if (reply.status === 'fulfilled') return Number(reply.value) === 1;
+      if (reply.reason instanceof ErrorReply) return reply.reason;
+      throw reply.reason;
     });
   }
 
