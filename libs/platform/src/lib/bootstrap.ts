@@ -13,7 +13,7 @@ import { ConfigError, validateConfig, type BaseAppConfig } from './config';
 import { logRequests, REQUEST_LOG_OPTIONS, requestIdOf, ROOT_LOGGER, type RequestLogOptions } from './logging';
 import { clientErrorHandler, frameworkErrors } from './framework-errors';
 import { METRICS_REGISTRY } from './metrics';
-import { MAX_PARAM_LENGTH } from './problem';
+import { MAX_PARAM_LENGTH, UnavailableException } from './problem';
 import { ProblemDoc } from './problem-docs';
 
 /** Requests larger than this are refused with 413 (CONTRACT.md, "HTTP conventions"). */
@@ -66,7 +66,8 @@ export function fastifyAdapter(): FastifyAdapter {
     genReqId: (req: IncomingMessage) => requestIdOf(req),
     // Node's default keep-alive (5 s) is shorter than most proxies'; avoid resets under load.
     keepAliveTimeout: 65_000,
-    return503OnClosing: true,
+    // Fastify's own 503 while closing is JSON of another shape: instrument() answers it as a problem.
+    return503OnClosing: false,
   });
 }
 
@@ -141,9 +142,15 @@ function instrument(app: NestFastifyApplication): void {
     labelNames: ['method', 'route', 'status'],
     registers: [registry],
   });
+  // A request that arrives on a kept-alive connection once close() began: 503 problem, Retry-After.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(Headers.requestId, request.id);
-    done();
+    done(closing ? new UnavailableException('this replica (it is shutting down)', 1) : undefined);
   });
   logRequests(fastify, app.get<Pino>(ROOT_LOGGER), app.get<RequestLogOptions>(REQUEST_LOG_OPTIONS));
   fastify.addHook('onResponse', (request, reply, done) => {
