@@ -268,6 +268,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     }
     if (overlay === 'prod') {
       expect(config()).toMatchObject({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512' });
+      expect(config()['KAFKA_BROKERS']?.split(',')).toHaveLength(3);
     }
   });
 
