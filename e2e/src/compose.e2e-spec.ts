@@ -96,7 +96,8 @@ interface ConfigVariables {
 
 /**
  * Reads a configuration class from its source (e2e may not import apps): every property in
- * UPPER_CASE, required unless a decorator above it is @IsOptional(); `extends BaseAppConfig` adds
+ * UPPER_CASE, required unless a decorator above it is @IsOptional() (or a rule that requires it
+ * only with another variable: @RequiredWith, @IsKafkaSaslMechanism); `extends BaseAppConfig` adds
  * the platform's variables.
  */
 function configVariables(file: string, className: string): ConfigVariables {
@@ -109,7 +110,8 @@ function configVariables(file: string, className: string): ConfigVariables {
   let optional = false;
   for (const line of body.split('\n')) {
     const trimmed = line.trim();
-    if (trimmed.startsWith('@IsOptional(')) optional = true;
+    // @RequiredWith and @IsKafkaSaslMechanism: required only together with another variable.
+    if (/^@(IsOptional|RequiredWith|IsKafkaSaslMechanism)\(/.test(trimmed)) optional = true;
     const property = /^([A-Z][A-Z0-9_]*)[!?]?\s*[:=]/.exec(trimmed);
     if (property?.[1]) {
       result.all.add(property[1]);

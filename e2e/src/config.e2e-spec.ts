@@ -18,6 +18,9 @@ describe('configuration checked at start', () => {
     ['outbox-relay', { KAFKA_BROKERS: undefined }, /^outbox-relay: invalid configuration: KAFKA_BROKERS is required/],
     ['resolver', { LOG_LEVEL: 'chatty' }, /^resolver: invalid configuration: LOG_LEVEL is invalid: expected one of/],
     ['invalidation-worker', { SHUTDOWN_TIMEOUT_MS: '-5' }, /^invalidation-worker: invalid configuration: SHUTDOWN_TIMEOUT_MS is invalid/],
+    ['outbox-relay', { KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'tm' }, /^outbox-relay: invalid configuration: KAFKA_SASL_PASSWORD is required: expected the SASL password/],
+    ['invalidation-worker', { KAFKA_SASL_MECHANISM: 'plain' }, /^invalidation-worker: invalid configuration: KAFKA_SASL_USERNAME is required/],
+    ['invalidation-worker', { KAFKA_SSL: 'on' }, /^invalidation-worker: invalid configuration: KAFKA_SSL is invalid: expected true or false/],
     ['invalidation-worker', { WORKER_COMMIT_INTERVAL_MS: '60000' }, /^invalidation-worker: invalid configuration: WORKER_COMMIT_INTERVAL_MS is invalid: expected a whole number from 0 to 10000/],
     ['invalidation-worker', { WORKER_MESSAGE_MAX_ATTEMPTS: '0' }, /^invalidation-worker: invalid configuration: WORKER_MESSAGE_MAX_ATTEMPTS is invalid: expected a whole number from 1 to 100/],
     ['outbox-relay', { KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '4' }, /^outbox-relay: invalid configuration: KAFKA_MIN_INSYNC_REPLICAS is invalid: expected a whole number from 1 to KAFKA_REPLICATION_FACTOR/],
@@ -42,5 +45,12 @@ describe('configuration checked at start', () => {
     const result = await runToExit('command-api', { ...environment.env, DATABASE_URL: 'mysql://user:hunter2@db/x' });
     expect(result.code).toBe(1);
     expect(result.stderr).not.toContain('hunter2');
+  });
+
+  it('does not print a Kafka password it refuses', async () => {
+    const result = await runToExit('outbox-relay', { ...environment.env, KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'tm', KAFKA_SASL_PASSWORD: 'hunter2-kafka' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/KAFKA_SASL_MECHANISM is invalid/);
+    expect(result.stderr).not.toContain('hunter2-kafka');
   });
 });

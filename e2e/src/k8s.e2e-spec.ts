@@ -227,13 +227,25 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         for (const e of (c['envFrom'] ?? []) as Obj[]) if (e['secretRef']) refs.add(`${e['secretRef']['name']}/*`);
         for (const e of (c['envFrom'] ?? []) as Obj[]) if (e['configMapRef']) expect(byKind('ConfigMap').map((m) => m['metadata']['name'])).toContain(e['configMapRef']['name']);
       }
-    expect([...refs].sort()).toEqual(['tm-secrets/DATABASE_URL', 'tm-secrets/TM_ADMIN_TOKEN']);
+    expect([...refs].sort()).toEqual(['tm-secrets/DATABASE_URL', 'tm-secrets/KAFKA_SASL_PASSWORD', 'tm-secrets/KAFKA_SASL_USERNAME', 'tm-secrets/TM_ADMIN_TOKEN']);
     // No Secret anywhere in the repository's tracked files.
     const tracked = run('git', ['ls-files', '-z']);
     expect(tracked.ok).toBe(true);
     const withSecrets = tracked.stdout.split('\0').filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('package-lock.json'))
       .filter((f) => /^kind:\s*["']?Secret["']?\s*$/m.test(readFileSync(join(ROOT, f), 'utf8')) || /"kind":\s*"Secret"/.test(readFileSync(join(ROOT, f), 'utf8')));
     expect(withSecrets).toEqual([]);
+  });
+
+  it('gives the Kafka clients their SASL credentials from the Secret; prod: a replicated topic, TLS and SASL', () => {
+    for (const name of ['tm-outbox-relay', 'tm-invalidation-worker']) {
+      const [c] = named('Deployment', name)['spec']['template']['spec']['containers'] as Obj[];
+      const fromSecret = ((c?.['env'] ?? []) as Obj[]).filter((e) => e['valueFrom']?.['secretKeyRef']?.['optional'] === true).map((e) => e['name']);
+      expect(fromSecret).toEqual(expect.arrayContaining(['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD']));
+    }
+    if (overlay === 'prod') {
+      expect(config()).toMatchObject({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_SSL: 'true', KAFKA_SASL_MECHANISM: 'scram-sha-512' });
+      expect(config()['KAFKA_BROKERS']?.split(',')).toHaveLength(3);
+    }
   });
 
   describe('NetworkPolicies', () => {

@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
-import { KafkaModule, KafkaReadiness, parseBrokers } from '@tm/messaging';
+import { kafkaOptions, KafkaModule, KafkaReadiness } from '@tm/messaging';
 import { InvalidationWorkerConfig } from './config';
 import { WorkerModule } from './worker/worker.module';
 
@@ -12,7 +12,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         RedisModule.forRoot({ url: config.REDIS_URL }),
-        KafkaModule.forRoot({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'invalidation-worker' }),
+        KafkaModule.forRoot(kafkaOptions(config, 'invalidation-worker')),
         PlatformModule.forRoot({ app: 'invalidation-worker', config, health: { checks: [RedisReadiness, KafkaReadiness] } }),
         WorkerModule,
       ],

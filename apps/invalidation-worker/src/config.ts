@@ -1,7 +1,19 @@
 import { IsIn, IsOptional } from 'class-validator';
 import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
 import { IsMinInsyncReplicas } from '@tm/messaging';
-import { BaseAppConfig, IsBrokerList, IsIntBetween, IsPort, IsRedisUrl, IsToken } from '@tm/platform';
+import {
+  BaseAppConfig,
+  IsBooleanFlag,
+  IsBrokerList,
+  IsIntBetween,
+  IsKafkaSaslMechanism,
+  IsPort,
+  IsKafkaCaFile,
+  IsRedisUrl,
+  IsToken,
+  RequiredWith,
+  type KafkaSaslMechanism,
+} from '@tm/platform';
 
 /** Every variable invalidation-worker reads, validated at start (README, "Configuration"). */
 export class InvalidationWorkerConfig extends BaseAppConfig {
@@ -15,6 +27,32 @@ export class InvalidationWorkerConfig extends BaseAppConfig {
   /** Comma-separated host:port list. */
   @IsBrokerList()
   KAFKA_BROKERS!: string;
+
+  /** TLS to the brokers. */
+  @IsOptional()
+  @IsBooleanFlag()
+  KAFKA_SSL = false;
+
+  /** A PEM file of the CA that signed the brokers' certificates (default: the system's CAs); needs KAFKA_SSL. */
+  @IsOptional()
+  @IsKafkaCaFile()
+  KAFKA_SSL_CA_FILE?: string;
+
+  /** Refuse a broker certificate that does not verify (false: only for a test cluster). */
+  @IsOptional()
+  @IsBooleanFlag()
+  KAFKA_SSL_REJECT_UNAUTHORIZED = true;
+
+  /** plain, scram-sha-256 or scram-sha-512; with it, the user name and password are required. */
+  @IsKafkaSaslMechanism()
+  KAFKA_SASL_MECHANISM?: KafkaSaslMechanism;
+
+  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_PASSWORD'], 'the SASL user name')
+  KAFKA_SASL_USERNAME?: string;
+
+  /** A secret (from the Secret in Kubernetes): never logged, never echoed in a configuration error. */
+  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME'], 'the SASL password')
+  KAFKA_SASL_PASSWORD?: string;
 
   @IsOptional()
   @IsToken()

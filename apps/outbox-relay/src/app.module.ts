@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { PlatformModule } from '@tm/platform';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
-import { KafkaModule, KafkaReadiness, parseBrokers } from '@tm/messaging';
+import { kafkaOptions, KafkaModule, KafkaReadiness } from '@tm/messaging';
 import { OutboxRelayConfig } from './config';
 import { RelayModule } from './relay/relay.module';
 
@@ -12,7 +12,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'outbox-relay' }),
-        KafkaModule.forRoot({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'outbox-relay' }),
+        KafkaModule.forRoot(kafkaOptions(config, 'outbox-relay')),
         PlatformModule.forRoot({ app: 'outbox-relay', config, health: { checks: [PostgresReadiness, KafkaReadiness] } }),
         RelayModule,
       ],

@@ -1,10 +1,10 @@
-// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --out dir | --recheck dir]`:
+// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --kafka-brokers 3 --out dir | --recheck dir]`:
 // starts the real system, runs concurrent clients while injecting faults, checks the history.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
-import { ALL_FAULTS, type FaultName } from './lib/history';
+import { ALL_FAULTS, KAFKA_CLUSTER_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
 import { checkRun, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
 import { loadRun } from './lib/saved';
@@ -32,6 +32,7 @@ async function main(): Promise<number> {
         clients: { type: 'string' },
         seed: { type: 'string' },
         faults: { type: 'string' },
+        'kafka-brokers': { type: 'string' },
         out: { type: 'string' },
         recheck: { type: 'string' },
       },
@@ -47,9 +48,16 @@ async function main(): Promise<number> {
     return run.result.violations.length === 0 ? 0 : 1;
   }
   const base = parsed.long ? LONG_RUN : SHORT_RUN;
-  const faults = parsed.faults === undefined ? base.faults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
-  const unknown = faults.find((f) => !ALL_FAULTS.includes(f));
-  if (unknown) fail(`unknown fault "${unknown}"; known: ${ALL_FAULTS.join(', ')}`);
+  const kafkaBrokers = positive('kafka-brokers', parsed['kafka-brokers'], base.kafkaBrokers);
+  if (!Number.isInteger(kafkaBrokers) || kafkaBrokers === 2 || kafkaBrokers > 5) fail('--kafka-brokers must be 1 (one broker) or 3 to 5 (a cluster; the topic is replicated 3 times)');
+  // A cluster adds its own faults to the default list.
+  const known = [...ALL_FAULTS, ...KAFKA_CLUSTER_FAULTS];
+  const defaults = kafkaBrokers > 1 ? [...base.faults, ...KAFKA_CLUSTER_FAULTS] : base.faults;
+  const faults = parsed.faults === undefined ? defaults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
+  const unknown = faults.find((f) => !known.includes(f));
+  if (unknown) fail(`unknown fault "${unknown}"; known: ${known.join(', ')}`);
+  const clusterOnly = faults.find((f) => KAFKA_CLUSTER_FAULTS.includes(f));
+  if (clusterOnly && kafkaBrokers === 1) fail(`${clusterOnly} needs a Kafka cluster: add --kafka-brokers 3`);
   const ttl = positive('ttl', parsed.ttl, base.ttlSeconds);
   if (ttl > 60 || !Number.isInteger(ttl)) fail('--ttl must be a whole number of seconds, at most 60');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -69,6 +77,7 @@ async function main(): Promise<number> {
       clients: Math.round(positive('clients', parsed.clients, base.clients)),
       seed: Math.round(positive('seed', parsed.seed, Math.floor(Math.random() * 1e9) + 1)),
       faults,
+      kafkaBrokers,
       outDir,
       log: (line) => process.stdout.write(`${line}\n`),
       signal: interrupt.signal,

@@ -6,15 +6,69 @@ import {
   type DynamicModule,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { Kafka, logLevel, type Admin, type logCreator } from 'kafkajs';
-import { withTimeout, type ReadinessCheck } from '@tm/platform';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type Admin, type logCreator, type SASLOptions } from 'kafkajs';
+import { withTimeout, type KafkaSaslMechanism, type ReadinessCheck } from '@tm/platform';
 
 /** The kafkajs client; keep kafkajs behind this lib so that it can be swapped. */
 export const KAFKA = Symbol('KAFKA');
 
+/** TLS to the brokers: a private CA (PEM) and whether a certificate that does not verify is refused. */
+export interface KafkaTls {
+  ca?: string;
+  rejectUnauthorized: boolean;
+}
+
+export interface KafkaSasl {
+  mechanism: KafkaSaslMechanism;
+  username: string;
+  password: string;
+}
+
 export interface KafkaOptions {
   brokers: string[];
   clientId: string;
+  /** TLS (default: plaintext). */
+  tls?: KafkaTls;
+  /** SASL authentication (default: none). */
+  sasl?: KafkaSasl;
+}
+
+/** The Kafka variables of an app's configuration class (README, "Configuration"), validated at start. */
+export interface KafkaConnectionConfig {
+  KAFKA_BROKERS: string;
+  KAFKA_SSL: boolean;
+  KAFKA_SSL_CA_FILE?: string;
+  KAFKA_SSL_REJECT_UNAUTHORIZED: boolean;
+  KAFKA_SASL_MECHANISM?: KafkaSaslMechanism;
+  KAFKA_SASL_USERNAME?: string;
+  KAFKA_SASL_PASSWORD?: string;
+}
+
+/** The client options of a validated configuration (the CA file is read here, once). */
+export function kafkaOptions(config: KafkaConnectionConfig, clientId: string): KafkaOptions {
+  const options: KafkaOptions = { brokers: parseBrokers(config.KAFKA_BROKERS), clientId };
+  if (config.KAFKA_SSL) {
+    options.tls = { rejectUnauthorized: config.KAFKA_SSL_REJECT_UNAUTHORIZED };
+    if (config.KAFKA_SSL_CA_FILE !== undefined) options.tls.ca = readFileSync(config.KAFKA_SSL_CA_FILE, 'utf8');
+  }
+  if (config.KAFKA_SASL_MECHANISM !== undefined) {
+    // The configuration class requires both with a mechanism.
+    options.sasl = { mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME ?? '', password: config.KAFKA_SASL_PASSWORD ?? '' };
+  }
+  return options;
+}
+
+/** kafkajs's SASL options (its types tie each mechanism to its own shape). */
+function saslOptions(sasl: KafkaSasl): SASLOptions {
+  switch (sasl.mechanism) {
+    case 'plain':
+      return { mechanism: 'plain', username: sasl.username, password: sasl.password };
+    case 'scram-sha-256':
+      return { mechanism: 'scram-sha-256', username: sasl.username, password: sasl.password };
+    case 'scram-sha-512':
+      return { mechanism: 'scram-sha-512', username: sasl.username, password: sasl.password };
+  }
 }
 
 /** kafkajs log lines go through the app's logger (JSON, with the app name). */
@@ -39,6 +93,8 @@ export function createKafka(options: KafkaOptions): Kafka {
     logLevel: logLevel.WARN,
     logCreator: nestLogCreator,
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 5 },
+    ...(options.tls ? { ssl: { rejectUnauthorized: options.tls.rejectUnauthorized, ...(options.tls.ca ? { ca: [options.tls.ca] } : {}) } } : {}),
+    ...(options.sasl ? { sasl: saslOptions(options.sasl) } : {}),
   });
 }
 

@@ -1,12 +1,20 @@
 import { IsOptional } from 'class-validator';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   BaseAppConfig,
   ConfigError,
+  IsBooleanFlag,
   IsBrokerList,
+  IsKafkaCaFile,
+  IsKafkaSaslMechanism,
   IsPort,
   IsPostgresUrl,
   IsRedisUrl,
+  RequiredWith,
   validateConfig,
+  type KafkaSaslMechanism,
 } from './config';
 
 class SampleConfig extends BaseAppConfig {
@@ -22,6 +30,23 @@ class SampleConfig extends BaseAppConfig {
   @IsOptional()
   @IsPort()
   PORT = 3000;
+
+  @IsOptional()
+  @IsBooleanFlag()
+  KAFKA_SSL = false;
+
+  @IsOptional()
+  @IsKafkaCaFile()
+  KAFKA_SSL_CA_FILE?: string;
+
+  @IsKafkaSaslMechanism()
+  KAFKA_SASL_MECHANISM?: KafkaSaslMechanism;
+
+  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_PASSWORD'], 'the SASL user name')
+  KAFKA_SASL_USERNAME?: string;
+
+  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME'], 'the SASL password')
+  KAFKA_SASL_PASSWORD?: string;
 }
 
 const good = {
@@ -74,5 +99,50 @@ describe('validateConfig', () => {
 
   it('never echoes the value (it may be a secret)', () => {
     expect(errorOf({ ...good, DATABASE_URL: 'mysql://user:s3cret@db/x' })).not.toContain('s3cret');
+  });
+});
+
+describe('Kafka TLS and SASL settings', () => {
+  const ca = join(mkdtempSync(join(tmpdir(), 'tm-config-')), 'ca.pem');
+  writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n');
+
+  it('are off by default', () => {
+    const config = validateConfig(SampleConfig, good);
+    expect(config.KAFKA_SSL).toBe(false);
+    expect(config.KAFKA_SASL_MECHANISM).toBeUndefined();
+    expect(config.KAFKA_SASL_USERNAME).toBeUndefined();
+  });
+
+  it('take TLS with a CA file, and a mechanism in any case with its user and password', () => {
+    const config = validateConfig(SampleConfig, {
+      ...good,
+      KAFKA_SSL: 'TRUE',
+      KAFKA_SSL_CA_FILE: ca,
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'tm',
+      KAFKA_SASL_PASSWORD: 'pw',
+    });
+    expect(config).toMatchObject({ KAFKA_SSL: true, KAFKA_SSL_CA_FILE: ca, KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'tm', KAFKA_SASL_PASSWORD: 'pw' });
+  });
+
+  it.each([
+    [{ KAFKA_SSL: 'yes' }, /^KAFKA_SSL is invalid: expected true or false$/],
+    [{ KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem', KAFKA_SSL: 'true' }, /^KAFKA_SSL_CA_FILE is invalid: expected the path of a readable PEM file/],
+    [{ KAFKA_SSL_CA_FILE: ca }, /^KAFKA_SSL_CA_FILE is invalid: .*with KAFKA_SSL=true/],
+    [{ KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_USERNAME: 'tm', KAFKA_SASL_PASSWORD: 'pw' }, /^KAFKA_SASL_MECHANISM is invalid: expected plain, scram-sha-256, scram-sha-512/],
+    [{ KAFKA_SASL_MECHANISM: 'plain' }, /^KAFKA_SASL_USERNAME is required: expected the SASL user name \(required when KAFKA_SASL_MECHANISM or KAFKA_SASL_PASSWORD is set\)$/],
+    [{ KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'tm' }, /^KAFKA_SASL_PASSWORD is required: expected the SASL password/],
+    [{ KAFKA_SASL_USERNAME: 'tm', KAFKA_SASL_PASSWORD: 'pw' }, /^KAFKA_SASL_MECHANISM is required: expected plain, scram-sha-256, scram-sha-512/],
+  ])('refuse %p with one line', (override, expected) => {
+    const message = errorOf({ ...good, ...override });
+    expect(message).toMatch(expected);
+    expect(message).not.toContain('\n');
+  });
+
+  it('never echo the password', () => {
+    const message = errorOf({ ...good, KAFKA_SASL_MECHANISM: 'kerberos', KAFKA_SASL_USERNAME: 'tm', KAFKA_SASL_PASSWORD: 'hunter2-secret' });
+    expect(message).toMatch(/^KAFKA_SASL_MECHANISM is invalid/);
+    expect(message).not.toContain('hunter2-secret');
+    expect(errorOf({ ...good, KAFKA_SASL_PASSWORD: 'hunter2-secret' })).not.toContain('hunter2-secret');
   });
 });

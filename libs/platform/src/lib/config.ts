@@ -1,17 +1,23 @@
 import 'reflect-metadata';
 import { plainToInstance, type ClassConstructor } from 'class-transformer';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import {
   registerDecorator,
   validateSync,
+  IsBoolean,
   IsIn,
   IsInt,
+  IsNotEmpty,
   IsOptional,
+  IsString,
   Max,
+  MaxLength,
   Min,
+  ValidateIf,
   type ValidationError,
   type ValidationOptions,
 } from 'class-validator';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 
 /** A bad or missing configuration value; the message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -87,6 +93,71 @@ export const IsBrokerList = stringRule(
 export const IsToken = stringRule('isToken', 'expected letters, digits and . _ : - only', (v) =>
   typeof v === 'string' ? /^[A-Za-z0-9._:-]{1,200}$/.test(v) : false,
 );
+
+/** `true` or `false` (any case). */
+export function IsBooleanFlag(): PropertyDecorator {
+  return (target, key) => {
+    Transform(({ value }: { value: unknown }) => {
+      if (typeof value !== 'string') return value;
+      const v = value.trim().toLowerCase();
+      return v === 'true' ? true : v === 'false' ? false : value;
+    })(target, key);
+    IsBoolean({ message: 'expected true or false' })(target, key);
+  };
+}
+
+function readableFile(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  try {
+    accessSync(v, fsConstants.R_OK);
+    return statSync(v).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** KAFKA_SSL_CA_FILE: a PEM file this process can read, only with KAFKA_SSL=true. */
+export function IsKafkaCaFile(options?: ValidationOptions): PropertyDecorator {
+  return (target, propertyName) =>
+    registerDecorator({
+      name: 'isKafkaCaFile',
+      target: target.constructor,
+      propertyName: propertyName as string,
+      options: { message: 'expected the path of a readable PEM file, with KAFKA_SSL=true', ...options },
+      validator: { validate: (v: unknown, args) => readableFile(v) && (args?.object as Record<string, unknown>)['KAFKA_SSL'] === true },
+    });
+}
+
+/**
+ * Optional, but required as soon as any of `variables` is set (its own value included): for
+ * settings that only make sense together, such as a SASL mechanism and its credentials. A
+ * variable so marked is optional for a deployment that sets none of them.
+ */
+export function RequiredWith(variables: string[], what: string): PropertyDecorator {
+  const message = `expected ${what} (required when ${variables.join(' or ')} is set)`;
+  return (target, key) => {
+    ValidateIf((o: Record<string, unknown>) => o[key as string] !== undefined || variables.some((v) => o[v] !== undefined))(target, key);
+    IsString({ message })(target, key);
+    IsNotEmpty({ message })(target, key);
+    MaxLength(1_000, { message })(target, key);
+  };
+}
+
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/** KAFKA_SASL_MECHANISM: one of KAFKA_SASL_MECHANISMS (any case); required once a SASL user or password is set. */
+export function IsKafkaSaslMechanism(): PropertyDecorator {
+  const message = `expected ${KAFKA_SASL_MECHANISMS.join(', ')} (required when KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD is set)`;
+  return (target, key) => {
+    Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim().toLowerCase() : value))(target, key);
+    ValidateIf((o: Record<string, unknown>) => ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'].some((v) => o[v] !== undefined))(
+      target,
+      key,
+    );
+    IsIn(KAFKA_SASL_MECHANISMS, { message })(target, key);
+  };
+}
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -109,11 +109,11 @@ export class AppProcess {
   }
 }
 
-/** Starts an app and waits for it to be ready. */
-export async function startApp(app: AppName, env: Record<string, string>, port?: number): Promise<AppProcess> {
+/** Starts an app and waits (30 s by default) for it to be ready. */
+export async function startApp(app: AppName, env: Record<string, string>, port?: number, readyTimeoutMs?: number): Promise<AppProcess> {
   const proc = new AppProcess(app, port ?? (await freePort()), env);
   try {
-    await proc.waitReady();
+    await proc.waitReady(readyTimeoutMs);
   } catch (e) {
     await proc.kill();
     throw e;

@@ -50,9 +50,15 @@ export interface ReadOp extends OpBase {
 
 export type Op = WriteOp | ReadOp;
 
-export type FaultName = 'relay-kill' | 'worker-kill' | 'resolver-kill' | 'kafka-stop' | 'redis-cut' | 'postgres-cut';
+export type FaultName = 'relay-kill' | 'worker-kill' | 'resolver-kill' | 'kafka-stop' | 'redis-cut' | 'postgres-cut' | 'kafka-leader-kill';
 
 export const ALL_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-cut', 'postgres-cut'];
+
+/**
+ * Faults that need a Kafka cluster (`--kafka-brokers 3`), added to ALL_FAULTS there:
+ * kafka-leader-kill SIGKILLs the broker that leads a partition of the topic, then restarts it.
+ */
+export const KAFKA_CLUSTER_FAULTS: FaultName[] = ['kafka-leader-kill'];
 
 /** One injected fault: injected at `start`, healed (the restore step returned) at `healed`. */
 export interface FaultWindow {
@@ -61,6 +67,8 @@ export interface FaultWindow {
   healed: number;
   /** For resolver-kill: the replica that was killed. */
   resolver?: number;
+  /** For kafka-leader-kill: the node id of the broker that was killed. */
+  broker?: number;
 }
 
 /** A route's row at the end of the run. */

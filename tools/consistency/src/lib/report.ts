@@ -31,7 +31,8 @@ export function renderReport(run: RunOutcome): string {
   const out: string[] = [];
   // A loop, not Math.max(...ends): a long run's history overflows the call stack as arguments.
   const seconds = history.length ? (history.reduce((m, o) => Math.max(m, o.end), -Infinity) - run.startedAt) / 1000 : 0;
-  out.push(`## Consistency check: ${history.length} operations by ${run.clients} clients in ${seconds.toFixed(0)} s, ${faults.length} faults, TTL ${run.ttlSeconds} s, seed ${run.seed}`);
+  const kafka = (run.kafkaBrokers ?? 1) > 1 ? `, Kafka ${run.kafkaBrokers} brokers (RF 3, min ISR 2)` : '';
+  out.push(`## Consistency check: ${history.length} operations by ${run.clients} clients in ${seconds.toFixed(0)} s, ${faults.length} faults, TTL ${run.ttlSeconds} s, seed ${run.seed}${kafka}`);
 
   const outcomes = ['2xx', '404', '412', '503', 'no answer', 'other'];
   const byKind = new Map<string, Map<string, number>>();

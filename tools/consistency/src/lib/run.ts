@@ -17,6 +17,8 @@ export interface RunOptions {
   ttlSeconds: number;
   clients: number;
   seed: number;
+  /** 1: a single Kafka broker (the default); 3: a KRaft cluster, topic RF 3 and min ISR 2 (`--kafka-brokers 3`). */
+  kafkaBrokers: number;
   /** Where history.jsonl and report.txt go. */
   outDir: string;
   log: (line: string) => void;
@@ -36,6 +38,7 @@ export const SHORT_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
   faults: ALL_FAULTS,
   ttlSeconds: 3,
   clients: 8,
+  kafkaBrokers: 1,
 };
 
 export const LONG_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
@@ -87,7 +90,7 @@ export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState
 /** Starts the system, runs the clients while injecting faults, drains, checks. */
 export async function runConsistencyCheck(options: RunOptions): Promise<RunOutcome> {
   await mkdir(options.outDir, { recursive: true });
-  const system = await SystemUnderTest.start({ ttlSeconds: options.ttlSeconds, resolvers: 2, relays: 2, log: options.log });
+  const system = await SystemUnderTest.start({ ttlSeconds: options.ttlSeconds, resolvers: 2, relays: 2, kafkaBrokers: options.kafkaBrokers, log: options.log });
   try {
     const tokens = await tenantKeys(system.commandApi, KEYS);
     const target: WorkloadTarget = {
@@ -109,13 +112,14 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
       for (const fault of order) {
         if (signal?.aborted || (round > 0 && now() - startedAt >= options.durationMs - options.quietMs)) break;
         const start = now();
-        const resolver = await system.inject(fault, (n) => Math.floor(rand() * n));
+        const hit = await system.inject(fault, (n) => Math.floor(rand() * n));
         await sleep(options.holdMs[0] + rand() * (options.holdMs[1] - options.holdMs[0]), signal);
         await system.heal(fault);
         const window: FaultWindow = { fault, start, healed: now() };
-        if (fault === 'resolver-kill' && resolver !== undefined) window.resolver = resolver;
+        if (fault === 'resolver-kill' && hit !== undefined) window.resolver = hit;
+        if (fault === 'kafka-leader-kill' && hit !== undefined) window.broker = hit;
         faults.push(window);
-        options.log(`  ${fault.padEnd(13)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((window.healed - start) / 1000).toFixed(1)} s`);
+        options.log(`  ${fault.padEnd(17)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((window.healed - start) / 1000).toFixed(1)} s`);
         await sleep(options.quietMs, signal);
       }
     }
@@ -130,7 +134,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms };
     if (drained.stuck) final.stuck = `the system did not drain within 120 s: ${drained.stuck}`;
     const result = checkRun(workload.history, faults, final, options.ttlSeconds);
-    const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt };
+    const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };
     await saveRun(options.outDir, saved);
     return { ...saved, result };
   } finally {

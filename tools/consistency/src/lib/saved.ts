@@ -15,6 +15,8 @@ export interface SavedRun {
   clients: number;
   seed: number;
   startedAt: number;
+  /** Kafka brokers of the run (absent in runs saved before the flag: 1). */
+  kafkaBrokers?: number;
 }
 
 export async function saveRun(dir: string, run: SavedRun): Promise<void> {

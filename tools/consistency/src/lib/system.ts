@@ -10,6 +10,7 @@ import {
   startApp,
   TEST_ADMIN_TOKEN,
   TestKafkaBroker,
+  TestKafkaCluster,
   testInfra,
   testKeyPrefix,
   testTopic,
@@ -23,11 +24,23 @@ export interface SystemOptions {
   ttlSeconds: number;
   resolvers: number;
   relays: number;
+  /**
+   * 1: a single broker of its own (RF 1). 3 or more: a KRaft cluster of its own (combined nodes),
+   * the topic replicated 3 times with min.insync.replicas=2.
+   */
+  kafkaBrokers: number;
   /** Called with each step of starting, for the console. */
   log: (line: string) => void;
 }
 
 const WORKER_GROUP = 'tm-consistency-worker';
+/** How long an app may take to be ready: a machine running a cluster, six apps and the clients on 2 cores is slow. */
+const READY_TIMEOUT_MS = 120_000;
+/** The topic's partitions (the relay's default, created by the run on a cluster). */
+const PARTITIONS = 6;
+
+/** The Kafka of a run: one broker, or a cluster (which alone can lose its partition leader). */
+type RunKafka = TestKafkaBroker | TestKafkaCluster;
 
 /**
  * The real system as processes: the four apps (two resolvers, two relays), a Kafka broker of its
@@ -36,9 +49,11 @@ const WORKER_GROUP = 'tm-consistency-worker';
  */
 export class SystemUnderTest {
   private readonly replicas = new Map<AppName, AppProcess[]>();
+  /** The node a kafka-leader-kill killed, until it is restarted. */
+  private killedBroker: number | undefined;
 
   private constructor(
-    readonly broker: TestKafkaBroker,
+    readonly broker: RunKafka,
     readonly database: TestDatabase,
     readonly keyPrefix: string,
     readonly topic: string,
@@ -48,8 +63,9 @@ export class SystemUnderTest {
   ) {}
 
   static async start(options: SystemOptions): Promise<SystemUnderTest> {
-    options.log('starting a Kafka broker of its own');
-    const broker = await TestKafkaBroker.start();
+    const clustered = options.kafkaBrokers > 1;
+    options.log(clustered ? `starting a Kafka cluster of its own (${options.kafkaBrokers} KRaft nodes)` : 'starting a Kafka broker of its own');
+    const broker: RunKafka = clustered ? await TestKafkaCluster.start(options.kafkaBrokers) : await TestKafkaBroker.start();
     const undo: (() => Promise<unknown>)[] = [() => broker.stop()];
     try {
       const database = await createTestDatabase();
@@ -61,7 +77,9 @@ export class SystemUnderTest {
       const keyPrefix = testKeyPrefix();
       undo.push(() => deleteKeysWithPrefix(keyPrefix));
       const topic = testTopic();
-      const env = {
+      // On a cluster the run creates the topic: replicated 3 times, min.insync.replicas=2 (acks=all then survives one broker).
+      if (broker instanceof TestKafkaCluster) await broker.createTopic(topic, { partitions: PARTITIONS, replicationFactor: 3, minInsyncReplicas: 2 });
+      const env: Record<string, string> = {
         DATABASE_URL: pg.url,
         REDIS_URL: redis.url,
         KAFKA_BROKERS: broker.brokers,
@@ -73,7 +91,9 @@ export class SystemUnderTest {
         CACHE_NEGATIVE_TTL_SECONDS: String(Math.min(5, options.ttlSeconds)),
         OUTBOX_RETENTION_HOURS: '0',
         LOG_LEVEL: 'warn',
+        KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
       };
+      if (clustered) env['KAFKA_REPLICATION_FACTOR'] = '3';
       const system = new SystemUnderTest(broker, database, keyPrefix, topic, pg.proxy, redis.proxy, env);
       undo.push(() => system.stopApps());
       const counts: [AppName, number][] = [
@@ -84,7 +104,7 @@ export class SystemUnderTest {
       ];
       for (const [app, n] of counts) {
         options.log(`starting ${n} × ${app}`);
-        const procs = await Promise.all(Array.from({ length: n }, () => startApp(app, env)));
+        const procs = await Promise.all(Array.from({ length: n }, () => startApp(app, env, undefined, READY_TIMEOUT_MS)));
         system.replicas.set(app, procs);
       }
       return system;
@@ -125,7 +145,19 @@ export class SystemUnderTest {
       case 'postgres-cut':
         this.postgres.refuse();
         return undefined;
+      case 'kafka-leader-kill': {
+        const cluster = this.cluster(fault);
+        const leader = await cluster.leaderOf(this.topic, pick(PARTITIONS));
+        await cluster.kill(leader);
+        this.killedBroker = leader;
+        return leader;
+      }
     }
+  }
+
+  private cluster(fault: FaultName): TestKafkaCluster {
+    if (!(this.broker instanceof TestKafkaCluster)) throw new Error(`${fault} needs a Kafka cluster (--kafka-brokers 3)`);
+    return this.broker;
   }
 
   async heal(fault: FaultName): Promise<void> {
@@ -142,6 +174,13 @@ export class SystemUnderTest {
         return this.redis.restore();
       case 'postgres-cut':
         return this.postgres.restore();
+      case 'kafka-leader-kill': {
+        const cluster = this.cluster(fault);
+        if (this.killedBroker !== undefined) await cluster.restart(this.killedBroker);
+        this.killedBroker = undefined;
+        // Healed once every replica is back in sync, so a later kill leaves two in-sync replicas.
+        return cluster.waitInSync(this.topic, 120_000);
+      }
     }
   }
 
@@ -155,7 +194,7 @@ export class SystemUnderTest {
   private async restartDead(app: AppName): Promise<void> {
     const procs = this.procs(app);
     for (const [i, proc] of procs.entries()) {
-      if (!proc.running) procs[i] = await startApp(app, this.env, proc.port);
+      if (!proc.running) procs[i] = await startApp(app, this.env, proc.port, READY_TIMEOUT_MS);
     }
   }
 
@@ -195,7 +234,7 @@ export class SystemUnderTest {
   }
 
   private kafka(): Kafka {
-    return new Kafka({ clientId: 'tm-consistency', brokers: [this.broker.brokers], logLevel: logLevel.NOTHING });
+    return new Kafka({ clientId: 'tm-consistency', brokers: this.broker.brokers.split(','), logLevel: logLevel.NOTHING });
   }
 
   private async query<T>(sql: string): Promise<T[]> {
