@@ -6,7 +6,7 @@ import { Client } from 'pg';
 import { generateApiKey } from '@tm/auth';
 import { routeEvent, routeKey, type RouteEventData, type RouteId } from '@tm/contracts';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
-import { createRedisClient, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
+import { createRedisClient, REDIS_CLIENT, RouteCache, type InvalidationMode, type RedisClient } from '@tm/route-cache';
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
@@ -30,10 +30,25 @@ export class ResolverUnderTest {
     readonly redis: RedisClient,
     /** The cache as the worker sees it (applies events). */
     readonly worker: RouteCache,
+    /** A Redis of the test's own (a server or a cluster it stops itself): no keys to clean. */
+    private readonly ownRedis: boolean,
   ) {}
 
+  /** The app's own Redis client. */
+  get appRedis(): RedisClient {
+    return this.app.get<symbol, RedisClient>(REDIS_CLIENT);
+  }
+
   static async start(
-    options: { hooks?: ResolverHooks; env?: Record<string, string>; databaseUrl?: (url: string) => Promise<string>; redisUrl?: string } = {},
+    options: {
+      hooks?: ResolverHooks;
+      env?: Record<string, string>;
+      databaseUrl?: (url: string) => Promise<string>;
+      /** The app's REDIS_URL (default: the shared test Redis). */
+      redisUrl?: string;
+      /** `redisUrl` is a Redis of the test's own (a redis-server or a cluster): the test's side uses it too, and no keys are cleaned. */
+      ownRedis?: boolean;
+    } = {},
   ): Promise<ResolverUnderTest> {
     const database = await createTestDatabase();
     const prefix = testKeyPrefix();
@@ -55,9 +70,11 @@ export class ResolverUnderTest {
     await app.getHttpAdapter().getInstance().ready();
     const db = new Client({ connectionString: database.url });
     await db.connect();
-    const redis = createRedisClient({ url: testInfra().redisUrl });
+    // The test's side talks to the same Redis, not through a fault proxy the app may be behind.
+    const redis = createRedisClient({ url: options.ownRedis && options.redisUrl ? options.redisUrl : testInfra().redisUrl });
+    redis.on('error', () => undefined);
     await redis.connect();
-    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000));
+    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000), options.ownRedis === true);
   }
 
   async resolve(route: string, options: { token?: string; headers?: Record<string, string>; query?: string } = {}): Promise<Answer> {
@@ -139,8 +156,8 @@ export class ResolverUnderTest {
   async stop(): Promise<void> {
     await this.app.close();
     await this.db.end();
-    await deleteKeysWithPrefix(this.prefix);
-    await this.redis.close();
+    if (!this.ownRedis) await deleteKeysWithPrefix(this.prefix);
+    await this.redis.close().catch(() => this.redis.destroy());
     await this.database.drop();
   }
 }

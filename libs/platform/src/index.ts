@@ -7,3 +7,4 @@ export * from './lib/metrics';
 export * from './lib/platform.module';
 export * from './lib/problem';
 export * from './lib/problem-docs';
+export * from './lib/redis-url';

@@ -1,10 +1,10 @@
-// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --out dir | --recheck dir]`:
+// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --redis-cluster --out dir | --recheck dir]`:
 // starts the real system, runs concurrent clients while injecting faults, checks the history.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
-import { ALL_FAULTS, type FaultName } from './lib/history';
+import { faultsFor, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
 import { checkRun, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
 import { loadRun } from './lib/saved';
@@ -34,6 +34,7 @@ async function main(): Promise<number> {
         faults: { type: 'string' },
         out: { type: 'string' },
         recheck: { type: 'string' },
+        'redis-cluster': { type: 'boolean', default: false },
       },
     }).values;
   } catch (e) {
@@ -47,9 +48,11 @@ async function main(): Promise<number> {
     return run.result.violations.length === 0 ? 0 : 1;
   }
   const base = parsed.long ? LONG_RUN : SHORT_RUN;
-  const faults = parsed.faults === undefined ? base.faults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
-  const unknown = faults.find((f) => !ALL_FAULTS.includes(f));
-  if (unknown) fail(`unknown fault "${unknown}"; known: ${ALL_FAULTS.join(', ')}`);
+  const redisCluster = parsed['redis-cluster'] === true;
+  const known = faultsFor(redisCluster);
+  const faults = parsed.faults === undefined ? known : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
+  const unknown = faults.find((f) => !known.includes(f));
+  if (unknown) fail(`unknown fault "${unknown}"${redisCluster ? ' with --redis-cluster' : ''}; known: ${known.join(', ')}`);
   const ttl = positive('ttl', parsed.ttl, base.ttlSeconds);
   if (ttl > 60 || !Number.isInteger(ttl)) fail('--ttl must be a whole number of seconds, at most 60');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -69,6 +72,7 @@ async function main(): Promise<number> {
       clients: Math.round(positive('clients', parsed.clients, base.clients)),
       seed: Math.round(positive('seed', parsed.seed, Math.floor(Math.random() * 1e9) + 1)),
       faults,
+      redisCluster,
       outDir,
       log: (line) => process.stdout.write(`${line}\n`),
       signal: interrupt.signal,

@@ -9,6 +9,7 @@ export class WorkerMetrics {
   readonly applyLag: Histogram;
   readonly consumerLag: Gauge;
   readonly errors: Counter;
+  readonly replays: Counter;
   /** Refreshes the consumer lag gauge; called on every scrape. */
   refreshLag: () => Promise<void> = async () => undefined;
 
@@ -16,7 +17,7 @@ export class WorkerMetrics {
     const registers = [registry];
     this.events = new Counter({
       name: 'tm_worker_events_total',
-      help: 'Route events by outcome: applied, ignored (older than the cache or a duplicate), dead_lettered',
+      help: 'Route events by outcome: applied, ignored (older than the cache or a duplicate), dead_lettered, replayed (changed the cache again after Redis lost data)',
       labelNames: ['outcome'],
       registers,
     });
@@ -37,6 +38,12 @@ export class WorkerMetrics {
       name: 'tm_worker_errors_total',
       help: 'Failures by stage (connect, redis, dlq, commit, lag); each is retried',
       labelNames: ['stage'],
+      registers,
+    });
+    this.replays = new Counter({
+      name: 'tm_worker_replays_total',
+      help: 'Replays of the recent events after a Redis master became a new process (restart or failover), by outcome: done, failed (retried)',
+      labelNames: ['outcome'],
       registers,
     });
   }

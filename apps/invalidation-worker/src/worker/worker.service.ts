@@ -15,7 +15,7 @@ function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-type Parsed = { event: EventToApply } | { reason: string };
+export type Parsed = { event: EventToApply } | { reason: string };
 
 /** kafkajs's eachBatch commit wants the offsets grouped by topic. */
 function byTopic(offsets: PartitionOffset[]): { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] } {
@@ -24,7 +24,8 @@ function byTopic(offsets: PartitionOffset[]): { topics: { topic: string; partiti
   return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
 }
 
-function parse(message: KafkaMessage): Parsed {
+/** A message of the topic as an event to apply, or why it is not one. */
+export function parseMessage(message: KafkaMessage): Parsed {
   const value = message.value?.toString('utf8');
   if (value === undefined) return { reason: 'no value' };
   const result = parseRouteEvent(value);
@@ -122,7 +123,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     const events: EventToApply[] = [];
     const rejected: { message: KafkaMessage; reason: string }[] = [];
     for (const message of batch.messages) {
-      const parsed = parse(message);
+      const parsed = parseMessage(message);
       if ('event' in parsed) events.push(parsed.event);
       else rejected.push({ message, reason: parsed.reason });
     }

@@ -85,7 +85,8 @@ describe('resolver degradation', () => {
     it('an entry known current longer ago than the stale grace is not served, even if its key is still there (503)', async () => {
       proxy.refuse();
       const twoDaysAgo = Date.now() - 2 * 86_400_000;
-      await r.worker.fill({ id: { tenant: 'acme', service: 'old', environment: 'prod' }, route: { url: 'https://ancient/', revision: 1 }, asOf: 1, knownAt: twoDaysAgo });
+      const id = { tenant: 'acme', service: 'old', environment: 'prod' };
+      await r.worker.fill({ id, route: { url: 'https://ancient/', revision: 1 }, asOf: 1, knownAt: twoDaysAgo, lease: await r.worker.prepare(id) });
       const res = await r.resolve('acme/old/prod');
       expect(res.status).toBe(503);
     });

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { routeKey, type RouteId } from '@tm/contracts';
 import { readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
 import { isUnavailableError, ProblemException, UnavailableException } from '@tm/platform';
-import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type RedisClient } from '@tm/route-cache';
+import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type Lease, type RedisClient } from '@tm/route-cache';
 import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
@@ -93,7 +93,7 @@ export class ResolveService {
 
     let read: Read;
     try {
-      read = await this.read(id, options.minRevision);
+      read = await this.read(id, options.minRevision, redisUsable || (options.strong && this.breaker.allows()));
     } catch (e) {
       if (!isUnavailableError(e)) throw e;
       // PostgreSQL is down: an entry known current less than the stale grace ago is served as STALE.
@@ -110,7 +110,6 @@ export class ResolveService {
         code: 'min_revision_ahead',
       });
     }
-    if (redisUsable || (options.strong && this.breaker.allows())) await this.fill(id, read);
     const route = snapshot.route ? { url: snapshot.route.url, revision: snapshot.route.revision } : null;
     // Freshness counts from when the read started (a shared or slow read is already that old).
     const { leftMs } = freshness(
@@ -126,33 +125,51 @@ export class ResolveService {
     };
   }
 
-  /** One database read per route at a time in this process: concurrent misses share it. */
-  private read(id: RouteId, minRevision: number | undefined): Promise<Read> {
+  /**
+   * One database read per route at a time in this process: concurrent misses share it, and its
+   * fill (when `fill`: Redis is usable for the request that starts it).
+   */
+  private read(id: RouteId, minRevision: number | undefined, fill: boolean): Promise<Read> {
     const key = routeKey(id);
     const running = this.inFlight.get(key);
     if (running) {
       this.metrics.singleFlightJoins.inc();
       // A read that started before the store reached the caller's minimum may not be enough.
-      return running.then((r) => (minRevision !== undefined && r.snapshot.asOf < minRevision ? this.readOnce(id) : r));
+      return running.then((r) => (minRevision !== undefined && r.snapshot.asOf < minRevision ? this.readOnce(id, fill) : r));
     }
-    const reading = this.readOnce(id).finally(() => this.inFlight.delete(key));
+    const reading = this.readOnce(id, fill).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, reading);
     return reading;
   }
 
-  private async readOnce(id: RouteId): Promise<Read> {
+  /**
+   * Takes the fill's lease (before the database read: see the scripts), reads the route and the
+   * clock, and offers the answer to the cache. A lease that could not be taken means no fill.
+   */
+  private async readOnce(id: RouteId, fill: boolean): Promise<Read> {
+    let lease: Lease | undefined;
+    if (fill) {
+      try {
+        lease = await this.cache.prepare(id);
+        this.redisSucceeded();
+      } catch (e) {
+        this.metrics.fills.inc({ outcome: 'failed' });
+        this.redisFailed(e);
+      }
+    }
     const knownAt = Date.now();
     this.metrics.databaseReads.inc();
     this.hooks.onDatabaseRead?.(id);
     const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
+    if (lease) await this.fill(id, snapshot, knownAt, lease);
     return { snapshot, knownAt };
   }
 
-  private async fill(id: RouteId, { snapshot, knownAt }: Read): Promise<void> {
+  private async fill(id: RouteId, snapshot: RouteSnapshot, knownAt: number, lease: Lease): Promise<void> {
     await this.hooks.beforeFill?.(id, snapshot);
     try {
-      const accepted = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt });
-      this.metrics.fills.inc({ outcome: accepted ? 'accepted' : 'rejected' });
+      const outcome = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt, lease });
+      this.metrics.fills.inc({ outcome });
       this.redisSucceeded();
     } catch (e) {
       this.metrics.fills.inc({ outcome: 'failed' });

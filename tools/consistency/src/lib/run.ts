@@ -17,6 +17,8 @@ export interface RunOptions {
   ttlSeconds: number;
   clients: number;
   seed: number;
+  /** Run on a Redis Cluster of its own (`--redis-cluster`) instead of one redis-server. */
+  redisCluster?: boolean;
   /** Where history.jsonl and report.txt go. */
   outDir: string;
   log: (line: string) => void;
@@ -65,7 +67,13 @@ export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState
 /** Starts the system, runs the clients while injecting faults, drains, checks. */
 export async function runConsistencyCheck(options: RunOptions): Promise<RunOutcome> {
   await mkdir(options.outDir, { recursive: true });
-  const system = await SystemUnderTest.start({ ttlSeconds: options.ttlSeconds, resolvers: 2, relays: 2, log: options.log });
+  const system = await SystemUnderTest.start({
+    ttlSeconds: options.ttlSeconds,
+    resolvers: 2,
+    relays: 2,
+    log: options.log,
+    ...(options.redisCluster ? { redisCluster: true } : {}),
+  });
   try {
     const target: WorkloadTarget = { commandApi: system.commandApi, resolvers: () => system.resolverUrls, token: TEST_ADMIN_TOKEN, keys: KEYS };
     const workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
@@ -87,7 +95,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
         const window: FaultWindow = { fault, start, healed: now() };
         if (fault === 'resolver-kill' && resolver !== undefined) window.resolver = resolver;
         faults.push(window);
-        options.log(`  ${fault.padEnd(13)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((window.healed - start) / 1000).toFixed(1)} s`);
+        options.log(`  ${fault.padEnd(14)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((window.healed - start) / 1000).toFixed(1)} s`);
         await sleep(options.quietMs, signal);
       }
     }
