@@ -55,7 +55,8 @@ describe('invalidation worker on a Redis Cluster that fails over (processes)', (
     expect(Number(kept)).toBeLessThanOrEqual(second.revision);
     await eventually(async () => (await field(replica, route, 'asof')) === String(second.revision), 30_000, 'the lost event replayed');
     expect(await field(replica, route, 'u')).toBe('https://second/');
-    expect(await metric(stack.app('invalidation-worker'), 'tm_worker_replays_total')).toBeGreaterThanOrEqual(1);
+    // The replay counts itself once every partition is done, just after the entry came back.
+    await eventually(async () => ((await metric(stack.app('invalidation-worker'), 'tm_worker_replays_total')) ?? 0) >= 1, 30_000, 'the replay counted');
     await cluster.restart(master);
   }, 90_000);
 });
