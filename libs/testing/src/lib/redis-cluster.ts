@@ -99,7 +99,7 @@ export class TestRedisCluster {
   }
 
   private async spawn(node: ClusterNode): Promise<void> {
-    node.child = spawn(
+    const child = spawn(
       'redis-server',
       [
         '--port', String(node.port),
@@ -116,8 +116,11 @@ export class TestRedisCluster {
       ],
       { stdio: 'ignore' },
     );
-    const deadline = Date.now() + 10_000;
+    node.child = child;
+    // Generous: on a loaded machine a first connection alone can take seconds.
+    const deadline = Date.now() + 30_000;
     for (;;) {
+      if (child.exitCode !== null) throw new Error(`redis-server on port ${node.port} exited with ${child.exitCode}`);
       try {
         await this.command(node.port, ['PING']);
         return;
