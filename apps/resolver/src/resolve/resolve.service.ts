@@ -126,27 +126,40 @@ export class ResolveService {
   }
 
   /**
-   * One database read per route at a time in this process: concurrent misses share it, and its
-   * fill (when `fill`: Redis is usable for the request that starts it).
+   * One database read per route at a time in this process: concurrent misses share it (from its
+   * lease to its answer, not its fill: a read that joins must not get an older snapshot than it
+   * needs). The request that starts it offers the answer to the cache (when `fill`: Redis is usable
+   * for that request).
    */
-  private read(id: RouteId, minRevision: number | undefined, fill: boolean): Promise<Read> {
+  private async read(id: RouteId, minRevision: number | undefined, fill: boolean): Promise<Read> {
     const key = routeKey(id);
     const running = this.inFlight.get(key);
     if (running) {
       this.metrics.singleFlightJoins.inc();
+      const shared = await running;
       // A read that started before the store reached the caller's minimum may not be enough.
-      return running.then((r) => (minRevision !== undefined && r.snapshot.asOf < minRevision ? this.readOnce(id, fill) : r));
+      if (minRevision === undefined || shared.snapshot.asOf >= minRevision) return shared;
+      return this.readAndFill(id, fill);
     }
-    const reading = this.readOnce(id, fill).finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, reading);
-    return reading;
+    return this.readAndFill(id, fill, key);
+  }
+
+  private async readAndFill(id: RouteId, fill: boolean, share?: string): Promise<Read> {
+    const reading = this.readOnce(id, fill);
+    if (share !== undefined) {
+      this.inFlight.set(share, reading);
+      reading.finally(() => this.inFlight.delete(share)).catch(() => undefined);
+    }
+    const read = await reading;
+    if (read.lease) await this.fill(id, read.snapshot, read.knownAt, read.lease);
+    return read;
   }
 
   /**
-   * Takes the fill's lease (before the database read: see the scripts), reads the route and the
-   * clock, and offers the answer to the cache. A lease that could not be taken means no fill.
+   * Takes the fill's lease (before the database read: see the scripts), then reads the route and
+   * the clock. A lease that could not be taken means no fill.
    */
-  private async readOnce(id: RouteId, fill: boolean): Promise<Read> {
+  private async readOnce(id: RouteId, fill: boolean): Promise<Read & { lease?: Lease }> {
     let lease: Lease | undefined;
     if (fill) {
       try {
@@ -161,8 +174,7 @@ export class ResolveService {
     this.metrics.databaseReads.inc();
     this.hooks.onDatabaseRead?.(id);
     const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
-    if (lease) await this.fill(id, snapshot, knownAt, lease);
-    return { snapshot, knownAt };
+    return lease ? { snapshot, knownAt, lease } : { snapshot, knownAt };
   }
 
   private async fill(id: RouteId, snapshot: RouteSnapshot, knownAt: number, lease: Lease): Promise<void> {
