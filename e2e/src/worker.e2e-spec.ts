@@ -18,7 +18,7 @@ describe('invalidation worker (processes, real PostgreSQL, Redis and Kafka)', ()
     await stack?.stop();
   });
 
-  const entry = (route: string): Promise<Hash> => redis.hGetAll(`${stack.environment.keyPrefix}route:${route}`);
+  const entry = (route: string): Promise<Hash> => redis.hGetAll(`${stack.environment.keyPrefix}route:{${route}}`);
 
   /** Messages of the topic that the worker's group has not committed. */
   async function uncommitted(): Promise<number> {
@@ -50,7 +50,7 @@ describe('invalidation worker (processes, real PostgreSQL, Redis and Kafka)', ()
     const differences: string[] = [];
     for await (const keys of redis.scanIterator({ MATCH: `${stack.environment.keyPrefix}route:*`, COUNT: 500 })) {
       for (const key of keys) {
-        const route = key.slice(`${stack.environment.keyPrefix}route:`.length);
+        const route = key.slice(`${stack.environment.keyPrefix}route:{`.length, -1);
         const hash = await redis.hGetAll(key);
         const db = database.get(route);
         if (hash['s'] === 'p' && (db?.url !== hash['u'] || db?.revision !== Number(hash['r']))) differences.push(`${route}: cache ${hash['u']}@${hash['r']}, db ${db?.url}@${db?.revision}`);

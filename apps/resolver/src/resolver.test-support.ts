@@ -19,7 +19,10 @@ interface StartOptions {
   hooks?: ResolverHooks;
   env?: Record<string, string>;
   databaseUrl?: (url: string) => Promise<string>;
+  /** The app's REDIS_URL (default: the shared test Redis). */
   redisUrl?: string;
+  /** `redisUrl` is a Redis of the test's own (a redis-server or a cluster): the test's side uses it too, and no keys are cleaned. */
+  ownRedis?: boolean;
   /** Wait until the app has connected to PostgreSQL (default true). */
   waitForDatabase?: boolean;
 }
@@ -47,7 +50,14 @@ export class ResolverUnderTest {
     readonly redis: RedisClient,
     /** The cache as the worker sees it (applies events). */
     readonly worker: RouteCache,
+    /** A Redis of the test's own (a server or a cluster it stops itself): no keys to clean. */
+    private readonly ownRedis: boolean,
   ) {}
+
+  /** The app's own Redis client. */
+  get appRedis(): RedisClient {
+    return this.app.get<symbol, RedisClient>(REDIS_CLIENT);
+  }
 
   static async start(options: StartOptions = {}): Promise<ResolverUnderTest> {
     const database = await createTestDatabase();
@@ -55,9 +65,11 @@ export class ResolverUnderTest {
     const app = await ResolverUnderTest.app(options.databaseUrl ? await options.databaseUrl(database.url) : database.url, prefix, options);
     const db = new Client({ connectionString: database.url });
     await db.connect();
-    const redis = createRedisClient({ url: testInfra().redisUrl });
+    // The test's side talks to the same Redis, not through a fault proxy the app may be behind.
+    const redis = createRedisClient({ url: options.ownRedis && options.redisUrl ? options.redisUrl : testInfra().redisUrl });
+    redis.on('error', () => undefined);
     await redis.connect();
-    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000));
+    return new ResolverUnderTest(app, database, db, prefix, redis, new RouteCache(redis, prefix, 86_400_000), options.ownRedis === true);
   }
 
   /**
@@ -88,8 +100,8 @@ export class ResolverUnderTest {
     // The app starts without waiting for PostgreSQL; tests begin once it is connected (unless told not to).
     if (options.waitForDatabase !== false) await app.get(DatabaseConnector).connected();
     // Nor for Redis: wait for its first connection, so that a test's first request finds it.
-    const redis = app.get<RedisClient>(REDIS_CLIENT);
-    for (const deadline = Date.now() + 10_000; !redis.isReady && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 10));
+    const redis = app.get<symbol, RedisClient>(REDIS_CLIENT) as { isReady?: boolean };
+    for (const deadline = Date.now() + 10_000; redis.isReady === false && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 10));
     return app;
   }
 
@@ -167,8 +179,8 @@ export class ResolverUnderTest {
   async stop(): Promise<void> {
     await this.app.close();
     await this.db.end();
-    await deleteKeysWithPrefix(this.prefix);
-    await this.redis.close();
+    if (!this.ownRedis) await deleteKeysWithPrefix(this.prefix);
+    await this.redis.close().catch(() => this.redis.destroy());
     await this.database.drop();
   }
 }

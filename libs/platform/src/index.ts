@@ -8,3 +8,4 @@ export * from './lib/metrics';
 export * from './lib/platform.module';
 export * from './lib/problem';
 export * from './lib/problem-docs';
+export * from './lib/redis-url';

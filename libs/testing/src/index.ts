@@ -9,3 +9,4 @@ export * from './lib/fault-proxy';
 export * from './lib/kafka-broker';
 export * from './lib/topic-reader';
 export * from './lib/redis-server';
+export * from './lib/redis-cluster';

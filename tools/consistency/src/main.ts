@@ -1,10 +1,10 @@
-// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --kafka-brokers 3 --out dir | --recheck dir]`:
+// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --kafka-brokers 3 --redis-cluster --out dir | --recheck dir]`:
 // starts the real system, runs concurrent clients while injecting faults, checks the history.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
-import { ALL_FAULTS, KAFKA_CLUSTER_FAULTS, type FaultName } from './lib/history';
+import { faultsFor, KAFKA_CLUSTER_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
 import { checkRun, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
 import { loadRun } from './lib/saved';
@@ -35,6 +35,7 @@ async function main(): Promise<number> {
         'kafka-brokers': { type: 'string' },
         out: { type: 'string' },
         recheck: { type: 'string' },
+        'redis-cluster': { type: 'boolean', default: false },
       },
     }).values;
   } catch (e) {
@@ -50,12 +51,14 @@ async function main(): Promise<number> {
   const base = parsed.long ? LONG_RUN : SHORT_RUN;
   const kafkaBrokers = positive('kafka-brokers', parsed['kafka-brokers'], base.kafkaBrokers);
   if (!Number.isInteger(kafkaBrokers) || kafkaBrokers === 2 || kafkaBrokers > 5) fail('--kafka-brokers must be 1 (one broker) or 3 to 5 (a cluster; the topic is replicated 3 times)');
-  // A cluster adds its own faults to the default list.
-  const known = [...ALL_FAULTS, ...KAFKA_CLUSTER_FAULTS];
-  const defaults = kafkaBrokers > 1 ? [...base.faults, ...KAFKA_CLUSTER_FAULTS] : base.faults;
+  const redisCluster = parsed['redis-cluster'] === true;
+  // A Redis Cluster has Redis faults of its own; a Kafka cluster adds its own to the default list.
+  const redisFaults = faultsFor(redisCluster);
+  const known = [...redisFaults, ...KAFKA_CLUSTER_FAULTS];
+  const defaults = kafkaBrokers > 1 ? known : redisFaults;
   const faults = parsed.faults === undefined ? defaults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
   const unknown = faults.find((f) => !known.includes(f));
-  if (unknown) fail(`unknown fault "${unknown}"; known: ${known.join(', ')}`);
+  if (unknown) fail(`unknown fault "${unknown}"${redisCluster ? ' with --redis-cluster' : ''}; known: ${known.join(', ')}`);
   const clusterOnly = faults.find((f) => KAFKA_CLUSTER_FAULTS.includes(f));
   if (clusterOnly && kafkaBrokers === 1) fail(`${clusterOnly} needs a Kafka cluster: add --kafka-brokers 3`);
   const ttl = positive('ttl', parsed.ttl, base.ttlSeconds);
@@ -78,6 +81,7 @@ async function main(): Promise<number> {
       seed: Math.round(positive('seed', parsed.seed, Math.floor(Math.random() * 1e9) + 1)),
       faults,
       kafkaBrokers,
+      redisCluster,
       outDir,
       log: (line) => process.stdout.write(`${line}\n`),
       signal: interrupt.signal,

@@ -11,6 +11,7 @@ export class WorkerMetrics {
   readonly errors: Counter;
   readonly deadLettered: Counter;
   readonly deadLetterFailures: Counter;
+  readonly replays: Counter;
   /** Refreshes the consumer lag gauge; called on every scrape. */
   refreshLag: () => Promise<void> = async () => undefined;
 
@@ -18,7 +19,7 @@ export class WorkerMetrics {
     const registers = [registry];
     this.events = new Counter({
       name: 'tm_worker_events_total',
-      help: 'Messages by outcome: applied, ignored (older than the cache or a duplicate), dead_lettered, skipped (the dead-letter topic could not take it)',
+      help: 'Messages by outcome: applied, ignored (older than the cache or a duplicate), dead_lettered, skipped (the dead-letter topic could not take it), replayed (changed the cache again after Redis lost data)',
       labelNames: ['outcome'],
       registers,
     });
@@ -51,6 +52,12 @@ export class WorkerMetrics {
       name: 'tm_worker_dead_letter_failures_total',
       help: 'Dead letters the dead-letter topic refused WORKER_MESSAGE_MAX_ATTEMPTS times, skipped so that their partition goes on (logged at error with their offset), by Kafka error',
       labelNames: ['error'],
+      registers,
+    });
+    this.replays = new Counter({
+      name: 'tm_worker_replays_total',
+      help: 'Replays of the recent events after a Redis master became a new process (restart or failover), by outcome: done, failed (retried)',
+      labelNames: ['outcome'],
       registers,
     });
   }

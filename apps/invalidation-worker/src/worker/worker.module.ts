@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
+import { LossReplayService } from './loss-replay.service';
 import { WorkerMetrics } from './worker.metrics';
 import { WorkerService } from './worker.service';
 
 @Module({
-  providers: [WorkerMetrics, WorkerService],
+  providers: [WorkerMetrics, WorkerService, LossReplayService],
 })
 export class WorkerModule {}

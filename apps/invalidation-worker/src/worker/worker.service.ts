@@ -15,7 +15,7 @@ function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-type Parsed = { event: EventToApply } | { reason: string };
+export type Parsed = { event: EventToApply } | { reason: string };
 
 /** A message on its way to the dead-letter topic. */
 interface DeadLetter {
@@ -53,7 +53,8 @@ function byTopic(offsets: PartitionOffset[]): { topics: { topic: string; partiti
   return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
 }
 
-function parse(message: KafkaMessage): Parsed {
+/** A message of the topic as an event to apply, or why it is not one. */
+export function parseMessage(message: KafkaMessage): Parsed {
   const value = message.value?.toString('utf8');
   if (value === undefined) return { reason: 'no value' };
   const result = parseRouteEvent(value);
@@ -162,7 +163,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     const dead: DeadLetter[] = [];
     let pending: { message: KafkaMessage; event: EventToApply; attempts: number }[] = [];
     for (const message of batch.messages) {
-      const parsed = parse(message);
+      const parsed = parseMessage(message);
       if ('event' in parsed) pending.push({ message, event: parsed.event, attempts: 0 });
       else dead.push({ message, reason: parsed.reason, attempts: 1 });
     }

@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { tokenDigest } from '@tm/auth';
 import { FaultProxy, testInfra } from '@tm/testing';
 import { resolveOn, ResolverUnderTest } from '../resolver.test-support';
 
@@ -87,7 +88,7 @@ describe('resolver degradation', () => {
       // principal kept for outages.
       await pastAuthCache();
       expect((await r.resolve('acme/web/prod', { token: revoked })).status).toBe(401);
-      await until(async () => (await outageEntries(r)) === 1);
+      await until(async () => (await outageEntry(r, revoked)) === 0 && (await outageEntry(r, reader)) === 1);
     });
     afterAll(async () => {
       for (const app of replicas) await app.close();
@@ -117,6 +118,15 @@ describe('resolver degradation', () => {
       expect(unknown.headers['retry-after']).toMatch(/^\d+$/);
       const strong = await r.resolve('acme/web/prod', { token: reader, query: 'consistency=strong' });
       expect(strong.status).toBe(503);
+    });
+
+    it('an entry known current longer ago than the stale grace is not served, even if its key is still there (503)', async () => {
+      proxy.refuse();
+      const twoDaysAgo = Date.now() - 2 * 86_400_000;
+      const id = { tenant: 'acme', service: 'old', environment: 'prod' };
+      await r.worker.fill({ id, route: { url: 'https://ancient/', revision: 1 }, asOf: 1, knownAt: twoDaysAgo, lease: await r.worker.prepare(id) });
+      const res = await r.resolve('acme/old/prod', { token: reader });
+      expect(res.status).toBe(503);
     });
 
     it('a replica started during the cut serves the same key from the shared cache, and readiness names PostgreSQL', async () => {
@@ -208,7 +218,7 @@ async function until(condition: () => Promise<boolean>, ms = 15_000): Promise<vo
   }
 }
 
-/** How many principals the resolver keeps for outages under its prefix. */
-async function outageEntries(r: ResolverUnderTest): Promise<number> {
-  return (await r.redis.keys(`${r.prefix}auth:*`)).length;
+/** Whether the resolver keeps the principal of `token` for outages (1) or not (0). */
+function outageEntry(r: ResolverUnderTest, token: string): Promise<number> {
+  return r.redis.exists(`${r.prefix}auth:{${tokenDigest(token)}}`);
 }

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { routeKey, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
-import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type RedisClient } from '@tm/route-cache';
+import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type Lease, type RedisClient } from '@tm/route-cache';
 import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
@@ -93,7 +93,7 @@ export class ResolveService {
 
     let read: Read;
     try {
-      read = await this.read(id, options);
+      read = await this.read(id, options, redisUsable || (options.strong && this.breaker.allows()));
     } catch (e) {
       const failure = databaseFailure(this.dataSource, e);
       // Overload (a saturated pool, too many connections) is not an outage: 503, never STALE.
@@ -113,7 +113,6 @@ export class ResolveService {
         code: 'min_revision_ahead',
       });
     }
-    if (redisUsable || (options.strong && this.breaker.allows())) await this.fill(id, read);
     const route = snapshot.route ? { url: snapshot.route.url, revision: snapshot.route.revision } : null;
     // Freshness counts from when the read started (a shared or slow read is already that old).
     const { leftMs } = freshness(
@@ -130,39 +129,70 @@ export class ResolveService {
   }
 
   /**
-   * One database read per route at a time in this process: concurrent misses share it. A strong read
-   * never joins a read already running: that read started before the strong one arrived and can miss
-   * a write answered in between. It starts its own, which later misses then join.
+   * One database read per route at a time in this process: concurrent misses share it (from its
+   * lease to its answer, not its fill: a read that joins must not get an older snapshot than it
+   * needs). A strong read never joins a read already running: that read started before the strong
+   * one arrived and can miss a write answered in between; it starts its own, which later misses
+   * then join. The request that starts a read offers the answer to the cache (when `fill`: Redis is
+   * usable for that request).
    */
-  private read(id: RouteId, { minRevision, strong }: ResolveOptions): Promise<Read> {
+  private async read(id: RouteId, { minRevision, strong }: ResolveOptions, fill: boolean): Promise<Read> {
     const key = routeKey(id);
     const running = this.inFlight.get(key);
     if (running && !strong) {
       this.metrics.singleFlightJoins.inc();
+      const shared = await running;
       // A read that started before the store reached the caller's minimum may not be enough.
-      return running.then((r) => (minRevision !== undefined && r.snapshot.asOf < minRevision ? this.readOnce(id) : r));
+      if (minRevision === undefined || shared.snapshot.asOf >= minRevision) return shared;
+      return this.readAndFill(id, fill);
     }
-    const reading = this.readOnce(id).finally(() => {
-      if (this.inFlight.get(key) === reading) this.inFlight.delete(key);
-    });
-    this.inFlight.set(key, reading);
-    return reading;
+    return this.readAndFill(id, fill, key);
   }
 
-  private async readOnce(id: RouteId): Promise<Read> {
+  private async readAndFill(id: RouteId, fill: boolean, share?: string): Promise<Read> {
+    const reading = this.readOnce(id, fill);
+    if (share !== undefined) {
+      this.inFlight.set(share, reading);
+      // A strong read may have replaced this one as the read to join meanwhile: only its own entry goes.
+      reading
+        .finally(() => {
+          if (this.inFlight.get(share) === reading) this.inFlight.delete(share);
+        })
+        .catch(() => undefined);
+    }
+    const read = await reading;
+    if (read.lease) await this.fill(id, read.snapshot, read.knownAt, read.lease);
+    return read;
+  }
+
+  /**
+   * Takes the fill's lease (before the database read: see the scripts), then reads the route and
+   * the clock. A lease that could not be taken means no fill.
+   */
+  private async readOnce(id: RouteId, fill: boolean): Promise<Read & { lease?: Lease }> {
+    let lease: Lease | undefined;
+    if (fill) {
+      try {
+        lease = await this.cache.prepare(id);
+        this.redisSucceeded();
+      } catch (e) {
+        this.metrics.fills.inc({ outcome: 'failed' });
+        this.redisFailed(e);
+      }
+    }
     const knownAt = Date.now();
     this.metrics.databaseReads.inc();
     this.hooks.onDatabaseRead?.(id);
     const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
     await this.hooks.afterDatabaseRead?.(id, snapshot);
-    return { snapshot, knownAt };
+    return lease ? { snapshot, knownAt, lease } : { snapshot, knownAt };
   }
 
-  private async fill(id: RouteId, { snapshot, knownAt }: Read): Promise<void> {
+  private async fill(id: RouteId, snapshot: RouteSnapshot, knownAt: number, lease: Lease): Promise<void> {
     await this.hooks.beforeFill?.(id, snapshot);
     try {
-      const accepted = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt });
-      this.metrics.fills.inc({ outcome: accepted ? 'accepted' : 'rejected' });
+      const outcome = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt, lease });
+      this.metrics.fills.inc({ outcome });
       this.redisSucceeded();
     } catch (e) {
       this.metrics.fills.inc({ outcome: 'failed' });

@@ -36,7 +36,7 @@ export class ResolverMetrics {
     });
     this.fills = new Counter({
       name: 'tm_resolver_fills_total',
-      help: 'Cache fills by outcome: accepted, rejected (older than the cache or its fence), failed',
+      help: 'Cache fills by outcome: accepted, rejected (older than the cache or its fence), refused (the lease taken before the database read is gone: Redis lost data, failed over, or a newer fill took it), failed',
       labelNames: ['outcome'],
       registers,
     });

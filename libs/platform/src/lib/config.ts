@@ -18,6 +18,7 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 import { Transform, Type } from 'class-transformer';
+import { parseRedisUrl } from './redis-url';
 
 /** A bad or missing configuration value; the message is one line naming the variable. */
 export class ConfigError extends Error {
@@ -73,8 +74,8 @@ export const IsPostgresUrl = stringRule(
 
 export const IsRedisUrl = stringRule(
   'isRedisUrl',
-  'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379',
-  (v) => urlWithProtocols(['redis:', 'rediss:'], v),
+  'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379, or a cluster as redis+cluster://host:port,host:port (rediss+cluster:// for TLS)',
+  (v) => parseRedisUrl(v) !== undefined,
 );
 
 /** `host:port[,host:port...]`. */

@@ -1,8 +1,31 @@
 import type { RouteId } from '@tm/contracts';
 
-/** The cache key of a route: `<prefix>route:<tenant>/<service>/<environment>`. */
+/**
+ * A route's Redis Cluster hash tag, `{<tenant>/<service>/<environment>}`: every key of a route
+ * carries it, so they all live in one slot (a script may touch several of them). Names cannot hold
+ * braces and the prefix cannot either, so this is the key's first `{...}`.
+ */
+export function routeHashTag(id: RouteId): string {
+  return `{${id.tenant}/${id.service}/${id.environment}}`;
+}
+
+/** The cache key of a route: `<prefix>route:{<tenant>/<service>/<environment>}`. */
 export function routeCacheKey(prefix: string, id: RouteId): string {
-  return `${prefix}route:${id.tenant}/${id.service}/${id.environment}`;
+  return routeScopedKey(prefix, 'route', id);
+}
+
+/**
+ * A per-route key of another kind, in the route's slot: `<prefix><kind>:{<tenant>/<service>/<environment>}[:<suffix>]`
+ * (for example the health verdicts of an endpoint, `<prefix>health:{t/s/e}:<endpoint>`).
+ */
+export function routeScopedKey(prefix: string, kind: string, id: RouteId, suffix?: string): string {
+  return `${prefix}${kind}:${routeHashTag(id)}${suffix === undefined ? '' : `:${suffix}`}`;
+}
+
+/** The route key (`tenant/service/environment`) of a cache key made by routeCacheKey, or undefined. */
+export function routeKeyOfCacheKey(prefix: string, key: string): string | undefined {
+  const m = /^route:\{([^{}]+)\}$/.exec(key.startsWith(prefix) ? key.slice(prefix.length) : '');
+  return m?.[1];
 }
 
 export interface CachedAnswer {

@@ -7,41 +7,126 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { createClient, type RedisClientType } from 'redis';
-import { withTimeout, type ReadinessCheck } from '@tm/platform';
+import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
+import { parseRedisUrl, withTimeout, type ReadinessCheck } from '@tm/platform';
+import { ROUTE_CACHE_SCRIPTS, type RouteCacheScripts } from './scripts';
 
-/** The app's node-redis client. */
+/** The app's Redis: one node or a cluster, behind the same interface (REDIS_URL decides). */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
-export type RedisClient = RedisClientType;
+
+/* eslint-disable @typescript-eslint/no-empty-object-type -- no modules or functions of our own: node-redis's own defaults are `{}` */
+type SingleNodeClient = RedisClientType<{}, {}, RouteCacheScripts>;
+type ClusterClient = RedisClusterType<{}, {}, RouteCacheScripts>;
+/* eslint-enable @typescript-eslint/no-empty-object-type */
+
+/**
+ * What callers use, the same on a single node and on a cluster: key commands (routed to the key's
+ * slot on a cluster), the cache protocol's scripts (`routePrepare`, `routeFill`, `routeEvent`), and the lifecycle.
+ * A command of several keys must keep them in one slot: give them one hash tag (`{...}`).
+ */
+export type RedisClient = Pick<
+  SingleNodeClient,
+  | 'get'
+  | 'set'
+  | 'del'
+  | 'unlink'
+  | 'exists'
+  | 'pTTL'
+  | 'pExpire'
+  | 'hGetAll'
+  | 'hGet'
+  | 'hSet'
+  | 'hDel'
+  | 'scriptFlush'
+  | 'routePrepare'
+  | 'routeFill'
+  | 'routeEvent'
+  | 'isOpen'
+  | 'isReady'
+  | 'close'
+  | 'destroy'
+> & {
+  /** Connects (on a cluster: discovers the topology from the seed nodes). */
+  connect(): Promise<unknown>;
+  on(event: 'error', listener: (e: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
+};
 
 export interface RedisOptions {
+  /** REDIS_URL: `redis://`, `rediss://`, `redis+cluster://h1:p1,h2:p2`, `rediss+cluster://...`. */
   url: string;
 }
+
+/** The underlying node-redis objects of a client made here, for what only one kind has (a cluster's masters). */
+const underlying = new WeakMap<RedisClient, { kind: 'node'; client: SingleNodeClient } | { kind: 'cluster'; cluster: ClusterClient }>();
+
+/**
+ * The nodes that take writes: the client itself on a single node, one client per master on a
+ * cluster (each master's own connection, for commands about the node rather than a key).
+ */
+export async function redisMasters(client: RedisClient): Promise<{ address: string; client: Pick<SingleNodeClient, 'info' | 'sendCommand'> }[]> {
+  const raw = underlying.get(client);
+  if (!raw) throw new Error('not a client made by createRedisClient');
+  if (raw.kind === 'node') return [{ address: 'node', client: raw.client }];
+  return Promise.all(raw.cluster.masters.map(async (m) => ({ address: m.address, client: await raw.cluster.nodeClient(m) })));
+}
+
+// Keep trying, at most every 2 s, for as long as the app runs.
+const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2_000);
 
 /**
  * The client has no per-command timeout of its own: node-redis's (an AbortSignal.timeout per
  * command) is costly on the hot path. The cache protocol bounds its commands itself
- * (RouteCache, `withDeadline`); the readiness check bounds its PING.
+ * (RouteCache, `withDeadline`); the readiness check bounds its PING. Commands issued while Redis
+ * (or the key's master) is down fail at once instead of queueing.
  */
 export function createRedisClient(options: RedisOptions): RedisClient {
-  return createClient({
-    url: options.url,
-    socket: {
-      connectTimeout: 2_000,
-      // Keep trying, at most every 2 s, for as long as the app runs.
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
+  const target = parseRedisUrl(options.url);
+  if (!target) throw new Error('REDIS_URL is not a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL');
+  if (!target.cluster) {
+    const client: SingleNodeClient = createClient({
+      url: target.url,
+      socket: { connectTimeout: 2_000, reconnectStrategy },
+      commandOptions: { timeout: 0 },
+      disableOfflineQueue: true,
+      scripts: ROUTE_CACHE_SCRIPTS,
+    });
+    underlying.set(client, { kind: 'node', client });
+    return client;
+  }
+  const scheme = target.tls ? 'rediss' : 'redis';
+  const cluster: ClusterClient = createCluster({
+    rootNodes: target.nodes.map(({ host, port }) => ({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}` })),
+    defaults: {
+      ...(target.username !== undefined ? { username: target.username } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      socket: { connectTimeout: 2_000, reconnectStrategy, ...(target.tls ? { tls: true as const } : {}) },
+      disableOfflineQueue: true,
     },
     commandOptions: { timeout: 0 },
-    // Commands issued while Redis is down fail at once instead of queueing.
-    disableOfflineQueue: true,
-  }) as RedisClient;
+    // Reads and writes go to the masters: a replica may lag behind the fence a fill is checked against.
+    useReplicas: false,
+    // A master that drops its connection: the topology is asked again after half a second, so a
+    // failover is followed in about that long (node-redis's default waits 5 s).
+    topologyRefreshOnReconnectionAttemptStrategy: 500,
+    scripts: ROUTE_CACHE_SCRIPTS,
+  });
+  const client = cluster as unknown as RedisClient;
+  underlying.set(client, { kind: 'cluster', cluster });
+  return client;
 }
 
-/** Connects at start (without waiting: the app must come up while Redis is down) and quits at shutdown. */
+/**
+ * Connects at start (without waiting: the app must come up while Redis is down) and quits at
+ * shutdown. A single node reconnects by itself; a cluster whose seed nodes do not answer at start
+ * is tried again, with backoff, until it does.
+ */
 @Injectable()
 export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   private lastError = '';
+  private stopping = false;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(@Inject(REDIS_CLIENT) private readonly client: RedisClient) {}
 
@@ -55,15 +140,31 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       this.lastError = '';
       this.logger.log('redis: ready');
     });
-    this.client.connect().catch((e: unknown) => this.logger.warn(`redis: first connect failed: ${String(e)}`));
+    this.connect(0);
+  }
+
+  private connect(attempt: number): void {
+    this.client.connect().then(
+      () => {
+        if (underlying.get(this.client)?.kind === 'cluster') this.logger.log('redis: cluster topology discovered');
+      },
+      (e: unknown) => {
+        this.logger.warn(`redis: connect failed: ${e instanceof Error ? e.message : String(e)}`);
+        // A single node keeps reconnecting by itself; a cluster's first discovery is ours to retry.
+        if (underlying.get(this.client)?.kind !== 'cluster' || this.stopping) return;
+        this.retry = setTimeout(() => this.connect(attempt + 1), reconnectStrategy(attempt));
+      },
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.retry);
     if (this.client.isOpen) await this.client.close();
   }
 }
 
-/** Ready when Redis answers PING within half a second. */
+/** Ready when Redis answers PING within half a second (on a cluster: every master). */
 @Injectable()
 export class RedisReadiness implements ReadinessCheck {
   readonly name = 'redis';
@@ -72,7 +173,11 @@ export class RedisReadiness implements ReadinessCheck {
 
   async check(): Promise<void> {
     if (!this.client.isReady) throw new Error('Redis is not connected');
-    await withTimeout(this.client.ping(), 500, 'Redis');
+    await withTimeout(
+      redisMasters(this.client).then((masters) => Promise.all(masters.map((m) => m.client.sendCommand(['PING'])))),
+      500,
+      'Redis',
+    );
   }
 }
 

@@ -47,18 +47,20 @@ describe('RouteCache against a Redis that stops answering', () => {
     await once(redis.server, 'close');
   });
 
-  it('a read, a fill and a batch of events each fail with RedisTimeoutError after the timeout', async () => {
+  it('a read, a lease, a fill and a batch of events each fail with RedisTimeoutError after the timeout', async () => {
     const cache = new RouteCache(client, 'test:', 60_000, 50);
     const id = { tenant: 'acme', service: 'web', environment: 'prod' };
     const started = Date.now();
     await expect(cache.read(id)).rejects.toBeInstanceOf(RedisTimeoutError);
     expect(Date.now() - started).toBeGreaterThanOrEqual(49);
     expect(Date.now() - started).toBeLessThan(1_000);
-    await expect(cache.fill({ id, route: { url: 'https://a', revision: 1 }, asOf: 1, knownAt: Date.now() })).rejects.toBeInstanceOf(RedisTimeoutError);
+    await expect(cache.prepare(id)).rejects.toBeInstanceOf(RedisTimeoutError);
+    const lease = { id: 'lease', node: 'node' };
+    await expect(cache.fill({ id, route: { url: 'https://a', revision: 1 }, asOf: 1, knownAt: Date.now(), lease })).rejects.toBeInstanceOf(RedisTimeoutError);
     await expect(cache.applyEvents([{ data: { ...id, url: 'https://a', revision: 2 }, time: Date.now() }], 'refresh')).rejects.toBeInstanceOf(
       RedisTimeoutError,
     );
     // The commands did reach the server: it is the answer that never came.
-    expect(redis.commands.join('')).toMatch(/HGETALL[\s\S]*EVALSHA[\s\S]*EVALSHA/);
+    expect(redis.commands.join('')).toMatch(/HGETALL[\s\S]*EVALSHA[\s\S]*EVALSHA[\s\S]*EVALSHA/);
   });
 });

@@ -1,12 +1,18 @@
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ErrorReply } from 'redis';
 import type { RouteEventData, RouteId } from '@tm/contracts';
 import { withDeadline } from './deadline';
 import { parseEntry, routeCacheKey, type CachedAnswer } from './entry';
 import type { RedisClient } from './redis.module';
-import { EVENT_SCRIPT, FILL_SCRIPT } from './scripts';
 
 export type InvalidationMode = 'refresh' | 'invalidate';
+
+/** What a fill is tied to (PREPARE, before its database read): see scripts.ts. */
+export interface Lease {
+  id: string;
+  /** The run id of the Redis process that holds the lease. */
+  node: string;
+}
 
 export interface Fill {
   id: RouteId;
@@ -14,7 +20,19 @@ export interface Fill {
   asOf: number;
   /** When the snapshot was known current: the time the database read started. */
   knownAt: number;
+  /** Taken by prepare() before the database read began. */
+  lease: Lease;
 }
+
+/**
+ * accepted: the cache took it; rejected: older than the entry or the fence; refused: the lease is
+ * gone or the node changed since prepare() (Redis lost data, or a newer fill of the route took
+ * the lease).
+ */
+export type FillOutcome = 'accepted' | 'rejected' | 'refused';
+
+/** How long a lease alone (a key that holds no answer yet) is kept: longer than any database read. */
+const LEASE_MS = 60_000;
 
 export interface EventToApply {
   data: RouteEventData;
@@ -28,14 +46,6 @@ export interface EventToApply {
  * when another value sits at the route's key, a Lua error, LOADING...), which the caller judges.
  */
 export type EventOutcome = boolean | ErrorReply;
-
-const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
-const FILL_SHA = sha1(FILL_SCRIPT);
-const EVENT_SHA = sha1(EVENT_SCRIPT);
-
-function isNoScript(e: unknown): boolean {
-  return e instanceof Error && e.message.startsWith('NOSCRIPT');
-}
 
 /**
  * The cache protocol over one Redis client: reads, fills (resolver) and events (worker). Each
@@ -60,8 +70,15 @@ export class RouteCache {
     return parseEntry(await withDeadline(this.client.hGetAll(this.key(id)), this.timeoutMs));
   }
 
-  /** Offers a fill; resolves true when the cache took it (see FILL_SCRIPT for when it does not). */
-  async fill(fill: Fill): Promise<boolean> {
+  /** Takes the lease of a fill: call it before the database read whose answer fill() offers. */
+  async prepare(id: RouteId): Promise<Lease> {
+    const lease = randomBytes(12).toString('base64url');
+    const node = await withDeadline(this.client.routePrepare(this.key(id), [lease, String(LEASE_MS)]), this.timeoutMs);
+    return { id: lease, node };
+  }
+
+  /** Offers a fill (see FILL_SCRIPT for when the cache takes it). */
+  async fill(fill: Fill): Promise<FillOutcome> {
     const args = [
       fill.route ? 'p' : 'a',
       fill.route?.url ?? '',
@@ -69,52 +86,43 @@ export class RouteCache {
       String(fill.asOf),
       String(fill.knownAt),
       String(this.graceMs),
+      fill.lease.id,
+      fill.lease.node,
     ];
-    return (await this.script(FILL_SHA, FILL_SCRIPT, this.key(fill.id), args)) === 1;
+    const reply = await withDeadline(this.client.routeFill(this.key(fill.id), args), this.timeoutMs);
+    return reply === 1 ? 'accepted' : reply === 2 ? 'refused' : 'rejected';
   }
 
   /**
-   * Applies events, pipelined in one round trip, in the order given. Resolves with one outcome per
-   * event (see EventOutcome): one event's error reply does not fail the others. Rejects only when
-   * the round trip itself failed (Redis unreachable, the connection closed, no answer in time).
+   * Applies events in one round trip, in the order given. Resolves with one outcome per event (see
+   * EventOutcome): one event's error reply does not fail the others. Rejects only when the round
+   * trip itself failed (Redis unreachable, the connection closed, no answer in time).
+   *
+   * Each event is its own script call, all issued in the same tick: node-redis writes the commands
+   * of one tick together (a pipeline per node: on a cluster each route's slot decides its node, so
+   * one MULTI could not carry a batch, and a MULTI's execAsPipeline rejects with the first error
+   * reply and drops the others), and each call is EVALSHA with node-redis's own fallback to EVAL on
+   * NOSCRIPT. Events of one route keep their order on its node's connection; the version gate makes
+   * the outcome independent of it anyway.
    */
   async applyEvents(events: EventToApply[], mode: InvalidationMode): Promise<EventOutcome[]> {
     if (events.length === 0) return [];
-    const outcomes = await withDeadline(this.pipeline(events, mode), this.timeoutMs);
-    if (!outcomes.some(isNoScript)) return outcomes;
-    // Redis restarted (or was flushed) since the script was loaded: load it and go again.
-    // The events are idempotent, so those that did apply before the error change nothing now.
-    await withDeadline(this.client.scriptLoad(EVENT_SCRIPT), this.timeoutMs);
-    return withDeadline(this.pipeline(events, mode), this.timeoutMs);
-  }
-
-  /**
-   * One EVALSHA per event, all issued in the same tick: node-redis writes them in one round trip,
-   * and each settles with its own reply. (A MULTI's execAsPipeline rejects with the first error
-   * reply and drops the other replies.)
-   */
-  private async pipeline(events: EventToApply[], mode: InvalidationMode): Promise<EventOutcome[]> {
-    const replies = await Promise.allSettled(
+    const replies = Promise.allSettled(
       events.map(({ data, time }) =>
-        this.client.evalSha(EVENT_SHA, {
-          keys: [this.key(data)],
-          arguments: [data.url === null ? 'a' : 'p', data.url ?? '', String(data.revision), String(time), mode, String(this.graceMs)],
-        }),
+        this.client.routeEvent(this.key(data), [
+          data.url === null ? 'a' : 'p',
+          data.url ?? '',
+          String(data.revision),
+          String(time),
+          mode,
+          String(this.graceMs),
+        ]),
       ),
     );
-    return replies.map((reply) => {
-      if (reply.status === 'fulfilled') return Number(reply.value) === 1;
+    return (await withDeadline(replies, this.timeoutMs)).map((reply) => {
+      if (reply.status === 'fulfilled') return reply.value === 1;
       if (reply.reason instanceof ErrorReply) return reply.reason;
       throw reply.reason;
     });
-  }
-
-  private async script(sha: string, source: string, key: string, args: string[]): Promise<number> {
-    try {
-      return (await withDeadline(this.client.evalSha(sha, { keys: [key], arguments: args }), this.timeoutMs)) as number;
-    } catch (e) {
-      if (!isNoScript(e)) throw e;
-      return (await withDeadline(this.client.eval(source, { keys: [key], arguments: args }), this.timeoutMs)) as number;
-    }
   }
 }

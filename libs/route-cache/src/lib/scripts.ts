@@ -1,3 +1,5 @@
+import { defineScript, type CommandParser, type RedisArgument } from 'redis';
+
 /**
  * The cache protocol's two writes, each one atomic Lua script on one route's hash:
  *
@@ -7,18 +9,52 @@
  *          write's commit time for answers that came with an event
  *   inv    '1' when an event made the answer not fresh (invalidate mode)
  *   fence  the highest event revision seen for the route
+ *   l      the lease of the fill in flight (PREPARE), see below
  *
  * The key's Redis expiry is the stale grace, not the TTL: freshness is judged by the reader from t.
+ * Every script touches one key, so on a Redis Cluster it runs on the route's slot.
+ *
+ * Redis losing data (a restart without persistence, a failover to a replica that had not received
+ * the last writes, an eviction) takes the fence with it, and a fill from before the lost event
+ * would then be taken. So a fill is tied to what it saw before its database read: PREPARE writes a
+ * lease into the route's hash and answers the run id of the Redis process that holds it; FILL is
+ * refused unless the same process (`INFO server` run_id: a restart or a failover changes it) still
+ * holds the same lease (a lost key loses its lease). Together: the hash lived on, continuously in
+ * that process's memory, from before the database read to the fill, so any event applied in
+ * between is still there to fence it.
  */
 
+/** The run id of this Redis process (it changes on every restart; another node has another). */
+const NODE_ID = `string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')`;
+
 /**
- * FILL(key; state, url, routeRevision, asOf, knownAt, graceMs) -> 1 accepted, 0 rejected.
- * Accepted only when the fill's snapshot is not older than the entry (asOf >= entry.asof) and not
- * older than the fence (asOf >= fence): a fill from an older snapshot never overwrites a newer
- * entry or an invalidation (G6). An equal asOf is the same state: only t moves forward.
+ * PREPARE(key; lease, leaseMs) -> the node's run id. Sets the route's lease (a newer PREPARE of
+ * another fill replaces it: only the latest fill of a route can land). A key made here (a lease
+ * only, no answer) expires after leaseMs unless a fill or an event keeps it.
+ */
+export const PREPARE_SCRIPT = `
+local key = KEYS[1]
+local fresh = redis.call('EXISTS', key) == 0
+redis.call('HSET', key, 'l', ARGV[1])
+if fresh then redis.call('PEXPIRE', key, ARGV[2]) end
+return ${NODE_ID}
+`;
+
+/**
+ * FILL(key; state, url, routeRevision, asOf, knownAt, graceMs, lease, nodeId) -> 1 accepted,
+ * 0 rejected, 2 refused.
+ * Refused (2) when the lease PREPARE gave is no longer there or the node is not the one that gave
+ * it (see above). Otherwise accepted only when the fill's snapshot is not older than the entry
+ * (asOf >= entry.asof) and not older than the fence (asOf >= fence): a fill from an older snapshot
+ * never overwrites a newer entry or an invalidation (G6). An equal asOf is the same state: only t
+ * moves forward. Either way the lease is spent.
  */
 export const FILL_SCRIPT = `
 local key = KEYS[1]
+if ${NODE_ID} ~= ARGV[8] or redis.call('HGET', key, 'l') ~= ARGV[7] then
+  return 2
+end
+redis.call('HDEL', key, 'l')
 local asof = tonumber(ARGV[4])
 local current = tonumber(redis.call('HGET', key, 'asof') or '-1')
 local fence = tonumber(redis.call('HGET', key, 'fence') or '0')
@@ -71,3 +107,28 @@ end
 redis.call('PEXPIRE', key, ARGV[6])
 return 1
 `;
+
+/** A one-key script: the key routes it (to the slot's master on a cluster), then its arguments. */
+function oneKeyScript<Reply>(source: string, transformReply: (reply: unknown) => Reply) {
+  return defineScript({
+    SCRIPT: source,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, key: RedisArgument, args: RedisArgument[]) {
+      parser.pushKey(key);
+      parser.push(...args);
+    },
+    transformReply,
+  });
+}
+
+/**
+ * The scripts every client of the cache is created with (node-redis's `scripts` option): each is
+ * sent as EVALSHA, and node-redis itself falls back to EVAL when Redis answers NOSCRIPT (a
+ * restarted or flushed Redis, a new cluster node), so no caller handles that.
+ */
+export const ROUTE_CACHE_SCRIPTS = {
+  routePrepare: oneKeyScript(PREPARE_SCRIPT, String),
+  routeFill: oneKeyScript(FILL_SCRIPT, Number),
+  routeEvent: oneKeyScript(EVENT_SCRIPT, Number),
+};
+export type RouteCacheScripts = typeof ROUTE_CACHE_SCRIPTS;

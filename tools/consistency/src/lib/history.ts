@@ -50,9 +50,27 @@ export interface ReadOp extends OpBase {
 
 export type Op = WriteOp | ReadOp;
 
-export type FaultName = 'relay-kill' | 'worker-kill' | 'resolver-kill' | 'kafka-stop' | 'redis-cut' | 'postgres-cut' | 'kafka-leader-kill';
+export type FaultName =
+  | 'relay-kill'
+  | 'worker-kill'
+  | 'resolver-kill'
+  | 'kafka-stop'
+  | 'redis-cut'
+  | 'redis-restart'
+  | 'redis-failover'
+  | 'postgres-cut'
+  | 'kafka-leader-kill';
 
-export const ALL_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-cut', 'postgres-cut'];
+/** The faults of a run on one Redis node (its own redis-server behind the fault proxy). */
+export const ALL_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-cut', 'redis-restart', 'postgres-cut'];
+
+/** The faults of a run on a Redis Cluster (`--redis-cluster`): the Redis faults are a master's failover. */
+export const CLUSTER_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-failover', 'postgres-cut'];
+
+/** The faults a run can inject on one Redis node or on a cluster. */
+export function faultsFor(redisCluster: boolean): FaultName[] {
+  return redisCluster ? CLUSTER_FAULTS : ALL_FAULTS;
+}
 
 /**
  * Faults that need a Kafka cluster (`--kafka-brokers 3`), added to ALL_FAULTS there:

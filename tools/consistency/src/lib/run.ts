@@ -19,6 +19,8 @@ export interface RunOptions {
   seed: number;
   /** 1: a single Kafka broker (the default); 3: a KRaft cluster, topic RF 3 and min ISR 2 (`--kafka-brokers 3`). */
   kafkaBrokers: number;
+  /** Run on a Redis Cluster of its own (`--redis-cluster`) instead of one redis-server. */
+  redisCluster?: boolean;
   /** Where history.jsonl and report.txt go. */
   outDir: string;
   log: (line: string) => void;
@@ -90,7 +92,14 @@ export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState
 /** Starts the system, runs the clients while injecting faults, drains, checks. */
 export async function runConsistencyCheck(options: RunOptions): Promise<RunOutcome> {
   await mkdir(options.outDir, { recursive: true });
-  const system = await SystemUnderTest.start({ ttlSeconds: options.ttlSeconds, resolvers: 2, relays: 2, kafkaBrokers: options.kafkaBrokers, log: options.log });
+  const system = await SystemUnderTest.start({
+    ttlSeconds: options.ttlSeconds,
+    resolvers: 2,
+    relays: 2,
+    kafkaBrokers: options.kafkaBrokers,
+    log: options.log,
+    ...(options.redisCluster ? { redisCluster: true } : {}),
+  });
   try {
     const tokens = await tenantKeys(system.commandApi, KEYS);
     const target: WorkloadTarget = {

@@ -1,17 +1,16 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
-import { createClient } from 'redis';
 import { parseRouteEvent, ROUTE_DELETED } from '@tm/contracts';
-import { parseEntry } from '@tm/route-cache';
+import { createRedisClient, parseEntry, redisMasters, routeKeyOfCacheKey } from '@tm/route-cache';
 import {
   createTestDatabase,
-  deleteKeysWithPrefix,
   FaultProxy,
   startApp,
   TEST_ADMIN_TOKEN,
   TestKafkaBroker,
   TestKafkaCluster,
-  testInfra,
+  TestRedisCluster,
+  TestRedisServer,
   testKeyPrefix,
   testTopic,
   type AppName,
@@ -22,6 +21,8 @@ import type { FaultName, FinalCacheEntry, FinalRoute, OutboxRow, TopicEvent } fr
 
 export interface SystemOptions {
   ttlSeconds: number;
+  /** A Redis Cluster of its own (3 masters, 3 replicas) instead of one redis-server. */
+  redisCluster?: boolean;
   resolvers: number;
   relays: number;
   /**
@@ -43,9 +44,15 @@ const PARTITIONS = 6;
 type RunKafka = TestKafkaBroker | TestKafkaCluster;
 
 /**
+ * Redis of the run's own: one redis-server behind a fault proxy (cut, or restarted without its
+ * data), or a Redis Cluster (a master killed, its replica promoted, the old master back as a replica).
+ */
+type RunRedis = { kind: 'server'; server: TestRedisServer; proxy: FaultProxy; url: string } | { kind: 'cluster'; cluster: TestRedisCluster; url: string };
+
+/**
  * The real system as processes: the four apps (two resolvers, two relays), a Kafka broker of its
- * own (so it can be stopped), its own database and key prefix on the local PostgreSQL and Redis,
- * both reached through fault proxies so they can be cut.
+ * own (so it can be stopped), its own database on the local PostgreSQL behind a fault proxy, and a
+ * Redis of its own (RunRedis).
  */
 export class SystemUnderTest {
   private readonly replicas = new Map<AppName, AppProcess[]>();
@@ -58,9 +65,12 @@ export class SystemUnderTest {
     readonly keyPrefix: string,
     readonly topic: string,
     private readonly postgres: FaultProxy,
-    private readonly redis: FaultProxy,
+    private readonly redis: RunRedis,
     private readonly env: Record<string, string>,
   ) {}
+
+  /** The master killed by the last redis-failover, restarted at its heal. */
+  private failedMaster: number | undefined;
 
   static async start(options: SystemOptions): Promise<SystemUnderTest> {
     const clustered = options.kafkaBrokers > 1;
@@ -72,16 +82,28 @@ export class SystemUnderTest {
       undo.push(() => database.drop());
       const pg = await FaultProxy.forUrl(database.url);
       undo.push(() => pg.proxy.stop());
-      const redis = await FaultProxy.forUrl(testInfra().redisUrl);
-      undo.push(() => redis.proxy.stop());
+      let redis: RunRedis;
+      if (options.redisCluster) {
+        options.log('starting a Redis Cluster of its own (3 masters, 3 replicas)');
+        const cluster = await TestRedisCluster.start({ nodeTimeoutMs: 2_000 });
+        undo.push(() => cluster.stop());
+        redis = { kind: 'cluster', cluster, url: cluster.url };
+      } else {
+        const server = await TestRedisServer.start();
+        undo.push(() => server.stop());
+        const fronted = await FaultProxy.forUrl(server.url);
+        undo.push(() => fronted.proxy.stop());
+        redis = { kind: 'server', server, proxy: fronted.proxy, url: fronted.url };
+      }
       const keyPrefix = testKeyPrefix();
-      undo.push(() => deleteKeysWithPrefix(keyPrefix));
       const topic = testTopic();
       // On a cluster the run creates the topic: replicated 3 times, min.insync.replicas=2 (acks=all then survives one broker).
       if (broker instanceof TestKafkaCluster) await broker.createTopic(topic, { partitions: PARTITIONS, replicationFactor: 3, minInsyncReplicas: 2 });
       const env: Record<string, string> = {
         DATABASE_URL: pg.url,
         REDIS_URL: redis.url,
+        // Fast enough to notice a failover within a short run.
+        WORKER_REDIS_CHECK_INTERVAL_MS: '500',
         KAFKA_BROKERS: broker.brokers,
         CACHE_KEY_PREFIX: keyPrefix,
         KAFKA_ROUTE_EVENTS_TOPIC: topic,
@@ -94,7 +116,7 @@ export class SystemUnderTest {
         KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
       };
       if (clustered) env['KAFKA_REPLICATION_FACTOR'] = '3';
-      const system = new SystemUnderTest(broker, database, keyPrefix, topic, pg.proxy, redis.proxy, env);
+      const system = new SystemUnderTest(broker, database, keyPrefix, topic, pg.proxy, redis, env);
       undo.push(() => system.stopApps());
       const counts: [AppName, number][] = [
         ['command-api', 1],
@@ -140,8 +162,20 @@ export class SystemUnderTest {
         await this.broker.pause();
         return undefined;
       case 'redis-cut':
-        this.redis.refuse();
+        this.redisServer().proxy.refuse();
         return undefined;
+      case 'redis-restart':
+        await this.redisServer().server.kill();
+        return undefined;
+      case 'redis-failover': {
+        const cluster = this.redisCluster();
+        const masters = (await cluster.view()).filter((n) => n.role === 'master' && !n.failed && n.slots.length > 0);
+        const master = masters[pick(masters.length)];
+        if (!master) throw new Error('the cluster has no master to fail over');
+        this.failedMaster = master.port;
+        await cluster.kill(master.port);
+        return undefined;
+      }
       case 'postgres-cut':
         this.postgres.refuse();
         return undefined;
@@ -160,6 +194,16 @@ export class SystemUnderTest {
     return this.broker;
   }
 
+  private redisServer(): Extract<RunRedis, { kind: 'server' }> {
+    if (this.redis.kind !== 'server') throw new Error('this fault needs one redis-server (run without --redis-cluster)');
+    return this.redis;
+  }
+
+  private redisCluster(): TestRedisCluster {
+    if (this.redis.kind !== 'cluster') throw new Error('this fault needs a Redis Cluster (--redis-cluster)');
+    return this.redis.cluster;
+  }
+
   async heal(fault: FaultName): Promise<void> {
     switch (fault) {
       case 'relay-kill':
@@ -171,7 +215,20 @@ export class SystemUnderTest {
       case 'kafka-stop':
         return this.broker.resume();
       case 'redis-cut':
-        return this.redis.restore();
+        return this.redisServer().proxy.restore();
+      case 'redis-restart':
+        // Empty: nothing was persisted.
+        return this.redisServer().server.restart();
+      case 'redis-failover': {
+        const cluster = this.redisCluster();
+        const old = this.failedMaster;
+        if (old === undefined) return;
+        this.failedMaster = undefined;
+        await cluster.waitForPromotion(old);
+        // Back empty, as a replica of the one promoted in its place.
+        await cluster.restart(old);
+        return;
+      }
       case 'postgres-cut':
         return this.postgres.restore();
       case 'kafka-leader-kill': {
@@ -269,20 +326,25 @@ export class SystemUnderTest {
     return new Map(rows.map((r) => [r.key, { url: r.url, revision: Number(r.revision) }]));
   }
 
-  /** Every cache entry under the run's prefix, read from Redis directly. */
+  /** Every cache entry under the run's prefix, read from Redis directly (every master of a cluster). */
   async cache(): Promise<Map<string, FinalCacheEntry | 'unparsable'>> {
-    const client = createClient({ url: testInfra().redisUrl });
+    const client = createRedisClient({ url: this.redis.kind === 'server' ? this.redis.server.url : this.redis.url });
     await client.connect();
     const out = new Map<string, FinalCacheEntry | 'unparsable'>();
     try {
-      const marker = `${this.keyPrefix}route:`;
-      for await (const keys of client.scanIterator({ MATCH: `${marker}*`, COUNT: 500 })) {
-        for (const key of keys) {
+      for (const master of await redisMasters(client)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = (await master.client.sendCommand(['SCAN', cursor, 'MATCH', `${this.keyPrefix}route:*`, 'COUNT', '500'])) as [string, string[]];
+          cursor = String(next);
+          for (const key of keys) {
           const hash = await client.hGetAll(key);
           const entry = parseEntry(hash);
-          if (entry) out.set(key.slice(marker.length), { route: entry.route, asOf: entry.asOf });
-          else if (hash['s'] !== undefined) out.set(key.slice(marker.length), 'unparsable');
-        }
+          const route = routeKeyOfCacheKey(this.keyPrefix, key) ?? key;
+          if (entry) out.set(route, { route: entry.route, asOf: entry.asOf });
+          else if (hash['s'] !== undefined) out.set(route, 'unparsable');
+          }
+        } while (cursor !== '0');
       }
     } finally {
       await client.close();
@@ -334,8 +396,9 @@ export class SystemUnderTest {
   /** Stops the apps and removes what the run created. */
   async stop(): Promise<void> {
     this.postgres.restore();
-    this.redis.restore();
+    if (this.redis.kind === 'server') this.redis.proxy.restore();
     await this.stopApps();
-    await Promise.allSettled([this.postgres.stop(), this.redis.stop(), this.database.drop(), deleteKeysWithPrefix(this.keyPrefix), this.broker.stop()]);
+    const redis = this.redis.kind === 'server' ? [this.redis.proxy.stop(), this.redis.server.stop()] : [this.redis.cluster.stop()];
+    await Promise.allSettled([this.postgres.stop(), ...redis, this.database.drop(), this.broker.stop()]);
   }
 }

@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Kafka } from 'kafkajs';
+import { KAFKA } from '@tm/messaging';
+import { REDIS_CLIENT, RedisNodeIdentity, RouteCache, type EventToApply, type RedisClient } from '@tm/route-cache';
+import { InvalidationWorkerConfig } from '../config';
+import { parseMessage } from './worker.service';
+import { WorkerMetrics } from './worker.metrics';
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Redis losing data must not leave the cache behind the database (G6). The resolver's fills are
+ * guarded by their lease (libs/route-cache scripts); what remains is events the worker applied and
+ * committed that a failover to a lagging replica lost: the replica keeps older answers, and no
+ * event will come to replace them. So the worker watches which Redis processes are the masters
+ * (RedisNodeIdentity, every WORKER_REDIS_CHECK_INTERVAL_MS) and, when one is a process it has not
+ * seen as a master (a restart or a promotion), re-applies every event published in the last
+ * WORKER_REPLAY_WINDOW_SECONDS, on all partitions, with a consumer of its own beside the group's.
+ * Applying is idempotent and version-gated, so a replay beside the normal flow is safe, and a
+ * replay for nothing only costs time.
+ */
+@Injectable()
+export class LossReplayService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Replay');
+  private readonly identity: RedisNodeIdentity;
+  private readonly cache: RouteCache;
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  /** A replay that is due (seen a change) and not yet done. */
+  private pending = false;
+
+  constructor(
+    private readonly config: InvalidationWorkerConfig,
+    private readonly metrics: WorkerMetrics,
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(REDIS_CLIENT) redis: RedisClient,
+  ) {
+    this.identity = new RedisNodeIdentity(redis);
+    this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000);
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.config.WORKER_REPLAY_WINDOW_SECONDS === 0) return;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopping) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick().finally(() => {
+        this.running = undefined;
+        this.schedule();
+      });
+    }, this.config.WORKER_REDIS_CHECK_INTERVAL_MS);
+  }
+
+  private async tick(): Promise<void> {
+    try {
+      if (await this.identity.changed()) {
+        this.logger.warn('a Redis master is a new process (restart or failover): replaying the recent events');
+        this.pending = true;
+      }
+    } catch {
+      // Redis unreachable: nothing is applied meanwhile either; look again next time.
+    }
+    if (!this.pending) return;
+    try {
+      const events = await this.replay(Date.now() - this.config.WORKER_REPLAY_WINDOW_SECONDS * 1000);
+      this.pending = false;
+      this.metrics.replays.inc({ outcome: 'done' });
+      this.logger.log(`replayed ${events} events`);
+    } catch (e) {
+      this.metrics.replays.inc({ outcome: 'failed' });
+      this.logger.warn(`replaying the recent events failed, trying again: ${describe(e)}`);
+    }
+  }
+
+  /** Applies every event published since `since` (ms), up to the end of the topic now; resolves the count. */
+  private async replay(since: number): Promise<number> {
+    const topic = this.config.KAFKA_ROUTE_EVENTS_TOPIC;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let from: { partition: number; offset: string }[];
+    let ends: { partition: number; high: string }[];
+    try {
+      [from, ends] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, since), admin.fetchTopicOffsets(topic)]);
+    } finally {
+      await admin.disconnect();
+    }
+    // From the first offset at or after `since` (-1: nothing since) to the end offset now.
+    const todo = new Map<number, { start: bigint; end: bigint }>();
+    for (const { partition, high } of ends) {
+      const first = from.find((f) => f.partition === partition)?.offset ?? '-1';
+      const start = first === '-1' ? BigInt(high) : BigInt(first);
+      if (start < BigInt(high)) todo.set(partition, { start, end: BigInt(high) });
+    }
+    if (todo.size === 0) return 0;
+    const consumer = this.kafka.consumer({ groupId: `${this.config.KAFKA_CONSUMER_GROUP}.replay.${randomUUID()}`, allowAutoTopicCreation: false });
+    let applied = 0;
+    let failure: unknown;
+    const done = new Promise<void>((resolve, reject) => {
+      const finish = (e?: unknown) => (e === undefined ? resolve() : reject(e));
+      void consumer
+        .connect()
+        .then(() => consumer.subscribe({ topic, fromBeginning: true }))
+        .then(() =>
+          consumer.run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              const range = todo.get(batch.partition);
+              if (!range) return;
+              const events: EventToApply[] = [];
+              let last = -1n;
+              for (const message of batch.messages) {
+                const offset = BigInt(message.offset);
+                last = offset;
+                if (offset < range.start || offset >= range.end) continue;
+                const parsed = parseMessage(message);
+                if ('event' in parsed) events.push(parsed.event);
+              }
+              try {
+                const outcome = await this.cache.applyEvents(events, this.config.INVALIDATION_MODE);
+                applied += events.length;
+                this.metrics.events.inc({ outcome: 'replayed' }, outcome.filter(Boolean).length);
+              } catch (e) {
+                failure = e;
+                return finish(e);
+              }
+              if (last + 1n >= range.end) todo.delete(batch.partition);
+              if (todo.size === 0) finish();
+            },
+          }),
+        )
+        .then(() => {
+          for (const [partition, { start }] of todo) consumer.seek({ topic, partition, offset: start.toString() });
+        })
+        .catch(finish);
+    });
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the replay did not finish within 120 s')), 120_000).unref());
+    try {
+      await Promise.race([done, timeout]);
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+    if (failure !== undefined) throw failure;
+    return applied;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}
