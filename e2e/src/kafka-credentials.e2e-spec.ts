@@ -1,13 +1,17 @@
-import { TestKafkaBroker, TestStack } from '@tm/testing';
+import { AppProcess, freePort, TestKafkaBroker, TestStack, type AppName } from '@tm/testing';
 import { eventually, metric, write } from './support';
 
 const PASSWORD = 'tm-e2e-sasl-password';
+const WRONG = 'wrong-e2e-sasl-password';
 
 // The relay and the worker against a broker that only speaks SASL_PLAINTEXT (PLAIN): with the
-// configured user every write reaches the cache through Kafka. (A wrong password: sasl.int-spec.ts.)
+// configured user every write reaches the cache through Kafka; with a wrong password each app
+// keeps running, says why in its log (SASL PLAIN authentication failed), and its readiness names
+// Kafka, without the password anywhere.
 describe('relay and worker with Kafka credentials (SASL/PLAIN)', () => {
   let broker: TestKafkaBroker;
   let stack: TestStack;
+  const wrong: AppProcess[] = [];
   const sasl = (password: string) => ({ KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'tm', KAFKA_SASL_PASSWORD: password });
 
   beforeAll(async () => {
@@ -19,9 +23,15 @@ describe('relay and worker with Kafka credentials (SASL/PLAIN)', () => {
   }, 300_000);
 
   afterAll(async () => {
-    await stack?.stop();
-    await broker?.stop();
-  });
+    // The broker of this file is stopped even when the stack's cleanup fails (it also deletes
+    // topics on the shared broker, which may not run when this file runs alone).
+    try {
+      await Promise.all(wrong.map((p) => p.stop()));
+      await stack?.stop();
+    } finally {
+      await broker?.stop();
+    }
+  }, 120_000);
 
   it('publishes and consumes through the SASL listener with the right credentials', async () => {
     for (const [i, route] of ['acme/sasl/prod', 'acme/sasl/staging', 'globex/sasl/prod'].entries()) {
@@ -34,4 +44,29 @@ describe('relay and worker with Kafka credentials (SASL/PLAIN)', () => {
     };
     await eventually(applied, 60_000, 'three events applied by the worker');
   }, 180_000);
+
+  it.each<AppName>(['outbox-relay', 'invalidation-worker'])('%s with a wrong password stays up, not ready, naming Kafka and why', async (app) => {
+    const proc = new AppProcess(app, await freePort(), { ...stack.environment.env, KAFKA_BROKERS: broker.brokers, ...sasl(WRONG) });
+    wrong.push(proc);
+    let body = '';
+    await eventually(
+      async () => {
+        const res = await fetch(`${proc.url}/health/ready`).catch(() => undefined);
+        if (!res) return false;
+        body = await res.text();
+        if (res.status !== 503) return false;
+        const kafka = (JSON.parse(body) as { error?: { kafka?: { status?: string; message?: string } } }).error?.kafka;
+        // The reason is SASL's (or the readiness timeout's, when the refusal takes longer than it).
+        return kafka?.status === 'down' && /SASL PLAIN authentication failed|did not answer/i.test(kafka.message ?? '');
+      },
+      150_000,
+      `${app} not ready because of Kafka`,
+    ).catch((e: unknown) => {
+      throw new Error(`${String(e)}; last answer: ${body}`);
+    });
+    await eventually(() => proc.output.some((l) => /SASL PLAIN authentication failed/i.test(l)), 60_000, 'the reason in the log');
+    expect(proc.running).toBe(true);
+    expect(body).not.toContain(WRONG);
+    expect(proc.output.filter((l) => l.includes(WRONG))).toEqual([]);
+  }, 240_000);
 });

@@ -17,7 +17,7 @@ describe('Kafka with SASL/PLAIN credentials', () => {
 
   afterAll(async () => {
     await broker?.stop();
-  });
+  }, 120_000);
 
   const config = (overrides: Partial<KafkaConnectionConfig>): KafkaConnectionConfig => ({
     KAFKA_BROKERS: broker.brokers,
