@@ -77,7 +77,8 @@ describe('per-message failures and the dead-letter topic (processes, real Postgr
 
   const api = () => stack.app('command-api');
   const worker = () => stack.app('invalidation-worker');
-  const cacheKey = (route: string) => `${stack.environment.keyPrefix}route:${route}`;
+  // The cache's key of a route (libs/route-cache: one hash tag per route).
+  const cacheKey = (route: string) => `${stack.environment.keyPrefix}route:{${route}}`;
   const applied = async (route: string, revision: number) => (await redis.hGetAll(cacheKey(route)))['fence'] === String(revision);
   const dlqEnd = async () => Number((await admin.fetchTopicOffsets(dlq))[0]?.high ?? 0);
   const tool = (args: string[]) => dlqCommand(args, { KAFKA_BROKERS: testInfra().kafkaBrokers, KAFKA_ROUTE_EVENTS_TOPIC: topic });
