@@ -44,7 +44,7 @@ function dlqCommand(args: string[], env: Record<string, string>): Promise<{ code
 }
 
 /**
- * Per-message failures (CONTRACT.md, "Events"; issue 12, 4.5): one message the worker cannot apply,
+ * Per-message failures (docs/guarantees.md, "Events"; issue 12, 4.5): one message the worker cannot apply,
  * or cannot dead-letter, must not stall its partition; an outage must not dead-letter anything.
  * One partition, so that every route here shares it.
  */

@@ -2,7 +2,7 @@ import { Agent, request } from 'node:http';
 import { TEST_ADMIN_TOKEN, TestStack, type AppProcess } from '@tm/testing';
 
 /**
- * Generated bad requests against both HTTP APIs, as processes over real sockets (CONTRACT.md, "HTTP
+ * Generated bad requests against both HTTP APIs, as processes over real sockets (docs/guarantees.md, "HTTP
  * conventions"): bad percent-encodings, overlong paths and path parameters, huge headers, bad
  * JSON, wrong content types, bodies too large, bad query and header values, unknown fields and
  * routes. Whatever the framework or the app answers: never a 5xx; every error is problem+json

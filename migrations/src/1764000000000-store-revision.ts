@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * The store-wide revision clock (CONTRACT.md, "revision"): one row, raised by one inside every
+ * The store-wide revision clock (docs/guarantees.md, "revision"): one row, raised by one inside every
  * write transaction, whose row lock orders writers by commit.
  */
 export class StoreRevision1764000000000 implements MigrationInterface {

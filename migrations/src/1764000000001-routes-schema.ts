@@ -1,13 +1,13 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-/** A tenant, service or environment name (CONTRACT.md, "Words"), enforced by the database too. */
+/** A tenant, service or environment name (docs/guarantees.md, "Words"), enforced by the database too. */
 const NAME = `'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'`;
 
 /**
  * Names use the "C" collation: byte order is the API's list order, and the unique indexes serve it.
  *
  * Tenants, services, endpoints (one per route), API keys and the transactional outbox
- * (CONTRACT.md, "Command API", "Events"; G1, G2, G7, G9). Constraints live here, not only in code.
+ * (docs/guarantees.md, "Command API", "Events"; G1, G2, G7, G9). Constraints live here, not only in code.
  */
 export class RoutesSchema1764000000001 implements MigrationInterface {
   name = 'RoutesSchema1764000000001';

@@ -9,6 +9,6 @@ main({
   port: (config) => config.COMMAND_API_PORT,
   openApi: {
     title: 'Traffic Manager command API',
-    description: 'Writes routes, tenants and API keys (CONTRACT.md, "Command API").',
+    description: 'Writes routes, tenants and API keys (docs/guarantees.md, "Command API").',
   },
 });

@@ -3,7 +3,7 @@ import { charLength, endpointUrlProblem, NAME_PATTERN, plainTextProblem } from '
 
 const NAME_MESSAGE = 'must be 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit';
 
-/** A tenant, service or environment name (CONTRACT.md, "Words"). */
+/** A tenant, service or environment name (docs/guarantees.md, "Words"). */
 export function IsName(options?: ValidationOptions): PropertyDecorator {
   return Matches(NAME_PATTERN, { message: (a: ValidationArguments) => `${a.property} ${NAME_MESSAGE}`, ...options });
 }

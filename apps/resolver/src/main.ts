@@ -9,6 +9,6 @@ main({
   port: (config) => config.RESOLVER_PORT,
   openApi: {
     title: 'Traffic Manager resolver',
-    description: 'Answers which URL to call for a route, from the cache or the database (CONTRACT.md, "Resolver").',
+    description: 'Answers which URL to call for a route, from the cache or the database (docs/guarantees.md, "Resolver").',
   },
 });

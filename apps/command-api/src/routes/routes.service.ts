@@ -52,7 +52,7 @@ export interface ListFilter {
   cursor?: string;
 }
 
-/** Routes: create-or-update, read, delete, list (CONTRACT.md, "Command API"). */
+/** Routes: create-or-update, read, delete, list (docs/guarantees.md, "Command API"). */
 @Injectable()
 export class RoutesService {
   constructor(

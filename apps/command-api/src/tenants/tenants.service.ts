@@ -24,7 +24,7 @@ export function tenantNotFound(slug: string): ProblemException {
   return new ProblemException(404, 'Not Found', `tenant ${slug} does not exist`, { code: 'tenant_not_found' });
 }
 
-/** Tenants (CONTRACT.md, "Command API"). */
+/** Tenants (docs/guarantees.md, "Command API"). */
 @Injectable()
 export class TenantsService {
   constructor(

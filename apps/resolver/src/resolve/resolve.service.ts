@@ -36,7 +36,7 @@ interface Read {
 }
 
 /**
- * The read path (CONTRACT.md, "Resolver"; G3 to G6, G8): one Redis round trip on a hit; on a miss
+ * The read path (docs/guarantees.md, "Resolver"; G3 to G6, G8): one Redis round trip on a hit; on a miss
  * one database statement (shared by concurrent misses of the route) and a version-gated fill.
  */
 @Injectable()

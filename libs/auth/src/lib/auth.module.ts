@@ -3,7 +3,7 @@ import { ApiKeyVerifier, AuthOptions } from './api-key-verifier';
 import { AuthGuard } from './auth.guard';
 
 /**
- * Bearer-key authentication (CONTRACT.md, "HTTP conventions"; G9). Needs the app's DataSource;
+ * Bearer-key authentication (docs/guarantees.md, "HTTP conventions"; G9). Needs the app's DataSource;
  * `outageCredentials`, a provider of OutageCredentials, keeps verified keys working while PostgreSQL is
  * unreachable.
  */

@@ -12,7 +12,7 @@ export interface RememberedPrincipal {
 
 /**
  * Where verified stored keys are kept so that they still authenticate while PostgreSQL is unreachable
- * (CONTRACT.md, "Resolver": every key that any replica verified while the database was up, a replica
+ * (docs/guarantees.md, "Resolver": every key that any replica verified while the database was up, a replica
  * started during the outage included). Entries are keyed by `tokenDigest(token)`, never the token,
  * written after each verification with an expiry of the grace, deleted when the database says the key
  * is unknown or revoked, and read only while the database is unreachable.

@@ -11,7 +11,7 @@ export interface RouteEventData extends RouteId {
   revision: number;
 }
 
-/** A CloudEvents 1.0 structured JSON event (CONTRACT.md, "Events"). */
+/** A CloudEvents 1.0 structured JSON event (docs/guarantees.md, "Events"). */
 export interface RouteEvent {
   specversion: '1.0';
   id: string;

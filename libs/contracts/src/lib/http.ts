@@ -1,4 +1,4 @@
-/** Header names of the HTTP contract (CONTRACT.md, "HTTP conventions" and "Resolver"). */
+/** Header names of the HTTP contract (docs/guarantees.md, "HTTP conventions" and "Resolver"). */
 export const Headers = {
   requestId: 'x-request-id',
   routeRevision: 'x-route-revision',
@@ -7,7 +7,7 @@ export const Headers = {
   cache: 'x-cache',
 } as const;
 
-/** Default ports (CONTRACT.md). */
+/** Default ports (docs/guarantees.md). */
 export const DefaultPorts = {
   commandApi: 3000,
   resolver: 3001,

@@ -1,4 +1,4 @@
-/** A tenant, service or environment name (CONTRACT.md, "Words"). */
+/** A tenant, service or environment name (docs/guarantees.md, "Words"). */
 export const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function isValidName(value: string): boolean {

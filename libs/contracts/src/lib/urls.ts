@@ -1,7 +1,7 @@
 export const MAX_URL_LENGTH = 2048;
 
 /**
- * Why `value` is not an acceptable endpoint URL (CONTRACT.md, "Words"), or undefined when it is:
+ * Why `value` is not an acceptable endpoint URL (docs/guarantees.md, "Words"), or undefined when it is:
  * absolute, http or https, with a host, no user info, no fragment, at most 2048 characters.
  */
 export function endpointUrlProblem(value: unknown): string | undefined {

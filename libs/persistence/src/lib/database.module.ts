@@ -19,7 +19,7 @@ export class PostgresReadiness implements ReadinessCheck {
 }
 
 /**
- * Connects the data source in the background, retrying until PostgreSQL answers (CONTRACT.md: every
+ * Connects the data source in the background, retrying until PostgreSQL answers (docs/guarantees.md: every
  * deployable starts while a dependency is down and serves what it can as soon as it returns). Until
  * then a query fails with TypeORM's "Driver not Connected", which counts as unavailable (503), and
  * readiness names PostgreSQL.

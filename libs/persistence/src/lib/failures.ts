@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { isOverloadError, isPoolWaitTimeout, isUnavailableError } from '@tm/platform';
 
 /**
- * How a database call failed, for callers that answer the two differently (CONTRACT.md, "Resolver":
+ * How a database call failed, for callers that answer the two differently (docs/guarantees.md, "Resolver":
  * an unreachable database lets the resolver serve STALE; overload is a 503 with Retry-After, never STALE).
  */
 export type DatabaseFailure = 'unreachable' | 'overloaded';

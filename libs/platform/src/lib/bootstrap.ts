@@ -16,7 +16,7 @@ import { METRICS_REGISTRY } from './metrics';
 import { MAX_PARAM_LENGTH, UnavailableException } from './problem';
 import { ProblemDoc } from './problem-docs';
 
-/** Requests larger than this are refused with 413 (CONTRACT.md, "HTTP conventions"). */
+/** Requests larger than this are refused with 413 (docs/guarantees.md, "HTTP conventions"). */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
 export interface AppDefinition<C extends BaseAppConfig> {

@@ -7,7 +7,7 @@ import { frameworkDetail, instanceOf, TITLES, type ProblemBody } from './problem
 
 /**
  * Answers to what Fastify refuses before any route, hook or Nest filter runs, in the one problem
- * shape (CONTRACT.md, "HTTP conventions"): Fastify's own bodies are JSON of another shape, carry no
+ * shape (docs/guarantees.md, "HTTP conventions"): Fastify's own bodies are JSON of another shape, carry no
  * request id, and quote the whole URL back.
  */
 

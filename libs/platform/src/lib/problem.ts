@@ -20,7 +20,7 @@ export interface FieldError {
   message: string;
 }
 
-/** An RFC 9457 problem: the one shape of every error answer (CONTRACT.md, "HTTP conventions"). */
+/** An RFC 9457 problem: the one shape of every error answer (docs/guarantees.md, "HTTP conventions"). */
 export class ProblemException extends Error {
   constructor(
     readonly status: number,
@@ -110,7 +110,7 @@ export function isUnavailableError(e: unknown): boolean {
 }
 
 /**
- * True when `e` says a dependency answers but is overloaded (CONTRACT.md: overload is a 503 with
+ * True when `e` says a dependency answers but is overloaded (docs/guarantees.md: overload is a 503 with
  * Retry-After, never a STALE answer). A pool wait that ran out is overload only while the pool's
  * connections are up: `@tm/persistence`'s `databaseFailure` tells the two apart.
  */
