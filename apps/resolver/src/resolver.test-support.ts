@@ -11,6 +11,7 @@ import { createRedisClient, REDIS_CLIENT, RouteCache, type EventOutcome, type In
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
+import { LOCAL_CLOCK, monotonicClock, type LocalClock } from './resolve/database-clock';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolve/resolver-hooks';
 
 export const ADMIN_TOKEN = 'resolver-admin-token-0123456789';
@@ -25,6 +26,8 @@ interface StartOptions {
   ownRedis?: boolean;
   /** Wait until the app has connected to PostgreSQL (default true). */
   waitForDatabase?: boolean;
+  /** The app's local clock (default: the monotonic one): a skewed machine. */
+  localClock?: LocalClock;
 }
 
 export interface ResolveRequest {
@@ -92,6 +95,8 @@ export class ResolverUnderTest {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
       .overrideProvider(RESOLVER_HOOKS)
       .useValue(options.hooks ?? {})
+      .overrideProvider(LOCAL_CLOCK)
+      .useValue(options.localClock ?? monotonicClock)
       .compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
     configureApp(app, { title: 'Traffic Manager resolver', description: 'test' });

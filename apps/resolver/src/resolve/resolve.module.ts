@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { DatabaseClock, LOCAL_CLOCK, monotonicClock, type LocalClock } from './database-clock';
+import { DatabaseClockProbe } from './database-clock.probe';
 import { ResolveController } from './resolve.controller';
 import { ResolveService } from './resolve.service';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
@@ -8,6 +10,13 @@ const noHooks: ResolverHooks = {};
 
 @Module({
   controllers: [ResolveController],
-  providers: [ResolveService, ResolverMetrics, { provide: RESOLVER_HOOKS, useValue: noHooks }],
+  providers: [
+    ResolveService,
+    ResolverMetrics,
+    { provide: RESOLVER_HOOKS, useValue: noHooks },
+    { provide: LOCAL_CLOCK, useValue: monotonicClock },
+    { provide: DatabaseClock, useFactory: (local: LocalClock) => new DatabaseClock(local), inject: [LOCAL_CLOCK] },
+    DatabaseClockProbe,
+  ],
 })
 export class ResolveModule {}

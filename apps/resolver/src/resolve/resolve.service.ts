@@ -6,6 +6,7 @@ import { OverloadedException, ProblemException, UnavailableException } from '@tm
 import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type Lease, type RedisClient } from '@tm/route-cache';
 import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
+import { DatabaseClock } from './database-clock';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
 import { ResolverMetrics } from './resolver.metrics';
 
@@ -31,13 +32,15 @@ export interface ResolveOptions {
 
 interface Read {
   snapshot: RouteSnapshot;
-  /** When the read started: the answer is known current from then. */
+  /** When the read's statement began, on the database's clock: the answer is known current from then. */
   knownAt: number;
 }
 
 /**
  * The read path (docs/guarantees.md, "Resolver"; G3 to G6, G8): one Redis round trip on a hit; on a miss
  * one database statement (shared by concurrent misses of the route) and a version-gated fill.
+ * Every time in the cache is the database's, and ages are judged on the database's clock (see
+ * DatabaseClock): this process's clock never decides whether an answer is fresh.
  */
 @Injectable()
 export class ResolveService {
@@ -53,6 +56,7 @@ export class ResolveService {
     private readonly config: ResolverConfig,
     private readonly dataSource: DataSource,
     private readonly metrics: ResolverMetrics,
+    private readonly clock: DatabaseClock,
     @Inject(REDIS_CLIENT) redis: RedisClient,
     @Inject(RESOLVER_HOOKS) private readonly hooks: ResolverHooks,
   ) {
@@ -83,7 +87,7 @@ export class ResolveService {
         redisUsable = false;
       }
     }
-    const now = Date.now();
+    const now = this.clock.now();
     if (cached && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
       const { leftMs, ageMs } = freshness(cached, { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs }, now);
       if (leftMs > 0) {
@@ -101,6 +105,7 @@ export class ResolveService {
       if (failure !== 'unreachable') throw e;
       // PostgreSQL is down: an entry known current less than the stale grace ago is served as STALE.
       // (Its Redis key's expiry is not enough: events in invalidate mode keep refreshing it.)
+      // An entry stamped in the future (a database clock stepped back) is as good as current here.
       const withinGrace = cached !== undefined && now - cached.knownAt <= this.graceMs;
       if (!options.strong && cached && withinGrace && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
         return { route: cached.route, asOf: cached.asOf, cache: 'STALE', age: Math.floor(Math.max(0, now - cached.knownAt) / 1000), maxAge: 0 };
@@ -118,7 +123,7 @@ export class ResolveService {
     const { leftMs } = freshness(
       { route, asOf: snapshot.asOf, knownAt: read.knownAt, invalidated: false },
       { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs },
-      Date.now(),
+      this.clock.now(),
     );
     return {
       route,
@@ -166,8 +171,9 @@ export class ResolveService {
   }
 
   /**
-   * Takes the fill's lease (before the database read: see the scripts), then reads the route and
-   * the clock. A lease that could not be taken means no fill.
+   * Takes the fill's lease (before the database read: see the scripts), then reads the route, the
+   * revision clock and the database's time. A lease that could not be taken means no fill. The read
+   * is also a sample of the database's clock.
    */
   private async readOnce(id: RouteId, fill: boolean): Promise<Read & { lease?: Lease }> {
     let lease: Lease | undefined;
@@ -180,10 +186,12 @@ export class ResolveService {
         this.redisFailed(e);
       }
     }
-    const knownAt = Date.now();
     this.metrics.databaseReads.inc();
     this.hooks.onDatabaseRead?.(id);
+    const sentAt = this.clock.localNow();
     const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
+    this.clock.sample(sentAt, snapshot.readAt);
+    const knownAt = snapshot.readAt;
     await this.hooks.afterDatabaseRead?.(id, snapshot);
     return lease ? { snapshot, knownAt, lease } : { snapshot, knownAt };
   }

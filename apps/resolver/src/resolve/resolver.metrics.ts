@@ -12,6 +12,7 @@ export class ResolverMetrics {
   readonly fills: Counter;
   readonly redisErrors: Counter;
   readonly breakerOpen: Gauge;
+  readonly databaseClockOffset: Gauge;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const registers = [registry];
@@ -42,5 +43,10 @@ export class ResolverMetrics {
     });
     this.redisErrors = new Counter({ name: 'tm_resolver_redis_errors_total', help: 'Redis commands that failed or timed out', registers });
     this.breakerOpen = new Gauge({ name: 'tm_resolver_redis_breaker_open', help: '1 while the Redis circuit breaker is open', registers });
+    this.databaseClockOffset = new Gauge({
+      name: 'tm_resolver_database_clock_offset_seconds',
+      help: "The database's clock minus this machine's wall clock, as last sampled (ages in the cache are judged on the database's)",
+      registers,
+    });
   }
 }

@@ -18,7 +18,18 @@ describe('readRouteAsOf', () => {
   });
 
   it('gives the clock and no route when the route does not exist', async () => {
-    expect(await readRouteAsOf(query, { tenant: 'acme', service: 'web', environment: 'prod' })).toEqual({ asOf: 0, route: null });
+    expect(await readRouteAsOf(query, { tenant: 'acme', service: 'web', environment: 'prod' })).toEqual({ asOf: 0, route: null, readAt: expect.any(Number) });
+  });
+
+  it("stamps the answer with the database's time of the statement, in ms (not the caller's clock)", async () => {
+    // The database's time seen by separate statements around the read: the read's lies between.
+    const dbNow = async () => Number((await client.query<{ t: number }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t')).rows[0]?.t);
+    const before = await dbNow();
+    const { readAt } = await readRouteAsOf(query, { tenant: 'acme', service: 'web', environment: 'prod' });
+    const after = await dbNow();
+    expect(Number.isInteger(readAt)).toBe(true);
+    expect(readAt).toBeGreaterThanOrEqual(before);
+    expect(readAt).toBeLessThanOrEqual(after);
   });
 
   it('gives the route and the clock from one snapshot', async () => {
@@ -31,7 +42,7 @@ describe('readRouteAsOf', () => {
     expect(snapshot.asOf).toBe(3);
     expect(snapshot.route).toMatchObject({ url: 'https://web.acme.internal', revision: 1 });
     expect(snapshot.route?.updatedAt).toBeInstanceOf(Date);
-    expect(await readRouteAsOf(query, { tenant: 'acme', service: 'web', environment: 'staging' })).toEqual({ asOf: 3, route: null });
+    expect(await readRouteAsOf(query, { tenant: 'acme', service: 'web', environment: 'staging' })).toMatchObject({ asOf: 3, route: null });
     expect(await currentRevision(query)).toBe(3);
   });
 

@@ -8,15 +8,22 @@ export interface RouteSnapshot {
   asOf: number;
   /** The route at that revision; null when it does not exist. */
   route: { url: string; revision: number; updatedAt: Date } | null;
+  /**
+   * The database's time when the statement began (statement_timestamp(), ms since the epoch, floored):
+   * its snapshot was taken after, so the answer is known current from then, on the database's clock.
+   */
+  readAt: number;
 }
 
 /**
  * Reads a route and the revision clock in one statement, so from one snapshot: the answer is
- * exactly the state as of `asOf` (G2, G5, G6). The resolver's fills depend on this.
+ * exactly the state as of `asOf` (G2, G5, G6), and the database's time it is known current from.
+ * The resolver's fills depend on this.
  */
 export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSnapshot> {
-  const rows = await query<{ as_of: string; url: string | null; revision: string | null; updated_at: Date | null }>(
-    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at
+  const rows = await query<{ as_of: string; url: string | null; revision: string | null; updated_at: Date | null; read_at: number }>(
+    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at,
+            floor(extract(epoch FROM statement_timestamp()) * 1000)::float8 AS read_at
        FROM store_revision r
        LEFT JOIN (endpoints e
                   JOIN services s ON s.id = e.service_id
@@ -29,6 +36,7 @@ export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSna
   if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
   return {
     asOf: Number(row.as_of),
+    readAt: Number(row.read_at),
     route:
       row.url === null || row.revision === null || row.updated_at === null
         ? null

@@ -33,7 +33,7 @@ export interface CachedAnswer {
   route: { url: string; revision: number } | null;
   /** The store revision the answer reflects. */
   asOf: number;
-  /** When the answer was known current (ms since the epoch). */
+  /** When the answer was known current (ms since the epoch, on the database's clock). */
   knownAt: number;
   /** Marked not fresh by an event (invalidate mode). */
   invalidated: boolean;
@@ -62,9 +62,15 @@ export interface FreshnessPolicy {
   negativeTtlMs: number;
 }
 
-/** Milliseconds of freshness left (<= 0: not fresh) and the answer's age, at `now`. */
+/**
+ * Milliseconds of freshness left (<= 0: not fresh) and the answer's age, at `now` (the database's
+ * time, as `knownAt` is). An answer known current from a time after `now` (a database clock that
+ * stepped back, an event stamped ahead) is not fresh: a time from the future would otherwise keep
+ * it fresh for as long as the future lasts. It is read again, and the fill restamps it.
+ */
 export function freshness(entry: CachedAnswer, policy: FreshnessPolicy, now: number): { leftMs: number; ageMs: number } {
   const ageMs = Math.max(0, now - entry.knownAt);
   const ttl = entry.route === null ? Math.min(policy.ttlMs, policy.negativeTtlMs) : policy.ttlMs;
-  return { leftMs: entry.invalidated ? 0 : ttl - ageMs, ageMs };
+  const fromTheFuture = entry.knownAt > now;
+  return { leftMs: entry.invalidated || fromTheFuture ? 0 : ttl - ageMs, ageMs };
 }

@@ -41,14 +41,23 @@ describe('RouteCache (real Redis)', () => {
     expect(ttl).toBeLessThanOrEqual(60_000);
   });
 
-  it('a fill from an older snapshot never overwrites a newer entry; an equal one only moves knownAt forward', async () => {
+  it('a fill from an older snapshot never overwrites a newer entry; an equal one restamps knownAt, even backwards', async () => {
     await offer(cache, { id, route: { url: 'https://new', revision: 8 }, asOf: 20, knownAt: T0 });
     expect(await offer(cache, { id, route: { url: 'https://old', revision: 3 }, asOf: 19, knownAt: T0 + 5 })).toBe(false);
     expect((await cache.read(id))?.route?.url).toBe('https://new');
     expect(await offer(cache, { id, route: { url: 'https://new', revision: 8 }, asOf: 20, knownAt: T0 + 7 })).toBe(true);
     expect((await cache.read(id))?.knownAt).toBe(T0 + 7);
+    // A later fill's read began later on the database's clock: an entry stamped after it was stamped
+    // from the future (the clock stepped back since), and the fill's time replaces it.
     expect(await offer(cache, { id, route: { url: 'https://new', revision: 8 }, asOf: 20, knownAt: T0 + 1 })).toBe(true);
-    expect((await cache.read(id))?.knownAt).toBe(T0 + 7);
+    expect((await cache.read(id))?.knownAt).toBe(T0 + 1);
+  });
+
+  it('an event stamped in the future is corrected by the next fill of the same revision', async () => {
+    await cache.applyEvents([event(4, 'https://v4', T0 + 3_600_000)], 'refresh');
+    expect(await cache.read(id)).toMatchObject({ asOf: 4, knownAt: T0 + 3_600_000 });
+    expect(await offer(cache, { id, route: { url: 'https://v4', revision: 4 }, asOf: 4, knownAt: T0 + 10 })).toBe(true);
+    expect(await cache.read(id)).toMatchObject({ route: { url: 'https://v4', revision: 4 }, asOf: 4, knownAt: T0 + 10, invalidated: false });
   });
 
   it.each<InvalidationMode>(['refresh', 'invalidate'])('%s: a fill older than an event already applied is rejected (the stale-set race)', async (mode) => {
@@ -162,5 +171,12 @@ describe('freshness', () => {
     expect(freshness({ ...present, route: null }, policy, T0 + 4_000).leftMs).toBe(1_000);
     expect(freshness({ ...present, route: null }, policy, T0 + 6_000).leftMs).toBeLessThan(0);
     expect(freshness({ ...present, invalidated: true }, policy, T0).leftMs).toBe(0);
+  });
+
+  it('an answer known current from a time after now is not fresh (a time from the future cannot keep it fresh)', () => {
+    const present = { route: { url: 'u', revision: 1 }, asOf: 1, knownAt: T0, invalidated: false };
+    expect(freshness(present, policy, T0)).toEqual({ leftMs: 60_000, ageMs: 0 });
+    expect(freshness(present, policy, T0 - 1)).toEqual({ leftMs: 0, ageMs: 0 });
+    expect(freshness(present, policy, T0 - 3_600_000).leftMs).toBe(0);
   });
 });

@@ -5,8 +5,9 @@ import { defineScript, type CommandParser, type RedisArgument } from 'redis';
  *
  *   s      'p' (the route exists: u = url, r = its revision) or 'a' (it does not)
  *   asof   the store revision the answer reflects (every write <= asof is included)
- *   t      when the answer was known current (ms since the epoch): the database read, or the
- *          write's commit time for answers that came with an event
+ *   t      when the answer was known current (ms since the epoch, always the database's clock):
+ *          the statement time of the fill's read, or the write's commit time for answers that
+ *          came with an event
  *   inv    '1' when an event made the answer not fresh (invalidate mode)
  *   fence  the highest event revision seen for the route
  *   l      the lease of the fill in flight (PREPARE), see below
@@ -46,8 +47,10 @@ return ${NODE_ID}
  * Refused (2) when the lease PREPARE gave is no longer there or the node is not the one that gave
  * it (see above). Otherwise accepted only when the fill's snapshot is not older than the entry
  * (asOf >= entry.asof) and not older than the fence (asOf >= fence): a fill from an older snapshot
- * never overwrites a newer entry or an invalidation (G6). An equal asOf is the same state: only t
- * moves forward. Either way the lease is spent.
+ * never overwrites a newer entry or an invalidation (G6). An equal asOf is the same state: t becomes
+ * the fill's (its read began after whatever stamped the entry, on the same database clock, so an
+ * entry's later t can only be a time from the future, which the fill corrects). Either way the
+ * lease is spent.
  */
 export const FILL_SCRIPT = `
 local key = KEYS[1]
@@ -61,15 +64,10 @@ local fence = tonumber(redis.call('HGET', key, 'fence') or '0')
 if asof < current or asof < fence then
   return 0
 end
-local known = tonumber(ARGV[5])
-if asof == current then
-  local t = tonumber(redis.call('HGET', key, 't') or '0')
-  if t > known then known = t end
-end
 if ARGV[1] == 'p' then
-  redis.call('HSET', key, 's', 'p', 'u', ARGV[2], 'r', ARGV[3], 'asof', ARGV[4], 't', tostring(known))
+  redis.call('HSET', key, 's', 'p', 'u', ARGV[2], 'r', ARGV[3], 'asof', ARGV[4], 't', ARGV[5])
 else
-  redis.call('HSET', key, 's', 'a', 'asof', ARGV[4], 't', tostring(known))
+  redis.call('HSET', key, 's', 'a', 'asof', ARGV[4], 't', ARGV[5])
   redis.call('HDEL', key, 'u', 'r')
 end
 redis.call('HDEL', key, 'inv')
