@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { ConfigResourceTypes, Kafka, logLevel, type Admin } from 'kafkajs';
 import { createClient } from 'redis';
-import { deleteTopics, FaultProxy, REPO_ROOT, testInfra, TestStack, TopicReader, type AppProcess } from '@tm/testing';
-import { eventually, write } from './support';
+import { deleteTopics, FaultProxy, testInfra, TestStack, TopicReader, type AppProcess } from '@tm/testing';
+import { dlqCommand, eventually, write } from './support';
 
 const MAX_ATTEMPTS = 3;
 
@@ -28,18 +26,6 @@ function logged(app: AppProcess, level: number, pattern: RegExp): string[] {
     } catch {
       return false;
     }
-  });
-}
-
-/** Runs the built dlq command (dist/apps/invalidation-worker/dlq.js, what `npm run dlq` runs). */
-function dlqCommand(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(REPO_ROOT, 'dist', 'apps', 'invalidation-worker', 'dlq.js'), ...args],
-      { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
   });
 }
 

@@ -1,5 +1,5 @@
 import { AppProcess, freePort, TestKafkaBroker, TestStack, type AppName } from '@tm/testing';
-import { eventually, metric, write } from './support';
+import { dlqCommand, eventually, metric, write } from './support';
 
 const PASSWORD = 'tm-e2e-sasl-password';
 const WRONG = 'wrong-e2e-sasl-password';
@@ -7,7 +7,7 @@ const WRONG = 'wrong-e2e-sasl-password';
 // The relay and the worker against a broker that only speaks SASL_PLAINTEXT (PLAIN): with the
 // configured user every write reaches the cache through Kafka; with a wrong password each app
 // keeps running, says why in its log (SASL PLAIN authentication failed), and its readiness names
-// Kafka, without the password anywhere.
+// Kafka, without the password anywhere. The dlq command reaches the broker with the same settings.
 describe('relay and worker with Kafka credentials (SASL/PLAIN)', () => {
   let broker: TestKafkaBroker;
   let stack: TestStack;
@@ -44,6 +44,20 @@ describe('relay and worker with Kafka credentials (SASL/PLAIN)', () => {
     };
     await eventually(applied, 60_000, 'three events applied by the worker');
   }, 180_000);
+
+  it('npm run dlq reads the dead-letter topic through the same SASL settings; a wrong password fails without echoing it', async () => {
+    const topic = stack.environment.env['KAFKA_ROUTE_EVENTS_TOPIC'] ?? '';
+    const env = { KAFKA_BROKERS: broker.brokers, KAFKA_ROUTE_EVENTS_TOPIC: topic, ...sasl(PASSWORD) };
+    const listed = await dlqCommand(['list'], env);
+    expect(listed).toMatchObject({ code: 0, stdout: '' });
+    expect(listed.stderr).toContain(`no dead letters in ${topic}.dlq`);
+    const refused = await dlqCommand(['list'], { ...env, ...sasl(WRONG) });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/SASL PLAIN authentication failed/i);
+    expect(refused.stderr + refused.stdout).not.toContain(WRONG);
+    const unconfigured = await dlqCommand(['list'], { KAFKA_BROKERS: broker.brokers, KAFKA_SASL_MECHANISM: 'PLAIN' });
+    expect(unconfigured).toMatchObject({ code: 2, stderr: expect.stringContaining('KAFKA_SASL_USERNAME is required') });
+  }, 120_000);
 
   it.each<AppName>(['outbox-relay', 'invalidation-worker'])('%s with a wrong password stays up, not ready, naming Kafka and why', async (app) => {
     const proc = new AppProcess(app, await freePort(), { ...stack.environment.env, KAFKA_BROKERS: broker.brokers, ...sasl(WRONG) });

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { Client } from 'pg';
-import { TEST_ADMIN_TOKEN, type AppProcess, type ReadMessage } from '@tm/testing';
+import { REPO_ROOT, TEST_ADMIN_TOKEN, type AppProcess, type ReadMessage } from '@tm/testing';
 
 /** PUT (url) or DELETE (url null) a route through the command API process; returns the status and revision. */
 export async function write(commandApi: AppProcess, route: string, url: string | null): Promise<{ status: number; revision: number }> {
@@ -68,4 +70,16 @@ export async function metric(app: AppProcess, name: string): Promise<number | un
   const text = await (await fetch(`${app.url}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+/** Runs the built dlq command (dist/apps/invalidation-worker/dlq.js, what `npm run dlq` runs) with only `env`. */
+export function dlqCommand(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'dist', 'apps', 'invalidation-worker', 'dlq.js'), ...args],
+      { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
 }

@@ -5,26 +5,32 @@
  *   npm run dlq -- replay [--partition P] [--from OFFSET] [--to OFFSET] [--dry-run]
  *
  * Built with the worker (dist/apps/invalidation-worker/dlq.js, in its image as /app/dlq.js), it reads
- * the worker's Kafka variables. Exit codes: 0 done, 1 failure, 2 usage or configuration error.
+ * the worker's Kafka variables (brokers, TLS, SASL, topic). Exit codes: 0 done, 1 failure, 2 usage or configuration error.
  */
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { IsOptional } from 'class-validator';
+import { PickType } from '@nestjs/swagger';
 import { DEFAULT_ROUTE_EVENTS_TOPIC, deadLetterTopic } from '@tm/contracts';
-import { createKafka, parseBrokers } from '@tm/messaging';
-import { ConfigError, IsBrokerList, IsToken, validateConfig } from '@tm/platform';
+import { createKafka, kafkaOptions } from '@tm/messaging';
+import { ConfigError, validateConfig } from '@tm/platform';
+import { InvalidationWorkerConfig } from '../config';
 import { formatDeadLetter, readDeadLetters, replayDeadLetters, type DeadLetterRange } from './dead-letters';
 
-/** The variables the command reads (the worker's own names). */
-class DeadLetterToolConfig {
-  @IsBrokerList()
-  KAFKA_BROKERS!: string;
-
-  @IsOptional()
-  @IsToken()
-  KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
-}
+/**
+ * The variables the command reads: the worker's own, with their validation and defaults (the
+ * brokers, TLS and SASL settings, the topic), so that it reaches the brokers the worker reaches.
+ */
+class DeadLetterToolConfig extends PickType(InvalidationWorkerConfig, [
+  'KAFKA_BROKERS',
+  'KAFKA_SSL',
+  'KAFKA_SSL_CA_FILE',
+  'KAFKA_SSL_REJECT_UNAUTHORIZED',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_ROUTE_EVENTS_TOPIC',
+] as const) {}
 
 const USAGE = `usage: dlq list [--limit N] [--partition P] [--from OFFSET] [--to OFFSET] [--json]
        dlq replay [--partition P] [--from OFFSET] [--to OFFSET] [--dry-run]
@@ -34,8 +40,9 @@ list    prints the dead letters, one line each: partition:offset, time, key, rea
 replay  publishes each dead letter's original key and value to the route events topic again
         (the worker applies it; revisions make a replay of an old event change nothing)
 --from and --to are offsets, inclusive, in each partition read.
-Reads KAFKA_BROKERS (required) and KAFKA_ROUTE_EVENTS_TOPIC (default ${DEFAULT_ROUTE_EVENTS_TOPIC}); the
-dead-letter topic is <topic>.dlq.`;
+Reads the worker's Kafka variables: KAFKA_BROKERS (required), KAFKA_SSL, KAFKA_SSL_CA_FILE,
+KAFKA_SSL_REJECT_UNAUTHORIZED, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and
+KAFKA_ROUTE_EVENTS_TOPIC (default ${DEFAULT_ROUTE_EVENTS_TOPIC}); the dead-letter topic is <topic>.dlq.`;
 
 class UsageError extends Error {}
 
@@ -101,7 +108,7 @@ async function run(argv: string[]): Promise<number> {
   }
   // kafkajs logs through Nest's logger: keep stdout for the output, errors only (on stderr).
   Logger.overrideLogger(['error']);
-  const kafka = createKafka({ brokers: parseBrokers(config.KAFKA_BROKERS), clientId: 'tm-dlq' });
+  const kafka = createKafka(kafkaOptions(config, 'tm-dlq'));
   const dlq = deadLetterTopic(config.KAFKA_ROUTE_EVENTS_TOPIC);
   const { letters, more } = await readDeadLetters(kafka, dlq, args.range);
   if (args.command === 'list') {
