@@ -112,10 +112,15 @@ class KafkaNode {
   }
 
   private isBroker(pid: number): boolean {
+    return this.commandLine(pid)?.includes(`kafka.Kafka ${join(this.dir, 'server.properties')}`) ?? false;
+  }
+
+  /** The pid's command line; '' while it exits or waits to be reaped; undefined once it is gone. */
+  private commandLine(pid: number): string | undefined {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(`kafka.Kafka ${join(this.dir, 'server.properties')}`);
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -134,7 +139,13 @@ class KafkaNode {
     } catch {
       return; // already gone
     }
-    while (this.isBroker(pid)) await new Promise((r) => setTimeout(r, 20));
+    // Gone once reaped: an exiting JVM loses its command line before its last threads (and its
+    // sockets) are gone. A command line of another program is the pid reused after the reaping.
+    for (;;) {
+      const line = this.commandLine(pid);
+      if (line === undefined || (line !== '' && !this.isBroker(pid))) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Synchronous, for the exit hook: SIGKILL and remove the folder. */
