@@ -1,29 +1,96 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ALL_FAULTS } from './lib/history';
+import { dirname, join } from 'node:path';
+import { ALL_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
 import { runConsistencyCheck, SHORT_RUN } from './lib/run';
+
+interface Mode {
+  faults: FaultName[];
+  kafkaBrokers?: number;
+  redisCluster?: boolean;
+}
 
 // The short run of `npm run check:consistency`: the real system as processes, concurrent clients,
 // every fault at least once, then the history checked against G1-G8. Zero violations is the bar.
 describe('consistency under faults (short run)', () => {
-  it('records a history with every fault and finds no violation', async () => {
+  // One Redis node and one Kafka broker of the run's own. The combined mode (a Redis Cluster and a
+  // 3-node Kafka cluster, `--kafka-brokers 3 --redis-cluster`) is not here yet: one run in four lost
+  // published events (G7; README, "Proof: the consistency checker").
+  it.each<[string, Mode]>([['one Redis node, one Kafka broker', { faults: ALL_FAULTS }]])('%s: records a history with every fault and finds no violation', async (_name, mode) => {
     const outDir = mkdtempSync(join(tmpdir(), 'tm-consistency-'));
     const seed = Math.floor(Math.random() * 1e9) + 1;
-    const run = await runConsistencyCheck({ ...SHORT_RUN, seed, outDir, log: () => undefined });
+    // The run's steps (faults and their timing), printed with the report when it fails.
+    const steps: string[] = [];
+    const log = (line: string) => void steps.push(line);
+    const run = await runConsistencyCheck({ ...SHORT_RUN, ...mode, seed, outDir, log }).catch((e: unknown) => {
+      process.stderr.write(`The run (seed ${seed}) failed after:\n${steps.join('\n')}\n`);
+      throw e;
+    });
     const report = renderReport(run);
     if (run.result.violations.length > 0) {
       // Kept for the post-mortem: the history and the report.
-      process.stderr.write(`${report}\n\nHistory kept in ${outDir} (seed ${seed})\n`);
+      process.stderr.write(`${steps.join('\n')}\n\n${report}\n\nHistory kept in ${outDir} (seed ${seed})\n`);
     } else {
       rmSync(outDir, { recursive: true, force: true });
     }
-    expect(run.faults.map((f) => f.fault).sort()).toEqual(expect.arrayContaining([...ALL_FAULTS].sort()));
+    expect(run.faults.map((f) => f.fault).sort()).toEqual(expect.arrayContaining([...mode.faults].sort()));
     const kinds = new Set(run.history.filter((o) => o.status !== null && o.status < 300).map((o) => (o.type === 'write' ? o.kind : o.mode)));
     expect([...kinds].sort()).toEqual(['default', 'delete', 'min-revision', 'put', 'put-if-match', 'put-if-none-match', 'strong']);
     expect(run.final.outbox.length).toBeGreaterThan(100);
     // The first few only: jest's diff of thousands of violations would take longer than the run.
     expect(run.result.violations.slice(0, 20).map((v) => `${v.guarantee}: ${v.message}`)).toEqual([]);
   }, 600_000);
+
+  it('stops its clients and every process it started when a fault fails mid-run, and fails with why', async () => {
+    const outDir = mkdtempSync(join(tmpdir(), 'tm-consistency-'));
+    const before = children();
+    // The clients' requests, counted: none may follow the failure.
+    const realFetch = globalThis.fetch;
+    let requests = 0;
+    globalThis.fetch = (...args: Parameters<typeof fetch>) => (requests++, realFetch(...args));
+    try {
+      // On one broker, kafka-leader-kill cannot be injected: the run fails with the clients running.
+      const run = runConsistencyCheck({ ...SHORT_RUN, faults: ['kafka-leader-kill'], durationMs: 5_000, quietMs: 1_000, seed: 7, outDir, log: () => undefined });
+      await expect(run).rejects.toThrow('kafka-leader-kill needs a Kafka cluster');
+      const sent = requests;
+      expect(sent).toBeGreaterThan(0);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(requests).toBe(sent);
+      expect(children()).toEqual(before);
+      expect(orphanBrokers()).toEqual([]);
+    } finally {
+      globalThis.fetch = realFetch;
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
+
+function pids(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
+}
+
+function read(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return ''; // exited meanwhile
+  }
+}
+
+/** This process's children (the apps, redis-server) with their command lines. */
+function children(): string[] {
+  return pids()
+    .filter((pid) => Number(read(`/proc/${pid}/stat`).split(') ')[1]?.split(' ')[1]) === process.pid)
+    .map((pid) => read(`/proc/${pid}/cmdline`).split('\0').join(' ').trim())
+    .sort();
+}
+
+/** Kafka brokers still running from a folder that was removed: left behind by whoever started them. */
+function orphanBrokers(): string[] {
+  return pids()
+    .map((pid) => /kafka\.Kafka (\S+)/.exec(read(`/proc/${pid}/cmdline`).split('\0').join(' '))?.[1])
+    .filter((properties): properties is string => properties !== undefined && !existsSync(dirname(properties)));
+}

@@ -72,7 +72,8 @@ class KafkaNode {
 
   private get env(): Record<string, string> {
     const s = this.settings;
-    const env: Record<string, string> = { KAFKA_DIR: this.dir, KAFKA_PORT: String(this.port), KAFKA_HEAP_OPTS: '-Xms128m -Xmx384m' };
+    // KAFKA_PORT_EXACT: this port or none (a restarted node of a cluster is known by it to its peers and clients).
+    const env: Record<string, string> = { KAFKA_DIR: this.dir, KAFKA_PORT: String(this.port), KAFKA_PORT_EXACT: '1', KAFKA_HEAP_OPTS: '-Xms128m -Xmx384m' };
     if (s.nodeId !== undefined) env['KAFKA_NODE_ID'] = String(s.nodeId);
     if (s.controllerPort !== undefined) env['KAFKA_CONTROLLER_PORT'] = String(s.controllerPort);
     if (s.voters !== undefined) env['KAFKA_QUORUM_VOTERS'] = s.voters;
@@ -98,9 +99,29 @@ class KafkaNode {
     await kafka('stop', this.env);
   }
 
+  /**
+   * The broker's pid while it runs. A pid file outlives its process, and pids are reused (soon where
+   * pid_max is 32768 and the JVMs' threads draw from it too): the pid counts only while its command
+   * line is this folder's broker (an exited process waiting to be reaped has none).
+   */
   pid(): number | undefined {
     const file = join(this.dir, 'kafka.pid');
-    return existsSync(file) ? Number(readFileSync(file, 'utf8')) : undefined;
+    if (!existsSync(file)) return undefined;
+    const pid = Number(readFileSync(file, 'utf8'));
+    return Number.isInteger(pid) && pid > 0 && this.isBroker(pid) ? pid : undefined;
+  }
+
+  private isBroker(pid: number): boolean {
+    return this.commandLine(pid)?.includes(`kafka.Kafka ${join(this.dir, 'server.properties')}`) ?? false;
+  }
+
+  /** The pid's command line; '' while it exits or waits to be reaped; undefined once it is gone. */
+  private commandLine(pid: number): string | undefined {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    } catch {
+      return undefined;
+    }
   }
 
   signal(signal: NodeJS.Signals): void {
@@ -118,12 +139,11 @@ class KafkaNode {
     } catch {
       return; // already gone
     }
+    // Gone once reaped: an exiting JVM loses its command line before its last threads (and its
+    // sockets) are gone. A command line of another program is the pid reused after the reaping.
     for (;;) {
-      try {
-        process.kill(pid, 0);
-      } catch {
-        return;
-      }
+      const line = this.commandLine(pid);
+      if (line === undefined || (line !== '' && !this.isBroker(pid))) return;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -324,12 +344,12 @@ export class TestKafkaCluster {
 
   /** Stops every node (SIGTERM, at once); the data stays. */
   async pause(): Promise<void> {
-    await Promise.all([...this.nodes.values()].map((n) => n.stop()));
+    await everyNode(this.nodes, (n) => n.stop());
   }
 
   /** Starts every node again (at once: a node needs a quorum to finish starting). */
   async resume(): Promise<void> {
-    await Promise.all([...this.nodes.values()].map((n) => n.start()));
+    await everyNode(this.nodes, (n) => n.start());
   }
 
   /** A kafkajs client for the cluster (no logs). */
@@ -398,6 +418,16 @@ export class TestKafkaCluster {
     await Promise.all([...this.nodes.values()].map((n) => n.kill()));
     for (const n of this.nodes.values()) n.remove();
   }
+}
+
+/**
+ * Runs a step on every node at once and settles when every one has: a start or stop still running
+ * after another failed would leave a node that nobody stops. Fails with the first failure.
+ */
+async function everyNode(nodes: Map<number, KafkaNode>, step: (node: KafkaNode) => Promise<void>): Promise<void> {
+  const settled = await Promise.allSettled([...nodes.values()].map(step));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what StorageTool random-uuid prints). */

@@ -89,7 +89,11 @@ export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState
   return check(history, faults, final, { ttlMs: ttlSeconds * 1000, recoveryMs: 2_000 });
 }
 
-/** Starts the system, runs the clients while injecting faults, drains, checks. */
+/**
+ * Starts the system, runs the clients while injecting faults, drains, checks. Whatever throws (a
+ * fault that cannot be injected or healed, the drain, the checker), the clients and every process
+ * of the run are stopped before the error goes out.
+ */
 export async function runConsistencyCheck(options: RunOptions): Promise<RunOutcome> {
   await mkdir(options.outDir, { recursive: true });
   const system = await SystemUnderTest.start({
@@ -100,6 +104,16 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     log: options.log,
     ...(options.redisCluster ? { redisCluster: true } : {}),
   });
+  let workload: Workload | undefined;
+  // The clients first (they would otherwise run on against the stopped system, and keep the
+  // process alive), then the system; what failed is logged and returned.
+  const stop = async (): Promise<unknown[]> => {
+    const stopped = [...(await Promise.allSettled([workload?.stop()])), ...(await Promise.allSettled([system.stop()]))];
+    const errors = stopped.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    for (const e of errors) options.log(`stopping the run: ${e instanceof Error ? e.message : String(e)}`);
+    return errors;
+  };
+  let outcome: RunOutcome;
   try {
     const tokens = await tenantKeys(system.commandApi, KEYS);
     const target: WorkloadTarget = {
@@ -108,7 +122,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
       tokenFor: (key) => tokens.get(key.split('/')[0] as string) as string,
       keys: KEYS,
     };
-    const workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
+    workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
     const rand = random(options.seed);
     const startedAt = now();
     options.log(`${options.clients} clients on ${KEYS.length} routes for ${Math.round(options.durationMs / 1000)} s; faults: ${options.faults.join(', ')}`);
@@ -145,8 +159,13 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     const result = checkRun(workload.history, faults, final, options.ttlSeconds);
     const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };
     await saveRun(options.outDir, saved);
-    return { ...saved, result };
-  } finally {
-    await system.stop();
+    outcome = { ...saved, result };
+  } catch (e) {
+    // The run's own error goes out; a failure to stop is only logged beside it.
+    await stop();
+    throw e;
   }
+  const errors = await stop();
+  if (errors.length > 0) throw errors[0];
+  return outcome;
 }

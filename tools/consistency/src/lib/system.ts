@@ -126,8 +126,11 @@ export class SystemUnderTest {
       ];
       for (const [app, n] of counts) {
         options.log(`starting ${n} × ${app}`);
-        const procs = await Promise.all(Array.from({ length: n }, () => startApp(app, env, undefined, READY_TIMEOUT_MS)));
-        system.replicas.set(app, procs);
+        // Every start settles before a failure goes out, so that the replicas that did start are stopped.
+        const started = await Promise.allSettled(Array.from({ length: n }, () => startApp(app, env, undefined, READY_TIMEOUT_MS)));
+        system.replicas.set(app, started.filter((s): s is PromiseFulfilledResult<AppProcess> => s.status === 'fulfilled').map((s) => s.value));
+        const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed) throw failed.reason;
       }
       return system;
     } catch (e) {
@@ -393,12 +396,18 @@ export class SystemUnderTest {
     await Promise.all([...this.replicas.values()].flat().map((p) => p.stop()));
   }
 
-  /** Stops the apps and removes what the run created. */
+  /**
+   * Stops the apps and removes what the run created, every step whatever the others did (a fault
+   * may still be injected: a node killed, Kafka stopped, a proxy refusing); fails after them all
+   * with what failed.
+   */
   async stop(): Promise<void> {
     this.postgres.restore();
     if (this.redis.kind === 'server') this.redis.proxy.restore();
-    await this.stopApps();
+    const apps = await Promise.allSettled([this.stopApps()]);
     const redis = this.redis.kind === 'server' ? [this.redis.proxy.stop(), this.redis.server.stop()] : [this.redis.cluster.stop()];
-    await Promise.allSettled([this.postgres.stop(), ...redis, this.database.drop(), this.broker.stop()]);
+    const rest = await Promise.allSettled([this.postgres.stop(), ...redis, this.database.drop(), this.broker.stop()]);
+    const failed = [...apps, ...rest].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    if (failed.length > 0) throw new AggregateError(failed, `stopping the system: ${failed.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`);
   }
 }
