@@ -29,10 +29,22 @@ describe('OrderedProducer and a consumer group on a 3-node cluster (RF 3, min IS
     const producer = new OrderedProducer(createKafka({ brokers: parseBrokers(cluster.brokers), clientId: 'test-producer' }));
     try {
       await cluster.createTopic(topic, { partitions: 3, replicationFactor: 3, minInsyncReplicas: 2 });
-      const described = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }],
-      });
+      // describeConfigs goes to any node, and a node may learn of the new topic a moment after the
+      // others ("This server does not host this topic-partition"): asked again until it knows.
+      const describe = () =>
+        admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }],
+        });
+      let described: Awaited<ReturnType<typeof describe>> | undefined;
+      for (const deadline = Date.now() + 30_000; described === undefined; ) {
+        try {
+          described = await describe();
+        } catch (e) {
+          if (!/does not host this topic-partition/.test(String(e)) || Date.now() > deadline) throw e;
+          await sleep(200);
+        }
+      }
       expect(described.resources[0]?.configEntries.map((c) => [c.configName, c.configValue])).toEqual([['min.insync.replicas', '2']]);
       expect((await cluster.partitions(topic)).map((p) => p.replicas.length)).toEqual([3, 3, 3]);
 
@@ -135,7 +147,9 @@ describe('OrderedProducer and a consumer group on a 3-node cluster (RF 3, min IS
     const consumer = createKafka({ brokers: parseBrokers(cluster.brokers), clientId: 'test-moved-leader-reader' }).consumer({ groupId: `${topic}.group` });
     try {
       await publish();
-      const before = await cluster.partitions(topic);
+      // (A node may not know the new topic yet: asked until one answers for all three partitions.)
+      let before = await cluster.partitions(topic);
+      for (const deadline = Date.now() + 30_000; before.length < 3 && Date.now() < deadline; await sleep(200)) before = await cluster.partitions(topic);
       const victim = before.find((p) => p.partition === 0)?.leader ?? -1;
       // The other two lead the other partitions, so whichever takes partition 0 has answered too.
       expect(new Set(before.map((p) => p.leader)).size).toBe(3);
