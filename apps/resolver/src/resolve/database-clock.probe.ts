@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { DatabaseConnector } from '@tm/persistence';
+import { DatabaseConnector, databaseTime } from '@tm/persistence';
 import { DatabaseClock } from './database-clock';
 import { ResolverMetrics } from './resolver.metrics';
 
@@ -41,8 +41,7 @@ export class DatabaseClockProbe implements OnApplicationBootstrap, OnApplication
     if (!this.dataSource.isInitialized) return;
     try {
       const sentAt = this.clock.localNow();
-      const rows = await this.dataSource.query<{ t: number }[]>('SELECT floor(extract(epoch FROM statement_timestamp()) * 1000)::float8 AS t');
-      this.clock.sample(sentAt, Number(rows[0]?.t));
+      this.clock.sample(sentAt, await databaseTime((sql, params) => this.dataSource.query(sql, params)));
     } catch (e) {
       this.logger.debug(`sampling the database's clock failed: ${e instanceof Error ? e.message : String(e)}`);
       return;

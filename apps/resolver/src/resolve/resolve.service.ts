@@ -30,10 +30,9 @@ export interface ResolveOptions {
   strong: boolean;
 }
 
+/** A database read (its snapshot's readAt, the database's time, is when the answer is known current from). */
 interface Read {
   snapshot: RouteSnapshot;
-  /** When the read's statement began, on the database's clock: the answer is known current from then. */
-  knownAt: number;
 }
 
 /**
@@ -121,7 +120,7 @@ export class ResolveService {
     const route = snapshot.route ? { url: snapshot.route.url, revision: snapshot.route.revision } : null;
     // Freshness counts from when the read started (a shared or slow read is already that old).
     const { leftMs } = freshness(
-      { route, asOf: snapshot.asOf, knownAt: read.knownAt, invalidated: false },
+      { route, asOf: snapshot.asOf, knownAt: snapshot.readAt, invalidated: false },
       { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs },
       this.clock.now(),
     );
@@ -166,7 +165,7 @@ export class ResolveService {
         .catch(() => undefined);
     }
     const read = await reading;
-    if (read.lease) await this.fill(id, read.snapshot, read.knownAt, read.lease);
+    if (read.lease) await this.fill(id, read.snapshot, read.lease);
     return read;
   }
 
@@ -191,15 +190,14 @@ export class ResolveService {
     const sentAt = this.clock.localNow();
     const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
     this.clock.sample(sentAt, snapshot.readAt);
-    const knownAt = snapshot.readAt;
     await this.hooks.afterDatabaseRead?.(id, snapshot);
-    return lease ? { snapshot, knownAt, lease } : { snapshot, knownAt };
+    return lease ? { snapshot, lease } : { snapshot };
   }
 
-  private async fill(id: RouteId, snapshot: RouteSnapshot, knownAt: number, lease: Lease): Promise<void> {
+  private async fill(id: RouteId, snapshot: RouteSnapshot, lease: Lease): Promise<void> {
     await this.hooks.beforeFill?.(id, snapshot);
     try {
-      const outcome = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt, lease });
+      const outcome = await this.cache.fill({ id, route: snapshot.route, asOf: snapshot.asOf, knownAt: snapshot.readAt, lease });
       this.metrics.fills.inc({ outcome });
       this.redisSucceeded();
     } catch (e) {

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@tm/testing';
-import { currentRevision, readRouteAsOf, type Query } from './as-of';
+import { currentRevision, databaseTime, readRouteAsOf, type Query } from './as-of';
 
 describe('readRouteAsOf', () => {
   let db: TestDatabase;
@@ -26,8 +26,11 @@ describe('readRouteAsOf', () => {
     const dbNow = async () => Number((await client.query<{ t: number }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t')).rows[0]?.t);
     const before = await dbNow();
     const { readAt } = await readRouteAsOf(query, { tenant: 'acme', service: 'web', environment: 'prod' });
+    const sampled = await databaseTime(query);
     const after = await dbNow();
     expect(Number.isInteger(readAt)).toBe(true);
+    expect(sampled).toBeGreaterThanOrEqual(readAt);
+    expect(sampled).toBeLessThanOrEqual(after);
     expect(readAt).toBeGreaterThanOrEqual(before);
     expect(readAt).toBeLessThanOrEqual(after);
   });

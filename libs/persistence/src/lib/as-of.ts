@@ -15,6 +15,15 @@ export interface RouteSnapshot {
   readAt: number;
 }
 
+/** The database's time as ms since the epoch (floored): a select expression, read by JS as a number. */
+const DATABASE_TIME_MS = 'floor(extract(epoch FROM statement_timestamp()) * 1000)::float8';
+
+/** The database's time when the statement began (ms since the epoch): a sample of its clock. */
+export async function databaseTime(query: Query): Promise<number> {
+  const rows = await query<{ t: number }>(`SELECT ${DATABASE_TIME_MS} AS t`, []);
+  return Number(rows[0]?.t);
+}
+
 /**
  * Reads a route and the revision clock in one statement, so from one snapshot: the answer is
  * exactly the state as of `asOf` (G2, G5, G6), and the database's time it is known current from.
@@ -23,7 +32,7 @@ export interface RouteSnapshot {
 export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSnapshot> {
   const rows = await query<{ as_of: string; url: string | null; revision: string | null; updated_at: Date | null; read_at: number }>(
     `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at,
-            floor(extract(epoch FROM statement_timestamp()) * 1000)::float8 AS read_at
+            ${DATABASE_TIME_MS} AS read_at
        FROM store_revision r
        LEFT JOIN (endpoints e
                   JOIN services s ON s.id = e.service_id
