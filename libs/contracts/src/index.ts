@@ -4,3 +4,4 @@ export * from './lib/names';
 export * from './lib/scopes';
 export * from './lib/topics';
 export * from './lib/urls';
+export * from './lib/watch';
