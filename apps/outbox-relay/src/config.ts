@@ -105,7 +105,7 @@ export class OutboxRelayConfig extends BaseAppConfig {
   @IsIntBetween(100, 300_000)
   RELAY_MAX_BACKOFF_MS = 5_000;
 
-  /** Published rows older than this are deleted (0: never). */
+  /** Published rows older than this are deleted, never the newest 10,000 (the watch's history; 0: never). */
   @IsOptional()
   @IsIntBetween(0, 8_760)
   OUTBOX_RETENTION_HOURS = 24;

@@ -4,3 +4,4 @@ export * from './lib/data-source';
 export * from './lib/database.module';
 export * from './lib/entities/entities';
 export * from './lib/failures';
+export * from './lib/history';

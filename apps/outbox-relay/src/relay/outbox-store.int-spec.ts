@@ -17,6 +17,7 @@ describe('OutboxStore (real PostgreSQL)', () => {
              now() - make_interval(hours => 100 - g),
              CASE WHEN g <= 50 THEN now() - make_interval(hours => 100 - g) END
         FROM generate_series(1, 90) g`);
+    await dataSource.query('UPDATE store_revision SET revision = 90');
   });
   afterAll(async () => {
     await dataSource.destroy();
@@ -34,11 +35,16 @@ describe('OutboxStore (real PostgreSQL)', () => {
     expect(backlog.oldestAgeSeconds).toBeGreaterThan(48 * 3600);
   });
 
-  it('retention deletes only published rows older than the limit, in batches', async () => {
-    // Published rows are revisions 1..50, published 99..50 hours ago; 24 h keeps none of them.
-    expect(await store.deletePublishedBefore(24, 30)).toBe(30);
-    expect(await store.deletePublishedBefore(24, 30)).toBe(20);
-    expect(await store.deletePublishedBefore(24, 30)).toBe(0);
+  it('retention deletes only published rows older than the limit, oldest first, in batches, never the newest ones', async () => {
+    // Published rows are revisions 1..50, published 99..50 hours ago; 24 h keeps none of them by age.
+    // Keeping the newest 70 revisions (21..90) leaves 21..50 in place.
+    expect(await store.deletePublishedBefore(24, 100, 70)).toBe(20);
+    const [oldest] = await dataSource.query<{ min: string }[]>('SELECT min(revision) AS min FROM outbox');
+    expect(Number(oldest?.min)).toBe(21);
+    expect(await store.deletePublishedBefore(24, 100)).toBe(0);
+    expect(await store.deletePublishedBefore(24, 20, 0)).toBe(20);
+    expect(await store.deletePublishedBefore(24, 20, 0)).toBe(10);
+    expect(await store.deletePublishedBefore(24, 20, 0)).toBe(0);
     const [left] = await dataSource.query<{ n: number; unpublished: number }[]>(
       'SELECT count(*)::int AS n, count(*) FILTER (WHERE published_at IS NULL)::int AS unpublished FROM outbox',
     );

@@ -40,6 +40,9 @@ function toRows(rows: unknown[]): OutboxRow[] {
   }));
 }
 
+/** Retention never deletes the newest this many rows: a watch may resume from any of them. */
+export const OUTBOX_KEEP_NEWEST = 10_000;
+
 /** The relay's reads and writes of the outbox table. */
 @Injectable()
 export class OutboxStore {
@@ -90,17 +93,22 @@ export class OutboxStore {
     };
   }
 
-  /** Deletes up to `limit` published rows older than `hours`; returns how many. Small batches: no long locks. */
-  async deletePublishedBefore(hours: number, limit: number): Promise<number> {
+  /**
+   * Deletes up to `limit` published rows older than `hours`, oldest revisions first, never one of the
+   * newest `keep` revisions (the watch resumes from the outbox: docs/guarantees.md, "Watch", history);
+   * returns how many. Small batches: no long locks.
+   */
+  async deletePublishedBefore(hours: number, limit: number, keep = OUTBOX_KEEP_NEWEST): Promise<number> {
     const rows = await returning<{ id: string }>(
       this.dataSource,
       `WITH doomed AS (
          SELECT id FROM outbox
           WHERE published_at IS NOT NULL AND published_at < now() - make_interval(hours => $1)
-          ORDER BY published_at LIMIT $2
+            AND revision <= (SELECT revision FROM store_revision WHERE id = 1) - $3
+          ORDER BY revision LIMIT $2
           FOR UPDATE SKIP LOCKED)
        DELETE FROM outbox o USING doomed WHERE o.id = doomed.id RETURNING o.id`,
-      [hours, limit],
+      [hours, limit, keep],
     );
     return rows.length;
   }

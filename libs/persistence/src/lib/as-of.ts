@@ -16,7 +16,7 @@ export interface RouteSnapshot {
 }
 
 /** The database's time as ms since the epoch (floored): a select expression, read by JS as a number. */
-const DATABASE_TIME_MS = 'floor(extract(epoch FROM statement_timestamp()) * 1000)::float8';
+export const DATABASE_TIME_MS = 'floor(extract(epoch FROM statement_timestamp()) * 1000)::float8';
 
 /** The database's time when the statement began (ms since the epoch): a sample of its clock. */
 export async function databaseTime(query: Query): Promise<number> {

@@ -1,0 +1,127 @@
+import { ROUTE_DELETED } from '@tm/contracts';
+import { DATABASE_TIME_MS, type Query } from './as-of';
+
+/** One committed change as the outbox holds it: exactly what the relay publishes to Kafka. */
+export interface Change {
+  revision: number;
+  routeKey: string;
+  deleted: boolean;
+  /** The CloudEvent, JSON on one line (jsonb's rendering, as published). */
+  event: string;
+}
+
+/** What the store held at one snapshot: the changes after a revision, and the revision clock. */
+export interface ChangesAfter {
+  /** The store's revision at the snapshot. */
+  current: number;
+  /** The database's time when the statement began: no revision above `current` was committed before it. */
+  readAt: number;
+  /** The outbox rows with revision > `after`, in revision order, at most `limit`. */
+  changes: Change[];
+}
+
+/**
+ * Reads the changes after `after` and the revision clock in one statement, so from one snapshot: when
+ * the last change is at `current`, every change up to the store's revision at `readAt` is in hand.
+ * Revisions are dense (one outbox row each) and become visible in commit order (G2), so a row missing
+ * from the run `after + 1, after + 2, ...` is one that history no longer holds, never one still to come.
+ */
+export async function readChangesAfter(query: Query, after: number, limit: number): Promise<ChangesAfter> {
+  const rows = await query<{ current: string; read_at: number; revision: string | null; route_key: string | null; event_type: string | null; payload: string | null }>(
+    `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.event_type, o.payload
+       FROM store_revision r
+       LEFT JOIN LATERAL (
+         SELECT revision, route_key, event_type, payload::text AS payload FROM outbox
+          WHERE revision > $1 ORDER BY revision LIMIT $2) o ON true
+      WHERE r.id = 1
+      ORDER BY o.revision`,
+    [after, limit],
+  );
+  const first = rows[0];
+  if (!first) throw new Error('the revision clock is missing: has the database been migrated?');
+  const changes: Change[] = [];
+  for (const row of rows) {
+    if (row.revision === null || row.route_key === null || row.payload === null) continue;
+    changes.push({ revision: Number(row.revision), routeKey: row.route_key, deleted: row.event_type === ROUTE_DELETED, event: row.payload });
+  }
+  return { current: Number(first.current), readAt: Number(first.read_at), changes };
+}
+
+/** How far back the outbox reaches: its oldest row's revision (none: the store's revision + 1), and the store's revision. */
+export async function historyBounds(query: Query): Promise<{ oldest: number; current: number }> {
+  const rows = await query<{ oldest: string | null; current: string }>(
+    `SELECT (SELECT min(revision) FROM outbox) AS oldest, r.revision AS current FROM store_revision r WHERE r.id = 1`,
+    [],
+  );
+  const row = rows[0];
+  if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
+  const current = Number(row.current);
+  return { oldest: row.oldest === null ? current + 1 : Number(row.oldest), current };
+}
+
+/** One route of a snapshot, with its CloudEvent as the outbox would hold it. */
+export interface SnapshotRoute {
+  tenant: string;
+  service: string;
+  environment: string;
+  url: string;
+  revision: number;
+  updatedAt: Date;
+  /** The event id of the outbox row that set this state, while the outbox still holds it. */
+  eventId: string | null;
+}
+
+export interface RoutesSnapshot {
+  /** The store's revision the snapshot reflects. */
+  asOf: number;
+  readAt: number;
+  routes: SnapshotRoute[];
+}
+
+/**
+ * Every route of `tenant` (of every tenant when null; of one `service` when given) and the revision
+ * clock, in one statement: the routes are exactly the state as of `asOf`, in route order.
+ */
+export async function readRoutesSnapshot(query: Query, tenant: string | null, service: string | null): Promise<RoutesSnapshot> {
+  const rows = await query<{
+    as_of: string;
+    read_at: number;
+    tenant: string | null;
+    service: string | null;
+    environment: string | null;
+    url: string | null;
+    revision: string | null;
+    updated_at: Date | null;
+    event_id: string | null;
+  }>(
+    `SELECT r.revision AS as_of, ${DATABASE_TIME_MS} AS read_at,
+            x.tenant, x.service, x.environment, x.url, x.revision, x.updated_at, x.event_id
+       FROM store_revision r
+       LEFT JOIN LATERAL (
+         SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, e.revision, e.updated_at, o.event_id::text AS event_id
+           FROM endpoints e
+           JOIN services s ON s.id = e.service_id
+           JOIN tenants t ON t.id = s.tenant_id
+           LEFT JOIN outbox o ON o.revision = e.revision
+          WHERE ($1::text IS NULL OR t.slug = $1) AND ($2::text IS NULL OR s.name = $2)) x ON true
+      WHERE r.id = 1
+      ORDER BY x.tenant, x.service, x.environment`,
+    [tenant, service],
+  );
+  const first = rows[0];
+  if (!first) throw new Error('the revision clock is missing: has the database been migrated?');
+  const routes: SnapshotRoute[] = [];
+  for (const row of rows) {
+    if (row.tenant === null || row.service === null || row.environment === null || row.url === null || row.revision === null || row.updated_at === null) continue;
+    routes.push({
+      tenant: row.tenant,
+      service: row.service,
+      environment: row.environment,
+      url: row.url,
+      revision: Number(row.revision),
+      updatedAt: row.updated_at,
+      eventId: row.event_id,
+    });
+  }
+  return { asOf: Number(first.as_of), readAt: Number(first.read_at), routes };
+}
