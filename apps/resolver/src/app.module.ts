@@ -6,6 +6,7 @@ import { RedisModule, RedisReadiness } from '@tm/route-cache';
 import { RedisOutageCredentials } from './auth/redis-outage-credentials';
 import { ResolverConfig } from './config';
 import { ResolveModule } from './resolve/resolve.module';
+import { WatchModule } from './watch/watch.module';
 
 @Module({})
 export class AppModule {
@@ -28,6 +29,7 @@ export class AppModule {
           requestLog: { successLevel: 'debug', bindContext: false },
         }),
         ResolveModule,
+        WatchModule,
       ],
     };
   }

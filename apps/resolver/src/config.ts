@@ -72,4 +72,24 @@ export class ResolverConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(100, 300_000)
   REDIS_BREAKER_OPEN_MS = 2_000;
+
+  /** The most time between two bookmarks of a watch stream (its heartbeat); clients treat 3 missed as down. */
+  @IsOptional()
+  @IsIntBetween(200, 60_000)
+  WATCH_BOOKMARK_INTERVAL_MS = 5_000;
+
+  /** Events a watch client may leave unread before it is disconnected (it resumes). */
+  @IsOptional()
+  @IsIntBetween(10, 1_000_000)
+  WATCH_MAX_BUFFERED_EVENTS = 10_000;
+
+  /** Open watch streams on this replica; beyond, 503 with Retry-After. */
+  @IsOptional()
+  @IsIntBetween(1, 1_000_000)
+  WATCH_MAX_STREAMS = 10_000;
+
+  /** How often the watch's feed reads the outbox when no write woke it: how fresh a quiet stream's bookmarks are. */
+  @IsOptional()
+  @IsIntBetween(50, 5_000)
+  WATCH_FEED_POLL_MS = 1_000;
 }

@@ -13,6 +13,7 @@ import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
 import { LOCAL_CLOCK, monotonicClock, type LocalClock } from './resolve/database-clock';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolve/resolver-hooks';
+import { WATCH_HOOKS, type WatchHooks } from './watch/watch-hooks';
 
 export const ADMIN_TOKEN = 'resolver-admin-token-0123456789';
 
@@ -28,6 +29,7 @@ interface StartOptions {
   waitForDatabase?: boolean;
   /** The app's local clock (default: the monotonic one): a skewed machine. */
   localClock?: LocalClock;
+  watchHooks?: WatchHooks;
 }
 
 export interface ResolveRequest {
@@ -97,6 +99,8 @@ export class ResolverUnderTest {
       .useValue(options.hooks ?? {})
       .overrideProvider(LOCAL_CLOCK)
       .useValue(options.localClock ?? monotonicClock)
+      .overrideProvider(WATCH_HOOKS)
+      .useValue(options.watchHooks ?? {})
       .compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
     configureApp(app, { title: 'Traffic Manager resolver', description: 'test' });

@@ -8,6 +8,8 @@ export interface Change {
   deleted: boolean;
   /** The CloudEvent, JSON on one line (jsonb's rendering, as published). */
   event: string;
+  /** The write's time (ms since the epoch, the database's clock). */
+  createdAt: number;
 }
 
 /** What the store held at one snapshot: the changes after a revision, and the revision clock. */
@@ -27,11 +29,12 @@ export interface ChangesAfter {
  * from the run `after + 1, after + 2, ...` is one that history no longer holds, never one still to come.
  */
 export async function readChangesAfter(query: Query, after: number, limit: number): Promise<ChangesAfter> {
-  const rows = await query<{ current: string; read_at: number; revision: string | null; route_key: string | null; event_type: string | null; payload: string | null }>(
-    `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.event_type, o.payload
+  const rows = await query<{ current: string; read_at: number; revision: string | null; route_key: string | null; event_type: string | null; payload: string | null; created_at: number | null }>(
+    `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.event_type, o.payload, o.created_at
        FROM store_revision r
        LEFT JOIN LATERAL (
-         SELECT revision, route_key, event_type, payload::text AS payload FROM outbox
+         SELECT revision, route_key, event_type, payload::text AS payload,
+                (extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM outbox
           WHERE revision > $1 ORDER BY revision LIMIT $2) o ON true
       WHERE r.id = 1
       ORDER BY o.revision`,
@@ -42,7 +45,13 @@ export async function readChangesAfter(query: Query, after: number, limit: numbe
   const changes: Change[] = [];
   for (const row of rows) {
     if (row.revision === null || row.route_key === null || row.payload === null) continue;
-    changes.push({ revision: Number(row.revision), routeKey: row.route_key, deleted: row.event_type === ROUTE_DELETED, event: row.payload });
+    changes.push({
+      revision: Number(row.revision),
+      routeKey: row.route_key,
+      deleted: row.event_type === ROUTE_DELETED,
+      event: row.payload,
+      createdAt: Number(row.created_at),
+    });
   }
   return { current: Number(first.current), readAt: Number(first.read_at), changes };
 }

@@ -28,7 +28,13 @@ export class ProblemException extends Error {
     readonly title: string,
     /** What happened this time. */
     readonly detail: string,
-    readonly extra: { errors?: FieldError[]; headers?: Record<string, string>; code?: string } = {},
+    readonly extra: {
+      errors?: FieldError[];
+      headers?: Record<string, string>;
+      code?: string;
+      /** Members of this problem type beyond the standard ones (RFC 9457, "Extension Members"). */
+      members?: Record<string, string | number | boolean>;
+    } = {},
   ) {
     super(detail);
   }
@@ -210,6 +216,7 @@ function problemOf(
         status: exception.status,
         detail: exception.detail,
         ...(exception.extra.errors ? { errors: exception.extra.errors } : {}),
+        ...exception.extra.members,
       },
       headers: exception.extra.headers ?? {},
       internal: false,

@@ -1,0 +1,226 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { WatchEvents } from '@tm/contracts';
+import { OUTBOX_CHANNEL, readChangesAfter, type Change, type ChangesAfter } from '@tm/persistence';
+import { ResolverConfig } from '../config';
+import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
+import { ChangeLog, type LoggedChange } from './change-log';
+import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
+import { WatchMetrics } from './watch.metrics';
+import type { Proof } from './watch-stream';
+
+/** Outbox rows read per statement. */
+const FEED_BATCH = 1_000;
+/** Memory keeps at least this many changes and every change of the last HISTORY_MIN_AGE_MS (docs/guarantees.md, "Watch"). */
+const HISTORY_MIN_ENTRIES = 10_000;
+const HISTORY_MIN_AGE_MS = 5 * 60_000;
+/** Beyond this many, older changes are read from the outbox instead. */
+const HISTORY_MAX_ENTRIES = 200_000;
+
+/** What the feed tells the streams. */
+export interface FeedListener {
+  /** Changes, in revision order, continuing the last ones: every stream that cares gets them. */
+  deliver(changes: LoggedChange[]): void;
+  /** The feed proved it holds every change up to the store's revision at a moment of the database's clock. */
+  progressed(proof: Proof): void;
+  /** The feed found changes it can no longer read (it fell behind the outbox's retention): every stream must start again. */
+  lost(): void;
+}
+
+export function toLoggedChange(change: Change, at: number): LoggedChange {
+  const slash = change.routeKey.indexOf('/');
+  const tenant = change.routeKey.slice(0, slash);
+  const service = change.routeKey.slice(slash + 1, change.routeKey.indexOf('/', slash + 1));
+  const name = change.deleted ? WatchEvents.delete : WatchEvents.put;
+  return { revision: change.revision, tenant, service, frame: `event: ${name}\nid: ${change.revision}\ndata: ${change.event}\n\n`, at };
+}
+
+/**
+ * The replica's one feed of changes (docs/guarantees.md, "Watch"): it reads the outbox after the last
+ * revision it holds, woken by the commit notification every write sends (the channel the relay
+ * listens to) and at least every WATCH_FEED_POLL_MS. One statement reads the new rows and the
+ * revision clock from one snapshot, so when the rows reach the clock's revision the feed has proved
+ * it holds everything up to the store's revision at that statement's time: that proof is what
+ * bookmarks carry. PostgreSQL unreachable: no proof, so bookmarks stop and streams see their
+ * staleness grow. The cost of a change in PostgreSQL is one read per replica, whatever the number of
+ * streams; the streams are served from memory.
+ */
+@Injectable()
+export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('WatchFeed');
+  /** Undefined until the first read: the feed starts at the store's revision then. */
+  history: ChangeLog | undefined;
+  /** The newest proof; undefined before the first read. */
+  proof: Proof | undefined;
+  private listener: FeedListener | undefined;
+  private notifications: Client | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private woken = false;
+  private loop: Promise<void> | undefined;
+  private failing = false;
+  private readonly pollMs: number;
+  private firstRead: (() => void) | undefined;
+  /** Resolves after the first successful read (tests). */
+  readonly started: Promise<void>;
+
+  constructor(
+    private readonly config: ResolverConfig,
+    private readonly dataSource: DataSource,
+    private readonly metrics: WatchMetrics,
+    @Inject(LOCAL_CLOCK) private readonly clock: LocalClock,
+    @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
+  ) {
+    // A quiet stream's heartbeat carries a proof at most this old (plus one read).
+    this.pollMs = Math.min(config.WATCH_FEED_POLL_MS, Math.floor(config.WATCH_BOOKMARK_INTERVAL_MS / 2));
+    this.started = new Promise((resolve) => (this.firstRead = resolve));
+  }
+
+  subscribe(listener: FeedListener): void {
+    this.listener = listener;
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop = this.run();
+    void this.listen();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+    const client = this.notifications;
+    this.notifications = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  /** Asks for a read now (a write committed). */
+  poke(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let more = false;
+      try {
+        more = await this.read();
+        if (this.failing) this.logger.log('watch feed: reading the outbox again');
+        this.failing = false;
+        this.metrics.feedReads.inc({ outcome: 'ok' });
+      } catch (e) {
+        this.metrics.feedReads.inc({ outcome: 'failed' });
+        if (!this.failing) this.logger.warn(`watch feed: cannot read the outbox (${e instanceof Error ? e.message : String(e)}); bookmarks stop until it can`);
+        this.failing = true;
+      }
+      if (this.proof) this.metrics.feedProofAge.set(Math.max(0, this.clock() - this.proof.establishedAt) / 1000);
+      if (more || this.stopped) continue;
+      await this.sleep();
+    }
+  }
+
+  private async sleep(): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.pollMs);
+      timer.unref();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = undefined;
+    this.woken = false;
+  }
+
+  /** One read of the outbox; true when there is more to read at once. */
+  private async read(): Promise<boolean> {
+    const query = <T>(sql: string, params: unknown[]) => this.dataSource.query<T[]>(sql, params);
+    const sentAt = this.clock();
+    const history = this.history;
+    if (!history) {
+      // The first read: start at the store's revision (older resumes read the outbox).
+      const first = await readChangesAfter(query, Number.MAX_SAFE_INTEGER, 1);
+      this.history = new ChangeLog(first.current, HISTORY_MIN_ENTRIES, HISTORY_MIN_AGE_MS, HISTORY_MAX_ENTRIES);
+      this.prove(first, sentAt);
+      this.firstRead?.();
+      return false;
+    }
+    const after = history.last;
+    const batch = await readChangesAfter(query, after, FEED_BATCH);
+    await this.hooks.feedRead?.(batch);
+    if (this.history !== history || history.last !== after) return true;
+    const now = this.clock();
+    const fresh: LoggedChange[] = [];
+    for (const change of batch.changes) {
+      if (change.revision !== after + fresh.length + 1) break;
+      const logged = toLoggedChange(change, now);
+      history.append(logged);
+      fresh.push(logged);
+      this.metrics.feedDelay.observe(Math.max(0, batch.readAt - change.createdAt) / 1000);
+    }
+    if (fresh.length > 0) {
+      this.listener?.deliver(fresh);
+      this.metrics.feedRevision.set(history.last);
+    }
+    history.trim(now);
+    if (history.last === batch.current) {
+      this.prove(batch, sentAt);
+      return false;
+    }
+    if (fresh.length === batch.changes.length && fresh.length === FEED_BATCH) return true;
+    // Revisions are dense and visible in commit order: a missing one is gone (retention deleted rows
+    // this replica never read), never late. Streams cannot go on past it without a gap.
+    const next = batch.changes[fresh.length]?.revision ?? batch.current + 1;
+    this.logger.error(`watch feed: revisions ${history.last + 1} to ${next - 1} are no longer in the outbox; every stream starts again`);
+    this.metrics.feedGaps.inc();
+    history.reset(next - 1);
+    this.listener?.lost();
+    return true;
+  }
+
+  private prove(read: ChangesAfter, sentAt: number): void {
+    this.proof = { revision: read.current, knownCurrentAt: read.readAt, establishedAt: sentAt };
+    this.metrics.feedRevision.set(read.current);
+    this.listener?.progressed(this.proof);
+  }
+
+  /** Writes wake the feed at once through the outbox channel; without it, the poll still reads. */
+  private async listen(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      const client = new Client({
+        connectionString: this.config.DATABASE_URL,
+        application_name: 'resolver-watch',
+        connectionTimeoutMillis: 2_000,
+        keepAlive: true,
+      });
+      const ended = new Promise<void>((resolve) => {
+        client.on('error', () => resolve());
+        client.on('end', () => resolve());
+      });
+      client.on('notification', () => this.poke());
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
+        if (!this.stopped) {
+          this.notifications = client;
+          attempt = 0;
+          // Changes committed while not listening: read them now.
+          this.poke();
+          await ended;
+        }
+      } catch {
+        // PostgreSQL unreachable: the poll goes on; try again below.
+      }
+      if (this.notifications === client) this.notifications = undefined;
+      await client.end().catch(() => undefined);
+      if (this.stopped) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)).unref());
+    }
+  }
+}

@@ -1,0 +1,13 @@
+import type { ChangesAfter } from '@tm/persistence';
+
+/** Points in the watch where tests force an interleaving. Production binds none. */
+export interface WatchHooks {
+  /** The feed read the outbox, before it fans the changes out or proves anything. */
+  feedRead?(read: ChangesAfter): Promise<void>;
+  /** A stream resuming from the outbox is about to read its next page (after `position`). */
+  beforeHistoryPage?(position: number): Promise<void>;
+  /** A snapshot was read (as of `asOf`), before it is written and the stream joins the feed. */
+  afterSnapshot?(asOf: number): Promise<void>;
+}
+
+export const WATCH_HOOKS = Symbol('WATCH_HOOKS');

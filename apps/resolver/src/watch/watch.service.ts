@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import { HttpStatus, Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { routeEvent, routeKey, WatchEvents, type WatchCompacted } from '@tm/contracts';
+import { databaseFailure, historyBounds, readChangesAfter, readRoutesSnapshot, type Query, type RoutesSnapshot } from '@tm/persistence';
+import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
+import { ResolverConfig } from '../config';
+import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
+import { ChangeFeed, toLoggedChange, type FeedListener } from './change-feed';
+import type { ChangeLog, LoggedChange } from './change-log';
+import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
+import { WatchMetrics } from './watch.metrics';
+import { WatchStream, type CloseReason, type Proof } from './watch-stream';
+
+/** How often streams that have not had a bookmark for the latest proof get one (coalescing; the contract allows 200 ms). */
+const SWEEP_MS = 100;
+/** Outbox rows per page when a stream resumes from before this replica's memory. */
+const HISTORY_PAGE = 500;
+/** Snapshot routes written before waiting for the client to read them. */
+const SNAPSHOT_CHUNK = 500;
+
+/** What a stream is sent: a tenant's routes (one service's, when given), or every tenant's. */
+export interface WatchFilter {
+  tenant: string | null;
+  service: string | null;
+}
+
+/** How a stream starts, decided (and checked against the store) before its response begins. */
+export type WatchStart =
+  | { kind: 'snapshot'; snapshot: RoutesSnapshot; sentAt: number }
+  | { kind: 'memory'; since: number }
+  | { kind: 'outbox'; since: number };
+
+/** A CloudEvent id for a route's state whose outbox row is gone: the same for the same state. */
+function derivedEventId(key: string, revision: number): string {
+  const h = createHash('sha256').update(`${key}@${revision}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * The watch (docs/guarantees.md, "Watch"): streams indexed by tenant, fed in memory by the replica's one
+ * ChangeFeed. A change costs only the streams of its tenant (and those of every tenant); bookmarks are
+ * coalesced: a stream that got events gets one with the proof that follows them, the others at the
+ * next sweep (within SWEEP_MS), and every stream at least every WATCH_BOOKMARK_INTERVAL_MS while the
+ * feed proves progress. A stream that resumes from before memory reads the outbox first and joins
+ * the feed only once memory covers where it stands, so a bookmark never covers a change it was not sent.
+ */
+@Injectable()
+export class WatchService implements FeedListener, OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Watch');
+  /** Every stream, catching up or live. */
+  private readonly streams = new Set<WatchStream>();
+  /** Live streams of one tenant, and of every tenant. */
+  private readonly byTenant = new Map<string, Set<WatchStream>>();
+  private readonly everyTenant = new Set<WatchStream>();
+  /** Streams sent events since the last proof: they get its bookmark at once. */
+  private touched: WatchStream[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private readonly query: Query;
+
+  constructor(
+    private readonly config: ResolverConfig,
+    private readonly dataSource: DataSource,
+    private readonly feed: ChangeFeed,
+    private readonly metrics: WatchMetrics,
+    @Inject(LOCAL_CLOCK) private readonly clock: LocalClock,
+    @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
+  ) {
+    this.query = <T>(sql: string, params: unknown[]) => this.dataSource.query<T[]>(sql, params);
+    feed.subscribe(this);
+  }
+
+  get bookmarkIntervalMs(): number {
+    return this.config.WATCH_BOOKMARK_INTERVAL_MS;
+  }
+
+  onApplicationBootstrap(): void {
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** SIGTERM: every stream ends (clients resume on another replica); new ones get 503. */
+  beforeApplicationShutdown(): void {
+    this.closing = true;
+    clearInterval(this.sweepTimer);
+    for (const stream of [...this.streams]) stream.close('shutdown');
+  }
+
+  /**
+   * Decides how a stream starts and checks it against the store: 410 for a revision older than the
+   * history, 412 beyond the store, 503 while a snapshot (or a resume from before memory) cannot reach
+   * PostgreSQL or the replica is full. Nothing is written yet.
+   */
+  async prepare(filter: WatchFilter, since: number | undefined): Promise<WatchStart> {
+    if (this.closing) throw new UnavailableException('this replica (it is shutting down)', 1);
+    if (this.streams.size >= this.config.WATCH_MAX_STREAMS) {
+      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', `this replica has ${this.streams.size} watch streams open, its most; retry later`, {
+        headers: { 'Retry-After': '1' },
+        code: 'watch_streams_exhausted',
+      });
+    }
+    if (since === undefined) {
+      const sentAt = this.clock();
+      const snapshot = await this.fromDatabase(() => readRoutesSnapshot(this.query, filter.tenant, filter.service));
+      return { kind: 'snapshot', snapshot, sentAt };
+    }
+    const history = this.feed.history;
+    if (history && since >= history.floor && since <= history.last) return { kind: 'memory', since };
+    const bounds = await this.fromDatabase(() => historyBounds(this.query));
+    if (since > bounds.current) {
+      throw new ProblemException(412, 'Precondition Failed', `the store is at revision ${bounds.current}, before ${since}`, { code: 'min_revision_ahead' });
+    }
+    const compactRevision = bounds.oldest - 1;
+    if (since < compactRevision) {
+      const members: WatchCompacted = { compactRevision, currentRevision: bounds.current };
+      throw new ProblemException(410, 'Gone', `revisions up to ${compactRevision} are no longer kept; take a new snapshot (watch without since)`, {
+        code: 'revision_compacted',
+        members: { ...members },
+      });
+    }
+    return { kind: 'outbox', since };
+  }
+
+  /** Starts a prepared stream on a response whose headers are written. */
+  open(response: ServerResponse, filter: WatchFilter, start: WatchStart): void {
+    const stream = new WatchStream(response, filter.tenant, filter.service, this.config.WATCH_MAX_BUFFERED_EVENTS, (s, reason) => this.forget(s, reason));
+    this.streams.add(stream);
+    this.metrics.streams.set(this.streams.size);
+    this.metrics.opened.inc({ start: start.kind });
+    this.begin(stream, start).catch((e: unknown) => {
+      if (stream.closed) return;
+      this.logger.warn(`watch stream ended: ${e instanceof Error ? e.message : String(e)}`);
+      stream.close('error');
+    });
+  }
+
+  private async begin(stream: WatchStream, start: WatchStart): Promise<void> {
+    let from: number;
+    if (start.kind === 'snapshot') {
+      const { snapshot } = start;
+      await this.hooks.afterSnapshot?.(snapshot.asOf);
+      for (let i = 0; i < snapshot.routes.length && !stream.closed; i++) {
+        const r = snapshot.routes[i];
+        if (!r) continue;
+        const key = routeKey(r);
+        const event = routeEvent(r.eventId ?? derivedEventId(key, r.revision), r.updatedAt, {
+          tenant: r.tenant,
+          service: r.service,
+          environment: r.environment,
+          url: r.url,
+          revision: r.revision,
+        });
+        stream.write(`event: ${WatchEvents.put}\ndata: ${JSON.stringify(event)}\n\n`, 1);
+        if (i % SNAPSHOT_CHUNK === SNAPSHOT_CHUNK - 1) await stream.drained();
+      }
+      this.metrics.eventsSent.inc(snapshot.routes.length);
+      const proof: Proof = { revision: snapshot.asOf, knownCurrentAt: snapshot.readAt, establishedAt: start.sentAt };
+      stream.sendBookmark(proof, this.clock(), true);
+      this.metrics.bookmarksSent.inc();
+      from = snapshot.asOf;
+    } else {
+      from = start.since;
+      stream.covered = from;
+    }
+    await this.catchUp(stream, from);
+  }
+
+  /**
+   * Sends the changes after `from` from the outbox until this replica's memory covers where the stream
+   * stands, then joins it to the feed in one synchronous step: the rest from memory, then live.
+   */
+  private async catchUp(stream: WatchStream, from: number): Promise<void> {
+    let position = from;
+    for (;;) {
+      if (stream.closed) return;
+      const history = this.feed.history;
+      if (history && position >= history.floor) {
+        this.join(stream, history, position);
+        return;
+      }
+      await this.hooks.beforeHistoryPage?.(position);
+      const page = await readChangesAfter(this.query, position, HISTORY_PAGE);
+      this.metrics.historyReads.inc();
+      if (stream.closed) return;
+      if (page.changes.length === 0) {
+        if (this.feed.history && page.current > position) {
+          stream.close('gap');
+          return;
+        }
+        // The feed has not read the store yet (PostgreSQL came back a moment ago): wait for it.
+        await new Promise((resolve) => setTimeout(resolve, SWEEP_MS).unref());
+        continue;
+      }
+      let sent = 0;
+      for (const change of page.changes) {
+        if (change.revision !== position + 1) {
+          // Rows gone between the check and this read: the client resumes and learns it (410).
+          stream.close('gap');
+          return;
+        }
+        if (stream.offer(toLoggedChange(change, 0))) sent++;
+        position = change.revision;
+        stream.covered = Math.max(stream.covered, position);
+      }
+      this.metrics.eventsSent.inc(sent);
+      await stream.drained();
+    }
+  }
+
+  private join(stream: WatchStream, history: ChangeLog, position: number): void {
+    stream.covered = Math.max(stream.covered, position);
+    let sent = 0;
+    for (const change of history.after(position) ?? []) if (stream.offer(change)) sent++;
+    this.metrics.eventsSent.inc(sent);
+    stream.covered = Math.max(stream.covered, history.last);
+    stream.live = true;
+    if (stream.tenant === null) this.everyTenant.add(stream);
+    else {
+      let set = this.byTenant.get(stream.tenant);
+      if (!set) this.byTenant.set(stream.tenant, (set = new Set()));
+      set.add(stream);
+    }
+    const proof = this.feed.proof;
+    if (proof && stream.bookmark(proof, this.clock(), 0)) this.metrics.bookmarksSent.inc();
+  }
+
+  deliver(changes: LoggedChange[]): void {
+    let sent = 0;
+    for (const change of changes) {
+      const streams = this.byTenant.get(change.tenant);
+      if (streams) {
+        for (const stream of streams) {
+          if (stream.offer(change)) {
+            sent++;
+            this.touched.push(stream);
+          }
+        }
+      }
+      for (const stream of this.everyTenant) {
+        if (stream.offer(change)) {
+          sent++;
+          this.touched.push(stream);
+        }
+      }
+    }
+    this.metrics.eventsSent.inc(sent);
+  }
+
+  progressed(proof: Proof): void {
+    const touched = this.touched;
+    this.touched = [];
+    const now = this.clock();
+    let sent = 0;
+    for (const stream of touched) if (stream.live && !stream.closed && stream.bookmark(proof, now, this.config.WATCH_BOOKMARK_INTERVAL_MS)) sent++;
+    this.metrics.bookmarksSent.inc(sent);
+  }
+
+  lost(): void {
+    this.touched = [];
+    for (const stream of [...this.streams]) stream.close('gap');
+  }
+
+  /** Bookmarks for the streams behind the latest proof, and heartbeats for the quiet ones. */
+  private sweep(): void {
+    const proof = this.feed.proof;
+    if (!proof) return;
+    const now = this.clock();
+    const heartbeat = Math.max(0, this.config.WATCH_BOOKMARK_INTERVAL_MS - SWEEP_MS);
+    let sent = 0;
+    for (const stream of this.streams) if (stream.live && stream.bookmark(proof, now, heartbeat)) sent++;
+    this.metrics.bookmarksSent.inc(sent);
+  }
+
+  private forget(stream: WatchStream, reason: CloseReason): void {
+    this.streams.delete(stream);
+    if (stream.tenant === null) this.everyTenant.delete(stream);
+    else {
+      const set = this.byTenant.get(stream.tenant);
+      set?.delete(stream);
+      if (set?.size === 0) this.byTenant.delete(stream.tenant);
+    }
+    this.metrics.streams.set(this.streams.size);
+    this.metrics.closed.inc({ reason });
+  }
+
+  /** A database read the stream cannot start without: unreachable or overloaded is a 503. */
+  private async fromDatabase<T>(read: () => Promise<T>): Promise<T> {
+    if (!this.dataSource.isInitialized) throw new UnavailableException('PostgreSQL');
+    try {
+      return await read();
+    } catch (e) {
+      const failure = databaseFailure(this.dataSource, e);
+      if (failure === 'overloaded') throw new OverloadedException('PostgreSQL');
+      if (failure === 'unreachable') throw new UnavailableException('PostgreSQL');
+      throw e;
+    }
+  }
+}
