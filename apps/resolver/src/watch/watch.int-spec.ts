@@ -157,4 +157,36 @@ describe('watch (real PostgreSQL)', () => {
     await Promise.all([one.untilEnded(), two.untilEnded()]);
     await closing;
   });
+
+  it('disconnects a client that stops reading once more than WATCH_MAX_BUFFERED_EVENTS are queued', async () => {
+    const replica = await ResolverUnderTest.replicaOf(r, r.database.url, { env: { WATCH_MAX_BUFFERED_EVENTS: '10' } });
+    try {
+      const replicaBase = await listening(replica);
+      const stalled = await WatchClient.open(replicaBase, '/v1/watch/slow');
+      // A reader on a replica with the default limit (10,000 queued events).
+      const reader = await WatchClient.open(base, '/v1/watch/slow');
+      open.push(reader, stalled);
+      await Promise.all([reader.untilBookmark(0), stalled.untilBookmark(0)]);
+      stalled.pause();
+      // 4,000 changes of 4 KiB in one transaction, as a tenant deletion writes them: far more than a socket holds.
+      const { rows } = await r.db.query<{ last: string }>(
+        `WITH c AS (UPDATE store_revision SET revision = revision + 4000 RETURNING revision)
+         INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
+         SELECT gen_random_uuid(), 'slow/web/prod', 'traffic-manager.route.upserted.v1',
+                jsonb_build_object('padding', repeat('x', 4096)), c.revision - 4000 + g, now()
+           FROM c, generate_series(1, 4000) g
+         RETURNING revision::text AS last`,
+      );
+      const last = Math.max(...rows.map((x) => Number(x.last)));
+      await stalled.untilEnded(20_000);
+      const metrics = await (await fetch(`${replicaBase}/metrics`)).text();
+      expect(metrics).toMatch(/^tm_resolver_watch_streams_closed_total\{reason="slow",app="resolver"\} 1$/m);
+      // The client that reads gets every one of them, under the default limit.
+      const frames = await reader.untilBookmark(last, 20_000);
+      expect(changeRevisions(frames)).toHaveLength(4000);
+    } finally {
+      for (const c of open.splice(0)) c.close();
+      await replica.close();
+    }
+  });
 });
