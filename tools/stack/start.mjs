@@ -19,6 +19,7 @@ import {
   stopRunning,
   tcpOpen,
 } from './infra.mjs';
+import { lineRenderer, logFormat } from './log-format.mjs';
 
 const APPS = [
   { name: 'command-api', portVar: 'COMMAND_API_PORT', port: 3000, what: 'command API (writes; docs at /docs)' },
@@ -32,6 +33,8 @@ const cleanups = [];
 const children = new Map();
 let stopping;
 let signals = 0;
+/** How an app's line is printed (JSON as written, or rendered; see log-format.mjs). */
+let render = (line) => line;
 
 function alive(pid) {
   try {
@@ -90,7 +93,7 @@ function startApp(app, env) {
     stream.on('data', (chunk) => {
       const lines = (rest + chunk.toString('utf8')).split('\n');
       rest = lines.pop();
-      for (const line of lines) process.stdout.write(`${pad} | ${line}\n`);
+      for (const line of lines) process.stdout.write(`${pad} | ${render(line)}\n`);
     });
   };
   relay(child.stdout);
@@ -152,6 +155,12 @@ function onSignal() {
 async function main() {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let format;
+  try {
+    format = logFormat(process.env, process.stdout.isTTY === true);
+  } catch (e) {
+    throw new SetupError(e.message);
+  }
   takeLock();
   for (const app of APPS) {
     const port = Number(envValue(process.env, app.portVar) ?? app.port);
@@ -160,6 +169,7 @@ async function main() {
     }
   }
   await ensureDependencies();
+  render = await lineRenderer(format);
   const databaseUrl = await ensurePostgres(process.env, 'traffic_manager');
   const redis = await ensureRedis(process.env);
   cleanups.push(redis.stop);
