@@ -21,6 +21,7 @@ const GOALS = {
   hitsConnections: 50,
   cores: 2,
   convergenceP99Ms: 50,
+  watchP99Ms: 50,
   putsPerSecond: 500,
 };
 
@@ -83,6 +84,14 @@ function evaluateGoals(results) {
       target: `< ${GOALS.convergenceP99Ms} ms`,
       measured: convergenceP99 === undefined ? 'not measured' : `${formatMs(convergenceP99)}${convergenceTrouble(convergence)}`,
       met: convergenceP99 === undefined ? null : convergenceP99 < GOALS.convergenceP99Ms && !convergenceTrouble(convergence),
+    },
+    {
+      id: 'watch-p99',
+      short: 'watch p99',
+      label: `watch: p99 from a write’s answer to its event at a client, ${results.watch?.streams ?? 1000} streams on one resolver`,
+      target: `< ${GOALS.watchP99Ms} ms`,
+      measured: results.watch === undefined ? 'not measured' : `${formatMs(results.watch.ms.p99)}${results.watch.missing ? ` (${results.watch.missing} missing)` : ''}`,
+      met: results.watch === undefined ? null : results.watch.ms.p99 < GOALS.watchP99Ms && results.watch.missing === 0,
     },
     {
       id: 'writes',
@@ -174,6 +183,18 @@ function phaseRows(results) {
       seen,
     ]);
     if (c.relayPublishMs) rows.push(relayRow('relay publish latency, during the convergence writes', c.relayPublishMs));
+  }
+  const w = results.watch;
+  if (w) {
+    rows.push([
+      `watch: ${formatCount(w.streams)} streams over ${w.tenants} tenants on one resolver, ${formatCount(w.writes)} writes at ${w.ratePerSecond}/s, write answered → event at each client`,
+      `${formatCount(w.deliveries)} deliveries`,
+      formatMs(w.ms.p50),
+      formatMs(w.ms.p99),
+      formatMs(w.ms.p999),
+      formatMs(w.ms.max),
+      `clients in a process of their own; ${w.missing} missing; resolver memory per open stream ${formatCount(Math.round(w.memory.residentPerStreamBytes / 1024))} KiB resident, ${formatCount(Math.round(w.memory.heapPerStreamBytes / 1024))} KiB heap`,
+    ]);
   }
   return rows;
 }

@@ -16,12 +16,13 @@ import { parseArgs } from 'node:util';
 import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
 import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
+import { watchDelivery } from './watch.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
 import { APPS, appUrls, stackReady, startStack } from './stack.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PHASES = ['baseline', 'hits', 'database', 'bypass', 'convergence', 'writes'];
+const PHASES = ['baseline', 'hits', 'database', 'bypass', 'convergence', 'watch', 'writes'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
@@ -37,6 +38,8 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --write-connections <n>  concurrent clients of the writes phase (20)
   --writes <n>             convergence writes (1000)
   --rate <n>               convergence writes per second (100)
+  --watch-streams <n>      watch: streams open on the resolver, in a process of their own (1000)
+  --watch-tenants <n>      watch: tenants the streams and the writes are spread over (100)
   --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
                            the time waited so far when that is longer (1)
   --only <list>            comma-separated phases: ${PHASES.join(',')} (all)
@@ -57,6 +60,8 @@ const { values: opts } = parseArgs({
     writes: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '100' },
     poll: { type: 'string', default: '1' },
+    'watch-streams': { type: 'string', default: '1000' },
+    'watch-tenants': { type: 'string', default: '100' },
     only: { type: 'string', default: PHASES.join(',') },
     'log-level': { type: 'string' },
     database: { type: 'string' },
@@ -94,6 +99,8 @@ try {
     convergenceWrites: positive('writes'),
     convergenceRate: positive('rate', { integer: false }),
     pollMs: opts.poll === '0' ? 0 : positive('poll', { integer: false }),
+    watchStreams: positive('watch-streams'),
+    watchTenants: positive('watch-tenants'),
   });
   only = new Set(opts.only.split(',').map((s) => s.trim()));
   const unknown = [...only].filter((p) => !PHASES.includes(p));
@@ -291,7 +298,8 @@ async function main() {
   const tenant = `bench-${run}`;
   const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
   cleanups.push(async () => {
-    for (const t of [tenant, `${tenant}-w`]) await call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
+    const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
+    for (const t of [tenant, `${tenant}-w`, ...watchTenants]) await call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
@@ -411,6 +419,28 @@ async function main() {
     say(`  ${c.converged} of ${c.writes} seen: p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
     if (c.failedWrites) results.warnings.push(`convergence: ${c.failedWrites} of ${c.writes} PUTs failed (the first: ${c.firstFailure})`);
     if (c.lateStarts) results.warnings.push(`convergence: ${c.lateStarts} writes started more than one interval late (the bench could not keep the pace)`);
+    await afterPhase(urls);
+  }
+
+  if (only.has('watch')) {
+    const { watchStreams: streams, watchTenants: tenantCount, convergenceWrites: writes, convergenceRate: rate } = settings;
+    say(`watch: ${streams} streams over ${tenantCount} tenants on one resolver; ${writes} writes at ${rate} per second, each timed from its answer to its event at every stream of its tenant`);
+    const w = await watchDelivery({
+      api: urls.api,
+      resolver: urls.resolver,
+      token,
+      tenant: `${tenant}-watch`,
+      tenantCount,
+      streams,
+      writes,
+      rate,
+      logFile: join(rawDir, 'watch-clients.log'),
+      scrape,
+      shouldStop,
+    });
+    results.watch = w;
+    say(`  ${w.deliveries} deliveries of ${w.writes} writes: p50 ${formatMs(w.ms.p50)}, p99 ${formatMs(w.ms.p99)}, max ${formatMs(w.ms.max)}; ${w.missing} missing; resolver memory per stream ${Math.round(w.memory.residentPerStreamBytes / 1024)} KiB resident, ${Math.round(w.memory.heapPerStreamBytes / 1024)} KiB heap`);
+    if (w.missing) results.warnings.push(`watch: ${w.missing} deliveries did not arrive within 2 s of the last write`);
     await afterPhase(urls);
   }
 

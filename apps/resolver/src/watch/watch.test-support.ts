@@ -1,14 +1,10 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { RouteEvent, WatchBookmark } from '@tm/contracts';
+import { parseSseBlock, type RouteEvent, type SseFrame, type WatchBookmark } from '@tm/contracts';
 import { ADMIN_TOKEN } from '../resolver.test-support';
 
 /** One SSE frame as a client parses it. */
-export interface Frame {
-  event: string;
-  id: string | undefined;
-  data: string;
-}
+export type Frame = SseFrame;
 
 /** The base URL of `app`, listening on a port of its own (once). */
 export async function listening(app: NestFastifyApplication): Promise<string> {
@@ -69,18 +65,7 @@ export class WatchClient {
     for (let end = this.buffer.indexOf('\n\n'); end >= 0; end = this.buffer.indexOf('\n\n')) {
       const block = this.buffer.slice(0, end);
       this.buffer = this.buffer.slice(end + 2);
-      const frame: Frame = { event: 'message', id: undefined, data: '' };
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        const colon = line.indexOf(':');
-        if (colon === 0) continue;
-        const field = colon < 0 ? line : line.slice(0, colon);
-        const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') frame.event = value;
-        else if (field === 'id') frame.id = value;
-        else if (field === 'data') data.push(value);
-      }
-      frame.data = data.join('\n');
+      const frame = parseSseBlock(block);
       this.frames.push(frame);
     }
     this.notify();

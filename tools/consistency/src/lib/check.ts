@@ -1,3 +1,4 @@
+import { checkWatchers } from './watch-check';
 import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp } from './history';
 
 /**
@@ -8,8 +9,9 @@ import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp
  * request's start and end.
  */
 
-export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8';
-export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8'];
+/** G1 to G8 of the contract, and W: the watch's rules (order, no gap, no repeat, bookmarks, snapshots). */
+export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8' | 'W';
+export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8', 'W'];
 
 export interface Violation {
   guarantee: Guarantee;
@@ -347,6 +349,8 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     }
   }
   for (const [key, k] of perKey) if (k.partitions.size > 1) flag('G7', `${key}: events on ${k.partitions.size} partitions`);
+
+  for (const f of checkWatchers(final.watchers ?? [], final.outbox)) flag('W', `${f.watcher}: ${f.message}`);
 
   return { violations, staleness, convergence: convergence(history, faults, keys), indeterminateCommitted };
 }

@@ -1,3 +1,4 @@
+import type { WatcherLog } from './watchers';
 /**
  * What the consistency checker records: every operation a client ran against the real system,
  * with its start and end (ms since the epoch, sub-millisecond), the request and the answer.
@@ -135,4 +136,6 @@ export interface FinalState {
   drainMs: number;
   /** Why the system did not drain, when it did not (a G7 violation). */
   stuck?: string;
+  /** What the watch clients received (absent in runs saved before they existed). */
+  watchers?: WatcherLog[];
 }

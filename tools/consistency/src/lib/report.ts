@@ -1,3 +1,4 @@
+import { summarizeWatchers } from './watch-check';
 import { describeOp, GUARANTEES, opLabel, type Guarantee } from './check';
 import type { RunOutcome } from './run';
 
@@ -9,6 +10,7 @@ const WHAT: Record<Guarantee, string> = {
   G6: 'after the drain every cache entry and every resolver answer equals the database',
   G7: 'every outbox row published, on the topic, in revision order per key',
   G8: 'failures only where the degradation table allows them (no 500s)',
+  W: 'watch streams: snapshots exact, changes in order with no gap or repeat, bookmarks never ahead of what was sent, caught up after the drain',
 };
 
 export function percentile(sorted: number[], q: number): number {
@@ -101,6 +103,16 @@ export function renderReport(run: RunOutcome): string {
       }),
     ),
   );
+  const watchers = summarizeWatchers(run.final.watchers ?? []);
+  if (watchers.length > 0) {
+    out.push('', '### Watch streams (each resumes on the next replica with Last-Event-ID)', '');
+    out.push(
+      table(
+        ['watcher', 'connections', 'snapshots', 'changes', 'bookmarks', '410', 'refused', 'last bookmark'],
+        watchers.map((w) => [w.watcher, w.connections, w.snapshots, w.changes, w.bookmarks, w.compacted, w.refused || '-', w.lastBookmark]),
+      ),
+    );
+  }
   out.push('', `Drained ${run.final.outbox.length} outbox rows and ${run.final.topic.length} topic messages in ${run.final.drainMs} ms after the clients stopped.`);
   out.push('', result.violations.length === 0 ? 'No violations.' : `${result.violations.length} violations.`);
   return out.join('\n');

@@ -4,6 +4,7 @@ import { check, type CheckResult } from './check';
 import { ALL_FAULTS, type FaultName, type FaultWindow, type FinalState, type Op } from './history';
 import { saveRun, type SavedRun } from './saved';
 import { SystemUnderTest } from './system';
+import { Watcher, type WatcherSpec } from './watchers';
 import { now, random, readAll, Workload, type WorkloadTarget } from './workload';
 
 export interface RunOptions {
@@ -52,6 +53,20 @@ export const LONG_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
 
 /** Route keys the clients share: few, so that operations collide. */
 const KEYS = ['acme/checkout/prod', 'acme/checkout/staging', 'acme/search/prod', 'acme/search/eu-canary', 'globex/billing/prod', 'globex/billing/dev'];
+
+/**
+ * The watch clients of a run: per tenant, a stream of the tenant and one of `/v1/watch` with its
+ * stored key (which gets its own tenant), and one of every tenant with the admin token.
+ */
+function watcherSpecs(tokens: Map<string, string>): WatcherSpec[] {
+  const specs: WatcherSpec[] = [];
+  for (const [tenant, token] of tokens) {
+    specs.push({ name: `${tenant} /v1/watch/${tenant}`, path: `/v1/watch/${tenant}`, token, tenant });
+    specs.push({ name: `${tenant} /v1/watch`, path: '/v1/watch', token, tenant });
+  }
+  specs.push({ name: 'admin /v1/watch', path: '/v1/watch', token: TEST_ADMIN_TOKEN, tenant: null });
+  return specs;
+}
 
 /**
  * A stored `routes:write` key bound to each tenant of `keys`, created through the command API with the
@@ -105,10 +120,14 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     ...(options.redisCluster ? { redisCluster: true } : {}),
   });
   let workload: Workload | undefined;
+  let watchers: Watcher[] = [];
   // The clients first (they would otherwise run on against the stopped system, and keep the
   // process alive), then the system; what failed is logged and returned.
   const stop = async (): Promise<unknown[]> => {
-    const stopped = [...(await Promise.allSettled([workload?.stop()])), ...(await Promise.allSettled([system.stop()]))];
+    const stopped = [
+      ...(await Promise.allSettled([workload?.stop(), ...watchers.map((w) => w.stop())])),
+      ...(await Promise.allSettled([system.stop()])),
+    ];
     const errors = stopped.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     for (const e of errors) options.log(`stopping the run: ${e instanceof Error ? e.message : String(e)}`);
     return errors;
@@ -123,6 +142,8 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
       keys: KEYS,
     };
     workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
+    watchers = watcherSpecs(tokens).map((spec) => new Watcher(spec, () => system.resolverUrls));
+    for (const w of watchers) w.start();
     const rand = random(options.seed);
     const startedAt = now();
     options.log(`${options.clients} clients on ${KEYS.length} routes for ${Math.round(options.durationMs / 1000)} s; faults: ${options.faults.join(', ')}`);
@@ -154,7 +175,11 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     const drained = await system.drain(120_000);
     const [outbox, routes, cache, topic] = await Promise.all([system.outbox(), system.routes(), system.cache(), system.topicEvents()]);
     const finalReads = (await Promise.all(system.resolverUrls.map((url, i) => readAll(target, i, url)))).flat();
-    const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms };
+    // Each watcher's last bookmark reaches the store's revision (the checker flags one that does not).
+    const storeRevision = outbox.reduce((m, r) => Math.max(m, r.revision), 0);
+    for (const deadline = now() + 30_000; watchers.some((w) => w.lastBookmark < storeRevision) && now() < deadline; ) await sleep(100);
+    await Promise.all(watchers.map((w) => w.stop()));
+    const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms, watchers: watchers.map((w) => w.log) };
     if (drained.stuck) final.stuck = `the system did not drain within 120 s: ${drained.stuck}`;
     const result = checkRun(workload.history, faults, final, options.ttlSeconds);
     const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };

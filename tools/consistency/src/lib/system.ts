@@ -112,6 +112,8 @@ export class SystemUnderTest {
         CACHE_TTL_SECONDS: String(options.ttlSeconds),
         CACHE_NEGATIVE_TTL_SECONDS: String(Math.min(5, options.ttlSeconds)),
         OUTBOX_RETENTION_HOURS: '0',
+        // Watch clients treat 3 silent intervals as down: short enough to be seen within a fault.
+        WATCH_BOOKMARK_INTERVAL_MS: '1000',
         LOG_LEVEL: 'warn',
         KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
       };
