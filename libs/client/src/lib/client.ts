@@ -212,8 +212,9 @@ export class TrafficManagerClient implements SessionHost {
       const check = (): void => {
         if (this.usable(watch, min) || !watch.promising) finish();
       };
+      // Not unref()'d: the caller awaits this call, so it keeps the process alive for at most `ms`
+      // (the watch's socket does not: without this a script could exit mid-lookup).
       const timer = setTimeout(finish, ms);
-      timer.unref();
       deadline.signal.addEventListener('abort', finish, { once: true });
       waiters.add(check);
     });

@@ -40,7 +40,7 @@ export class Deadline {
     return new TrafficManagerError('timeout', `${what}: no answer within ${this.timeoutMs} ms`);
   }
 
-  /** Resolves after `ms`, or earlier (false) when the call is over. The timer never keeps the process alive. */
+  /** Resolves after `ms`, or earlier (false) when the call is over. Part of an awaited call, so its timer is not unref()'d. */
   sleep(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       if (this.signal.aborted) return resolve(false);
@@ -52,7 +52,6 @@ export class Deadline {
         this.signal.removeEventListener('abort', onAbort);
         resolve(true);
       }, ms);
-      timer.unref();
       this.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
