@@ -399,5 +399,9 @@ describe('the watch protocol', () => {
     expect(tm.stats().watches.map((w) => w.tenant).sort()).toEqual(['t1', 't3']);
     expect(tm.resolveCached('t2/a/b')).toBeUndefined();
     expect(tm.resolveCached('t1/a/b')).toBeNull();
+    expect(tm.resolveCached('t3/a/b')).toBeNull();
+    expect(tm.resolveCached('t2/a/b')).toBeUndefined();
+    expect(tm.resolveCached('t1/a/B')).toBeUndefined();
+    expect(tm.resolveCached({ tenant: 't3', service: 'a', environment: 'b' })).toBeNull();
   });
 });

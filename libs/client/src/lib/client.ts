@@ -6,10 +6,10 @@ import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
 import { httpError, TrafficManagerError } from './errors';
 import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './http';
 import { resolveOptions, type ResolvedOptions, type TrafficManagerClientOptions } from './options';
-import { parseRoute, routePath, type RouteRef } from './route';
+import { parseRoute, parseRouteQuietly, routePath, type RouteRef } from './route';
 import { Session, type ResolveOptions, type Resolution, type SessionHost } from './session';
 import { decodeToken } from './token';
-import { TenantWatch, type WatchState } from './watch';
+import { TenantWatch, type RouteEntry, type WatchState } from './watch';
 
 export interface WatchStats {
   tenant: string;
@@ -84,6 +84,8 @@ export class TrafficManagerClient implements SessionHost {
   private readonly events = new Emitter();
   private readonly fastifySessions = new WeakMap<IncomingMessage, Session>();
   private useTick = 0;
+  /** The watch of the last lookup by route key (closed watches are dropped from it). */
+  private lastKeyed: TenantWatch | undefined;
   private closed = false;
   private memoryHits = 0;
   private resolverCalls = 0;
@@ -102,26 +104,32 @@ export class TrafficManagerClient implements SessionHost {
    * session's minimum applies and the session observes the answer.
    */
   resolveCached(route: RouteRef, minRevision?: number): Resolution | null | undefined {
-    let tenant: string;
-    let service: string;
-    let environment: string;
-    if (typeof route === 'string') {
-      const a = route.indexOf('/');
-      const b = route.indexOf('/', a + 1);
-      if (a <= 0 || b <= a) return undefined;
-      tenant = route.slice(0, a);
-      service = route.slice(a + 1, b);
-      environment = route.slice(b + 1);
-    } else {
-      tenant = route.tenant;
-      service = route.service;
-      environment = route.environment;
-    }
-    const watch = this.watches.get(tenant);
-    if (watch === undefined || !watch.synced) return undefined;
     const session = this.storage.getStore();
     const min = session !== undefined && session.revision > (minRevision ?? 0) ? session.revision : (minRevision ?? 0);
-    return this.fromView(watch, service, environment, min, session);
+    // Two functions, so that each stays monomorphic for the JIT.
+    return typeof route === 'string' ? this.cachedByKey(route, min, session) : this.cachedById(route, min, session);
+  }
+
+  private cachedById(route: RouteId, min: number, session: Session | undefined): Resolution | null | undefined {
+    const watch = this.watches.get(route.tenant);
+    if (watch === undefined) return undefined;
+    return this.fromView(watch, watch.routes.byName.get(route.service)?.get(route.environment), route.service, route.environment, min, session);
+  }
+
+  private cachedByKey(route: string, min: number, session: Session | undefined): Resolution | null | undefined {
+    // The last tenant looked up by key is tried first: no string is cut for it.
+    let watch = this.lastKeyed;
+    if (watch === undefined || !route.startsWith(watch.prefix)) {
+      const slash = route.indexOf('/');
+      watch = slash > 0 ? this.watches.get(route.slice(0, slash)) : undefined;
+      if (watch === undefined) return undefined;
+      this.lastKeyed = watch;
+    }
+    const entry = watch.routes.byKey.get(route);
+    if (entry !== undefined) return this.fromView(watch, entry, '', '', min, session);
+    // Absent from the view: null only for a well-formed route.
+    const id = parseRouteQuietly(route);
+    return id === undefined ? undefined : this.fromView(watch, undefined, id.service, id.environment, min, session);
   }
 
   /**
@@ -146,7 +154,7 @@ export class TrafficManagerClient implements SessionHost {
     }
     const watch = this.options.watch ? this.ensureWatch(id.tenant) : undefined;
     if (watch && !strong) {
-      const hit = this.fromView(watch, id.service, id.environment, min, session);
+      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
       if (hit !== undefined) return hit;
     }
     const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
@@ -154,7 +162,7 @@ export class TrafficManagerClient implements SessionHost {
       this.watchWaits++;
       await this.waitForView(watch, min, Math.min(this.options.watchWaitMs, deadline.leftMs()), deadline);
       deadline.check(`resolve ${routePath(id)}`);
-      const hit = this.fromView(watch, id.service, id.environment, min, session);
+      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
       if (hit !== undefined) return hit;
     }
     try {
@@ -173,12 +181,21 @@ export class TrafficManagerClient implements SessionHost {
     }
   }
 
-  /** The view's answer when it may be given; the hot path (a Map lookup or two and a few comparisons). */
-  private fromView(watch: TenantWatch, service: string, environment: string, min: number, session: Session | undefined): Resolution | null | undefined {
+  /**
+   * The view's answer (`entry` looked up by the caller; service and environment are only read when
+   * it is absent) when it may be given. The hot path: a few comparisons and one clock read.
+   */
+  private fromView(
+    watch: TenantWatch,
+    entry: RouteEntry | undefined,
+    service: string,
+    environment: string,
+    min: number,
+    session: Session | undefined,
+  ): Resolution | null | undefined {
     if (!watch.synced || watch.bookmarkRevision < min) return undefined;
     const ageMs = watch.bookmarkAgeMs + Math.max(0, performance.now() - watch.bookmarkReceivedAt);
     if (!(ageMs < this.options.maxStalenessMs)) return undefined;
-    const entry = watch.routes.get(service)?.get(environment);
     if (entry === undefined && !(isValidName(service) && isValidName(environment))) return undefined;
     watch.lastUsed = ++this.useTick;
     this.memoryHits++;
@@ -324,6 +341,7 @@ export class TrafficManagerClient implements SessionHost {
     }
     if (oldest === undefined) return;
     this.watches.delete(oldest.tenant);
+    if (this.lastKeyed === oldest) this.lastKeyed = undefined;
     oldest.close();
   }
 
@@ -444,9 +462,7 @@ export class TrafficManagerClient implements SessionHost {
       watchWaits: this.watchWaits,
       watches: [...this.watches.values()].map((w) => {
         const staleness = w.stalenessMs(now);
-        let routes = 0;
-        for (const envs of w.routes.values()) routes += envs.size;
-        return { tenant: w.tenant, state: w.state, revision: w.bookmarkRevision, stalenessMs: Number.isFinite(staleness) ? staleness : null, routes };
+        return { tenant: w.tenant, state: w.state, revision: w.bookmarkRevision, stalenessMs: Number.isFinite(staleness) ? staleness : null, routes: w.routes.size };
       }),
     };
   }
@@ -457,6 +473,7 @@ export class TrafficManagerClient implements SessionHost {
     this.closed = true;
     const watches = [...this.watches.values()];
     this.watches.clear();
+    this.lastKeyed = undefined;
     for (const watch of watches) watch.close();
     this.known.clear();
     this.events.removeAll();

@@ -6,11 +6,8 @@ export type RouteRef = RouteId | string;
 
 export function parseRoute(ref: RouteRef): RouteId {
   if (typeof ref === 'string') {
-    const parts = ref.split('/');
-    if (parts.length === 3 && parts.every(isValidName)) {
-      const [tenant, service, environment] = parts as [string, string, string];
-      return { tenant, service, environment };
-    }
+    const id = parseRouteQuietly(ref);
+    if (id) return id;
   } else if (
     typeof ref === 'object' &&
     ref !== null &&
@@ -29,6 +26,14 @@ export function parseRoute(ref: RouteRef): RouteId {
 function describe(ref: unknown): string {
   const text = typeof ref === 'string' ? ref : JSON.stringify(ref) ?? String(ref);
   return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+}
+
+/** A `tenant/service/environment` string's names, or undefined when it is not one. */
+export function parseRouteQuietly(ref: string): RouteId | undefined {
+  const parts = ref.split('/');
+  if (parts.length !== 3 || !parts.every(isValidName)) return undefined;
+  const [tenant, service, environment] = parts as [string, string, string];
+  return { tenant, service, environment };
 }
 
 export function routePath(id: RouteId): string {

@@ -38,8 +38,8 @@ const MAX_ERROR_BODY = 16_384;
  * its last bookmark. Read on the hot path through `routes`, `synced` and the bookmark fields.
  */
 export class TenantWatch {
-  /** service -> environment -> entry: two Map lookups and no string building per hit. */
-  routes = new Map<string, Map<string, RouteEntry>>();
+  /** The tenant's routes, by service and environment and by route key: a lookup builds no string. */
+  routes = new RouteView();
   /** True while the snapshot is done and the stream is up. */
   synced = false;
   state: WatchState = 'connecting';
@@ -50,12 +50,14 @@ export class TenantWatch {
   bookmarkReceivedAt = 0;
   /** For the LRU: the client's use counter at the last lookup. */
   lastUsed = 0;
+  /** `tenant/`: the start of every route key of the tenant. */
+  readonly prefix: string;
   /** The last error of the stream (for stats and auth failures). */
   lastError: TrafficManagerError | undefined;
 
   private snapshotDone = false;
   /** The snapshot being received (puts without id), swapped in by its bookmark. */
-  private pending: Map<string, Map<string, RouteEntry>> | undefined;
+  private pending: RouteView | undefined;
   /** The last revision seen (a bookmark's or an event's id): where a resume starts. */
   private lastEventId: number | undefined;
   private req: ClientRequest | undefined;
@@ -70,6 +72,7 @@ export class TenantWatch {
     private readonly config: WatchConfig,
     private readonly hooks: WatchHooks,
   ) {
+    this.prefix = `${tenant}/`;
     this.connect();
   }
 
@@ -80,7 +83,7 @@ export class TenantWatch {
 
   /** The entry of a route in the view (whatever the view's state). */
   entry(service: string, environment: string): RouteEntry | undefined {
-    return this.routes.get(service)?.get(environment);
+    return this.routes.byName.get(service)?.get(environment);
   }
 
   /** Whether a lookup is worth waiting for: the first snapshot is on its way, or the stream is up. */
@@ -94,7 +97,7 @@ export class TenantWatch {
     this.synced = false;
     this.stopStream();
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.routes = new Map();
+    this.routes = new RouteView();
     this.setState('closed');
     this.hooks.progress(this);
   }
@@ -180,8 +183,8 @@ export class TenantWatch {
         const change = parseChange(event.data);
         if (!change || change.tenant !== this.tenant) return;
         if (id === undefined && event.event === WatchEvents.put && !this.snapshotDone) {
-          this.pending ??= new Map();
-          setEntry(this.pending, change.service, change.environment, { url: change.url ?? '', revision: change.revision });
+          this.pending ??= new RouteView();
+          this.pending.set(change, { url: change.url ?? '', revision: change.revision });
           return;
         }
         if (id !== undefined) this.lastEventId = id;
@@ -192,7 +195,7 @@ export class TenantWatch {
         const bookmark = parseBookmark(event.data);
         if (!bookmark) return;
         if (bookmark.snapshot && !this.snapshotDone) {
-          this.routes = this.pending ?? new Map();
+          this.routes = this.pending ?? new RouteView();
           this.pending = undefined;
           this.snapshotDone = true;
         }
@@ -214,13 +217,8 @@ export class TenantWatch {
   private apply(url: string | null, change: ChangeData): void {
     const current = this.entry(change.service, change.environment);
     if (current && current.revision > change.revision) return;
-    if (url === null) {
-      const envs = this.routes.get(change.service);
-      envs?.delete(change.environment);
-      if (envs?.size === 0) this.routes.delete(change.service);
-    } else {
-      setEntry(this.routes, change.service, change.environment, { url, revision: change.revision });
-    }
+    if (url === null) this.routes.delete(change);
+    else this.routes.set(change, { url, revision: change.revision });
   }
 
   private markSynced(): void {
@@ -232,7 +230,7 @@ export class TenantWatch {
   }
 
   private dropView(): void {
-    this.routes = new Map();
+    this.routes = new RouteView();
     this.pending = undefined;
     this.snapshotDone = false;
     this.lastEventId = undefined;
@@ -298,13 +296,31 @@ interface ChangeData {
   revision: number;
 }
 
-function setEntry(map: Map<string, Map<string, RouteEntry>>, service: string, environment: string, entry: RouteEntry): void {
-  let envs = map.get(service);
-  if (!envs) {
-    envs = new Map();
-    map.set(service, envs);
+/** One tenant's routes, indexed twice (the entries are shared): by service then environment, and by route key. */
+export class RouteView {
+  readonly byName = new Map<string, Map<string, RouteEntry>>();
+  readonly byKey = new Map<string, RouteEntry>();
+
+  get size(): number {
+    return this.byKey.size;
   }
-  envs.set(environment, entry);
+
+  set(id: ChangeData, entry: RouteEntry): void {
+    let envs = this.byName.get(id.service);
+    if (!envs) {
+      envs = new Map();
+      this.byName.set(id.service, envs);
+    }
+    envs.set(id.environment, entry);
+    this.byKey.set(`${id.tenant}/${id.service}/${id.environment}`, entry);
+  }
+
+  delete(id: ChangeData): void {
+    const envs = this.byName.get(id.service);
+    envs?.delete(id.environment);
+    if (envs?.size === 0) this.byName.delete(id.service);
+    this.byKey.delete(`${id.tenant}/${id.service}/${id.environment}`);
+  }
 }
 
 /** The route data of a put or delete's CloudEvent; undefined when it is not one. */
