@@ -137,6 +137,9 @@ function oneLine(text: string): string {
 /** Wraps anything thrown by fetch or a socket as a TrafficManagerError. */
 export function asTrafficManagerError(e: unknown, what: string): TrafficManagerError {
   if (e instanceof TrafficManagerError) return e;
-  const message = e instanceof Error ? e.message : String(e);
+  let message = e instanceof Error ? e.message : String(e);
+  // fetch says only "fetch failed"; the reason (ECONNREFUSED 127.0.0.1:3000, ...) is its cause.
+  const cause = e instanceof Error ? (e.cause as { message?: unknown } | undefined) : undefined;
+  if (cause && typeof cause.message === 'string' && cause.message !== '') message = `${message} (${cause.message})`;
   return new TrafficManagerError('network', `${what}: ${message}`, { cause: e });
 }
