@@ -146,6 +146,8 @@ describe('the resolver', () => {
     expect(codes[2]?.message).toBe('412 Precondition Failed: revision 99 is beyond the store (12)');
     expect(codes[2]?.problem?.detail).toBe('revision 99 is beyond the store (12)');
     expect((await rejection(tm.resolve('Acme/x/y'))).code).toBe('invalid_route');
+    // A 404 that is not the resolver's answer (no X-Consistency-Revision: a wrong resolverUrl) is no null.
+    expect(await rejection(tm.resolve('other/x/y'))).toMatchObject({ code: 'not_found', status: 404 });
   });
 
   it('a 503 is retried once after Retry-After when that fits in the deadline, else thrown with retryAfterMs', async () => {
@@ -295,7 +297,7 @@ describe('the watch protocol', () => {
     const watches = server.requests('/v1/watch/acme');
     expect(watches).toHaveLength(2);
     expect(watches[1]?.headers['last-event-id']).toBe('6');
-    expect(seen).toEqual(['synced', 'down', 'synced']);
+    expect(seen).toEqual(['connecting', 'synced', 'down', 'synced']);
   });
 
   it('a 410 on resume drops the view and takes a new snapshot without Last-Event-ID', async () => {

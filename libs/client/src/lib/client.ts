@@ -265,8 +265,12 @@ export class TrafficManagerClient implements SessionHost {
         return { answer, asOf };
       }
       if (res.status === 404) {
+        // The resolver's "no such route" carries its as-of revision; a 404 without it is some other
+        // server's (a wrong resolverUrl), not an answer.
+        const asOf = intHeader(res.headers, H.consistencyRevision);
+        if (asOf === undefined) throw httpError(res.status, res.statusText, res.body);
         this.known.delete(path);
-        return { answer: null, asOf: intHeader(res.headers, H.consistencyRevision) ?? min };
+        return { answer: null, asOf };
       }
       const error = httpError(res.status, res.statusText, res.body, res.headers.get('retry-after'));
       if (res.status === 503 && attempt === 0 && error.retryAfterMs !== undefined && error.retryAfterMs < deadline.leftMs()) {

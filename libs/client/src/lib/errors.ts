@@ -17,7 +17,7 @@ export type TrafficManagerErrorCode =
   | 'bad_request'
   /** 412: a precondition failed (If-Match, If-None-Match, or a minimum revision beyond the store's). */
   | 'conflict'
-  /** 404 where absence is not an answer (a route exists check in the CLI, a tenant). */
+  /** A 404 that is not a route's absence (no X-Consistency-Revision: not the resolver's answer). */
   | 'not_found'
   /** An option given to the constructor (or the CLI) is not acceptable; the message names it. */
   | 'invalid_config'

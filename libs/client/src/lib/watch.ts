@@ -73,6 +73,7 @@ export class TenantWatch {
     private readonly hooks: WatchHooks,
   ) {
     this.prefix = `${tenant}/`;
+    this.hooks.state(tenant, 'connecting');
     this.connect();
   }
 
