@@ -7,6 +7,12 @@ import type { WatchState } from './watch';
 let server: FakeServer;
 const clients: TrafficManagerClient[] = [];
 
+beforeAll(async () => {
+  // Node loads fetch (undici) on its first use, which on a loaded machine can take longer than a
+  // test's short deadline: load it once here.
+  await fetch('http://127.0.0.1:9').catch(() => undefined);
+});
+
 beforeEach(async () => {
   server = await FakeServer.start();
 });
@@ -17,7 +23,8 @@ afterEach(async () => {
 });
 
 function client(options: Partial<TrafficManagerClientOptions> = {}): TrafficManagerClient {
-  const c = new TrafficManagerClient({ resolverUrl: server.url, commandUrl: server.url, apiKey: 'k1', ...options });
+  // A long wait for the watch by default, so that a loaded machine still gets its snapshot in time.
+  const c = new TrafficManagerClient({ resolverUrl: server.url, commandUrl: server.url, apiKey: 'k1', watchWaitMs: 2000, ...options });
   clients.push(c);
   return c;
 }
@@ -79,16 +86,16 @@ describe('answers from memory', () => {
   });
 
   it('is not answered from memory past maxStalenessMs: the bookmark ageMs plus the time since it arrived', async () => {
-    watchAcme((s) => s.snapshot({ 'acme/api/prod': ['https://a.example', 3] }, 5, 850));
+    watchAcme((s) => s.snapshot({ 'acme/api/prod': ['https://a.example', 3] }, 5, 700));
     server.on('/v1/resolve/', (_req, res) => resolved(res, 'acme/api/prod', 'https://a.example', 3, 9));
     const tm = client({ maxStalenessMs: 1000 });
     const first = await tm.resolve('acme/api/prod');
     expect(first).toMatchObject({ source: 'memory' });
-    expect(first?.ageMs).toBeGreaterThanOrEqual(850);
+    expect(first?.ageMs).toBeGreaterThanOrEqual(700);
     expect(first?.ageMs).toBeLessThan(1000);
-    await sleep(200);
+    await sleep(400);
     expect(tm.resolveCached('acme/api/prod')).toBeUndefined();
-    expect(await tm.resolve('acme/api/prod')).toMatchObject({ source: 'resolver', asOf: 9 });
+    expect(await tm.resolve('acme/api/prod', { timeoutMs: 1000 })).toMatchObject({ source: 'resolver', asOf: 9 });
     expect(server.requests('/v1/resolve')).toHaveLength(1);
   });
 
@@ -107,9 +114,9 @@ describe('the resolver', () => {
   it('is asked with X-Min-Revision when the view is behind the minimum; asOf, revision and age come from its headers', async () => {
     watchAcme((s) => s.snapshot({ 'acme/api/prod': ['https://a.example', 3] }, 5));
     server.on('/v1/resolve/', (_req, res) => resolved(res, 'acme/api/prod', 'https://b.example', 11, 12, 4));
-    const tm = client({ watchWaitMs: 50 });
-    await tm.resolve('acme/api/prod');
-    const answer = await tm.resolve('acme/api/prod', { minRevision: 12 });
+    const tm = client();
+    expect(await tm.resolve('acme/api/prod')).toMatchObject({ source: 'memory' });
+    const answer = await tm.resolve('acme/api/prod', { minRevision: 12, timeoutMs: 1000 });
     expect(answer).toEqual({ url: 'https://b.example', revision: 11, asOf: 12, source: 'resolver', ageMs: 4000 });
     const [call] = server.requests('/v1/resolve/');
     expect(call?.url).toBe('/v1/resolve/acme/api/prod');
@@ -199,7 +206,7 @@ describe('staleIfErrorMs', () => {
   it('on: the last known resolver answer is served as stale within its age, and not past it', async () => {
     let up = true;
     server.on('/v1/resolve/', (_req, res) => (up ? resolved(res, 'acme/api/prod', 'https://a.example', 3, 9) : problem(res, 503, 'Service Unavailable', 'down')));
-    const tm = client({ watch: false, staleIfErrorMs: 300 });
+    const tm = client({ watch: false, staleIfErrorMs: 1000 });
     const stale: number[] = [];
     tm.on('stale', ({ ageMs }) => stale.push(ageMs));
     await tm.resolve('acme/api/prod');
@@ -210,7 +217,7 @@ describe('staleIfErrorMs', () => {
     expect(tm.stats().staleAnswers).toBe(1);
     // Not for a session that needs more than the last known answer has.
     expect((await rejection(tm.resolve('acme/api/prod', { minRevision: 10 }))).code).toBe('unavailable');
-    await sleep(350);
+    await sleep(1100);
     expect((await rejection(tm.resolve('acme/api/prod'))).code).toBe('unavailable');
   });
 
@@ -243,7 +250,8 @@ describe('sessions', () => {
     server.on('/v1/routes/acme/none/prod', (_req, res) => problem(res, 404, 'Not Found', 'no such route'));
     let asOf = 14;
     server.on('/v1/resolve/', (_req, res) => resolved(res, 'acme/api/prod', 'https://b.example', 12, asOf));
-    const tm = client({ watchWaitMs: 30 });
+    const tm = client({ timeoutMs: 1000 });
+    expect(await tm.resolve('acme/api/prod')).toMatchObject({ source: 'memory' });
     const s = tm.session();
     expect(await s.resolve('acme/api/prod')).toMatchObject({ source: 'memory', asOf: 5 });
     expect(s.revision).toBe(5);

@@ -160,7 +160,8 @@ export class TrafficManagerClient implements SessionHost {
     const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
     if (watch && !strong && watch.promising && this.options.watchWaitMs > 0) {
       this.watchWaits++;
-      await this.waitForView(watch, min, Math.min(this.options.watchWaitMs, deadline.leftMs()), deadline);
+      // At most half the call's time, so that the resolver still has the rest.
+      await this.waitForView(watch, min, Math.min(this.options.watchWaitMs, deadline.leftMs() / 2), deadline);
       deadline.check(`resolve ${routePath(id)}`);
       const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
       if (hit !== undefined) return hit;

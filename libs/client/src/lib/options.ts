@@ -18,7 +18,7 @@ export interface TrafficManagerClientOptions {
   maxTenants?: number;
   /** false: no watches, no memory answers; every lookup asks the resolver (default true). */
   watch?: boolean;
-  /** How long a lookup waits for its tenant's watch to become usable before asking the resolver (default 250 ms, capped by the call's timeout). */
+  /** How long a lookup waits for its tenant's watch to become usable before asking the resolver (default 250 ms, at most half the call's timeout). */
   watchWaitMs?: number;
 }
 
