@@ -116,7 +116,8 @@ export class TenantWatch {
     if (this.config.apiKey !== undefined) headers['authorization'] = `Bearer ${this.config.apiKey}`;
     if (resume) headers[WatchHeaders.lastEventId] = String(this.lastEventId);
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(url, { method: 'GET', headers });
+    // A connection of its own (no agent pool): its socket is unref()'d, and must never be lent to another request.
+    const req = request(url, { method: 'GET', headers, agent: false });
     this.req = req;
     // The watch never keeps the caller's process alive.
     req.on('socket', (socket) => socket.unref());
