@@ -1,0 +1,24 @@
+/**
+ * @traffic-manager/client: which URL to call for tenant/service/environment, from memory when the
+ * watch allows, with sessions (read-your-writes, monotonic reads) carried across services.
+ */
+export { TrafficManagerClient } from './lib/client';
+export type { ClientStats, TrafficManagerFastifyPlugin, TrafficManagerMiddleware, WatchStats } from './lib/client';
+export { Session } from './lib/session';
+export type { ResolveOptions, Resolution } from './lib/session';
+export { TrafficManagerError } from './lib/errors';
+export type { Problem, TrafficManagerErrorCode } from './lib/errors';
+export type { TrafficManagerClientOptions } from './lib/options';
+export type { RouteRef } from './lib/route';
+export type { Route, WriteOptions } from './lib/commands';
+export type { CallOptions } from './lib/http';
+export type { ClientEvents, ClientEventName } from './lib/emitter';
+export type { WatchState } from './lib/watch';
+
+import type { TrafficManagerClient } from './lib/client';
+import type { TrafficManagerMiddleware } from './lib/client';
+
+/** The client's middleware (the same as `client.middleware()`). */
+export function trafficManagerMiddleware(client: TrafficManagerClient): TrafficManagerMiddleware {
+  return client.middleware();
+}

@@ -1,0 +1,498 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Headers as H, isValidName, type RouteId } from '@tm/contracts';
+import { deleteRoute, putRoute, type Route, type WriteOptions } from './commands';
+import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
+import { httpError, TrafficManagerError } from './errors';
+import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './http';
+import { resolveOptions, type ResolvedOptions, type TrafficManagerClientOptions } from './options';
+import { parseRoute, parseRouteQuietly, routePath, type RouteRef } from './route';
+import { Session, type ResolveOptions, type Resolution, type SessionHost } from './session';
+import { decodeToken } from './token';
+import { TenantWatch, type RouteEntry, type WatchState } from './watch';
+
+export interface WatchStats {
+  tenant: string;
+  state: WatchState;
+  /** The view's as-of revision (its last bookmark's); -1 before the first. */
+  revision: number;
+  /** The view's staleness now; null before the first bookmark. */
+  stalenessMs: number | null;
+  routes: number;
+}
+
+export interface ClientStats {
+  memoryHits: number;
+  resolverCalls: number;
+  staleAnswers: number;
+  /** Lookups that waited for a watch. */
+  watchWaits: number;
+  watches: WatchStats[];
+}
+
+/** A connect-style middleware: Express, NestJS (`app.use`), `@fastify/middie`, or a plain `http` server. */
+export type TrafficManagerMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** A Fastify plugin (`app.register(tm.fastifyPlugin())`), typed loosely so this package needs no Fastify types. */
+export type TrafficManagerFastifyPlugin = (instance: unknown, options: unknown, done: (error?: Error) => void) => void;
+
+interface FastifyHooks {
+  addHook(
+    name: 'onRequest' | 'preHandler',
+    hook: (request: { headers: IncomingHttpHeaders; raw: IncomingMessage }, reply: unknown, done: (error?: Error) => void) => void,
+  ): unknown;
+}
+
+/** A positive resolver answer, kept for `staleIfErrorMs`. */
+interface Known {
+  answer: Resolution;
+  /** performance.now() at which the answer's age was 0. */
+  bornAt: number;
+}
+
+const MAX_KNOWN = 10_000;
+/** Backoff of a watch's reconnects. */
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+
+function badMinimum(value: unknown): TrafficManagerError {
+  return new TrafficManagerError('invalid_argument', `minRevision must be a whole number >= 0 (got ${String(value)})`);
+}
+
+/** The revision in an incoming `X-Min-Revision` (the highest, if sent twice); 0 when absent or unreadable. */
+function minRevisionOfHeaders(headers: IncomingHttpHeaders): number {
+  const raw = headers[H.minRevision];
+  let best = 0;
+  for (const value of Array.isArray(raw) ? raw : raw === undefined ? [] : raw.split(',')) {
+    const text = value.trim();
+    if (/^\d{1,15}$/.test(text)) best = Math.max(best, Number(text));
+  }
+  return best;
+}
+
+/**
+ * The Traffic Manager client: resolves routes from an in-process view fed by one watch per tenant
+ * (answers in microseconds, never staler than `maxStalenessMs`), falls back to the resolver, writes
+ * through the command API, and carries causal sessions across async calls and services.
+ */
+export class TrafficManagerClient implements SessionHost {
+  private readonly options: ResolvedOptions;
+  private readonly watches = new Map<string, TenantWatch>();
+  private readonly waiters = new Map<TenantWatch, Set<() => void>>();
+  private readonly known = new Map<string, Known>();
+  private readonly storage = new AsyncLocalStorage<Session>();
+  private readonly events = new Emitter();
+  private readonly fastifySessions = new WeakMap<IncomingMessage, Session>();
+  private useTick = 0;
+  /** The watch of the last lookup by route key (closed watches are dropped from it). */
+  private lastKeyed: TenantWatch | undefined;
+  private closed = false;
+  private memoryHits = 0;
+  private resolverCalls = 0;
+  private staleAnswers = 0;
+  private watchWaits = 0;
+
+  constructor(options: TrafficManagerClientOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  // ---- reads ----
+
+  /**
+   * The answer from memory, synchronously, when the tenant's view may give it (synced, fresh, at the
+   * minimum); undefined otherwise (then `resolve` asks the resolver). Opens no watch. The current
+   * session's minimum applies and the session observes the answer.
+   */
+  resolveCached(route: RouteRef, minRevision?: number): Resolution | null | undefined {
+    const session = this.storage.getStore();
+    const min = session !== undefined && session.revision > (minRevision ?? 0) ? session.revision : (minRevision ?? 0);
+    // Two functions, so that each stays monomorphic for the JIT.
+    return typeof route === 'string' ? this.cachedByKey(route, min, session) : this.cachedById(route, min, session);
+  }
+
+  private cachedById(route: RouteId, min: number, session: Session | undefined): Resolution | null | undefined {
+    const watch = this.watches.get(route.tenant);
+    if (watch === undefined) return undefined;
+    return this.fromView(watch, watch.routes.byName.get(route.service)?.get(route.environment), route.service, route.environment, min, session);
+  }
+
+  private cachedByKey(route: string, min: number, session: Session | undefined): Resolution | null | undefined {
+    // The last tenant looked up by key is tried first: no string is cut for it.
+    let watch = this.lastKeyed;
+    if (watch === undefined || !route.startsWith(watch.prefix)) {
+      const slash = route.indexOf('/');
+      watch = slash > 0 ? this.watches.get(route.slice(0, slash)) : undefined;
+      if (watch === undefined) return undefined;
+      this.lastKeyed = watch;
+    }
+    const entry = watch.routes.byKey.get(route);
+    if (entry !== undefined) return this.fromView(watch, entry, '', '', min, session);
+    // Absent from the view: null only for a well-formed route.
+    const id = parseRouteQuietly(route);
+    return id === undefined ? undefined : this.fromView(watch, undefined, id.service, id.environment, min, session);
+  }
+
+  /**
+   * Which URL to call for the route: from memory when the view allows, else from the resolver
+   * (`X-Min-Revision`: the session's revision and `minRevision`). null when the route does not exist.
+   */
+  resolve(route: RouteRef, options: ResolveOptions = {}): Promise<Resolution | null> {
+    return this.resolveIn(this.storage.getStore(), route, options);
+  }
+
+  /** @internal Session.resolve. */
+  async resolveIn(session: Session | undefined, route: RouteRef, options: ResolveOptions = {}): Promise<Resolution | null> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const id = parseRoute(route);
+    const asked = options.minRevision;
+    if (asked !== undefined && (!Number.isSafeInteger(asked) || asked < 0)) throw badMinimum(asked);
+    const min = Math.max(asked ?? 0, session?.revision ?? 0);
+    if (options.signal?.aborted) throw new TrafficManagerError('aborted', `resolve ${routePath(id)}: aborted by the caller`, { cause: options.signal.reason });
+    const strong = options.consistency === 'strong';
+    if (options.consistency !== undefined && !strong && options.consistency !== 'default') {
+      throw new TrafficManagerError('invalid_argument', "consistency must be 'default' or 'strong'");
+    }
+    const watch = this.options.watch ? this.ensureWatch(id.tenant) : undefined;
+    if (watch && !strong) {
+      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
+      if (hit !== undefined) return hit;
+    }
+    const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
+    if (watch && !strong && watch.promising && this.options.watchWaitMs > 0) {
+      this.watchWaits++;
+      // At most half the call's time, so that the resolver still has the rest.
+      await this.waitForView(watch, min, Math.min(this.options.watchWaitMs, deadline.leftMs() / 2), deadline);
+      deadline.check(`resolve ${routePath(id)}`);
+      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
+      if (hit !== undefined) return hit;
+    }
+    try {
+      const { answer, asOf } = await this.askResolver(id, min, strong, deadline);
+      session?.observe(asOf);
+      return answer;
+    } catch (e) {
+      const error = e instanceof TrafficManagerError ? e : new TrafficManagerError('network', String(e), { cause: e });
+      if (!unreachable(error)) throw error;
+      const stale = this.staleAnswer(id, min, watch);
+      if (stale === undefined) throw error;
+      this.staleAnswers++;
+      session?.observe(stale.asOf);
+      this.events.emit('stale', { route: routePath(id), ageMs: stale.ageMs, error });
+      return stale;
+    }
+  }
+
+  /**
+   * The view's answer (`entry` looked up by the caller; service and environment are only read when
+   * it is absent) when it may be given. The hot path: a few comparisons and one clock read.
+   */
+  private fromView(
+    watch: TenantWatch,
+    entry: RouteEntry | undefined,
+    service: string,
+    environment: string,
+    min: number,
+    session: Session | undefined,
+  ): Resolution | null | undefined {
+    if (!watch.synced || watch.bookmarkRevision < min) return undefined;
+    const ageMs = watch.bookmarkAgeMs + Math.max(0, performance.now() - watch.bookmarkReceivedAt);
+    if (!(ageMs < this.options.maxStalenessMs)) return undefined;
+    if (entry === undefined && !(isValidName(service) && isValidName(environment))) return undefined;
+    watch.lastUsed = ++this.useTick;
+    this.memoryHits++;
+    const asOf = watch.bookmarkRevision;
+    if (session !== undefined && asOf > session.revision) session.observe(asOf);
+    if (entry === undefined) return null;
+    return { url: entry.url, revision: entry.revision, asOf, source: 'memory', ageMs };
+  }
+
+  private usable(watch: TenantWatch, min: number): boolean {
+    return watch.synced && watch.bookmarkRevision >= min && watch.stalenessMs() < this.options.maxStalenessMs;
+  }
+
+  /** Waits until the view may answer (or stops being worth waiting for), at most `ms`. */
+  private waitForView(watch: TenantWatch, min: number, ms: number, deadline: Deadline): Promise<void> {
+    if (ms <= 0 || this.usable(watch, min)) return Promise.resolve();
+    return new Promise((resolve) => {
+      let set = this.waiters.get(watch);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(watch, set);
+      }
+      const waiters = set;
+      const finish = (): void => {
+        clearTimeout(timer);
+        deadline.signal.removeEventListener('abort', finish);
+        waiters.delete(check);
+        if (waiters.size === 0 && this.waiters.get(watch) === waiters) this.waiters.delete(watch);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.usable(watch, min) || !watch.promising) finish();
+      };
+      // Not unref()'d: the caller awaits this call, so it keeps the process alive for at most `ms`
+      // (the watch's socket does not: without this a script could exit mid-lookup).
+      const timer = setTimeout(finish, ms);
+      deadline.signal.addEventListener('abort', finish, { once: true });
+      waiters.add(check);
+    });
+  }
+
+  private async askResolver(id: RouteId, min: number, strong: boolean, deadline: Deadline): Promise<{ answer: Resolution | null; asOf: number }> {
+    const path = routePath(id);
+    const what = `resolve ${path}`;
+    const url = `${this.options.resolverUrl}/v1/resolve/${path}${strong ? '?consistency=strong' : ''}`;
+    const extra: Record<string, string> = {};
+    if (min > 0) extra[H.minRevision] = String(min);
+    const init: RequestInit = { headers: headersOf(this.options.apiKey, extra) };
+    for (let attempt = 0; ; attempt++) {
+      this.resolverCalls++;
+      const res = await exchange(url, init, deadline, what);
+      if (res.status === 200) {
+        let body: { url?: unknown; revision?: unknown };
+        try {
+          body = JSON.parse(res.body) as typeof body;
+        } catch {
+          throw new TrafficManagerError('http_error', `${what}: the answer is not JSON`, { status: 200 });
+        }
+        const revision = intHeader(res.headers, H.routeRevision) ?? (typeof body.revision === 'number' ? body.revision : undefined);
+        if (typeof body.url !== 'string' || revision === undefined) {
+          throw new TrafficManagerError('http_error', `${what}: the answer has no url or revision`, { status: 200 });
+        }
+        const asOf = intHeader(res.headers, H.consistencyRevision) ?? Math.max(revision, min);
+        const ageMs = (intHeader(res.headers, 'age') ?? 0) * 1000;
+        const answer: Resolution = { url: body.url, revision, asOf, source: 'resolver', ageMs };
+        this.remember(path, answer);
+        return { answer, asOf };
+      }
+      if (res.status === 404) {
+        // The resolver's "no such route" carries its as-of revision; a 404 without it is some other
+        // server's (a wrong resolverUrl), not an answer.
+        const asOf = intHeader(res.headers, H.consistencyRevision);
+        if (asOf === undefined) throw httpError(res.status, res.statusText, res.body);
+        this.known.delete(path);
+        return { answer: null, asOf };
+      }
+      const error = httpError(res.status, res.statusText, res.body, res.headers.get('retry-after'));
+      if (res.status === 503 && attempt === 0 && error.retryAfterMs !== undefined && error.retryAfterMs < deadline.leftMs()) {
+        if (await deadline.sleep(error.retryAfterMs)) continue;
+        throw deadline.error(what);
+      }
+      throw error;
+    }
+  }
+
+  private remember(path: string, answer: Resolution): void {
+    if (this.options.staleIfErrorMs === 0) return;
+    this.known.delete(path);
+    this.known.set(path, { answer, bornAt: performance.now() - answer.ageMs });
+    if (this.known.size > MAX_KNOWN) {
+      const oldest = this.known.keys().next();
+      if (!oldest.done) this.known.delete(oldest.value);
+    }
+  }
+
+  /** The freshest last known answer within `staleIfErrorMs` and at the minimum; undefined when there is none. */
+  private staleAnswer(id: RouteId, min: number, watch: TenantWatch | undefined): Resolution | undefined {
+    const limit = this.options.staleIfErrorMs;
+    if (limit === 0) return undefined;
+    const now = performance.now();
+    let best: { asOf: number; answer: Resolution | null } | undefined;
+    if (watch && watch.bookmarkRevision >= min && watch.bookmarkRevision >= 0) {
+      const ageMs = watch.stalenessMs(now);
+      if (ageMs <= limit) {
+        const entry = watch.entry(id.service, id.environment);
+        const asOf = watch.bookmarkRevision;
+        best = { asOf, answer: entry ? { url: entry.url, revision: entry.revision, asOf, source: 'stale', ageMs } : null };
+      }
+    }
+    const known = this.known.get(routePath(id));
+    if (known && known.answer.asOf >= min && (best === undefined || known.answer.asOf > best.asOf)) {
+      const ageMs = Math.max(0, now - known.bornAt);
+      if (ageMs <= limit) best = { asOf: known.answer.asOf, answer: { ...known.answer, source: 'stale', ageMs } };
+    }
+    // A newer view without the route: it was deleted; no stale URL for it.
+    return best?.answer ?? undefined;
+  }
+
+  // ---- watches ----
+
+  private ensureWatch(tenant: string): TenantWatch {
+    let watch = this.watches.get(tenant);
+    if (watch === undefined) {
+      watch = new TenantWatch(
+        tenant,
+        { resolverUrl: this.options.resolverUrl, apiKey: this.options.apiKey, backoffBaseMs: BACKOFF_BASE_MS, backoffMaxMs: BACKOFF_MAX_MS },
+        {
+          state: (t, state) => this.events.emit('watch-state', { tenant: t, state }),
+          error: (_t, error) => this.events.emit('error', error),
+          progress: (w) => {
+            const set = this.waiters.get(w);
+            if (set) for (const check of [...set]) check();
+          },
+        },
+      );
+      this.watches.set(tenant, watch);
+      if (this.watches.size > this.options.maxTenants) this.evictLeastRecentlyUsed(watch);
+    }
+    watch.lastUsed = ++this.useTick;
+    return watch;
+  }
+
+  private evictLeastRecentlyUsed(keep: TenantWatch): void {
+    let oldest: TenantWatch | undefined;
+    for (const watch of this.watches.values()) {
+      if (watch !== keep && (oldest === undefined || watch.lastUsed < oldest.lastUsed)) oldest = watch;
+    }
+    if (oldest === undefined) return;
+    this.watches.delete(oldest.tenant);
+    if (this.lastKeyed === oldest) this.lastKeyed = undefined;
+    oldest.close();
+  }
+
+  // ---- sessions and causal propagation ----
+
+  /** A new session, or the one a token carries (`invalid_token` when it is not one of ours). */
+  session(token?: string): Session {
+    return new Session(this, token === undefined ? 0 : decodeToken(token));
+  }
+
+  /** Runs `fn` with `session` as the current one: `resolve`, `put`, `delete` and `fetch` inside it use it. */
+  run<T>(session: Session, fn: () => T): T {
+    if (!(session instanceof Session)) throw new TrafficManagerError('invalid_argument', 'run() needs a Session');
+    return this.storage.run(session, fn);
+  }
+
+  /** The session of the current async context (set by the middleware or `run`), if any. */
+  currentSession(): Session | undefined {
+    return this.storage.getStore();
+  }
+
+  /**
+   * A middleware that starts a session per request from its `X-Min-Revision` and runs the rest of
+   * the request inside it. Register it after body parsers (their callbacks come from the socket,
+   * outside the request's async context); for Fastify, prefer `fastifyPlugin()`.
+   */
+  middleware(): TrafficManagerMiddleware {
+    return (req, _res, next) => {
+      const session = new Session(this, minRevisionOfHeaders(req.headers));
+      this.storage.run(session, () => next());
+    };
+  }
+
+  /**
+   * A Fastify plugin (no fastify-plugin needed: it applies to the whole app): an `onRequest` hook
+   * starts the request's session, a `preHandler` hook enters it again after the body is parsed.
+   */
+  fastifyPlugin(): TrafficManagerFastifyPlugin {
+    const plugin = (instance: unknown, _options: unknown, done: (error?: Error) => void): void => {
+      const app = instance as FastifyHooks;
+      app.addHook('onRequest', (request, _reply, next) => {
+        const session = new Session(this, minRevisionOfHeaders(request.headers));
+        this.fastifySessions.set(request.raw, session);
+        this.storage.run(session, () => next());
+      });
+      app.addHook('preHandler', (request, _reply, next) => {
+        const session = this.fastifySessions.get(request.raw);
+        if (session === undefined) return next();
+        this.storage.run(session, () => next());
+      });
+      done();
+    };
+    Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'traffic-manager' });
+    return plugin;
+  }
+
+  /** The global fetch, with the current session's revision sent as `X-Min-Revision` (the higher one if the caller set it too). */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    const session = this.storage.getStore();
+    if (session === undefined || session.revision === 0) return fetch(input, init);
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    const given = headers.get(H.minRevision);
+    const givenRevision = given !== null && /^\s*\d{1,15}\s*$/.test(given) ? Number(given) : 0;
+    headers.set(H.minRevision, String(Math.max(givenRevision, session.revision)));
+    return fetch(input, { ...init, headers });
+  }
+
+  // ---- writes ----
+
+  /** PUT a route's URL (the current session, if any, observes the write). */
+  put(route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<Route> {
+    return this.putIn(this.storage.getStore(), route, body, options);
+  }
+
+  /** DELETE a route: true, or false when there was none (the current session, if any, observes the deletion). */
+  delete(route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean> {
+    return this.deleteIn(this.storage.getStore(), route, options);
+  }
+
+  /** @internal Session.put. */
+  async putIn(session: Session | undefined, route: RouteRef, body: { url: string }, options: WriteOptions & CallOptions = {}): Promise<Route> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const id = parseRoute(route);
+    const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
+    const { route: written, revision } = await putRoute(this.options, id, body, options, deadline);
+    session?.observe(revision);
+    return written;
+  }
+
+  /** @internal Session.delete. */
+  async deleteIn(session: Session | undefined, route: RouteRef, options: WriteOptions & CallOptions = {}): Promise<boolean> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const id = parseRoute(route);
+    const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
+    const revision = await deleteRoute(this.options, id, options, deadline);
+    if (revision === undefined) return false;
+    session?.observe(revision);
+    return true;
+  }
+
+  // ---- observability and lifecycle ----
+
+  /** Listens to `watch-state`, `stale` or `error`; returns a function that stops listening. */
+  on<E extends ClientEventName>(event: E, listener: (payload: ClientEvents[E]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  off<E extends ClientEventName>(event: E, listener: (payload: ClientEvents[E]) => void): void {
+    this.events.off(event, listener);
+  }
+
+  stats(): ClientStats {
+    const now = performance.now();
+    return {
+      memoryHits: this.memoryHits,
+      resolverCalls: this.resolverCalls,
+      staleAnswers: this.staleAnswers,
+      watchWaits: this.watchWaits,
+      watches: [...this.watches.values()].map((w) => {
+        const staleness = w.stalenessMs(now);
+        return { tenant: w.tenant, state: w.state, revision: w.bookmarkRevision, stalenessMs: Number.isFinite(staleness) ? staleness : null, routes: w.routes.size };
+      }),
+    };
+  }
+
+  /** Closes every watch; later calls throw `closed`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const watches = [...this.watches.values()];
+    this.watches.clear();
+    this.lastKeyed = undefined;
+    for (const watch of watches) watch.close();
+    this.known.clear();
+    this.events.removeAll();
+    await Promise.resolve();
+  }
+}
+
+/** Failures that mean "the resolver cannot answer now", where a stale answer may be served. */
+function unreachable(error: TrafficManagerError): boolean {
+  return (
+    error.code === 'network' ||
+    error.code === 'timeout' ||
+    error.code === 'unavailable' ||
+    (error.code === 'http_error' && error.status !== undefined && error.status >= 500)
+  );
+}
+

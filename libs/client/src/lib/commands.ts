@@ -1,0 +1,122 @@
+import { endpointUrlProblem, Headers as H, type RouteId } from '@tm/contracts';
+import { httpError, TrafficManagerError } from './errors';
+import { exchange, headersOf, intHeader, type Deadline, type HttpAnswer } from './http';
+import { routePath } from './route';
+
+/** A route as the command API returns it. */
+export interface Route extends RouteId {
+  url: string;
+  revision: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RoutePage {
+  items: Route[];
+  nextCursor: string | null;
+}
+
+export interface WriteOptions {
+  /** `If-Match: "<revision>"`: 412 (`conflict`) unless the route is at that revision. */
+  ifMatch?: number;
+  /** PUT only, `If-None-Match: *`: 412 (`conflict`) when the route exists. */
+  ifNoneMatch?: '*';
+}
+
+export interface CommandTarget {
+  commandUrl: string | undefined;
+  apiKey: string | undefined;
+}
+
+function commandUrlOf(target: CommandTarget): string {
+  if (target.commandUrl === undefined) throw new TrafficManagerError('invalid_config', 'commandUrl is needed for writes and command API reads');
+  return target.commandUrl;
+}
+
+function json<T>(answer: HttpAnswer, what: string): T {
+  try {
+    return JSON.parse(answer.body) as T;
+  } catch {
+    throw new TrafficManagerError('http_error', `${what}: the answer is not JSON`, { status: answer.status });
+  }
+}
+
+function preconditions(options: WriteOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (options.ifMatch !== undefined) {
+    if (!Number.isSafeInteger(options.ifMatch) || options.ifMatch < 0) {
+      throw new TrafficManagerError('invalid_argument', 'ifMatch must be a revision (a whole number)');
+    }
+    headers['if-match'] = `"${options.ifMatch}"`;
+  }
+  if (options.ifNoneMatch !== undefined) {
+    if (options.ifNoneMatch !== '*') throw new TrafficManagerError('invalid_argument', "ifNoneMatch must be '*'");
+    headers['if-none-match'] = '*';
+  }
+  return headers;
+}
+
+/** `PUT /v1/routes/{t}/{s}/{e}`: the route and the write's revision. */
+export async function putRoute(
+  target: CommandTarget,
+  id: RouteId,
+  body: { url: string },
+  options: WriteOptions,
+  deadline: Deadline,
+): Promise<{ route: Route; revision: number; created: boolean }> {
+  const problem = endpointUrlProblem(body?.url);
+  if (problem !== undefined) throw new TrafficManagerError('invalid_argument', `url ${problem}`);
+  const what = `put ${routePath(id)}`;
+  const answer = await exchange(
+    `${commandUrlOf(target)}/v1/routes/${routePath(id)}`,
+    {
+      method: 'PUT',
+      headers: headersOf(target.apiKey, { 'content-type': 'application/json', ...preconditions(options) }),
+      body: JSON.stringify({ url: body.url }),
+    },
+    deadline,
+    what,
+  );
+  if (answer.status !== 200 && answer.status !== 201) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+  const route = json<Route>(answer, what);
+  const revision = intHeader(answer.headers, H.routeRevision) ?? route.revision;
+  return { route, revision, created: answer.status === 201 };
+}
+
+/** `DELETE /v1/routes/{t}/{s}/{e}`: the deletion's revision, or undefined when there was no such route. */
+export async function deleteRoute(target: CommandTarget, id: RouteId, options: WriteOptions, deadline: Deadline): Promise<number | undefined> {
+  if (options.ifNoneMatch !== undefined) throw new TrafficManagerError('invalid_argument', 'ifNoneMatch is for puts');
+  const answer = await exchange(
+    `${commandUrlOf(target)}/v1/routes/${routePath(id)}`,
+    { method: 'DELETE', headers: headersOf(target.apiKey, preconditions(options)) },
+    deadline,
+    `delete ${routePath(id)}`,
+  );
+  if (answer.status === 404) return undefined;
+  if (answer.status !== 204 && answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+  const revision = intHeader(answer.headers, H.routeRevision);
+  if (revision === undefined) throw new TrafficManagerError('http_error', `delete ${routePath(id)}: no ${H.routeRevision} header`, { status: answer.status });
+  return revision;
+}
+
+/** `GET /v1/routes/{t}/{s}/{e}` (the database, not the cache); undefined on 404. */
+export async function getRoute(target: CommandTarget, id: RouteId, deadline: Deadline): Promise<Route | undefined> {
+  const what = `get ${routePath(id)}`;
+  const answer = await exchange(`${commandUrlOf(target)}/v1/routes/${routePath(id)}`, { headers: headersOf(target.apiKey) }, deadline, what);
+  if (answer.status === 404) return undefined;
+  if (answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+  return json<Route>(answer, what);
+}
+
+/** One page of `GET /v1/routes?tenant=&cursor=`. */
+export async function listRoutes(target: CommandTarget, tenant: string | undefined, cursor: string | undefined, deadline: Deadline): Promise<RoutePage> {
+  const query = new URLSearchParams();
+  if (tenant !== undefined) query.set('tenant', tenant);
+  if (cursor !== undefined) query.set('cursor', cursor);
+  query.set('limit', '500');
+  const answer = await exchange(`${commandUrlOf(target)}/v1/routes?${query.toString()}`, { headers: headersOf(target.apiKey) }, deadline, 'list routes');
+  if (answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+  const page = json<RoutePage>(answer, 'list routes');
+  if (!Array.isArray(page.items)) throw new TrafficManagerError('http_error', 'list routes: the answer has no items', { status: answer.status });
+  return page;
+}

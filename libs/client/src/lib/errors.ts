@@ -1,0 +1,145 @@
+/**
+ * Every error the SDK throws or emits is a TrafficManagerError with a stable `code`. The codes are
+ * part of the public API (README, "Errors"); messages are for people and may change.
+ */
+export type TrafficManagerErrorCode =
+  /** The call's deadline (`timeoutMs`) passed. */
+  | 'timeout'
+  /** The caller's AbortSignal fired. */
+  | 'aborted'
+  /** A 503 (a dependency of the server is down, or it is overloaded); `retryAfterMs` says when to try again. */
+  | 'unavailable'
+  /** 401: the API key is missing or unknown. */
+  | 'unauthorized'
+  /** 403: the key lacks the scope or the tenant. */
+  | 'forbidden'
+  /** 400 (or 413, 414, 415): the server refused the request as malformed. */
+  | 'bad_request'
+  /** 412: a precondition failed (If-Match, If-None-Match, or a minimum revision beyond the store's). */
+  | 'conflict'
+  /** A 404 that is not a route's absence (no X-Consistency-Revision: not the resolver's answer). */
+  | 'not_found'
+  /** An option given to the constructor (or the CLI) is not acceptable; the message names it. */
+  | 'invalid_config'
+  /** A session token that this SDK did not make. */
+  | 'invalid_token'
+  /** A route id that is not `tenant/service/environment` of valid names. */
+  | 'invalid_route'
+  /** An argument that is not acceptable (a URL to put, a revision). */
+  | 'invalid_argument'
+  /** Any other HTTP status, or an answer the SDK cannot read. */
+  | 'http_error'
+  /** The server could not be reached (refused, reset, DNS). */
+  | 'network'
+  /** The client was closed. */
+  | 'closed';
+
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  code?: string;
+  errors?: { field: string; message: string }[];
+  [member: string]: unknown;
+}
+
+export interface TrafficManagerErrorOptions {
+  status?: number;
+  problem?: Problem;
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+export class TrafficManagerError extends Error {
+  override readonly name = 'TrafficManagerError';
+  readonly code: TrafficManagerErrorCode;
+  /** The HTTP status, when the error is an HTTP answer. */
+  readonly status?: number;
+  /** The RFC 9457 problem the server sent, when it sent one. */
+  readonly problem?: Problem;
+  /** From `Retry-After`, on `unavailable`. */
+  readonly retryAfterMs?: number;
+
+  constructor(code: TrafficManagerErrorCode, message: string, options: TrafficManagerErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.status !== undefined) this.status = options.status;
+    if (options.problem !== undefined) this.problem = options.problem;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** The code of an HTTP error status. */
+export function codeOfStatus(status: number): TrafficManagerErrorCode {
+  switch (status) {
+    case 400:
+    case 413:
+    case 414:
+    case 415:
+    case 422:
+      return 'bad_request';
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not_found';
+    case 412:
+      return 'conflict';
+    case 503:
+      return 'unavailable';
+    default:
+      return 'http_error';
+  }
+}
+
+/** A `Retry-After` value (seconds or an HTTP date) in milliseconds; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** Reads a problem+json body (or any JSON object); undefined when the body is not one. */
+export function parseProblem(text: string): Problem | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Problem) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const MAX_DETAIL = 300;
+
+/** The error of an HTTP answer that is not a success: `412 Precondition Failed: <detail>`. */
+export function httpError(status: number, statusText: string, body: string, retryAfter?: string | null): TrafficManagerError {
+  const problem = parseProblem(body);
+  const title = typeof problem?.title === 'string' ? problem.title : statusText;
+  const rawDetail = typeof problem?.detail === 'string' ? problem.detail : '';
+  const detail = oneLine(rawDetail).slice(0, MAX_DETAIL);
+  const message = `${status}${title ? ` ${oneLine(title)}` : ''}${detail ? `: ${detail}` : ''}`;
+  const retryAfterMs = parseRetryAfter(retryAfter);
+  return new TrafficManagerError(codeOfStatus(status), message, {
+    status,
+    ...(problem ? { problem } : {}),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+/** Wraps anything thrown by fetch or a socket as a TrafficManagerError. */
+export function asTrafficManagerError(e: unknown, what: string): TrafficManagerError {
+  if (e instanceof TrafficManagerError) return e;
+  let message = e instanceof Error ? e.message : String(e);
+  // fetch says only "fetch failed"; the reason (ECONNREFUSED 127.0.0.1:3000, ...) is its cause.
+  const cause = e instanceof Error ? (e.cause as { message?: unknown } | undefined) : undefined;
+  if (cause && typeof cause.message === 'string' && cause.message !== '') message = `${message} (${cause.message})`;
+  return new TrafficManagerError('network', `${what}: ${message}`, { cause: e });
+}

@@ -1,0 +1,80 @@
+import type { Route, WriteOptions } from './commands';
+import type { CallOptions } from './http';
+import type { RouteRef } from './route';
+import { encodeToken } from './token';
+
+export interface ResolveOptions extends CallOptions {
+  /** The answer reflects every write with revision <= this (a session's own minimum is added). */
+  minRevision?: number;
+  /** `strong`: skip every cache and read the database through the resolver. */
+  consistency?: 'default' | 'strong';
+}
+
+/** An answer: where to call, and how fresh that is. */
+export interface Resolution {
+  url: string;
+  /** The route's revision (its last change). */
+  revision: number;
+  /** The store revision the answer reflects: every write <= asOf is in it. */
+  asOf: number;
+  source: 'memory' | 'resolver' | 'stale';
+  /** How old the answer's knowledge is, in ms. */
+  ageMs: number;
+}
+
+/** What a session asks of its client (implemented by TrafficManagerClient). */
+export interface SessionHost {
+  resolveIn(session: Session, route: RouteRef, options?: ResolveOptions): Promise<Resolution | null>;
+  putIn(session: Session, route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<Route>;
+  deleteIn(session: Session, route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean>;
+}
+
+/**
+ * A causal session: the highest revision it has written or read. Its reads ask for at least that
+ * revision, so they never go backwards and always see its own writes. Since the revision is
+ * store-wide, the whole session is one number, carried by `token`.
+ */
+export class Session {
+  private current: number;
+
+  /** @internal Made by `client.session()`. */
+  constructor(
+    private readonly host: SessionHost,
+    revision = 0,
+  ) {
+    this.current = revision;
+  }
+
+  /** The highest revision this session has written or read. */
+  get revision(): number {
+    return this.current;
+  }
+
+  /** An opaque string that `client.session(token)` resumes, here or in another process. */
+  get token(): string {
+    return encodeToken(this.current);
+  }
+
+  /** Raises the session's revision (never lowers it): for a revision learnt some other way. */
+  observe(revision: number): void {
+    if (revision > this.current && Number.isSafeInteger(revision)) this.current = revision;
+  }
+
+  resolve(route: RouteRef, options?: ResolveOptions): Promise<Resolution | null> {
+    return this.host.resolveIn(this, route, options);
+  }
+
+  /** `PUT` the route's URL through the command API; the session's revision rises to the write's. */
+  put(route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<Route> {
+    return this.host.putIn(this, route, body, options);
+  }
+
+  /** `DELETE` the route: true, or false when there was none; the session's revision rises to the deletion's. */
+  delete(route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean> {
+    return this.host.deleteIn(this, route, options);
+  }
+
+  toString(): string {
+    return this.token;
+  }
+}
