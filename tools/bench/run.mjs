@@ -440,7 +440,8 @@ async function main() {
     });
     results.watch = w;
     say(`  ${w.deliveries} deliveries of ${w.writes} writes: p50 ${formatMs(w.ms.p50)}, p99 ${formatMs(w.ms.p99)}, max ${formatMs(w.ms.max)}; ${w.missing} missing; resolver memory per stream ${Math.round(w.memory.residentPerStreamBytes / 1024)} KiB resident, ${Math.round(w.memory.heapPerStreamBytes / 1024)} KiB heap`);
-    if (w.missing) results.warnings.push(`watch: ${w.missing} deliveries did not arrive within 2 s of the last write`);
+    if (w.missing) results.warnings.push(`watch: ${w.missing} deliveries did not arrive within 2 s of the last write's answer`);
+    if (w.failedWrites) results.warnings.push(`watch: ${w.failedWrites} of the PUTs failed`);
     await afterPhase(urls);
   }
 

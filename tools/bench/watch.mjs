@@ -53,17 +53,22 @@ export async function watchDelivery({ api, resolver, token, tenant, tenantCount,
     const answers = new Map();
     const started = performance.now();
     let late = 0;
+    let failed = 0;
+    const inFlight = [];
     for (let i = 0; i < writes && !shouldStop(); i++) {
       const due = started + (i * 1000) / rate;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
       else if (wait < -1000 / rate) late++;
       const t = tenants[i % tenants.length];
-      void putRoute(api, token, `${t}/svc/r${i % 20}`, `https://w${i}-${Date.now().toString(36)}.bench.internal/`).then(
-        (revision) => answers.set(revision, performance.timeOrigin + performance.now()),
-        () => undefined,
+      inFlight.push(
+        putRoute(api, token, `${t}/svc/r${i % 20}`, `https://w${i}-${Date.now().toString(36)}.bench.internal/`).then(
+          (revision) => void answers.set(revision, performance.timeOrigin + performance.now()),
+          () => void failed++,
+        ),
       );
     }
+    await Promise.all(inFlight);
     await sleep(2_000);
     child.send({ collect: true });
     const { arrivals } = await next((m) => m.arrivals, 30_000);
@@ -84,6 +89,7 @@ export async function watchDelivery({ api, resolver, token, tenant, tenantCount,
       streams,
       tenants: tenantCount,
       writes: answers.size,
+      failedWrites: failed,
       ratePerSecond: rate,
       lateStarts: late,
       deliveries: deltas.length,
