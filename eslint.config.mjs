@@ -18,12 +18,12 @@ const constraints = (inTests) => {
     { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts'] },
     { sourceTag: 'type:migrations', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts'] },
     { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:migrations'] },
-    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts'] },
+    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts', 'type:client'] },
     { sourceTag: 'scope:write', onlyDependOnLibsWithTags: ['scope:write', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:read', onlyDependOnLibsWithTags: ['scope:read', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', ...testScope] },
     { sourceTag: 'scope:client', onlyDependOnLibsWithTags: ['scope:shared'] },
-    { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:read', 'scope:write', 'scope:test'] },
+    { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:read', 'scope:write', 'scope:test', 'scope:client'] },
   ];
 };
 const boundaries = (inTests) => [
