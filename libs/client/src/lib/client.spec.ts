@@ -194,6 +194,22 @@ describe('the resolver', () => {
 });
 
 describe('staleIfErrorMs', () => {
+  it("passes on the resolver's own STALE answer (its database is down) marked stale, whatever staleIfErrorMs says", async () => {
+    server.on('/v1/resolve/', (_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-route-revision': '3',
+        'x-consistency-revision': '9',
+        'x-cache': 'STALE',
+        age: '120',
+        'cache-control': 'max-age=0',
+      });
+      res.end(JSON.stringify({ tenant: 'acme', service: 'api', environment: 'prod', url: 'https://a.example', revision: 3 }));
+    });
+    const tm = client({ watch: false });
+    expect(await tm.resolve('acme/api/prod')).toEqual({ url: 'https://a.example', revision: 3, asOf: 9, source: 'stale', ageMs: 120_000 });
+  });
+
   it('off (0): an unreachable resolver throws', async () => {
     let up = true;
     server.on('/v1/resolve/', (_req, res) => (up ? resolved(res, 'acme/api/prod', 'https://a.example', 3, 9) : problem(res, 503, 'Service Unavailable', 'down')));

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Headers as H, isValidName, type RouteId } from '@tm/contracts';
-import { deleteRoute, putRoute, type Route, type WriteOptions } from './commands';
+import { deleteRoute, putRoute, type WriteOptions, type WrittenRoute } from './commands';
 import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
 import { httpError, TrafficManagerError } from './errors';
 import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './http';
@@ -261,7 +261,9 @@ export class TrafficManagerClient implements SessionHost {
         }
         const asOf = intHeader(res.headers, H.consistencyRevision) ?? Math.max(revision, min);
         const ageMs = (intHeader(res.headers, 'age') ?? 0) * 1000;
-        const answer: Resolution = { url: body.url, revision, asOf, source: 'resolver', ageMs };
+        // X-Cache: STALE is the resolver's own answer while PostgreSQL is down (past its TTL): marked stale.
+        const source = res.headers.get(H.cache) === 'STALE' ? 'stale' : 'resolver';
+        const answer: Resolution = { url: body.url, revision, asOf, source, ageMs };
         this.remember(path, answer);
         return { answer, asOf };
       }
@@ -417,7 +419,7 @@ export class TrafficManagerClient implements SessionHost {
   // ---- writes ----
 
   /** PUT a route's URL (the current session, if any, observes the write). */
-  put(route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<Route> {
+  put(route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
     return this.putIn(this.storage.getStore(), route, body, options);
   }
 
@@ -427,13 +429,13 @@ export class TrafficManagerClient implements SessionHost {
   }
 
   /** @internal Session.put. */
-  async putIn(session: Session | undefined, route: RouteRef, body: { url: string }, options: WriteOptions & CallOptions = {}): Promise<Route> {
+  async putIn(session: Session | undefined, route: RouteRef, body: { url: string }, options: WriteOptions & CallOptions = {}): Promise<WrittenRoute> {
     if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
     const id = parseRoute(route);
     const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
-    const { route: written, revision } = await putRoute(this.options, id, body, options, deadline);
+    const { route: written, revision, created } = await putRoute(this.options, id, body, options, deadline);
     session?.observe(revision);
-    return written;
+    return { ...written, created };
   }
 
   /** @internal Session.delete. */

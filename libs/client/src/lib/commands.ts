@@ -11,6 +11,11 @@ export interface Route extends RouteId {
   updatedAt: string;
 }
 
+/** A PUT's answer: the route as written, and whether the PUT created it (201) or updated it (200). */
+export interface WrittenRoute extends Route {
+  created: boolean;
+}
+
 export interface RoutePage {
   items: Route[];
   nextCursor: string | null;
