@@ -22,6 +22,8 @@ const GOALS = {
   cores: 2,
   convergenceP99Ms: 50,
   watchP99Ms: 50,
+  sdkLookupsPerSecond: 5_000_000,
+  sdkLookupP99Ns: 2_000,
   putsPerSecond: 500,
 };
 
@@ -92,6 +94,14 @@ function evaluateGoals(results) {
       target: `< ${GOALS.watchP99Ms} ms`,
       measured: results.watch === undefined ? 'not measured' : `${formatMs(results.watch.ms.p99)}${results.watch.missing ? ` (${results.watch.missing} missing)` : ''}`,
       met: results.watch === undefined ? null : results.watch.ms.p99 < GOALS.watchP99Ms && results.watch.missing === 0,
+    },
+    {
+      id: 'sdk-lookups',
+      short: 'SDK lookups',
+      label: 'SDK: in-process lookups per second on one core, and their p99',
+      target: `≥ ${formatCount(GOALS.sdkLookupsPerSecond)}/s, p99 < ${GOALS.sdkLookupP99Ns / 1000} µs`,
+      measured: results.sdk === undefined ? 'not measured' : `${formatCount(results.sdk.lookups.perSecond)}/s, p99 ${results.sdk.lookups.p99Ns} ns`,
+      met: results.sdk === undefined ? null : results.sdk.lookups.perSecond >= GOALS.sdkLookupsPerSecond && results.sdk.lookups.p99Ns < GOALS.sdkLookupP99Ns,
     },
     {
       id: 'writes',
@@ -194,6 +204,28 @@ function phaseRows(results) {
       formatMs(w.ms.p999),
       formatMs(w.ms.max),
       `clients in a process of their own; ${w.missing} missing; resolver memory per open stream ${formatCount(Math.round(w.memory.residentPerStreamBytes / 1024))} KiB resident, ${formatCount(Math.round(w.memory.heapPerStreamBytes / 1024))} KiB heap`,
+    ]);
+  }
+  const sdk = results.sdk;
+  if (sdk) {
+    rows.push([
+      `SDK: in-process lookups from the watch's memory (resolveCached, one core)`,
+      `${formatCount(sdk.lookups.perSecond)} lookups/s`,
+      `${sdk.lookups.p50Ns} ns`,
+      `${sdk.lookups.p99Ns} ns`,
+      `${sdk.lookups.p999Ns} ns`,
+      '',
+      `${formatCount(sdk.lookups.lookups)} lookups, ${formatCount(sdk.lookups.memoryHits)} from memory; per-call times include the timer's own cost`,
+    ]);
+    const c = sdk.convergence;
+    rows.push([
+      `SDK: ${formatCount(c.writes)} writes at ${c.ratePerSecond}/s, write answered → the client's memory answers its revision`,
+      `${formatCount(c.converged)} converged`,
+      formatMs(c.ms.p50),
+      formatMs(c.ms.p99),
+      formatMs(c.ms.p999),
+      formatMs(c.ms.max),
+      `${c.failedWrites} PUTs failed, ${c.timedOut} not within 10 s`,
     ]);
   }
   return rows;

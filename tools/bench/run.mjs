@@ -8,7 +8,7 @@
 // Writes bench/results/latest.{json,md,svg} and a copy under bench/results/raw/<time>/ with the logs.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs
 import { APPS, appUrls, stackReady, startStack } from './stack.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PHASES = ['baseline', 'hits', 'database', 'bypass', 'convergence', 'watch', 'writes'];
+const PHASES = ['baseline', 'hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'writes'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
@@ -442,6 +442,27 @@ async function main() {
     say(`  ${w.deliveries} deliveries of ${w.writes} writes: p50 ${formatMs(w.ms.p50)}, p99 ${formatMs(w.ms.p99)}, max ${formatMs(w.ms.max)}; ${w.missing} missing; resolver memory per stream ${Math.round(w.memory.residentPerStreamBytes / 1024)} KiB resident, ${Math.round(w.memory.heapPerStreamBytes / 1024)} KiB heap`);
     if (w.missing) results.warnings.push(`watch: ${w.missing} deliveries did not arrive within 2 s of the last write's answer`);
     if (w.failedWrites) results.warnings.push(`watch: ${w.failedWrites} of the PUTs failed`);
+    await afterPhase(urls);
+  }
+
+  if (only.has('sdk')) {
+    const { convergenceWrites: writes, convergenceRate: rate } = settings;
+    say('sdk: building the client package (dist/libs/client)');
+    execFileSync('npx', ['nx', 'build', 'client', '--output-style=static'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+    say(`sdk: in-process lookups from the watch's memory over ${routes.length} routes, then ${writes} writes at ${rate} per second, each timed from its answer to the client's memory answering it`);
+    const probe = spawnLogged('sdk-probe', process.execPath, [join(repo, 'tools', 'bench', 'sdk-probe.mjs'), '--resolver', urls.resolver, '--api', urls.api, '--token', token, '--routes', routes.join(','), '--writes', String(writes), '--rate', String(rate)], {
+      cwd: repo,
+      env: process.env,
+      logFile: join(rawDir, 'sdk-probe.log'),
+    });
+    started.push(probe);
+    const { code } = await probe.exited;
+    const lines = readFileSync(probe.logFile, 'utf8').trim().split('\n');
+    if (code !== 0) throw new BenchError(`sdk: the probe exited ${code}: ${lines.slice(-3).join(' / ')}`);
+    results.sdk = JSON.parse(lines.at(-1));
+    const { lookups, convergence: c } = results.sdk;
+    say(`  ${(lookups.perSecond / 1e6).toFixed(2)} million lookups per second on one core, p50 ${lookups.p50Ns} ns, p99 ${lookups.p99Ns} ns; convergence into memory p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
+    if (c.failedWrites || c.timedOut) results.warnings.push(`sdk: ${c.failedWrites} PUTs failed, ${c.timedOut} writes not in memory within 10 s`);
     await afterPhase(urls);
   }
 

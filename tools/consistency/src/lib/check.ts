@@ -35,8 +35,8 @@ export interface Convergence {
 
 export interface CheckResult {
   violations: Violation[];
-  /** How long the value of each default-mode answer (not STALE) had been superseded, ms. */
-  staleness: { calm: number[]; faults: number[] };
+  /** How long the value of each default-mode answer (not STALE) had been superseded, ms; and of each SDK answer from memory. */
+  staleness: { calm: number[]; faults: number[]; sdkMemory?: number[] };
   convergence: Convergence[];
   /** Writes whose answer was lost (no answer or 5xx) but which committed. */
   indeterminateCommitted: number;
@@ -97,7 +97,8 @@ const ok = (status: number | null): boolean => status !== null && status >= 200 
 const indeterminate = (status: number | null): boolean => status === null || status >= 500;
 
 export function opLabel(op: Op): string {
-  return op.type === 'write' ? op.kind : `read ${op.mode}`;
+  const label = op.type === 'write' ? op.kind : `read ${op.mode}`;
+  return op.sdk ? `sdk ${label}` : label;
 }
 
 export function describeOp(op: Op): string {
@@ -230,7 +231,7 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   // --- Reads.
   const pgCuts = faults.filter((f) => f.fault === 'postgres-cut');
   const during = (windows: FaultWindow[], op: Op) => windows.some((f) => op.start <= f.healed + options.recoveryMs && op.end >= f.start);
-  const staleness = { calm: [] as number[], faults: [] as number[] };
+  const staleness = { calm: [] as number[], faults: [] as number[], sdkMemory: [] as number[] };
   const seenBy = new Map<string, number>(); // client|key -> highest version index the client observed
   for (const op of [...history].sort((a, b) => a.start - b.start)) {
     const h = keyHistory(op.key);
@@ -270,6 +271,7 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     } else {
       if (superseded > options.ttlMs) flag('G3', `the value had been superseded ${Math.round(superseded)} ms before the read (TTL ${options.ttlMs} ms) by ${next?.op ? `#${next.op.id}` : `revision ${next?.revision}`}`, op);
       if (op.mode === 'default') (during(faults, op) ? staleness.faults : staleness.calm).push(superseded);
+      if (op.cache === 'sdk-memory') staleness.sdkMemory.push(superseded);
     }
     // G5: a minimum revision is honoured, and a session never reads backwards.
     if (op.mode === 'min-revision' && op.minRevision !== undefined) {

@@ -19,6 +19,8 @@ interface OpBase {
   /** The HTTP status, or null when no answer came (connection refused, reset, timeout). */
   status: number | null;
   error?: string;
+  /** Run through the SDK (TrafficManagerClient) rather than raw HTTP. */
+  sdk?: true;
 }
 
 export interface WriteOp extends OpBase {

@@ -89,7 +89,12 @@ export function renderReport(run: RunOutcome): string {
   out.push(
     table(
       ['period', 'answers', 'superseded', 'p50', 'p99', 'max'],
-      [stale('no fault', result.staleness.calm), stale('fault or recovery', result.staleness.faults), stale('all', [...result.staleness.calm, ...result.staleness.faults])],
+      [
+        stale('no fault', result.staleness.calm),
+        stale('fault or recovery', result.staleness.faults),
+        stale('all', [...result.staleness.calm, ...result.staleness.faults]),
+        ...(result.staleness.sdkMemory?.length ? [stale('SDK answers from memory (any period)', result.staleness.sdkMemory)] : []),
+      ],
     ),
   );
 

@@ -4,6 +4,7 @@ import { check, type CheckResult } from './check';
 import { ALL_FAULTS, type FaultName, type FaultWindow, type FinalState, type Op } from './history';
 import { saveRun, type SavedRun } from './saved';
 import { SystemUnderTest } from './system';
+import { SdkSession } from './sdk-clients';
 import { Watcher, type WatcherSpec } from './watchers';
 import { now, random, readAll, Workload, type WorkloadTarget } from './workload';
 
@@ -17,6 +18,8 @@ export interface RunOptions {
   faults: FaultName[];
   ttlSeconds: number;
   clients: number;
+  /** Sessions that run through the SDK (memory answers included), beside the HTTP clients. */
+  sdkClients: number;
   seed: number;
   /** 1: a single Kafka broker (the default); 3: a KRaft cluster, topic RF 3 and min ISR 2 (`--kafka-brokers 3`). */
   kafkaBrokers: number;
@@ -41,6 +44,7 @@ export const SHORT_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
   faults: ALL_FAULTS,
   ttlSeconds: 3,
   clients: 8,
+  sdkClients: 4,
   kafkaBrokers: 1,
 };
 
@@ -121,11 +125,19 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   });
   let workload: Workload | undefined;
   let watchers: Watcher[] = [];
+  let sdk: SdkSession[] = [];
+  let sdkStopped = false;
+  let sdkRunning: Promise<unknown> | undefined;
+  const stopSdk = async () => {
+    sdkStopped = true;
+    await sdkRunning;
+    await Promise.all(sdk.map((s) => s.close()));
+  };
   // The clients first (they would otherwise run on against the stopped system, and keep the
   // process alive), then the system; what failed is logged and returned.
   const stop = async (): Promise<unknown[]> => {
     const stopped = [
-      ...(await Promise.allSettled([workload?.stop(), ...watchers.map((w) => w.stop())])),
+      ...(await Promise.allSettled([workload?.stop(), stopSdk(), ...watchers.map((w) => w.stop())])),
       ...(await Promise.allSettled([system.stop()])),
     ];
     const errors = stopped.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
@@ -144,10 +156,16 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
     watchers = watcherSpecs(tokens).map((spec) => new Watcher(spec, () => system.resolverUrls));
     for (const w of watchers) w.start();
+    const history = workload.history;
+    sdk = Array.from(
+      { length: options.sdkClients },
+      (_, i) => new SdkSession(target, { maxStalenessMs: options.ttlSeconds * 1000, timeoutMs: 10_000, writeShare: 0.35, thinkMs: 10, seed: options.seed }, options.clients + i),
+    );
     const rand = random(options.seed);
     const startedAt = now();
     options.log(`${options.clients} clients on ${KEYS.length} routes for ${Math.round(options.durationMs / 1000)} s; faults: ${options.faults.join(', ')}`);
     workload.start();
+    sdkRunning = Promise.all(sdk.map((s) => s.run(history, () => sdkStopped)));
     const faults: FaultWindow[] = [];
     const signal = options.signal;
     await sleep(options.quietMs, signal);
@@ -169,7 +187,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     }
     const rest = options.durationMs - (now() - startedAt);
     if (rest > 0) await sleep(rest, signal);
-    await workload.stop();
+    await Promise.all([workload.stop(), stopSdk()]);
     if (signal?.aborted) throw new Error('interrupted: the system was stopped, nothing was checked');
     options.log(`${workload.history.length} operations; draining`);
     const drained = await system.drain(120_000);
