@@ -103,6 +103,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      // Not connected yet (DatabaseConnector retries and says so): nothing to report until it is.
+      if (!this.dataSource.isInitialized) {
+        await this.sleep();
+        continue;
+      }
       let more = false;
       try {
         more = await this.read();
