@@ -1,5 +1,6 @@
 export * from './lib/admin';
 export * from './lib/consumer';
+export * from './lib/errors';
 export * from './lib/kafka.module';
 export * from './lib/producer';
 export * from './lib/topic-range';

@@ -3,11 +3,11 @@ import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kaf
 import type { Registry } from 'prom-client';
 import type { ErrorReply } from 'redis';
 import { DeadLetterHeaders, deadLetterTopic, parseRouteEvent } from '@tm/contracts';
-import { checkTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, topicSettings, type OutgoingMessage } from '@tm/messaging';
+import { checkTopics, isKafkaUnavailable, KAFKA, kafkaErrorType, OrderedProducer, routeEventTopics, TopicReport, topicSettings, type OutgoingMessage } from '@tm/messaging';
 import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
 import { REDIS_CLIENT, RouteCache, type EventOutcome, type EventToApply, type RedisClient } from '@tm/route-cache';
 import { InvalidationWorkerConfig } from '../config';
-import { deadLetterLabel, isKafkaUnavailable, isMessageError, kafkaErrorType } from './failures';
+import { deadLetterLabel, isMessageError } from './failures';
 import { OffsetCommits, type PartitionOffset } from './offset-commits';
 import { WorkerMetrics } from './worker.metrics';
 
@@ -231,7 +231,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   /**
    * Writes one dead letter. While Kafka is unavailable it is tried without end (false: the batch is
    * no longer ours). When the dead-letter topic refuses it (missing, not authorised, too large: see
-   * failures.ts) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then skipped: logged at error with
+   * isKafkaUnavailable in @tm/messaging) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then skipped: logged at error with
    * its partition, offset, key and reason, and counted, so that one message the topic cannot take
    * does not stall every route of its partition. The message is poison already; its route is healed
    * by its next event or by the cache TTL, and it can still be read at its offset within the topic's
