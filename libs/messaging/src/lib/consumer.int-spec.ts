@@ -239,4 +239,25 @@ describe('GroupConsumer, TopicAdmin and readTopicRanges (real Kafka)', () => {
       ),
     ).rejects.toThrow('the handler failed');
   });
+
+  it('readTopicRanges gives up, naming the partition, when a range goes past what the topic holds and nothing more arrives', async () => {
+    const topic = await topicWith(2, 2);
+    const read: string[] = [];
+    await expect(
+      readTopicRanges(
+        kafka,
+        topic,
+        [
+          { partition: 0, start: 0n, end: 2n },
+          { partition: 1, start: 0n, end: 10n },
+        ],
+        (_partition, messages) => {
+          read.push(...values(messages));
+          return false;
+        },
+        { groupId: `tm-test-${uniqueSuffix()}`, maxWaitMs: 200, idleMs: 2_000 },
+      ),
+    ).rejects.toThrow(`no message arrived for 2 s from partition(s) 1 of ${topic}`);
+    expect(read.sort()).toEqual(['p0-0', 'p0-1', 'p1-0', 'p1-1']);
+  });
 });

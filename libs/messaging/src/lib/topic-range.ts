@@ -59,9 +59,17 @@ export async function readTopicRanges(kafka: KafkaClient, topic: string, ranges:
   };
   let lastProgress = Date.now();
   const timers: NodeJS.Timeout[] = [];
-  try {
+  // The whole read is bounded, connecting included.
+  if (options.timeoutMs !== undefined) {
+    const ms = options.timeoutMs;
+    timers.push(setTimeout(() => settle(new Error(`reading ${topic} did not finish within ${ms / 1000} s`)), ms).unref());
+  }
+  const read = async (): Promise<void> => {
+    // Each step only while the read is on: one that timed out is being torn down.
     await consumer.connect();
+    if (settled) return;
     await consumer.subscribe(topic, { fromBeginning: true });
+    if (settled) return;
     await consumer.run({
       autoResolve: true,
       eachBatch: async (batch) => {
@@ -84,8 +92,9 @@ export async function readTopicRanges(kafka: KafkaClient, topic: string, ranges:
         if (enough || BigInt(last.offset) + 1n >= range.end) close(batch.partition);
       },
     });
+    if (settled) return;
     for (const { partition, offset } of starts) consumer.seek({ topic, partition, offset });
-    const { idleMs, timeoutMs } = options;
+    const { idleMs } = options;
     if (idleMs !== undefined) {
       timers.push(
         setInterval(() => {
@@ -93,8 +102,10 @@ export async function readTopicRanges(kafka: KafkaClient, topic: string, ranges:
         }, Math.min(500, idleMs)),
       );
     }
-    if (timeoutMs !== undefined) timers.push(setTimeout(() => settle(new Error(`reading ${topic} did not finish within ${timeoutMs / 1000} s`)), timeoutMs).unref());
     await finished;
+  };
+  try {
+    await Promise.race([read(), finished]);
   } finally {
     for (const timer of timers) clearTimeout(timer);
     await consumer.disconnect().catch(() => undefined);
