@@ -3,8 +3,8 @@ import { ErrorReply } from 'redis';
 /**
  * How the worker tells a message's own failure from an outage. A message's own failure is retried a
  * few times, then dead-lettered, and its partition goes on; an outage is retried without end, so a
- * good event is never dead-lettered because Redis or Kafka was down (Kafka's side: isKafkaUnavailable in
- * @tm/messaging).
+ * good event is never dead-lettered because Redis or Kafka was down (for Kafka, see
+ * isKafkaUnavailable in @tm/messaging).
  */
 
 /**

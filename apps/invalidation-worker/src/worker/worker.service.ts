@@ -235,11 +235,11 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   /**
    * Writes one dead letter. While Kafka is unavailable it is tried without end (false: the batch is
    * no longer ours). When the dead-letter topic refuses it (missing, not authorised, too large: see
-   * isKafkaUnavailable in @tm/messaging) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then skipped: logged at error with
-   * its partition, offset, key and reason, and counted, so that one message the topic cannot take
-   * does not stall every route of its partition. The message is poison already; its route is healed
-   * by its next event or by the cache TTL, and it can still be read at its offset within the topic's
-   * retention.
+   * isKafkaUnavailable in @tm/messaging) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then
+   * skipped: logged at error with its partition, offset, key and reason, and counted, so that one
+   * message the topic cannot take does not stall every route of its partition. The message is
+   * poison already; its route is healed by its next event or by the cache TTL, and it can still be
+   * read at its offset within the topic's retention.
    */
   private async deadLetter(batch: ConsumedBatch, letter: DeadLetter, running: () => boolean, pause: (ms: number) => Promise<void>): Promise<boolean> {
     const topic = deadLetterTopic(batch.topic);
