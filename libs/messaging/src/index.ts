@@ -1,3 +1,7 @@
+export * from './lib/admin';
+export * from './lib/consumer';
+export * from './lib/errors';
 export * from './lib/kafka.module';
 export * from './lib/producer';
+export * from './lib/topic-range';
 export * from './lib/topics';

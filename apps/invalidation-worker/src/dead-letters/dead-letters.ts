@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
 import { DeadLetterHeaders } from '@tm/contracts';
-import { OrderedProducer } from '@tm/messaging';
+import { OrderedProducer, readTopicRanges, TopicAdmin, type KafkaClient, type PartitionRange } from '@tm/messaging';
 
 /** One message of the dead-letter topic, as the worker wrote it. */
 export interface DeadLetterRecord {
@@ -32,15 +31,13 @@ const IDLE_MS = 15_000;
  * Reads a range of the dead-letter topic: the partitions' ends are taken first, so messages dead-lettered
  * meanwhile are not waited for. A consumer group of its own, committing nothing, deleted afterwards.
  */
-export async function readDeadLetters(kafka: Kafka, topic: string, range: DeadLetterRange = {}): Promise<{ letters: DeadLetterRecord[]; more: boolean }> {
-  const admin = kafka.admin();
+export async function readDeadLetters(kafka: KafkaClient, topic: string, range: DeadLetterRange = {}): Promise<{ letters: DeadLetterRecord[]; more: boolean }> {
+  const admin = new TopicAdmin(kafka);
   await admin.connect();
-  const groupId = `tm-dlq-tool-${randomUUID()}`;
+  const wanted: PartitionRange[] = [];
   try {
     if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic ${topic} does not exist`);
-    const wanted = new Map<number, { next: bigint; end: bigint; taken: number }>();
-    let more = false;
-    const partitions = await admin.fetchTopicOffsets(topic);
+    const partitions = await admin.partitionBounds(topic);
     if (range.partition !== undefined && !partitions.some((p) => p.partition === range.partition)) throw new Error(`topic ${topic} has no partition ${range.partition}`);
     for (const p of partitions) {
       if (range.partition !== undefined && p.partition !== range.partition) continue;
@@ -48,70 +45,48 @@ export async function readDeadLetters(kafka: Kafka, topic: string, range: DeadLe
       const high = BigInt(p.high);
       const start = range.from !== undefined && range.from > low ? range.from : low;
       const end = range.to !== undefined && range.to + 1n < high ? range.to + 1n : high;
-      if (start < end) wanted.set(p.partition, { next: start, end, taken: 0 });
+      if (start < end) wanted.push({ partition: p.partition, start, end });
     }
-    const letters: DeadLetterRecord[] = [];
-    if (wanted.size === 0) return { letters, more };
-    const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200, retry: { retries: 5 } });
-    try {
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      let finish: () => void = () => undefined;
-      const finished = new Promise<void>((resolve) => (finish = resolve));
-      let lastProgress = Date.now();
-      const close = (partition: number) => {
-        wanted.delete(partition);
-        consumer.pause([{ topic, partitions: [partition] }]);
-        if (wanted.size === 0) finish();
-      };
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
-          const r = wanted.get(partition);
-          if (!r) return;
-          lastProgress = Date.now();
-          const offset = BigInt(message.offset);
-          if (offset < r.next) return;
-          if (offset >= r.end) return close(partition);
-          const headers: Record<string, string> = {};
-          for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = value.toString();
-          letters.push({
-            partition,
-            offset: message.offset,
-            time: new Date(Number(message.timestamp)).toISOString(),
-            key: message.key?.toString('utf8') ?? '',
-            value: message.value?.toString('utf8') ?? '',
-            headers,
-          });
-          r.next = offset + 1n;
-          r.taken++;
-          if (range.limit !== undefined && r.taken >= range.limit) {
-            more ||= r.next < r.end;
-            return close(partition);
-          }
-          if (r.next >= r.end) close(partition);
-        },
-      });
-      for (const [partition, r] of wanted) consumer.seek({ topic, partition, offset: String(r.next) });
-      const idle = setInterval(() => {
-        if (Date.now() - lastProgress > IDLE_MS) finish();
-      }, 500);
-      await finished;
-      clearInterval(idle);
-      if (wanted.size > 0) throw new Error(`no message arrived for ${IDLE_MS / 1000} s from partition(s) ${[...wanted.keys()].join(', ')} of ${topic}`);
-    } finally {
-      await consumer.disconnect();
-      await admin.deleteGroups([groupId]).catch(() => undefined);
-    }
-    letters.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
-    if (range.limit !== undefined && letters.length > range.limit) {
-      letters.length = range.limit;
-      more = true;
-    }
-    return { letters, more };
   } finally {
     await admin.disconnect();
   }
+  const letters: DeadLetterRecord[] = [];
+  let more = false;
+  const taken = new Map<number, number>();
+  await readTopicRanges(
+    kafka,
+    topic,
+    wanted,
+    (partition, messages) => {
+      const end = wanted.find((w) => w.partition === partition)?.end ?? 0n;
+      for (const message of messages) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(message.headers)) headers[name] = value.toString();
+        letters.push({
+          partition,
+          offset: message.offset,
+          time: new Date(message.timestamp).toISOString(),
+          key: message.key ?? '',
+          value: message.value?.toString('utf8') ?? '',
+          headers,
+        });
+        const count = (taken.get(partition) ?? 0) + 1;
+        taken.set(partition, count);
+        if (range.limit !== undefined && count >= range.limit) {
+          more ||= BigInt(message.offset) + 1n < end;
+          return true;
+        }
+      }
+      return false;
+    },
+    { groupId: `tm-dlq-tool-${randomUUID()}`, maxWaitMs: 200, retries: 5, idleMs: IDLE_MS },
+  );
+  letters.sort((a, b) => a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+  if (range.limit !== undefined && letters.length > range.limit) {
+    letters.length = range.limit;
+    more = true;
+  }
+  return { letters, more };
 }
 
 /** The headers a replayed message carries: the original's own (not the dead-letter ones), and where it came from. */
@@ -126,7 +101,7 @@ function replayHeaders(letter: DeadLetterRecord): Record<string, string> {
  * the relay does (acks from all in-sync replicas, the key's partition). Applying is idempotent and
  * revision-gated: a replayed event older than what the cache holds changes nothing.
  */
-export async function replayDeadLetters(kafka: Kafka, topic: string, letters: DeadLetterRecord[]): Promise<void> {
+export async function replayDeadLetters(kafka: KafkaClient, topic: string, letters: DeadLetterRecord[]): Promise<void> {
   const producer = new OrderedProducer(kafka);
   try {
     for (let i = 0; i < letters.length; i += 500) {

@@ -106,7 +106,7 @@ async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  // kafkajs logs through Nest's logger: keep stdout for the output, errors only (on stderr).
+  // The Kafka client logs through Nest's logger: keep stdout for the output, errors only (on stderr).
   Logger.overrideLogger(['error']);
   const kafka = createKafka(kafkaOptions(config, 'tm-dlq'));
   const dlq = deadLetterTopic(config.KAFKA_ROUTE_EVENTS_TOPIC);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { Kafka } from 'kafkajs';
-import { KAFKA } from '@tm/messaging';
+import { KAFKA, readTopicRanges, TopicAdmin, type KafkaClient, type PartitionBounds, type PartitionPosition, type PartitionRange } from '@tm/messaging';
 import { REDIS_CLIENT, RedisNodeIdentity, RouteCache, type EventToApply, type RedisClient } from '@tm/route-cache';
 import { InvalidationWorkerConfig } from '../config';
 import { parseMessage } from './worker.service';
@@ -18,7 +17,8 @@ function describe(e: unknown): string {
  * event will come to replace them. So the worker watches which Redis processes are the masters
  * (RedisNodeIdentity, every WORKER_REDIS_CHECK_INTERVAL_MS) and, when one is a process it has not
  * seen as a master (a restart or a promotion), re-applies every event published in the last
- * WORKER_REPLAY_WINDOW_SECONDS, on all partitions, with a consumer of its own beside the group's.
+ * WORKER_REPLAY_WINDOW_SECONDS, on all partitions, with a consumer group of its own beside the worker's
+ * (readTopicRanges).
  * Applying is idempotent and version-gated, so a replay beside the normal flow is safe, and a
  * replay for nothing only costs time.
  */
@@ -36,7 +36,7 @@ export class LossReplayService implements OnApplicationBootstrap, OnApplicationS
   constructor(
     private readonly config: InvalidationWorkerConfig,
     private readonly metrics: WorkerMetrics,
-    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(KAFKA) private readonly kafka: KafkaClient,
     @Inject(REDIS_CLIENT) redis: RedisClient,
   ) {
     this.identity = new RedisNodeIdentity(redis);
@@ -82,71 +82,40 @@ export class LossReplayService implements OnApplicationBootstrap, OnApplicationS
   /** Applies every event published since `since` (ms), up to the end of the topic now; resolves the count. */
   private async replay(since: number): Promise<number> {
     const topic = this.config.KAFKA_ROUTE_EVENTS_TOPIC;
-    const admin = this.kafka.admin();
+    const admin = new TopicAdmin(this.kafka);
     await admin.connect();
-    let from: { partition: number; offset: string }[];
-    let ends: { partition: number; high: string }[];
+    let from: PartitionPosition[];
+    let ends: PartitionBounds[];
     try {
-      [from, ends] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, since), admin.fetchTopicOffsets(topic)]);
+      [from, ends] = await Promise.all([admin.offsetsAtTime(topic, since), admin.partitionBounds(topic)]);
     } finally {
       await admin.disconnect();
     }
     // From the first offset at or after `since` (-1: nothing since) to the end offset now.
-    const todo = new Map<number, { start: bigint; end: bigint }>();
+    const todo: PartitionRange[] = [];
     for (const { partition, high } of ends) {
       const first = from.find((f) => f.partition === partition)?.offset ?? '-1';
       const start = first === '-1' ? BigInt(high) : BigInt(first);
-      if (start < BigInt(high)) todo.set(partition, { start, end: BigInt(high) });
+      if (start < BigInt(high)) todo.push({ partition, start, end: BigInt(high) });
     }
-    if (todo.size === 0) return 0;
-    const consumer = this.kafka.consumer({ groupId: `${this.config.KAFKA_CONSUMER_GROUP}.replay.${randomUUID()}`, allowAutoTopicCreation: false });
     let applied = 0;
-    let failure: unknown;
-    const done = new Promise<void>((resolve, reject) => {
-      const finish = (e?: unknown) => (e === undefined ? resolve() : reject(e));
-      void consumer
-        .connect()
-        .then(() => consumer.subscribe({ topic, fromBeginning: true }))
-        .then(() =>
-          consumer.run({
-            autoCommit: false,
-            eachBatch: async ({ batch }) => {
-              const range = todo.get(batch.partition);
-              if (!range) return;
-              const events: EventToApply[] = [];
-              let last = -1n;
-              for (const message of batch.messages) {
-                const offset = BigInt(message.offset);
-                last = offset;
-                if (offset < range.start || offset >= range.end) continue;
-                const parsed = parseMessage(message);
-                if ('event' in parsed) events.push(parsed.event);
-              }
-              try {
-                const outcome = await this.cache.applyEvents(events, this.config.INVALIDATION_MODE);
-                applied += events.length;
-                this.metrics.events.inc({ outcome: 'replayed' }, outcome.filter(Boolean).length);
-              } catch (e) {
-                failure = e;
-                return finish(e);
-              }
-              if (last + 1n >= range.end) todo.delete(batch.partition);
-              if (todo.size === 0) finish();
-            },
-          }),
-        )
-        .then(() => {
-          for (const [partition, { start }] of todo) consumer.seek({ topic, partition, offset: start.toString() });
-        })
-        .catch(finish);
-    });
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the replay did not finish within 120 s')), 120_000).unref());
-    try {
-      await Promise.race([done, timeout]);
-    } finally {
-      await consumer.disconnect().catch(() => undefined);
-    }
-    if (failure !== undefined) throw failure;
+    await readTopicRanges(
+      this.kafka,
+      topic,
+      todo,
+      async (_partition, messages) => {
+        const events: EventToApply[] = [];
+        for (const message of messages) {
+          const parsed = parseMessage(message);
+          if ('event' in parsed) events.push(parsed.event);
+        }
+        const outcome = await this.cache.applyEvents(events, this.config.INVALIDATION_MODE);
+        applied += events.length;
+        this.metrics.events.inc({ outcome: 'replayed' }, outcome.filter(Boolean).length);
+        return false;
+      },
+      { groupId: `${this.config.KAFKA_CONSUMER_GROUP}.replay.${randomUUID()}`, timeoutMs: 120_000 },
+    );
     return applied;
   }
 

@@ -1,4 +1,5 @@
-import { OffsetCommits, type PartitionOffset } from './offset-commits';
+import type { PartitionOffset } from '@tm/messaging';
+import { OffsetCommits } from './offset-commits';
 
 const at = (partition: number, offset: number): PartitionOffset => ({ topic: 't', partition, offset: String(offset) });
 

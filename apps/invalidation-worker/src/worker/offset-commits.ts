@@ -1,15 +1,10 @@
-/** Where a partition's consumer is to read next: everything before `offset` is applied. */
-export interface PartitionOffset {
-  topic: string;
-  partition: number;
-  offset: string;
-}
+import type { PartitionOffset } from '@tm/messaging';
 
 export type CommitOffsets = (offsets: PartitionOffset[]) => Promise<void>;
 
 /**
  * Offsets of applied batches, committed at most once every `intervalMs` and always within it, also
- * when no further batch comes (kafkajs commits pending offsets only when a batch arrives).
+ * when no further batch comes (the consumer commits nothing by itself, only what it is told to).
  * Commits run one at a time, so a later offset is never overwritten by an earlier one.
  */
 export class OffsetCommits {

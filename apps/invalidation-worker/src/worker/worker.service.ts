@@ -1,14 +1,29 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { ErrorReply } from 'redis';
 import { DeadLetterHeaders, deadLetterTopic, parseRouteEvent } from '@tm/contracts';
-import { checkTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, topicSettings, type OutgoingMessage } from '@tm/messaging';
+import {
+  checkTopics,
+  GroupConsumer,
+  isKafkaUnavailable,
+  KAFKA,
+  kafkaErrorType,
+  OrderedProducer,
+  routeEventTopics,
+  TopicAdmin,
+  TopicReport,
+  topicSettings,
+  type BatchControls,
+  type ConsumedBatch,
+  type ConsumedMessage,
+  type KafkaClient,
+  type OutgoingMessage,
+} from '@tm/messaging';
 import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
 import { REDIS_CLIENT, RouteCache, type EventOutcome, type EventToApply, type RedisClient } from '@tm/route-cache';
 import { InvalidationWorkerConfig } from '../config';
-import { deadLetterLabel, isKafkaUnavailable, isMessageError, kafkaErrorType } from './failures';
-import { OffsetCommits, type PartitionOffset } from './offset-commits';
+import { deadLetterLabel, isMessageError } from './failures';
+import { OffsetCommits } from './offset-commits';
 import { WorkerMetrics } from './worker.metrics';
 
 function describe(e: unknown): string {
@@ -19,7 +34,7 @@ export type Parsed = { event: EventToApply } | { reason: string };
 
 /** A message on its way to the dead-letter topic. */
 interface DeadLetter {
-  message: KafkaMessage;
+  message: ConsumedMessage;
   reason: string;
   attempts: number;
   /** The script's error reply, for one that failed to apply; none for one that is not a valid event. */
@@ -27,13 +42,14 @@ interface DeadLetter {
 }
 
 /** The dead-letter record of a message: its own key, value and headers, and where and why it failed. */
-function deadLetterRecord(batch: Batch, { message, reason, attempts }: DeadLetter): OutgoingMessage {
+function deadLetterRecord(batch: ConsumedBatch, { message, reason, attempts }: DeadLetter): OutgoingMessage {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (typeof value === 'string' || Buffer.isBuffer(value)) headers[name] = value.toString();
+  for (const [name, value] of Object.entries(message.headers)) {
+    // A header the message carries more than once is left out (one value per name here).
+    if (!Array.isArray(value)) headers[name] = value.toString();
   }
   return {
-    key: message.key?.toString('utf8') ?? '',
+    key: message.key ?? '',
     value: message.value?.toString('utf8') ?? '',
     headers: {
       ...headers,
@@ -46,20 +62,13 @@ function deadLetterRecord(batch: Batch, { message, reason, attempts }: DeadLette
   };
 }
 
-/** kafkajs's eachBatch commit wants the offsets grouped by topic. */
-function byTopic(offsets: PartitionOffset[]): { topics: { topic: string; partitions: { partition: number; offset: string }[] }[] } {
-  const topics = new Map<string, { partition: number; offset: string }[]>();
-  for (const { topic, partition, offset } of offsets) topics.set(topic, [...(topics.get(topic) ?? []), { partition, offset }]);
-  return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) };
-}
-
 /** A message of the topic as an event to apply, or why it is not one. */
-export function parseMessage(message: KafkaMessage): Parsed {
+export function parseMessage(message: ConsumedMessage): Parsed {
   const value = message.value?.toString('utf8');
   if (value === undefined) return { reason: 'no value' };
   const result = parseRouteEvent(value);
   if ('error' in result) return { reason: result.error };
-  if (message.key?.toString('utf8') !== result.event.subject) return { reason: 'message key does not match the event subject' };
+  if (message.key !== result.event.subject) return { reason: 'message key does not match the event subject' };
   return { event: { data: result.event.data, time: Date.parse(result.event.time) } };
 }
 
@@ -76,7 +85,7 @@ export function parseMessage(message: KafkaMessage): Parsed {
 export class WorkerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Worker');
   private readonly cache: RouteCache;
-  private readonly consumer: Consumer;
+  private readonly consumer: GroupConsumer;
   private readonly dlq: OrderedProducer;
   private readonly commits: OffsetCommits;
   private stopping = false;
@@ -86,32 +95,31 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   constructor(
     private readonly config: InvalidationWorkerConfig,
     private readonly metrics: WorkerMetrics,
-    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(KAFKA) private readonly kafka: KafkaClient,
     @Inject(REDIS_CLIENT) redis: RedisClient,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     this.topicReport = new TopicReport(registry, this.logger);
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000);
-    this.consumer = kafka.consumer({
+    this.consumer = new GroupConsumer(kafka, {
       groupId: config.KAFKA_CONSUMER_GROUP,
-      allowAutoTopicCreation: false,
       // A worker that dies is noticed (and its partitions handed over) within 10 s.
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: config.WORKER_MAX_BACKOFF_MS, restartOnFailure: async () => true },
+      sessionTimeoutMs: 10_000,
+      rebalanceTimeoutMs: 10_000,
+      heartbeatIntervalMs: 1_000,
+      retry: { retries: 10, initialRetryTimeMs: 200, maxRetryTimeMs: config.WORKER_MAX_BACKOFF_MS, restartOnFailure: true },
     });
     this.dlq = new OrderedProducer(kafka);
     this.commits = new OffsetCommits(
       config.WORKER_COMMIT_INTERVAL_MS,
-      (offsets) => this.consumer.commitOffsets(offsets),
+      (offsets) => this.consumer.commit(offsets),
       (e) => {
         this.metrics.errors.inc({ stage: 'commit' });
         this.logger.warn(`committing offsets failed, retrying: ${describe(e)}`);
       },
     );
     // After a rebalance the group redelivers from the committed offsets; what was pending is applied again.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.commits.clear());
+    this.consumer.onGroupJoin(() => this.commits.clear());
     this.metrics.refreshLag = () => this.refreshLag();
   }
 
@@ -135,13 +143,9 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
         this.topicReport.report(specs, mismatches);
         if (mismatches.some((m) => m.topic === topic && m.setting === 'exists')) throw new Error(`topic ${topic} does not exist yet (the outbox relay creates it)`);
         await this.consumer.connect();
-        await this.consumer.subscribe({ topic: this.config.KAFKA_ROUTE_EVENTS_TOPIC, fromBeginning: true });
-        await this.consumer.run({
-          autoCommit: false,
-          eachBatchAutoResolve: false,
-          partitionsConsumedConcurrently: 1,
-          eachBatch: (payload) => this.onBatch(payload),
-        });
+        await this.consumer.subscribe(this.config.KAFKA_ROUTE_EVENTS_TOPIC, { fromBeginning: true });
+        // Offsets are resolved and committed by onBatch only (the consumer commits nothing by itself).
+        await this.consumer.run({ autoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (batch, controls) => this.onBatch(batch, controls) });
         this.logger.log(`consuming ${this.config.KAFKA_ROUTE_EVENTS_TOPIC} as ${this.config.KAFKA_CONSUMER_GROUP} (${this.config.INVALIDATION_MODE} mode)`);
         return;
       } catch (e) {
@@ -154,14 +158,14 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     }
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch(batch: ConsumedBatch, { resolveOffset, heartbeat, commit, isRunning, isStale }: BatchControls): Promise<void> {
     const running = () => isRunning() && !isStale();
     const pause = async (ms: number) => {
       await heartbeat().catch(() => undefined);
       await new Promise((r) => setTimeout(r, ms));
     };
     const dead: DeadLetter[] = [];
-    let pending: { message: KafkaMessage; event: EventToApply; attempts: number }[] = [];
+    let pending: { message: ConsumedMessage; event: EventToApply; attempts: number }[] = [];
     for (const message of batch.messages) {
       const parsed = parseMessage(message);
       if ('event' in parsed) pending.push({ message, event: parsed.event, attempts: 0 });
@@ -202,7 +206,7 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
         } else {
           this.metrics.errors.inc({ stage: 'message' });
           this.logger.warn(
-            `applying ${batch.topic}[${batch.partition}]@${p.message.offset} (key ${p.message.key?.toString('utf8')}) failed, attempt ${p.attempts} of ${this.config.WORKER_MESSAGE_MAX_ATTEMPTS}: ${outcome.message}`,
+            `applying ${batch.topic}[${batch.partition}]@${p.message.offset} (key ${p.message.key}) failed, attempt ${p.attempts} of ${this.config.WORKER_MESSAGE_MAX_ATTEMPTS}: ${outcome.message}`,
           );
           failed.push(p);
         }
@@ -224,22 +228,22 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
     this.commits.add({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() });
     if (this.config.WORKER_COMMIT_INTERVAL_MS === 0 || this.stopping) {
       // Committed before the batch returns: through the batch's own commit, which works while the consumer stops.
-      await this.commits.flush((offsets) => commitOffsetsIfNecessary(byTopic(offsets)));
+      await this.commits.flush(commit);
     }
   }
 
   /**
    * Writes one dead letter. While Kafka is unavailable it is tried without end (false: the batch is
    * no longer ours). When the dead-letter topic refuses it (missing, not authorised, too large: see
-   * failures.ts) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then skipped: logged at error with
-   * its partition, offset, key and reason, and counted, so that one message the topic cannot take
-   * does not stall every route of its partition. The message is poison already; its route is healed
-   * by its next event or by the cache TTL, and it can still be read at its offset within the topic's
-   * retention.
+   * isKafkaUnavailable in @tm/messaging) it is tried WORKER_MESSAGE_MAX_ATTEMPTS times, then
+   * skipped: logged at error with its partition, offset, key and reason, and counted, so that one
+   * message the topic cannot take does not stall every route of its partition. The message is
+   * poison already; its route is healed by its next event or by the cache TTL, and it can still be
+   * read at its offset within the topic's retention.
    */
-  private async deadLetter(batch: Batch, letter: DeadLetter, running: () => boolean, pause: (ms: number) => Promise<void>): Promise<boolean> {
+  private async deadLetter(batch: ConsumedBatch, letter: DeadLetter, running: () => boolean, pause: (ms: number) => Promise<void>): Promise<boolean> {
     const topic = deadLetterTopic(batch.topic);
-    const where = `${batch.topic}[${batch.partition}]@${letter.message.offset} (key ${letter.message.key?.toString('utf8')})`;
+    const where = `${batch.topic}[${batch.partition}]@${letter.message.offset} (key ${letter.message.key})`;
     let refusals = 0;
     let backoff = 100;
     for (;;) {
@@ -266,17 +270,14 @@ export class WorkerService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async refreshLag(): Promise<void> {
-    const admin = this.kafka.admin();
+    const admin = new TopicAdmin(this.kafka);
     try {
       await withTimeout(
         (async () => {
           await admin.connect();
           const topic = this.config.KAFKA_ROUTE_EVENTS_TOPIC;
-          const [ends, committed] = await Promise.all([
-            admin.fetchTopicOffsets(topic),
-            admin.fetchOffsets({ groupId: this.config.KAFKA_CONSUMER_GROUP, topics: [topic] }),
-          ]);
-          const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset === '-1' ? '0' : p.offset)]));
+          const [ends, committed] = await Promise.all([admin.partitionBounds(topic), admin.committedOffsets(this.config.KAFKA_CONSUMER_GROUP, topic)]);
+          const done = new Map(committed.map((p) => [p.partition, BigInt(p.offset === '-1' ? '0' : p.offset)]));
           for (const end of ends) {
             const lag = BigInt(end.high) - (done.get(end.partition) ?? 0n);
             this.metrics.consumerLag.set({ partition: String(end.partition) }, Number(lag < 0n ? 0n : lag));

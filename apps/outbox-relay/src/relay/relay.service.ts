@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { ensureTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, topicSettings } from '@tm/messaging';
+import { ensureTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, topicSettings, type KafkaClient } from '@tm/messaging';
 import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
 import { OutboxRelayConfig } from '../config';
 import { LeaderLock } from './leader-lock';
@@ -57,7 +56,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly config: OutboxRelayConfig,
     private readonly store: OutboxStore,
     private readonly metrics: RelayMetrics,
-    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(KAFKA) private readonly kafka: KafkaClient,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     this.topicReport = new TopicReport(registry, this.logger);

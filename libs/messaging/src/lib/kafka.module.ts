@@ -13,6 +13,12 @@ import { withTimeout, type KafkaSaslMechanism, type ReadinessCheck } from '@tm/p
 /** The kafkajs client; keep kafkajs behind this lib so that it can be swapped. */
 export const KAFKA = Symbol('KAFKA');
 
+/**
+ * The Kafka client that KAFKA provides. Apps hand it to this lib's producer, consumer and admin
+ * (OrderedProducer, GroupConsumer, TopicAdmin, readTopicRanges, checkTopics) and call nothing on it.
+ */
+export type KafkaClient = Kafka;
+
 /** TLS to the brokers: a private CA (PEM) and whether a certificate that does not verify is refused. */
 export interface KafkaTls {
   ca?: string;
@@ -84,7 +90,7 @@ const nestLogCreator: logCreator = () => {
   };
 };
 
-export function createKafka(options: KafkaOptions): Kafka {
+export function createKafka(options: KafkaOptions): KafkaClient {
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
@@ -111,7 +117,7 @@ export class KafkaReadiness implements ReadinessCheck, OnApplicationShutdown {
   readonly name = 'kafka';
   private admin: Admin | undefined;
 
-  constructor(@Inject(KAFKA) private readonly kafka: Kafka) {}
+  constructor(@Inject(KAFKA) private readonly kafka: KafkaClient) {}
 
   async check(): Promise<void> {
     await withTimeout(this.describe(), 2_000, 'Kafka');

@@ -1,5 +1,6 @@
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Producer } from 'kafkajs';
 import { withTimeout } from '@tm/platform';
+import type { KafkaClient } from './kafka.module';
 
 export interface OutgoingMessage {
   key: string;
@@ -29,7 +30,7 @@ export class OrderedProducer {
   private producer: Producer;
   private connected = false;
 
-  constructor(private readonly kafka: Kafka) {
+  constructor(private readonly kafka: KafkaClient) {
     this.producer = this.create();
   }
 
