@@ -18,8 +18,8 @@ describe('watch order under interleavings (real PostgreSQL)', () => {
   let r: ResolverUnderTest;
   const clients: WatchClient[] = [];
   const apps: NestFastifyApplication[] = [];
-  const watch = async (base: string, path: string, headers?: Record<string, string>) => {
-    const c = await WatchClient.open(base, path, { headers });
+  const watch = async (base: string, path: string, headers?: Record<string, string>, token?: string) => {
+    const c = await WatchClient.open(base, path, { headers, token });
     clients.push(c);
     return c;
   };
@@ -145,8 +145,10 @@ describe('watch order under interleavings (real PostgreSQL)', () => {
     const fronted = await FaultProxy.forUrl(r.database.url);
     try {
       const { base } = await replica({}, {}, fronted.url);
+      // A stored key bound to the tenant, as a real client holds one (verified while PostgreSQL is up).
+      const key = await r.createKey(['routes:read'], 'outage');
       const before = await r.write('outage/web/prod', 'https://1.example');
-      const c = await watch(base, `/v1/watch/outage?since=${before.data.revision - 1}`);
+      const c = await watch(base, `/v1/watch/outage?since=${before.data.revision - 1}`, undefined, key);
       await c.untilBookmark(before.data.revision);
       fronted.proxy.refuse();
       // The feed's next read fails: from then on no bookmark (the last proof cannot be renewed).
@@ -158,10 +160,10 @@ describe('watch order under interleavings (real PostgreSQL)', () => {
       // At most one bookmark could have been on its way when the cut came; none after.
       expect(afterCut.length).toBeLessThanOrEqual(1);
       expect(c.isEnded).toBe(false);
-      const snapshot = await watch(base, '/v1/watch/outage');
+      const snapshot = await watch(base, '/v1/watch/outage', undefined, key);
       expect(snapshot.status).toBe(503);
       expect(snapshot.headers['retry-after']).toBeDefined();
-      const resumed = await watch(base, `/v1/watch/outage?since=${before.data.revision - 1}`);
+      const resumed = await watch(base, `/v1/watch/outage?since=${before.data.revision - 1}`, undefined, key);
       expect(resumed.status).toBe(200);
       expect(changeRevisions(await resumed.until((f) => changeRevisions(f).length >= 1))).toEqual([before.data.revision]);
       fronted.proxy.restore();
