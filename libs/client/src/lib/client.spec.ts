@@ -85,6 +85,19 @@ describe('answers from memory', () => {
     await until(() => tm.resolveCached('acme/api/prod', 8) === null, 3000, 'the delete');
   });
 
+  it('a change applied before its bookmark raises the view\'s as-of: an answer is never older than its route (G2)', async () => {
+    const streams = watchAcme((s) => s.snapshot({ 'acme/api/prod': ['https://a.example', 3] }, 5));
+    const tm = client();
+    expect(await tm.resolve('acme/api/prod')).toMatchObject({ revision: 3, asOf: 5 });
+    // The change at 7 arrives; its bookmark has not (yet).
+    streams[0]?.put('acme/api/prod', 'https://b.example', 7, 7);
+    await until(() => tm.resolveCached('acme/api/prod')?.url === 'https://b.example', 3000, 'the put');
+    expect(tm.resolveCached('acme/api/prod')).toMatchObject({ url: 'https://b.example', revision: 7, asOf: 7, source: 'memory' });
+    // A session at 7 is answered from memory without waiting for a bookmark.
+    expect(await tm.session().resolve('acme/api/prod', { minRevision: 7 })).toMatchObject({ source: 'memory', asOf: 7 });
+    expect(server.requests('/v1/resolve')).toHaveLength(0);
+  });
+
   it('is not answered from memory past maxStalenessMs: the bookmark ageMs plus the time since it arrived', async () => {
     watchAcme((s) => s.snapshot({ 'acme/api/prod': ['https://a.example', 3] }, 5, 700));
     server.on('/v1/resolve/', (_req, res) => resolved(res, 'acme/api/prod', 'https://a.example', 3, 9));

@@ -194,20 +194,20 @@ export class TrafficManagerClient implements SessionHost {
     min: number,
     session: Session | undefined,
   ): Resolution | null | undefined {
-    if (!watch.synced || watch.bookmarkRevision < min) return undefined;
+    if (!watch.synced || watch.asOf < min) return undefined;
     const ageMs = watch.bookmarkAgeMs + Math.max(0, performance.now() - watch.bookmarkReceivedAt);
     if (!(ageMs < this.options.maxStalenessMs)) return undefined;
     if (entry === undefined && !(isValidName(service) && isValidName(environment))) return undefined;
     watch.lastUsed = ++this.useTick;
     this.memoryHits++;
-    const asOf = watch.bookmarkRevision;
+    const asOf = watch.asOf;
     if (session !== undefined && asOf > session.revision) session.observe(asOf);
     if (entry === undefined) return null;
     return { url: entry.url, revision: entry.revision, asOf, source: 'memory', ageMs };
   }
 
   private usable(watch: TenantWatch, min: number): boolean {
-    return watch.synced && watch.bookmarkRevision >= min && watch.stalenessMs() < this.options.maxStalenessMs;
+    return watch.synced && watch.asOf >= min && watch.stalenessMs() < this.options.maxStalenessMs;
   }
 
   /** Waits until the view may answer (or stops being worth waiting for), at most `ms`. */
@@ -300,11 +300,11 @@ export class TrafficManagerClient implements SessionHost {
     if (limit === 0) return undefined;
     const now = performance.now();
     let best: { asOf: number; answer: Resolution | null } | undefined;
-    if (watch && watch.bookmarkRevision >= min && watch.bookmarkRevision >= 0) {
+    if (watch && watch.asOf >= min && watch.asOf >= 0) {
       const ageMs = watch.stalenessMs(now);
       if (ageMs <= limit) {
         const entry = watch.entry(id.service, id.environment);
-        const asOf = watch.bookmarkRevision;
+        const asOf = watch.asOf;
         best = { asOf, answer: entry ? { url: entry.url, revision: entry.revision, asOf, source: 'stale', ageMs } : null };
       }
     }
@@ -469,7 +469,7 @@ export class TrafficManagerClient implements SessionHost {
       watchWaits: this.watchWaits,
       watches: [...this.watches.values()].map((w) => {
         const staleness = w.stalenessMs(now);
-        return { tenant: w.tenant, state: w.state, revision: w.bookmarkRevision, stalenessMs: Number.isFinite(staleness) ? staleness : null, routes: w.routes.size };
+        return { tenant: w.tenant, state: w.state, revision: w.asOf, stalenessMs: Number.isFinite(staleness) ? staleness : null, routes: w.routes.size };
       }),
     };
   }

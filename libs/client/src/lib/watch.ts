@@ -43,8 +43,12 @@ export class TenantWatch {
   /** True while the snapshot is done and the stream is up. */
   synced = false;
   state: WatchState = 'connecting';
-  /** The last bookmark's revision: the view's as-of revision. -1 before any. */
-  bookmarkRevision = -1;
+  /**
+   * The view's as-of revision: every change up to it is in the view. A bookmark raises it, and so does
+   * each change applied after the snapshot (the stream sends them in revision order with no gap, so
+   * the view then holds everything up to that change's id). -1 before the first bookmark.
+   */
+  asOf = -1;
   bookmarkAgeMs = 0;
   /** performance.now() when the last bookmark arrived. */
   bookmarkReceivedAt = 0;
@@ -79,7 +83,7 @@ export class TenantWatch {
 
   /** The view's staleness now, on this process's monotonic clock (Infinity before any bookmark). */
   stalenessMs(now = performance.now()): number {
-    return this.bookmarkRevision < 0 ? Infinity : watchStaleness(this.bookmarkAgeMs, this.bookmarkReceivedAt, now);
+    return this.asOf < 0 ? Infinity : watchStaleness(this.bookmarkAgeMs, this.bookmarkReceivedAt, now);
   }
 
   /** The entry of a route in the view (whatever the view's state). */
@@ -189,8 +193,14 @@ export class TenantWatch {
           this.pending.set(change, { url: change.url ?? '', revision: change.revision });
           return;
         }
-        if (id !== undefined) this.lastEventId = id;
         this.apply(event.event === WatchEvents.delete || change.url === null ? null : change.url, change);
+        if (id !== undefined) {
+          this.lastEventId = id;
+          if (this.snapshotDone && id > this.asOf) {
+            this.asOf = id;
+            this.hooks.progress(this);
+          }
+        }
         return;
       }
       case WatchEvents.bookmark: {
@@ -202,7 +212,7 @@ export class TenantWatch {
           this.snapshotDone = true;
         }
         if (!this.snapshotDone) return;
-        this.bookmarkRevision = bookmark.revision;
+        this.asOf = Math.max(this.asOf, bookmark.revision);
         this.bookmarkAgeMs = Math.max(0, bookmark.ageMs);
         this.bookmarkReceivedAt = performance.now();
         this.lastEventId = Math.max(this.lastEventId ?? 0, id ?? bookmark.revision);
@@ -236,7 +246,7 @@ export class TenantWatch {
     this.pending = undefined;
     this.snapshotDone = false;
     this.lastEventId = undefined;
-    this.bookmarkRevision = -1;
+    this.asOf = -1;
   }
 
   /** The stream is over: down, then a reconnect after a jittered backoff (or `delayMs`). */
