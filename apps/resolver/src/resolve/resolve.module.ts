@@ -18,5 +18,6 @@ const noHooks: ResolverHooks = {};
     { provide: DatabaseClock, useFactory: (local: LocalClock) => new DatabaseClock(local), inject: [LOCAL_CLOCK] },
     DatabaseClockProbe,
   ],
+  exports: [LOCAL_CLOCK],
 })
 export class ResolveModule {}

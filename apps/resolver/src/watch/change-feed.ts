@@ -159,7 +159,6 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     const after = history.last;
     const batch = await readChangesAfter(query, after, FEED_BATCH);
     await this.hooks.feedRead?.(batch);
-    if (this.history !== history || history.last !== after) return true;
     const now = this.clock();
     const fresh: LoggedChange[] = [];
     for (const change of batch.changes) {

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { LOCAL_CLOCK, monotonicClock } from '../resolve/database-clock';
+import { ResolveModule } from '../resolve/resolve.module';
 import { ChangeFeed } from './change-feed';
 import { WatchController } from './watch.controller';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
@@ -8,8 +8,10 @@ import { WatchMetrics } from './watch.metrics';
 
 const noHooks: WatchHooks = {};
 
+/** The watch; it judges ages on the clock the read path provides (ResolveModule's LOCAL_CLOCK). */
 @Module({
+  imports: [ResolveModule],
   controllers: [WatchController],
-  providers: [ChangeFeed, WatchService, WatchMetrics, { provide: WATCH_HOOKS, useValue: noHooks }, { provide: LOCAL_CLOCK, useValue: monotonicClock }],
+  providers: [ChangeFeed, WatchService, WatchMetrics, { provide: WATCH_HOOKS, useValue: noHooks }],
 })
 export class WatchModule {}
