@@ -1,8 +1,9 @@
 import { StoreRevision1764000000000 } from './1764000000000-store-revision';
 import { RoutesSchema1764000000001 } from './1764000000001-routes-schema';
 import { EndpointsNotCascaded1764000000460 } from './1764000000460-endpoints-not-cascaded';
+import { TrafficPolicies1764000000840 } from './1764000000840-traffic-policies';
 
 export { runMigrations } from './run';
 
 /** Every migration, oldest first. Add new ones at the end. */
-export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001, EndpointsNotCascaded1764000000460];
+export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001, EndpointsNotCascaded1764000000460, TrafficPolicies1764000000840];

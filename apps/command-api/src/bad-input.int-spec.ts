@@ -16,6 +16,48 @@ interface Case {
 const ROUTE = '/v1/routes/acme/billing/prod';
 const put = (what: string, body: unknown, field = 'url', status = 400): Case => ({ what, method: 'PUT', url: ROUTE, body, status, field });
 const long = (n: number) => 'a'.repeat(n);
+const ep = (extra: Record<string, unknown> = {}) => ({ id: 'blue', url: 'https://blue.acme.internal', ...extra });
+const probed = (healthCheck: unknown) => ({ endpoints: [ep()], healthCheck });
+
+/** Bad traffic policies: each names its field. */
+const POLICIES: Case[] = [
+  put('url and endpoints both', { url: 'https://x.example', endpoints: [ep()] }, 'endpoints'),
+  put('no endpoints', { endpoints: [] }, 'endpoints'),
+  put('17 endpoints', { endpoints: Array.from({ length: 17 }, (_, i) => ep({ id: `e${i}` })) }, 'endpoints'),
+  put('endpoints as an object', { endpoints: { blue: 'https://blue.acme.internal' } }, 'endpoints'),
+  put('an endpoint that is a string', { endpoints: ['https://blue.acme.internal'] }, 'endpoints.0'),
+  put('an endpoint id with capitals', { endpoints: [ep({ id: 'Blue' })] }, 'endpoints.0.id'),
+  put('an endpoint without an id', { endpoints: [{ url: 'https://blue.acme.internal' }] }, 'endpoints.0.id'),
+  put('two endpoints with one id', { endpoints: [ep(), ep({ url: 'https://green.acme.internal' })] }, 'endpoints.1.id'),
+  put('an endpoint URL with user info', { endpoints: [ep({ url: 'https://a:b@blue.acme.internal' })] }, 'endpoints.0.url'),
+  put('an endpoint without a URL', { endpoints: [{ id: 'blue' }] }, 'endpoints.0.url'),
+  put('priority 0', { endpoints: [ep({ priority: 0 })] }, 'endpoints.0.priority'),
+  put('priority 1001', { endpoints: [ep({ priority: 1001 })] }, 'endpoints.0.priority'),
+  put('priority 1.5', { endpoints: [ep({ priority: 1.5 })] }, 'endpoints.0.priority'),
+  put('priority as a string', { endpoints: [ep({ priority: '1' })] }, 'endpoints.0.priority'),
+  put('weight -1', { endpoints: [ep({ weight: -1 })] }, 'endpoints.0.weight'),
+  put('weight 1001', { endpoints: [ep({ weight: 1001 })] }, 'endpoints.0.weight'),
+  put('state on', { endpoints: [ep({ state: 'on' })] }, 'endpoints.0.state'),
+  put('an unknown endpoint field', { endpoints: [ep({ region: 'eu' })] }, 'endpoints.0.region'),
+  put('healthCheck as a string', probed('http'), 'healthCheck'),
+  put('health check type icmp', probed({ type: 'icmp' }), 'healthCheck.type'),
+  put('interval 0', probed({ intervalSeconds: 0 }), 'healthCheck.intervalSeconds'),
+  put('interval 3601', probed({ intervalSeconds: 3601 }), 'healthCheck.intervalSeconds'),
+  put('interval 1.5', probed({ intervalSeconds: 1.5 }), 'healthCheck.intervalSeconds'),
+  put('timeout above the interval', probed({ intervalSeconds: 2, timeoutSeconds: 3 }), 'healthCheck.timeoutSeconds'),
+  put('timeout above the default interval', probed({ timeoutSeconds: 11 }), 'healthCheck.timeoutSeconds'),
+  put('healthy threshold 0', probed({ healthyThreshold: 0 }), 'healthCheck.healthyThreshold'),
+  put('unhealthy threshold 11', probed({ unhealthyThreshold: 11 }), 'healthCheck.unhealthyThreshold'),
+  put('a path without a slash', probed({ path: 'healthz' }), 'healthCheck.path'),
+  put('a path with a fragment', probed({ path: '/healthz#x' }), 'healthCheck.path'),
+  put('a path with a space', probed({ path: '/health z' }), 'healthCheck.path'),
+  put('a path for a tcp check', probed({ type: 'tcp', path: '/healthz' }), 'healthCheck.path'),
+  put('expectedStatus abc', probed({ expectedStatus: 'abc' }), 'healthCheck.expectedStatus'),
+  put('expectedStatus 600', probed({ expectedStatus: '600' }), 'healthCheck.expectedStatus'),
+  put('expectedStatus 299-200', probed({ expectedStatus: '299-200' }), 'healthCheck.expectedStatus'),
+  put('expectedStatus for a tcp check', probed({ type: 'tcp', expectedStatus: '200' }), 'healthCheck.expectedStatus'),
+  put('an unknown health check field', probed({ method: 'HEAD' }), 'healthCheck.method'),
+];
 
 /** Malformed requests: each is answered 4xx with problem+json, and the database does not change. */
 const CASES: Case[] = [
@@ -48,7 +90,8 @@ const CASES: Case[] = [
   { what: 'empty JSON body', method: 'PUT', url: ROUTE, raw: '', headers: { 'content-type': 'application/json' }, status: 400 },
   { what: 'body that is not JSON', method: 'PUT', url: ROUTE, raw: 'url=https://x.example', headers: { 'content-type': 'application/x-www-form-urlencoded' }, status: 415 },
   { what: 'text/plain body', method: 'PUT', url: ROUTE, raw: 'https://x.example', headers: { 'content-type': 'text/plain' }, status: 415 },
-  { what: 'body over 16 KiB', method: 'PUT', url: ROUTE, raw: JSON.stringify({ url: `https://x.example/${long(17_000)}` }), headers: { 'content-type': 'application/json' }, status: 413 },
+  { what: 'route PUT body over 64 KiB', method: 'PUT', url: ROUTE, raw: JSON.stringify({ url: `https://x.example/${long(66_000)}` }), headers: { 'content-type': 'application/json' }, status: 413 },
+  { what: 'other body over 16 KiB', method: 'POST', url: '/v1/tenants', raw: JSON.stringify({ slug: 'newco', displayName: long(17_000) }), headers: { 'content-type': 'application/json' }, status: 413 },
   { what: 'limit of zero', method: 'GET', url: '/v1/routes?limit=0', status: 400, field: 'limit' },
   { what: 'negative limit', method: 'GET', url: '/v1/routes?limit=-5', status: 400, field: 'limit' },
   { what: 'huge limit', method: 'GET', url: '/v1/routes?limit=99999999999999999999999', status: 400, field: 'limit' },
@@ -75,6 +118,7 @@ const CASES: Case[] = [
   { what: 'key id that is not a UUID', method: 'DELETE', url: '/v1/api-keys/123', status: 400, field: 'id' },
   { what: 'unknown path', method: 'GET', url: '/v1/nothing-here', status: 404 },
   { what: 'route path with a missing part', method: 'PUT', url: '/v1/routes/acme/billing', body: { url: 'https://x.example' }, status: 404 },
+  ...POLICIES,
 ];
 
 describe('bad input', () => {

@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
 import { generateApiKey } from '@tm/auth';
-import { routeEvent, routeKey, type RouteEventData, type RouteId } from '@tm/contracts';
+import { primaryEndpoint, routeEvent, routeKey, type RouteEventData, type RouteId, type TrafficPolicy } from '@tm/contracts';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
 import { DatabaseConnector } from '@tm/persistence';
 import { createRedisClient, REDIS_CLIENT, RouteCache, type EventOutcome, type InvalidationMode, type RedisClient } from '@tm/route-cache';
@@ -122,7 +122,64 @@ export class ResolverUnderTest {
    * Writes a route the way the command API does (clock, endpoint, outbox row in one transaction)
    * and returns the event the worker would apply.
    */
-  async write(route: string, url: string | null): Promise<{ data: RouteEventData; time: number }> {
+  write(route: string, url: string | null): Promise<{ data: RouteEventData; time: number }> {
+    return this.commitWrite(route, async (id, revision, at) => {
+      const { tenant, service, environment } = id;
+      if (url === null) {
+        await this.db.query(
+          `DELETE FROM endpoints e USING services s, tenants t
+            WHERE s.id = e.service_id AND t.id = s.tenant_id AND t.slug = $1 AND s.name = $2 AND e.environment = $3`,
+          [tenant, service, environment],
+        );
+      } else {
+        await this.ensureService(id);
+        await this.db.query(
+          `INSERT INTO endpoints (service_id, environment, url, revision, updated_at)
+           SELECT s.id, $3, $4, $5, $6 FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = $1 AND s.name = $2
+           ON CONFLICT (service_id, environment) DO UPDATE SET url = EXCLUDED.url, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at`,
+          [tenant, service, environment, url, revision, at],
+        );
+      }
+      return { ...id, url, revision };
+    });
+  }
+
+  /**
+   * Writes a route with a traffic policy as the command API does (every endpoint's health begins at
+   * this write's revision unless `healthRevisions` says otherwise), and returns its event.
+   */
+  writePolicy(route: string, policy: TrafficPolicy, healthRevisions: Record<string, number> = {}): Promise<{ data: RouteEventData; time: number }> {
+    return this.commitWrite(route, async (id, revision, at) => {
+      const url = primaryEndpoint(policy.endpoints).url;
+      const revisions = Object.fromEntries(policy.endpoints.map((e) => [e.id, healthRevisions[e.id] ?? revision]));
+      await this.ensureService(id);
+      await this.db.query(
+        `INSERT INTO endpoints (service_id, environment, url, policy, health_revisions, revision, updated_at)
+         SELECT s.id, $3, $4, $5, $6, $7, $8 FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = $1 AND s.name = $2
+         ON CONFLICT (service_id, environment) DO UPDATE
+           SET url = EXCLUDED.url, policy = EXCLUDED.policy, health_revisions = EXCLUDED.health_revisions, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at`,
+        [id.tenant, id.service, id.environment, url, JSON.stringify(policy), JSON.stringify(revisions), revision, at],
+      );
+      return {
+        ...id,
+        url,
+        revision,
+        endpoints: policy.endpoints.map((e) => ({ ...e, healthRevision: revisions[e.id] as number })),
+        healthCheck: policy.healthCheck,
+      };
+    });
+  }
+
+  private async ensureService({ tenant, service }: RouteId): Promise<void> {
+    await this.db.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
+    await this.db.query('INSERT INTO services (tenant_id, name) SELECT id, $2 FROM tenants WHERE slug = $1 ON CONFLICT DO NOTHING', [tenant, service]);
+  }
+
+  /** One write's transaction: the next revision, `change` (which gives the event's data), the outbox row. */
+  private async commitWrite(
+    route: string,
+    change: (id: RouteId, revision: number, at: Date) => Promise<RouteEventData>,
+  ): Promise<{ data: RouteEventData; time: number }> {
     const [tenant, service, environment] = route.split('/') as [string, string, string];
     const id: RouteId = { tenant, service, environment };
     await this.db.query('BEGIN');
@@ -132,26 +189,7 @@ export class ResolverUnderTest {
       );
       const revision = Number(rows[0]?.revision);
       const at = rows[0]?.at as Date;
-      if (url === null) {
-        await this.db.query(
-          `DELETE FROM endpoints e USING services s, tenants t
-            WHERE s.id = e.service_id AND t.id = s.tenant_id AND t.slug = $1 AND s.name = $2 AND e.environment = $3`,
-          [tenant, service, environment],
-        );
-      } else {
-        await this.db.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
-        await this.db.query(
-          'INSERT INTO services (tenant_id, name) SELECT id, $2 FROM tenants WHERE slug = $1 ON CONFLICT DO NOTHING',
-          [tenant, service],
-        );
-        await this.db.query(
-          `INSERT INTO endpoints (service_id, environment, url, revision, updated_at)
-           SELECT s.id, $3, $4, $5, $6 FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = $1 AND s.name = $2
-           ON CONFLICT (service_id, environment) DO UPDATE SET url = EXCLUDED.url, revision = EXCLUDED.revision, updated_at = EXCLUDED.updated_at`,
-          [tenant, service, environment, url, revision, at],
-        );
-      }
-      const data = { ...id, url, revision };
+      const data = await change(id, revision, at);
       const event = routeEvent(randomUUID(), at, data);
       await this.db.query('INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
         event.id,

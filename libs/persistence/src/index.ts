@@ -5,3 +5,4 @@ export * from './lib/database.module';
 export * from './lib/entities/entities';
 export * from './lib/failures';
 export * from './lib/history';
+export * from './lib/policy-row';

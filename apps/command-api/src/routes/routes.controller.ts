@@ -3,11 +3,12 @@ import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiCreatedResponse, ApiNoConte
 import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
 import { Headers as H } from '@tm/contracts';
-import { ApiProblems } from '@tm/platform';
+import { ApiProblems, BodyLimit, ROUTE_PUT_BODY_LIMIT_BYTES } from '@tm/platform';
 import { ListRoutesQuery } from './dto/list-routes.query';
 import { PutRouteDto } from './dto/put-route.dto';
 import { RouteParamsDto } from './dto/route-params.dto';
 import { RouteListResponse, RouteResponse } from './dto/route.response';
+import { policyOfBody } from './policy';
 import { etag, parsePreconditions } from './preconditions';
 import { RoutesService } from './routes.service';
 
@@ -20,11 +21,15 @@ export class RoutesController {
   constructor(private readonly routes: RoutesService) {}
 
   @Put(':tenant/:service/:environment')
-  @ApiOperation({ summary: 'Create or update a route (creates its tenant and service when absent)' })
+  @BodyLimit(ROUTE_PUT_BODY_LIMIT_BYTES)
+  @ApiOperation({
+    summary: 'Create or update a route (creates its tenant and service when absent)',
+    description: 'The body is {"url"} (one endpoint, id "default") or {"endpoints": [...]}, either with an optional healthCheck; at most 64 KiB.',
+  })
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
   @ApiHeader({ name: 'If-None-Match', required: false, description: '* (412 when the route exists) or "<revision>" list (412 when it is at one)' })
   @ApiCreatedResponse({ type: RouteResponse, description: 'Created; ETag and X-Route-Revision carry the revision' })
-  @ApiOkResponse({ type: RouteResponse, description: 'Updated (or unchanged: same URL, same revision, no event)' })
+  @ApiOkResponse({ type: RouteResponse, description: 'Updated (or unchanged: same policy, same revision, no event)' })
   @ApiProblems(400, 412, 413, 415)
   async put(
     @CurrentPrincipal() principal: Principal,
@@ -35,7 +40,8 @@ export class RoutesController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<RouteResponse> {
     principal.authorize('routes:write', id.tenant);
-    const { route, created } = await this.routes.put(id, body.url, parsePreconditions(ifMatch, ifNoneMatch));
+    const preconditions = parsePreconditions(ifMatch, ifNoneMatch);
+    const { route, created } = await this.routes.put(id, policyOfBody(body), preconditions);
     void reply
       .status(created ? 201 : 200)
       .header('ETag', etag(route.revision))

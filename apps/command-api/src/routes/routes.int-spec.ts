@@ -127,7 +127,7 @@ describe('routes (command API, real PostgreSQL)', () => {
     expect(res.headers['x-route-revision']).toBe('5');
     const last = (await outbox()).pop();
     expect(last).toMatchObject({ revision: 5, route_key: 'acme/billing/staging', event_type: 'traffic-manager.route.deleted.v1' });
-    expect(last?.payload['data']).toEqual({ tenant: 'acme', service: 'billing', environment: 'staging', url: null, revision: 5 });
+    expect(last?.payload['data']).toEqual({ tenant: 'acme', service: 'billing', environment: 'staging', url: null, revision: 5, endpoints: [], healthCheck: null });
     expect((await api.request('GET', '/v1/routes/acme/billing/staging')).status).toBe(404);
     const again = await api.request('DELETE', '/v1/routes/acme/billing/staging');
     expect(again.status).toBe(404);

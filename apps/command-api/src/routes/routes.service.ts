@@ -1,8 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { RouteId } from '@tm/contracts';
+import { endpointConfigs, isSingleUrlPolicy, primaryEndpoint, type RouteId, type TrafficPolicy } from '@tm/contracts';
+import { POLICY_COLUMNS, routePolicy } from '@tm/persistence';
 import { WRITE_HOOKS, type WriteHooks } from '../store/write-hooks';
-import { WriteStore } from '../store/write-store';
+import { WriteStore, type CurrentEndpoint, type RouteWrite } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { RouteListResponse, RouteResponse } from './dto/route.response';
 import { checkPreconditions, type Preconditions, unconditional } from './preconditions';
@@ -13,25 +14,58 @@ interface RouteRow {
   service: string;
   environment: string;
   url: string;
+  policy: TrafficPolicy | null;
+  health_revisions: Record<string, number> | null;
   revision: string;
   created_at: Date;
   updated_at: Date;
 }
 
-function toRoute(row: Omit<RouteRow, 'revision'> & { revision: string | number }): RouteResponse {
+type RowOf<T> = Omit<T, 'revision'> & { revision: string | number };
+
+function toRoute(row: RowOf<RouteRow>): RouteResponse {
+  const { endpoints, healthCheck } = routePolicy(row);
   return {
     tenant: row.tenant,
     service: row.service,
     environment: row.environment,
     url: row.url,
+    endpoints: endpointConfigs(endpoints),
+    healthCheck,
     revision: Number(row.revision),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
 }
 
+/** The route a write answers with: its id, what it set, and the row's revision and times. */
+function written(id: RouteId, write: RouteWrite, row: { revision: string | number; created_at: Date; updated_at: Date }): RouteResponse {
+  return toRoute({ ...id, ...row, url: write.url, policy: write.stored, health_revisions: null });
+}
+
+/** What a PUT of `policy` writes (see RouteWrite). */
+export function routeWrite(policy: TrafficPolicy): RouteWrite {
+  return { url: primaryEndpoint(policy.endpoints).url, stored: isSingleUrlPolicy(policy) ? null : policy, policy };
+}
+
+/** JSON values equal as jsonb compares them (object keys in any order). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+/** Whether the route as it is already says what `write` would set. */
+function unchanged(current: CurrentEndpoint, write: RouteWrite): boolean {
+  return current.url === write.url && sameJson(current.policy, write.stored);
+}
+
 const SELECT_ROUTE = `
-  SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, e.revision, e.created_at, e.updated_at
+  SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, ${POLICY_COLUMNS}, e.revision, e.created_at, e.updated_at
     FROM endpoints e
     JOIN services s ON s.id = e.service_id
     JOIN tenants t ON t.id = s.tenant_id`;
@@ -62,40 +96,42 @@ export class RoutesService {
   ) {}
 
   /**
-   * Sets the route's URL, creating its tenant and service when absent, with its outbox row, in one
-   * transaction. Setting the URL it already has changes nothing: same revision, no event.
+   * Sets the route's policy (and its URL, the policy's first choice), creating its tenant and service
+   * when absent, with its outbox row, in one transaction. Setting what it already has changes
+   * nothing: same revision, no event.
    *
    * Without preconditions the write is decided and applied by one statement (WriteStore). With
    * them it is decided on the route as committed, then applied only if the route is still in that
    * state: when another write got there first, it is decided again on the new state. After a few
    * such losses the write is decided holding the route's row lock, so a busy route cannot starve it.
    */
-  put(id: RouteId, url: string, preconditions: Preconditions): Promise<PutResult> {
+  put(id: RouteId, policy: TrafficPolicy, preconditions: Preconditions): Promise<PutResult> {
+    const write = routeWrite(policy);
     return this.store.retrying(async () => {
       if (unconditional(preconditions)) {
-        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, url);
-        if (row) return { route: toRoute({ ...id, url, ...row }), created: false };
-        return this.create(this.dataSource.manager, id, url);
+        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, write);
+        if (row) return { route: written(id, write, row), created: false };
+        return this.create(this.dataSource.manager, id, write);
       }
-      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, url, preconditions, lock));
+      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, write, preconditions, lock));
     });
   }
 
   /** One decision and its compare-and-set; undefined when the route moved on meanwhile. */
-  private async tryPut(manager: EntityManager, id: RouteId, url: string, preconditions: Preconditions, lock: boolean): Promise<PutResult | undefined> {
+  private async tryPut(manager: EntityManager, id: RouteId, write: RouteWrite, preconditions: Preconditions, lock: boolean): Promise<PutResult | undefined> {
     const current = await this.store.findEndpoint(manager, id, lock);
     checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
-    if (current && current.url === url) return { route: toRoute({ ...id, ...current }), created: false };
-    if (!current) return this.create(manager, id, url, lock);
+    if (current && unchanged(current, write)) return { route: toRoute({ ...id, ...current }), created: false };
+    if (!current) return this.create(manager, id, write, lock);
     await this.hooks.beforeApply?.(id, lock);
-    const row = await this.store.updateEndpoint(manager, id, current, url);
-    return row ? { route: toRoute({ ...id, url, ...row }), created: false } : undefined;
+    const row = await this.store.updateEndpoint(manager, id, current, write);
+    return row ? { route: written(id, write, row), created: false } : undefined;
   }
 
   /** Creates the route (a concurrent create of it fails with a unique violation: retried whole). */
-  private async create(manager: EntityManager, id: RouteId, url: string, lock = false): Promise<PutResult> {
+  private async create(manager: EntityManager, id: RouteId, write: RouteWrite, lock = false): Promise<PutResult> {
     await this.hooks.beforeApply?.(id, lock);
-    return { route: toRoute({ ...id, url, ...(await this.store.createEndpoint(manager, id, url)) }), created: true };
+    return { route: written(id, write, await this.store.createEndpoint(manager, id, write)), created: true };
   }
 
   /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. Decided and applied as `put`. */

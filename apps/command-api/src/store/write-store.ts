@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { routeEvent, type RouteId } from '@tm/contracts';
+import { routeEvent, type RouteId, type TrafficPolicy } from '@tm/contracts';
 import { OUTBOX_CHANNEL, returning } from '@tm/persistence';
 
 /**
@@ -37,12 +37,14 @@ function jsonbSet(json: string, fields: [path: string, value: string][]): string
 
 /**
  * A route change's CloudEvent, built in SQL from `event` (the event routeEvent built in the app,
- * with revision 0: its shape has one source) with `revision` and the time of the clock `c`.
+ * with revision 0: its shape has one source) with `revision` and the time of the clock `c`, and
+ * (an upsert) the endpoints with their health revisions.
  */
-function eventJson(event: string, revision: string): string {
+function eventJson(event: string, revision: string, endpoints?: string): string {
   return jsonbSet(event, [
     ['{data,revision}', revision],
     ['{time}', ISO_TIME],
+    ...(endpoints === undefined ? [] : ([['{data,endpoints}', endpoints]] as [string, string][])),
   ]);
 }
 
@@ -50,10 +52,10 @@ function eventJson(event: string, revision: string): string {
  * `o`: the outbox rows of route changes (G1, G7), one per row of `from` (which includes `c`),
  * written by the statement that makes the changes, each at its revision and the clock's time.
  */
-function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; from: string }): string {
+function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; from: string; endpoints?: string }): string {
   return `o AS (
     INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
-    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision)}, ${row.revision}, c.at
+    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision, row.endpoints)}, ${row.revision}, c.at
       FROM ${row.from})`;
 }
 
@@ -63,12 +65,84 @@ function outboxRows(row: { eventId: string; routeKey: string; eventType: string;
  */
 const OUTBOX_FROM_CLOCK = outboxRows({ eventId: '$1::uuid', routeKey: '$2', eventType: '$3', event: '$4::jsonb', revision: 'c.revision', from: 'c' });
 
+/**
+ * The outbox row of an upsert: as OUTBOX_FROM_CLOCK, with the endpoints of `policy` (an SQL jsonb
+ * value) and their health revisions from `hr` (see healthRevisions).
+ */
+function outboxOfUpsert(policy: string): string {
+  return outboxRows({
+    eventId: '$1::uuid',
+    routeKey: '$2',
+    eventType: '$3',
+    event: '$4::jsonb',
+    revision: 'c.revision',
+    from: 'c, hr',
+    endpoints: `(SELECT jsonb_agg(n.e || jsonb_build_object('healthRevision', hr.v -> (n.e ->> 'id')) ORDER BY n.i)
+                   FROM jsonb_array_elements(${policy} -> 'endpoints') WITH ORDINALITY n(e, i))`,
+  });
+}
+
+/** The policy of a row that has none (its URL alone), as SQL over the row's `url`. */
+function impliedPolicy(url: string): string {
+  return `jsonb_build_object('endpoints', jsonb_build_array(jsonb_build_object('id', 'default', 'url', ${url})), 'healthCheck', 'null'::jsonb)`;
+}
+
+/**
+ * `old`, `hr`: the health revisions a write gives the endpoints of `policy` (an SQL jsonb value, the
+ * effective policy): an endpoint that keeps its id, its URL and the route's health check keeps its
+ * health revision; any other starts its health at the write's revision (`c`). With `fromCur`, the
+ * previous state is the locked row `cur`; without, there is none (a create).
+ */
+function healthRevisions(policy: string, fromCur: boolean): string {
+  const kept = fromCur
+    ? `(SELECT old.hr -> (n.e ->> 'id') FROM old
+         WHERE old.p -> 'healthCheck' = ${policy} -> 'healthCheck'
+           AND EXISTS (SELECT 1 FROM jsonb_array_elements(old.p -> 'endpoints') x(e)
+                        WHERE x.e ->> 'id' = n.e ->> 'id' AND x.e ->> 'url' = n.e ->> 'url'))`
+    : 'NULL::jsonb';
+  return `${
+    fromCur
+      ? `old AS (SELECT COALESCE(cur.policy, ${impliedPolicy('cur.url')}) AS p,
+                        COALESCE(cur.health_revisions, jsonb_build_object('default', cur.revision)) AS hr FROM cur),`
+      : ''
+  }
+       hr AS (SELECT COALESCE(jsonb_object_agg(n.e ->> 'id', COALESCE(${kept}, to_jsonb(c.revision))), '{}'::jsonb) AS v
+                FROM c, jsonb_array_elements(${policy} -> 'endpoints') n(e))`;
+}
+
 /** The id of an event template: each row gets its own. */
 const NO_ID = '00000000-0000-0000-0000-000000000000';
 
-function eventParams(id: RouteId, url: string | null): unknown[] {
-  const event = routeEvent(randomUUID(), new Date(0), { ...id, url, revision: 0 });
+/**
+ * $1..$5 of a route change's statement (see OUTBOX_FROM_CLOCK). An upsert's event carries the policy
+ * (its endpoints' health revisions are set in SQL); a deletion's has no endpoints.
+ */
+function eventParams(id: RouteId, change: { url: string; policy: TrafficPolicy } | null): unknown[] {
+  const event = change
+    ? routeEvent(randomUUID(), new Date(0), {
+        ...id,
+        url: change.url,
+        revision: 0,
+        endpoints: change.policy.endpoints.map((e) => ({ ...e, healthRevision: 0 })),
+        healthCheck: change.policy.healthCheck,
+      })
+    : routeEvent(randomUUID(), new Date(0), { ...id, url: null, revision: 0, endpoints: [], healthCheck: null });
   return [event.id, event.subject, event.type, JSON.stringify(event), OUTBOX_CHANNEL];
+}
+
+/**
+ * What a route write sets: the URL (the policy's first choice), the policy as stored (null when it
+ * is the URL alone) and the effective policy (never null: what the event carries).
+ */
+export interface RouteWrite {
+  url: string;
+  stored: TrafficPolicy | null;
+  policy: TrafficPolicy;
+}
+
+/** A jsonb parameter: the value as JSON, or SQL NULL. */
+function jsonParam(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
 /** The endpoint a write was decided on, and the revision it had then. */
@@ -86,13 +160,13 @@ export interface DecidedEndpoint {
 function lockEndpoint(id: RouteId, decided: DecidedEndpoint | undefined, lock: string, first: number): [string, unknown[]] {
   if (decided) {
     return [
-      `cur AS (SELECT id, url, revision, created_at, updated_at FROM endpoints WHERE id = $${first} AND revision = $${first + 1} ${lock})`,
+      `cur AS (SELECT id, url, policy, health_revisions, revision, created_at, updated_at FROM endpoints WHERE id = $${first} AND revision = $${first + 1} ${lock})`,
       [decided.id, decided.revision],
     ];
   }
   return [
     `cur AS (
-       SELECT e.id, e.url, e.revision, e.created_at, e.updated_at
+       SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
          FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
         WHERE t.slug = $${first} AND s.name = $${first + 1} AND e.environment = $${first + 2}
         ${lock} OF e)`,
@@ -111,6 +185,8 @@ export interface EndpointRow {
 export interface CurrentEndpoint extends EndpointRow {
   id: string;
   url: string;
+  policy: TrafficPolicy | null;
+  health_revisions: Record<string, number> | null;
 }
 
 /**
@@ -146,7 +222,7 @@ export class WriteStore {
   /** The route's endpoint, as committed now; `lock` (inside a transaction) queues for its row lock. */
   async findEndpoint(manager: EntityManager, id: RouteId, lock = false): Promise<CurrentEndpoint | undefined> {
     const [row] = await manager.query<CurrentEndpoint[]>(
-      `SELECT e.id, e.url, e.revision, e.created_at, e.updated_at
+      `SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
          FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
         WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3${lock ? ' FOR NO KEY UPDATE OF e' : ''}`,
       [id.tenant, id.service, id.environment],
@@ -160,7 +236,7 @@ export class WriteStore {
    * tenant deletion locks them, so the two wait for each other instead of deadlocking. A
    * concurrent create of the same route fails with a unique violation (23505): decide again.
    */
-  async createEndpoint(manager: EntityManager, id: RouteId, url: string): Promise<EndpointRow> {
+  async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite): Promise<EndpointRow> {
     const [row] = await returning<EndpointRow>(
       manager,
       `WITH t AS (
@@ -169,43 +245,47 @@ export class WriteStore {
          INSERT INTO services (tenant_id, name) SELECT t.id, $7 FROM t
          ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id),
        ${takeRevisions('1', 'EXISTS (SELECT 1 FROM s)')},
+       ${healthRevisions('$11::jsonb', false)},
        w AS (
-         INSERT INTO endpoints (service_id, environment, url, revision, created_at, updated_at)
-         SELECT s.id, $8, $9, c.revision, c.at, c.at FROM s, c RETURNING revision, created_at, updated_at),
-       ${OUTBOX_FROM_CLOCK}
+         INSERT INTO endpoints (service_id, environment, url, policy, health_revisions, revision, created_at, updated_at)
+         SELECT s.id, $8, $9, $10::jsonb, hr.v, c.revision, c.at, c.at FROM s, c, hr RETURNING revision, created_at, updated_at),
+       ${outboxOfUpsert('$11::jsonb')}
        SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text) FROM w`,
-      [...eventParams(id, url), id.tenant, id.service, id.environment, url],
+      [...eventParams(id, write), id.tenant, id.service, id.environment, write.url, jsonParam(write.stored), JSON.stringify(write.policy)],
     );
     if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
     return row;
   }
 
   /**
-   * Sets the endpoint's URL at the next revision, with its outbox row. With `decided`: only if the
-   * endpoint is still at the revision the decision saw. Without: whatever the route holds now
+   * Sets the route's URL and policy at the next revision, with its outbox row. With `decided`: only
+   * if the endpoint is still at the revision the decision saw. Without: whatever the route holds now
    * (an unconditional PUT, decided and applied in one statement). Returns the endpoint and whether
-   * it changed (not when it already had the URL); undefined, with nothing changed and no revision
-   * taken, when the route is gone or moved on.
+   * it changed (not when it already had this URL and policy); undefined, with nothing changed and no
+   * revision taken, when the route is gone or moved on.
    */
   async updateEndpoint(
     manager: EntityManager,
     id: RouteId,
     decided: DecidedEndpoint | undefined,
-    url: string,
+    write: RouteWrite,
   ): Promise<(EndpointRow & { changed: boolean }) | undefined> {
-    const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 7);
+    const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 9);
+    const same = 'cur.url = $6 AND cur.policy IS NOT DISTINCT FROM $7::jsonb';
     const [row] = await returning<EndpointRow & { changed: boolean }>(
       manager,
       `WITH ${target},
-       ${takeRevisions('1', 'EXISTS (SELECT 1 FROM cur WHERE cur.url <> $6)')},
+       ${takeRevisions('1', `EXISTS (SELECT 1 FROM cur WHERE NOT (${same}))`)},
+       ${healthRevisions('$8::jsonb', true)},
        w AS (
-         UPDATE endpoints e SET url = $6, revision = c.revision, updated_at = c.at FROM c, cur
+         UPDATE endpoints e SET url = $6, policy = $7::jsonb, health_revisions = hr.v, revision = c.revision, updated_at = c.at
+           FROM c, cur, hr
           WHERE e.id = cur.id RETURNING e.revision, e.created_at, e.updated_at),
-       ${OUTBOX_FROM_CLOCK}
+       ${outboxOfUpsert('$8::jsonb')}
        SELECT true AS changed, w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified FROM w
        UNION ALL
-       SELECT false, cur.revision, cur.created_at, cur.updated_at, NULL FROM cur WHERE cur.url = $6`,
-      [...eventParams(id, url), url, ...params],
+       SELECT false, cur.revision, cur.created_at, cur.updated_at, NULL FROM cur WHERE ${same}`,
+      [...eventParams(id, write), write.url, jsonParam(write.stored), JSON.stringify(write.policy), ...params],
     );
     return row;
   }
@@ -250,7 +330,7 @@ export class WriteStore {
    * and the deletion runs again, seeing it, instead of removing it without an event.
    */
   deleteTenant(slug: string): Promise<number | undefined> {
-    const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0 });
+    const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0, endpoints: [], healthCheck: null });
     return this.retrying(async () => {
       const [row] = await returning<{ tenants: number; deleted: number; routes: number }>(
         this.dataSource.manager,

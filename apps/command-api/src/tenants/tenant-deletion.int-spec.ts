@@ -112,7 +112,7 @@ describe('tenant deletion: atomic, one event per route', () => {
         id: row.event_id,
         subject: row.route_key,
         time,
-        data: { tenant, service, environment, url: null, revision: Number(row.revision) },
+        data: { tenant, service, environment, url: null, revision: Number(row.revision), endpoints: [], healthCheck: null },
       });
       expect(row.created_at.toISOString()).toBe(time);
       expect(parseRouteEvent(JSON.stringify(row.payload))).toEqual({ event: row.payload });

@@ -59,14 +59,27 @@ export class ResolveController {
     const resolution = await this.resolver.resolve(id, {
       minRevision: minRevisionOf(minRevisionHeader, query.minRevision),
       strong: query.consistency === 'strong',
+      affinity: query.affinity,
     });
     const headers = cacheHeaders(resolution);
     const route = resolution.route;
     if (!route) {
       throw new ProblemException(404, 'Not Found', `route ${routeKey(id)} does not exist`, { code: 'route_not_found', headers });
     }
+    const selected = resolution.selected;
+    if (!selected || selected.url === undefined) {
+      throw new ProblemException(404, 'Not Found', `route ${routeKey(id)} has no endpoint enabled or draining`, { code: 'no_enabled_endpoint', headers });
+    }
     headers[H.routeRevision] = String(route.revision);
     void reply.headers(headers);
-    return { tenant: id.tenant, service: id.service, environment: id.environment, url: route.url, revision: route.revision };
+    return {
+      tenant: id.tenant,
+      service: id.service,
+      environment: id.environment,
+      url: selected.url,
+      revision: route.revision,
+      failOpen: selected.failOpen,
+      endpoints: selected.endpoints,
+    };
   }
 }

@@ -14,7 +14,15 @@ describe('resolver (in-process, real PostgreSQL and Redis)', () => {
       const { data } = await r.write('acme/web/prod', 'https://web.acme.internal/');
       const miss = await r.resolve('acme/web/prod');
       expect(miss.status).toBe(200);
-      expect(miss.body).toEqual({ tenant: 'acme', service: 'web', environment: 'prod', url: 'https://web.acme.internal/', revision: data.revision });
+      expect(miss.body).toEqual({
+        tenant: 'acme',
+        service: 'web',
+        environment: 'prod',
+        url: 'https://web.acme.internal/',
+        revision: data.revision,
+        failOpen: false,
+        endpoints: [{ id: 'default', url: 'https://web.acme.internal/', priority: 1, weight: 1, state: 'enabled', health: 'unknown' }],
+      });
       expect(miss.headers).toMatchObject({
         'x-cache': 'MISS',
         'x-route-revision': String(data.revision),

@@ -1,9 +1,21 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { routeKey, type RouteId } from '@tm/contracts';
+import { routeKey, selectEndpoint, type EndpointView, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
-import { freshness, REDIS_CLIENT, RouteCache, type CachedAnswer, type Lease, type RedisClient } from '@tm/route-cache';
+import {
+  freshness,
+  healthOf,
+  HealthStore,
+  NO_HEALTH,
+  REDIS_CLIENT,
+  RouteCache,
+  type CachedAnswer,
+  type CachedRoute,
+  type HealthRecords,
+  type Lease,
+  type RedisClient,
+} from '@tm/route-cache';
 import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
 import { DatabaseClock } from './database-clock';
@@ -12,8 +24,18 @@ import { ResolverMetrics } from './resolver.metrics';
 
 export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'STALE';
 
+/** The endpoint an answer picked, and every endpoint with its health in selection order. */
+export interface Selected {
+  /** Undefined: no endpoint is enabled or draining (404 no_enabled_endpoint). */
+  url: string | undefined;
+  failOpen: boolean;
+  endpoints: EndpointView[];
+}
+
 export interface Resolution {
-  route: { url: string; revision: number } | null;
+  route: CachedRoute | null;
+  /** The selection among the route's endpoints (when it exists). */
+  selected?: Selected;
   /** X-Consistency-Revision: the store revision the answer reflects. */
   asOf: number;
   cache: CacheOutcome;
@@ -28,6 +50,8 @@ export interface ResolveOptions {
   minRevision?: number;
   /** consistency=strong: skip the cache. */
   strong: boolean;
+  /** ?affinity=: a stable weighted pick for this string. */
+  affinity?: string;
 }
 
 /** A database read (its snapshot's readAt, the database's time, is when the answer is known current from). */
@@ -45,6 +69,7 @@ interface Read {
 export class ResolveService {
   private readonly logger = new Logger('Resolve');
   private readonly cache: RouteCache;
+  private readonly healthStore: HealthStore;
   private readonly breaker: CircuitBreaker;
   private readonly inFlight = new Map<string, Promise<Read>>();
   private readonly ttlMs: number;
@@ -60,6 +85,7 @@ export class ResolveService {
     @Inject(RESOLVER_HOOKS) private readonly hooks: ResolverHooks,
   ) {
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000, config.REDIS_COMMAND_TIMEOUT_MS);
+    this.healthStore = new HealthStore(redis, config.CACHE_KEY_PREFIX, config.REDIS_COMMAND_TIMEOUT_MS);
     this.breaker = new CircuitBreaker(config.REDIS_BREAKER_THRESHOLD, config.REDIS_BREAKER_OPEN_MS);
     this.ttlMs = config.CACHE_TTL_SECONDS * 1000;
     this.negativeTtlMs = config.CACHE_NEGATIVE_TTL_SECONDS * 1000;
@@ -68,18 +94,62 @@ export class ResolveService {
 
   async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
     const started = process.hrtime.bigint();
-    const resolution = await this.answer(id, options);
+    const health: { records: HealthRecords } = { records: NO_HEALTH };
+    const resolution = await this.answer(id, options, health);
+    if (resolution.route) {
+      if (options.strong && resolution.route.healthCheck) health.records = await this.strongHealth(id);
+      resolution.selected = this.select(resolution.route, health.records, options.affinity);
+      // An answer of a probed route is fresh no longer than its probe interval: health moves faster than the TTL.
+      if (resolution.route.healthCheck) resolution.maxAge = Math.min(resolution.maxAge, resolution.route.healthCheck.intervalSeconds);
+    }
     this.metrics.duration.observe({ cache: resolution.cache }, Number(process.hrtime.bigint() - started) / 1e9);
-    this.metrics.answers.inc({ cache: resolution.cache, status: resolution.route ? '200' : '404' });
+    this.metrics.answers.inc({ cache: resolution.cache, status: resolution.route && resolution.selected?.url !== undefined ? '200' : '404' });
     return resolution;
   }
 
-  private async answer(id: RouteId, options: ResolveOptions): Promise<Resolution> {
+  /**
+   * The selection (docs/guarantees.md, "Traffic policies and health"): a route of one unprobed
+   * endpoint is that endpoint; any other goes through selectEndpoint with its endpoints' health.
+   */
+  private select(route: CachedRoute, records: HealthRecords, affinity: string | undefined): Selected {
+    const only = route.endpoints.length === 1 ? route.endpoints[0] : undefined;
+    if (only && !route.healthCheck && only.state !== 'disabled') {
+      return { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] };
+    }
+    const views: EndpointView[] = route.endpoints.map((e) => ({
+      id: e.id,
+      url: e.url,
+      priority: e.priority,
+      weight: e.weight,
+      state: e.state,
+      health: route.healthCheck ? healthOf(records, e) : 'unknown',
+    }));
+    const selection = selectEndpoint(views, affinity === undefined ? { random: Math.random() } : { affinity });
+    this.metrics.selections.inc({ outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked' });
+    return { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order };
+  }
+
+  /** Health for a strong read (which skips the cache entry): from Redis when it answers, else every endpoint unknown. */
+  private async strongHealth(id: RouteId): Promise<HealthRecords> {
+    if (!this.breaker.allows()) return NO_HEALTH;
+    try {
+      const records = await this.healthStore.read(id);
+      this.redisSucceeded();
+      return records;
+    } catch (e) {
+      this.redisFailed(e);
+      return NO_HEALTH;
+    }
+  }
+
+  private async answer(id: RouteId, options: ResolveOptions, health: { records: HealthRecords }): Promise<Resolution> {
     let cached: CachedAnswer | undefined;
     let redisUsable = !options.strong && this.breaker.allows();
     if (redisUsable) {
       try {
-        cached = await this.cache.read(id);
+        const read = await this.cache.readWithHealth(id);
+        cached = read.entry;
+        health.records = read.health;
         this.redisSucceeded();
       } catch (e) {
         this.redisFailed(e);
@@ -117,7 +187,9 @@ export class ResolveService {
         code: 'min_revision_ahead',
       });
     }
-    const route = snapshot.route ? { url: snapshot.route.url, revision: snapshot.route.revision } : null;
+    const route: CachedRoute | null = snapshot.route
+      ? { url: snapshot.route.url, revision: snapshot.route.revision, endpoints: snapshot.route.endpoints, healthCheck: snapshot.route.healthCheck }
+      : null;
     // Freshness counts from when the read started (a shared or slow read is already that old).
     const { leftMs } = freshness(
       { route, asOf: snapshot.asOf, knownAt: snapshot.readAt, invalidated: false },

@@ -13,6 +13,7 @@ export class ResolverMetrics {
   readonly redisErrors: Counter;
   readonly breakerOpen: Gauge;
   readonly databaseClockOffset: Gauge;
+  readonly selections: Counter;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const registers = [registry];
@@ -43,6 +44,12 @@ export class ResolverMetrics {
     });
     this.redisErrors = new Counter({ name: 'tm_resolver_redis_errors_total', help: 'Redis commands that failed or timed out', registers });
     this.breakerOpen = new Gauge({ name: 'tm_resolver_redis_breaker_open', help: '1 while the Redis circuit breaker is open', registers });
+    this.selections = new Counter({
+      name: 'tm_resolver_selections_total',
+      help: 'Endpoint selections of multi-endpoint or probed routes by outcome: picked, fail_open (every candidate unhealthy: one was picked anyway), no_enabled_endpoint',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.databaseClockOffset = new Gauge({
       name: 'tm_resolver_database_clock_offset_seconds',
       help: "The database's clock minus this machine's wall clock, as last sampled (ages in the cache are judged on the database's)",

@@ -40,8 +40,24 @@ describe('watch (real PostgreSQL)', () => {
       ['put', undefined],
     ]);
     expect(snapshot.map((f) => eventOf(f).data)).toEqual([
-      { tenant: 'snap', service: 'api', environment: 'prod', url: 'https://api.example', revision: b.data.revision },
-      { tenant: 'snap', service: 'web', environment: 'prod', url: 'https://web.example', revision: a.data.revision },
+      {
+        tenant: 'snap',
+        service: 'api',
+        environment: 'prod',
+        url: 'https://api.example',
+        revision: b.data.revision,
+        endpoints: [{ id: 'default', url: 'https://api.example', priority: 1, weight: 1, state: 'enabled', healthRevision: b.data.revision }],
+        healthCheck: null,
+      },
+      {
+        tenant: 'snap',
+        service: 'web',
+        environment: 'prod',
+        url: 'https://web.example',
+        revision: a.data.revision,
+        endpoints: [{ id: 'default', url: 'https://web.example', priority: 1, weight: 1, state: 'enabled', healthRevision: a.data.revision }],
+        healthCheck: null,
+      },
     ]);
     const mark = frames[2];
     expect(mark?.event).toBe('bookmark');

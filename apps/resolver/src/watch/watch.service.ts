@@ -151,6 +151,8 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
           environment: r.environment,
           url: r.url,
           revision: r.revision,
+          endpoints: r.endpoints,
+          healthCheck: r.healthCheck,
         });
         stream.write(`event: ${WatchEvents.put}\ndata: ${JSON.stringify(event)}\n\n`, 1);
         if (i % SNAPSHOT_CHUNK === SNAPSHOT_CHUNK - 1) await stream.drained();

@@ -1,4 +1,5 @@
 import { parseRouteKey, routeKey, type RouteId } from './names';
+import { policyOfData, type HealthCheck, type PolicyEndpoint } from './policy';
 
 export const ROUTE_UPSERTED = 'traffic-manager.route.upserted.v1';
 export const ROUTE_DELETED = 'traffic-manager.route.deleted.v1';
@@ -6,9 +7,16 @@ export type RouteEventType = typeof ROUTE_UPSERTED | typeof ROUTE_DELETED;
 export const EVENT_SOURCE = '/traffic-manager/command-api';
 
 export interface RouteEventData extends RouteId {
-  /** null when the route was deleted. */
+  /** The configuration's first choice (see primaryEndpoint); null when the route was deleted. */
   url: string | null;
   revision: number;
+  /**
+   * The route's endpoints with their health revisions; [] when it was deleted. Absent from the events
+   * of a command API older than policies (the single-URL shape): read them with policyOfData.
+   */
+  endpoints?: PolicyEndpoint[];
+  /** The route's health check; null when it is not probed (or deleted). */
+  healthCheck?: HealthCheck | null;
 }
 
 /** A CloudEvents 1.0 structured JSON event (docs/guarantees.md, "Events"). */
@@ -57,5 +65,9 @@ export function parseRouteEvent(raw: string): { event: RouteEvent } | { error: s
   if (e.subject !== routeKey(id)) return { error: 'subject does not match data' };
   if (!Number.isSafeInteger(d.revision) || d.revision <= 0) return { error: 'revision is not a positive integer' };
   if (e.type === ROUTE_UPSERTED ? typeof d.url !== 'string' : d.url !== null) return { error: 'url does not match type' };
+  if (e.type === ROUTE_UPSERTED && !policyOfData(d as RouteEventData & { url: string })) return { error: 'endpoints or healthCheck are malformed' };
+  if (e.type === ROUTE_DELETED && d.endpoints !== undefined && !(Array.isArray(d.endpoints) && d.endpoints.length === 0)) {
+    return { error: 'a deletion has endpoints' };
+  }
   return { event: e as RouteEvent };
 }

@@ -1,4 +1,5 @@
-import type { RouteId } from '@tm/contracts';
+import type { HealthCheck, PolicyEndpoint, RouteId, TrafficPolicy } from '@tm/contracts';
+import { POLICY_COLUMNS, routePolicy } from './policy-row';
 
 /** Runs one SQL statement and gives its rows: a TypeORM DataSource's query, or a pg pool's. */
 export type Query = <T>(sql: string, params: unknown[]) => Promise<T[]>;
@@ -7,7 +8,7 @@ export interface RouteSnapshot {
   /** The store revision this answer reflects: every write with revision <= asOf is included. */
   asOf: number;
   /** The route at that revision; null when it does not exist. */
-  route: { url: string; revision: number; updatedAt: Date } | null;
+  route: { url: string; revision: number; updatedAt: Date; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null } | null;
   /**
    * The database's time when the statement began (statement_timestamp(), ms since the epoch, floored):
    * its snapshot was taken after, so the answer is known current from then, on the database's clock.
@@ -30,8 +31,16 @@ export async function databaseTime(query: Query): Promise<number> {
  * The resolver's fills depend on this.
  */
 export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSnapshot> {
-  const rows = await query<{ as_of: string; url: string | null; revision: string | null; updated_at: Date | null; read_at: number }>(
-    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at,
+  const rows = await query<{
+    as_of: string;
+    url: string | null;
+    revision: string | null;
+    updated_at: Date | null;
+    read_at: number;
+    policy: TrafficPolicy | null;
+    health_revisions: Record<string, number> | null;
+  }>(
+    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at, ${POLICY_COLUMNS},
             ${DATABASE_TIME_MS} AS read_at
        FROM store_revision r
        LEFT JOIN (endpoints e
@@ -49,7 +58,7 @@ export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSna
     route:
       row.url === null || row.revision === null || row.updated_at === null
         ? null
-        : { url: row.url, revision: Number(row.revision), updatedAt: row.updated_at },
+        : { url: row.url, revision: Number(row.revision), updatedAt: row.updated_at, ...routePolicy({ ...row, url: row.url, revision: row.revision }) },
   };
 }
 

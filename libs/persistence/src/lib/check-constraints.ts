@@ -21,6 +21,8 @@ export const INTERNAL_CHECK_CONSTRAINTS: readonly string[] = [
   'store_revision_id_check',
   'store_revision_revision_check',
   'endpoints_revision_positive',
+  'endpoints_policy_shape',
+  'endpoints_health_revisions_shape',
   'api_keys_secret_hash_length',
   'outbox_event_type_known',
 ];

@@ -1,5 +1,6 @@
-import { ROUTE_DELETED } from '@tm/contracts';
+import { ROUTE_DELETED, type HealthCheck, type PolicyEndpoint, type TrafficPolicy } from '@tm/contracts';
 import { DATABASE_TIME_MS, type Query } from './as-of';
+import { POLICY_COLUMNS, routePolicy } from './policy-row';
 
 /** One committed change as the outbox holds it: exactly what the relay publishes to Kafka. */
 export interface Change {
@@ -76,6 +77,8 @@ export interface SnapshotRoute {
   url: string;
   revision: number;
   updatedAt: Date;
+  endpoints: PolicyEndpoint[];
+  healthCheck: HealthCheck | null;
   /** The event id of the outbox row that set this state, while the outbox still holds it. */
   eventId: string | null;
 }
@@ -102,12 +105,14 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
     revision: string | null;
     updated_at: Date | null;
     event_id: string | null;
+    policy: TrafficPolicy | null;
+    health_revisions: Record<string, number> | null;
   }>(
     `SELECT r.revision AS as_of, ${DATABASE_TIME_MS} AS read_at,
-            x.tenant, x.service, x.environment, x.url, x.revision, x.updated_at, x.event_id
+            x.tenant, x.service, x.environment, x.url, x.revision, x.updated_at, x.event_id, x.policy, x.health_revisions
        FROM store_revision r
        LEFT JOIN LATERAL (
-         SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, e.revision, e.updated_at, o.event_id::text AS event_id
+         SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, e.revision, e.updated_at, o.event_id::text AS event_id, ${POLICY_COLUMNS}
            FROM endpoints e
            JOIN services s ON s.id = e.service_id
            JOIN tenants t ON t.id = s.tenant_id
@@ -129,6 +134,7 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
       url: row.url,
       revision: Number(row.revision),
       updatedAt: row.updated_at,
+      ...routePolicy({ ...row, url: row.url, revision: row.revision }),
       eventId: row.event_id,
     });
   }

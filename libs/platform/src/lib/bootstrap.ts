@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { IncomingMessage } from 'node:http';
 import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { FastifyAdapter, RouteConfig, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { DynamicModule, Type } from '@nestjs/common';
 import type { ClassConstructor } from 'class-transformer';
@@ -18,6 +18,14 @@ import { ProblemDoc } from './problem-docs';
 
 /** Requests larger than this are refused with 413 (docs/guarantees.md, "HTTP conventions"). */
 export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/** The body limit of a route PUT, which may carry a traffic policy. */
+export const ROUTE_PUT_BODY_LIMIT_BYTES = 64 * 1024;
+
+/** A handler that accepts bodies up to `bytes` instead of BODY_LIMIT_BYTES (read by fastifyAdapter's onRoute hook). */
+export function BodyLimit(bytes: number): MethodDecorator {
+  return RouteConfig({ bodyLimit: bytes });
+}
 
 export interface AppDefinition<C extends BaseAppConfig> {
   /** The app's name in logs, metrics and error lines: `command-api`, `resolver`, ... */
@@ -58,7 +66,7 @@ export const NEST_APP_OPTIONS = { bufferLogs: true, bodyParser: false } as const
  * through the ProblemFilter.
  */
 export function fastifyAdapter(): FastifyAdapter {
-  return new FastifyAdapter({
+  const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors,
@@ -69,6 +77,11 @@ export function fastifyAdapter(): FastifyAdapter {
     // Fastify's own 503 while closing is JSON of another shape: instrument() answers it as a problem.
     return503OnClosing: false,
   });
+  adapter.getInstance().addHook('onRoute', (route) => {
+    const limit = (route.config as { bodyLimit?: unknown } | undefined)?.bodyLimit;
+    if (typeof limit === 'number') route.bodyLimit = limit;
+  });
+  return adapter;
 }
 
 /**

@@ -43,7 +43,7 @@ const MEANING: Record<number, string> = {
   404: 'No such resource',
   409: 'It exists already',
   412: 'A precondition (If-Match / If-None-Match / minimum revision) does not hold',
-  413: 'The body is larger than 16 KiB',
+  413: 'The body is larger than 16 KiB (64 KiB for a route PUT)',
   415: 'The body is not application/json',
   503: 'A dependency is down; retry after Retry-After seconds',
 };

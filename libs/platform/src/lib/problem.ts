@@ -156,7 +156,7 @@ export function frameworkDetail(status: number, hint = ''): string {
     case 408:
       return 'the request did not arrive in time';
     case 413:
-      return 'the request body is larger than the server accepts (16 KiB)';
+      return 'the request body is larger than the server accepts (16 KiB; 64 KiB for a route PUT)';
     case 414:
       return `a path segment is longer than ${MAX_PARAM_LENGTH} characters`;
     case 415:

@@ -1,4 +1,4 @@
-import type { RouteId } from '@tm/contracts';
+import { DEFAULT_ENDPOINT_ID, isSingleUrlPolicy, singleEndpoint, type HealthCheck, type PolicyEndpoint, type RouteId } from '@tm/contracts';
 
 /**
  * A route's Redis Cluster hash tag, `{<tenant>/<service>/<environment>}`: every key of a route
@@ -28,9 +28,60 @@ export function routeKeyOfCacheKey(prefix: string, key: string): string | undefi
   return m?.[1];
 }
 
+/** A route as the cache holds it: its URL (the first choice), revision and policy. */
+export interface CachedRoute {
+  url: string;
+  revision: number;
+  endpoints: PolicyEndpoint[];
+  healthCheck: HealthCheck | null;
+}
+
+/** A route to cache; without `endpoints` it is its URL alone (a single-URL event, an older writer). */
+export interface RouteToCache {
+  url: string;
+  revision: number;
+  endpoints?: PolicyEndpoint[];
+  healthCheck?: HealthCheck | null;
+}
+
+/**
+ * The `pol` field of a route's hash: the policy as JSON, or '' when the route is its URL alone
+ * (endpoint `default`, health from the route's revision), which is most routes: they cost nothing more.
+ */
+export function encodePolicy(route: RouteToCache): string {
+  const endpoints = route.endpoints;
+  if (!endpoints) return '';
+  const healthCheck = route.healthCheck ?? null;
+  const only = endpoints.length === 1 ? endpoints[0] : undefined;
+  if (only && only.id === DEFAULT_ENDPOINT_ID && only.healthRevision === route.revision && isSingleUrlPolicy({ endpoints, healthCheck })) return '';
+  return JSON.stringify({ endpoints, healthCheck });
+}
+
+/** Parsed policies by their JSON: every hit of a route would otherwise parse the same text again. */
+const parsed = new Map<string, { endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null }>();
+const PARSED_MAX = 10_000;
+
+/** The policy of a cached route from its `pol` field (see encodePolicy); undefined when malformed. */
+export function decodePolicy(pol: string | undefined, url: string, revision: number): { endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null } | undefined {
+  if (pol === undefined || pol === '') return { endpoints: [{ ...singleEndpoint(url), healthRevision: revision }], healthCheck: null };
+  const known = parsed.get(pol);
+  if (known) return known;
+  let value: { endpoints?: unknown; healthCheck?: unknown };
+  try {
+    value = JSON.parse(pol) as typeof value;
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value.endpoints) || value.endpoints.length === 0) return undefined;
+  const policy = { endpoints: value.endpoints as PolicyEndpoint[], healthCheck: (value.healthCheck ?? null) as HealthCheck | null };
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(pol, policy);
+  return policy;
+}
+
 export interface CachedAnswer {
-  /** The route's URL and revision; null when the cached answer is "no such route". */
-  route: { url: string; revision: number } | null;
+  /** The route (URL, revision, policy); null when the cached answer is "no such route". */
+  route: CachedRoute | null;
   /** The store revision the answer reflects. */
   asOf: number;
   /** When the answer was known current (ms since the epoch, on the database's clock). */
@@ -50,7 +101,9 @@ export function parseEntry(hash: Record<string, string>): CachedAnswer | undefin
     const url = hash['u'];
     const revision = Number(hash['r']);
     if (url === undefined || !Number.isFinite(revision)) return undefined;
-    return { route: { url, revision }, asOf, knownAt, invalidated: hash['inv'] === '1' };
+    const policy = decodePolicy(hash['pol'], url, revision);
+    if (!policy) return undefined;
+    return { route: { url, revision, endpoints: policy.endpoints, healthCheck: policy.healthCheck }, asOf, knownAt, invalidated: hash['inv'] === '1' };
   }
   return { route: null, asOf, knownAt, invalidated: hash['inv'] === '1' };
 }
@@ -68,7 +121,7 @@ export interface FreshnessPolicy {
  * stepped back, an event stamped ahead) is not fresh: a time from the future would otherwise keep
  * it fresh for as long as the future lasts. It is read again, and the fill restamps it.
  */
-export function freshness(entry: CachedAnswer, policy: FreshnessPolicy, now: number): { leftMs: number; ageMs: number } {
+export function freshness(entry: Omit<CachedAnswer, 'route'> & { route: unknown }, policy: FreshnessPolicy, now: number): { leftMs: number; ageMs: number } {
   const ageMs = Math.max(0, now - entry.knownAt);
   const ttl = entry.route === null ? Math.min(policy.ttlMs, policy.negativeTtlMs) : policy.ttlMs;
   const fromTheFuture = entry.knownAt > now;

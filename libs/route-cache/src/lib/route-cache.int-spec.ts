@@ -35,7 +35,7 @@ describe('RouteCache (real Redis)', () => {
 
   it('a fill is read back; Redis expiry is the stale grace, not the TTL', async () => {
     expect(await offer(cache, { id, route: { url: 'https://a', revision: 3 }, asOf: 10, knownAt: T0 })).toBe(true);
-    expect(await cache.read(id)).toEqual({ route: { url: 'https://a', revision: 3 }, asOf: 10, knownAt: T0, invalidated: false });
+    expect(await cache.read(id)).toEqual({ route: { url: 'https://a', revision: 3, endpoints: [{ id: 'default', url: 'https://a', priority: 1, weight: 1, state: 'enabled', healthRevision: 3 }], healthCheck: null }, asOf: 10, knownAt: T0, invalidated: false });
     const ttl = await client.pTTL(cache.key(id));
     expect(ttl).toBeGreaterThan(59_000);
     expect(ttl).toBeLessThanOrEqual(60_000);

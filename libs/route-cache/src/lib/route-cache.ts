@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { ErrorReply } from 'redis';
 import type { RouteEventData, RouteId } from '@tm/contracts';
 import { withDeadline } from './deadline';
-import { parseEntry, routeCacheKey, type CachedAnswer } from './entry';
+import { encodePolicy, parseEntry, routeCacheKey, type CachedAnswer, type RouteToCache } from './entry';
+import { healthKey, parseHealth, type HealthRecords } from './health-store';
 import type { RedisClient } from './redis.module';
 
 export type InvalidationMode = 'refresh' | 'invalidate';
@@ -16,7 +17,7 @@ export interface Lease {
 
 export interface Fill {
   id: RouteId;
-  route: { url: string; revision: number } | null;
+  route: RouteToCache | null;
   asOf: number;
   /** When the snapshot was known current: the time the database read started. */
   knownAt: number;
@@ -70,6 +71,17 @@ export class RouteCache {
     return parseEntry(await withDeadline(this.client.hGetAll(this.key(id)), this.timeoutMs));
   }
 
+  /**
+   * The cached answer of a route and its endpoints' fresh health, in one round trip (one script on
+   * the route's slot): a cached answer never pins an endpoint whose health has changed since.
+   */
+  async readWithHealth(id: RouteId): Promise<{ entry: CachedAnswer | undefined; health: HealthRecords }> {
+    const reply = await withDeadline(this.client.routeRead(this.key(id), healthKey(this.prefix, id)), this.timeoutMs);
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < reply.route.length; i += 2) hash[reply.route[i] as string] = reply.route[i + 1] as string;
+    return { entry: parseEntry(hash), health: parseHealth(reply.health) };
+  }
+
   /** Takes the lease of a fill: call it before the database read whose answer fill() offers. */
   async prepare(id: RouteId): Promise<Lease> {
     const lease = randomBytes(12).toString('base64url');
@@ -88,6 +100,7 @@ export class RouteCache {
       String(this.graceMs),
       fill.lease.id,
       fill.lease.node,
+      fill.route ? encodePolicy(fill.route) : '',
     ];
     const reply = await withDeadline(this.client.routeFill(this.key(fill.id), args), this.timeoutMs);
     return reply === 1 ? 'accepted' : reply === 2 ? 'refused' : 'rejected';
@@ -116,6 +129,7 @@ export class RouteCache {
           String(time),
           mode,
           String(this.graceMs),
+          data.url === null ? '' : encodePolicy({ url: data.url, revision: data.revision, endpoints: data.endpoints, healthCheck: data.healthCheck }),
         ]),
       ),
     );

@@ -1,9 +1,10 @@
 import { defineScript, type CommandParser, type RedisArgument } from 'redis';
+import { HEALTH_SCRIPT, READ_SCRIPT, VERDICT_SCRIPT } from './health-store';
 
 /**
  * The cache protocol's two writes, each one atomic Lua script on one route's hash:
  *
- *   s      'p' (the route exists: u = url, r = its revision) or 'a' (it does not)
+ *   s      'p' (the route exists: u = url, r = its revision, pol = its policy, see encodePolicy) or 'a' (it does not)
  *   asof   the store revision the answer reflects (every write <= asof is included)
  *   t      when the answer was known current (ms since the epoch, always the database's clock):
  *          the statement time of the fill's read, or the write's commit time for answers that
@@ -42,7 +43,7 @@ return ${NODE_ID}
 `;
 
 /**
- * FILL(key; state, url, routeRevision, asOf, knownAt, graceMs, lease, nodeId) -> 1 accepted,
+ * FILL(key; state, url, routeRevision, asOf, knownAt, graceMs, lease, nodeId, policy) -> 1 accepted,
  * 0 rejected, 2 refused.
  * Refused (2) when the lease PREPARE gave is no longer there or the node is not the one that gave
  * it (see above). Otherwise accepted only when the fill's snapshot is not older than the entry
@@ -66,9 +67,10 @@ if asof < current or asof < fence then
 end
 if ARGV[1] == 'p' then
   redis.call('HSET', key, 's', 'p', 'u', ARGV[2], 'r', ARGV[3], 'asof', ARGV[4], 't', ARGV[5])
+  if ARGV[9] ~= nil and ARGV[9] ~= '' then redis.call('HSET', key, 'pol', ARGV[9]) else redis.call('HDEL', key, 'pol') end
 else
   redis.call('HSET', key, 's', 'a', 'asof', ARGV[4], 't', ARGV[5])
-  redis.call('HDEL', key, 'u', 'r')
+  redis.call('HDEL', key, 'u', 'r', 'pol')
 end
 redis.call('HDEL', key, 'inv')
 redis.call('PEXPIRE', key, ARGV[6])
@@ -76,7 +78,7 @@ return 1
 `;
 
 /**
- * EVENT(key; state, url, revision, eventTime, mode, graceMs) -> 1 applied, 0 ignored.
+ * EVENT(key; state, url, revision, eventTime, mode, graceMs, policy) -> 1 applied, 0 ignored.
  * Raises the fence to the event's revision. An event no newer than the entry (a duplicate, or an
  * old one arriving late) changes nothing else. Otherwise, in refresh mode the event's answer
  * replaces the entry (as of its revision, known current from its commit time); in invalidate mode
@@ -94,9 +96,10 @@ redis.call('HSET', key, 'fence', ARGV[3])
 if ARGV[5] == 'refresh' then
   if ARGV[1] == 'p' then
     redis.call('HSET', key, 's', 'p', 'u', ARGV[2], 'r', ARGV[3], 'asof', ARGV[3], 't', ARGV[4])
+    if ARGV[7] ~= nil and ARGV[7] ~= '' then redis.call('HSET', key, 'pol', ARGV[7]) else redis.call('HDEL', key, 'pol') end
   else
     redis.call('HSET', key, 's', 'a', 'asof', ARGV[3], 't', ARGV[4])
-    redis.call('HDEL', key, 'u', 'r')
+    redis.call('HDEL', key, 'u', 'r', 'pol')
   end
   redis.call('HDEL', key, 'inv')
 elseif redis.call('HEXISTS', key, 's') == 1 then
@@ -119,6 +122,24 @@ function oneKeyScript<Reply>(source: string, transformReply: (reply: unknown) =>
   });
 }
 
+/** A script of a route's cache key and its health key (one slot: both carry the route's hash tag). */
+function routeAndHealthScript<Reply>(source: string, transformReply: (reply: unknown) => Reply) {
+  return defineScript({
+    SCRIPT: source,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, routeKey: RedisArgument, healthKey: RedisArgument) {
+      parser.pushKey(routeKey);
+      parser.pushKey(healthKey);
+    },
+    transformReply,
+  });
+}
+
+/** A flat list of strings from a script's reply (a Lua table of strings). */
+function strings(reply: unknown): string[] {
+  return Array.isArray(reply) ? reply.map(String) : [];
+}
+
 /**
  * The scripts every client of the cache is created with (node-redis's `scripts` option): each is
  * sent as EVALSHA, and node-redis itself falls back to EVAL when Redis answers NOSCRIPT (a
@@ -128,5 +149,14 @@ export const ROUTE_CACHE_SCRIPTS = {
   routePrepare: oneKeyScript(PREPARE_SCRIPT, String),
   routeFill: oneKeyScript(FILL_SCRIPT, Number),
   routeEvent: oneKeyScript(EVENT_SCRIPT, Number),
+  routeRead: routeAndHealthScript(READ_SCRIPT, (reply) => {
+    const [route, health] = Array.isArray(reply) ? reply : [];
+    return { route: strings(route), health: strings(health) };
+  }),
+  healthRead: oneKeyScript(HEALTH_SCRIPT, strings),
+  healthVerdict: oneKeyScript(VERDICT_SCRIPT, (reply): [number, 'healthy' | 'unhealthy' | 'unknown'] => {
+    const [changed, health] = Array.isArray(reply) ? reply : [];
+    return [Number(changed), String(health) as 'healthy' | 'unhealthy' | 'unknown'];
+  }),
 };
 export type RouteCacheScripts = typeof ROUTE_CACHE_SCRIPTS;

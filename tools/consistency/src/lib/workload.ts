@@ -1,20 +1,12 @@
 import { Headers as H } from '@tm/contracts';
+import { seededRandom } from '@tm/testing';
 import type { Op, ReadMode, ReadOp, WriteKind, WriteOp } from './history';
 
 /** ms since the epoch, sub-millisecond. */
 export const now = (): number => performance.timeOrigin + performance.now();
 
 /** A small seeded generator (mulberry32), so a run's choices can be replayed with --seed. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export const random = seededRandom;
 
 export interface WorkloadTarget {
   commandApi: string;

@@ -1,4 +1,45 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ENDPOINT_STATES, HEALTH_CHECK_TYPES, type EndpointState, type HealthCheckType } from '@tm/contracts';
+
+export class EndpointResponse {
+  @ApiProperty({ example: 'default' })
+  id!: string;
+
+  @ApiProperty({ example: 'https://billing.acme.internal:8443/api' })
+  url!: string;
+
+  @ApiProperty({ type: 'integer', example: 1 })
+  priority!: number;
+
+  @ApiProperty({ type: 'integer', example: 1 })
+  weight!: number;
+
+  @ApiProperty({ enum: ENDPOINT_STATES, example: 'enabled' })
+  state!: EndpointState;
+}
+
+export class HealthCheckResponse {
+  @ApiProperty({ enum: HEALTH_CHECK_TYPES })
+  type!: HealthCheckType;
+
+  @ApiPropertyOptional({ description: 'http only', example: '/healthz' })
+  path?: string;
+
+  @ApiProperty({ type: 'integer', example: 10 })
+  intervalSeconds!: number;
+
+  @ApiProperty({ type: 'integer', example: 5 })
+  timeoutSeconds!: number;
+
+  @ApiProperty({ type: 'integer', example: 2 })
+  healthyThreshold!: number;
+
+  @ApiProperty({ type: 'integer', example: 3 })
+  unhealthyThreshold!: number;
+
+  @ApiPropertyOptional({ description: 'http only', example: '200-299' })
+  expectedStatus?: string;
+}
 
 export class RouteResponse {
   @ApiProperty({ example: 'acme' })
@@ -10,8 +51,14 @@ export class RouteResponse {
   @ApiProperty({ example: 'prod' })
   environment!: string;
 
-  @ApiProperty({ example: 'https://billing.acme.internal:8443/api' })
+  @ApiProperty({ example: 'https://billing.acme.internal:8443/api', description: "the configuration's first choice (lowest priority, then highest weight, enabled before draining), health aside" })
   url!: string;
+
+  @ApiProperty({ type: [EndpointResponse], description: 'every endpoint, as configured (defaults filled in)' })
+  endpoints!: EndpointResponse[];
+
+  @ApiProperty({ type: HealthCheckResponse, nullable: true, description: 'null: not probed' })
+  healthCheck!: HealthCheckResponse | null;
 
   @ApiProperty({ description: 'store revision of the last change of this route', example: 42 })
   revision!: number;

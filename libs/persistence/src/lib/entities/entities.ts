@@ -57,6 +57,14 @@ export class EndpointEntity {
   @Column('text')
   url!: string;
 
+  /** The traffic policy, normalised; null for a route that is its URL alone (see the migration). */
+  @Column('jsonb', { nullable: true })
+  policy!: unknown;
+
+  /** `{<endpoint id>: <revision>}`: where each endpoint's health began; null: the row's revision. */
+  @Column('jsonb', { name: 'health_revisions', nullable: true })
+  healthRevisions!: Record<string, number> | null;
+
   @Column('bigint', { transformer: bigintNumber })
   revision!: number;
 

@@ -1,0 +1,87 @@
+import {
+  healthPathProblem,
+  parseStatusRanges,
+  POLICY_LIMITS,
+  singleEndpoint,
+  type EndpointConfig,
+  type HealthCheck,
+  type TrafficPolicy,
+} from '@tm/contracts';
+import { ProblemException, type FieldError } from '@tm/platform';
+import type { HealthCheckDto, PutRouteDto } from './dto/put-route.dto';
+
+const L = POLICY_LIMITS;
+
+/** The checks across fields that the DTO's decorators cannot make, as field errors. */
+function problems(body: PutRouteDto): FieldError[] {
+  const errors: FieldError[] = [];
+  const hasUrl = body.url !== undefined && body.url !== null;
+  const hasEndpoints = body.endpoints !== undefined && body.endpoints !== null;
+  if (hasUrl === hasEndpoints) {
+    errors.push({ field: hasUrl ? 'endpoints' : 'url', message: hasUrl ? 'give url or endpoints, not both' : 'url or endpoints is required' });
+  }
+  const seen = new Map<string, number>();
+  (body.endpoints ?? []).forEach((e, i) => {
+    const first = seen.get(e.id);
+    if (first !== undefined) errors.push({ field: `endpoints.${i}.id`, message: `id ${e.id} is also the id of endpoints.${first}` });
+    else seen.set(e.id, i);
+  });
+  const hc = body.healthCheck;
+  if (hc) {
+    const type = hc.type ?? 'http';
+    if (type === 'tcp') {
+      if (hc.path !== undefined) errors.push({ field: 'healthCheck.path', message: 'path is for http health checks only' });
+      if (hc.expectedStatus !== undefined) errors.push({ field: 'healthCheck.expectedStatus', message: 'expectedStatus is for http health checks only' });
+    }
+    if (hc.path !== undefined) {
+      const problem = healthPathProblem(hc.path);
+      if (problem) errors.push({ field: 'healthCheck.path', message: `path ${problem}` });
+    }
+    if (hc.expectedStatus !== undefined && !parseStatusRanges(hc.expectedStatus)) {
+      errors.push({ field: 'healthCheck.expectedStatus', message: 'expectedStatus must be status codes (100 to 599) or ranges, separated by commas, such as "200-299,304"' });
+    }
+    const interval = hc.intervalSeconds ?? L.intervalSeconds.default;
+    if (hc.timeoutSeconds !== undefined && hc.timeoutSeconds > interval) {
+      errors.push({ field: 'healthCheck.timeoutSeconds', message: `timeoutSeconds must not be above intervalSeconds (${interval})` });
+    }
+  }
+  return errors;
+}
+
+function healthCheckOf(hc: HealthCheckDto): HealthCheck {
+  const type = hc.type ?? 'http';
+  const intervalSeconds = hc.intervalSeconds ?? L.intervalSeconds.default;
+  const check: HealthCheck = {
+    type,
+    intervalSeconds,
+    timeoutSeconds: hc.timeoutSeconds ?? Math.min(L.timeoutSeconds.default, intervalSeconds),
+    healthyThreshold: hc.healthyThreshold ?? L.healthyThreshold.default,
+    unhealthyThreshold: hc.unhealthyThreshold ?? L.unhealthyThreshold.default,
+  };
+  if (type === 'http') {
+    check.path = hc.path ?? L.path.default;
+    check.expectedStatus = hc.expectedStatus ?? L.expectedStatus.default;
+  }
+  return check;
+}
+
+/**
+ * The policy a valid PUT body sets, normalised (every default filled in), or a 400 that lists
+ * every field that is wrong.
+ */
+export function policyOfBody(body: PutRouteDto): TrafficPolicy {
+  const errors = problems(body);
+  if (errors.length > 0) {
+    throw new ProblemException(400, 'Bad Request', 'the request is not valid; see errors', { code: 'validation', errors });
+  }
+  const endpoints: EndpointConfig[] = body.endpoints
+    ? body.endpoints.map((e) => ({
+        id: e.id,
+        url: e.url,
+        priority: e.priority ?? L.priority.default,
+        weight: e.weight ?? L.weight.default,
+        state: e.state ?? L.state.default,
+      }))
+    : [singleEndpoint(body.url as string)];
+  return { endpoints, healthCheck: body.healthCheck ? healthCheckOf(body.healthCheck) : null };
+}

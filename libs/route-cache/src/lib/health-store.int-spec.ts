@@ -1,0 +1,122 @@
+import { createClient } from 'redis';
+import type { PolicyEndpoint, RouteEventData } from '@tm/contracts';
+import { deleteKeysWithPrefix, testInfra, testKeyPrefix } from '@tm/testing';
+import { endpointHealth, healthChannel, HealthStore, parseHealthChange, type HealthChange } from './health-store';
+import { createRedisClient, type RedisClient } from './redis.module';
+import { RouteCache } from './route-cache';
+
+const id = { tenant: 'acme', service: 'checkout', environment: 'prod' };
+const blue = { id: 'blue', healthRevision: 4 };
+
+/** Endpoint health in a real Redis: verdicts, majorities, expiry, change events, and the read with the route. */
+describe('HealthStore (real Redis)', () => {
+  let client: RedisClient;
+  let prefix: string;
+  let store: HealthStore;
+  beforeAll(async () => {
+    client = createRedisClient({ url: testInfra().redisUrl });
+    await client.connect();
+  });
+  beforeEach(() => {
+    prefix = testKeyPrefix();
+    store = new HealthStore(client, prefix);
+  });
+  afterEach(() => deleteKeysWithPrefix(prefix));
+  afterAll(() => client.close());
+
+  const verdict = (prober: string, health: 'healthy' | 'unhealthy' | 'unknown', error: string | null = null, ttlMs = 30_000) => ({ prober, health, error, ttlMs });
+
+  it('healthy only when a strict majority of the fresh verdicts says so; the decision changes once, with its time', async () => {
+    expect(await store.recordVerdict(id, blue, verdict('p1', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
+    expect(await store.recordVerdict(id, blue, verdict('p2', 'unhealthy', 'connect ECONNREFUSED'))).toEqual({ changed: true, health: 'unknown' });
+    expect(await store.recordVerdict(id, blue, verdict('p2', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
+    expect(await store.recordVerdict(id, blue, verdict('p1', 'healthy'))).toEqual({ changed: false, health: 'healthy' });
+    const health = endpointHealth(await store.read(id), blue);
+    expect(health).toMatchObject({ health: 'healthy', verdicts: { fresh: 2, healthy: 2, unhealthy: 0 } });
+    expect(health.since).toEqual(expect.any(String));
+    expect(health.lastError).toMatchObject({ message: 'connect ECONNREFUSED', prober: 'p2' });
+    // Another health revision of the same endpoint id has none of these verdicts.
+    expect(endpointHealth(await store.read(id), { id: 'blue', healthRevision: 9 })).toMatchObject({ health: 'unknown', since: null });
+  });
+
+  it('verdicts expire: a prober that stops writing stops counting, and the next write decides without it', async () => {
+    await store.recordVerdict(id, blue, verdict('dead', 'unhealthy', 'timeout', 150));
+    await store.recordVerdict(id, blue, verdict('alive', 'healthy'));
+    expect(endpointHealth(await store.read(id), blue).health).toBe('unknown');
+    // Expiry is judged on the Redis server's clock: wait until the short verdict is past it.
+    for (let i = 0; i < 100 && endpointHealth(await store.read(id), blue).verdicts.fresh > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(endpointHealth(await store.read(id), blue)).toMatchObject({ health: 'healthy', verdicts: { fresh: 1 } });
+    expect(await store.recordVerdict(id, blue, verdict('alive', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
+    const raw = await client.hGetAll(store.key(id));
+    expect(Object.keys(raw).sort()).toEqual(['d|blue|4', 'v|blue|4|alive']);
+  });
+
+  it('publishes each decided change on the health channel', async () => {
+    const subscriber = createClient({ url: testInfra().redisUrl });
+    await subscriber.connect();
+    const changes: HealthChange[] = [];
+    await subscriber.subscribe(healthChannel(prefix), (message) => {
+      const change = parseHealthChange(message);
+      if (change) changes.push(change);
+    });
+    try {
+      await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
+      await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
+      await store.recordVerdict(id, blue, verdict('p1', 'healthy'));
+      for (let i = 0; i < 100 && changes.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(changes.map((c) => [c.route, c.endpoint, c.healthRevision, c.health])).toEqual([
+        ['acme/checkout/prod', 'blue', 4, 'unhealthy'],
+        ['acme/checkout/prod', 'blue', 4, 'healthy'],
+      ]);
+    } finally {
+      await subscriber.close();
+    }
+  });
+
+  it("the cache read brings the route's health in the same round trip", async () => {
+    const cache = new RouteCache(client, prefix, 60_000);
+    const endpoints: PolicyEndpoint[] = [
+      { id: 'blue', url: 'https://blue.example', priority: 1, weight: 1, state: 'enabled', healthRevision: 4 },
+      { id: 'green', url: 'https://green.example', priority: 2, weight: 1, state: 'enabled', healthRevision: 4 },
+    ];
+    const data: RouteEventData = { ...id, url: 'https://blue.example', revision: 4, endpoints, healthCheck: null };
+    await cache.applyEvents([{ data, time: Date.now() }], 'refresh');
+    await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
+    const { entry, health } = await cache.readWithHealth(id);
+    expect(entry?.route).toEqual({ url: 'https://blue.example', revision: 4, endpoints, healthCheck: null });
+    expect(endpointHealth(health, blue).health).toBe('unhealthy');
+    expect(endpointHealth(health, { id: 'green', healthRevision: 4 }).health).toBe('unknown');
+  });
+});
+
+describe('RouteCache policies (real Redis)', () => {
+  let client: RedisClient;
+  let prefix: string;
+  beforeAll(async () => {
+    client = createRedisClient({ url: testInfra().redisUrl });
+    await client.connect();
+  });
+  beforeEach(() => {
+    prefix = testKeyPrefix();
+  });
+  afterEach(() => deleteKeysWithPrefix(prefix));
+  afterAll(() => client.close());
+
+  it('an event of the single-URL shape (an older command API, mid-upgrade) replaces a policy with its one URL', async () => {
+    const cache = new RouteCache(client, prefix, 60_000);
+    const endpoints: PolicyEndpoint[] = [
+      { id: 'a', url: 'https://a.example', priority: 1, weight: 1, state: 'enabled', healthRevision: 1 },
+      { id: 'b', url: 'https://b.example', priority: 1, weight: 1, state: 'enabled', healthRevision: 1 },
+    ];
+    await cache.applyEvents([{ data: { ...id, url: 'https://a.example', revision: 1, endpoints, healthCheck: null }, time: Date.now() }], 'refresh');
+    expect((await cache.read(id))?.route?.endpoints).toHaveLength(2);
+    await cache.applyEvents([{ data: { ...id, url: 'https://old.example', revision: 2 }, time: Date.now() }], 'refresh');
+    expect((await cache.read(id))?.route).toEqual({
+      url: 'https://old.example',
+      revision: 2,
+      endpoints: [{ id: 'default', url: 'https://old.example', priority: 1, weight: 1, state: 'enabled', healthRevision: 2 }],
+      healthCheck: null,
+    });
+    expect(await client.hGet(cache.key(id), 'pol')).toBeNull();
+  });
+});
