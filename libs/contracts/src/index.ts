@@ -8,3 +8,4 @@ export * from './lib/selection';
 export * from './lib/topics';
 export * from './lib/urls';
 export * from './lib/watch';
+export * from './lib/random';

@@ -1,4 +1,4 @@
-import { seededRandom } from '@tm/testing';
+import { seededRandom } from './random';
 import { aggregateHealth, type Verdict } from './health';
 import { parseStatusRanges, primaryEndpoint, statusExpected } from './policy';
 import { selectEndpoint, type EndpointView, type Health } from './selection';

@@ -1,5 +1,4 @@
-import { Headers as H } from '@tm/contracts';
-import { seededRandom } from '@tm/testing';
+import { Headers as H, seededRandom } from '@tm/contracts';
 import type { Op, ReadMode, ReadOp, WriteKind, WriteOp } from './history';
 
 /** ms since the epoch, sub-millisecond. */
