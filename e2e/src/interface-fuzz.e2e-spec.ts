@@ -132,8 +132,9 @@ function generator(api: Api, seed: number): () => Sent {
     // A body over the limit.
     () => {
       const [t, s, e] = names();
-      const junk = letters(17_000 + int(50_000));
       const method = api === 'resolver' ? 'GET' : pick(['PUT', 'POST']);
+      // Over 16 KiB, or over the 64 KiB a route PUT takes.
+      const junk = letters((method === 'PUT' ? 66_000 : 17_000) + int(50_000));
       const path = method === 'POST' ? '/v1/tenants' : `${routeBase}/${t}/${s}/${e}`;
       return { kind: 'body too large', method, path, headers: json, body: JSON.stringify({ url: `https://x.example/${junk}` }), long: [junk] };
     },

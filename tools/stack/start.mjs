@@ -27,6 +27,13 @@ const APPS = [
   { name: 'outbox-relay', portVar: 'OUTBOX_RELAY_PORT', port: 3010, what: 'outbox relay (health, metrics)' },
   { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011, what: 'invalidation worker (health, metrics)' },
 ];
+/** Two probers, as in production (health is a majority of their verdicts); they start once the resolver is up. */
+const PROBERS = [
+  { name: 'health-prober', label: 'health-prober', portVar: 'HEALTH_PROBER_PORT', port: 3012, what: 'health prober 1 (health, metrics)' },
+  { name: 'health-prober', label: 'health-prober-2', portVar: 'HEALTH_PROBER_2_PORT', port: 3013, what: 'health prober 2 (health, metrics)' },
+];
+/** The name of the stored key npm start makes for its probers (replaced on every start). */
+const PROBER_KEY_NAME = 'health-prober (npm start)';
 const lockFile = join(dataDir, 'stack.pid');
 /** What to undo, in reverse order, when stopping. */
 const cleanups = [];
@@ -81,13 +88,38 @@ async function waitReady(app, port, child) {
   throw new SetupError(`${app} was not ready on port ${port} within 60 s`);
 }
 
+/**
+ * A stored key for the probers: routes:read on every tenant (no tenant bound), as production gives
+ * them. The one an earlier npm start made is revoked first, so keys do not pile up.
+ */
+async function proberApiKey(commandApi, adminToken) {
+  const headers = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+  const list = await fetch(`${commandApi}/v1/api-keys`, { headers, signal: AbortSignal.timeout(10_000) });
+  if (list.ok) {
+    const body = await list.json();
+    const items = Array.isArray(body) ? body : (body.items ?? []);
+    for (const key of items.filter((k) => k.name === PROBER_KEY_NAME && !k.revokedAt)) {
+      await fetch(`${commandApi}/v1/api-keys/${key.id}`, { method: 'DELETE', headers: { authorization: headers.authorization }, signal: AbortSignal.timeout(10_000) });
+    }
+  }
+  const res = await fetch(`${commandApi}/v1/api-keys`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ name: PROBER_KEY_NAME, scopes: ['routes:read'] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (res.status !== 201) throw new SetupError(`could not create the probers' API key: the command API answered ${res.status}`);
+  return (await res.json()).key;
+}
+
 function startApp(app, env) {
   const child = spawn(process.execPath, [join(repo, 'dist', 'apps', app.name, 'main.js')], {
     cwd: repo,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const pad = app.name.padEnd(19);
+  const label = app.label ?? app.name;
+  const pad = label.padEnd(19);
   const relay = (stream) => {
     let rest = '';
     stream.on('data', (chunk) => {
@@ -99,13 +131,13 @@ function startApp(app, env) {
   relay(child.stdout);
   relay(child.stderr);
   child.once('exit', (code, signal) => {
-    children.delete(app.name);
+    children.delete(label);
     if (!stopping) {
-      say(`${app.name} exited (${signal ?? `exit ${code}`}); stopping everything`);
+      say(`${label} exited (${signal ?? `exit ${code}`}); stopping everything`);
       void shutdown(1);
     }
   });
-  children.set(app.name, child);
+  children.set(label, child);
   return child;
 }
 
@@ -162,7 +194,7 @@ async function main() {
     throw new SetupError(e.message);
   }
   takeLock();
-  for (const app of APPS) {
+  for (const app of [...APPS, ...PROBERS]) {
     const port = Number(envValue(process.env, app.portVar) ?? app.port);
     if (await tcpOpen('127.0.0.1', port, 300)) {
       throw new SetupError(`port ${port} (${app.portVar}) is in use: is Traffic Manager already running? Set ${app.portVar} to use another port`);
@@ -177,7 +209,7 @@ async function main() {
   // A stop asked for during the setup ends it here (the step that was running has been stopped).
   if (stopping) return;
   say('building the apps (cached after the first time)');
-  await run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,migrations', '--output-style=static']);
+  await run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,health-prober,migrations', '--output-style=static']);
   if (stopping) return;
   say('migrating the database');
   await run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
@@ -194,12 +226,23 @@ async function main() {
     const port = Number(envValue(process.env, app.portVar) ?? app.port);
     return { app, port, child: startApp(app, { ...env, [app.portVar]: String(port) }) };
   });
-  await Promise.all(started.map(({ app, port, child }) => waitReady(app.name, port, child)));
+  await Promise.all(started.map(({ app, port, child }) => waitReady(app.label ?? app.name, port, child)));
+  if (stopping) return;
+  const commandApi = `http://127.0.0.1:${started[0].port}`;
+  const proberKey = envValue(process.env, 'PROBER_API_KEY') ?? (await proberApiKey(commandApi, adminToken));
+  const resolverUrl = `http://127.0.0.1:${started[1].port}`;
+  const probers = PROBERS.map((app) => {
+    const port = Number(envValue(process.env, app.portVar) ?? app.port);
+    const proberEnv = { ...env, HEALTH_PROBER_PORT: String(port), RESOLVER_URL: resolverUrl, PROBER_API_KEY: proberKey, PROBER_ID: app.label };
+    return { app, port, child: startApp(app, proberEnv) };
+  });
+  await Promise.all(probers.map(({ app, port, child }) => waitReady(app.label, port, child)));
+  started.push(...probers);
   if (stopping) return;
   const lines = [
     '',
     'Traffic Manager is up.',
-    ...started.map(({ app, port }) => `  ${app.name.padEnd(20)} http://127.0.0.1:${port}   ${app.what}`),
+    ...started.map(({ app, port }) => `  ${(app.label ?? app.name).padEnd(20)} http://127.0.0.1:${port}   ${app.what}`),
     `  ${'PostgreSQL'.padEnd(20)} ${masked(databaseUrl)}`,
     `  ${'Redis'.padEnd(20)} ${masked(redis.url)}`,
     `  ${'Kafka'.padEnd(20)} ${kafka.brokers}${kafka.started ? ' (started by npm start)' : ''}`,

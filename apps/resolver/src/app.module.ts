@@ -5,6 +5,7 @@ import { PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
 import { RedisOutageCredentials } from './auth/redis-outage-credentials';
 import { ResolverConfig } from './config';
+import { RouteHealthModule } from './health/route-health.module';
 import { ResolveModule } from './resolve/resolve.module';
 import { WatchModule } from './watch/watch.module';
 
@@ -30,6 +31,7 @@ export class AppModule {
         }),
         ResolveModule,
         WatchModule,
+        RouteHealthModule,
       ],
     };
   }

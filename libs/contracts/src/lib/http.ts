@@ -13,4 +13,5 @@ export const DefaultPorts = {
   resolver: 3001,
   outboxRelay: 3010,
   invalidationWorker: 3011,
+  healthProber: 3012,
 } as const;

@@ -184,3 +184,23 @@ export function policyOfData(data: { url: string; revision: number; endpoints?: 
 export function endpointConfigs(endpoints: readonly EndpointConfig[]): EndpointConfig[] {
   return endpoints.map(({ id, url, priority, weight, state }) => ({ id, url, priority, weight, state }));
 }
+
+/**
+ * The OpenAPI 3.0 schema of a route's health check as answers show it (null: not probed), inline
+ * so that `nullable` applies (a nullable $ref is not expressible in OpenAPI 3.0).
+ */
+export const HEALTH_CHECK_SCHEMA = {
+  type: 'object',
+  nullable: true,
+  description: 'null: not probed (every endpoint unknown)',
+  required: ['type', 'intervalSeconds', 'timeoutSeconds', 'healthyThreshold', 'unhealthyThreshold'],
+  properties: {
+    type: { type: 'string', enum: [...HEALTH_CHECK_TYPES] },
+    path: { type: 'string', description: 'http only', example: '/healthz' },
+    intervalSeconds: { type: 'integer', example: 10 },
+    timeoutSeconds: { type: 'integer', example: 5 },
+    healthyThreshold: { type: 'integer', example: 2 },
+    unhealthyThreshold: { type: 'integer', example: 3 },
+    expectedStatus: { type: 'string', description: 'http only', example: '200-299' },
+  },
+};

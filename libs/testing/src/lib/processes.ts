@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from './env';
 
-export type AppName = 'command-api' | 'resolver' | 'outbox-relay' | 'invalidation-worker';
+export type AppName = 'command-api' | 'resolver' | 'outbox-relay' | 'invalidation-worker' | 'health-prober';
 
 /** The environment variable holding each app's port. */
 export const PORT_VARIABLE: Record<AppName, string> = {
@@ -12,6 +12,7 @@ export const PORT_VARIABLE: Record<AppName, string> = {
   resolver: 'RESOLVER_PORT',
   'outbox-relay': 'OUTBOX_RELAY_PORT',
   'invalidation-worker': 'INVALIDATION_WORKER_PORT',
+  'health-prober': 'HEALTH_PROBER_PORT',
 };
 
 /** The built entry point of an app (`nx build <app>`; the e2e project builds them first). */

@@ -50,6 +50,17 @@ export async function createTestEnvironment(): Promise<TestEnvironment> {
 
 export const ALL_APPS: AppName[] = ['command-api', 'outbox-relay', 'resolver', 'invalidation-worker'];
 
+/** Creates a stored key through the command API with the admin token; answers the secret. */
+export async function createApiKey(commandApiUrl: string, body: { name: string; scopes: string[]; tenant?: string }): Promise<string> {
+  const res = await fetch(`${commandApiUrl}/v1/api-keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`POST /v1/api-keys answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { key: string }).key;
+}
+
 /** The four apps as processes against one test environment. */
 export class TestStack {
   /** Further replicas (startExtra), stopped with the stack. */
@@ -94,6 +105,27 @@ export class TestStack {
     const proc = await startApp(name, { ...this.environment.env, ...this.overrides, ...env });
     this.extras.push(proc);
     return proc;
+  }
+
+  /**
+   * Starts health probers (two by default, as npm start and production run them) against this
+   * stack's resolver, with a stored key that spans tenants, as production gives them. `env` per
+   * prober (its index) may add to theirs, such as PROBE_DENY_CIDRS.
+   */
+  async startProbers(count = 2, env: (index: number) => Record<string, string> = () => ({})): Promise<AppProcess[]> {
+    const key = await createApiKey(this.app('command-api').url, { name: 'health-prober', scopes: ['routes:read'] });
+    const probers: AppProcess[] = [];
+    for (let i = 0; i < count; i++) {
+      probers.push(
+        await this.startExtra('health-prober', {
+          RESOLVER_URL: this.app('resolver').url,
+          PROBER_API_KEY: key,
+          PROBER_ID: `prober-${i + 1}`,
+          ...env(i),
+        }),
+      );
+    }
+    return probers;
   }
 
   /** Stops every app (SIGTERM) and removes what the environment created. */

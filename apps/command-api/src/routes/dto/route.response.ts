@@ -1,5 +1,5 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ENDPOINT_STATES, HEALTH_CHECK_TYPES, type EndpointState, type HealthCheckType } from '@tm/contracts';
+import { ApiProperty, type ApiPropertyOptions } from '@nestjs/swagger';
+import { ENDPOINT_STATES, HEALTH_CHECK_SCHEMA, type EndpointState, type HealthCheck } from '@tm/contracts';
 
 export class EndpointResponse {
   @ApiProperty({ example: 'default' })
@@ -18,29 +18,6 @@ export class EndpointResponse {
   state!: EndpointState;
 }
 
-export class HealthCheckResponse {
-  @ApiProperty({ enum: HEALTH_CHECK_TYPES })
-  type!: HealthCheckType;
-
-  @ApiPropertyOptional({ description: 'http only', example: '/healthz' })
-  path?: string;
-
-  @ApiProperty({ type: 'integer', example: 10 })
-  intervalSeconds!: number;
-
-  @ApiProperty({ type: 'integer', example: 5 })
-  timeoutSeconds!: number;
-
-  @ApiProperty({ type: 'integer', example: 2 })
-  healthyThreshold!: number;
-
-  @ApiProperty({ type: 'integer', example: 3 })
-  unhealthyThreshold!: number;
-
-  @ApiPropertyOptional({ description: 'http only', example: '200-299' })
-  expectedStatus?: string;
-}
-
 export class RouteResponse {
   @ApiProperty({ example: 'acme' })
   tenant!: string;
@@ -57,8 +34,8 @@ export class RouteResponse {
   @ApiProperty({ type: [EndpointResponse], description: 'every endpoint, as configured (defaults filled in)' })
   endpoints!: EndpointResponse[];
 
-  @ApiProperty({ type: HealthCheckResponse, nullable: true, description: 'null: not probed' })
-  healthCheck!: HealthCheckResponse | null;
+  @ApiProperty(HEALTH_CHECK_SCHEMA as ApiPropertyOptions)
+  healthCheck!: HealthCheck | null;
 
   @ApiProperty({ description: 'store revision of the last change of this route', example: 42 })
   revision!: number;

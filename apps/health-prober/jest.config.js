@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'health-prober',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/apps/health-prober',
+};

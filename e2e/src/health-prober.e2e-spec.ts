@@ -1,0 +1,206 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { TEST_ADMIN_TOKEN, TestStack, type AppProcess } from '@tm/testing';
+import { eventually, metric } from './support';
+
+/** An endpoint a test starts, stops and makes answer as it likes. */
+class EndpointServer {
+  server: Server | undefined;
+  port = 0;
+  status = 200;
+  /** Answers 503 to the prober whose User-Agent contains this, 200 to the others (one prober cut off). */
+  failFor: string | undefined;
+  redirectTo: string | undefined;
+  readonly seen: IncomingHttpHeaders[] = [];
+
+  constructor(private readonly host = '127.0.0.1') {}
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.seen.push(req.headers);
+      if (this.redirectTo) {
+        res.writeHead(302, { location: this.redirectTo }).end();
+        return;
+      }
+      const cut = this.failFor !== undefined && String(req.headers['user-agent']).includes(this.failFor);
+      res.writeHead(cut ? 503 : this.status).end('ok');
+    });
+    await new Promise<void>((resolve) => this.server?.listen(this.port, this.host, resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Stops answering: connections are refused. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  url(host = '127.0.0.1'): string {
+    return `http://${host}:${this.port}`;
+  }
+}
+
+const CHECK = { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 };
+const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
+
+interface Answer {
+  url: string;
+  failOpen: boolean;
+  endpoints: { id: string; health: string }[];
+}
+interface HealthAnswer {
+  endpoints: { id: string; health: string; since: string | null; lastError: { message: string; prober: string } | null; verdicts: { fresh: number; healthy: number; unhealthy: number } }[];
+}
+
+/**
+ * The health prober against the whole system: two replicas probing real endpoint servers, their
+ * verdicts in Redis, and the resolver's answers moving with them.
+ */
+describe('health probing (two probers, the whole system)', () => {
+  let stack: TestStack;
+  let probers: AppProcess[];
+  const servers: EndpointServer[] = [];
+  const server = async (host?: string) => {
+    const s = await new EndpointServer(host).start();
+    servers.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    stack = await TestStack.start();
+    // Prober 1 may not reach 127.0.0.2 (as if cut off from it); prober 2 may.
+    probers = await stack.startProbers(2, (i): Record<string, string> => (i === 0 ? { PROBE_DENY_CIDRS: '169.254.0.0/16,fe80::/10,127.0.0.2/32' } : {}));
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await stack?.stop();
+  });
+
+  async function put(route: string, body: unknown): Promise<number> {
+    const res = await fetch(`${stack.app('command-api').url}/v1/routes/${route}`, { method: 'PUT', headers: auth, body: JSON.stringify(body) });
+    expect([200, 201]).toContain(res.status);
+    return Number(res.headers.get('x-route-revision'));
+  }
+  async function resolve(route: string, query = ''): Promise<Answer> {
+    const res = await fetch(`${stack.app('resolver').url}/v1/resolve/${route}${query}`, { headers: auth });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Answer;
+  }
+  async function health(route: string): Promise<HealthAnswer> {
+    const res = await fetch(`${stack.app('resolver').url}/v1/routes/${route}/health`, { headers: auth });
+    expect(res.status).toBe(200);
+    return (await res.json()) as HealthAnswer;
+  }
+  const healthOf = async (route: string, id: string) => (await health(route)).endpoints.find((e) => e.id === id);
+
+  it('both probers are live and ready (their watch synced) and count their probes', async () => {
+    for (const p of probers) {
+      const ready = await fetch(`${p.url}/health/ready`);
+      expect(ready.status).toBe(200);
+      expect(Object.keys(((await ready.json()) as { details: object }).details).sort()).toEqual(['redis', 'watch']);
+    }
+    expect(await metric(probers[0] as AppProcess, 'tm_prober_watch_up')).toBe(1);
+  });
+
+  it('fails over to the next priority when the primary stops answering, and back after the healthy threshold', async () => {
+    const primary = await server();
+    const backup = await server();
+    await put('hp/web/prod', { endpoints: [{ id: 'primary', url: primary.url() }, { id: 'backup', url: backup.url(), priority: 2 }], healthCheck: CHECK });
+    await eventually(async () => (await healthOf('hp/web/prod', 'primary'))?.health === 'healthy', 20_000, 'primary healthy');
+    expect((await resolve('hp/web/prod')).url).toBe(primary.url());
+
+    await primary.stop();
+    await eventually(async () => (await resolve('hp/web/prod')).url === backup.url(), 20_000, 'failover to the backup');
+    const down = await healthOf('hp/web/prod', 'primary');
+    expect(down).toMatchObject({ health: 'unhealthy', verdicts: { unhealthy: 2 } });
+    expect(down?.lastError?.message).toMatch(/ECONNREFUSED/);
+    expect(down?.since).toEqual(expect.any(String));
+
+    await primary.start();
+    await eventually(async () => (await resolve('hp/web/prod')).url === primary.url(), 20_000, 'failback to the primary');
+    expect(await metric(probers[0] as AppProcess, 'tm_prober_transitions_total')).toBeGreaterThan(0);
+  });
+
+  it('fails open when every endpoint is down', async () => {
+    const a = await server();
+    const b = await server();
+    await put('hp/pay/prod', { endpoints: [{ id: 'a', url: a.url() }, { id: 'b', url: b.url(), priority: 2 }], healthCheck: CHECK });
+    await eventually(async () => (await healthOf('hp/pay/prod', 'b'))?.health === 'healthy', 20_000, 'b healthy');
+    await a.stop();
+    await b.stop();
+    await eventually(async () => (await resolve('hp/pay/prod')).failOpen, 20_000, 'fail open');
+    expect((await resolve('hp/pay/prod')).url).toBe(a.url());
+  });
+
+  it('one prober cut off from an endpoint does not mark it down: one verdict of two is no majority', async () => {
+    const s = await server();
+    s.failFor = 'prober-1';
+    await put('hp/quorum/prod', { endpoints: [{ id: 'only', url: s.url() }, { id: 'other', url: 'http://127.0.0.1:1', priority: 2 }], healthCheck: CHECK });
+    await eventually(async () => {
+      const h = await healthOf('hp/quorum/prod', 'only');
+      return h?.verdicts.healthy === 1 && h.verdicts.unhealthy === 1;
+    }, 20_000, 'one healthy and one unhealthy verdict');
+    expect(await healthOf('hp/quorum/prod', 'only')).toMatchObject({ health: 'unknown', lastError: { prober: 'prober-1' } });
+    expect((await resolve('hp/quorum/prod')).url).toBe(s.url());
+  });
+
+  it('an endpoint in one prober PROBE_DENY_CIDRS is judged by the other alone', async () => {
+    const s = await server('0.0.0.0');
+    await put('hp/denied/prod', { endpoints: [{ id: 'e', url: s.url('127.0.0.2') }], healthCheck: CHECK });
+    await eventually(async () => (await healthOf('hp/denied/prod', 'e'))?.health === 'healthy', 20_000, 'healthy by prober 2');
+    expect(s.seen.every((h) => !String(h['user-agent']).includes('prober-1'))).toBe(true);
+    expect((await healthOf('hp/denied/prod', 'e'))?.lastError).toMatchObject({ prober: 'prober-1', message: expect.stringMatching(/PROBE_DENY_CIDRS/) as unknown });
+  });
+
+  it('metadata addresses are refused by default: the endpoint stays unknown, nothing is sent', async () => {
+    await put('hp/meta/prod', { endpoints: [{ id: 'meta', url: 'http://169.254.169.254/latest/meta-data/' }], healthCheck: CHECK });
+    await eventually(async () => (await healthOf('hp/meta/prod', 'meta'))?.lastError !== null, 20_000, 'refused');
+    const h = await healthOf('hp/meta/prod', 'meta');
+    expect(h).toMatchObject({ health: 'unknown', lastError: { message: expect.stringMatching(/169\.254\.169\.254 is in 169\.254\.0\.0\/16/) as unknown } });
+  });
+
+  it('probes send no key and follow no redirect; a 3xx is a failure when 2xx is expected', async () => {
+    const target = await server();
+    const redirecting = await server();
+    redirecting.redirectTo = `${target.url()}/healthz`;
+    await put('hp/redirect/prod', { endpoints: [{ id: 'r', url: `${redirecting.url()}/app/` }], healthCheck: CHECK });
+    await eventually(async () => (await healthOf('hp/redirect/prod', 'r'))?.health === 'unhealthy', 20_000, 'unhealthy on 302');
+    expect(target.seen).toHaveLength(0);
+    expect(redirecting.seen.length).toBeGreaterThan(0);
+    for (const headers of redirecting.seen) {
+      expect(headers['authorization']).toBeUndefined();
+      expect(headers['cookie']).toBeUndefined();
+      expect(String(headers['user-agent'])).toMatch(/^traffic-manager-health-prober\/1 \(prober-[12]\)$/);
+    }
+    expect((await healthOf('hp/redirect/prod', 'r'))?.lastError?.message).toMatch(/HTTP 302/);
+  });
+
+  it('a weight change keeps the health; a re-pointed endpoint starts unknown', async () => {
+    const s = await server();
+    const t = await server();
+    const policy = (url: string, weight: number) => ({ endpoints: [{ id: 'e', url, weight }, { id: 'spare', url: t.url(), priority: 2 }], healthCheck: CHECK });
+    await put('hp/keep/prod', policy(s.url(), 1));
+    await eventually(async () => (await healthOf('hp/keep/prod', 'e'))?.health === 'healthy', 20_000, 'healthy');
+    await put('hp/keep/prod', policy(s.url(), 5));
+    expect((await healthOf('hp/keep/prod', 'e'))?.health).toBe('healthy');
+    const other = await server();
+    await put('hp/keep/prod', policy(other.url(), 5));
+    expect((await healthOf('hp/keep/prod', 'e'))?.health).toBe('unknown');
+    await eventually(async () => (await healthOf('hp/keep/prod', 'e'))?.health === 'healthy', 20_000, 'the new URL healthy');
+  });
+
+  it('a prober killed: its verdicts expire and the other carries on alone', async () => {
+    const s = await server();
+    await put('hp/alone/prod', { endpoints: [{ id: 'e', url: s.url() }, { id: 'f', url: 'http://127.0.0.1:1', priority: 2 }], healthCheck: CHECK });
+    await eventually(async () => (await healthOf('hp/alone/prod', 'e'))?.verdicts.healthy === 2, 20_000, 'two healthy verdicts');
+    await (probers[1] as AppProcess).kill();
+    await s.stop();
+    // Prober 1 says unhealthy within two intervals; prober 2's healthy verdict lives on until it expires (about three intervals).
+    await eventually(async () => (await healthOf('hp/alone/prod', 'e'))?.health === 'unhealthy', 20_000, 'unhealthy by prober 1 alone');
+    expect((await healthOf('hp/alone/prod', 'e'))?.verdicts).toEqual({ fresh: 1, healthy: 0, unhealthy: 1 });
+  });
+});
