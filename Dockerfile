@@ -13,8 +13,8 @@
 FROM node:20.20.2-bookworm-slim AS build
 ARG APP
 RUN case "${APP}" in \
-      command-api|resolver|outbox-relay|invalidation-worker|migrations) ;; \
-      *) echo "build argument APP must be one of command-api, resolver, outbox-relay, invalidation-worker, migrations (got '${APP}')" >&2; exit 1 ;; \
+      command-api|resolver|outbox-relay|invalidation-worker|health-prober|migrations) ;; \
+      *) echo "build argument APP must be one of command-api, resolver, outbox-relay, invalidation-worker, health-prober, migrations (got '${APP}')" >&2; exit 1 ;; \
     esac
 WORKDIR /src
 ENV NX_DAEMON=false NX_NO_CLOUD=true

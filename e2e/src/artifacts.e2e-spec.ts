@@ -48,11 +48,13 @@ describe('production artifacts', () => {
     }
   }, 300_000);
 
-  it.each<AppName>(['command-api', 'resolver', 'outbox-relay', 'invalidation-worker'])(
+  it.each<AppName>(['command-api', 'resolver', 'outbox-relay', 'invalidation-worker', 'health-prober'])(
     '%s starts from its own folder with production dependencies only',
     async (app) => {
       const folder = await install(`apps/${app}`);
-      const proc = new AppProcess(app, await freePort(), environment.env, join(folder, 'main.js'));
+      // The prober also needs the resolver's address and a key: it starts while the resolver is not there.
+      const extra: Record<string, string> = app === 'health-prober' ? { RESOLVER_URL: 'http://127.0.0.1:9', PROBER_API_KEY: 'artifact-test-key-0123456789' } : {};
+      const proc = new AppProcess(app, await freePort(), { ...environment.env, ...extra }, join(folder, 'main.js'));
       try {
         const deadline = Date.now() + 30_000;
         let live = 0;

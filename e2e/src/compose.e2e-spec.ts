@@ -78,6 +78,15 @@ const APPS: Deployable[] = [
     port: 3011,
     dependsOn: { redis: 'service_healthy', kafka: 'service_healthy' },
   },
+  ...[3012, 3013].map((port, i) => ({
+    service: i === 0 ? 'health-prober' : 'health-prober-2',
+    project: 'health-prober',
+    configFile: 'apps/health-prober/src/config.ts',
+    configClass: 'HealthProberConfig',
+    portVar: 'HEALTH_PROBER_PORT',
+    port,
+    dependsOn: { redis: 'service_healthy', resolver: 'service_healthy' } as Record<string, Condition>,
+  })),
 ];
 const MIGRATE: Deployable = {
   service: 'migrate',
@@ -205,9 +214,9 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
     expect(major === 1 ? (minor ?? 0) >= 29 : (major ?? 0) >= 2).toBe(true);
   });
 
-  it('has the dependencies, the migrations and the four apps', () => {
+  it('has the dependencies, the migrations, the four apps and two probers', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['command-api', 'invalidation-worker', 'kafka', 'migrate', 'outbox-relay', 'postgres', 'redis', 'resolver'].sort(),
+      ['command-api', 'health-prober', 'health-prober-2', 'invalidation-worker', 'kafka', 'migrate', 'outbox-relay', 'postgres', 'redis', 'resolver'].sort(),
     );
     expect(services['postgres']?.image).toMatch(/^postgres:15(\.|$|-)/);
     expect(services['redis']?.image).toMatch(/^redis:7(\.|$|-)/);

@@ -8,6 +8,8 @@ describe('configuration checked at start', () => {
   });
   afterAll(() => environment.cleanup());
 
+  /** A prober's own variables, but for RESOLVER_URL (each case sets what it checks). */
+  const PROBER = { PROBER_API_KEY: 'prober-config-test-key-0123' };
   const cases: [AppName, Record<string, string | undefined>, RegExp][] = [
     ['resolver', { REDIS_URL: 'notaurl' }, /^resolver: invalid configuration: REDIS_URL is invalid: expected a redis:\/\//],
     ['invalidation-worker', { REDIS_URL: 'notaurl' }, /^invalidation-worker: invalid configuration: REDIS_URL is invalid/],
@@ -25,6 +27,11 @@ describe('configuration checked at start', () => {
     ['invalidation-worker', { WORKER_MESSAGE_MAX_ATTEMPTS: '0' }, /^invalidation-worker: invalid configuration: WORKER_MESSAGE_MAX_ATTEMPTS is invalid: expected a whole number from 1 to 100/],
     ['outbox-relay', { KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '4' }, /^outbox-relay: invalid configuration: KAFKA_MIN_INSYNC_REPLICAS is invalid: expected a whole number from 1 to KAFKA_REPLICATION_FACTOR/],
     ['invalidation-worker', { KAFKA_MIN_INSYNC_REPLICAS: 'two' }, /^invalidation-worker: invalid configuration: KAFKA_MIN_INSYNC_REPLICAS is invalid: expected a whole number from 1 to KAFKA_REPLICATION_FACTOR/],
+    ['health-prober', { ...PROBER }, /^health-prober: invalid configuration: RESOLVER_URL is required/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'ftp://resolver' }, /^health-prober: invalid configuration: RESOLVER_URL is invalid: expected the resolver's http\(s\) base URL/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBER_API_KEY: undefined }, /^health-prober: invalid configuration: PROBER_API_KEY is required/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_DENY_CIDRS: '169.254.0.0/99' }, /^health-prober: invalid configuration: PROBE_DENY_CIDRS is invalid: expected comma-separated address\/prefix CIDRs/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_MAX_IN_FLIGHT: '0' }, /^health-prober: invalid configuration: PROBE_MAX_IN_FLIGHT is invalid: expected a whole number from 1 to 10000/],
   ];
 
   it.each(cases)('%s with %p', async (app, override, expected) => {
@@ -45,6 +52,13 @@ describe('configuration checked at start', () => {
     const result = await runToExit('command-api', { ...environment.env, DATABASE_URL: 'mysql://user:hunter2@db/x' });
     expect(result.code).toBe(1);
     expect(result.stderr).not.toContain('hunter2');
+  });
+
+  it('the prober does not print the API key it is given', async () => {
+    const result = await runToExit('health-prober', { ...environment.env, RESOLVER_URL: 'nope', PROBER_API_KEY: 'hunter2-prober-key-0123' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/RESOLVER_URL is invalid/);
+    expect(result.stderr).not.toContain('hunter2-prober-key');
   });
 
   it('does not print a Kafka password it refuses', async () => {

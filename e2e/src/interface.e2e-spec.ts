@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALL_APPS, freePort, TEST_ADMIN_TOKEN, TestStack, type AppName } from '@tm/testing';
+import { ALL_APPS, freePort, TEST_ADMIN_TOKEN, TestStack, type AppName, type AppProcess } from '@tm/testing';
 import { debianTool, ROOT, run } from './tools';
 
 /**
@@ -153,14 +153,40 @@ describe('the interface, checked by third-party tools', () => {
       expectClean('bad name', await r('/v1/resolve/Prism/resolve/prod'), 400);
       expectClean('unknown key', await r(path, { authorization: 'Bearer tm_unknown_0123456789' }), 401);
       expectClean('another tenant', await r('/v1/resolve/prism-other/resolve/prod', { authorization: `Bearer ${key.key}` }), 403);
+      // A policy: several endpoints, a health check, an affinity pick, each endpoint's health.
+      const policy = {
+        endpoints: [
+          { id: 'blue', url: 'https://blue.r.example', weight: 3 },
+          { id: 'green', url: 'https://green.r.example', priority: 2, state: 'draining' },
+        ],
+        healthCheck: { path: '/healthz', intervalSeconds: 5 },
+      };
+      expectClean('PUT policy', await call('command-api', 'PUT', '/v1/routes/prism-acme/policy/prod', { body: policy }), 201);
+      expectClean('resolve a policy', await r('/v1/resolve/prism-acme/policy/prod?affinity=user-7'), 200);
+      expectClean('route health', await r('/v1/routes/prism-acme/policy/prod/health'), 200);
+      expectClean('route health of a single URL', await r('/v1/routes/prism-acme/resolve/prod/health'), 200);
+      expectClean('route health of no route', await r('/v1/routes/prism-acme/policy/nowhere/health'), 404);
+      expectClean('PUT all disabled', await call('command-api', 'PUT', '/v1/routes/prism-acme/off/prod', { body: { endpoints: [{ id: 'x', url: 'https://x.example', state: 'disabled' }] } }), 201);
+      expectClean('no enabled endpoint', await r('/v1/resolve/prism-acme/off/prod'), 404);
       expectClean('live', await r('/health/live', { authorization: '' }), 200);
       expectClean('ready', await r('/health/ready', { authorization: '' }), 200);
     }, 60_000);
   });
 
-  it.each(ALL_APPS)('the %s /metrics passes promtool check metrics', async (app) => {
+  it.each([...ALL_APPS, 'health-prober' as const])('the %s /metrics passes promtool check metrics', async (app) => {
     debianTool('promtool', 'prometheus');
-    const text = await (await fetch(`${stack.app(app).url}/metrics`)).text();
+    const target = app === 'health-prober' ? ((await stack.startProbers(1))[0] as AppProcess) : stack.app(app);
+    if (app === 'health-prober') {
+      // A probe or two first, so that its counters and histograms have samples.
+      await fetch(`${stack.app('command-api').url}/v1/routes/prom-acme/probed/prod`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: target.url, healthCheck: { path: '/health/live', intervalSeconds: 1 } }),
+      });
+      const deadline = Date.now() + 20_000;
+      while (!/^tm_prober_probes_total\{/m.test(await (await fetch(`${target.url}/metrics`)).text()) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+    }
+    const text = await (await fetch(`${target.url}/metrics`)).text();
     const r = run('promtool', ['check', 'metrics'], text);
     expect([r.ok, `${r.stdout}${r.stderr}`.trim()]).toEqual([true, '']);
     // The per-type gauges stay; their totals are a sum() away.

@@ -67,9 +67,11 @@ const APPS = {
   resolver: { port: 3001, module: 'apps/resolver/src/app.module.ts' },
   'outbox-relay': { port: 3010, module: 'apps/outbox-relay/src/app.module.ts' },
   'invalidation-worker': { port: 3011, module: 'apps/invalidation-worker/src/app.module.ts' },
+  'health-prober': { port: 3012, module: 'apps/health-prober/src/app.module.ts' },
 } as const;
 type App = keyof typeof APPS;
-const DEPENDENCY_PORTS: Record<string, number> = { PostgresReadiness: 5432, RedisReadiness: 6379, KafkaReadiness: 9092 };
+// The prober's own check is its watch of the resolver.
+const DEPENDENCY_PORTS: Record<string, number> = { PostgresReadiness: 5432, RedisReadiness: 6379, KafkaReadiness: 9092, ProberService: 3001 };
 
 /** The dependencies an app's readiness checks name, as ports, read from its app.module.ts. */
 function readinessPorts(app: App): number[] {
@@ -138,7 +140,13 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(container?.['startupProbe']?.['httpGet']).toEqual({ path: '/health/live', port: 'http' });
       expect(pod['metadata']['annotations']).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
       // The app's own port variable, consistent with the container port.
-      const portVar = { 'command-api': 'COMMAND_API_PORT', resolver: 'RESOLVER_PORT', 'outbox-relay': 'OUTBOX_RELAY_PORT', 'invalidation-worker': 'INVALIDATION_WORKER_PORT' }[app as App];
+      const portVar = {
+        'command-api': 'COMMAND_API_PORT',
+        resolver: 'RESOLVER_PORT',
+        'outbox-relay': 'OUTBOX_RELAY_PORT',
+        'invalidation-worker': 'INVALIDATION_WORKER_PORT',
+        'health-prober': 'HEALTH_PROBER_PORT',
+      }[app as App];
       expect((container?.['env'] as Obj[]).find((e) => e['name'] === portVar)?.['value']).toBe(String(port));
       expect(pod['spec']['enableServiceLinks']).toBe(false);
     }
@@ -170,6 +178,13 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       const pauseMs = Math.max(0, ...(spec['containers'] as Obj[]).map((c) => 1000 * (c['lifecycle']?.['preStop']?.['sleep']?.['seconds'] ?? 0)));
       expect({ name: w['metadata']['name'], enough: spec['terminationGracePeriodSeconds'] * 1000 >= shutdownMs + pauseMs + 2000 }).toEqual({ name: w['metadata']['name'], enough: true });
     }
+  });
+
+  it('runs two probers or more, spread across zones', () => {
+    const prober = named('Deployment', 'tm-health-prober');
+    expect(prober['spec']['replicas']).toBeGreaterThanOrEqual(2);
+    const spread = prober['spec']['template']['spec']['topologySpreadConstraints'] as Obj[];
+    expect(spread.map((c) => c['topologyKey'])).toContain('topology.kubernetes.io/zone');
   });
 
   it('keeps the relay at 2 replicas and the workers at most the partition count', () => {
@@ -227,7 +242,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         for (const e of (c['envFrom'] ?? []) as Obj[]) if (e['secretRef']) refs.add(`${e['secretRef']['name']}/*`);
         for (const e of (c['envFrom'] ?? []) as Obj[]) if (e['configMapRef']) expect(byKind('ConfigMap').map((m) => m['metadata']['name'])).toContain(e['configMapRef']['name']);
       }
-    expect([...refs].sort()).toEqual(['tm-secrets/DATABASE_URL', 'tm-secrets/KAFKA_SASL_PASSWORD', 'tm-secrets/KAFKA_SASL_USERNAME', 'tm-secrets/TM_ADMIN_TOKEN']);
+    expect([...refs].sort()).toEqual(['tm-secrets/DATABASE_URL', 'tm-secrets/KAFKA_SASL_PASSWORD', 'tm-secrets/KAFKA_SASL_USERNAME', 'tm-secrets/PROBER_API_KEY', 'tm-secrets/TM_ADMIN_TOKEN']);
     // No Secret anywhere in the repository's tracked files.
     const tracked = run('git', ['ls-files', '-z']);
     expect(tracked.ok).toBe(true);
@@ -268,6 +283,15 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         for (const p of policiesFor(pod.labels)) for (const rule of (p['spec']['egress'] ?? []) as Obj[]) {
           expect(rule['to']?.length).toBeGreaterThan(0); // never "to anywhere"
           for (const port of (rule['ports'] ?? []) as Obj[]) ports.add(port['port']);
+          // Only the prober reaches out beyond the cluster's own services: to the endpoints it probes, never link-local.
+          const blocks = (rule['to'] as Obj[]).filter((t) => t['ipBlock']);
+          if (blocks.length > 0 && !rule['ports']) {
+            expect(pod.name).toBe('health-prober');
+            expect(blocks.map((b) => [b['ipBlock']['cidr'], b['ipBlock']['except']])).toEqual([
+              ['0.0.0.0/0', ['169.254.0.0/16']],
+              ['::/0', ['fe80::/10']],
+            ]);
+          }
         }
         expect({ pod: pod.name, ports: [...ports].sort((a, b) => a - b) }).toEqual({ pod: pod.name, ports: [53, ...(expected[pod.name] ?? ['?'])].sort((a, b) => Number(a) - Number(b)) });
       }

@@ -9,17 +9,6 @@ import { endpointHealth, HealthStore, NO_HEALTH, REDIS_CLIENT, RouteCache, type 
 import { ResolverConfig } from '../config';
 import { ResolvedEndpoint, ResolveParamsDto } from '../resolve/dto/resolve.dto';
 
-class ProbeErrorDoc {
-  @ApiProperty({ example: 'connect ECONNREFUSED 10.0.3.7:8080' })
-  message!: string;
-
-  @ApiProperty({ type: String, format: 'date-time' })
-  at!: string;
-
-  @ApiProperty({ description: 'the prober replica that saw it', example: 'health-prober-7c9f-x2' })
-  prober!: string;
-}
-
 class VerdictCountsDoc {
   @ApiProperty({ type: 'integer', description: 'fresh verdicts (one per prober replica, expiring after about three intervals)' })
   fresh!: number;
@@ -35,8 +24,19 @@ export class EndpointHealthDoc extends ResolvedEndpoint {
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'since when it has had this health; null: undecided since its health began' })
   since!: string | null;
 
-  @ApiProperty({ type: ProbeErrorDoc, nullable: true, description: 'the last probe error any prober saw' })
-  lastError!: ProbeErrorDoc | null;
+  // Inline, so that nullable applies (a nullable $ref is not expressible in OpenAPI 3.0).
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    description: 'the last probe error any prober saw, and which',
+    required: ['message', 'at', 'prober'],
+    properties: {
+      message: { type: 'string', example: 'connect ECONNREFUSED 10.0.3.7:8080' },
+      at: { type: 'string', format: 'date-time' },
+      prober: { type: 'string', example: 'tm-health-prober-7c9f-x2' },
+    },
+  })
+  lastError!: { message: string; at: string; prober: string } | null;
 
   @ApiProperty({ type: VerdictCountsDoc })
   verdicts!: VerdictCountsDoc;
