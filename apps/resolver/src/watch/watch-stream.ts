@@ -13,7 +13,7 @@ export interface Proof {
   establishedAt: number;
 }
 
-export type CloseReason = 'client' | 'slow' | 'shutdown' | 'gap' | 'error';
+export type CloseReason = 'client' | 'slow' | 'shutdown' | 'gap' | 'error' | 'health-gap';
 
 /** An SSE frame for a bookmark. */
 export function bookmarkFrame(proof: Proof, now: number, snapshot: boolean): string {
@@ -52,6 +52,8 @@ export class WatchStream {
     /** null: every tenant the key may read (an unbound key on /v1/watch). */
     readonly tenant: string | null,
     readonly service: string | null,
+    /** ?health=true: health events too. */
+    readonly health: boolean,
     private readonly maxBuffered: number,
     private readonly onClose: (stream: WatchStream, reason: CloseReason) => void,
   ) {
@@ -66,7 +68,7 @@ export class WatchStream {
     return this.ended;
   }
 
-  matches(change: LoggedChange): boolean {
+  matches(change: { tenant: string; service: string }): boolean {
     return (this.tenant === null || change.tenant === this.tenant) && (this.service === null || change.service === this.service);
   }
 

@@ -58,7 +58,7 @@ export class WatchController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     principal.authorize('routes:read', params.tenant);
-    await this.stream(reply, { tenant: params.tenant, service: query.service ?? null }, startRevision(query, lastEventId));
+    await this.stream(reply, { tenant: params.tenant, service: query.service ?? null, health: query.health === 'true' }, startRevision(query, lastEventId));
   }
 
   @Get()
@@ -71,7 +71,7 @@ export class WatchController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     principal.authorize('routes:read');
-    await this.stream(reply, { tenant: principal.tenant, service: null }, startRevision(query, lastEventId));
+    await this.stream(reply, { tenant: principal.tenant, service: null, health: query.health === 'true' }, startRevision(query, lastEventId));
   }
 
   private async stream(reply: FastifyReply, filter: WatchFilter, since: number | undefined): Promise<void> {

@@ -142,6 +142,12 @@ describe('watch (real PostgreSQL)', () => {
   it('answers 410 with the compact revision for a revision older than the history', async () => {
     const w = await r.write('compact/web/prod', 'https://1.example');
     await r.write('compact/web/prod', 'https://2.example');
+    // The shared resolver's feed reads both first: rows deleted before it read them would be a real
+    // gap to it (every one of its streams would start again, those of the next tests included).
+    // (A resume, not a snapshot: its bookmarks come from the feed, a snapshot's from its own read.)
+    const seen = await WatchClient.open(base, `/v1/watch/compact?since=${w.data.revision - 1}`);
+    await seen.untilBookmark(w.data.revision + 1);
+    seen.close();
     // Retention removed the oldest rows (here directly; the relay never deletes the newest 10,000).
     await r.db.query('DELETE FROM outbox WHERE revision <= $1', [w.data.revision]);
     const replica = await ResolverUnderTest.replicaOf(r, r.database.url);

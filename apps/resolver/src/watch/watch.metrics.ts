@@ -28,7 +28,7 @@ export class WatchMetrics {
     });
     this.closed = new Counter({
       name: 'tm_resolver_watch_streams_closed_total',
-      help: 'Watch streams closed, by reason (client, slow: too many unread events, shutdown, gap, error)',
+      help: 'Watch streams closed, by reason (client, slow: too many unread events, shutdown, gap, error, health-gap: health events may have been missed)',
       labelNames: ['reason'],
       registers,
     });

@@ -8,6 +8,7 @@ import { OverloadedException, ProblemException, UnavailableException } from '@tm
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
 import { ChangeFeed, toLoggedChange, type FeedListener } from './change-feed';
+import { HealthEvents } from './health-events';
 import type { ChangeLog, LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
@@ -24,6 +25,8 @@ const SNAPSHOT_CHUNK = 500;
 export interface WatchFilter {
   tenant: string | null;
   service: string | null;
+  /** ?health=true: health events too. */
+  health?: boolean;
 }
 
 /** How a stream starts, decided (and checked against the store) before its response begins. */
@@ -67,6 +70,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     private readonly metrics: WatchMetrics,
     @Inject(LOCAL_CLOCK) private readonly clock: LocalClock,
     @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
+    private readonly healthEvents: HealthEvents,
   ) {
     this.query = <T>(sql: string, params: unknown[]) => this.dataSource.query<T[]>(sql, params);
     feed.subscribe(this);
@@ -125,7 +129,9 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
 
   /** Starts a prepared stream on a response whose headers are written. */
   open(response: ServerResponse, filter: WatchFilter, start: WatchStart): void {
-    const stream = new WatchStream(response, filter.tenant, filter.service, this.config.WATCH_MAX_BUFFERED_EVENTS, (s, reason) => this.forget(s, reason));
+    const stream = new WatchStream(response, filter.tenant, filter.service, filter.health === true, this.config.WATCH_MAX_BUFFERED_EVENTS, (s, reason) =>
+      this.forget(s, reason),
+    );
     this.streams.add(stream);
     this.metrics.streams.set(this.streams.size);
     this.metrics.opened.inc({ start: start.kind });
@@ -162,9 +168,14 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
       stream.sendBookmark(proof, this.clock(), true);
       this.metrics.bookmarksSent.inc();
       from = snapshot.asOf;
+      if (stream.health) {
+        this.healthEvents.add(stream);
+        await this.healthEvents.sendCurrent(stream, snapshot.routes.map((r) => ({ id: r, endpoints: r.endpoints, healthCheck: r.healthCheck })));
+      }
     } else {
       from = start.since;
       stream.covered = from;
+      if (stream.health) await this.currentHealthOnResume(stream);
     }
     await this.catchUp(stream, from);
   }
@@ -275,8 +286,24 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     this.metrics.bookmarksSent.inc(sent);
   }
 
+  /**
+   * A resume with health: the current health of the stream's routes (the routes as the database has
+   * them now), since changes made while it was away are not replayed. Without PostgreSQL the stream
+   * goes on without it (health events still come).
+   */
+  private async currentHealthOnResume(stream: WatchStream): Promise<void> {
+    this.healthEvents.add(stream);
+    try {
+      const { routes } = await readRoutesSnapshot(this.query, stream.tenant, stream.service);
+      await this.healthEvents.sendCurrent(stream, routes.map((r) => ({ id: r, endpoints: r.endpoints, healthCheck: r.healthCheck })));
+    } catch (e) {
+      this.logger.debug(`no current health for a resumed stream: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
   private forget(stream: WatchStream, reason: CloseReason): void {
     this.streams.delete(stream);
+    this.healthEvents.remove(stream);
     if (stream.tenant === null) this.everyTenant.delete(stream);
     else {
       const set = this.byTenant.get(stream.tenant);

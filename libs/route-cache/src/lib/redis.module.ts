@@ -74,6 +74,66 @@ export async function redisMasters(client: RedisClient): Promise<{ address: stri
   return Promise.all(raw.cluster.masters.map(async (m) => ({ address: m.address, client: await raw.cluster.nodeClient(m) })));
 }
 
+/** A pub/sub subscription on a connection of its own. */
+export interface RedisSubscription {
+  /** Called after the subscription was lost and is back (messages published meanwhile are gone). */
+  onResubscribed(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Subscribes to `channel` beside `client`: a single node gets a duplicate connection (a subscribed
+ * connection takes no other command), which reconnects and resubscribes by itself; a cluster uses
+ * its own pub/sub connection. Pub/sub is at most once: `onResubscribed` tells when messages may
+ * have been missed.
+ */
+export function subscribe(client: RedisClient, channel: string, listener: (message: string) => void): RedisSubscription {
+  const raw = underlying.get(client);
+  if (!raw) throw new Error('not a client made by createRedisClient');
+  const resubscribed: (() => void)[] = [];
+  if (raw.kind === 'cluster') {
+    // The cluster's pub/sub connection needs the topology: until it is known (Redis down at start),
+    // try again every second, in the background.
+    let closed = false;
+    let retry: NodeJS.Timeout | undefined;
+    const attempt = (): void => {
+      raw.cluster.subscribe(channel, listener).catch(() => {
+        if (!closed) retry = setTimeout(attempt, 1_000);
+      });
+    };
+    attempt();
+    return {
+      onResubscribed: (l) => resubscribed.push(l),
+      close: async () => {
+        closed = true;
+        clearTimeout(retry);
+        await raw.cluster.unsubscribe(channel).catch(() => undefined);
+      },
+    };
+  }
+  // With an offline queue: the subscription waits for the connection instead of failing.
+  const sub = raw.client.duplicate({ disableOfflineQueue: false });
+  let lost = false;
+  sub.on('error', () => {
+    lost = true;
+  });
+  sub.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    for (const l of resubscribed) l();
+  });
+  // Connected in the background: the app starts while Redis is down, and the client resubscribes on connect.
+  void sub.connect().catch(() => undefined);
+  void sub.subscribe(channel, listener).catch(() => undefined);
+  return {
+    onResubscribed: (l) => resubscribed.push(l),
+    close: async () => {
+      if (sub.isOpen) await sub.close().catch(() => sub.destroy());
+      else sub.destroy();
+    },
+  };
+}
+
 // Keep trying, at most every 2 s, for as long as the app runs.
 const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2_000);
 

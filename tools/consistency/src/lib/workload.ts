@@ -93,6 +93,42 @@ export class Workload {
   }
 }
 
+/**
+ * The body that sets `url`: every third write a traffic policy whose first choice (and the
+ * resolver's only candidate, with no health check) is `url`, with a standby and a disabled endpoint
+ * beside it, so that policies go through the whole pipeline (the outbox, Kafka, the cache, the watch).
+ */
+export function routeBody(url: string): unknown {
+  if (fnv(url) % 3 !== 0) return { url };
+  return {
+    endpoints: [
+      { id: 'primary', url, priority: 1, weight: 2 },
+      { id: 'standby', url: `${url}standby/`, priority: 2, weight: 0 },
+      { id: 'off', url: `${url}off/`, state: 'disabled' },
+    ],
+  };
+}
+
+function fnv(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * The URL a resolve answer stands for: its `url` when its endpoints are the ones routeBody gave it,
+ * else a value no write ever wrote (the checker then flags the read), so that a policy torn from
+ * its URL (an endpoint list of another write) cannot pass.
+ */
+function answeredUrl(body: { url?: string; endpoints?: { url: string }[] } | undefined): string | null {
+  const url = body?.url;
+  if (url === undefined) return null;
+  const got = (body?.endpoints ?? []).map((e) => e.url);
+  const written = routeBody(url) as { endpoints?: { url: string }[] };
+  const expected = written.endpoints ? written.endpoints.map((e) => e.url) : [url];
+  return got.length === expected.length && got.every((u, i) => u === expected[i]) ? url : `torn:${url}:${got.join(',')}`;
+}
+
 /** One PUT or DELETE through the command API. */
 export async function writeOnce(
   target: WorkloadTarget,
@@ -113,7 +149,7 @@ export async function writeOnce(
     const res = await fetch(`${target.commandApi}/v1/routes/${key}`, {
       method: url === null ? 'DELETE' : 'PUT',
       headers,
-      body: url === null ? undefined : JSON.stringify({ url }),
+      body: url === null ? undefined : JSON.stringify(routeBody(url)),
       signal: AbortSignal.timeout(timeoutMs),
     });
     await res.arrayBuffer();
@@ -144,13 +180,13 @@ export async function readOnce(
       headers,
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const body = (await res.json().catch(() => undefined)) as { url?: string } | undefined;
+    const body = (await res.json().catch(() => undefined)) as { url?: string; endpoints?: { url: string }[] } | undefined;
     op.end = now();
     op.status = res.status;
     op.asOf = header(res, H.consistencyRevision);
     op.cache = res.headers.get(H.cache) ?? undefined;
     if (res.status === 200) {
-      op.url = body?.url ?? null;
+      op.url = answeredUrl(body);
       op.revision = header(res, H.routeRevision);
     } else if (res.status === 404) op.url = null;
   } catch (e) {

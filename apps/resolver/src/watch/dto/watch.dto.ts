@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 import { NAME_PATTERN } from '@tm/contracts';
 
 const NAME = { message: '$property must be 1 to 63 lowercase letters, digits or hyphens, starting and ending with a letter or digit' };
@@ -22,6 +22,14 @@ export class WatchQuery {
   @IsString()
   @Matches(/^(0|[1-9][0-9]{0,15})$/, REVISION)
   since?: string;
+
+  @ApiPropertyOptional({
+    enum: ['true', 'false'],
+    description: 'true: also `event: health` (no id; data {tenant, service, environment, endpoint, healthRevision, health, since}) whenever an endpoint of a probed route changes health, and the current health of each after the snapshot (or the resume)',
+  })
+  @IsOptional()
+  @IsIn(['true', 'false'], { message: 'health must be true or false' })
+  health?: 'true' | 'false';
 }
 
 export class WatchTenantQuery extends WatchQuery {
