@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TEST_ADMIN_TOKEN, TestStack } from '@tm/testing';
@@ -180,5 +182,55 @@ describe('the client SDK and the tm CLI against the stack', () => {
       expect(refused.stderr.trim().split('\n')).toHaveLength(1);
       expect(refused.stderr).toContain('403');
     });
+
+    it('puts a traffic policy from a file, shows its health, and refuses a file that is not JSON or a bad policy', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tm-cli-'));
+      try {
+        const file = join(dir, 'policy.json');
+        writeFileSync(
+          file,
+          JSON.stringify({
+            endpoints: [
+              { id: 'blue', url: 'https://blue.cli.example', weight: 3 },
+              { id: 'green', url: 'https://green.cli.example', priority: 2 },
+            ],
+            healthCheck: { path: '/healthz', intervalSeconds: 5 },
+          }),
+        );
+        const put = await tm(['put', 'sdk/policy/prod', '--file', file]);
+        expect(put.code).toBe(0);
+        expect(put.stdout).toMatch(/^created sdk\/policy\/prod https:\/\/blue\.cli\.example \(2 endpoints\) rev \d+/);
+        const health = await tm(['health', 'sdk/policy/prod']);
+        expect(health.code).toBe(0);
+        expect(health.stdout.trim().split('\n')).toEqual([
+          'blue https://blue.cli.example enabled unknown',
+          'green https://green.cli.example enabled unknown',
+        ]);
+        expect((await tm(['health', 'sdk/nowhere/prod'])).code).toBe(3);
+        const broken = join(dir, 'broken.json');
+        writeFileSync(broken, '{"endpoints": [');
+        expect((await tm(['put', 'sdk/policy/prod', '--file', broken])).code).toBe(2);
+        const bad = join(dir, 'bad.json');
+        writeFileSync(bad, JSON.stringify({ endpoints: [{ id: 'x', url: 'https://x.example', weight: -1 }] }));
+        const refused = await tm(['put', 'sdk/policy/prod', '--file', bad]);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+        expect(refused.stderr).toContain('weight must be a whole number from 0 to 1000');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  it('writes a policy through a session and reads the first choice back', async () => {
+    const s = client().session();
+    const written = await s.put('sdk/sdkpolicy/prod', {
+      endpoints: [
+        { id: 'a', url: 'https://a.sdk.example' },
+        { id: 'b', url: 'https://b.sdk.example', priority: 2 },
+      ],
+    });
+    expect(written).toMatchObject({ url: 'https://a.sdk.example', created: true, endpoints: [{ id: 'a' }, { id: 'b' }] });
+    expect((await s.resolve('sdk/sdkpolicy/prod'))?.url).toBe('https://a.sdk.example');
   });
 });

@@ -10,7 +10,7 @@ export { TrafficManagerError } from './lib/errors';
 export type { Problem, TrafficManagerErrorCode } from './lib/errors';
 export type { TrafficManagerClientOptions } from './lib/options';
 export type { RouteRef } from './lib/route';
-export type { Route, WriteOptions, WrittenRoute } from './lib/commands';
+export type { EndpointInput, HealthCheckInput, Route, RouteBody, WriteOptions, WrittenRoute } from './lib/commands';
 export type { CallOptions } from './lib/http';
 export type { ClientEvents, ClientEventName } from './lib/emitter';
 export type { WatchState } from './lib/watch';

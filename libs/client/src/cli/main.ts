@@ -1,11 +1,12 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isValidName, parseRevision, WatchEvents } from '@tm/contracts';
 import { TrafficManagerClient } from '../lib/client';
-import { getRoute, listRoutes, putRoute, deleteRoute, type Route } from '../lib/commands';
+import { getRoute, listRoutes, putRoute, deleteRoute, type Route, type RouteBody } from '../lib/commands';
 import { httpError, TrafficManagerError } from '../lib/errors';
-import { Deadline } from '../lib/http';
+import { Deadline, exchange, headersOf } from '../lib/http';
 import { baseUrl } from '../lib/options';
 import { parseRoute, routePath } from '../lib/route';
 import { SseParser } from '../lib/sse';
@@ -15,6 +16,8 @@ const USAGE = `Usage: tm [options] <command> [arguments]
 
 Commands:
   put T/S/E URL     create or update a route (command API)
+  put T/S/E --file F   the same with a traffic policy from a JSON file ({"endpoints": [...], "healthCheck": {...}}; - reads stdin)
+  health T/S/E      each endpoint's health, since when, and the last probe error (resolver)
   get T/S/E         read a route from the database (command API)
   delete T/S/E      delete a route (command API)
   ls [T]            list routes, every page (command API)
@@ -27,6 +30,7 @@ Options:
   --api-key KEY       API key (env TM_API_KEY)
   --min-revision N    resolve: the answer reflects every write <= N
   --strong            resolve: read the database (?consistency=strong)
+  --file F            put: the route's body as JSON (a policy, or {"url"})
   --json              print JSON (watch: each event's data, one per line)
   --timeout-ms N      per request (default 5000)
   -h, --help          this text
@@ -47,6 +51,7 @@ interface Config {
   json: boolean;
   minRevision: number | undefined;
   strong: boolean;
+  file: string | undefined;
 }
 
 function out(line: string): void {
@@ -54,7 +59,34 @@ function out(line: string): void {
 }
 
 function routeLine(route: Route): string {
-  return `${routePath(route)} ${route.url} rev ${route.revision}`;
+  const more = route.endpoints && route.endpoints.length > 1 ? ` (${route.endpoints.length} endpoints)` : '';
+  return `${routePath(route)} ${route.url}${more} rev ${route.revision}`;
+}
+
+/** The body of `put --file`: JSON from the file (or stdin for -). */
+async function bodyFromFile(file: string): Promise<RouteBody> {
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file.slice(0, 200)}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    return JSON.parse(text) as RouteBody;
+  } catch {
+    throw new UsageError(`${file.slice(0, 200)} is not JSON`);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface HealthAnswer {
+  endpoints: { id: string; url: string; state: string; health: string; since: string | null; lastError: { message: string; at: string; prober: string } | null }[];
+  probed: boolean;
 }
 
 function arity(args: string[], min: number, max: number, usage: string): void {
@@ -78,9 +110,11 @@ async function run(command: string, args: string[], config: Config): Promise<voi
   const deadline = (): Deadline => new Deadline(config.timeoutMs, undefined);
   switch (command) {
     case 'put': {
-      arity(args, 2, 2, 'put T/S/E URL');
+      if (config.file !== undefined) arity(args, 1, 1, 'put T/S/E --file policy.json');
+      else arity(args, 2, 2, 'put T/S/E URL');
       const id = routeArg(args[0] as string);
-      const { route, created } = await putRoute(config, id, { url: args[1] as string }, {}, deadline());
+      const body: RouteBody = config.file !== undefined ? await bodyFromFile(config.file) : { url: args[1] as string };
+      const { route, created } = await putRoute(config, id, body, {}, deadline());
       out(config.json ? JSON.stringify(route) : `${created ? 'created' : 'updated'} ${routeLine(route)}`);
       return;
     }
@@ -122,6 +156,24 @@ async function run(command: string, args: string[], config: Config): Promise<voi
       await client.close();
       if (!answer) throw new NotFound(`${routePath(id)}: no such route`);
       out(config.json ? JSON.stringify(answer) : `${answer.url} rev ${answer.revision} as-of ${answer.asOf} age ${Math.round(answer.ageMs / 1000)}s`);
+      return;
+    }
+    case 'health': {
+      arity(args, 1, 1, 'health T/S/E');
+      const id = routeArg(args[0] as string);
+      const answer = await exchange(`${config.resolverUrl}/v1/routes/${routePath(id)}/health`, { headers: headersOf(config.apiKey) }, deadline(), `health ${routePath(id)}`);
+      if (answer.status === 404) throw new NotFound(`${routePath(id)}: no such route`);
+      if (answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+      if (config.json) {
+        out(answer.body);
+        return;
+      }
+      const health = JSON.parse(answer.body) as HealthAnswer;
+      if (!health.probed) out(`${routePath(id)}: no health check (every endpoint unknown)`);
+      for (const e of health.endpoints) {
+        const error = e.lastError ? ` last error ${e.lastError.at} (${e.lastError.prober}): ${oneLine(e.lastError.message)}` : '';
+        out(`${e.id} ${e.url} ${e.state} ${e.health}${e.since ? ` since ${e.since}` : ''}${error}`);
+      }
       return;
     }
     case 'watch': {
@@ -210,6 +262,7 @@ function configOf(values: Record<string, string | boolean | undefined>): Config 
       json: values['json'] === true,
       minRevision: positiveInt('min-revision', text('min-revision')),
       strong: values['strong'] === true,
+      file: text('file'),
     };
   } catch (e) {
     if (e instanceof TrafficManagerError) throw new UsageError(e.message);
@@ -235,6 +288,7 @@ export async function main(argv: string[]): Promise<number> {
         'timeout-ms': { type: 'string' },
         strong: { type: 'boolean' },
         json: { type: 'boolean' },
+        file: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });

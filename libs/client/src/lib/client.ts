@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Headers as H, isValidName, type RouteId } from '@tm/contracts';
-import { deleteRoute, putRoute, type WriteOptions, type WrittenRoute } from './commands';
+import { deleteRoute, putRoute, type RouteBody, type WriteOptions, type WrittenRoute } from './commands';
 import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
 import { httpError, TrafficManagerError } from './errors';
 import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './http';
@@ -419,7 +419,7 @@ export class TrafficManagerClient implements SessionHost {
   // ---- writes ----
 
   /** PUT a route's URL (the current session, if any, observes the write). */
-  put(route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
+  put(route: RouteRef, body: RouteBody, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
     return this.putIn(this.storage.getStore(), route, body, options);
   }
 
@@ -429,7 +429,7 @@ export class TrafficManagerClient implements SessionHost {
   }
 
   /** @internal Session.put. */
-  async putIn(session: Session | undefined, route: RouteRef, body: { url: string }, options: WriteOptions & CallOptions = {}): Promise<WrittenRoute> {
+  async putIn(session: Session | undefined, route: RouteRef, body: RouteBody, options: WriteOptions & CallOptions = {}): Promise<WrittenRoute> {
     if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
     const id = parseRoute(route);
     const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);

@@ -1,11 +1,15 @@
-import { endpointUrlProblem, Headers as H, type RouteId } from '@tm/contracts';
+import { endpointUrlProblem, Headers as H, type EndpointConfig, type EndpointState, type HealthCheck, type HealthCheckType, type RouteId } from '@tm/contracts';
 import { httpError, TrafficManagerError } from './errors';
 import { exchange, headersOf, intHeader, type Deadline, type HttpAnswer } from './http';
 import { routePath } from './route';
 
 /** A route as the command API returns it. */
 export interface Route extends RouteId {
+  /** The configuration's first choice. */
   url: string;
+  /** Every endpoint, defaults filled in (absent from a command API older than traffic policies). */
+  endpoints?: EndpointConfig[];
+  healthCheck?: HealthCheck | null;
   revision: number;
   createdAt: string;
   updatedAt: string;
@@ -14,6 +18,46 @@ export interface Route extends RouteId {
 /** A PUT's answer: the route as written, and whether the PUT created it (201) or updated it (200). */
 export interface WrittenRoute extends Route {
   created: boolean;
+}
+
+/** A health check as a PUT may give it: every field but the type optional (the command API fills in its defaults). */
+export interface HealthCheckInput {
+  type?: HealthCheckType;
+  path?: string;
+  intervalSeconds?: number;
+  timeoutSeconds?: number;
+  healthyThreshold?: number;
+  unhealthyThreshold?: number;
+  expectedStatus?: string;
+}
+
+/** An endpoint as a PUT may give it (priority 1, weight 1, enabled by default). */
+export interface EndpointInput {
+  id: string;
+  url: string;
+  priority?: number;
+  weight?: number;
+  state?: EndpointState;
+}
+
+/** A route PUT's body: one URL, or a traffic policy; either with an optional health check. */
+export type RouteBody = { url: string; healthCheck?: HealthCheckInput | null } | { endpoints: EndpointInput[]; healthCheck?: HealthCheckInput | null };
+
+/** The body to send, checked as far as the client can (the command API checks the rest, naming the field). */
+function bodyOf(body: RouteBody): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null) throw new TrafficManagerError('invalid_argument', 'the body must be {url} or {endpoints}');
+  const healthCheck = body.healthCheck === undefined ? {} : { healthCheck: body.healthCheck };
+  if ('endpoints' in body) {
+    if (!Array.isArray(body.endpoints) || body.endpoints.length === 0) throw new TrafficManagerError('invalid_argument', 'endpoints must be a list of 1 to 16 endpoints');
+    body.endpoints.forEach((e, i) => {
+      const problem = endpointUrlProblem(e?.url);
+      if (problem !== undefined) throw new TrafficManagerError('invalid_argument', `endpoints.${i}.url ${problem}`);
+    });
+    return { endpoints: body.endpoints, ...healthCheck };
+  }
+  const problem = endpointUrlProblem(body.url);
+  if (problem !== undefined) throw new TrafficManagerError('invalid_argument', `url ${problem}`);
+  return { url: body.url, ...healthCheck };
 }
 
 export interface RoutePage {
@@ -65,19 +109,18 @@ function preconditions(options: WriteOptions): Record<string, string> {
 export async function putRoute(
   target: CommandTarget,
   id: RouteId,
-  body: { url: string },
+  body: RouteBody,
   options: WriteOptions,
   deadline: Deadline,
 ): Promise<{ route: Route; revision: number; created: boolean }> {
-  const problem = endpointUrlProblem(body?.url);
-  if (problem !== undefined) throw new TrafficManagerError('invalid_argument', `url ${problem}`);
+  const sent = bodyOf(body);
   const what = `put ${routePath(id)}`;
   const answer = await exchange(
     `${commandUrlOf(target)}/v1/routes/${routePath(id)}`,
     {
       method: 'PUT',
       headers: headersOf(target.apiKey, { 'content-type': 'application/json', ...preconditions(options) }),
-      body: JSON.stringify({ url: body.url }),
+      body: JSON.stringify(sent),
     },
     deadline,
     what,

@@ -120,7 +120,14 @@ export function httpError(status: number, statusText: string, body: string, retr
   const problem = parseProblem(body);
   const title = typeof problem?.title === 'string' ? problem.title : statusText;
   const rawDetail = typeof problem?.detail === 'string' ? problem.detail : '';
-  const detail = oneLine(rawDetail).slice(0, MAX_DETAIL);
+  // A 400 names its fields: the first few go into the message (a CLI user sees what to fix).
+  const fields = Array.isArray(problem?.['errors'])
+    ? (problem['errors'] as unknown[])
+        .slice(0, 3)
+        .map((e) => (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : undefined))
+        .filter((m): m is string => m !== undefined)
+    : [];
+  const detail = oneLine(`${rawDetail}${fields.length > 0 ? ` (${fields.join('; ')})` : ''}`).slice(0, MAX_DETAIL);
   const message = `${status}${title ? ` ${oneLine(title)}` : ''}${detail ? `: ${detail}` : ''}`;
   const retryAfterMs = parseRetryAfter(retryAfter);
   return new TrafficManagerError(codeOfStatus(status), message, {

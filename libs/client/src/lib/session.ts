@@ -1,4 +1,4 @@
-import type { WriteOptions, WrittenRoute } from './commands';
+import type { RouteBody, WriteOptions, WrittenRoute } from './commands';
 import type { CallOptions } from './http';
 import type { RouteRef } from './route';
 import { encodeToken } from './token';
@@ -25,7 +25,7 @@ export interface Resolution {
 /** What a session asks of its client (implemented by TrafficManagerClient). */
 export interface SessionHost {
   resolveIn(session: Session, route: RouteRef, options?: ResolveOptions): Promise<Resolution | null>;
-  putIn(session: Session, route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<WrittenRoute>;
+  putIn(session: Session, route: RouteRef, body: RouteBody, options?: WriteOptions & CallOptions): Promise<WrittenRoute>;
   deleteIn(session: Session, route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean>;
 }
 
@@ -64,8 +64,8 @@ export class Session {
     return this.host.resolveIn(this, route, options);
   }
 
-  /** `PUT` the route's URL through the command API; the session's revision rises to the write's. */
-  put(route: RouteRef, body: { url: string }, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
+  /** `PUT` the route (a URL, or a traffic policy) through the command API; the session's revision rises to the write's. */
+  put(route: RouteRef, body: RouteBody, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
     return this.host.putIn(this, route, body, options);
   }
 

@@ -1,6 +1,6 @@
-import { TrafficManagerClient, TrafficManagerError, type Session } from '@traffic-manager/client';
+import { TrafficManagerClient, TrafficManagerError, type RouteBody, type Session } from '@traffic-manager/client';
 import type { Op, ReadOp, WriteKind, WriteOp } from './history';
-import { now, random, type WorkloadTarget } from './workload';
+import { now, random, routeBody, type WorkloadTarget } from './workload';
 
 export interface SdkClientOptions {
   /** The memory bound of every SDK client (maxStalenessMs): the resolvers' TTL, so G3 judges both alike. */
@@ -89,7 +89,8 @@ export class SdkSession {
         op.status = deleted ? 204 : 404;
         if (deleted) op.revision = session.revision;
       } else {
-        const written = await session.put(key, { url }, kind === 'put-if-match' ? { ifMatch } : kind === 'put-if-none-match' ? { ifNoneMatch: '*' } : {});
+        // The same bodies as the HTTP clients' (every third a policy), so any read can be checked against its write.
+        const written = await session.put(key, routeBody(url) as RouteBody, kind === 'put-if-match' ? { ifMatch } : kind === 'put-if-none-match' ? { ifNoneMatch: '*' } : {});
         op.status = written.created ? 201 : 200;
         op.revision = written.revision;
       }
