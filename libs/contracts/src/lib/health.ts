@@ -36,14 +36,8 @@ export interface EndpointHealth {
  * the aggregate last changed: its time is the answer's `since` while it still holds.
  */
 export function aggregateHealth(verdicts: readonly Verdict[], decided?: { health: Health; since: number }): EndpointHealth {
-  let healthy = 0;
-  let unhealthy = 0;
-  for (const v of verdicts) {
-    if (v.health === 'healthy') healthy++;
-    else if (v.health === 'unhealthy') unhealthy++;
-  }
-  const voting = healthy + unhealthy;
-  const health: Health = healthy * 2 > voting ? 'healthy' : unhealthy * 2 > voting ? 'unhealthy' : 'unknown';
+  const { healthy, unhealthy } = count(verdicts);
+  const health = majorityHealth(verdicts);
   let lastError: EndpointHealth['lastError'] = null;
   for (const v of verdicts) {
     if (v.error !== null && v.errorAt !== null && (lastError === null || v.errorAt > Date.parse(lastError.at))) {
@@ -58,6 +52,23 @@ export function aggregateHealth(verdicts: readonly Verdict[], decided?: { health
     since = new Date(Math.max(...agreeing)).toISOString();
   }
   return { health, since, lastError, verdicts: { fresh: verdicts.length, healthy, unhealthy } };
+}
+
+function count(verdicts: readonly Verdict[]): { healthy: number; unhealthy: number } {
+  let healthy = 0;
+  let unhealthy = 0;
+  for (const v of verdicts) {
+    if (v.health === 'healthy') healthy++;
+    else if (v.health === 'unhealthy') unhealthy++;
+  }
+  return { healthy, unhealthy };
+}
+
+/** The health alone (what selection needs on every answer): the strict majority of the verdicts that take a side. */
+export function majorityHealth(verdicts: readonly Verdict[]): Health {
+  const { healthy, unhealthy } = count(verdicts);
+  const voting = healthy + unhealthy;
+  return healthy * 2 > voting ? 'healthy' : unhealthy * 2 > voting ? 'unhealthy' : 'unknown';
 }
 
 /** A health change as the watch sends it (`event: health`, no id line). Health takes no revision. */

@@ -1,4 +1,4 @@
-import { aggregateHealth, type EndpointHealth, type Health, type RouteId, type Verdict } from '@tm/contracts';
+import { aggregateHealth, majorityHealth, type EndpointHealth, type Health, type RouteId, type Verdict } from '@tm/contracts';
 import { withDeadline } from './deadline';
 import { routeScopedKey } from './entry';
 import type { RedisClient } from './redis.module';
@@ -53,12 +53,20 @@ end`;
 
 /**
  * READ(routeKey, healthKey) -> {route hash (flat), fresh health (flat)}: a route's cache entry and
- * its endpoints' health in one round trip (the resolver's hit path).
+ * its endpoints' health in one round trip (the resolver's hit path). An entry without a policy (a
+ * single-URL route, never probed) or of "no such route" needs no health: neither the health hash nor
+ * the clock is read for it, so the common route costs what an HGETALL did.
  */
 export const READ_SCRIPT = `
+local route = redis.call('HGETALL', KEYS[1])
+local state, policy = nil, false
+for i = 1, #route, 2 do
+  if route[i] == 's' then state = route[i + 1] elseif route[i] == 'pol' then policy = true end
+end
+if state == 'a' or (state == 'p' and not policy) then return {route, {}} end
 ${NOW_MS}
 ${FRESH_HEALTH}
-return {redis.call('HGETALL', KEYS[1]), fresh_health(KEYS[2], now, {})}
+return {route, fresh_health(KEYS[2], now, {})}
 `;
 
 /** HEALTH(healthKey) -> fresh health (flat). */
@@ -186,7 +194,7 @@ export function endpointHealth(records: HealthRecords, endpoint: { id: string; h
 /** The health of an endpoint, as selection needs it: unknown unless decided by the verdicts. */
 export function healthOf(records: HealthRecords, endpoint: { id: string; healthRevision: number }): Health {
   if (records.size === 0) return 'unknown';
-  return endpointHealth(records, endpoint).health;
+  return majorityHealth(records.get(`${endpoint.id}|${endpoint.healthRevision}`)?.verdicts ?? []);
 }
 
 /** A health change as the probers publish it. */
