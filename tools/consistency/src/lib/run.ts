@@ -139,6 +139,8 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     const stopped = [
       ...(await Promise.allSettled([workload?.stop(), stopSdk(), ...watchers.map((w) => w.stop())])),
       ...(await Promise.allSettled([system.stop()])),
+      // After the stop, so that the logs end with each app's shutdown.
+      ...(await Promise.allSettled([system.saveLogs(options.outDir)])),
     ];
     const errors = stopped.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     for (const e of errors) options.log(`stopping the run: ${e instanceof Error ? e.message : String(e)}`);
@@ -198,7 +200,11 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     for (const deadline = now() + 30_000; watchers.some((w) => w.lastBookmark < storeRevision) && now() < deadline; ) await sleep(100);
     await Promise.all(watchers.map((w) => w.stop()));
     const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms, watchers: watchers.map((w) => w.log) };
-    if (drained.stuck) final.stuck = `the system did not drain within 120 s: ${drained.stuck}`;
+    if (drained.stuck) {
+      // What the worker and the relays said last is the first clue (every app's log is in <out>/logs).
+      const said = [...system.tail('invalidation-worker', 15), ...system.tail('outbox-relay', 5)];
+      final.stuck = `the system did not drain within 120 s: ${drained.stuck}; the last lines of the worker and the relays:\n${said.join('\n')}`;
+    }
     const result = checkRun(workload.history, faults, final, options.ttlSeconds);
     const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };
     await saveRun(options.outDir, saved);

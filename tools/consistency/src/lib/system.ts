@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { parseRouteEvent, ROUTE_DELETED } from '@tm/contracts';
@@ -56,6 +58,8 @@ type RunRedis = { kind: 'server'; server: TestRedisServer; proxy: FaultProxy; ur
  */
 export class SystemUnderTest {
   private readonly replicas = new Map<AppName, AppProcess[]>();
+  /** Every process the run started, the killed ones too, for their logs. */
+  private readonly started: AppProcess[] = [];
   /** The node a kafka-leader-kill killed, until it is restarted. */
   private killedBroker: number | undefined;
 
@@ -131,6 +135,7 @@ export class SystemUnderTest {
         // Every start settles before a failure goes out, so that the replicas that did start are stopped.
         const started = await Promise.allSettled(Array.from({ length: n }, () => startApp(app, env, undefined, READY_TIMEOUT_MS)));
         system.replicas.set(app, started.filter((s): s is PromiseFulfilledResult<AppProcess> => s.status === 'fulfilled').map((s) => s.value));
+        system.started.push(...(system.replicas.get(app) ?? []));
         const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
         if (failed) throw failed.reason;
       }
@@ -256,7 +261,11 @@ export class SystemUnderTest {
   private async restartDead(app: AppName): Promise<void> {
     const procs = this.procs(app);
     for (const [i, proc] of procs.entries()) {
-      if (!proc.running) procs[i] = await startApp(app, this.env, proc.port, READY_TIMEOUT_MS);
+      if (!proc.running) {
+        const restarted = await startApp(app, this.env, proc.port, READY_TIMEOUT_MS);
+        procs[i] = restarted;
+        this.started.push(restarted);
+      }
     }
   }
 
@@ -391,6 +400,22 @@ export class SystemUnderTest {
       return events;
     } finally {
       await consumer.disconnect();
+    }
+  }
+
+  /** The last `n` lines each running replica of `app` wrote (its warnings and errors: LOG_LEVEL=warn). */
+  tail(app: AppName, n: number): string[] {
+    return this.procs(app).flatMap((p, i) => p.output.slice(-n).map((line) => `${app}[${i}] ${line}`));
+  }
+
+  /** Writes what every process of the run wrote, killed ones included, to `<dir>/logs/<app>-<n>.log`. */
+  async saveLogs(dir: string): Promise<void> {
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    const seen = new Map<AppName, number>();
+    for (const proc of this.started) {
+      const n = seen.get(proc.app) ?? 0;
+      seen.set(proc.app, n + 1);
+      await writeFile(join(dir, 'logs', `${proc.app}-${n}.log`), proc.output.map((line) => `${line}\n`).join(''));
     }
   }
 
