@@ -1,6 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TEST_ADMIN_TOKEN, TestStack, type AppProcess } from '@tm/testing';
+import { createApiKey, TEST_ADMIN_TOKEN, TestStack, type AppProcess } from '@tm/testing';
+import { TrafficManagerClient } from '@traffic-manager/client';
 import { eventually, metric } from './support';
 
 /** An endpoint a test starts, stops and makes answer as it likes. */
@@ -123,6 +124,35 @@ describe('health probing (two probers, the whole system)', () => {
     await primary.start();
     await eventually(async () => (await resolve('hp/web/prod')).url === primary.url(), 20_000, 'failback to the primary');
     expect(await metric(probers[0] as AppProcess, 'tm_prober_transitions_total')).toBeGreaterThan(0);
+  });
+
+  it("an SDK's memory answers fail over and back too: health reaches them through the watch (?health=true)", async () => {
+    const primary = await server();
+    const backup = await server();
+    // A stored key of the tenant, as a calling service holds.
+    await fetch(`${stack.app('command-api').url}/v1/tenants`, { method: 'POST', headers: auth, body: JSON.stringify({ slug: 'hpsdk' }) });
+    const key = await createApiKey(stack.app('command-api').url, { name: 'sdk', tenant: 'hpsdk', scopes: ['routes:read'] });
+    await put('hpsdk/web/prod', { endpoints: [{ id: 'primary', url: primary.url() }, { id: 'backup', url: backup.url(), priority: 2 }], healthCheck: CHECK });
+    const tm = new TrafficManagerClient({ resolverUrl: stack.app('resolver').url, apiKey: key, timeoutMs: 5_000, watchWaitMs: 2_000 });
+    try {
+      await eventually(async () => (await tm.resolve('hpsdk/web/prod'))?.source === 'memory', 20_000, 'a memory answer');
+      await eventually(async () => tm.resolveCached('hpsdk/web/prod')?.endpoints.find((e) => e.id === 'primary')?.health === 'healthy', 20_000, 'primary healthy in memory');
+      expect(tm.resolveCached('hpsdk/web/prod')).toMatchObject({ url: primary.url(), failOpen: false, source: 'memory' });
+      const resolverCalls = tm.stats().resolverCalls;
+
+      await primary.stop();
+      await eventually(async () => tm.resolveCached('hpsdk/web/prod')?.url === backup.url(), 20_000, 'the SDK fails over to the backup');
+      expect(tm.resolveCached('hpsdk/web/prod')?.endpoints.map((e) => [e.id, e.health])).toEqual([
+        ['backup', 'healthy'],
+        ['primary', 'unhealthy'],
+      ]);
+      await primary.start();
+      await eventually(async () => tm.resolveCached('hpsdk/web/prod')?.url === primary.url(), 20_000, 'the SDK fails back to the primary');
+      // All of it from memory: the resolver was not asked.
+      expect(tm.stats().resolverCalls).toBe(resolverCalls);
+    } finally {
+      await tm.close();
+    }
   });
 
   it('fails open when every endpoint is down', async () => {

@@ -30,6 +30,7 @@ Options:
   --api-key KEY       API key (env TM_API_KEY)
   --min-revision N    resolve: the answer reflects every write <= N
   --strong            resolve: read the database (?consistency=strong)
+  --affinity S        resolve: a pick among the route's endpoints that is stable for S
   --file F            put: the route's body as JSON (a policy, or {"url"})
   --json              print JSON (watch: each event's data, one per line)
   --timeout-ms N      per request (default 5000)
@@ -51,6 +52,7 @@ interface Config {
   json: boolean;
   minRevision: number | undefined;
   strong: boolean;
+  affinity: string | undefined;
   file: string | undefined;
 }
 
@@ -152,10 +154,15 @@ async function run(command: string, args: string[], config: Config): Promise<voi
       const answer = await client.resolve(id, {
         ...(config.minRevision !== undefined ? { minRevision: config.minRevision } : {}),
         consistency: config.strong ? 'strong' : 'default',
+        ...(config.affinity !== undefined ? { affinity: config.affinity } : {}),
       });
       await client.close();
       if (!answer) throw new NotFound(`${routePath(id)}: no such route`);
-      out(config.json ? JSON.stringify(answer) : `${answer.url} rev ${answer.revision} as-of ${answer.asOf} age ${Math.round(answer.ageMs / 1000)}s`);
+      out(
+        config.json
+          ? JSON.stringify(answer)
+          : `${answer.url} rev ${answer.revision} as-of ${answer.asOf} age ${Math.round(answer.ageMs / 1000)}s${answer.failOpen ? ' fail-open (every candidate unhealthy)' : ''}`,
+      );
       return;
     }
     case 'health': {
@@ -262,6 +269,7 @@ function configOf(values: Record<string, string | boolean | undefined>): Config 
       json: values['json'] === true,
       minRevision: positiveInt('min-revision', text('min-revision')),
       strong: values['strong'] === true,
+      affinity: text('affinity'),
       file: text('file'),
     };
   } catch (e) {
@@ -287,6 +295,7 @@ export async function main(argv: string[]): Promise<number> {
         'min-revision': { type: 'string' },
         'timeout-ms': { type: 'string' },
         strong: { type: 'boolean' },
+        affinity: { type: 'string' },
         json: { type: 'boolean' },
         file: { type: 'string' },
         help: { type: 'boolean', short: 'h' },

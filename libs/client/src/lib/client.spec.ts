@@ -2,6 +2,7 @@ import { TrafficManagerClient } from './client';
 import { TrafficManagerError } from './errors';
 import { FakeServer, notFound, openStream, problem, resolved, sleep, until, type SseWriter } from './fake-server.test-support';
 import type { TrafficManagerClientOptions } from './options';
+import type { ResolvedEndpoint } from './session';
 import type { WatchState } from './watch';
 
 let server: FakeServer;
@@ -48,6 +49,11 @@ function watchAcme(onOpen?: (stream: SseWriter, n: number) => void, intervalMs?:
     onOpen?.(stream, streams.length);
   });
   return streams;
+}
+
+/** The one endpoint of a single-URL route, as answers list it. */
+function only(url: string): ResolvedEndpoint {
+  return { id: 'default', url, priority: 1, weight: 1, state: 'enabled', health: 'unknown' };
 }
 
 function states(tm: TrafficManagerClient): WatchState[] {
@@ -130,7 +136,8 @@ describe('the resolver', () => {
     const tm = client();
     expect(await tm.resolve('acme/api/prod')).toMatchObject({ source: 'memory' });
     const answer = await tm.resolve('acme/api/prod', { minRevision: 12, timeoutMs: 1000 });
-    expect(answer).toEqual({ url: 'https://b.example', revision: 11, asOf: 12, source: 'resolver', ageMs: 4000 });
+    // An answer without endpoints (a resolver older than traffic policies) is its URL alone.
+    expect(answer).toEqual({ url: 'https://b.example', failOpen: false, endpoints: [only('https://b.example')], revision: 11, asOf: 12, source: 'resolver', ageMs: 4000 });
     const [call] = server.requests('/v1/resolve/');
     expect(call?.url).toBe('/v1/resolve/acme/api/prod');
     expect(call?.headers['x-min-revision']).toBe('12');
@@ -220,7 +227,7 @@ describe('staleIfErrorMs', () => {
       res.end(JSON.stringify({ tenant: 'acme', service: 'api', environment: 'prod', url: 'https://a.example', revision: 3 }));
     });
     const tm = client({ watch: false });
-    expect(await tm.resolve('acme/api/prod')).toEqual({ url: 'https://a.example', revision: 3, asOf: 9, source: 'stale', ageMs: 120_000 });
+    expect(await tm.resolve('acme/api/prod')).toEqual({ url: 'https://a.example', failOpen: false, endpoints: [only('https://a.example')], revision: 3, asOf: 9, source: 'stale', ageMs: 120_000 });
   });
 
   it('off (0): an unreachable resolver throws', async () => {

@@ -1,13 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Headers as H, isValidName, type RouteId } from '@tm/contracts';
+import { Headers as H, isValidName, pickRanked, rankEndpoints, type EndpointView, type RouteId } from '@tm/contracts';
 import { deleteRoute, putRoute, type RouteBody, type WriteOptions, type WrittenRoute } from './commands';
 import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
 import { httpError, TrafficManagerError } from './errors';
 import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './http';
 import { resolveOptions, type ResolvedOptions, type TrafficManagerClientOptions } from './options';
 import { parseRoute, parseRouteQuietly, routePath, type RouteRef } from './route';
-import { Session, type ResolveOptions, type Resolution, type SessionHost } from './session';
+import { Session, type ResolvedEndpoint, type ResolveOptions, type Resolution, type SessionHost } from './session';
 import { decodeToken } from './token';
 import { TenantWatch, type RouteEntry, type WatchState } from './watch';
 
@@ -103,20 +103,20 @@ export class TrafficManagerClient implements SessionHost {
    * minimum); undefined otherwise (then `resolve` asks the resolver). Opens no watch. The current
    * session's minimum applies and the session observes the answer.
    */
-  resolveCached(route: RouteRef, minRevision?: number): Resolution | null | undefined {
+  resolveCached(route: RouteRef, minRevision?: number, affinity?: string): Resolution | null | undefined {
     const session = this.storage.getStore();
     const min = session !== undefined && session.revision > (minRevision ?? 0) ? session.revision : (minRevision ?? 0);
     // Two functions, so that each stays monomorphic for the JIT.
-    return typeof route === 'string' ? this.cachedByKey(route, min, session) : this.cachedById(route, min, session);
+    return typeof route === 'string' ? this.cachedByKey(route, min, session, affinity) : this.cachedById(route, min, session, affinity);
   }
 
-  private cachedById(route: RouteId, min: number, session: Session | undefined): Resolution | null | undefined {
+  private cachedById(route: RouteId, min: number, session: Session | undefined, affinity: string | undefined): Resolution | null | undefined {
     const watch = this.watches.get(route.tenant);
     if (watch === undefined) return undefined;
-    return this.fromView(watch, watch.routes.byName.get(route.service)?.get(route.environment), route.service, route.environment, min, session);
+    return this.fromView(watch, watch.routes.byName.get(route.service)?.get(route.environment), route.service, route.environment, min, session, affinity);
   }
 
-  private cachedByKey(route: string, min: number, session: Session | undefined): Resolution | null | undefined {
+  private cachedByKey(route: string, min: number, session: Session | undefined, affinity: string | undefined): Resolution | null | undefined {
     // The last tenant looked up by key is tried first: no string is cut for it.
     let watch = this.lastKeyed;
     if (watch === undefined || !route.startsWith(watch.prefix)) {
@@ -126,10 +126,10 @@ export class TrafficManagerClient implements SessionHost {
       this.lastKeyed = watch;
     }
     const entry = watch.routes.byKey.get(route);
-    if (entry !== undefined) return this.fromView(watch, entry, '', '', min, session);
+    if (entry !== undefined) return this.fromView(watch, entry, '', '', min, session, affinity);
     // Absent from the view: null only for a well-formed route.
     const id = parseRouteQuietly(route);
-    return id === undefined ? undefined : this.fromView(watch, undefined, id.service, id.environment, min, session);
+    return id === undefined ? undefined : this.fromView(watch, undefined, id.service, id.environment, min, session, affinity);
   }
 
   /**
@@ -152,9 +152,13 @@ export class TrafficManagerClient implements SessionHost {
     if (options.consistency !== undefined && !strong && options.consistency !== 'default') {
       throw new TrafficManagerError('invalid_argument', "consistency must be 'default' or 'strong'");
     }
+    const affinity = options.affinity;
+    if (affinity !== undefined && (typeof affinity !== 'string' || affinity.length > MAX_AFFINITY)) {
+      throw new TrafficManagerError('invalid_argument', `affinity must be a string of at most ${MAX_AFFINITY} characters`);
+    }
     const watch = this.options.watch ? this.ensureWatch(id.tenant) : undefined;
     if (watch && !strong) {
-      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
+      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session, affinity);
       if (hit !== undefined) return hit;
     }
     const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
@@ -163,17 +167,17 @@ export class TrafficManagerClient implements SessionHost {
       // At most half the call's time, so that the resolver still has the rest.
       await this.waitForView(watch, min, Math.min(this.options.watchWaitMs, deadline.leftMs() / 2), deadline);
       deadline.check(`resolve ${routePath(id)}`);
-      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session);
+      const hit = this.fromView(watch, watch.entry(id.service, id.environment), id.service, id.environment, min, session, affinity);
       if (hit !== undefined) return hit;
     }
     try {
-      const { answer, asOf } = await this.askResolver(id, min, strong, deadline);
+      const { answer, asOf } = await this.askResolver(id, min, strong, affinity, deadline);
       session?.observe(asOf);
       return answer;
     } catch (e) {
       const error = e instanceof TrafficManagerError ? e : new TrafficManagerError('network', String(e), { cause: e });
       if (!unreachable(error)) throw error;
-      const stale = this.staleAnswer(id, min, watch);
+      const stale = this.staleAnswer(id, min, watch, affinity);
       if (stale === undefined) throw error;
       this.staleAnswers++;
       session?.observe(stale.asOf);
@@ -184,7 +188,9 @@ export class TrafficManagerClient implements SessionHost {
 
   /**
    * The view's answer (`entry` looked up by the caller; service and environment are only read when
-   * it is absent) when it may be given. The hot path: a few comparisons and one clock read.
+   * it is absent) when it may be given. The hot path: a few comparisons and one clock read; a route
+   * of several endpoints, or a probed one, is selected (selectEndpoint, the resolver's own) with its
+   * endpoints' health from the watch.
    */
   private fromView(
     watch: TenantWatch,
@@ -193,6 +199,7 @@ export class TrafficManagerClient implements SessionHost {
     environment: string,
     min: number,
     session: Session | undefined,
+    affinity: string | undefined,
   ): Resolution | null | undefined {
     if (!watch.synced || watch.asOf < min) return undefined;
     const ageMs = watch.bookmarkAgeMs + Math.max(0, performance.now() - watch.bookmarkReceivedAt);
@@ -203,7 +210,10 @@ export class TrafficManagerClient implements SessionHost {
     const asOf = watch.asOf;
     if (session !== undefined && asOf > session.revision) session.observe(asOf);
     if (entry === undefined) return null;
-    return { url: entry.url, revision: entry.revision, asOf, source: 'memory', ageMs };
+    const fixed = entry.fixed;
+    if (fixed !== undefined) return { url: fixed.url, failOpen: false, endpoints: fixed.endpoints, revision: entry.revision, asOf, source: 'memory', ageMs };
+    const pick = selected(watch, entry, affinity);
+    return { url: pick.url, failOpen: pick.failOpen, endpoints: pick.endpoints, revision: entry.revision, asOf, source: 'memory', ageMs };
   }
 
   private usable(watch: TenantWatch, min: number): boolean {
@@ -238,10 +248,14 @@ export class TrafficManagerClient implements SessionHost {
     });
   }
 
-  private async askResolver(id: RouteId, min: number, strong: boolean, deadline: Deadline): Promise<{ answer: Resolution | null; asOf: number }> {
+  private async askResolver(id: RouteId, min: number, strong: boolean, affinity: string | undefined, deadline: Deadline): Promise<{ answer: Resolution | null; asOf: number }> {
     const path = routePath(id);
     const what = `resolve ${path}`;
-    const url = `${this.options.resolverUrl}/v1/resolve/${path}${strong ? '?consistency=strong' : ''}`;
+    const query = new URLSearchParams();
+    if (strong) query.set('consistency', 'strong');
+    if (affinity !== undefined) query.set('affinity', affinity);
+    const search = query.size > 0 ? `?${query.toString()}` : '';
+    const url = `${this.options.resolverUrl}/v1/resolve/${path}${search}`;
     const extra: Record<string, string> = {};
     if (min > 0) extra[H.minRevision] = String(min);
     const init: RequestInit = { headers: headersOf(this.options.apiKey, extra) };
@@ -249,7 +263,7 @@ export class TrafficManagerClient implements SessionHost {
       this.resolverCalls++;
       const res = await exchange(url, init, deadline, what);
       if (res.status === 200) {
-        let body: { url?: unknown; revision?: unknown };
+        let body: { url?: unknown; revision?: unknown; failOpen?: unknown; endpoints?: unknown };
         try {
           body = JSON.parse(res.body) as typeof body;
         } catch {
@@ -263,7 +277,9 @@ export class TrafficManagerClient implements SessionHost {
         const ageMs = (intHeader(res.headers, 'age') ?? 0) * 1000;
         // X-Cache: STALE is the resolver's own answer while PostgreSQL is down (past its TTL): marked stale.
         const source = res.headers.get(H.cache) === 'STALE' ? 'stale' : 'resolver';
-        const answer: Resolution = { url: body.url, revision, asOf, source, ageMs };
+        const endpoints = endpointsOfAnswer(body.endpoints, body.url);
+        if (endpoints === undefined) throw new TrafficManagerError('http_error', `${what}: the answer's endpoints are not readable`, { status: 200 });
+        const answer: Resolution = { url: body.url, failOpen: body.failOpen === true, endpoints, revision, asOf, source, ageMs };
         this.remember(path, answer);
         return { answer, asOf };
       }
@@ -271,7 +287,9 @@ export class TrafficManagerClient implements SessionHost {
         // The resolver's "no such route" carries its as-of revision; a 404 without it is some other
         // server's (a wrong resolverUrl), not an answer.
         const asOf = intHeader(res.headers, H.consistencyRevision);
-        if (asOf === undefined) throw httpError(res.status, res.statusText, res.body);
+        const error = httpError(res.status, res.statusText, res.body);
+        // Not the resolver's answer, or a route that exists with nothing to call (no endpoint enabled or draining).
+        if (asOf === undefined || error.code === 'no_enabled_endpoint') throw error;
         this.known.delete(path);
         return { answer: null, asOf };
       }
@@ -295,7 +313,7 @@ export class TrafficManagerClient implements SessionHost {
   }
 
   /** The freshest last known answer within `staleIfErrorMs` and at the minimum; undefined when there is none. */
-  private staleAnswer(id: RouteId, min: number, watch: TenantWatch | undefined): Resolution | undefined {
+  private staleAnswer(id: RouteId, min: number, watch: TenantWatch | undefined, affinity: string | undefined): Resolution | undefined {
     const limit = this.options.staleIfErrorMs;
     if (limit === 0) return undefined;
     const now = performance.now();
@@ -305,7 +323,8 @@ export class TrafficManagerClient implements SessionHost {
       if (ageMs <= limit) {
         const entry = watch.entry(id.service, id.environment);
         const asOf = watch.asOf;
-        best = { asOf, answer: entry ? { url: entry.url, revision: entry.revision, asOf, source: 'stale', ageMs } : null };
+        const pick = entry === undefined ? undefined : entry.fixed !== undefined ? { ...entry.fixed, failOpen: false } : selected(watch, entry, affinity);
+        best = { asOf, answer: entry && pick ? { ...pick, revision: entry.revision, asOf, source: 'stale', ageMs } : null };
       }
     }
     const known = this.known.get(routePath(id));
@@ -486,6 +505,52 @@ export class TrafficManagerClient implements SessionHost {
     this.events.removeAll();
     await Promise.resolve();
   }
+}
+
+/** The longest `affinity` (the resolver's bound on `?affinity=`). */
+const MAX_AFFINITY = 256;
+
+/**
+ * The selection of a route of the view (docs: "Traffic policies and health"): the resolver's own
+ * (rankEndpoints, then pickRanked; ranked again only after a health change) over its endpoints with
+ * their health from the watch (unknown when not probed, or when the probers' health of the
+ * endpoint's health revision is not known). No endpoint enabled or draining throws
+ * `no_enabled_endpoint`, as the resolver's 404 does.
+ */
+function selected(watch: TenantWatch, entry: RouteEntry, affinity: string | undefined): { url: string; failOpen: boolean; endpoints: EndpointView[] } {
+  let ranking = entry.ranking;
+  if (ranking === undefined || entry.rankedAt !== watch.healthVersion) {
+    const probed = entry.healthCheck !== null;
+    // Frozen: the answers share them until the next health change.
+    const views = entry.endpoints.map((e) =>
+      Object.freeze({ id: e.id, url: e.url, priority: e.priority, weight: e.weight, state: e.state, health: probed ? watch.healthOf(entry.key, e) : 'unknown' }),
+    );
+    ranking = rankEndpoints(views);
+    entry.ranking = ranking;
+    entry.rankedAt = watch.healthVersion;
+  }
+  const selection = pickRanked(ranking, affinity === undefined ? { random: Math.random() } : { affinity });
+  if (selection.pick === undefined) {
+    throw new TrafficManagerError('no_enabled_endpoint', `route ${entry.key} has no endpoint enabled or draining`, { status: 404 });
+  }
+  return { url: selection.pick.url, failOpen: selection.failOpen, endpoints: selection.order };
+}
+
+const STATES: readonly string[] = ['enabled', 'draining', 'disabled'];
+const HEALTHS: readonly string[] = ['healthy', 'unhealthy', 'unknown'];
+
+/** The endpoints of a resolver answer; an older resolver's answer without them is its URL alone. Undefined: malformed. */
+function endpointsOfAnswer(raw: unknown, url: string): ResolvedEndpoint[] | undefined {
+  if (raw === undefined) return [{ id: 'default', url, priority: 1, weight: 1, state: 'enabled', health: 'unknown' }];
+  if (!Array.isArray(raw)) return undefined;
+  const out: ResolvedEndpoint[] = [];
+  for (const item of raw as unknown[]) {
+    const e = item as Partial<Record<keyof ResolvedEndpoint, unknown>> | null;
+    if (typeof e !== 'object' || e === null || typeof e.id !== 'string' || typeof e.url !== 'string') return undefined;
+    if (typeof e.priority !== 'number' || typeof e.weight !== 'number' || !STATES.includes(e.state as string) || !HEALTHS.includes(e.health as string)) return undefined;
+    out.push({ id: e.id, url: e.url, priority: e.priority, weight: e.weight, state: e.state as ResolvedEndpoint['state'], health: e.health as ResolvedEndpoint['health'] });
+  }
+  return out;
 }
 
 /** Failures that mean "the resolver cannot answer now", where a stale answer may be served. */

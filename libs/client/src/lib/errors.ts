@@ -19,6 +19,8 @@ export type TrafficManagerErrorCode =
   | 'conflict'
   /** A 404 that is not a route's absence (no X-Consistency-Revision: not the resolver's answer). */
   | 'not_found'
+  /** The route exists but has no endpoint enabled or draining (every one is disabled): nothing to call. */
+  | 'no_enabled_endpoint'
   /** An option given to the constructor (or the CLI) is not acceptable; the message names it. */
   | 'invalid_config'
   /** A session token that this SDK did not make. */
@@ -130,7 +132,8 @@ export function httpError(status: number, statusText: string, body: string, retr
   const detail = oneLine(`${rawDetail}${fields.length > 0 ? ` (${fields.join('; ')})` : ''}`).slice(0, MAX_DETAIL);
   const message = `${status}${title ? ` ${oneLine(title)}` : ''}${detail ? `: ${detail}` : ''}`;
   const retryAfterMs = parseRetryAfter(retryAfter);
-  return new TrafficManagerError(codeOfStatus(status), message, {
+  const code = status === 404 && problem?.code === 'no_enabled_endpoint' ? 'no_enabled_endpoint' : codeOfStatus(status);
+  return new TrafficManagerError(code, message, {
     status,
     ...(problem ? { problem } : {}),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),

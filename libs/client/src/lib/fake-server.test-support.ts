@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { routeEvent, type WatchBookmark } from '@tm/contracts';
+import { routeEvent, type HealthCheck, type PolicyEndpoint, type WatchBookmark } from '@tm/contracts';
 
 /**
  * A small local server that speaks the contract's HTTP and SSE exactly, driven by the test: each
@@ -100,6 +100,22 @@ export class SseWriter {
     return this.change('delete', route, null, revision, revision);
   }
 
+  /** A route's put with a traffic policy (its `url` the first endpoint's): `id` absent in a snapshot. */
+  policy(route: string, endpoints: PolicyEndpoint[], healthCheck: HealthCheck | null, revision: number, id?: number): this {
+    const [tenant, service, environment] = route.split('/') as [string, string, string];
+    const event = routeEvent(`e${revision}`, new Date(), { tenant, service, environment, url: endpoints[0]?.url ?? null, revision, endpoints, healthCheck });
+    this.res.write(`event: put\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(event)}\n\n`);
+    return this;
+  }
+
+  /** An `event: health` frame (no id), as `?health=true` sends it. */
+  health(route: string, endpoint: string, health: 'healthy' | 'unhealthy' | 'unknown', healthRevision: number, since = new Date()): this {
+    const [tenant, service, environment] = route.split('/') as [string, string, string];
+    const data = { tenant, service, environment, endpoint, healthRevision, health, since: since.toISOString() };
+    this.res.write(`event: health\ndata: ${JSON.stringify(data)}\n\n`);
+    return this;
+  }
+
   bookmark(revision: number, options: { ageMs?: number; snapshot?: boolean } = {}): this {
     const data: WatchBookmark = { revision, knownCurrentAt: new Date().toISOString(), ageMs: options.ageMs ?? 0, snapshot: options.snapshot ?? false };
     this.res.write(`event: bookmark\nid: ${revision}\ndata: ${JSON.stringify(data)}\n\n`);
@@ -120,8 +136,8 @@ export class SseWriter {
   }
 }
 
-/** The resolver's 200 answer with its headers. */
-export function resolved(res: ServerResponse, route: string, url: string, revision: number, asOf: number, ageSeconds?: number): void {
+/** The resolver's 200 answer with its headers (`extra`: failOpen and endpoints, as a resolver of traffic policies adds them). */
+export function resolved(res: ServerResponse, route: string, url: string, revision: number, asOf: number, ageSeconds?: number, extra: Record<string, unknown> = {}): void {
   const [tenant, service, environment] = route.split('/');
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -132,7 +148,7 @@ export function resolved(res: ServerResponse, route: string, url: string, revisi
   };
   if (ageSeconds !== undefined) headers['age'] = String(ageSeconds);
   res.writeHead(200, headers);
-  res.end(JSON.stringify({ tenant, service, environment, url, revision }));
+  res.end(JSON.stringify({ tenant, service, environment, url, revision, ...extra }));
 }
 
 export function notFound(res: ServerResponse, route: string, asOf: number): void {

@@ -8,11 +8,31 @@ export interface ResolveOptions extends CallOptions {
   minRevision?: number;
   /** `strong`: skip every cache and read the database through the resolver. */
   consistency?: 'default' | 'strong';
+  /**
+   * Makes the weighted pick among a route's endpoints stable for this string (a user, a session
+   * id): the same string keeps its endpoint while that endpoint stays a candidate.
+   */
+  affinity?: string;
+}
+
+/** One of a route's endpoints in an answer, with its health. */
+export interface ResolvedEndpoint {
+  id: string;
+  url: string;
+  priority: number;
+  weight: number;
+  state: 'enabled' | 'draining' | 'disabled';
+  health: 'healthy' | 'unhealthy' | 'unknown';
 }
 
 /** An answer: where to call, and how fresh that is. */
 export interface Resolution {
+  /** The endpoint picked: the URL to call. */
   url: string;
+  /** Every candidate was unhealthy, so one was picked anyway (fail open). */
+  failOpen: boolean;
+  /** Every endpoint of the route, in selection order (the pick first), with its health. */
+  endpoints: readonly ResolvedEndpoint[];
   /** The route's revision (its last change). */
   revision: number;
   /** The store revision the answer reflects: every write <= asOf is in it. */

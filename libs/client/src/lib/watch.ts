@@ -1,14 +1,61 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { parseRevision, WatchEvents, WatchHeaders, watchStaleness, type RouteEvent, type WatchBookmark } from '@tm/contracts';
+import {
+  HEALTH_VALUES,
+  parseRevision,
+  policyOfData,
+  WatchEvents,
+  WatchHeaders,
+  watchStaleness,
+  type EndpointView,
+  type Health,
+  type HealthCheck,
+  type PolicyEndpoint,
+  type RankedEndpoints,
+  type RouteEvent,
+  type WatchBookmark,
+} from '@tm/contracts';
 import { httpError, parseRetryAfter, TrafficManagerError } from './errors';
 import { SseParser, type SseEvent } from './sse';
 
 export type WatchState = 'connecting' | 'synced' | 'down' | 'closed';
 
 export interface RouteEntry {
+  /** `tenant/service/environment`. */
+  key: string;
+  /** The configuration's first choice (what a single-URL route is). */
   url: string;
   revision: number;
+  /** The route's endpoints, each with the revision its health belongs to. */
+  endpoints: PolicyEndpoint[];
+  healthCheck: HealthCheck | null;
+  /**
+   * The answer's part that needs no selection: a route of one endpoint, not probed, enabled or
+   * draining (every single-URL route). Undefined: the lookup selects (selectEndpoint).
+   */
+  fixed: { url: string; endpoints: readonly EndpointView[] } | undefined;
+  /** The endpoints ranked with their health as of the watch's `healthVersion` `rankedAt` (by the first lookup after a change). */
+  ranking: RankedEndpoints | undefined;
+  rankedAt: number;
+}
+
+/** An endpoint's health as the watch's `event: health` frames give it. */
+export interface HealthRecord {
+  health: Health;
+  /** The health revision it belongs to: health of another revision (a re-pointed endpoint) is ignored. */
+  healthRevision: number;
+  /** Epoch ms since when (0: not known). */
+  since: number;
+}
+
+/** A view entry of a route's data. */
+export function routeEntry(key: string, url: string, revision: number, endpoints: PolicyEndpoint[], healthCheck: HealthCheck | null): RouteEntry {
+  const only = endpoints.length === 1 ? endpoints[0] : undefined;
+  const fixed =
+    only && healthCheck === null && only.state !== 'disabled'
+      ? { url: only.url, endpoints: Object.freeze([Object.freeze({ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' as const })]) }
+      : undefined;
+  return { key, url, revision, endpoints, healthCheck, fixed, ranking: undefined, rankedAt: -1 };
 }
 
 export interface WatchHooks {
@@ -40,6 +87,14 @@ const MAX_ERROR_BODY = 16_384;
 export class TenantWatch {
   /** The tenant's routes, by service and environment and by route key: a lookup builds no string. */
   routes = new RouteView();
+  /**
+   * The health of probed routes' endpoints (route key, then endpoint id), from the stream's
+   * `event: health` frames (`?health=true`): the current health after the snapshot or a resume,
+   * then every change the probers decide. Kept across reconnects (the resume sends it again).
+   */
+  readonly health = new Map<string, Map<string, HealthRecord>>();
+  /** Counts the health changes applied: an entry's `views` older than it are built again. */
+  healthVersion = 0;
   /** True while the snapshot is done and the stream is up. */
   synced = false;
   state: WatchState = 'connecting';
@@ -103,6 +158,7 @@ export class TenantWatch {
     this.stopStream();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.routes = new RouteView();
+    this.health.clear();
     this.setState('closed');
     this.hooks.progress(this);
   }
@@ -116,6 +172,8 @@ export class TenantWatch {
       this.pending = undefined;
     }
     const url = new URL(`${this.config.resolverUrl}/v1/watch/${encodeURIComponent(this.tenant)}`);
+    // Health too: memory answers select among a route's endpoints by it.
+    url.searchParams.set('health', 'true');
     const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-cache' };
     if (this.config.apiKey !== undefined) headers['authorization'] = `Bearer ${this.config.apiKey}`;
     if (resume) headers[WatchHeaders.lastEventId] = String(this.lastEventId);
@@ -190,7 +248,7 @@ export class TenantWatch {
         if (!change || change.tenant !== this.tenant) return;
         if (id === undefined && event.event === WatchEvents.put && !this.snapshotDone) {
           this.pending ??= new RouteView();
-          this.pending.set(change, { url: change.url ?? '', revision: change.revision });
+          this.pending.set(change, routeEntry(keyOf(change), change.url ?? '', change.revision, change.endpoints, change.healthCheck));
           return;
         }
         this.apply(event.event === WatchEvents.delete || change.url === null ? null : change.url, change);
@@ -220,8 +278,13 @@ export class TenantWatch {
         this.hooks.progress(this);
         return;
       }
+      case WatchEvents.health: {
+        const change = parseHealthFrame(event.data);
+        if (change && change.tenant === this.tenant) this.applyHealth(change);
+        return;
+      }
       default:
-        // health (a later issue) and anything unknown.
+        // Anything unknown (a later version's events).
         return;
     }
   }
@@ -229,8 +292,36 @@ export class TenantWatch {
   private apply(url: string | null, change: ChangeData): void {
     const current = this.entry(change.service, change.environment);
     if (current && current.revision > change.revision) return;
-    if (url === null) this.routes.delete(change);
-    else this.routes.set(change, { url, revision: change.revision });
+    if (url === null) {
+      this.routes.delete(change);
+      if (this.health.delete(keyOf(change))) this.healthVersion++;
+    } else {
+      this.routes.set(change, routeEntry(keyOf(change), url, change.revision, change.endpoints, change.healthCheck));
+    }
+  }
+
+  /**
+   * An endpoint's health: of a newer health revision than the one held, or of the same with a
+   * `since` not older (the current health sent at a start may repeat a change relayed meanwhile;
+   * the later `since` holds).
+   */
+  private applyHealth(change: HealthFrame): void {
+    const key = keyOf(change);
+    let endpoints = this.health.get(key);
+    if (endpoints === undefined) {
+      endpoints = new Map();
+      this.health.set(key, endpoints);
+    }
+    const held = endpoints.get(change.endpoint);
+    if (held && (held.healthRevision > change.healthRevision || (held.healthRevision === change.healthRevision && held.since > change.since))) return;
+    endpoints.set(change.endpoint, { health: change.health, healthRevision: change.healthRevision, since: change.since });
+    this.healthVersion++;
+  }
+
+  /** The health of a route's endpoint: unknown unless the probers' health of its health revision is known. */
+  healthOf(key: string, endpoint: PolicyEndpoint): Health {
+    const record = this.health.get(key)?.get(endpoint.id);
+    return record !== undefined && record.healthRevision === endpoint.healthRevision ? record.health : 'unknown';
   }
 
   private markSynced(): void {
@@ -306,6 +397,22 @@ interface ChangeData {
   environment: string;
   url: string | null;
   revision: number;
+  endpoints: PolicyEndpoint[];
+  healthCheck: HealthCheck | null;
+}
+
+function keyOf(id: { tenant: string; service: string; environment: string }): string {
+  return `${id.tenant}/${id.service}/${id.environment}`;
+}
+
+interface HealthFrame {
+  tenant: string;
+  service: string;
+  environment: string;
+  endpoint: string;
+  health: Health;
+  healthRevision: number;
+  since: number;
 }
 
 /** One tenant's routes, indexed twice (the entries are shared): by service then environment, and by route key. */
@@ -324,14 +431,14 @@ export class RouteView {
       this.byName.set(id.service, envs);
     }
     envs.set(id.environment, entry);
-    this.byKey.set(`${id.tenant}/${id.service}/${id.environment}`, entry);
+    this.byKey.set(entry.key, entry);
   }
 
   delete(id: ChangeData): void {
     const envs = this.byName.get(id.service);
     envs?.delete(id.environment);
     if (envs?.size === 0) this.byName.delete(id.service);
-    this.byKey.delete(`${id.tenant}/${id.service}/${id.environment}`);
+    this.byKey.delete(keyOf(id));
   }
 }
 
@@ -347,7 +454,36 @@ export function parseChange(data: string): ChangeData | undefined {
   if (typeof d !== 'object' || d === null) return undefined;
   if (typeof d.tenant !== 'string' || typeof d.service !== 'string' || typeof d.environment !== 'string') return undefined;
   if (!Number.isSafeInteger(d.revision) || (d.url !== null && typeof d.url !== 'string')) return undefined;
-  return { tenant: d.tenant, service: d.service, environment: d.environment, url: d.url, revision: d.revision };
+  const base = { tenant: d.tenant, service: d.service, environment: d.environment, url: d.url, revision: d.revision };
+  if (d.url === null) return { ...base, endpoints: [], healthCheck: null };
+  // The policy (an event of the single-URL shape, from an older server, is its URL alone).
+  const policy = policyOfData({ url: d.url, revision: d.revision, endpoints: d.endpoints, healthCheck: d.healthCheck });
+  if (!policy) return undefined;
+  return { ...base, endpoints: policy.endpoints, healthCheck: policy.healthCheck };
+}
+
+/** The data of an `event: health` frame; undefined when it is not one. */
+export function parseHealthFrame(data: string): HealthFrame | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  const h = value as Partial<Record<keyof HealthFrame, unknown>> | null;
+  if (typeof h !== 'object' || h === null) return undefined;
+  if (typeof h.tenant !== 'string' || typeof h.service !== 'string' || typeof h.environment !== 'string' || typeof h.endpoint !== 'string') return undefined;
+  if (!HEALTH_VALUES.includes(h.health as Health) || !Number.isSafeInteger(h.healthRevision)) return undefined;
+  const since = typeof h.since === 'string' ? Date.parse(h.since) : 0;
+  return {
+    tenant: h.tenant,
+    service: h.service,
+    environment: h.environment,
+    endpoint: h.endpoint,
+    health: h.health as Health,
+    healthRevision: h.healthRevision as number,
+    since: Number.isFinite(since) ? since : 0,
+  };
 }
 
 export function parseBookmark(data: string): WatchBookmark | undefined {

@@ -1,7 +1,7 @@
 import { seededRandom } from './random';
 import { aggregateHealth, type Verdict } from './health';
 import { parseStatusRanges, primaryEndpoint, statusExpected } from './policy';
-import { selectEndpoint, type EndpointView, type Health } from './selection';
+import { pickRanked, rankEndpoints, selectEndpoint, type EndpointView, type Health } from './selection';
 
 function ep(id: string, extra: Partial<EndpointView> = {}): EndpointView {
   return { id, url: `https://${id}.example`, priority: 1, weight: 1, state: 'enabled', health: 'unknown', ...extra };
@@ -20,6 +20,24 @@ function counts(endpoints: EndpointView[], picks: number, source: (i: number) =>
 describe('selectEndpoint', () => {
   const random = seededRandom(42);
   const r = () => ({ random: random() });
+
+  it('is a ranking made once and picked from: the same picks, orders and fail-open as selecting each time', () => {
+    const sets: EndpointView[][] = [
+      [ep('a', { weight: 3 }), ep('b'), ep('c', { priority: 2 }), ep('d', { weight: 0 })],
+      [ep('a', { health: 'unhealthy' }), ep('b', { health: 'unhealthy', priority: 3 }), ep('c', { state: 'draining', health: 'unhealthy' })],
+      [ep('a', { weight: 0 }), ep('b', { weight: 0 }), ep('c', { state: 'disabled' })],
+      [ep('a', { state: 'disabled' })],
+    ];
+    for (const endpoints of sets) {
+      const ranking = rankEndpoints(endpoints);
+      for (let i = 0; i < 200; i++) {
+        const source = i % 2 === 0 ? { random: i / 200 } : { affinity: `user-${i}` };
+        const once = pickRanked(ranking, source);
+        const each = selectEndpoint(endpoints, source);
+        expect([once.pick?.id, once.failOpen, once.order.map((e) => e.id)]).toEqual([each.pick?.id, each.failOpen, each.order.map((e) => e.id)]);
+      }
+    }
+  });
 
   it('tier 1: the lowest priority among enabled, healthy or unknown endpoints with weight > 0', () => {
     const s = selectEndpoint([ep('backup', { priority: 2 }), ep('primary', { health: 'healthy' })], r());

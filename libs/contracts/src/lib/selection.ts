@@ -90,30 +90,59 @@ function pickIn<E extends EndpointView>(group: E[], source: PickSource, uniform:
 }
 
 /**
- * The selection of docs/guarantees.md, "Traffic policies and health", the first tier that has a
+ * What a selection decides before its pick, which only health and configuration change: the
+ * endpoints in tier order, the candidates of the first tier that has one, and whether that is fail
+ * open. Made once and picked from many times (the SDK keeps it until a health change).
+ */
+export interface RankedEndpoints<E extends EndpointView = EndpointView> {
+  /** Every endpoint in selection order (tier, priority, weight descending, position). */
+  ranked: readonly E[];
+  /** The endpoints one of which is picked; empty: no endpoint is enabled or draining. */
+  candidates: readonly E[];
+  failOpen: boolean;
+  /** Standbys (weight 0): picked uniformly. */
+  uniform: boolean;
+}
+
+/**
+ * The ranking of docs/guarantees.md, "Traffic policies and health", the first tier that has a
  * candidate: (1) enabled, healthy or unknown, weight > 0: the lowest priority, weighted; (2) the
  * same with weight 0: lowest priority, uniform; (3) draining, healthy or unknown (lowest priority,
  * weighted); (4) fail open: every enabled endpoint (draining if none is enabled), lowest priority,
- * weighted, with `failOpen`. One implementation: the resolver and the SDK both call it.
+ * weighted, with `failOpen`.
+ */
+export function rankEndpoints<E extends EndpointView>(endpoints: readonly E[]): RankedEndpoints<E> {
+  const tiers = endpoints.map(tier);
+  const order = endpoints.map((_, i) => i);
+  order.sort((a, b) => {
+    const x = endpoints[a] as E;
+    const y = endpoints[b] as E;
+    return (tiers[a] as number) - (tiers[b] as number) || x.priority - y.priority || y.weight - x.weight || a - b;
+  });
+  const ranked = order.map((i) => endpoints[i] as E);
+  const firstIndex = order[0];
+  const firstTier = firstIndex === undefined ? 5 : (tiers[firstIndex] as number);
+  if (firstTier === 5) return { ranked, candidates: [], failOpen: false, uniform: false };
+  // Tiers 3 and 4 (fail open): every enabled endpoint (all unhealthy here), or every draining one
+  // when none is enabled; the lowest priority among them comes first in the ranking either way.
+  const lowest = (ranked[0] as E).priority;
+  const candidates = order.filter((i) => tiers[i] === firstTier && (endpoints[i] as E).priority === lowest).map((i) => endpoints[i] as E);
+  return { ranked, candidates, failOpen: firstTier >= 3, uniform: firstTier === 1 };
+}
+
+/** A pick from a ranking: the endpoint and every endpoint in selection order (the pick first). */
+export function pickRanked<E extends EndpointView>(ranking: RankedEndpoints<E>, source: PickSource): Selection<E> {
+  if (ranking.candidates.length === 0) return { pick: undefined, failOpen: false, order: [...ranking.ranked] };
+  const pick = ranking.candidates.length === 1 ? (ranking.candidates[0] as E) : pickIn(ranking.candidates as E[], source, ranking.uniform);
+  const order: E[] = [pick];
+  for (const e of ranking.ranked) if (e !== pick) order.push(e);
+  return { pick, failOpen: ranking.failOpen, order };
+}
+
+/**
+ * The selection (rankEndpoints, then a pick; see there). One implementation: the resolver and the
+ * SDK both call it.
  */
 export function selectEndpoint<E extends EndpointView>(endpoints: readonly E[], source: PickSource): Selection<E> {
-  const ranked = endpoints
-    .map((e, index) => ({ e, index, tier: tier(e) }))
-    .sort((a, b) => a.tier - b.tier || a.e.priority - b.e.priority || b.e.weight - a.e.weight || a.index - b.index);
-  const first = ranked[0];
-  if (!first || first.tier === 5) return { pick: undefined, failOpen: false, order: ranked.map((r) => r.e) };
-  let candidates = ranked.filter((r) => r.tier === first.tier && r.e.priority === first.e.priority);
-  const failOpen = first.tier >= 3;
-  if (failOpen) {
-    // Tier 4: every enabled endpoint (all unhealthy here), or every draining one when none is enabled.
-    const pool = ranked.filter((r) => r.tier === first.tier);
-    const lowest = Math.min(...pool.map((r) => r.e.priority));
-    candidates = pool.filter((r) => r.e.priority === lowest);
-  }
-  const pick = pickIn(
-    candidates.map((r) => r.e),
-    source,
-    first.tier === 1,
-  );
-  return { pick, failOpen, order: [pick, ...ranked.map((r) => r.e).filter((e) => e !== pick)] };
+  return pickRanked(rankEndpoints(endpoints), source);
 }
