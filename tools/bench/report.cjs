@@ -25,6 +25,8 @@ const GOALS = {
   sdkLookupsPerSecond: 5_000_000,
   sdkLookupP99Ns: 2_000,
   putsPerSecond: 500,
+  /** The share of hit throughput a 4-endpoint route's selection may cost. */
+  policyCostPercent: 10,
 };
 
 /** Nearest-rank percentile (p from 0 to 100) of ascending samples; NaN when there are none. */
@@ -104,6 +106,16 @@ function evaluateGoals(results) {
       met: results.sdk === undefined ? null : results.sdk.lookups.perSecond >= GOALS.sdkLookupsPerSecond && results.sdk.lookups.p99Ns < GOALS.sdkLookupP99Ns,
     },
     {
+      id: 'policy-cost',
+      short: 'selection cost',
+      label: 'resolver cache hits: throughput lost on routes of 4 probed endpoints against single-URL routes',
+      target: `< ${GOALS.policyCostPercent}%`,
+      measured: results.policyHits === undefined ? 'not measured' : `${results.policyHits.costPercent}%`,
+      met: results.policyHits === undefined ? null : results.policyHits.costPercent < GOALS.policyCostPercent,
+    },
+    failoverGoal(results.failover, 'resolver', 'failover-resolver', 'failover: primary stopped → every resolver answer picks the backup, p99'),
+    failoverGoal(results.failover, 'sdk', 'failover-sdk', "failover: primary stopped → the SDK's memory answer picks the backup, p99"),
+    {
       id: 'writes',
       short: 'writes',
       label: `writes: PUTs per second with ${writes?.connections ?? 20} concurrent clients`,
@@ -112,6 +124,20 @@ function evaluateGoals(results) {
       met: puts === undefined ? null : puts >= GOALS.putsPerSecond,
     },
   ];
+}
+
+/** The failover goal of one kind of answer: p99 within interval × threshold + 100 ms, no trial missed. */
+function failoverGoal(f, kind, id, label) {
+  if (f === undefined) return { id, short: id, label, target: 'interval × threshold + 100 ms', measured: 'not measured', met: null };
+  const r = f[kind];
+  return {
+    id,
+    short: id,
+    label: `${label} (${f.trials} trials, ${f.intervalSeconds} s interval, threshold ${f.threshold}, ${f.probers} probers)`,
+    target: `≤ ${formatMs(f.targetMs)}`,
+    measured: `${formatMs(r.p99)} (p50 ${formatMs(r.p50)})${r.missed ? `, ${r.missed} missed` : ''}`,
+    met: r.p99 <= f.targetMs && r.missed === 0,
+  };
 }
 
 /** " (N writes never seen, N writes failed)" or "" */
@@ -205,6 +231,40 @@ function phaseRows(results) {
       formatMs(w.ms.max),
       `clients in a process of their own; ${w.missing} missing; resolver memory per open stream ${formatCount(Math.round(w.memory.residentPerStreamBytes / 1024))} KiB resident, ${formatCount(Math.round(w.memory.heapPerStreamBytes / 1024))} KiB heap`,
     ]);
+  }
+  const ph = results.policyHits;
+  if (ph) {
+    for (const [kind, r] of [
+      ['single-URL routes', ph.single],
+      [`routes of ${ph.endpointsPerRoute} probed endpoints (selection)`, ph.policy],
+    ]) {
+      rows.push([
+        `resolver, cache hits on ${kind}, alternating rounds`,
+        `${formatCount(r.requestsPerSecond)} req/s`,
+        formatMs(r.p50Ms),
+        formatMs(r.p99Ms),
+        '',
+        '',
+        `rounds ${r.rounds.map(formatCount).join(', ')} req/s (the worse round's p50 and p99)${r.non2xx || r.errors ? `; ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`,
+      ]);
+    }
+  }
+  const f = results.failover;
+  if (f) {
+    for (const [kind, r] of [
+      ['every resolver answer (polled every 5 ms)', f.resolver],
+      ["the SDK's memory answer (looked up every 1 ms)", f.sdk],
+    ]) {
+      rows.push([
+        `failover: primary stopped → ${kind} picks the backup`,
+        `${f.trials} trials`,
+        formatMs(r.p50),
+        formatMs(r.p99),
+        '',
+        formatMs(r.max),
+        `probed every ${f.intervalSeconds} s by ${f.probers} probers, thresholds ${f.threshold} (target ≤ ${formatMs(f.targetMs)})${r.missed ? `; ${r.missed} trials missed` : ''}`,
+      ]);
+    }
   }
   const sdk = results.sdk;
   if (sdk) {

@@ -113,6 +113,28 @@ describe('evaluateGoals', () => {
     expect(goals[1].label).toContain('measured with 100 on 2');
   });
 
+  it('compares the selection cost and the failover times with their goals, and renders them', () => {
+    const fail = (p50: number, p99: number, missed = 0) => ({ p50, p90: p99, p99, p999: p99, max: p99, samples: 20 - missed, missed, sortedMs: [] });
+    const r = {
+      ...results(),
+      policyHits: {
+        routes: 100,
+        endpointsPerRoute: 4,
+        single: { requestsPerSecond: 10_000, p50Ms: 4, p99Ms: 9, non2xx: 0, errors: 0, rounds: [10_100, 9_900] },
+        policy: { requestsPerSecond: 9_600, p50Ms: 4.2, p99Ms: 9.5, non2xx: 0, errors: 0, rounds: [9_700, 9_500] },
+        costPercent: 4,
+      },
+      failover: { trials: 20, intervalSeconds: 1, threshold: 2, probers: 2, targetMs: 2100, resolver: fail(1500, 2050), sdk: fail(1510, 2300, 1), failback: fail(1200, 2000) },
+    };
+    const goals = Object.fromEntries(evaluateGoals(r).map((g) => [g.id, g]));
+    expect(goals['policy-cost']).toMatchObject({ measured: '4%', met: true });
+    expect(goals['failover-resolver']).toMatchObject({ target: '≤ 2,100 ms', measured: '2,050 ms (p50 1,500 ms)', met: true });
+    expect(goals['failover-sdk']).toMatchObject({ measured: '2,300 ms (p50 1,510 ms), 1 missed', met: false });
+    const md = renderMarkdown(r);
+    expect(md).toContain('resolver, cache hits on routes of 4 probed endpoints (selection), alternating rounds | 9,600 req/s');
+    expect(md).toContain("failover: primary stopped → the SDK's memory answer (looked up every 1 ms) picks the backup | 20 trials | 1,510 ms | 2,300 ms");
+  });
+
   it('misses convergence when a write was never seen or failed', () => {
     const r = results();
     r.convergence = { ...r.convergence, timedOut: 3 };

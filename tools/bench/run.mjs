@@ -2,7 +2,9 @@
 //   - resolver cache hits beside a baseline (a bare Fastify server with the same body and auth check);
 //   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
 //   - convergence: writes at a steady rate, from each write's answer to the resolver answering it;
-//   - writes: PUTs per second with 20 clients, and the relay's publish latency.
+//   - writes: PUTs per second with 20 clients, and the relay's publish latency;
+//   - traffic policies: hits on routes of 4 probed endpoints against single-URL routes, and the
+//     failover time (a primary stops: every resolver answer and the SDK's memory pick the backup).
 // Starts the stack itself (tools/stack/start.mjs, as `npm start`) and stops it at the end, on
 // Ctrl-C and on failure; or measures one already running with --attach (and TM_ADMIN_TOKEN).
 // Writes bench/results/latest.{json,md,svg} and a copy under bench/results/raw/<time>/ with the logs.
@@ -17,12 +19,13 @@ import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
 import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
+import { failoverTrials, policyHits } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
 import { APPS, appUrls, stackReady, startStack } from './stack.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PHASES = ['baseline', 'hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'writes'];
+const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
@@ -42,6 +45,9 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --watch-tenants <n>      watch: tenants the streams and the writes are spread over (100)
   --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
                            the time waited so far when that is longer (1)
+  --failover-trials <n>    failover: trials, each a primary stopped and started again (20)
+  --probe-interval <s>     failover: the route's probe interval in seconds (1)
+  --threshold <n>          failover: the healthy and unhealthy thresholds (2)
   --only <list>            comma-separated phases: ${PHASES.join(',')} (all)
   --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
   --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
@@ -62,6 +68,9 @@ const { values: opts } = parseArgs({
     poll: { type: 'string', default: '1' },
     'watch-streams': { type: 'string', default: '1000' },
     'watch-tenants': { type: 'string', default: '100' },
+    'failover-trials': { type: 'string', default: '20' },
+    'probe-interval': { type: 'string', default: '1' },
+    threshold: { type: 'string', default: '2' },
     only: { type: 'string', default: PHASES.join(',') },
     'log-level': { type: 'string' },
     database: { type: 'string' },
@@ -101,7 +110,11 @@ try {
     pollMs: opts.poll === '0' ? 0 : positive('poll', { integer: false }),
     watchStreams: positive('watch-streams'),
     watchTenants: positive('watch-tenants'),
+    failoverTrials: positive('failover-trials'),
+    probeIntervalSeconds: positive('probe-interval'),
+    threshold: positive('threshold'),
   });
+  if (settings.threshold > 10) throw new BenchError('--threshold must be 1 to 10 (the health check allows no more)');
   only = new Set(opts.only.split(',').map((s) => s.trim()));
   const unknown = [...only].filter((p) => !PHASES.includes(p));
   if (unknown.length) throw new BenchError(`--only: unknown phase ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
@@ -299,7 +312,7 @@ async function main() {
   const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
-    for (const t of [tenant, `${tenant}-w`, ...watchTenants]) await call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
+    for (const t of [tenant, `${tenant}-w`, `${tenant}-p`, `${tenant}-f`, ...watchTenants]) await call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
@@ -353,6 +366,18 @@ async function main() {
     const before = answersBy(await scrape(urls.resolver));
     const phase = sayPhase(await load({ ...loadOptions, url: urls.resolver, path: cycle() }));
     results.phases.hits = { ...phase, cache: delta(before, answersBy(await scrapeSettled(urls.resolver))) };
+    await afterPhase(urls);
+  }
+
+  if (only.has('policy-hits')) {
+    say(`policy hits: the resolver's cache hits on routes of 4 probed endpoints against single-URL routes, alternating rounds of ${settings.durationSeconds} s, ${settings.connections} connections`);
+    const before = await scrape(urls.resolver);
+    results.policyHits = await policyHits({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-p`, routes, loadOptions, shouldStop, say });
+    const selections = delta(countersBy(before, 'tm_resolver_selections_total', 'outcome'), countersBy(await scrapeSettled(urls.resolver), 'tm_resolver_selections_total', 'outcome'));
+    results.policyHits.selections = selections;
+    const { single, policy, costPercent } = results.policyHits;
+    say(`  single-URL ${single.requestsPerSecond.toLocaleString('en-US')}/s, 4-endpoint ${policy.requestsPerSecond.toLocaleString('en-US')}/s: the selection costs ${costPercent}% of the throughput`);
+    if (policy.non2xx || policy.errors) results.warnings.push(`policy hits: ${policy.non2xx} non-2xx answers, ${policy.errors} errors`);
     await afterPhase(urls);
   }
 
@@ -463,6 +488,20 @@ async function main() {
     const { lookups, convergence: c } = results.sdk;
     say(`  ${(lookups.perSecond / 1e6).toFixed(2)} million lookups per second on one core, p50 ${lookups.p50Ns} ns, p99 ${lookups.p99Ns} ns; convergence into memory p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
     if (c.failedWrites || c.timedOut) results.warnings.push(`sdk: ${c.failedWrites} PUTs failed, ${c.timedOut} writes not in memory within 10 s`);
+    await afterPhase(urls);
+  }
+
+  if (only.has('failover')) {
+    const { failoverTrials: trials, probeIntervalSeconds: intervalSeconds, threshold } = settings;
+    if (!only.has('sdk')) {
+      say('failover: building the client package (dist/libs/client)');
+      execFileSync('npx', ['nx', 'build', 'client', '--output-style=static'], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+    say(`failover: ${trials} trials of a primary stopped (probed every ${intervalSeconds} s by the stack's two probers, thresholds ${threshold}), timed to the first resolver answer and the first SDK memory answer that pick the backup`);
+    const f = await failoverTrials({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-f`, trials, intervalSeconds, threshold, repo, shouldStop, say });
+    results.failover = f;
+    say(`  resolver p50 ${formatMs(f.resolver.p50)}, p99 ${formatMs(f.resolver.p99)}; SDK memory p50 ${formatMs(f.sdk.p50)}, p99 ${formatMs(f.sdk.p99)} (target ${formatMs(f.targetMs)})`);
+    if (f.resolver.missed || f.sdk.missed) results.warnings.push(`failover: ${f.resolver.missed} resolver and ${f.sdk.missed} SDK trials never picked the backup within 30 s`);
     await afterPhase(urls);
   }
 

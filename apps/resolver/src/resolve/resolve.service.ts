@@ -7,12 +7,13 @@ import {
   freshness,
   healthOf,
   HealthStore,
-  NO_HEALTH,
+  NO_VOTES,
   REDIS_CLIENT,
   RouteCache,
+  votesOf,
   type CachedAnswer,
   type CachedRoute,
-  type HealthRecords,
+  type HealthVotes,
   type Lease,
   type RedisClient,
 } from '@tm/route-cache';
@@ -94,7 +95,7 @@ export class ResolveService {
 
   async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
     const started = process.hrtime.bigint();
-    const health: { records: HealthRecords } = { records: NO_HEALTH };
+    const health: { records: HealthVotes } = { records: NO_VOTES };
     const resolution = await this.answer(id, options, health);
     if (resolution.route) {
       if (options.strong && resolution.route.healthCheck) health.records = await this.strongHealth(id);
@@ -111,7 +112,7 @@ export class ResolveService {
    * The selection (docs/guarantees.md, "Traffic policies and health"): a route of one unprobed
    * endpoint is that endpoint; any other goes through selectEndpoint with its endpoints' health.
    */
-  private select(route: CachedRoute, records: HealthRecords, affinity: string | undefined): Selected {
+  private select(route: CachedRoute, records: HealthVotes, affinity: string | undefined): Selected {
     const only = route.endpoints.length === 1 ? route.endpoints[0] : undefined;
     if (only && !route.healthCheck && only.state !== 'disabled') {
       return { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] };
@@ -130,19 +131,19 @@ export class ResolveService {
   }
 
   /** Health for a strong read (which skips the cache entry): from Redis when it answers, else every endpoint unknown. */
-  private async strongHealth(id: RouteId): Promise<HealthRecords> {
-    if (!this.breaker.allows()) return NO_HEALTH;
+  private async strongHealth(id: RouteId): Promise<HealthVotes> {
+    if (!this.breaker.allows()) return NO_VOTES;
     try {
       const records = await this.healthStore.read(id);
       this.redisSucceeded();
-      return records;
+      return votesOf(records);
     } catch (e) {
       this.redisFailed(e);
-      return NO_HEALTH;
+      return NO_VOTES;
     }
   }
 
-  private async answer(id: RouteId, options: ResolveOptions, health: { records: HealthRecords }): Promise<Resolution> {
+  private async answer(id: RouteId, options: ResolveOptions, health: { records: HealthVotes }): Promise<Resolution> {
     let cached: CachedAnswer | undefined;
     let redisUsable = !options.strong && this.breaker.allows();
     if (redisUsable) {

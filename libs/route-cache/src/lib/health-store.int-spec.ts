@@ -1,7 +1,7 @@
 import { createClient } from 'redis';
 import type { PolicyEndpoint, RouteEventData } from '@tm/contracts';
 import { deleteKeysWithPrefix, testInfra, testKeyPrefix } from '@tm/testing';
-import { endpointHealth, healthChannel, HealthStore, parseHealthChange, type HealthChange } from './health-store';
+import { endpointHealth, healthChannel, healthOf, HealthStore, parseHealthChange, votesOf, type HealthChange } from './health-store';
 import { createRedisClient, type RedisClient } from './redis.module';
 import { RouteCache } from './route-cache';
 
@@ -48,7 +48,7 @@ describe('HealthStore (real Redis)', () => {
     expect(endpointHealth(await store.read(id), blue)).toMatchObject({ health: 'healthy', verdicts: { fresh: 1 } });
     expect(await store.recordVerdict(id, blue, verdict('alive', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
     const raw = await client.hGetAll(store.key(id));
-    expect(Object.keys(raw).sort()).toEqual(['d|blue|4', 'v|blue|4|alive']);
+    expect(Object.keys(raw).sort()).toEqual(['d|blue|4', 's', 'v|blue|4|alive']);
   });
 
   it('publishes each decided change on the health channel', async () => {
@@ -73,6 +73,46 @@ describe('HealthStore (real Redis)', () => {
     }
   });
 
+  it("the cache read's majority, decided in Redis, is the one of the verdicts (majorityHealth): ties, unknowns, other revisions, expired", async () => {
+    const cache = new RouteCache(client, prefix, 60_000);
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const endpoints: PolicyEndpoint[] = ids.map((e) => ({ id: e, url: `https://${e}.example`, priority: 1, weight: 1, state: 'enabled', healthRevision: 4 }));
+    const data: RouteEventData = { ...id, url: 'https://a.example', revision: 4, endpoints, healthCheck: { type: 'tcp', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 1, unhealthyThreshold: 1 } };
+    await cache.applyEvents([{ data, time: Date.now() }], 'refresh');
+    const at = (e: string) => ({ id: e, healthRevision: 4 });
+    // a: 2 healthy of 3; b: a tie (1:1); c: 1 unhealthy, 2 unknown (unknowns take no side); d: only unknown;
+    // e: 1 healthy at revision 4, 1 unhealthy at another revision; f: a healthy verdict that expired and a fresh unhealthy one.
+    for (const [e, prober, health] of [
+      ['a', 'p1', 'healthy'],
+      ['a', 'p2', 'healthy'],
+      ['a', 'p3', 'unhealthy'],
+      ['b', 'p1', 'healthy'],
+      ['b', 'p2', 'unhealthy'],
+      ['c', 'p1', 'unhealthy'],
+      ['c', 'p2', 'unknown'],
+      ['c', 'p3', 'unknown'],
+      ['d', 'p1', 'unknown'],
+      ['e', 'p1', 'healthy'],
+    ] as const) {
+      await store.recordVerdict(id, at(e), verdict(prober, health, health === 'unhealthy' ? 'refused "quoted" | piped' : null));
+    }
+    await store.recordVerdict(id, { id: 'e', healthRevision: 3 }, verdict('p2', 'unhealthy'));
+    await store.recordVerdict(id, at('f'), verdict('p1', 'healthy', null, 50));
+    await store.recordVerdict(id, at('f'), verdict('p2', 'unhealthy'));
+    // The summary the last write left, valid until f's short verdict expires: f is a tie (1:1) until then.
+    const summary = String(await client.hGet(store.key(id), 's'));
+    expect(summary).toMatch(/^\d+ /);
+    expect(summary.split(' ').slice(1).sort()).toEqual(['a|4=healthy', 'c|4=unhealthy', 'e|3=unhealthy', 'e|4=healthy']);
+    const before = (await cache.readWithHealth(id)).health;
+    expect(ids.map((e) => healthOf(before, at(e)))).toEqual(['healthy', 'unknown', 'unhealthy', 'unknown', 'healthy', 'unknown']);
+    // Past it, the read decides from the verdicts themselves (no write came to renew the summary).
+    for (let i = 0; i < 100 && endpointHealth(await store.read(id), at('f')).verdicts.fresh > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const { health } = await cache.readWithHealth(id);
+    const expected = votesOf(await store.read(id));
+    expect(ids.map((e) => [e, healthOf(health, at(e))])).toEqual(ids.map((e) => [e, healthOf(expected, at(e))]));
+    expect(ids.map((e) => healthOf(health, at(e)))).toEqual(['healthy', 'unknown', 'unhealthy', 'unknown', 'healthy', 'unhealthy']);
+  });
+
   it("the cache read brings the route's health in the same round trip", async () => {
     const cache = new RouteCache(client, prefix, 60_000);
     const endpoints: PolicyEndpoint[] = [
@@ -84,8 +124,9 @@ describe('HealthStore (real Redis)', () => {
     await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
     const { entry, health } = await cache.readWithHealth(id);
     expect(entry?.route).toEqual({ url: 'https://blue.example', revision: 4, endpoints, healthCheck: null });
-    expect(endpointHealth(health, blue).health).toBe('unhealthy');
-    expect(endpointHealth(health, { id: 'green', healthRevision: 4 }).health).toBe('unknown');
+    expect(healthOf(health, blue)).toBe('unhealthy');
+    expect(healthOf(health, { id: 'green', healthRevision: 4 })).toBe('unknown');
+    expect([...health]).toEqual([['blue|4', 'unhealthy']]);
   });
 });
 

@@ -13,6 +13,11 @@ import type { RedisClient } from './redis.module';
  *                                           by every reader and removed by the next write
  *   d|<endpoint>|<healthRevision>           the aggregate as the probers last decided it, {h, since}:
  *                                           when it changed (`since`), and the change event
+ *   s                                       the summary the resolver's hit path reads instead of the
+ *                                           verdicts: "<validUntilMs> <endpoint>|<rev>=<health> ...",
+ *                                           every endpoint's majority (healthy or unhealthy; absent:
+ *                                           unknown), written by every verdict write and valid until
+ *                                           the first of the verdicts that make it expires
  *
  * Health belongs to (endpoint id, health revision): a re-created or re-pointed endpoint has a new
  * health revision, so none of the old verdicts count for it. Every time is the Redis server's
@@ -27,6 +32,9 @@ export function healthKey(prefix: string, id: RouteId): string {
 export function healthChannel(prefix: string): string {
   return `${prefix}health-events`;
 }
+
+/** A summary's validity when no verdict takes a side (nothing can expire into another majority): far away. */
+const NEVER = '99999999999999';
 
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -52,10 +60,57 @@ local function fresh_health(key, now, out)
 end`;
 
 /**
- * READ(routeKey, healthKey) -> {route hash (flat), fresh health (flat)}: a route's cache entry and
- * its endpoints' health in one round trip (the resolver's hit path). An entry without a policy (a
- * single-URL route, never probed) or of "no such route" needs no health: neither the health hash nor
- * the clock is read for it, so the common route costs what an HGETALL did.
+ * The Lua that decides each endpoint's health from its fresh verdicts, as majorityHealth does (a
+ * strict majority of the verdicts that take a side), and answers only what selection needs: a flat
+ * list of `<endpoint>|<healthRevision>`, `healthy` or `unhealthy` (an endpoint left out is unknown).
+ */
+const HEALTH_VOTES = `
+local function health_votes(key, now)
+  local h = redis.call('HGETALL', key)
+  local yes, no, order = {}, {}, {}
+  for i = 1, #h, 2 do
+    local f, v = h[i], h[i + 1]
+    -- v|<endpoint>|<healthRevision>|<prober>: endpoint ids are names (no '|'), so the base is the first two parts.
+    local base = string.match(f, '^v|([^|]+|%d+)|')
+    if base then
+      local space = string.find(v, ' ', 1, true)
+      local exp = space and tonumber(string.sub(v, 1, space - 1))
+      if exp and exp > now then
+        if yes[base] == nil then
+          yes[base] = 0
+          no[base] = 0
+          order[#order + 1] = base
+        end
+        -- The verdict's JSON (cjson): a quote inside a string value is escaped, so these are its "h" alone.
+        if string.find(v, '"h":"healthy"', space, true) then
+          yes[base] = yes[base] + 1
+        elseif string.find(v, '"h":"unhealthy"', space, true) then
+          no[base] = no[base] + 1
+        end
+      end
+    end
+  end
+  local out = {}
+  for _, base in ipairs(order) do
+    local voting = yes[base] + no[base]
+    if yes[base] * 2 > voting then
+      out[#out + 1] = base
+      out[#out + 1] = 'healthy'
+    elseif no[base] * 2 > voting then
+      out[#out + 1] = base
+      out[#out + 1] = 'unhealthy'
+    end
+  end
+  return out
+end`;
+
+/**
+ * READ(routeKey, healthKey) -> {route hash (flat), health votes}: a route's cache entry and its
+ * endpoints' health in one round trip (the resolver's hit path), the majority decided in Redis so
+ * that an answer parses no verdict: the summary (`{'=', summary}`) while it is valid, else the votes
+ * computed from the verdicts (HEALTH_VOTES). An entry without a policy (a single-URL
+ * route, never probed) or of "no such route" needs no health: neither the health hash nor the clock
+ * is read for it, so the common route costs what an HGETALL did.
  */
 export const READ_SCRIPT = `
 local route = redis.call('HGETALL', KEYS[1])
@@ -65,8 +120,14 @@ for i = 1, #route, 2 do
 end
 if state == 'a' or (state == 'p' and not policy) then return {route, {}} end
 ${NOW_MS}
-${FRESH_HEALTH}
-return {route, fresh_health(KEYS[2], now, {})}
+local summary = redis.call('HGET', KEYS[2], 's')
+if summary then
+  local space = string.find(summary, ' ', 1, true)
+  local valid = space and tonumber(string.sub(summary, 1, space - 1))
+  if valid and valid > now then return {route, {'=', string.sub(summary, space + 1)}} end
+end
+${HEALTH_VOTES}
+return {route, health_votes(KEYS[2], now)}
 `;
 
 /** HEALTH(healthKey) -> fresh health (flat). */
@@ -103,8 +164,9 @@ if err == '' or err == nil then err = nil; errAt = nil end
 local value = cjson.encode({h = ARGV[4], since = since, at = now, err = err, errAt = errAt})
 redis.call('HSET', key, field, string.format('%d', now + tonumber(ARGV[5])) .. ' ' .. value)
 local all = redis.call('HGETALL', key)
-local healthy, unhealthy = 0, 0
 local backed = {}
+-- Every endpoint's tally of fresh verdicts that take a side, and the first time one of them expires.
+local yes, no, order, valid = {}, {}, {}, nil
 for i = 1, #all, 2 do
   local f, v = all[i], all[i + 1]
   if string.sub(f, 1, 2) == 'v|' then
@@ -114,13 +176,27 @@ for i = 1, #all, 2 do
     else
       local b = string.match(f, '^v|(.*)|[^|]*$')
       backed[b] = true
-      if b == base then
-        local h = cjson.decode(string.match(v, '^%d+ (.*)$')).h
-        if h == 'healthy' then healthy = healthy + 1 elseif h == 'unhealthy' then unhealthy = unhealthy + 1 end
+      local h = cjson.decode(string.match(v, '^%d+ (.*)$')).h
+      if h == 'healthy' or h == 'unhealthy' then
+        if yes[b] == nil then
+          yes[b] = 0
+          no[b] = 0
+          order[#order + 1] = b
+        end
+        if h == 'healthy' then yes[b] = yes[b] + 1 else no[b] = no[b] + 1 end
+        if valid == nil or exp < valid then valid = exp end
       end
     end
   end
 end
+local healthy, unhealthy = yes[base] or 0, no[base] or 0
+-- The summary READ answers from (see HEALTH_SUMMARY): every endpoint's majority, valid until a
+-- verdict that makes it expires (until then only a write, which writes the summary again, changes it).
+local parts = {}
+for _, b in ipairs(order) do
+  if yes[b] * 2 > yes[b] + no[b] then parts[#parts + 1] = b .. '=healthy' elseif no[b] * 2 > yes[b] + no[b] then parts[#parts + 1] = b .. '=unhealthy' end
+end
+redis.call('HSET', key, 's', (valid and string.format('%d', valid) or '${NEVER}') .. ' ' .. table.concat(parts, ' '))
 for i = 1, #all, 2 do
   local f = all[i]
   if string.sub(f, 1, 2) == 'd|' and not backed[string.sub(f, 3)] then redis.call('HDEL', key, f) end
@@ -191,10 +267,50 @@ export function endpointHealth(records: HealthRecords, endpoint: { id: string; h
   return aggregateHealth(record?.verdicts ?? [], record?.decided);
 }
 
+/**
+ * Each endpoint's health as selection needs it, by `<endpoint>|<healthRevision>`: healthy or
+ * unhealthy by the majority of its fresh verdicts; an endpoint absent is unknown.
+ */
+export type HealthVotes = ReadonlyMap<string, Health>;
+
+export const NO_VOTES: HealthVotes = new Map();
+
+/**
+ * The votes READ answers: the summary (`['=', 'e|4=healthy f|4=unhealthy']`) or, when it is missing or
+ * past its validity, the votes computed from the verdicts (a flat list of endpoint, health).
+ */
+export function parseVotes(flat: readonly string[]): HealthVotes {
+  if (flat.length === 0) return NO_VOTES;
+  const votes = new Map<string, Health>();
+  if (flat[0] === '=') {
+    for (const part of (flat[1] ?? '').split(' ')) {
+      const eq = part.lastIndexOf('=');
+      const health = part.slice(eq + 1);
+      if (eq > 0 && (health === 'healthy' || health === 'unhealthy')) votes.set(part.slice(0, eq), health);
+    }
+    return votes;
+  }
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const health = flat[i + 1];
+    if (health === 'healthy' || health === 'unhealthy') votes.set(flat[i] as string, health);
+  }
+  return votes;
+}
+
+/** The votes of full health records (a strong read's, from HEALTH): the same majority, decided here. */
+export function votesOf(records: HealthRecords): HealthVotes {
+  const votes = new Map<string, Health>();
+  for (const [base, record] of records) {
+    const health = majorityHealth(record.verdicts);
+    if (health !== 'unknown') votes.set(base, health);
+  }
+  return votes;
+}
+
 /** The health of an endpoint, as selection needs it: unknown unless decided by the verdicts. */
-export function healthOf(records: HealthRecords, endpoint: { id: string; healthRevision: number }): Health {
-  if (records.size === 0) return 'unknown';
-  return majorityHealth(records.get(`${endpoint.id}|${endpoint.healthRevision}`)?.verdicts ?? []);
+export function healthOf(votes: HealthVotes, endpoint: { id: string; healthRevision: number }): Health {
+  if (votes.size === 0) return 'unknown';
+  return votes.get(`${endpoint.id}|${endpoint.healthRevision}`) ?? 'unknown';
 }
 
 /** A health change as the probers publish it. */

@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import type { RouteEventData, RouteId } from '@tm/contracts';
 import { withDeadline } from './deadline';
 import { encodePolicy, parseEntry, routeCacheKey, type CachedAnswer, type RouteToCache } from './entry';
-import { healthKey, parseHealth, type HealthRecords } from './health-store';
+import { healthKey, parseVotes, type HealthVotes } from './health-store';
 import type { RedisClient } from './redis.module';
 
 export type InvalidationMode = 'refresh' | 'invalidate';
@@ -72,14 +72,15 @@ export class RouteCache {
   }
 
   /**
-   * The cached answer of a route and its endpoints' fresh health, in one round trip (one script on
-   * the route's slot): a cached answer never pins an endpoint whose health has changed since.
+   * The cached answer of a route and its endpoints' health (the majority of their fresh verdicts,
+   * decided in Redis), in one round trip (one script on the route's slot): a cached answer never pins
+   * an endpoint whose health has changed since.
    */
-  async readWithHealth(id: RouteId): Promise<{ entry: CachedAnswer | undefined; health: HealthRecords }> {
+  async readWithHealth(id: RouteId): Promise<{ entry: CachedAnswer | undefined; health: HealthVotes }> {
     const reply = await withDeadline(this.client.routeRead(this.key(id), healthKey(this.prefix, id)), this.timeoutMs);
     const hash: Record<string, string> = {};
     for (let i = 0; i + 1 < reply.route.length; i += 2) hash[reply.route[i] as string] = reply.route[i + 1] as string;
-    return { entry: parseEntry(hash), health: parseHealth(reply.health) };
+    return { entry: parseEntry(hash), health: parseVotes(reply.health) };
   }
 
   /** Takes the lease of a fill: call it before the database read whose answer fill() offers. */

@@ -1,0 +1,212 @@
+// The traffic-policy measurements of `npm run bench` (tools/bench/run.mjs):
+//   - policy hits: the resolver's cache hits on routes of 4 probed endpoints (each answer a
+//     selection with the health read in the same Redis round trip) against single-URL routes;
+//   - failover: a probed route's primary stops answering; the time until every resolver answer and
+//     the SDK's memory answer pick the backup, over trials.
+// The endpoints are HTTP servers of the bench's own, probed by the stack's two health probers.
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pool } from './lib.mjs';
+import { call, load } from './phases.mjs';
+import { sleep, waitFor } from './processes.mjs';
+import { summarizeLatencies } from './report.cjs';
+
+/** An endpoint the bench starts and stops: 200 to every request while up, connections refused while down. */
+export class EndpointServer {
+  constructor() {
+    this.port = 0;
+    this.server = undefined;
+  }
+
+  async start() {
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'));
+    await new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', resolve);
+    });
+    this.port = server.address().port;
+    this.server = server;
+    return this;
+  }
+
+  /** Stops listening and cuts every open connection: the next probe is refused. */
+  async stop() {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+}
+
+/**
+ * `call`, once more when a kept-alive connection turned out closed (the server ends idle ones: the
+ * request never reached it, so a PUT of the same body and a GET may be sent again).
+ */
+async function send(url, options) {
+  try {
+    return await call(url, options);
+  } catch (e) {
+    if (e.code !== 'ECONNRESET' && !/socket hang up/.test(e.message)) throw e;
+    return call(url, options);
+  }
+}
+
+async function putPolicy(api, token, route, body) {
+  const res = await send(`${api}/v1/routes/${route}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 200 && res.status !== 201) throw new Error(`PUT /v1/routes/${route}: ${res.status} ${res.body}`);
+  return Number(res.headers['x-route-revision']);
+}
+
+async function resolveAnswer(resolver, token, route) {
+  const res = await send(`${resolver}/v1/resolve/${route}`, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`GET /v1/resolve/${route}: ${res.status} ${res.body}`);
+  return { body: JSON.parse(res.body), cache: res.headers['x-cache'] };
+}
+
+/**
+ * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
+ * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
+ * (single, policy, single, policy) so that a drift of the machine weighs on both alike.
+ */
+export async function policyHits({ api, resolver, token, tenant, routes, loadOptions, shouldStop, say }) {
+  const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
+  try {
+    const policyRoutes = routes.map((_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
+    const body = {
+      endpoints: servers.map((s, j) => ({ id: `e${j}`, url: s.url, priority: j < 2 ? 1 : 2, weight: j % 2 === 0 ? 3 : 1 })),
+      healthCheck: { path: '/', intervalSeconds: 10, timeoutSeconds: 2, healthyThreshold: 1, unhealthyThreshold: 3 },
+    };
+    say(`policy hits: writing ${policyRoutes.length} routes of 4 probed endpoints (tenant ${tenant}) and waiting for every endpoint to be healthy and every route a cache hit`);
+    await pool(policyRoutes.length, 10, (i) => putPolicy(api, token, policyRoutes[i], body));
+    await waitFor(
+      'every policy route to be a cache hit with 4 healthy endpoints',
+      async () => {
+        const answers = await Promise.all(policyRoutes.map((r) => resolveAnswer(resolver, token, r)));
+        return answers.every((a) => a.cache === 'HIT' && a.body.endpoints.length === 4 && a.body.endpoints.every((e) => e.health === 'healthy'));
+      },
+      { timeoutMs: 90_000, intervalMs: 500, shouldStop },
+    );
+    const cycle = (list) => (i) => `/v1/resolve/${list[i % list.length]}`;
+    const rounds = { single: [], policy: [] };
+    for (const round of ['single', 'policy', 'single', 'policy']) {
+      if (shouldStop()) break;
+      const r = await load({ ...loadOptions, url: resolver, path: cycle(round === 'single' ? routes : policyRoutes) });
+      say(`  ${round === 'single' ? 'single-URL routes' : '4-endpoint routes'}: ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
+      rounds[round].push(r);
+    }
+    const summary = (list) => ({
+      requestsPerSecond: Math.round(list.reduce((a, r) => a + r.requestsPerSecond, 0) / Math.max(1, list.length)),
+      p50Ms: Math.max(...list.map((r) => r.latencyMs.p50)),
+      p99Ms: Math.max(...list.map((r) => r.latencyMs.p99)),
+      non2xx: list.reduce((a, r) => a + r.non2xx, 0),
+      errors: list.reduce((a, r) => a + r.errors, 0),
+      rounds: list.map((r) => r.requestsPerSecond),
+    });
+    const single = summary(rounds.single);
+    const policy = summary(rounds.policy);
+    return {
+      routes: policyRoutes.length,
+      endpointsPerRoute: 4,
+      durationSeconds: loadOptions.duration,
+      connections: loadOptions.connections,
+      single,
+      policy,
+      // The share of throughput the selection (and the health read beside the entry) costs.
+      costPercent: single.requestsPerSecond > 0 ? Math.round((1 - policy.requestsPerSecond / single.requestsPerSecond) * 1000) / 10 : null,
+    };
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+/**
+ * Failover trials: a route of a primary and a backup (priority 2), probed every
+ * `intervalSeconds` with thresholds `threshold`. Each trial waits until the resolver and the SDK's
+ * memory both pick the healthy primary, stops it, and times (from the stop) the first resolver
+ * answer and the first memory answer that pick the backup, polling the resolver every 5 ms and the
+ * memory every millisecond; then starts the primary again and waits for the failback.
+ */
+export async function failoverTrials({ api, resolver, token, tenant, trials, intervalSeconds, threshold, repo, shouldStop, say }) {
+  const require = createRequire(import.meta.url);
+  const { TrafficManagerClient } = require(join(repo, 'dist', 'libs', 'client', 'index.js'));
+  const primary = await new EndpointServer().start();
+  const backup = await new EndpointServer().start();
+  const route = `${tenant}/web/prod`;
+  const tm = new TrafficManagerClient({ resolverUrl: resolver, apiKey: token, timeoutMs: 5_000, watchWaitMs: 2_000 });
+  const resolverMs = [];
+  const sdkMs = [];
+  const failbackMs = [];
+  try {
+    await putPolicy(api, token, route, {
+      endpoints: [
+        { id: 'primary', url: primary.url },
+        { id: 'backup', url: backup.url, priority: 2 },
+      ],
+      healthCheck: { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold },
+    });
+    const picks = async (url) => {
+      const { body } = await resolveAnswer(resolver, token, route);
+      const memory = tm.resolveCached(route);
+      return body.url === url && body.endpoints.every((e) => e.health === 'healthy') && memory?.url === url && memory.endpoints.every((e) => e.health === 'healthy');
+    };
+    await tm.resolve(route);
+    for (let trial = 0; trial < trials && !shouldStop(); trial++) {
+      await waitFor('the primary to be healthy and picked by the resolver and the SDK', () => picks(primary.url), { timeoutMs: 60_000, intervalMs: 50, shouldStop });
+      // Off the probers' phase: the stop lands anywhere in a probe interval.
+      await sleep(Math.random() * intervalSeconds * 1000);
+      const stoppedAt = performance.now();
+      await primary.stop();
+      const deadline = stoppedAt + 30_000;
+      const sdk = (async () => {
+        while (performance.now() < deadline) {
+          if (tm.resolveCached(route)?.url === backup.url) return performance.now() - stoppedAt;
+          await sleep(1);
+        }
+        return Infinity;
+      })();
+      const viaResolver = (async () => {
+        while (performance.now() < deadline) {
+          const { body } = await resolveAnswer(resolver, token, route);
+          if (body.url === backup.url) return performance.now() - stoppedAt;
+          await sleep(5);
+        }
+        return Infinity;
+      })();
+      const [r, s] = await Promise.all([viaResolver, sdk]);
+      resolverMs.push(r);
+      sdkMs.push(s);
+      say(`  trial ${trial + 1} of ${trials}: the resolver picked the backup after ${Math.round(r)} ms, the SDK's memory after ${Math.round(s)} ms`);
+      await primary.start();
+      const restartedAt = performance.now();
+      await waitFor('the failback to the primary', () => picks(primary.url), { timeoutMs: 60_000, intervalMs: 20, shouldStop });
+      failbackMs.push(performance.now() - restartedAt);
+    }
+  } finally {
+    await tm.close();
+    await Promise.all([primary.stop(), backup.stop()]);
+  }
+  const summarize = (values) => {
+    const s = summarizeLatencies(values.filter(Number.isFinite));
+    return { ...s.latencyMs, samples: s.samples, missed: values.filter((v) => !Number.isFinite(v)).length, sortedMs: [...values].sort((a, b) => a - b).map((v) => Math.round(v)) };
+  };
+  return {
+    trials: resolverMs.length,
+    intervalSeconds,
+    threshold,
+    probers: 2,
+    targetMs: intervalSeconds * threshold * 1000 + 100,
+    resolver: summarize(resolverMs),
+    sdk: summarize(sdkMs),
+    failback: summarize(failbackMs),
+  };
+}
