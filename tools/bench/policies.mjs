@@ -76,7 +76,7 @@ async function resolveAnswer(resolver, token, route) {
 /**
  * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
  * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
- * (single, policy, single, policy) so that a drift of the machine weighs on both alike.
+ * (three of each: single, policy, single, ...) so that a drift of the machine weighs on both alike.
  */
 export async function policyHits({ api, resolver, token, tenant, routes, loadOptions, shouldStop, say }) {
   const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
@@ -98,7 +98,7 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
     );
     const cycle = (list) => (i) => `/v1/resolve/${list[i % list.length]}`;
     const rounds = { single: [], policy: [] };
-    for (const round of ['single', 'policy', 'single', 'policy']) {
+    for (const round of ['single', 'policy', 'single', 'policy', 'single', 'policy']) {
       if (shouldStop()) break;
       const r = await load({ ...loadOptions, url: resolver, path: cycle(round === 'single' ? routes : policyRoutes) });
       say(`  ${round === 'single' ? 'single-URL routes' : '4-endpoint routes'}: ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);

@@ -95,11 +95,12 @@ export class ResolveService {
 
   async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
     const started = process.hrtime.bigint();
-    const health: { records: HealthVotes } = { records: NO_VOTES };
+    const health: { records: HealthVotes | undefined } = { records: undefined };
     const resolution = await this.answer(id, options, health);
     if (resolution.route) {
-      if (options.strong && resolution.route.healthCheck) health.records = await this.strongHealth(id);
-      resolution.selected = this.select(resolution.route, health.records, options.affinity);
+      // A strong read skips the cache (and its health); a miss may not have found the summary: read it now.
+      if (resolution.route.healthCheck && (options.strong || health.records === undefined)) health.records = await this.readHealth(id);
+      resolution.selected = this.select(resolution.route, health.records ?? NO_VOTES, options.affinity);
       // An answer of a probed route is fresh no longer than its probe interval: health moves faster than the TTL.
       if (resolution.route.healthCheck) resolution.maxAge = Math.min(resolution.maxAge, resolution.route.healthCheck.intervalSeconds);
     }
@@ -130,8 +131,8 @@ export class ResolveService {
     return { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order };
   }
 
-  /** Health for a strong read (which skips the cache entry): from Redis when it answers, else every endpoint unknown. */
-  private async strongHealth(id: RouteId): Promise<HealthVotes> {
+  /** Health read on its own (a strong read, or a miss without it): from Redis when it answers, else every endpoint unknown. */
+  private async readHealth(id: RouteId): Promise<HealthVotes> {
     if (!this.breaker.allows()) return NO_VOTES;
     try {
       const records = await this.healthStore.read(id);
@@ -143,7 +144,7 @@ export class ResolveService {
     }
   }
 
-  private async answer(id: RouteId, options: ResolveOptions, health: { records: HealthVotes }): Promise<Resolution> {
+  private async answer(id: RouteId, options: ResolveOptions, health: { records: HealthVotes | undefined }): Promise<Resolution> {
     let cached: CachedAnswer | undefined;
     let redisUsable = !options.strong && this.breaker.allows();
     if (redisUsable) {

@@ -1,7 +1,7 @@
 import { createClient } from 'redis';
 import type { PolicyEndpoint, RouteEventData } from '@tm/contracts';
 import { deleteKeysWithPrefix, testInfra, testKeyPrefix } from '@tm/testing';
-import { endpointHealth, healthChannel, healthOf, HealthStore, parseHealthChange, votesOf, type HealthChange } from './health-store';
+import { endpointHealth, healthChannel, healthOf, HealthStore, healthSummaryKey, parseHealthChange, votesOf, type HealthChange } from './health-store';
 import { createRedisClient, type RedisClient } from './redis.module';
 import { RouteCache } from './route-cache';
 
@@ -48,7 +48,7 @@ describe('HealthStore (real Redis)', () => {
     expect(endpointHealth(await store.read(id), blue)).toMatchObject({ health: 'healthy', verdicts: { fresh: 1 } });
     expect(await store.recordVerdict(id, blue, verdict('alive', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
     const raw = await client.hGetAll(store.key(id));
-    expect(Object.keys(raw).sort()).toEqual(['d|blue|4', 's', 'v|blue|4|alive']);
+    expect(Object.keys(raw).sort()).toEqual(['d|blue|4', 'v|blue|4|alive']);
   });
 
   it('publishes each decided change on the health channel', async () => {
@@ -99,15 +99,16 @@ describe('HealthStore (real Redis)', () => {
     await store.recordVerdict(id, { id: 'e', healthRevision: 3 }, verdict('p2', 'unhealthy'));
     await store.recordVerdict(id, at('f'), verdict('p1', 'healthy', null, 50));
     await store.recordVerdict(id, at('f'), verdict('p2', 'unhealthy'));
-    // The summary the last write left, valid until f's short verdict expires: f is a tie (1:1) until then.
-    const summary = String(await client.hGet(store.key(id), 's'));
-    expect(summary).toMatch(/^\d+ /);
-    expect(summary.split(' ').slice(1).sort()).toEqual(['a|4=healthy', 'c|4=unhealthy', 'e|3=unhealthy', 'e|4=healthy']);
-    const before = (await cache.readWithHealth(id)).health;
+    // The summary the last write left, expiring with f's short verdict: f is a tie (1:1) until then.
+    const summaryKey = healthSummaryKey(prefix, id);
+    expect(String(await client.get(summaryKey)).split(' ').sort()).toEqual(['a|4=healthy', 'c|4=unhealthy', 'e|3=unhealthy', 'e|4=healthy']);
+    expect(await client.pTTL(summaryKey)).toBeLessThanOrEqual(50);
+    const before = (await cache.readWithHealth(id)).health ?? new Map();
     expect(ids.map((e) => healthOf(before, at(e)))).toEqual(['healthy', 'unknown', 'unhealthy', 'unknown', 'healthy', 'unknown']);
-    // Past it, the read decides from the verdicts themselves (no write came to renew the summary).
+    // Past it, the read counts the verdicts themselves (no write came to renew the summary).
+    for (let i = 0; i < 100 && (await client.exists(summaryKey)) === 1; i++) await new Promise((r) => setTimeout(r, 20));
     for (let i = 0; i < 100 && endpointHealth(await store.read(id), at('f')).verdicts.fresh > 1; i++) await new Promise((r) => setTimeout(r, 20));
-    const { health } = await cache.readWithHealth(id);
+    const health = (await cache.readWithHealth(id)).health ?? new Map();
     const expected = votesOf(await store.read(id));
     expect(ids.map((e) => [e, healthOf(health, at(e))])).toEqual(ids.map((e) => [e, healthOf(expected, at(e))]));
     expect(ids.map((e) => healthOf(health, at(e)))).toEqual(['healthy', 'unknown', 'unhealthy', 'unknown', 'healthy', 'unhealthy']);
@@ -119,14 +120,26 @@ describe('HealthStore (real Redis)', () => {
       { id: 'blue', url: 'https://blue.example', priority: 1, weight: 1, state: 'enabled', healthRevision: 4 },
       { id: 'green', url: 'https://green.example', priority: 2, weight: 1, state: 'enabled', healthRevision: 4 },
     ];
-    const data: RouteEventData = { ...id, url: 'https://blue.example', revision: 4, endpoints, healthCheck: null };
+    const healthCheck = { type: 'tcp' as const, intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 1, unhealthyThreshold: 1 };
+    const data: RouteEventData = { ...id, url: 'https://blue.example', revision: 4, endpoints, healthCheck };
     await cache.applyEvents([{ data, time: Date.now() }], 'refresh');
     await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
-    const { entry, health } = await cache.readWithHealth(id);
-    expect(entry?.route).toEqual({ url: 'https://blue.example', revision: 4, endpoints, healthCheck: null });
+    const { entry, health = new Map() } = await cache.readWithHealth(id);
+    expect(entry?.route).toEqual({ url: 'https://blue.example', revision: 4, endpoints, healthCheck });
     expect(healthOf(health, blue)).toBe('unhealthy');
     expect(healthOf(health, { id: 'green', healthRevision: 4 })).toBe('unknown');
     expect([...health]).toEqual([['blue|4', 'unhealthy']]);
+    // Without its summary (expired, or never written) the read counts the verdicts: the same health.
+    await client.del(healthSummaryKey(prefix, id));
+    expect([...((await cache.readWithHealth(id)).health ?? [])]).toEqual([['blue|4', 'unhealthy']]);
+  });
+
+  it('a route not probed reads no health: its endpoints are unknown whatever the hash holds', async () => {
+    const cache = new RouteCache(client, prefix, 60_000);
+    const endpoints: PolicyEndpoint[] = [{ id: 'blue', url: 'https://blue.example', priority: 1, weight: 1, state: 'enabled', healthRevision: 4 }];
+    await cache.applyEvents([{ data: { ...id, url: 'https://blue.example', revision: 4, endpoints, healthCheck: null }, time: Date.now() }], 'refresh');
+    await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
+    expect((await cache.readWithHealth(id)).health).toBeUndefined();
   });
 });
 

@@ -13,11 +13,12 @@ import type { RedisClient } from './redis.module';
  *                                           by every reader and removed by the next write
  *   d|<endpoint>|<healthRevision>           the aggregate as the probers last decided it, {h, since}:
  *                                           when it changed (`since`), and the change event
- *   s                                       the summary the resolver's hit path reads instead of the
- *                                           verdicts: "<validUntilMs> <endpoint>|<rev>=<health> ...",
- *                                           every endpoint's majority (healthy or unhealthy; absent:
- *                                           unknown), written by every verdict write and valid until
- *                                           the first of the verdicts that make it expires
+
+ * and beside it the summary `<prefix>healthsum:{t/s/e}` (same slot), which the resolver's hit path
+ * reads instead of the verdicts: "<endpoint>|<rev>=<health> ...", every endpoint's majority (healthy
+ * or unhealthy; absent: unknown), written by every verdict write and expiring (in Redis, on its
+ * clock) when the first of the verdicts that make it does: until then only a write, which writes it
+ * again, can change a majority.
  *
  * Health belongs to (endpoint id, health revision): a re-created or re-pointed endpoint has a new
  * health revision, so none of the old verdicts count for it. Every time is the Redis server's
@@ -28,13 +29,14 @@ export function healthKey(prefix: string, id: RouteId): string {
   return routeScopedKey(prefix, 'health', id);
 }
 
+export function healthSummaryKey(prefix: string, id: RouteId): string {
+  return routeScopedKey(prefix, 'healthsum', id);
+}
+
 /** The channel health changes are published on (the resolvers' watch streams relay them). */
 export function healthChannel(prefix: string): string {
   return `${prefix}health-events`;
 }
-
-/** A summary's validity when no verdict takes a side (nothing can expire into another majority): far away. */
-const NEVER = '99999999999999';
 
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -105,29 +107,14 @@ local function health_votes(key, now)
 end`;
 
 /**
- * READ(routeKey, healthKey) -> {route hash (flat), health votes}: a route's cache entry and its
- * endpoints' health in one round trip (the resolver's hit path), the majority decided in Redis so
- * that an answer parses no verdict: the summary (`{'=', summary}`) while it is valid, else the votes
- * computed from the verdicts (HEALTH_VOTES). An entry without a policy (a single-URL
- * route, never probed) or of "no such route" needs no health: neither the health hash nor the clock
- * is read for it, so the common route costs what an HGETALL did.
+ * VOTES(healthKey) -> health votes (flat, see HEALTH_VOTES): the majorities counted from the fresh
+ * verdicts, for a read that found no summary (it expired with a verdict that no prober renewed, or
+ * nothing was written yet).
  */
-export const READ_SCRIPT = `
-local route = redis.call('HGETALL', KEYS[1])
-local state, policy = nil, false
-for i = 1, #route, 2 do
-  if route[i] == 's' then state = route[i + 1] elseif route[i] == 'pol' then policy = true end
-end
-if state == 'a' or (state == 'p' and not policy) then return {route, {}} end
+export const VOTES_SCRIPT = `
 ${NOW_MS}
-local summary = redis.call('HGET', KEYS[2], 's')
-if summary then
-  local space = string.find(summary, ' ', 1, true)
-  local valid = space and tonumber(string.sub(summary, 1, space - 1))
-  if valid and valid > now then return {route, {'=', string.sub(summary, space + 1)}} end
-end
 ${HEALTH_VOTES}
-return {route, health_votes(KEYS[2], now)}
+return health_votes(KEYS[1], now)
 `;
 
 /** HEALTH(healthKey) -> fresh health (flat). */
@@ -138,7 +125,7 @@ return fresh_health(KEYS[1], now, {})
 `;
 
 /**
- * VERDICT(healthKey; endpoint, healthRevision, prober, health, ttlMs, error, channel, routeKey, keyTtlMs)
+ * VERDICT(healthKey, summaryKey; endpoint, healthRevision, prober, health, ttlMs, error, channel, routeKey, keyTtlMs)
  * -> {changed (1|0), aggregate health}.
  *
  * Writes one prober's verdict (its `since` kept while the verdict stays the same; its last error
@@ -196,7 +183,9 @@ local parts = {}
 for _, b in ipairs(order) do
   if yes[b] * 2 > yes[b] + no[b] then parts[#parts + 1] = b .. '=healthy' elseif no[b] * 2 > yes[b] + no[b] then parts[#parts + 1] = b .. '=unhealthy' end
 end
-redis.call('HSET', key, 's', (valid and string.format('%d', valid) or '${NEVER}') .. ' ' .. table.concat(parts, ' '))
+local keep = now + tonumber(ARGV[9])
+if valid and valid < keep then keep = valid end
+redis.call('SET', KEYS[2], table.concat(parts, ' '), 'PXAT', string.format('%d', keep))
 for i = 1, #all, 2 do
   local f = all[i]
   if string.sub(f, 1, 2) == 'd|' and not backed[string.sub(f, 3)] then redis.call('HDEL', key, f) end
@@ -275,21 +264,22 @@ export type HealthVotes = ReadonlyMap<string, Health>;
 
 export const NO_VOTES: HealthVotes = new Map();
 
-/**
- * The votes READ answers: the summary (`['=', 'e|4=healthy f|4=unhealthy']`) or, when it is missing or
- * past its validity, the votes computed from the verdicts (a flat list of endpoint, health).
- */
+/** The votes of a summary (`e|4=healthy f|4=unhealthy`, see healthSummaryKey). */
+export function parseSummary(summary: string): HealthVotes {
+  if (summary === '') return NO_VOTES;
+  const votes = new Map<string, Health>();
+  for (const part of summary.split(' ')) {
+    const eq = part.lastIndexOf('=');
+    const health = part.slice(eq + 1);
+    if (eq > 0 && (health === 'healthy' || health === 'unhealthy')) votes.set(part.slice(0, eq), health);
+  }
+  return votes;
+}
+
+/** The votes VOTES answers (a flat list of endpoint, health). */
 export function parseVotes(flat: readonly string[]): HealthVotes {
   if (flat.length === 0) return NO_VOTES;
   const votes = new Map<string, Health>();
-  if (flat[0] === '=') {
-    for (const part of (flat[1] ?? '').split(' ')) {
-      const eq = part.lastIndexOf('=');
-      const health = part.slice(eq + 1);
-      if (eq > 0 && (health === 'healthy' || health === 'unhealthy')) votes.set(part.slice(0, eq), health);
-    }
-    return votes;
-  }
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const health = flat[i + 1];
     if (health === 'healthy' || health === 'unhealthy') votes.set(flat[i] as string, health);
@@ -359,7 +349,7 @@ export class HealthStore {
     verdict: { prober: string; health: Health; error: string | null; ttlMs: number },
   ): Promise<{ changed: boolean; health: Health }> {
     const [changed, health] = (await withDeadline(
-      this.client.healthVerdict(this.key(id), [
+      this.client.healthVerdict(this.key(id), healthSummaryKey(this.prefix, id), [
         endpoint.id,
         String(endpoint.healthRevision),
         verdict.prober,

@@ -41,7 +41,7 @@ export type RedisClient = Pick<
   | 'routePrepare'
   | 'routeFill'
   | 'routeEvent'
-  | 'routeRead'
+  | 'healthVotes'
   | 'healthRead'
   | 'healthVerdict'
   | 'isOpen'

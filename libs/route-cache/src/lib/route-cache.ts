@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import type { RouteEventData, RouteId } from '@tm/contracts';
 import { withDeadline } from './deadline';
 import { encodePolicy, parseEntry, routeCacheKey, type CachedAnswer, type RouteToCache } from './entry';
-import { healthKey, parseVotes, type HealthVotes } from './health-store';
+import { healthKey, healthSummaryKey, parseSummary, parseVotes, type HealthVotes } from './health-store';
 import type { RedisClient } from './redis.module';
 
 export type InvalidationMode = 'refresh' | 'invalidate';
@@ -72,15 +72,22 @@ export class RouteCache {
   }
 
   /**
-   * The cached answer of a route and its endpoints' health (the majority of their fresh verdicts,
-   * decided in Redis), in one round trip (one script on the route's slot): a cached answer never pins
-   * an endpoint whose health has changed since.
+   * The cached answer of a route and, for a probed route, its endpoints' health (the majority of
+   * their fresh verdicts, decided in Redis): the entry and the health summary in one round trip (two
+   * commands written together, one slot), so a cached answer never pins an endpoint whose health has
+   * changed since. A route not probed costs what an HGETALL did; a probed route whose summary expired
+   * (no prober renewed a verdict behind it) is counted from the verdicts in a second round trip.
+   * `health` is undefined when none was read: no entry and no summary, or an entry not probed (the
+   * caller reads it, `HealthStore`, if the database says the route is probed).
    */
-  async readWithHealth(id: RouteId): Promise<{ entry: CachedAnswer | undefined; health: HealthVotes }> {
-    const reply = await withDeadline(this.client.routeRead(this.key(id), healthKey(this.prefix, id)), this.timeoutMs);
-    const hash: Record<string, string> = {};
-    for (let i = 0; i + 1 < reply.route.length; i += 2) hash[reply.route[i] as string] = reply.route[i + 1] as string;
-    return { entry: parseEntry(hash), health: parseVotes(reply.health) };
+  async readWithHealth(id: RouteId): Promise<{ entry: CachedAnswer | undefined; health: HealthVotes | undefined }> {
+    const [hash, summary] = await withDeadline(Promise.all([this.client.hGetAll(this.key(id)), this.client.get(healthSummaryKey(this.prefix, id))]), this.timeoutMs);
+    const entry = parseEntry(hash);
+    const probed = entry?.route?.healthCheck;
+    if (summary !== null && (entry === undefined || probed)) return { entry, health: parseSummary(summary) };
+    if (!probed) return { entry, health: undefined };
+    const votes = await withDeadline(this.client.healthVotes(healthKey(this.prefix, id), []), this.timeoutMs);
+    return { entry, health: parseVotes(votes) };
   }
 
   /** Takes the lease of a fill: call it before the database read whose answer fill() offers. */

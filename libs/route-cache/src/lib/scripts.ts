@@ -1,5 +1,5 @@
 import { defineScript, type CommandParser, type RedisArgument } from 'redis';
-import { HEALTH_SCRIPT, READ_SCRIPT, VERDICT_SCRIPT } from './health-store';
+import { HEALTH_SCRIPT, VERDICT_SCRIPT, VOTES_SCRIPT } from './health-store';
 
 /**
  * The cache protocol's two writes, each one atomic Lua script on one route's hash:
@@ -122,14 +122,15 @@ function oneKeyScript<Reply>(source: string, transformReply: (reply: unknown) =>
   });
 }
 
-/** A script of a route's cache key and its health key (one slot: both carry the route's hash tag). */
-function routeAndHealthScript<Reply>(source: string, transformReply: (reply: unknown) => Reply) {
+/** A script of two keys of one route (one slot: both carry the route's hash tag), then its arguments. */
+function twoKeyScript<Reply>(source: string, transformReply: (reply: unknown) => Reply) {
   return defineScript({
     SCRIPT: source,
     NUMBER_OF_KEYS: 2,
-    parseCommand(parser: CommandParser, routeKey: RedisArgument, healthKey: RedisArgument) {
-      parser.pushKey(routeKey);
-      parser.pushKey(healthKey);
+    parseCommand(parser: CommandParser, first: RedisArgument, second: RedisArgument, args: RedisArgument[]) {
+      parser.pushKey(first);
+      parser.pushKey(second);
+      parser.push(...args);
     },
     transformReply,
   });
@@ -149,12 +150,9 @@ export const ROUTE_CACHE_SCRIPTS = {
   routePrepare: oneKeyScript(PREPARE_SCRIPT, String),
   routeFill: oneKeyScript(FILL_SCRIPT, Number),
   routeEvent: oneKeyScript(EVENT_SCRIPT, Number),
-  routeRead: routeAndHealthScript(READ_SCRIPT, (reply) => {
-    const [route, health] = Array.isArray(reply) ? reply : [];
-    return { route: strings(route), health: strings(health) };
-  }),
+  healthVotes: oneKeyScript(VOTES_SCRIPT, strings),
   healthRead: oneKeyScript(HEALTH_SCRIPT, strings),
-  healthVerdict: oneKeyScript(VERDICT_SCRIPT, (reply): [number, 'healthy' | 'unhealthy' | 'unknown'] => {
+  healthVerdict: twoKeyScript(VERDICT_SCRIPT, (reply): [number, 'healthy' | 'unhealthy' | 'unknown'] => {
     const [changed, health] = Array.isArray(reply) ? reply : [];
     return [Number(changed), String(health) as 'healthy' | 'unhealthy' | 'unknown'];
   }),
