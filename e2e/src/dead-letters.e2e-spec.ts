@@ -164,6 +164,8 @@ describe('per-message failures and the dead-letter topic (processes, real Postgr
     await produce('acme/big/prod', 'x'.repeat(4_000));
     const after = await write(api(), 'acme/after-big/prod', 'https://after-big.acme.internal/');
     await eventually(() => applied('acme/after-big/prod', after.revision), 30_000, 'the event after it applied');
+    // The two keys may be on different partitions: the event after may be applied while the big one is still being tried.
+    await eventually(async () => (await metricValue(worker(), 'tm_worker_events_total', { outcome: 'skipped' })) >= 1, 30_000, 'the big message skipped');
     expect(await metricValue(worker(), 'tm_worker_dead_letter_failures_total', { error: 'message_too_large' })).toBe(1);
     expect(await metricValue(worker(), 'tm_worker_events_total', { outcome: 'skipped' })).toBe(1);
     expect(worker().output.filter((l) => l.includes('refused the dead letter') && l.includes('acme/big/prod'))).toEqual([
@@ -176,6 +178,7 @@ describe('per-message failures and the dead-letter topic (processes, real Postgr
     await produce('acme/lost/prod', 'not json either');
     const after = await write(api(), 'acme/after-lost/prod', 'https://after-lost.acme.internal/');
     await eventually(() => applied('acme/after-lost/prod', after.revision), 30_000, 'the event after it applied');
+    await eventually(async () => (await metricValue(worker(), 'tm_worker_dead_letter_failures_total', { error: 'unknown_topic_or_partition' })) >= 1, 30_000, 'the lost message skipped');
     expect(await metricValue(worker(), 'tm_worker_dead_letter_failures_total', { error: 'unknown_topic_or_partition' })).toBe(1);
     expect(worker().output.filter((l) => l.includes('refused the dead letter') && l.includes('acme/lost/prod'))).toEqual([
       expect.stringMatching(/"level":50.*refused the dead letter of .*\(key acme\/lost\/prod\) 3 times/),
