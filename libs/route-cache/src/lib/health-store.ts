@@ -63,8 +63,8 @@ end`;
 
 /**
  * The Lua that decides each endpoint's health from its fresh verdicts, as majorityHealth does (a
- * strict majority of the verdicts that take a side), and answers only what selection needs: a flat
- * list of `<endpoint>|<healthRevision>`, `healthy` or `unhealthy` (an endpoint left out is unknown).
+ * strict majority of the verdicts that take a side), and answers only what selection needs, in the
+ * summary's format (see healthSummaryKey; an endpoint left out is unknown).
  */
 const HEALTH_VOTES = `
 local function health_votes(key, now)
@@ -92,22 +92,16 @@ local function health_votes(key, now)
       end
     end
   end
-  local out = {}
+  local parts = {}
   for _, base in ipairs(order) do
     local voting = yes[base] + no[base]
-    if yes[base] * 2 > voting then
-      out[#out + 1] = base
-      out[#out + 1] = 'healthy'
-    elseif no[base] * 2 > voting then
-      out[#out + 1] = base
-      out[#out + 1] = 'unhealthy'
-    end
+    if yes[base] * 2 > voting then parts[#parts + 1] = base .. '=healthy' elseif no[base] * 2 > voting then parts[#parts + 1] = base .. '=unhealthy' end
   end
-  return out
+  return table.concat(parts, ' ')
 end`;
 
 /**
- * VOTES(healthKey) -> health votes (flat, see HEALTH_VOTES): the majorities counted from the fresh
+ * VOTES(healthKey) -> health votes (a summary, see HEALTH_VOTES): the majorities counted from the fresh
  * verdicts, for a read that found no summary (it expired with a verdict that no prober renewed, or
  * nothing was written yet).
  */
@@ -264,7 +258,7 @@ export type HealthVotes = ReadonlyMap<string, Health>;
 
 export const NO_VOTES: HealthVotes = new Map();
 
-/** The votes of a summary (`e|4=healthy f|4=unhealthy`, see healthSummaryKey). */
+/** The votes of a summary (`e|4=healthy f|4=unhealthy`, see healthSummaryKey), as VERDICT writes it and VOTES answers it. */
 export function parseSummary(summary: string): HealthVotes {
   if (summary === '') return NO_VOTES;
   const votes = new Map<string, Health>();
@@ -272,17 +266,6 @@ export function parseSummary(summary: string): HealthVotes {
     const eq = part.lastIndexOf('=');
     const health = part.slice(eq + 1);
     if (eq > 0 && (health === 'healthy' || health === 'unhealthy')) votes.set(part.slice(0, eq), health);
-  }
-  return votes;
-}
-
-/** The votes VOTES answers (a flat list of endpoint, health). */
-export function parseVotes(flat: readonly string[]): HealthVotes {
-  if (flat.length === 0) return NO_VOTES;
-  const votes = new Map<string, Health>();
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const health = flat[i + 1];
-    if (health === 'healthy' || health === 'unhealthy') votes.set(flat[i] as string, health);
   }
   return votes;
 }

@@ -3,7 +3,7 @@ import { ErrorReply } from 'redis';
 import type { RouteEventData, RouteId } from '@tm/contracts';
 import { withDeadline } from './deadline';
 import { encodePolicy, parseEntry, routeCacheKey, type CachedAnswer, type RouteToCache } from './entry';
-import { healthKey, healthSummaryKey, parseSummary, parseVotes, type HealthVotes } from './health-store';
+import { healthKey, healthSummaryKey, parseSummary, type HealthVotes } from './health-store';
 import type { RedisClient } from './redis.module';
 
 export type InvalidationMode = 'refresh' | 'invalidate';
@@ -87,7 +87,7 @@ export class RouteCache {
     if (summary !== null && (entry === undefined || probed)) return { entry, health: parseSummary(summary) };
     if (!probed) return { entry, health: undefined };
     const votes = await withDeadline(this.client.healthVotes(healthKey(this.prefix, id), []), this.timeoutMs);
-    return { entry, health: parseVotes(votes) };
+    return { entry, health: parseSummary(votes) };
   }
 
   /** Takes the lease of a fill: call it before the database read whose answer fill() offers. */

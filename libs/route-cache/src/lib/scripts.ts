@@ -150,7 +150,7 @@ export const ROUTE_CACHE_SCRIPTS = {
   routePrepare: oneKeyScript(PREPARE_SCRIPT, String),
   routeFill: oneKeyScript(FILL_SCRIPT, Number),
   routeEvent: oneKeyScript(EVENT_SCRIPT, Number),
-  healthVotes: oneKeyScript(VOTES_SCRIPT, strings),
+  healthVotes: oneKeyScript(VOTES_SCRIPT, String),
   healthRead: oneKeyScript(HEALTH_SCRIPT, strings),
   healthVerdict: twoKeyScript(VERDICT_SCRIPT, (reply): [number, 'healthy' | 'unhealthy' | 'unknown'] => {
     const [changed, health] = Array.isArray(reply) ? reply : [];
