@@ -2,8 +2,9 @@ import { StoreRevision1764000000000 } from './1764000000000-store-revision';
 import { RoutesSchema1764000000001 } from './1764000000001-routes-schema';
 import { EndpointsNotCascaded1764000000460 } from './1764000000460-endpoints-not-cascaded';
 import { TrafficPolicies1764000000840 } from './1764000000840-traffic-policies';
+import { TenantQuotas1764000000900 } from './1764000000900-tenant-quotas';
 
 export { runMigrations } from './run';
 
 /** Every migration, oldest first. Add new ones at the end. */
-export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001, EndpointsNotCascaded1764000000460, TrafficPolicies1764000000840];
+export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001, EndpointsNotCascaded1764000000460, TrafficPolicies1764000000840, TenantQuotas1764000000900];

@@ -25,4 +25,6 @@ export const INTERNAL_CHECK_CONSTRAINTS: readonly string[] = [
   'endpoints_health_revisions_shape',
   'api_keys_secret_hash_length',
   'outbox_event_type_known',
+  'tenants_route_count_nonnegative',
+  'tenants_probed_endpoint_count_nonnegative',
 ];
