@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'limits',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/limits',
+};
