@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AuthModule } from '@tm/auth';
+import { RateLimitModule } from '@tm/limits';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { PlatformModule } from '@tm/platform';
 import { ApiKeysModule } from './api-keys/api-keys.module';
@@ -16,6 +17,8 @@ export class AppModule {
         DatabaseModule.forRoot({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'command-api' }),
         // The write API asks the database on every request: a revoked key stops at once.
         AuthModule.forRoot({ adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: 0 }),
+        // Its Redis is not a readiness check: writes go on without it (each replica then limits on its own count).
+        RateLimitModule.forRoot({ app: 'command-api', limit: config.RATE_LIMIT_PER_KEY, redisUrl: config.REDIS_URL, keyPrefix: config.CACHE_KEY_PREFIX }),
         PlatformModule.forRoot({ app: 'command-api', config, health: { checks: [PostgresReadiness] } }),
         RoutesModule,
         TenantsModule,

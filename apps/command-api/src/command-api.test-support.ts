@@ -2,9 +2,10 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Test } from '@nestjs/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
+import { KeyRateLimits, RATE_LIMIT_CLOCK, RATE_LIMIT_SYNC_MS } from '@tm/limits';
 import { DatabaseConnector } from '@tm/persistence';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
-import { createTestDatabase, type TestDatabase } from '@tm/testing';
+import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { WRITE_HOOKS, type WriteHooks } from './store/write-hooks';
 import { AppModule } from './app.module';
 import { CommandApiConfig } from './config';
@@ -26,38 +27,81 @@ export interface RequestOptions {
   raw?: string;
 }
 
+export interface StartOptions {
+  hooks?: WriteHooks;
+  poolSize?: number;
+  databaseUrl?: (url: string) => Promise<string>;
+  waitForDatabase?: boolean;
+  /** More configuration (TENANT_MAX_ROUTES, RATE_LIMIT_PER_KEY, ...). */
+  env?: Record<string, string>;
+  /** The app's REDIS_URL (default: the shared test Redis, under a key prefix of the test's own). */
+  redisUrl?: string;
+  /**
+   * The rate limiter's clock. Given, the replicas do not reconcile on their own: the test calls
+   * `syncRateLimits()` where it wants the reconciliation to happen.
+   */
+  rateLimitClock?: () => number;
+}
+
 /** The command API in-process (Nest on Fastify, as main.ts builds it) against a database of its own. */
 export class CommandApiUnderTest {
   private constructor(
     readonly app: NestFastifyApplication,
     readonly database: TestDatabase,
     readonly db: Client,
+    /** CACHE_KEY_PREFIX: the test's own. */
+    readonly keyPrefix: string,
+    /** A replica (replicaOf) leaves the database and the keys to the instance it copies. */
+    private readonly replica: boolean,
   ) {}
 
-  static async start(
-    options: { hooks?: WriteHooks; poolSize?: number; databaseUrl?: (url: string) => Promise<string>; waitForDatabase?: boolean } = {},
-  ): Promise<CommandApiUnderTest> {
+  static async start(options: StartOptions = {}): Promise<CommandApiUnderTest> {
     const database = await createTestDatabase();
+    const keyPrefix = testKeyPrefix();
+    // Tests that cut the database route the app through a fault proxy.
+    const app = await CommandApiUnderTest.app(options.databaseUrl ? await options.databaseUrl(database.url) : database.url, keyPrefix, options);
+    const db = new Client({ connectionString: database.url });
+    await db.connect();
+    return new CommandApiUnderTest(app, database, db, keyPrefix, false);
+  }
+
+  /** Another replica of `of`: the same database and key prefix; stopping it leaves them. */
+  static async replicaOf(of: CommandApiUnderTest, options: Omit<StartOptions, 'databaseUrl'> = {}): Promise<CommandApiUnderTest> {
+    const app = await CommandApiUnderTest.app(of.database.url, of.keyPrefix, options);
+    const db = new Client({ connectionString: of.database.url });
+    await db.connect();
+    return new CommandApiUnderTest(app, of.database, db, of.keyPrefix, true);
+  }
+
+  private static async app(databaseUrl: string, keyPrefix: string, options: StartOptions): Promise<NestFastifyApplication> {
     const config = validateConfig(CommandApiConfig, {
-      // Tests that cut the database route the app through a fault proxy.
-      DATABASE_URL: options.databaseUrl ? await options.databaseUrl(database.url) : database.url,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: options.redisUrl ?? testInfra().redisUrl,
+      CACHE_KEY_PREFIX: keyPrefix,
       TM_ADMIN_TOKEN: ADMIN_TOKEN,
       LOG_LEVEL: 'silent',
       DATABASE_POOL_SIZE: String(options.poolSize ?? 10),
+      ...options.env,
     });
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
+    let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
       .overrideProvider(WRITE_HOOKS)
-      .useValue(options.hooks ?? {})
-      .compile();
+      .useValue(options.hooks ?? {});
+    if (options.rateLimitClock) {
+      builder = builder.overrideProvider(RATE_LIMIT_CLOCK).useValue(options.rateLimitClock).overrideProvider(RATE_LIMIT_SYNC_MS).useValue(0);
+    }
+    const moduleRef = await builder.compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
     configureApp(app, { title: 'Traffic Manager command API', description: 'test' });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
     // The app starts without waiting for PostgreSQL; tests begin once it is connected (unless told not to).
     if (options.waitForDatabase !== false) await app.get(DatabaseConnector).connected();
-    const db = new Client({ connectionString: database.url });
-    await db.connect();
-    return new CommandApiUnderTest(app, database, db);
+    return app;
+  }
+
+  /** One reconciliation of this replica's rate-limit counts through Redis (what its timer does every 100 ms). */
+  syncRateLimits(): Promise<void> {
+    return this.app.get(KeyRateLimits).sync();
   }
 
   async request(method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH', url: string, options: RequestOptions = {}): Promise<Answer> {
@@ -86,7 +130,9 @@ export class CommandApiUnderTest {
   async stop(): Promise<void> {
     await this.db.end();
     await this.app.close();
+    if (this.replica) return;
     await this.database.drop();
+    await deleteKeysWithPrefix(this.keyPrefix);
   }
 }
 

@@ -1,6 +1,6 @@
 import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl } from '@tm/platform';
+import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable command-api reads, validated at start (README, "Configuration"). */
 export class CommandApiConfig extends BaseAppConfig {
@@ -21,4 +21,36 @@ export class CommandApiConfig extends BaseAppConfig {
   @IsString()
   @MinLength(16, { message: 'expected at least 16 characters' })
   TM_ADMIN_TOKEN?: string;
+
+  /**
+   * Where the replicas reconcile their per-key request counts (RATE_LIMIT_PER_KEY). Required, but
+   * not a readiness check: with Redis down, writes go on and each replica limits on its own count.
+   */
+  @IsRedisUrl()
+  REDIS_URL!: string;
+
+  /** Prefix of the Redis keys this app writes (the rate-limit counts); the resolver's, in one installation. */
+  @IsOptional()
+  @IsToken()
+  CACHE_KEY_PREFIX = 'tm:';
+
+  /** Requests per key per second to this API, across its replicas (TM_ADMIN_TOKEN is not limited); beyond, 429. */
+  @IsOptional()
+  @IsIntBetween(1, 1_000_000)
+  RATE_LIMIT_PER_KEY = 1_000;
+
+  /** Routes per tenant; a PUT that would create one more is a 409 (an update never is). */
+  @IsOptional()
+  @IsIntBetween(1, 10_000_000)
+  TENANT_MAX_ROUTES = 10_000;
+
+  /** Probed endpoints per tenant (endpoints of routes with a health check, but disabled ones); beyond, 409. */
+  @IsOptional()
+  @IsIntBetween(0, 1_000_000)
+  TENANT_MAX_PROBED_ENDPOINTS = 256;
+
+  /** The longest health check timeout a write may set (and the default timeout's cap), in seconds. */
+  @IsOptional()
+  @IsIntBetween(1, 3_600)
+  PROBE_MAX_TIMEOUT_SECONDS = 10;
 }

@@ -18,17 +18,17 @@ describe('OpenAPI document', () => {
   afterAll(() => api.stop());
 
   const endpoints: [string, string, string[]][] = [
-    ['put', '/v1/routes/{tenant}/{service}/{environment}', ['200', '201', '400', '401', '403', '412', '413', '415', '503']],
-    ['get', '/v1/routes/{tenant}/{service}/{environment}', ['200', '400', '401', '403', '404', '503']],
-    ['delete', '/v1/routes/{tenant}/{service}/{environment}', ['204', '400', '401', '403', '404', '412', '503']],
-    ['get', '/v1/routes', ['200', '400', '401', '403', '503']],
-    ['post', '/v1/tenants', ['201', '400', '401', '403', '409', '503']],
-    ['get', '/v1/tenants', ['200', '401', '403', '503']],
-    ['get', '/v1/tenants/{tenant}', ['200', '401', '403', '404', '503']],
-    ['delete', '/v1/tenants/{tenant}', ['204', '401', '403', '404', '503']],
-    ['post', '/v1/api-keys', ['201', '400', '401', '403', '404', '503']],
-    ['get', '/v1/api-keys', ['200', '401', '403', '503']],
-    ['delete', '/v1/api-keys/{id}', ['204', '400', '401', '403', '404', '503']],
+    ['put', '/v1/routes/{tenant}/{service}/{environment}', ['200', '201', '400', '401', '403', '409', '412', '413', '415', '429', '503']],
+    ['get', '/v1/routes/{tenant}/{service}/{environment}', ['200', '400', '401', '403', '404', '429', '503']],
+    ['delete', '/v1/routes/{tenant}/{service}/{environment}', ['204', '400', '401', '403', '404', '412', '429', '503']],
+    ['get', '/v1/routes', ['200', '400', '401', '403', '429', '503']],
+    ['post', '/v1/tenants', ['201', '400', '401', '403', '409', '429', '503']],
+    ['get', '/v1/tenants', ['200', '401', '403', '429', '503']],
+    ['get', '/v1/tenants/{tenant}', ['200', '401', '403', '404', '429', '503']],
+    ['delete', '/v1/tenants/{tenant}', ['204', '401', '403', '404', '429', '503']],
+    ['post', '/v1/api-keys', ['201', '400', '401', '403', '404', '429', '503']],
+    ['get', '/v1/api-keys', ['200', '401', '403', '429', '503']],
+    ['delete', '/v1/api-keys/{id}', ['204', '400', '401', '403', '404', '429', '503']],
   ];
 
   it.each(endpoints)('documents %s %s with its answers', (method, path, statuses) => {

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AuthModule, OutageCredentials } from '@tm/auth';
+import { RateLimitModule } from '@tm/limits';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
@@ -21,6 +22,7 @@ export class AppModule {
           { adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: config.AUTH_CACHE_TTL_MS, staleGraceMs: config.AUTH_STALE_GRACE_SECONDS * 1000 },
           { provide: OutageCredentials, useClass: RedisOutageCredentials },
         ),
+        RateLimitModule.forRoot({ app: 'resolver', limit: config.RATE_LIMIT_PER_KEY, redisUrl: config.REDIS_URL, keyPrefix: config.CACHE_KEY_PREFIX }),
         PlatformModule.forRoot({
           app: 'resolver',
           config,

@@ -30,6 +30,11 @@ export class ResolverConfig extends BaseAppConfig {
   @IsToken()
   CACHE_KEY_PREFIX = 'tm:';
 
+  /** Requests per key per second to this API, across its replicas (TM_ADMIN_TOKEN is not limited); beyond, 429. */
+  @IsOptional()
+  @IsIntBetween(1, 1_000_000)
+  RATE_LIMIT_PER_KEY = 1_000;
+
   /** How long a cached answer is served (G3: never above 60 s). */
   @IsOptional()
   @IsIntBetween(1, 60)

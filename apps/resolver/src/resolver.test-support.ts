@@ -5,6 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
 import { generateApiKey } from '@tm/auth';
 import { primaryEndpoint, routeEvent, routeKey, type RouteEventData, type RouteId, type TrafficPolicy } from '@tm/contracts';
+import { RATE_LIMIT_CLOCK, RATE_LIMIT_SYNC_MS } from '@tm/limits';
 import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
 import { DatabaseConnector } from '@tm/persistence';
 import { createRedisClient, REDIS_CLIENT, RouteCache, type EventOutcome, type InvalidationMode, type RedisClient } from '@tm/route-cache';
@@ -30,6 +31,8 @@ interface StartOptions {
   /** The app's local clock (default: the monotonic one): a skewed machine. */
   localClock?: LocalClock;
   watchHooks?: WatchHooks;
+  /** The rate limiter's clock; given, the replica reconciles only when the test says (KeyRateLimits.sync). */
+  rateLimitClock?: () => number;
 }
 
 export interface ResolveRequest {
@@ -94,14 +97,17 @@ export class ResolverUnderTest {
       LOG_LEVEL: 'silent',
       ...options.env,
     });
-    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
+    let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
       .overrideProvider(RESOLVER_HOOKS)
       .useValue(options.hooks ?? {})
       .overrideProvider(LOCAL_CLOCK)
       .useValue(options.localClock ?? monotonicClock)
       .overrideProvider(WATCH_HOOKS)
-      .useValue(options.watchHooks ?? {})
-      .compile();
+      .useValue(options.watchHooks ?? {});
+    if (options.rateLimitClock) {
+      builder = builder.overrideProvider(RATE_LIMIT_CLOCK).useValue(options.rateLimitClock).overrideProvider(RATE_LIMIT_SYNC_MS).useValue(0);
+    }
+    const moduleRef = await builder.compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
     configureApp(app, { title: 'Traffic Manager resolver', description: 'test' });
     await app.init();

@@ -8,7 +8,7 @@ import { ApiKeyListResponse, ApiKeyParamsDto, CreateApiKeyDto, CreatedApiKeyResp
 @ApiTags('api-keys')
 @ApiBearerAuth()
 @UseGuards(AuthGuard)
-@ApiProblems(401, 403, 503)
+@ApiProblems(401, 403, 429, 503)
 @Controller('v1/api-keys')
 export class ApiKeysController {
   constructor(private readonly keys: ApiKeysService) {}

@@ -12,8 +12,8 @@ import type { HealthCheckDto, PutRouteDto } from './dto/put-route.dto';
 
 const L = POLICY_LIMITS;
 
-/** The checks across fields that the DTO's decorators cannot make, as field errors. */
-function problems(body: PutRouteDto): FieldError[] {
+/** The checks across fields that the DTO's decorators cannot make, as field errors; `overCap` apart (see ParsedPolicy). */
+function problems(body: PutRouteDto, maxTimeoutSeconds: number): { errors: FieldError[]; overCap?: FieldError } {
   const errors: FieldError[] = [];
   const hasUrl = body.url !== undefined && body.url !== null;
   const hasEndpoints = body.endpoints !== undefined && body.endpoints !== null;
@@ -43,18 +43,21 @@ function problems(body: PutRouteDto): FieldError[] {
     const interval = hc.intervalSeconds ?? L.intervalSeconds.default;
     if (hc.timeoutSeconds !== undefined && hc.timeoutSeconds > interval) {
       errors.push({ field: 'healthCheck.timeoutSeconds', message: `timeoutSeconds must not be above intervalSeconds (${interval})` });
+    } else if (hc.timeoutSeconds !== undefined && hc.timeoutSeconds > maxTimeoutSeconds) {
+      const overCap = { field: 'healthCheck.timeoutSeconds', message: `timeoutSeconds must not be above ${maxTimeoutSeconds} (PROBE_MAX_TIMEOUT_SECONDS)` };
+      return { errors, overCap };
     }
   }
-  return errors;
+  return { errors };
 }
 
-function healthCheckOf(hc: HealthCheckDto): HealthCheck {
+function healthCheckOf(hc: HealthCheckDto, maxTimeoutSeconds: number): HealthCheck {
   const type = hc.type ?? 'http';
   const intervalSeconds = hc.intervalSeconds ?? L.intervalSeconds.default;
   const check: HealthCheck = {
     type,
     intervalSeconds,
-    timeoutSeconds: hc.timeoutSeconds ?? Math.min(L.timeoutSeconds.default, intervalSeconds),
+    timeoutSeconds: hc.timeoutSeconds ?? Math.min(L.timeoutSeconds.default, intervalSeconds, maxTimeoutSeconds),
     healthyThreshold: hc.healthyThreshold ?? L.healthyThreshold.default,
     unhealthyThreshold: hc.unhealthyThreshold ?? L.unhealthyThreshold.default,
   };
@@ -65,15 +68,29 @@ function healthCheckOf(hc: HealthCheckDto): HealthCheck {
   return check;
 }
 
+/** A 400 that lists `errors`. */
+export function invalidPolicy(errors: FieldError[]): ProblemException {
+  return new ProblemException(400, 'Bad Request', 'the request is not valid; see errors', { code: 'validation', errors });
+}
+
+/** The policy of a PUT body (see policyOfBody). */
+export interface ParsedPolicy {
+  policy: TrafficPolicy;
+  /**
+   * The health check's timeout is above PROBE_MAX_TIMEOUT_SECONDS (within the interval): the write is
+   * refused with this field error unless the route already has this very health check (stored
+   * before the cap was lowered: it keeps working, and the route's other settings can still change).
+   */
+  overCap?: FieldError;
+}
+
 /**
- * The policy a valid PUT body sets, normalised (every default filled in), or a 400 that lists
- * every field that is wrong.
+ * The policy a valid PUT body sets, normalised (every default filled in; the default timeout within
+ * `maxTimeoutSeconds`), or a 400 that lists every field that is wrong.
  */
-export function policyOfBody(body: PutRouteDto): TrafficPolicy {
-  const errors = problems(body);
-  if (errors.length > 0) {
-    throw new ProblemException(400, 'Bad Request', 'the request is not valid; see errors', { code: 'validation', errors });
-  }
+export function policyOfBody(body: PutRouteDto, maxTimeoutSeconds: number): ParsedPolicy {
+  const { errors, overCap } = problems(body, maxTimeoutSeconds);
+  if (errors.length > 0) throw invalidPolicy(overCap ? [...errors, overCap] : errors);
   const endpoints: EndpointConfig[] = body.endpoints
     ? body.endpoints.map((e) => ({
         id: e.id,
@@ -83,5 +100,6 @@ export function policyOfBody(body: PutRouteDto): TrafficPolicy {
         state: e.state ?? L.state.default,
       }))
     : [singleEndpoint(body.url as string)];
-  return { endpoints, healthCheck: body.healthCheck ? healthCheckOf(body.healthCheck) : null };
+  const policy = { endpoints, healthCheck: body.healthCheck ? healthCheckOf(body.healthCheck, maxTimeoutSeconds) : null };
+  return overCap ? { policy, overCap } : { policy };
 }

@@ -1,5 +1,6 @@
 import { ProblemException } from '@tm/platform';
 import { routeKey, type RouteId } from '@tm/contracts';
+import type { QuotaRefusal } from '../store/write-store';
 
 export function routeNotFound(id: RouteId): ProblemException {
   return new ProblemException(404, 'Not Found', `route ${routeKey(id)} does not exist`, { code: 'route_not_found' });
@@ -21,4 +22,19 @@ export function badPrecondition(header: string, detail: string): ProblemExceptio
     code: 'validation',
     errors: [{ field: header, message: detail }],
   });
+}
+
+/** A write the tenant's quota (TENANT_MAX_ROUTES, TENANT_MAX_PROBED_ENDPOINTS) has no room for: nothing was written. */
+export function tenantQuotaExceeded(tenant: string, refusal: QuotaRefusal, max: number): ProblemException {
+  if (refusal.refused === 'routes') {
+    return new ProblemException(409, 'Conflict', `tenant ${tenant} has ${refusal.count} routes, its most (TENANT_MAX_ROUTES ${max}); its existing routes can still be updated`, {
+      code: 'tenant_route_quota',
+    });
+  }
+  return new ProblemException(
+    409,
+    'Conflict',
+    `tenant ${tenant} has ${refusal.count} probed endpoints and this write would add ${refusal.adding}, beyond its most (TENANT_MAX_PROBED_ENDPOINTS ${max})`,
+    { code: 'tenant_probe_quota' },
+  );
 }

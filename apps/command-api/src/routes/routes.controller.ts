@@ -4,6 +4,7 @@ import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
 import { Headers as H } from '@tm/contracts';
 import { ApiProblems, BodyLimit, ROUTE_PUT_BODY_LIMIT_BYTES } from '@tm/platform';
+import { CommandApiConfig } from '../config';
 import { ListRoutesQuery } from './dto/list-routes.query';
 import { PutRouteDto } from './dto/put-route.dto';
 import { RouteParamsDto } from './dto/route-params.dto';
@@ -15,22 +16,27 @@ import { RoutesService } from './routes.service';
 @ApiTags('routes')
 @ApiBearerAuth()
 @UseGuards(AuthGuard)
-@ApiProblems(401, 403, 503)
+@ApiProblems(401, 403, 429, 503)
 @Controller('v1/routes')
 export class RoutesController {
-  constructor(private readonly routes: RoutesService) {}
+  constructor(
+    private readonly routes: RoutesService,
+    private readonly config: CommandApiConfig,
+  ) {}
 
   @Put(':tenant/:service/:environment')
   @BodyLimit(ROUTE_PUT_BODY_LIMIT_BYTES)
   @ApiOperation({
     summary: 'Create or update a route (creates its tenant and service when absent)',
-    description: 'The body is {"url"} (one endpoint, id "default") or {"endpoints": [...]}, either with an optional healthCheck; at most 64 KiB.',
+    description:
+      'The body is {"url"} (one endpoint, id "default") or {"endpoints": [...]}, either with an optional healthCheck; at most 64 KiB. ' +
+      "409 tenant_route_quota: a new route beyond the tenant's TENANT_MAX_ROUTES; 409 tenant_probe_quota: probed endpoints beyond its TENANT_MAX_PROBED_ENDPOINTS.",
   })
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
   @ApiHeader({ name: 'If-None-Match', required: false, description: '* (412 when the route exists) or "<revision>" list (412 when it is at one)' })
   @ApiCreatedResponse({ type: RouteResponse, description: 'Created; ETag and X-Route-Revision carry the revision' })
   @ApiOkResponse({ type: RouteResponse, description: 'Updated (or unchanged: same policy, same revision, no event)' })
-  @ApiProblems(400, 412, 413, 415)
+  @ApiProblems(400, 409, 412, 413, 415)
   async put(
     @CurrentPrincipal() principal: Principal,
     @Param() id: RouteParamsDto,
@@ -41,7 +47,7 @@ export class RoutesController {
   ): Promise<RouteResponse> {
     principal.authorize('routes:write', id.tenant);
     const preconditions = parsePreconditions(ifMatch, ifNoneMatch);
-    const { route, created } = await this.routes.put(id, policyOfBody(body), preconditions);
+    const { route, created } = await this.routes.put(id, policyOfBody(body, this.config.PROBE_MAX_TIMEOUT_SECONDS), preconditions);
     void reply
       .status(created ? 201 : 200)
       .header('ETag', etag(route.revision))

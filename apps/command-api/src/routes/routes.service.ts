@@ -1,13 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { Counter, Registry } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { endpointConfigs, isSingleUrlPolicy, primaryEndpoint, type RouteId, type TrafficPolicy } from '@tm/contracts';
+import { quotaRefusals } from '@tm/limits';
 import { POLICY_COLUMNS, routePolicy } from '@tm/persistence';
+import { METRICS_REGISTRY, type FieldError } from '@tm/platform';
+import { CommandApiConfig } from '../config';
 import { WRITE_HOOKS, type WriteHooks } from '../store/write-hooks';
-import { WriteStore, type CurrentEndpoint, type RouteWrite } from '../store/write-store';
+import { WriteStore, type CurrentEndpoint, type EndpointRow, type QuotaRefusal, type RouteWrite, type TenantQuota } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { RouteListResponse, RouteResponse } from './dto/route.response';
+import { invalidPolicy, type ParsedPolicy } from './policy';
 import { checkPreconditions, type Preconditions, unconditional } from './preconditions';
-import { routeNotFound } from './route.errors';
+import { routeNotFound, tenantQuotaExceeded } from './route.errors';
 
 interface RouteRow {
   tenant: string;
@@ -64,6 +69,15 @@ function unchanged(current: CurrentEndpoint, write: RouteWrite): boolean {
   return current.url === write.url && sameJson(current.policy, write.stored);
 }
 
+/** Whether the route as it is already has the health check `write` sets (a stored policy is normalised, so equal means the same). */
+function sameHealthCheck(current: CurrentEndpoint | undefined, write: RouteWrite): boolean {
+  return current !== undefined && sameJson(current.policy?.healthCheck ?? null, write.policy.healthCheck);
+}
+
+function isRefusal<T extends object>(result: T | QuotaRefusal): result is QuotaRefusal {
+  return 'refused' in result && typeof result.refused === 'string';
+}
+
 const SELECT_ROUTE = `
   SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, ${POLICY_COLUMNS}, e.revision, e.created_at, e.updated_at
     FROM endpoints e
@@ -89,11 +103,19 @@ export interface ListFilter {
 /** Routes: create-or-update, read, delete, list (docs/guarantees.md, "Command API"). */
 @Injectable()
 export class RoutesService {
+  private readonly quota: TenantQuota;
+  private readonly refusals: Counter<'limit' | 'tenant'>;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: WriteStore,
     @Inject(WRITE_HOOKS) private readonly hooks: WriteHooks,
-  ) {}
+    config: CommandApiConfig,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.quota = { routes: config.TENANT_MAX_ROUTES, probedEndpoints: config.TENANT_MAX_PROBED_ENDPOINTS };
+    this.refusals = quotaRefusals(registry);
+  }
 
   /**
    * Sets the route's policy (and its URL, the policy's first choice), creating its tenant and service
@@ -104,34 +126,61 @@ export class RoutesService {
    * them it is decided on the route as committed, then applied only if the route is still in that
    * state: when another write got there first, it is decided again on the new state. After a few
    * such losses the write is decided holding the route's row lock, so a busy route cannot starve it.
+   *
+   * The tenant's quotas are checked by the statement that applies the write (WriteStore): a create
+   * beyond TENANT_MAX_ROUTES, or a write that adds probed endpoints beyond
+   * TENANT_MAX_PROBED_ENDPOINTS, is a 409 with nothing written. A health check timeout above
+   * PROBE_MAX_TIMEOUT_SECONDS (`overCap`) is decided on the route as committed: it passes only when
+   * the route already has that health check.
    */
-  put(id: RouteId, policy: TrafficPolicy, preconditions: Preconditions): Promise<PutResult> {
-    const write = routeWrite(policy);
+  put(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions): Promise<PutResult> {
+    const write = routeWrite(parsed.policy);
     return this.store.retrying(async () => {
-      if (unconditional(preconditions)) {
-        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, write);
-        if (row) return { route: written(id, write, row), created: false };
+      if (unconditional(preconditions) && !parsed.overCap) {
+        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, write, this.quota.probedEndpoints);
+        if (row) return this.updated(id, write, row);
         return this.create(this.dataSource.manager, id, write);
       }
-      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, write, preconditions, lock));
+      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, write, preconditions, lock, parsed.overCap));
     });
   }
 
   /** One decision and its compare-and-set; undefined when the route moved on meanwhile. */
-  private async tryPut(manager: EntityManager, id: RouteId, write: RouteWrite, preconditions: Preconditions, lock: boolean): Promise<PutResult | undefined> {
+  private async tryPut(
+    manager: EntityManager,
+    id: RouteId,
+    write: RouteWrite,
+    preconditions: Preconditions,
+    lock: boolean,
+    overCap: FieldError | undefined,
+  ): Promise<PutResult | undefined> {
     const current = await this.store.findEndpoint(manager, id, lock);
     checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
+    if (overCap && !sameHealthCheck(current, write)) throw invalidPolicy([overCap]);
     if (current && unchanged(current, write)) return { route: toRoute({ ...id, ...current }), created: false };
     if (!current) return this.create(manager, id, write, lock);
     await this.hooks.beforeApply?.(id, lock);
-    const row = await this.store.updateEndpoint(manager, id, current, write);
-    return row ? { route: written(id, write, row), created: false } : undefined;
+    const row = await this.store.updateEndpoint(manager, id, current, write, this.quota.probedEndpoints);
+    return row ? this.updated(id, write, row) : undefined;
   }
 
   /** Creates the route (a concurrent create of it fails with a unique violation: retried whole). */
   private async create(manager: EntityManager, id: RouteId, write: RouteWrite, lock = false): Promise<PutResult> {
     await this.hooks.beforeApply?.(id, lock);
-    return { route: written(id, write, await this.store.createEndpoint(manager, id, write)), created: true };
+    const row = await this.store.createEndpoint(manager, id, write, this.quota);
+    if (isRefusal(row)) throw this.refused(id.tenant, row);
+    return { route: written(id, write, row), created: true };
+  }
+
+  private updated(id: RouteId, write: RouteWrite, row: (EndpointRow & { changed: boolean }) | QuotaRefusal): PutResult {
+    if (isRefusal(row)) throw this.refused(id.tenant, row);
+    return { route: written(id, write, row), created: false };
+  }
+
+  /** The 409 of a quota, counted. */
+  private refused(tenant: string, refusal: QuotaRefusal): Error {
+    this.refusals.inc({ limit: refusal.refused, tenant });
+    return tenantQuotaExceeded(tenant, refusal, refusal.refused === 'routes' ? this.quota.routes : this.quota.probedEndpoints);
   }
 
   /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. Decided and applied as `put`. */

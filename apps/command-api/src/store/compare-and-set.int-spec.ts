@@ -105,7 +105,7 @@ describe('writes decided on a state that moved on', () => {
     interfere = ['https://other.acme.internal'];
     const hold = nextHold();
     const put = api.request('PUT', path, { body: { url: 'https://mine.acme.internal' }, headers: { 'if-match': `"${before}"` } });
-    expect(await commitWhenWaitedFor(hold)).toContain('WITH cur AS');
+    expect(await commitWhenWaitedFor(hold)).toContain('WITH tl AS');
     const res = await put;
     expect(res.status).toBe(412);
     const now = (await api.request('GET', path)).json<{ url: string; revision: number }>();
@@ -118,7 +118,7 @@ describe('writes decided on a state that moved on', () => {
     interfere = ['https://other2.acme.internal'];
     const hold = nextHold();
     const del = api.request('DELETE', path, { headers: { 'if-match': `"${before}"` } });
-    expect(await commitWhenWaitedFor(hold)).toContain('WITH cur AS');
+    expect(await commitWhenWaitedFor(hold)).toContain('WITH tl AS');
     expect((await del).status).toBe(412);
     expect((await api.request('GET', path)).json()).toMatchObject({ url: 'https://other2.acme.internal', revision: before + 1 });
     await outboxIsContiguous();
@@ -129,7 +129,7 @@ describe('writes decided on a state that moved on', () => {
     await holdWrite('https://other3.acme.internal');
     const put = api.request('PUT', path, { body: { url: 'https://mine3.acme.internal' } });
     // Decided and applied in one statement: it waits for the row, then sees the other write.
-    expect(await appWaitsForALock()).toContain('WITH cur AS');
+    expect(await appWaitsForALock()).toContain('WITH tl AS');
     await session.query('COMMIT');
     const res = await put;
     expect(res.status).toBe(200);
@@ -163,7 +163,7 @@ describe('writes decided on a state that moved on', () => {
     interfere = ['https://busy1.acme.internal', 'https://busy2.acme.internal', 'https://busy3.acme.internal'];
     const holds = [nextHold(), nextHold(), nextHold()];
     const put = api.request('PUT', path, { body: { url: 'https://patient.acme.internal' }, headers: { 'if-match': '*' } });
-    for (const hold of holds) expect(await commitWhenWaitedFor(hold)).toContain('WITH cur AS');
+    for (const hold of holds) expect(await commitWhenWaitedFor(hold)).toContain('WITH tl AS');
     const res = await put;
     expect(res.status).toBe(200);
     expect(res.json()).toMatchObject({ url: 'https://patient.acme.internal', revision: before + 4 });

@@ -152,26 +152,50 @@ export interface DecidedEndpoint {
 }
 
 /**
- * The CTE `cur` that locks the endpoint a write applies to, and its parameters from `$first`:
- * the endpoint the write was decided on if it is still at that revision, or (undecided) the
- * route's endpoint as it is now. Either way the lock is on the row's latest version, and `cur` is
- * empty when the endpoint is gone or moved on.
+ * The CTEs `tl` and `cur`, and their parameters from `$first`. `tl` locks the route's tenant row
+ * (with its latest counts: see TenantQuota) before anything else, in the order a tenant deletion
+ * and a create lock, so that they wait for each other instead of deadlocking. `cur` then locks the
+ * endpoint the write applies to: the one the write was decided on if it is still at that revision,
+ * or (undecided) the route's endpoint as it is now. Either way the lock is on the row's latest
+ * version, and `cur` is empty when the tenant or the endpoint is gone or moved on.
  */
 function lockEndpoint(id: RouteId, decided: DecidedEndpoint | undefined, lock: string, first: number): [string, unknown[]] {
+  const tenant = `tl AS MATERIALIZED (SELECT id, probed_endpoint_count FROM tenants WHERE slug = $${first} FOR NO KEY UPDATE)`;
   if (decided) {
     return [
-      `cur AS (SELECT id, url, policy, health_revisions, revision, created_at, updated_at FROM endpoints WHERE id = $${first} AND revision = $${first + 1} ${lock})`,
-      [decided.id, decided.revision],
+      `${tenant},
+       cur AS (SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
+                 FROM endpoints e, tl WHERE e.id = $${first + 1} AND e.revision = $${first + 2} ${lock} OF e)`,
+      [id.tenant, decided.id, decided.revision],
     ];
   }
   return [
-    `cur AS (
+    `${tenant},
+     cur AS (
        SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
-         FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
-        WHERE t.slug = $${first} AND s.name = $${first + 1} AND e.environment = $${first + 2}
+         FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tl ON tl.id = s.tenant_id
+        WHERE s.name = $${first + 1} AND e.environment = $${first + 2}
         ${lock} OF e)`,
     [id.tenant, id.service, id.environment],
   ];
+}
+
+/**
+ * The tenant limits a route write checks (TENANT_MAX_ROUTES, TENANT_MAX_PROBED_ENDPOINTS), against
+ * the tenant row's counts (kept exact by the database's triggers on endpoints) as of the tenant row's
+ * lock: a concurrent write in the tenant holds that lock until it commits, and the check then reads
+ * the count it left. So two creates at the limit cannot both pass.
+ */
+export interface TenantQuota {
+  routes: number;
+  probedEndpoints: number;
+}
+
+/** Which tenant limit refused a write, the tenant's count of it then, and what the write would have added. */
+export interface QuotaRefusal {
+  refused: 'routes' | 'probed_endpoints';
+  count: number;
+  adding: number;
 }
 
 /** An endpoint row as the route statements return it. */
@@ -219,12 +243,15 @@ export class WriteStore {
     }
   }
 
-  /** The route's endpoint, as committed now; `lock` (inside a transaction) queues for its row lock. */
+  /**
+   * The route's endpoint, as committed now; `lock` (inside a transaction) queues for its row lock,
+   * and its tenant's before it (the rows are locked in the order named), as every route write locks them.
+   */
   async findEndpoint(manager: EntityManager, id: RouteId, lock = false): Promise<CurrentEndpoint | undefined> {
     const [row] = await manager.query<CurrentEndpoint[]>(
       `SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
-         FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
-        WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3${lock ? ' FOR NO KEY UPDATE OF e' : ''}`,
+         FROM tenants t JOIN services s ON s.tenant_id = t.id JOIN endpoints e ON e.service_id = s.id
+        WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3${lock ? ' FOR NO KEY UPDATE OF t, e' : ''}`,
       [id.tenant, id.service, id.environment],
     );
     return row;
@@ -232,17 +259,24 @@ export class WriteStore {
 
   /**
    * Creates the route's endpoint (and its tenant and service when absent) at the next revision,
-   * with its outbox row. The tenant and service rows are locked before the clock, in the order a
-   * tenant deletion locks them, so the two wait for each other instead of deadlocking. A
+   * with its outbox row, if the tenant has room for it (`quota`): else nothing changes and the
+   * refusal says which limit. The tenant and service rows are locked before the clock, in the order
+   * a tenant deletion locks them, so the two wait for each other instead of deadlocking. A
    * concurrent create of the same route fails with a unique violation (23505): decide again.
+   * A route whose probed endpoints alone are beyond the quota creates no tenant either.
    */
-  async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite): Promise<EndpointRow> {
-    const [row] = await returning<EndpointRow>(
+  async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite, quota: TenantQuota): Promise<EndpointRow | QuotaRefusal> {
+    const [row] = await returning<(EndpointRow & { route_count: null }) | { revision: null; route_count: number | null; probed_endpoint_count: number | null; adding: number }>(
       manager,
       `WITH t AS (
-         INSERT INTO tenants (slug) VALUES ($6) ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id),
+         INSERT INTO tenants (slug) SELECT $6 WHERE probed_endpoints($11::jsonb) <= $13
+         ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug
+         RETURNING id, route_count, probed_endpoint_count),
+       room AS (
+         SELECT t.id FROM t
+          WHERE t.route_count < $12 AND (probed_endpoints($11::jsonb) = 0 OR t.probed_endpoint_count + probed_endpoints($11::jsonb) <= $13)),
        s AS (
-         INSERT INTO services (tenant_id, name) SELECT t.id, $7 FROM t
+         INSERT INTO services (tenant_id, name) SELECT room.id, $7 FROM room
          ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id),
        ${takeRevisions('1', 'EXISTS (SELECT 1 FROM s)')},
        ${healthRevisions('$11::jsonb', false)},
@@ -250,11 +284,27 @@ export class WriteStore {
          INSERT INTO endpoints (service_id, environment, url, policy, health_revisions, revision, created_at, updated_at)
          SELECT s.id, $8, $9, $10::jsonb, hr.v, c.revision, c.at, c.at FROM s, c, hr RETURNING revision, created_at, updated_at),
        ${outboxOfUpsert('$11::jsonb')}
-       SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text) FROM w`,
-      [...eventParams(id, write), id.tenant, id.service, id.environment, write.url, jsonParam(write.stored), JSON.stringify(write.policy)],
+       SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
+              NULL::integer AS route_count, NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
+       UNION ALL
+       SELECT NULL, NULL, NULL, NULL, t.route_count, t.probed_endpoint_count, probed_endpoints($11::jsonb)
+         FROM (SELECT 1) one LEFT JOIN t ON true WHERE NOT EXISTS (SELECT 1 FROM room)`,
+      [
+        ...eventParams(id, write),
+        id.tenant,
+        id.service,
+        id.environment,
+        write.url,
+        jsonParam(write.stored),
+        JSON.stringify(write.policy),
+        quota.routes,
+        quota.probedEndpoints,
+      ],
     );
     if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
-    return row;
+    if (row.revision !== null) return row;
+    if (row.route_count !== null && row.route_count >= quota.routes) return { refused: 'routes', count: row.route_count, adding: 1 };
+    return { refused: 'probed_endpoints', count: row.probed_endpoint_count ?? 0, adding: row.adding };
   }
 
   /**
@@ -262,31 +312,42 @@ export class WriteStore {
    * if the endpoint is still at the revision the decision saw. Without: whatever the route holds now
    * (an unconditional PUT, decided and applied in one statement). Returns the endpoint and whether
    * it changed (not when it already had this URL and policy); undefined, with nothing changed and no
-   * revision taken, when the route is gone or moved on.
+   * revision taken, when the route is gone or moved on. A change that adds probed endpoints beyond
+   * the tenant's quota (`maxProbedEndpoints`; one that adds none always passes) changes nothing and
+   * returns the refusal.
    */
   async updateEndpoint(
     manager: EntityManager,
     id: RouteId,
     decided: DecidedEndpoint | undefined,
     write: RouteWrite,
-  ): Promise<(EndpointRow & { changed: boolean }) | undefined> {
-    const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 9);
+    maxProbedEndpoints: number,
+  ): Promise<(EndpointRow & { changed: boolean }) | QuotaRefusal | undefined> {
+    const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 10);
     const same = 'cur.url = $6 AND cur.policy IS NOT DISTINCT FROM $7::jsonb';
-    const [row] = await returning<EndpointRow & { changed: boolean }>(
+    const [row] = await returning<EndpointRow & { changed: boolean; refused: boolean; probed_endpoint_count: number; adding: number }>(
       manager,
       `WITH ${target},
-       ${takeRevisions('1', `EXISTS (SELECT 1 FROM cur WHERE NOT (${same}))`)},
+       -- Probed endpoints the write adds (fewer than 0: it removes some), and whether the tenant has room for them.
+       added AS (SELECT probed_endpoints($8::jsonb) - probed_endpoints(cur.policy) AS n FROM cur),
+       fits AS (SELECT 1 FROM tl, added WHERE added.n <= 0 OR tl.probed_endpoint_count + added.n <= $9),
+       ${takeRevisions('1', `EXISTS (SELECT 1 FROM cur WHERE NOT (${same})) AND EXISTS (SELECT 1 FROM fits)`)},
        ${healthRevisions('$8::jsonb', true)},
        w AS (
          UPDATE endpoints e SET url = $6, policy = $7::jsonb, health_revisions = hr.v, revision = c.revision, updated_at = c.at
            FROM c, cur, hr
           WHERE e.id = cur.id RETURNING e.revision, e.created_at, e.updated_at),
        ${outboxOfUpsert('$8::jsonb')}
-       SELECT true AS changed, w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified FROM w
+       SELECT true AS changed, false AS refused, w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
+              NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
        UNION ALL
-       SELECT false, cur.revision, cur.created_at, cur.updated_at, NULL FROM cur WHERE ${same}`,
-      [...eventParams(id, write), write.url, jsonParam(write.stored), JSON.stringify(write.policy), ...params],
+       SELECT false, false, cur.revision, cur.created_at, cur.updated_at, NULL, NULL, NULL FROM cur WHERE ${same}
+       UNION ALL
+       SELECT false, true, cur.revision, cur.created_at, cur.updated_at, NULL, tl.probed_endpoint_count, added.n
+         FROM cur, tl, added WHERE NOT (${same}) AND NOT EXISTS (SELECT 1 FROM fits)`,
+      [...eventParams(id, write), write.url, jsonParam(write.stored), JSON.stringify(write.policy), maxProbedEndpoints, ...params],
     );
+    if (row?.refused) return { refused: 'probed_endpoints', count: row.probed_endpoint_count, adding: row.adding };
     return row;
   }
 

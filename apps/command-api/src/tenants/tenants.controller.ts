@@ -8,7 +8,7 @@ import { TenantsService } from './tenants.service';
 @ApiTags('tenants')
 @ApiBearerAuth()
 @UseGuards(AuthGuard)
-@ApiProblems(401, 403, 503)
+@ApiProblems(401, 403, 429, 503)
 @Controller('v1/tenants')
 export class TenantsController {
   constructor(private readonly tenants: TenantsService) {}

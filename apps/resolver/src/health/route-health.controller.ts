@@ -139,7 +139,7 @@ export class RouteHealthController {
   @Get(':tenant/:service/:environment/health')
   @ApiOperation({ summary: "Each endpoint's health, since when, and the last probe error (routes:read on the tenant)" })
   @ApiOkResponse({ type: RouteHealthDoc })
-  @ApiProblems(400, 401, 403, 404, 503)
+  @ApiProblems(400, 401, 403, 404, 429, 503)
   health(@CurrentPrincipal() principal: Principal, @Param() id: ResolveParamsDto): Promise<RouteHealthDoc> {
     principal.authorize('routes:read', id.tenant);
     return this.routes.of(id);

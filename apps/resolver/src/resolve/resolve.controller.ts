@@ -47,7 +47,7 @@ export class ResolveController {
     type: ResolvedRoute,
     description: 'Headers: X-Route-Revision, X-Consistency-Revision, X-Cache (HIT, MISS, BYPASS, STALE), Age (HIT, STALE), Cache-Control',
   })
-  @ApiProblems(400, 401, 403, 404, 412, 503)
+  @ApiProblems(400, 401, 403, 404, 412, 429, 503)
   async resolve(
     @CurrentPrincipal() principal: Principal,
     @Param() id: ResolveParamsDto,

@@ -1,5 +1,6 @@
-import { createParamDecorator, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { createParamDecorator, Inject, Injectable, Optional, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
+import { REQUEST_LIMITER, type RequestLimiter } from '@tm/limits';
 import { ProblemException } from '@tm/platform';
 import { ApiKeyVerifier } from './api-key-verifier';
 import { bearerToken } from './keys';
@@ -14,10 +15,19 @@ function unauthorized(detail: string): ProblemException {
   });
 }
 
-/** 401 unless the request carries a valid bearer key; the Principal is then on the request. */
+/** The Principal id of TM_ADMIN_TOKEN (ApiKeyVerifier's), which is never rate limited. */
+const ADMIN_TOKEN_PRINCIPAL = 'admin-token';
+
+/**
+ * 401 unless the request carries a valid bearer key; the Principal is then on the request. With a
+ * REQUEST_LIMITER in the app, the key's request is counted, and refused (429) over its limit.
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  constructor(private readonly verifier: ApiKeyVerifier) {}
+  constructor(
+    private readonly verifier: ApiKeyVerifier,
+    @Optional() @Inject(REQUEST_LIMITER) private readonly limiter?: RequestLimiter,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
@@ -25,6 +35,7 @@ export class AuthGuard implements CanActivate {
     if (token === undefined) throw unauthorized('an Authorization: Bearer <key> header is required');
     const principal = await this.verifier.verify(token);
     if (!principal) throw unauthorized('the key is unknown or revoked');
+    if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_PRINCIPAL) this.limiter.admit(principal.id, principal.tenant);
     request.principal = principal;
     return true;
   }

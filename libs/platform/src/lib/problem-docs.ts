@@ -41,10 +41,11 @@ const MEANING: Record<number, string> = {
   401: 'Missing or unknown bearer key (with WWW-Authenticate: Bearer)',
   403: 'The key lacks the scope or the tenant',
   404: 'No such resource',
-  409: 'It exists already',
+  409: 'It exists already, or a tenant quota has no room for it (the code says which)',
   412: 'A precondition (If-Match / If-None-Match / minimum revision) does not hold',
   413: 'The body is larger than 16 KiB (64 KiB for a route PUT)',
   415: 'The body is not application/json',
+  429: 'Too many requests: this key is over its limit (RateLimit and RateLimit-Policy headers); retry after Retry-After seconds',
   503: 'A dependency is down; retry after Retry-After seconds',
 };
 
