@@ -49,7 +49,8 @@ const APPS: Deployable[] = [
     configClass: 'CommandApiConfig',
     portVar: 'COMMAND_API_PORT',
     port: 3000,
-    dependsOn: { postgres: 'service_healthy', migrate: 'service_completed_successfully' },
+    // Redis started, not healthy: the command API's readiness does not depend on it (rate-limit counts only).
+    dependsOn: { postgres: 'service_healthy', redis: 'service_started', migrate: 'service_completed_successfully' },
   },
   {
     service: 'resolver',

@@ -13,6 +13,8 @@ import { debianTool, ROOT, run } from './tools';
  */
 
 const HTTP_APIS = ['command-api', 'resolver'] as const;
+/** RATE_LIMIT_PER_KEY of the stack: a key making more requests than this in one second gets a 429. */
+const RATE_LIMIT = 5;
 const REDOCLY = join(ROOT, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
 const PRISM = join(ROOT, 'node_modules', '@stoplight', 'prism-cli', 'dist', 'index.js');
 
@@ -22,7 +24,8 @@ describe('the interface, checked by third-party tools', () => {
   const docs = new Map<string, string>();
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tm-interface-'));
-    stack = await TestStack.start({ apps: ALL_APPS, env: { LOG_LEVEL: 'warn' } });
+    // Low tenancy limits, so that their 409 and 429 answers are checked too.
+    stack = await TestStack.start({ apps: ALL_APPS, env: { LOG_LEVEL: 'warn', TENANT_MAX_PROBED_ENDPOINTS: '3', RATE_LIMIT_PER_KEY: String(RATE_LIMIT) } });
     for (const api of HTTP_APIS) {
       const file = join(dir, `${api}.json`);
       writeFileSync(file, await (await fetch(`${stack.app(api).url}/docs-json`)).text());
@@ -87,6 +90,15 @@ describe('the interface, checked by third-party tools', () => {
     }
     const route = '/v1/routes/prism-acme/billing/prod';
 
+    /** Requests of `key` until one is refused (at most RATE_LIMIT of them fit in a second); that answer. */
+    async function rateLimited(api: AppName, path: string, key: string): Promise<Exchange> {
+      for (let i = 0; i < 20 * RATE_LIMIT; i++) {
+        const res = await call(api, 'GET', path, { headers: { authorization: `Bearer ${key}` } });
+        if (res.status !== 200) return res;
+      }
+      throw new Error(`${api} never refused ${path} after ${20 * RATE_LIMIT} requests`);
+    }
+
     it('finds no violation in the command API, for valid requests and the documented errors', async () => {
       const c = (method: string, path: string, options?: Parameters<typeof call>[3]) => call('command-api', method, path, options);
       expectClean('PUT creates', await c('PUT', route, { body: { url: 'https://billing.example' } }), 201);
@@ -112,6 +124,12 @@ describe('the interface, checked by third-party tools', () => {
       expectClean('GET deleted', await c('GET', '/v1/routes/prism-acme/api/prod'), 404);
       expectClean('DELETE deleted', await c('DELETE', '/v1/routes/prism-acme/api/prod'), 404);
 
+      const probed = (n: number) => ({
+        endpoints: Array.from({ length: n }, (_, i) => ({ id: `e${i}`, url: `https://e${i}.example` })),
+        healthCheck: { path: '/healthz', intervalSeconds: 5 },
+      });
+      expectClean('PUT beyond the probe quota', await c('PUT', '/v1/routes/prism-probes/web/prod', { body: probed(4) }), 409);
+
       expectClean('POST tenant', await c('POST', '/v1/tenants', { body: { slug: 'prism-newco', displayName: 'New Co' } }), 201);
       expectClean('POST tenant again', await c('POST', '/v1/tenants', { body: { slug: 'prism-newco' } }), 409);
       expectClean('POST tenant bad', await c('POST', '/v1/tenants', { body: { slug: 'Prism' } }), 400);
@@ -129,6 +147,7 @@ describe('the interface, checked by third-party tools', () => {
       expectClean('key without the scope', await c('PUT', route, { body: { url: 'https://x.example' }, headers: { authorization: `Bearer ${key}` } }), 403);
       expectClean('key of another tenant', await c('GET', '/v1/routes/prism-other/billing/prod', { headers: { authorization: `Bearer ${key}` } }), 403);
       expectClean('unknown key', await c('GET', route, { headers: { authorization: 'Bearer tm_unknown_0123456789' } }), 401);
+      expectClean('key over its rate limit', await rateLimited('command-api', route, key), 429);
       expectClean('DELETE key', await c('DELETE', `/v1/api-keys/${id}`), 204);
       expectClean('DELETE no key', await c('DELETE', '/v1/api-keys/00000000-0000-4000-8000-000000000000'), 404);
 
@@ -153,6 +172,7 @@ describe('the interface, checked by third-party tools', () => {
       expectClean('bad name', await r('/v1/resolve/Prism/resolve/prod'), 400);
       expectClean('unknown key', await r(path, { authorization: 'Bearer tm_unknown_0123456789' }), 401);
       expectClean('another tenant', await r('/v1/resolve/prism-other/resolve/prod', { authorization: `Bearer ${key.key}` }), 403);
+      expectClean('key over its rate limit', await rateLimited('resolver', path, key.key), 429);
       // A policy: several endpoints, a health check, an affinity pick, each endpoint's health.
       const policy = {
         endpoints: [

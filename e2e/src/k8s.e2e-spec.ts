@@ -73,15 +73,21 @@ type App = keyof typeof APPS;
 // The prober's own check is its watch of the resolver.
 const DEPENDENCY_PORTS: Record<string, number> = { PostgresReadiness: 5432, RedisReadiness: 6379, KafkaReadiness: 9092, ProberService: 3001 };
 
-/** The dependencies an app's readiness checks name, as ports, read from its app.module.ts. */
-function readinessPorts(app: App): number[] {
+/**
+ * The dependencies an app reaches, as ports, read from its app.module.ts: those its readiness checks
+ * name, and Redis for an app that counts per-key requests (RateLimitModule), which is no readiness
+ * check of the command API's.
+ */
+function dependencyPorts(app: App): number[] {
   const source = readFileSync(join(ROOT, APPS[app].module), 'utf8');
   const checks = /checks:\s*\[([^\]]*)\]/.exec(source)?.[1] ?? '';
-  return checks.split(',').map((s) => s.trim()).filter(Boolean).map((c) => {
+  const ports = checks.split(',').map((s) => s.trim()).filter(Boolean).map((c) => {
     const port = DEPENDENCY_PORTS[c];
     if (port === undefined) throw new Error(`${app}: unknown readiness check ${c}`);
     return port;
   });
+  if (/RateLimitModule\.forRoot\(/.test(source)) ports.push(DEPENDENCY_PORTS['RedisReadiness'] as number);
+  return [...new Set(ports)];
 }
 
 /** Every environment variable an app or the platform reads (the config classes are the source of truth). */
@@ -275,9 +281,9 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       }
     });
 
-    it('let each pod reach DNS and only the dependencies its readiness checks name', () => {
+    it('let each pod reach DNS and only the dependencies it uses (its readiness checks, and Redis for rate limits)', () => {
       const expected: Record<string, number[]> = { migrate: [5432] };
-      for (const app of Object.keys(APPS) as App[]) expected[app] = readinessPorts(app);
+      for (const app of Object.keys(APPS) as App[]) expected[app] = dependencyPorts(app);
       for (const pod of pods()) {
         const ports = new Set<number>();
         for (const p of policiesFor(pod.labels)) for (const rule of (p['spec']['egress'] ?? []) as Obj[]) {

@@ -51,6 +51,24 @@ describe('readiness with a dependency down', () => {
     }
   });
 
+  it('the command API without Redis is ready and writes (Redis holds only its rate-limit counts)', async () => {
+    const fronted = await FaultProxy.forUrl(environment.env['REDIS_URL'] as string);
+    fronted.proxy.refuse();
+    const api = await startApp('command-api', { ...environment.env, REDIS_URL: fronted.url });
+    try {
+      expect((await fetch(`${api.url}/health/ready`)).status).toBe(200);
+      const res = await fetch(`${api.url}/v1/routes/noredis/web/prod`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${environment.env['TM_ADMIN_TOKEN']}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'https://web.noredis.internal' }),
+      });
+      expect(res.status).toBe(201);
+    } finally {
+      await api.stop();
+      await fronted.proxy.stop();
+    }
+  });
+
   it('the resolver with both up is ready', async () => {
     const resolver = await startApp('resolver', environment.env);
     try {
