@@ -1,5 +1,5 @@
 import { createClient, createCluster, defineScript, type CommandParser, type RedisArgument } from 'redis';
-import { parseRedisUrl } from '@tm/platform';
+import { parseRedisUrl, redisClusterOptions, redisReconnectStrategy } from '@tm/platform';
 import type { SharedCounts } from './rate-limiter';
 
 /**
@@ -39,9 +39,6 @@ export interface LimitsRedis {
   readonly isReady: boolean;
 }
 
-// Keep trying, at most every 2 s, for as long as the app runs.
-const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2_000);
-
 /**
  * A Redis client of the limiter's own (REDIS_URL: one node or a cluster): its commands fail at once
  * while Redis is down (no offline queue), and it never blocks a request (it is used off the request
@@ -51,20 +48,9 @@ export function createLimitsRedis(url: string): LimitsRedis {
   const target = parseRedisUrl(url);
   if (!target) throw new Error('REDIS_URL is not a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL');
   if (!target.cluster) {
-    return createClient({ url: target.url, socket: { connectTimeout: 2_000, reconnectStrategy }, disableOfflineQueue: true, scripts: SCRIPTS });
+    return createClient({ url: target.url, socket: { connectTimeout: 2_000, reconnectStrategy: redisReconnectStrategy }, disableOfflineQueue: true, scripts: SCRIPTS });
   }
-  const scheme = target.tls ? 'rediss' : 'redis';
-  return createCluster({
-    rootNodes: target.nodes.map(({ host, port }) => ({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}` })),
-    defaults: {
-      ...(target.username !== undefined ? { username: target.username } : {}),
-      ...(target.password !== undefined ? { password: target.password } : {}),
-      socket: { connectTimeout: 2_000, reconnectStrategy, ...(target.tls ? { tls: true as const } : {}) },
-      disableOfflineQueue: true,
-    },
-    useReplicas: false,
-    scripts: SCRIPTS,
-  }) as unknown as LimitsRedis;
+  return createCluster({ ...redisClusterOptions(target), useReplicas: false, scripts: SCRIPTS }) as unknown as LimitsRedis;
 }
 
 /** Fields per script call: a second with many active keys is sent in several calls, pipelined. */

@@ -52,3 +52,25 @@ export function parseRedisUrl(value: unknown): RedisTarget | undefined {
   }
   return undefined;
 }
+
+/** Keep trying, at most every 2 s, for as long as the app runs. */
+export const redisReconnectStrategy = (retries: number): number => Math.min(50 * 2 ** retries, 2_000);
+
+/**
+ * What node-redis's createCluster takes for a cluster target, the same for every client of ours:
+ * the seed nodes, and each node's credentials and socket (connect within 2 s, reconnect for as long
+ * as the app runs, TLS as the URL says), without an offline queue (a command while the node is down
+ * fails at once).
+ */
+export function redisClusterOptions(target: Extract<RedisTarget, { cluster: true }>) {
+  const scheme = target.tls ? 'rediss' : 'redis';
+  return {
+    rootNodes: target.nodes.map(({ host, port }) => ({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}` })),
+    defaults: {
+      ...(target.username !== undefined ? { username: target.username } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      socket: { connectTimeout: 2_000, reconnectStrategy: redisReconnectStrategy, ...(target.tls ? { tls: true as const } : {}) },
+      disableOfflineQueue: true,
+    },
+  };
+}

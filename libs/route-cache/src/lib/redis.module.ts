@@ -8,7 +8,7 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
-import { parseRedisUrl, withTimeout, type ReadinessCheck } from '@tm/platform';
+import { parseRedisUrl, redisClusterOptions, redisReconnectStrategy as reconnectStrategy, withTimeout, type ReadinessCheck } from '@tm/platform';
 import { ROUTE_CACHE_SCRIPTS, type RouteCacheScripts } from './scripts';
 
 /** The app's Redis: one node or a cluster, behind the same interface (REDIS_URL decides). */
@@ -134,9 +134,6 @@ export function subscribe(client: RedisClient, channel: string, listener: (messa
   };
 }
 
-// Keep trying, at most every 2 s, for as long as the app runs.
-const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2_000);
-
 /**
  * The client has no per-command timeout of its own: node-redis's (an AbortSignal.timeout per
  * command) is costly on the hot path. The cache protocol bounds its commands itself
@@ -157,15 +154,8 @@ export function createRedisClient(options: RedisOptions): RedisClient {
     underlying.set(client, { kind: 'node', client });
     return client;
   }
-  const scheme = target.tls ? 'rediss' : 'redis';
   const cluster: ClusterClient = createCluster({
-    rootNodes: target.nodes.map(({ host, port }) => ({ url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}` })),
-    defaults: {
-      ...(target.username !== undefined ? { username: target.username } : {}),
-      ...(target.password !== undefined ? { password: target.password } : {}),
-      socket: { connectTimeout: 2_000, reconnectStrategy, ...(target.tls ? { tls: true as const } : {}) },
-      disableOfflineQueue: true,
-    },
+    ...redisClusterOptions(target),
     commandOptions: { timeout: 0 },
     // Reads and writes go to the masters: a replica may lag behind the fence a fill is checked against.
     useReplicas: false,
