@@ -210,8 +210,14 @@ describe('tenant quotas', () => {
     });
 
     it('a route whose probed endpoints alone are beyond it is refused, and no tenant is created for it', async () => {
+      expect((await put('bigger/web/a', body(1))).status).toBe(201);
       const before = await snapshot(api.db);
-      expectProblem(await put('toobig/web/a', body(5)), 409, 'tenant_probe_quota');
+      const refused = await put('toobig/web/a', body(5));
+      expectProblem(refused, 409, 'tenant_probe_quota');
+      expect(refused.json<{ detail: string }>().detail).toBe('this route alone has 5 probed endpoints, more than a tenant may have (TENANT_MAX_PROBED_ENDPOINTS 4)');
+      expect(await snapshot(api.db)).toEqual(before);
+      // The same in a tenant that exists.
+      expectProblem(await put('bigger/web/b', body(5)), 409, 'tenant_probe_quota');
       expect(await snapshot(api.db)).toEqual(before);
     });
 

@@ -31,10 +31,9 @@ export function tenantQuotaExceeded(tenant: string, refusal: QuotaRefusal, max: 
       code: 'tenant_route_quota',
     });
   }
-  return new ProblemException(
-    409,
-    'Conflict',
-    `tenant ${tenant} has ${refusal.count} probed endpoints and this write would add ${refusal.adding}, beyond its most (TENANT_MAX_PROBED_ENDPOINTS ${max})`,
-    { code: 'tenant_probe_quota' },
-  );
+  const detail =
+    refusal.adding > max
+      ? `this route alone has ${refusal.adding} probed endpoints, more than a tenant may have (TENANT_MAX_PROBED_ENDPOINTS ${max})`
+      : `tenant ${tenant} has ${refusal.count} probed endpoints and this write would add ${refusal.adding}, beyond its most (TENANT_MAX_PROBED_ENDPOINTS ${max})`;
+  return new ProblemException(409, 'Conflict', detail, { code: 'tenant_probe_quota' });
 }

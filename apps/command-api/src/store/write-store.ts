@@ -383,7 +383,7 @@ export class WriteStore {
    * and the tenant (services and keys cascade, their rows already locked; nothing is deleted unless
    * the revisions were taken) and commits. So the clock row is locked only inside the database, as
    * a route write locks it, and never while the deletion waits for a row. A route write locks its
-   * endpoint (or, creating, the tenant) before the clock too: the two wait for each other, never
+   * tenant (then its service or endpoint) before the clock too: the two wait for each other, never
    * deadlock.
    *
    * A route created after this statement's snapshot, before it locked the tenant, is not among the
