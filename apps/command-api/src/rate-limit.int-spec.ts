@@ -120,6 +120,8 @@ describe('requests per key per second across replicas (RATE_LIMIT_PER_KEY 10)', 
       hostile = await c.createKey(['routes:read'], 'noisy');
     });
     afterAll(async () => {
+      // Redis back first: the replicas shut down as they would with Redis up.
+      proxy.restore();
       await d.stop();
       await c.stop();
       await proxy.stop();

@@ -87,6 +87,8 @@ describe('resolver: requests per key per second across replicas (RATE_LIMIT_PER_
       d = await ResolverUnderTest.replicaOf(a, a.database.url, options);
     });
     afterAll(async () => {
+      // Redis back first: the replicas shut down as they would with Redis up.
+      proxy.restore();
       await d.close();
       await c.close();
       await proxy.stop();

@@ -143,8 +143,9 @@ export class KeyRateLimits implements RequestLimiter, OnModuleInit, OnApplicatio
 
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
-    if (this.redis.isOpen) await this.redis.close().catch(() => this.redis.destroy());
-    else this.redis.destroy();
+    // A client that is not connected (Redis down, reconnecting) has nothing to finish: it is dropped, not waited for.
+    if (this.redis.isReady) await this.redis.close().catch(() => this.redis.destroy());
+    else if (this.redis.isOpen) this.redis.destroy();
   }
 }
 
