@@ -34,6 +34,8 @@ export interface CachedRoute {
   revision: number;
   endpoints: PolicyEndpoint[];
   healthCheck: HealthCheck | null;
+  /** The id of its tenant; undefined when the writer did not know it (an older event). */
+  tenantId?: string;
 }
 
 /** A route to cache; without `endpoints` it is its URL alone (a single-URL event, an older writer). */
@@ -42,6 +44,7 @@ export interface RouteToCache {
   revision: number;
   endpoints?: PolicyEndpoint[];
   healthCheck?: HealthCheck | null;
+  tenantId?: string;
 }
 
 /**
@@ -103,7 +106,8 @@ export function parseEntry(hash: Record<string, string>): CachedAnswer | undefin
     if (url === undefined || !Number.isFinite(revision)) return undefined;
     const policy = decodePolicy(hash['pol'], url, revision);
     if (!policy) return undefined;
-    return { route: { url, revision, endpoints: policy.endpoints, healthCheck: policy.healthCheck }, asOf, knownAt, invalidated: hash['inv'] === '1' };
+    // Always the same shape (tenantId may be undefined): the hit path reads many of these.
+    return { route: { url, revision, endpoints: policy.endpoints, healthCheck: policy.healthCheck, tenantId: hash['tid'] }, asOf, knownAt, invalidated: hash['inv'] === '1' };
   }
   return { route: null, asOf, knownAt, invalidated: hash['inv'] === '1' };
 }
