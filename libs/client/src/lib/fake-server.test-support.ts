@@ -70,8 +70,10 @@ export class FakeServer {
   }
 }
 
+/** A problem+json answer as the servers send it: one with a `code` in `extra` carries it in `type` too. */
 export function problem(res: ServerResponse, status: number, title: string, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify({ type: 'about:blank', title, status, detail, ...extra });
+  const type = typeof extra['code'] === 'string' ? `urn:traffic-manager:problem:${extra['code']}` : 'about:blank';
+  const body = JSON.stringify({ type, title, status, detail, ...extra });
   res.writeHead(status, { 'content-type': 'application/problem+json', 'x-request-id': 'r1', ...headers });
   res.end(body);
 }
