@@ -1,3 +1,5 @@
+import { PROBLEM_TYPE_PREFIX } from '@tm/contracts';
+
 /**
  * Every error the SDK throws or emits is a TrafficManagerError with a stable `code`. The codes are
  * part of the public API (README, "Errors"); messages are for people and may change.
@@ -105,9 +107,6 @@ export function codeOfStatus(status: number): TrafficManagerErrorCode {
       return 'http_error';
   }
 }
-
-/** The `type` of a problem with a code: `urn:traffic-manager:problem:<code>`. */
-const PROBLEM_TYPE_PREFIX = 'urn:traffic-manager:problem:';
 
 /**
  * The server's code of a problem: its `code` member, or, from a server older than the member,

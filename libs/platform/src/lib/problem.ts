@@ -12,7 +12,7 @@ import {
   type ValidationError,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Headers } from '@tm/contracts';
+import { Headers, PROBLEM_TYPE_PREFIX } from '@tm/contracts';
 import { FastPathValidationPipe } from './fast-validation';
 
 export interface FieldError {
@@ -192,9 +192,6 @@ export interface ProblemBody {
   errors?: FieldError[];
   errorId?: string;
 }
-
-/** The URN prefix of a coded problem's `type`. */
-export const PROBLEM_TYPE_PREFIX = 'urn:traffic-manager:problem:';
 
 /**
  * A problem's `type` and `code`: a problem with a code carries it twice, as the `code` member
