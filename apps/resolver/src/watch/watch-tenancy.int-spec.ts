@@ -78,7 +78,7 @@ describe('watch: limits and revocation', () => {
       gate.open();
     }
     expect(third.status).toBe(503);
-    expect(third.problem).toMatchObject({ type: 'urn:traffic-manager:problem:watch_streams_exhausted' });
+    expect(third.problem).toMatchObject({ code: 'watch_streams_exhausted', type: 'urn:traffic-manager:problem:watch_streams_exhausted' });
     expect(third.headers['retry-after']).toMatch(/^\d+$/);
     const opened = await Promise.all([first, second]);
     clients.push(...opened);
@@ -97,7 +97,7 @@ describe('watch: limits and revocation', () => {
     };
     expect(await statuses(hostile, '/v1/watch/noisy', 3)).toEqual([200, 200, 429]);
     const overKey = clients[clients.length - 1] as WatchClient;
-    expect(overKey.problem).toMatchObject({ status: 429, type: 'urn:traffic-manager:problem:watch_stream_quota' });
+    expect(overKey.problem).toMatchObject({ status: 429, code: 'watch_stream_quota', type: 'urn:traffic-manager:problem:watch_stream_quota' });
     expect(overKey.headers['retry-after']).toMatch(/^\d+$/);
     // The tenant's second key: its own quota has room, the tenant's (3) does not after one more.
     expect(await statuses(hostile2, '/v1/watch/noisy', 2)).toEqual([200, 429]);
