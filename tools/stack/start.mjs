@@ -233,7 +233,7 @@ async function main() {
   const resolverUrl = `http://127.0.0.1:${started[1].port}`;
   // Development: endpoints on this machine (127.0.0.1, localhost) may be probed. Production keeps it off.
   const allowLoopback = envValue(process.env, 'PROBE_ALLOW_LOOPBACK') ?? 'true';
-  say(`the probers ${allowLoopback === 'true' ? 'probe' : 'refuse'} loopback addresses (PROBE_ALLOW_LOOPBACK=${allowLoopback}; production leaves it off)`);
+  say(`the probers ${allowLoopback.trim().toLowerCase() === 'true' ? 'probe' : 'refuse'} loopback addresses (PROBE_ALLOW_LOOPBACK=${allowLoopback}; production leaves it off)`);
   const probers = PROBERS.map((app) => {
     const port = Number(envValue(process.env, app.portVar) ?? app.port);
     const proberEnv = {
