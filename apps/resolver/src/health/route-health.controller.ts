@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Injectable, Param, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags, type ApiPropertyOptions } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
-import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
+import { AuthGuard, CurrentPrincipal, tenantGone, type Principal } from '@tm/auth';
 import { HEALTH_CHECK_SCHEMA, routeKey, type HealthCheck, type PolicyEndpoint, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf } from '@tm/persistence';
 import { ApiProblems, OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
@@ -95,9 +95,14 @@ export class RouteHealthService {
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000, config.REDIS_COMMAND_TIMEOUT_MS);
   }
 
-  /** The route's configuration (the database; the cache while the database is unreachable) and each endpoint's health. */
-  async of(id: RouteId): Promise<RouteHealthDoc> {
+  /**
+   * The route's configuration (the database; the cache while the database is unreachable) and each
+   * endpoint's health. `tenantId`: the caller's key is bound to that tenant, and a route of its slug
+   * under another tenant's id (a tenant deleted and created again) is not its own.
+   */
+  async of(id: RouteId, tenantId: string | null): Promise<RouteHealthDoc> {
     const route = await this.route(id);
+    if (tenantId !== null && route.tenantId !== undefined && route.tenantId !== tenantId) throw tenantGone(id.tenant);
     let records: HealthRecords = NO_HEALTH;
     let healthAvailable = true;
     try {
@@ -119,7 +124,7 @@ export class RouteHealthService {
     };
   }
 
-  private async route(id: RouteId): Promise<{ revision: number; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null }> {
+  private async route(id: RouteId): Promise<{ revision: number; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null; tenantId?: string }> {
     try {
       const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
       if (!snapshot.route) throw notFound(id);
@@ -164,6 +169,6 @@ export class RouteHealthController {
   @ApiProblems(400, 401, 403, 404, 503)
   health(@CurrentPrincipal() principal: Principal, @Param() id: ResolveParamsDto): Promise<RouteHealthDoc> {
     principal.authorize('routes:read', id.tenant);
-    return this.routes.of(id);
+    return this.routes.of(id, principal.tenantId);
   }
 }

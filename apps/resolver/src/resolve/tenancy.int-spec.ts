@@ -60,6 +60,11 @@ describe('resolve: tenants by id (a slug deleted and created again)', () => {
     expect(refused.status).toBe(401);
     expect(refused.body).toMatchObject({ status: 401, detail: expect.stringContaining('was deleted') });
     expect(refused.headers['www-authenticate']).toMatch(/^Bearer/);
+    // Nor its endpoints' health.
+    const health = await r.app.inject({ method: 'GET', url: '/v1/routes/reborn/web/prod/health', headers: { authorization: `Bearer ${oldKey}` } });
+    expect(health.statusCode).toBe(401);
+    const own = await r.app.inject({ method: 'GET', url: '/v1/routes/reborn/web/prod/health', headers: { authorization: `Bearer ${newKey}` } });
+    expect(own.statusCode).toBe(200);
     // The new owner's key hits the entry now in the cache.
     const hit = await r.resolve('reborn/web/prod', { token: newKey });
     expect(hit.headers['x-cache']).toBe('HIT');
