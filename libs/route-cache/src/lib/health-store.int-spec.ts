@@ -27,7 +27,7 @@ describe('HealthStore (real Redis)', () => {
   const verdict = (prober: string, health: 'healthy' | 'unhealthy' | 'unknown', error: string | null = null, ttlMs = 30_000) => ({ prober, health, error, ttlMs });
 
   /** The changes published on the health channel from now on (close the subscriber after). */
-  async function subscribeChanges(): Promise<{ changes: HealthChange[]; subscriber: ReturnType<typeof createClient> }> {
+  async function subscribeChanges() {
     const subscriber = createClient({ url: testInfra().redisUrl });
     await subscriber.connect();
     const changes: HealthChange[] = [];
