@@ -76,7 +76,7 @@ export interface WatchConfig {
 const DEFAULT_BOOKMARK_INTERVAL_MS = 5000;
 /** A watch silent for this many bookmark intervals is down. */
 const SILENT_INTERVALS = 3;
-/** The longest a 503's Retry-After makes the watch wait. */
+/** The longest a 503's or a 429's Retry-After makes the watch wait. */
 const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_ERROR_BODY = 16_384;
 
@@ -233,7 +233,9 @@ export class TenantWatch {
         this.fail(generation, error, 0);
         return;
       }
-      this.fail(generation, error, status === 503 ? Math.min(parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined) ?? 0, MAX_RETRY_AFTER_MS) : undefined);
+      // 503 and 429 (watch_stream_quota, rate_limited): not before Retry-After (nor the backoff); without one, the backoff.
+      const waitMs = status === 503 || status === 429 ? parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined) : undefined;
+      this.fail(generation, error, waitMs === undefined ? undefined : Math.min(Math.max(waitMs, 1), MAX_RETRY_AFTER_MS));
     };
     res.on('end', done);
     res.on('error', done);

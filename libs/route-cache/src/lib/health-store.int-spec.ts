@@ -56,6 +56,18 @@ describe('HealthStore (real Redis)', () => {
     expect(endpointHealth(await store.read(id), { id: 'blue', healthRevision: 9 })).toMatchObject({ health: 'unknown', since: null });
   });
 
+  it('keeps the probe timeout each prober used (absent from a prober that does not say)', async () => {
+    await store.recordVerdict(id, blue, { ...verdict('p1', 'healthy'), timeoutSeconds: 10 });
+    await store.recordVerdict(id, blue, verdict('p2', 'healthy'));
+    const verdicts = (await store.read(id)).get('blue|4')?.verdicts ?? [];
+    expect(verdicts.map((v) => [v.prober, v.timeoutSeconds]).sort()).toEqual([
+      ['p1', 10],
+      ['p2', null],
+    ]);
+    // The summary the hit path reads is unchanged by it.
+    expect(await client.get(healthSummaryKey(prefix, id))).toBe('blue|4=healthy');
+  });
+
   it('verdicts expire: a prober that stops writing stops counting, and the next write decides without it', async () => {
     await store.recordVerdict(id, blue, verdict('dead', 'unhealthy', 'timeout', 150));
     await store.recordVerdict(id, blue, verdict('alive', 'healthy'));

@@ -9,8 +9,9 @@ import type { RedisClient } from './redis.module';
  * reads it with the route's cache entry in one script), with fields:
  *
  *   v|<endpoint>|<healthRevision>|<prober>  one prober's verdict: "<expiresAtMs> <json>", json
- *                                           {h, since, at, err, errAt}; expired ones are left out
- *                                           by every reader and removed by the next write
+ *                                           {h, since, at, err, errAt, to}; `to`: the probe timeout
+ *                                           it used, in seconds (absent from older probers); expired
+ *                                           ones are left out by every reader and removed by the next write
  *   d|<endpoint>|<healthRevision>           the aggregate as the probers last decided it, {h, since, u}:
  *                                           when it changed (`since`), and the change event; valid
  *                                           until `u` (see VERDICT_SCRIPT)
@@ -120,7 +121,7 @@ return fresh_health(KEYS[1], now, {string.format('%d', now)})
 `;
 
 /**
- * VERDICT(healthKey, summaryKey; endpoint, healthRevision, prober, health, ttlMs, error, channel, routeKey, keyTtlMs)
+ * VERDICT(healthKey, summaryKey; endpoint, healthRevision, prober, health, ttlMs, error, channel, routeKey, keyTtlMs, timeoutSeconds)
  * -> {changed (1|0), aggregate health}.
  *
  * Writes one prober's verdict (its `since` kept while the verdict stays the same; its last error
@@ -157,7 +158,7 @@ if prev then
   end
 end
 if err == '' or err == nil then err = nil; errAt = nil end
-local value = cjson.encode({h = ARGV[4], since = since, at = now, err = err, errAt = errAt})
+local value = cjson.encode({h = ARGV[4], since = since, at = now, err = err, errAt = errAt, to = tonumber(ARGV[10] or '')})
 redis.call('HSET', key, field, string.format('%d', now + tonumber(ARGV[5])) .. ' ' .. value)
 local all = redis.call('HGETALL', key)
 local backed = {}
@@ -233,6 +234,7 @@ interface StoredVerdict {
   at: number;
   err?: string | null;
   errAt?: number | null;
+  to?: number;
 }
 
 /**
@@ -285,7 +287,15 @@ export function parseHealth(flat: readonly string[]): HealthRecords {
         const space = value.indexOf(' ');
         const v = JSON.parse(value.slice(space + 1)) as StoredVerdict;
         const record = records.get(base) ?? { verdicts: [] };
-        record.verdicts.push({ prober: field.slice(last + 1), health: v.h, since: v.since, probedAt: v.at, error: v.err ?? null, errorAt: v.errAt ?? null });
+        record.verdicts.push({
+          prober: field.slice(last + 1),
+          health: v.h,
+          since: v.since,
+          probedAt: v.at,
+          error: v.err ?? null,
+          errorAt: v.errAt ?? null,
+          timeoutSeconds: typeof v.to === 'number' ? v.to : null,
+        });
         const expires = Number(value.slice(0, space));
         if ((v.h === 'healthy' || v.h === 'unhealthy') && Number.isSafeInteger(expires)) record.lapse = Math.min(record.lapse ?? expires, expires);
         records.set(base, record);
@@ -414,7 +424,7 @@ export class HealthStore {
   async recordVerdict(
     id: RouteId,
     endpoint: { id: string; healthRevision: number },
-    verdict: { prober: string; health: Health; error: string | null; ttlMs: number },
+    verdict: { prober: string; health: Health; error: string | null; ttlMs: number; timeoutSeconds?: number },
   ): Promise<{ changed: boolean; health: Health }> {
     const [changed, health] = (await withDeadline(
       this.client.healthVerdict(this.key(id), healthSummaryKey(this.prefix, id), [
@@ -427,6 +437,7 @@ export class HealthStore {
         healthChannel(this.prefix),
         `${id.tenant}/${id.service}/${id.environment}`,
         String(HEALTH_KEY_TTL_MS),
+        verdict.timeoutSeconds === undefined ? '' : String(verdict.timeoutSeconds),
       ]),
       this.timeoutMs,
     )) as [number, Health];

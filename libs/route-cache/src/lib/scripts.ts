@@ -4,7 +4,8 @@ import { HEALTH_SCRIPT, VERDICT_SCRIPT, VOTES_SCRIPT } from './health-store';
 /**
  * The cache protocol's two writes, each one atomic Lua script on one route's hash:
  *
- *   s      'p' (the route exists: u = url, r = its revision, pol = its policy, see encodePolicy) or 'a' (it does not)
+ *   s      'p' (the route exists: u = url, r = its revision, pol = its policy, see encodePolicy, tid = the id
+ *          of its tenant, absent when the writer did not know it) or 'a' (it does not)
  *   asof   the store revision the answer reflects (every write <= asof is included)
  *   t      when the answer was known current (ms since the epoch, always the database's clock):
  *          the statement time of the fill's read, or the write's commit time for answers that
@@ -42,8 +43,11 @@ if fresh then redis.call('PEXPIRE', key, ARGV[2]) end
 return ${NODE_ID}
 `;
 
+/** Lua: sets field `tid` of the route's hash to `value`, or removes it when `value` is empty. */
+const SET_TENANT = (value: string) => `if ${value} ~= nil and ${value} ~= '' then redis.call('HSET', key, 'tid', ${value}) else redis.call('HDEL', key, 'tid') end`;
+
 /**
- * FILL(key; state, url, routeRevision, asOf, knownAt, graceMs, lease, nodeId, policy) -> 1 accepted,
+ * FILL(key; state, url, routeRevision, asOf, knownAt, graceMs, lease, nodeId, policy, tenantId) -> 1 accepted,
  * 0 rejected, 2 refused.
  * Refused (2) when the lease PREPARE gave is no longer there or the node is not the one that gave
  * it (see above). Otherwise accepted only when the fill's snapshot is not older than the entry
@@ -68,9 +72,10 @@ end
 if ARGV[1] == 'p' then
   redis.call('HSET', key, 's', 'p', 'u', ARGV[2], 'r', ARGV[3], 'asof', ARGV[4], 't', ARGV[5])
   if ARGV[9] ~= nil and ARGV[9] ~= '' then redis.call('HSET', key, 'pol', ARGV[9]) else redis.call('HDEL', key, 'pol') end
+  ${SET_TENANT('ARGV[10]')}
 else
   redis.call('HSET', key, 's', 'a', 'asof', ARGV[4], 't', ARGV[5])
-  redis.call('HDEL', key, 'u', 'r', 'pol')
+  redis.call('HDEL', key, 'u', 'r', 'pol', 'tid')
 end
 redis.call('HDEL', key, 'inv')
 redis.call('PEXPIRE', key, ARGV[6])
@@ -78,7 +83,7 @@ return 1
 `;
 
 /**
- * EVENT(key; state, url, revision, eventTime, mode, graceMs, policy) -> 1 applied, 0 ignored.
+ * EVENT(key; state, url, revision, eventTime, mode, graceMs, policy, tenantId) -> 1 applied, 0 ignored.
  * Raises the fence to the event's revision. An event no newer than the entry (a duplicate, or an
  * old one arriving late) changes nothing else. Otherwise, in refresh mode the event's answer
  * replaces the entry (as of its revision, known current from its commit time); in invalidate mode
@@ -97,9 +102,10 @@ if ARGV[5] == 'refresh' then
   if ARGV[1] == 'p' then
     redis.call('HSET', key, 's', 'p', 'u', ARGV[2], 'r', ARGV[3], 'asof', ARGV[3], 't', ARGV[4])
     if ARGV[7] ~= nil and ARGV[7] ~= '' then redis.call('HSET', key, 'pol', ARGV[7]) else redis.call('HDEL', key, 'pol') end
+    ${SET_TENANT('ARGV[8]')}
   else
     redis.call('HSET', key, 's', 'a', 'asof', ARGV[3], 't', ARGV[4])
-    redis.call('HDEL', key, 'u', 'r', 'pol')
+    redis.call('HDEL', key, 'u', 'r', 'pol', 'tid')
   end
   redis.call('HDEL', key, 'inv')
 elseif redis.call('HEXISTS', key, 's') == 1 then
