@@ -250,6 +250,32 @@ describe('health probing (two probers, the whole system)', () => {
     await eventually(async () => (await healthOf('hp/alone/prod', 'e'))?.health === 'unhealthy', 20_000, 'unhealthy by prober 1 alone');
     expect((await healthOf('hp/alone/prod', 'e'))?.verdicts).toEqual({ fresh: 1, healthy: 0, unhealthy: 1 });
   });
+
+  it("every prober stopped: the verdicts expire, and the SDK's memory answers select as the resolver's, from unknown", async () => {
+    const primary = await server();
+    const backup = await server();
+    await primary.stop();
+    await fetch(`${stack.app('command-api').url}/v1/tenants`, { method: 'POST', headers: auth, body: JSON.stringify({ slug: 'hpgone' }) });
+    const key = await createApiKey(stack.app('command-api').url, { name: 'sdk', tenant: 'hpgone', scopes: ['routes:read'] });
+    await put('hpgone/web/prod', { endpoints: [{ id: 'primary', url: primary.url() }, { id: 'backup', url: backup.url(), priority: 2 }], healthCheck: CHECK });
+    const tm = new TrafficManagerClient({ resolverUrl: stack.app('resolver').url, apiKey: key, timeoutMs: 5_000, watchWaitMs: 2_000 });
+    const shape = (a: { url: string; failOpen: boolean; endpoints: readonly { id: string; health: string }[] } | null | undefined) => a && { url: a.url, failOpen: a.failOpen, endpoints: a.endpoints.map((e) => [e.id, e.health]) };
+    try {
+      await eventually(async () => (await tm.resolve('hpgone/web/prod'))?.source === 'memory', 20_000, 'a memory answer');
+      await eventually(async () => tm.resolveCached('hpgone/web/prod')?.url === backup.url(), 20_000, 'the primary unhealthy in memory');
+      const resolverCalls = tm.stats().resolverCalls;
+      // The probers still running (the test before killed one) stop: no verdict is written again.
+      for (const p of probers) if (p.running) await p.kill();
+      await eventually(async () => (await resolve('hpgone/web/prod')).endpoints.every((e) => e.health === 'unknown'), 20_000, "the resolver's answer unknown");
+      const expected = shape(await resolve('hpgone/web/prod'));
+      expect(expected).toEqual({ url: primary.url(), failOpen: false, endpoints: [['primary', 'unknown'], ['backup', 'unknown']] });
+      await eventually(async () => JSON.stringify(shape(tm.resolveCached('hpgone/web/prod'))) === JSON.stringify(expected), 10_000, 'the memory answer as the resolver');
+      expect(tm.resolveCached('hpgone/web/prod')?.source).toBe('memory');
+      expect(tm.stats().resolverCalls).toBe(resolverCalls);
+    } finally {
+      await tm.close();
+    }
+  });
 });
 
 /**

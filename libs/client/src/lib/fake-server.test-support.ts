@@ -110,10 +110,10 @@ export class SseWriter {
     return this;
   }
 
-  /** An `event: health` frame (no id), as `?health=true` sends it. */
-  health(route: string, endpoint: string, health: 'healthy' | 'unhealthy' | 'unknown', healthRevision: number, since = new Date()): this {
+  /** An `event: health` frame (no id), as `?health=true` sends it (`since` null: as an older server sent an unknown). */
+  health(route: string, endpoint: string, health: 'healthy' | 'unhealthy' | 'unknown', healthRevision: number, since: Date | null = new Date()): this {
     const [tenant, service, environment] = route.split('/') as [string, string, string];
-    const data = { tenant, service, environment, endpoint, healthRevision, health, since: since.toISOString() };
+    const data = { tenant, service, environment, endpoint, healthRevision, health, since: since?.toISOString() ?? null };
     this.res.write(`event: health\ndata: ${JSON.stringify(data)}\n\n`);
     return this;
   }

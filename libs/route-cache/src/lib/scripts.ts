@@ -142,6 +142,65 @@ function twoKeyScript<Reply>(source: string, transformReply: (reply: unknown) =>
   });
 }
 
+/**
+ * MARKER_CHECK(marker; masters, token) -> {reason, token, confirmedAt}.
+ *
+ * The marker is JSON `{ids, at, pending}`: the masters' run ids by address as the workers last saw
+ * them, when they last saw them unchanged (`at`, the Redis server's clock), and the token of a
+ * replay that is due and not yet done. `masters` is the masters now (address -> run id, '' for one
+ * that did not answer: it keeps the marker's). A replay is due (reason `missing`, `new-master` or
+ * `pending`) when the marker is gone (Redis lost its data), when a master is a process the marker
+ * does not hold (a restart, a failover), or when one is still pending (the worker that marked it
+ * may have died before it was done). Then the marker becomes pending (its token kept, or `token`)
+ * before the caller replays, and `at` stays the time before the loss; otherwise `ok`, and `at`
+ * becomes now. Atomic, so workers that look at once agree, and none can skip a replay another
+ * marked: it stays pending until a replay is done (MARKER_DONE).
+ */
+export const MARKER_CHECK_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local raw = redis.call('GET', KEYS[1])
+local marker = nil
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' and type(decoded.ids) == 'table' then marker = decoded end
+end
+local known = {}
+if marker then for _, id in pairs(marker.ids) do known[id] = true end end
+local ids, reason = {}, nil
+for address, id in pairs(cjson.decode(ARGV[1])) do
+  if id == '' then
+    if marker and marker.ids[address] then ids[address] = marker.ids[address] end
+  else
+    ids[address] = id
+    if not known[id] then reason = 'new-master' end
+  end
+end
+if not marker then reason = 'missing' elseif reason == nil and type(marker.pending) == 'string' then reason = 'pending' end
+if reason == nil then
+  redis.call('SET', KEYS[1], cjson.encode({ids = ids, at = now}))
+  return {'ok', '', string.format('%d', now)}
+end
+local token, at = ARGV[2], now
+if marker then
+  if type(marker.at) == 'number' then at = marker.at end
+  if reason == 'pending' then token = marker.pending end
+end
+redis.call('SET', KEYS[1], cjson.encode({ids = ids, at = at, pending = token}))
+return {reason, token, string.format('%d', at)}
+`;
+
+/** MARKER_DONE(marker; token) -> 1 when the replay of `token` was the pending one (now done), else 0. */
+export const MARKER_DONE_SCRIPT = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, marker = pcall(cjson.decode, raw)
+if not ok or type(marker) ~= 'table' or marker.pending ~= ARGV[1] then return 0 end
+marker.pending = nil
+redis.call('SET', KEYS[1], cjson.encode(marker))
+return 1
+`;
+
 /** A flat list of strings from a script's reply (a Lua table of strings). */
 function strings(reply: unknown): string[] {
   return Array.isArray(reply) ? reply.map(String) : [];
@@ -158,6 +217,8 @@ export const ROUTE_CACHE_SCRIPTS = {
   routeEvent: oneKeyScript(EVENT_SCRIPT, Number),
   healthVotes: oneKeyScript(VOTES_SCRIPT, String),
   healthRead: oneKeyScript(HEALTH_SCRIPT, strings),
+  replayMarkerCheck: oneKeyScript(MARKER_CHECK_SCRIPT, strings),
+  replayMarkerDone: oneKeyScript(MARKER_DONE_SCRIPT, Number),
   healthVerdict: twoKeyScript(VERDICT_SCRIPT, (reply): [number, 'healthy' | 'unhealthy' | 'unknown'] => {
     const [changed, health] = Array.isArray(reply) ? reply : [];
     return [Number(changed), String(health) as 'healthy' | 'unhealthy' | 'unknown'];
