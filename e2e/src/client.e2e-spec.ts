@@ -233,4 +233,33 @@ describe('the client SDK and the tm CLI against the stack', () => {
     expect(written).toMatchObject({ url: 'https://a.sdk.example', created: true, endpoints: [{ id: 'a' }, { id: 'b' }] });
     expect((await s.resolve('sdk/sdkpolicy/prod'))?.url).toBe('https://a.sdk.example');
   });
+
+  it('a route whose every endpoint is disabled throws no_enabled_endpoint, from the resolver and from memory, never null', async () => {
+    const writer = client().session();
+    const disabled = (id: string) => ({ id, url: `https://${id}.off.example`, state: 'disabled' as const });
+    await writer.put('sdk/off/prod', { endpoints: [disabled('a'), disabled('b')] });
+    // The resolver's 404: the problem's code, not a missing route.
+    const direct = client({ watch: false });
+    const fromResolver = await direct
+      .session(writer.token)
+      .resolve('sdk/off/prod')
+      .then((r) => r, (e: unknown) => e);
+    expect(fromResolver).toMatchObject({ code: 'no_enabled_endpoint', status: 404, problem: { code: 'no_enabled_endpoint', type: 'urn:traffic-manager:problem:no_enabled_endpoint' } });
+    const strong = await direct.resolve('sdk/off/prod', { consistency: 'strong' }).then((r) => r, (e: unknown) => e);
+    expect(strong).toMatchObject({ code: 'no_enabled_endpoint', status: 404 });
+    // From memory, once the watch holds the write: resolveCached and resolve alike, without asking the resolver.
+    const watching = client();
+    await watching.resolve('sdk/web/prod');
+    const cached = await until('a memory answer at the write', () => {
+      try {
+        return watching.resolveCached('sdk/off/prod', writer.revision) === undefined ? undefined : 'answered';
+      } catch (e) {
+        return e;
+      }
+    });
+    expect(cached).toMatchObject({ code: 'no_enabled_endpoint' });
+    const calls = watching.stats().resolverCalls;
+    await expect(watching.session(writer.token).resolve('sdk/off/prod')).rejects.toMatchObject({ code: 'no_enabled_endpoint' });
+    expect(watching.stats().resolverCalls).toBe(calls);
+  });
 });

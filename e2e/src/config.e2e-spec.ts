@@ -37,6 +37,9 @@ describe('configuration checked at start', () => {
     ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBER_API_KEY: undefined }, /^health-prober: invalid configuration: PROBER_API_KEY is required/],
     ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_DENY_CIDRS: '169.254.0.0/99' }, /^health-prober: invalid configuration: PROBE_DENY_CIDRS is invalid: expected comma-separated address\/prefix CIDRs/],
     ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_MAX_IN_FLIGHT: '0' }, /^health-prober: invalid configuration: PROBE_MAX_IN_FLIGHT is invalid: expected a whole number from 1 to 10000/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_ALLOW_CIDRS: '10.0.0.0/8,0177.0.0.0/8' }, /^health-prober: invalid configuration: PROBE_ALLOW_CIDRS is invalid: expected comma-separated address\/prefix CIDRs/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_ALLOW_LOOPBACK: 'yes' }, /^health-prober: invalid configuration: PROBE_ALLOW_LOOPBACK is invalid: expected true or false/],
+    ['health-prober', { ...PROBER, RESOLVER_URL: 'http://127.0.0.1:3001', PROBE_MAX_TIMEOUT_SECONDS: '0' }, /^health-prober: invalid configuration: PROBE_MAX_TIMEOUT_SECONDS is invalid: expected a whole number from 1 to 3600/],
   ];
 
   it.each(cases)('%s with %p', async (app, override, expected) => {

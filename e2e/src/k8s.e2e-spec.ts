@@ -193,6 +193,14 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     expect(spread.map((c) => c['topologyKey'])).toContain('topology.kubernetes.io/zone');
   });
 
+  it('never lets the probers probe loopback, and caps probe timeouts at the default', () => {
+    const [c] = named('Deployment', 'tm-health-prober')['spec']['template']['spec']['containers'] as Obj[];
+    const env = ((c?.['env'] ?? []) as Obj[]).map((e) => e['name']);
+    expect(env).not.toContain('PROBE_ALLOW_LOOPBACK');
+    expect(config()['PROBE_ALLOW_LOOPBACK']).toBeUndefined();
+    expect(config()['PROBE_MAX_TIMEOUT_SECONDS']).toBe('10');
+  });
+
   it('keeps the relay at 2 replicas and the workers at most the partition count', () => {
     expect(named('Deployment', 'tm-outbox-relay')['spec']['replicas']).toBe(2);
     const partitions = Number(config()['KAFKA_TOPIC_PARTITIONS'] ?? 6);
@@ -289,13 +297,13 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         for (const p of policiesFor(pod.labels)) for (const rule of (p['spec']['egress'] ?? []) as Obj[]) {
           expect(rule['to']?.length).toBeGreaterThan(0); // never "to anywhere"
           for (const port of (rule['ports'] ?? []) as Obj[]) ports.add(port['port']);
-          // Only the prober reaches out beyond the cluster's own services: to the endpoints it probes, never link-local.
+          // Only the prober reaches out beyond the cluster's own services: to the endpoints it probes, never link-local or metadata.
           const blocks = (rule['to'] as Obj[]).filter((t) => t['ipBlock']);
           if (blocks.length > 0 && !rule['ports']) {
             expect(pod.name).toBe('health-prober');
             expect(blocks.map((b) => [b['ipBlock']['cidr'], b['ipBlock']['except']])).toEqual([
-              ['0.0.0.0/0', ['169.254.0.0/16']],
-              ['::/0', ['fe80::/10']],
+              ['0.0.0.0/0', ['169.254.0.0/16', '100.100.100.200/32']],
+              ['::/0', ['fe80::/10', 'fd00:ec2::254/128']],
             ]);
           }
         }

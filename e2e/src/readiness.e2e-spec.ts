@@ -24,7 +24,11 @@ describe('readiness with a dependency down', () => {
     expect(ready.status).toBe(503);
     const body = (await ready.json()) as { status: string; error: Record<string, { status: string }> };
     expect(body.status).toBe('error');
-    expect(body.error[dependency]?.status).toBe('down');
+    // Named, down, and nothing more: why is in the app's log.
+    expect(body.error[dependency]).toEqual({ status: 'down' });
+    const logged = (): boolean => app.output.some((l) => l.includes(`"dependency":"${dependency}"`) && l.includes(`${dependency} is down: `));
+    for (const deadline = Date.now() + 10_000; !logged() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    expect(logged()).toBe(true);
   }
 
   it('the worker without Redis', async () => {

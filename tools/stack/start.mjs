@@ -231,9 +231,19 @@ async function main() {
   const commandApi = `http://127.0.0.1:${started[0].port}`;
   const proberKey = envValue(process.env, 'PROBER_API_KEY') ?? (await proberApiKey(commandApi, adminToken));
   const resolverUrl = `http://127.0.0.1:${started[1].port}`;
+  // Development: endpoints on this machine (127.0.0.1, localhost) may be probed. Production keeps it off.
+  const allowLoopback = envValue(process.env, 'PROBE_ALLOW_LOOPBACK') ?? 'true';
+  say(`the probers ${allowLoopback.trim().toLowerCase() === 'true' ? 'probe' : 'refuse'} loopback addresses (PROBE_ALLOW_LOOPBACK=${allowLoopback}; production leaves it off)`);
   const probers = PROBERS.map((app) => {
     const port = Number(envValue(process.env, app.portVar) ?? app.port);
-    const proberEnv = { ...env, HEALTH_PROBER_PORT: String(port), RESOLVER_URL: resolverUrl, PROBER_API_KEY: proberKey, PROBER_ID: app.label };
+    const proberEnv = {
+      ...env,
+      HEALTH_PROBER_PORT: String(port),
+      RESOLVER_URL: resolverUrl,
+      PROBER_API_KEY: proberKey,
+      PROBER_ID: app.label,
+      PROBE_ALLOW_LOOPBACK: allowLoopback,
+    };
     return { app, port, child: startApp(app, proberEnv) };
   });
   await Promise.all(probers.map(({ app, port, child }) => waitReady(app.label, port, child)));

@@ -2,16 +2,16 @@ import { hostname } from 'node:os';
 import { IsOptional, IsString, MinLength, registerDecorator } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
 import { BaseAppConfig, IsBooleanFlag, IsIntBetween, IsPort, IsRedisUrl, IsToken } from '@tm/platform';
-import { DEFAULT_DENY_CIDRS, denyCidrsProblem } from './probing/deny-list';
+import { isCidrList } from './probing/address-rules';
 
-function IsDenyCidrs(): PropertyDecorator {
+function IsCidrList(): PropertyDecorator {
   return (target: object, propertyName: string | symbol) =>
     registerDecorator({
-      name: 'isDenyCidrs',
+      name: 'isCidrList',
       target: target.constructor,
       propertyName: String(propertyName),
-      options: { message: 'expected comma-separated address/prefix CIDRs (such as 169.254.0.0/16,fe80::/10), or none' },
-      validator: { validate: (v: unknown) => typeof v === 'string' && denyCidrsProblem(v) === undefined },
+      options: { message: 'expected comma-separated address/prefix CIDRs in plain notation (such as 10.0.0.0/8,fd00::/8), or empty' },
+      validator: { validate: isCidrList },
     });
 }
 
@@ -63,17 +63,33 @@ export class HealthProberConfig extends BaseAppConfig {
   PROBER_API_KEY!: string;
 
   /**
-   * Addresses never probed (an endpoint that resolves to one stays unknown): comma-separated CIDRs.
-   * Replaces the default list; `none` empties it.
+   * Addresses refused besides those always refused (unspecified, link-local, metadata) and
+   * loopback: comma-separated CIDRs; empty or `none`: no more. An endpoint that resolves to one
+   * stays unknown.
    */
   @IsOptional()
-  @IsDenyCidrs()
-  PROBE_DENY_CIDRS = DEFAULT_DENY_CIDRS;
+  @IsCidrList()
+  PROBE_DENY_CIDRS = '';
 
-  /** Probes in flight at once; a probe due while all are taken waits for one. */
+  /** When set, probes go only to addresses in these comma-separated CIDRs (the refusals above still apply); empty: no limit. */
+  @IsOptional()
+  @IsCidrList()
+  PROBE_ALLOW_CIDRS = '';
+
+  /** Probe loopback addresses (127.0.0.0/8, ::1): for a development machine only (npm start sets it). */
+  @IsOptional()
+  @IsBooleanFlag()
+  PROBE_ALLOW_LOOPBACK = false;
+
+  /** Probes in flight at once, shared fairly between tenants (each at most its share); a probe due while its share is taken waits. */
   @IsOptional()
   @IsIntBetween(1, 10_000)
   PROBE_MAX_IN_FLIGHT = 64;
+
+  /** The longest a probe may take, whatever its health check says (a longer stored timeout is probed with this one). */
+  @IsOptional()
+  @IsIntBetween(1, 3_600)
+  PROBE_MAX_TIMEOUT_SECONDS = 10;
 
   /** Refuse an https endpoint whose certificate does not verify (false: accept any, as some internal services need). */
   @IsOptional()

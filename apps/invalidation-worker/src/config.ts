@@ -119,15 +119,16 @@ export class InvalidationWorkerConfig extends BaseAppConfig {
   WORKER_COMMIT_INTERVAL_MS = 200;
 
   /**
-   * When a Redis master turns out to be a new process (a restart, a failover), the events
-   * published this long before are applied again: they may be lost (0: never replay). Longer than
-   * a failover takes plus the worker's usual lag.
+   * When a Redis master turns out to be a new process (a restart, a failover), or the replay marker
+   * is gone (Redis lost its data), the events published from this long before the masters were
+   * last seen unchanged are applied again: they may be lost (0: never replay). Longer than a
+   * failover takes plus the worker's usual lag.
    */
   @IsOptional()
   @IsIntBetween(0, 86_400)
   WORKER_REPLAY_WINDOW_SECONDS = 300;
 
-  /** How often the worker checks which Redis processes are the masters (INFO server run_id). */
+  /** How often the worker checks which Redis processes are the masters (INFO server run_id) against the replay marker. */
   @IsOptional()
   @IsIntBetween(100, 60_000)
   WORKER_REDIS_CHECK_INTERVAL_MS = 1_000;

@@ -93,6 +93,21 @@ export class ResolverConfig extends BaseAppConfig {
   @IsIntBetween(1, 1_000_000)
   WATCH_MAX_STREAMS = 10_000;
 
+  /** Open watch streams of one key on this replica; beyond, 429 watch_stream_quota (TM_ADMIN_TOKEN's count only toward WATCH_MAX_STREAMS). */
+  @IsOptional()
+  @IsIntBetween(1, 1_000_000)
+  WATCH_MAX_STREAMS_PER_KEY = 1_000;
+
+  /** Open watch streams of one tenant on this replica; beyond, 429 watch_stream_quota. */
+  @IsOptional()
+  @IsIntBetween(1, 1_000_000)
+  WATCH_MAX_STREAMS_PER_TENANT = 2_000;
+
+  /** A watch stream whose client takes nothing for this long is cut (it resumes); a snapshot not read within it too. */
+  @IsOptional()
+  @IsIntBetween(100, 600_000)
+  WATCH_MAX_CONGESTED_MS = 30_000;
+
   /** How often the watch's feed reads the outbox when no write woke it: how fresh a quiet stream's bookmarks are. */
   @IsOptional()
   @IsIntBetween(50, 5_000)

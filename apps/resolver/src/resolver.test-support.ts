@@ -42,6 +42,13 @@ export interface ResolveRequest {
   query?: string;
 }
 
+/** A write's event as the worker applies it. */
+export interface WrittenEvent {
+  data: RouteEventData;
+  time: number;
+  tenantId?: string;
+}
+
 export interface Answer {
   status: number;
   headers: OutgoingHttpHeaders;
@@ -128,7 +135,7 @@ export class ResolverUnderTest {
    * Writes a route the way the command API does (clock, endpoint, outbox row in one transaction)
    * and returns the event the worker would apply.
    */
-  write(route: string, url: string | null): Promise<{ data: RouteEventData; time: number }> {
+  write(route: string, url: string | null): Promise<WrittenEvent> {
     return this.commitWrite(route, async (id, revision, at) => {
       const { tenant, service, environment } = id;
       if (url === null) {
@@ -154,7 +161,7 @@ export class ResolverUnderTest {
    * Writes a route with a traffic policy as the command API does (every endpoint's health begins at
    * this write's revision unless `healthRevisions` says otherwise), and returns its event.
    */
-  writePolicy(route: string, policy: TrafficPolicy, healthRevisions: Record<string, number> = {}): Promise<{ data: RouteEventData; time: number }> {
+  writePolicy(route: string, policy: TrafficPolicy, healthRevisions: Record<string, number> = {}): Promise<WrittenEvent> {
     return this.commitWrite(route, async (id, revision, at) => {
       const url = primaryEndpoint(policy.endpoints).url;
       const revisions = Object.fromEntries(policy.endpoints.map((e) => [e.id, healthRevisions[e.id] ?? revision]));
@@ -182,10 +189,7 @@ export class ResolverUnderTest {
   }
 
   /** One write's transaction: the next revision, `change` (which gives the event's data), the outbox row. */
-  private async commitWrite(
-    route: string,
-    change: (id: RouteId, revision: number, at: Date) => Promise<RouteEventData>,
-  ): Promise<{ data: RouteEventData; time: number }> {
+  private async commitWrite(route: string, change: (id: RouteId, revision: number, at: Date) => Promise<RouteEventData>): Promise<WrittenEvent> {
     const [tenant, service, environment] = route.split('/') as [string, string, string];
     const id: RouteId = { tenant, service, environment };
     await this.db.query('BEGIN');
@@ -196,7 +200,9 @@ export class ResolverUnderTest {
       const revision = Number(rows[0]?.revision);
       const at = rows[0]?.at as Date;
       const data = await change(id, revision, at);
-      const event = routeEvent(randomUUID(), at, data);
+      // The tenant's id, as the command API's events carry it.
+      const tenantId = (await this.db.query<{ id: string }>('SELECT id FROM tenants WHERE slug = $1', [tenant])).rows[0]?.id;
+      const event = routeEvent(randomUUID(), at, data, tenantId);
       await this.db.query('INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
         event.id,
         routeKey(id),
@@ -206,7 +212,7 @@ export class ResolverUnderTest {
         at,
       ]);
       await this.db.query('COMMIT');
-      return { data, time: at.getTime() };
+      return tenantId === undefined ? { data, time: at.getTime() } : { data, time: at.getTime(), tenantId };
     } catch (e) {
       await this.db.query('ROLLBACK');
       throw e;
@@ -214,7 +220,7 @@ export class ResolverUnderTest {
   }
 
   /** Applies events as the invalidation worker does. */
-  apply(events: { data: RouteEventData; time: number }[], mode: InvalidationMode = 'refresh'): Promise<EventOutcome[]> {
+  apply(events: WrittenEvent[], mode: InvalidationMode = 'refresh'): Promise<EventOutcome[]> {
     return this.worker.applyEvents(events, mode);
   }
 

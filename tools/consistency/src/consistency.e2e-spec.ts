@@ -41,6 +41,10 @@ describe('consistency under faults (short run)', () => {
     const kinds = new Set(run.history.filter((o) => o.status !== null && o.status < 300).map((o) => (o.type === 'write' ? o.kind : o.mode)));
     expect([...kinds].sort()).toEqual(['default', 'delete', 'min-revision', 'put', 'put-if-match', 'put-if-none-match', 'strong']);
     expect(run.final.outbox.length).toBeGreaterThan(100);
+    // Rule R was put to work: after each revocation's bound its key was still presented, and refused.
+    const revocations = run.result.revocations ?? [];
+    expect(revocations.length).toBe(run.faults.filter((f) => f.fault === 'revoke').length);
+    for (const r of revocations) expect(r.refused).toBeGreaterThan(0);
     // The first few only: jest's diff of thousands of violations would take longer than the run.
     expect(run.result.violations.slice(0, 20).map((v) => `${v.guarantee}: ${v.message}`)).toEqual([]);
   }, 900_000);

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
 import { faultsFor, KAFKA_CLUSTER_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
-import { checkRun, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
+import { checkSaved, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
 import { loadRun } from './lib/saved';
 
 function fail(message: string): never {
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
   if (parsed.recheck !== undefined) {
     // Checks a saved run again (after a change to the checker, or to read it closely).
     const saved = await loadRun(parsed.recheck);
-    const run = { ...saved, result: checkRun(saved.history, saved.faults, saved.final, saved.ttlSeconds) };
+    const run = { ...saved, result: checkSaved(saved) };
     process.stdout.write(`${renderReport(run)}\n`);
     return run.result.violations.length === 0 ? 0 : 1;
   }

@@ -52,6 +52,10 @@ describe('routes (command API, real PostgreSQL)', () => {
       datacontenttype: 'application/json',
       data: { tenant: 'acme', service: 'billing', environment: 'prod', url: 'https://billing.acme.internal/api', revision: 1 },
     });
+    // The extension attribute tenantid: the tenant by id.
+    const { rows } = await api.db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'acme'");
+    expect(payload['tenantid']).toBe(rows[0]?.id);
+    expect(event.tenantid).toBe(rows[0]?.id);
   });
 
   it('PUT with a new URL updates: 200, the next revision, one more event', async () => {
@@ -179,5 +183,23 @@ describe('routes (command API, real PostgreSQL)', () => {
     expect(events.map((e) => e.revision)).toEqual(Array.from({ length: clock }, (_, i) => i + 1));
     const ids = await api.db.query('SELECT count(DISTINCT event_id)::int AS n FROM outbox');
     expect(ids.rows[0]).toEqual({ n: clock });
+  });
+
+  it('every event carries its tenant by id: a tenant deleted and created again under its slug is another tenant', async () => {
+    await api.request('PUT', '/v1/routes/reborn/web/prod', { body: { url: 'https://one.example' } });
+    await api.request('PUT', '/v1/routes/reborn/web/prod', { body: { url: 'https://two.example' } });
+    const first = (await api.db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'reborn'")).rows[0]?.id;
+    expect((await api.request('DELETE', '/v1/routes/reborn/web/prod')).status).toBe(204);
+    expect((await api.request('DELETE', '/v1/tenants/reborn')).status).toBe(204);
+    await api.request('PUT', '/v1/routes/reborn/web/prod', { body: { url: 'https://three.example' } });
+    const second = (await api.db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'reborn'")).rows[0]?.id;
+    expect(second).not.toBe(first);
+    const events = (await outbox()).filter((e) => e.route_key === 'reborn/web/prod');
+    expect(events.map((e) => [e.event_type.split('.')[2], e.payload['tenantid']])).toEqual([
+      ['upserted', first],
+      ['upserted', first],
+      ['deleted', first],
+      ['upserted', second],
+    ]);
   });
 });

@@ -37,45 +37,52 @@ function jsonbSet(json: string, fields: [path: string, value: string][]): string
 
 /**
  * A route change's CloudEvent, built in SQL from `event` (the event routeEvent built in the app,
- * with revision 0: its shape has one source) with `revision` and the time of the clock `c`, and
- * (an upsert) the endpoints with their health revisions.
+ * with revision 0: its shape has one source) with `revision`, the time of the clock `c`, the id of
+ * the route's tenant (`tenantid`: a tenant is its id, not its slug) and (an upsert) the endpoints
+ * with their health revisions.
  */
-function eventJson(event: string, revision: string, endpoints?: string): string {
+function eventJson(event: string, revision: string, tenantId: string, endpoints?: string): string {
   return jsonbSet(event, [
     ['{data,revision}', revision],
     ['{time}', ISO_TIME],
+    ['{tenantid}', `(${tenantId})::text`],
     ...(endpoints === undefined ? [] : ([['{data,endpoints}', endpoints]] as [string, string][])),
   ]);
 }
+
+/** The id of the tenant of the route `cur` locked (see lockEndpoint), as SQL. */
+const TENANT_OF_CUR = 'SELECT s.tenant_id FROM services s JOIN cur ON s.id = cur.service_id';
 
 /**
  * `o`: the outbox rows of route changes (G1, G7), one per row of `from` (which includes `c`),
  * written by the statement that makes the changes, each at its revision and the clock's time.
  */
-function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; from: string; endpoints?: string }): string {
+function outboxRows(row: { eventId: string; routeKey: string; eventType: string; event: string; revision: string; tenantId: string; from: string; endpoints?: string }): string {
   return `o AS (
     INSERT INTO outbox (event_id, route_key, event_type, payload, revision, created_at)
-    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision, row.endpoints)}, ${row.revision}, c.at
+    SELECT ${row.eventId}, ${row.routeKey}, ${row.eventType}, ${eventJson(row.event, row.revision, row.tenantId, row.endpoints)}, ${row.revision}, c.at
       FROM ${row.from})`;
 }
 
 /**
- * The outbox row of one route change, from the revision `c` took. Parameters $1..$5 (eventParams):
- * event id, route key, event type, the event as routeEvent built it, the relay's channel.
+ * The outbox row of one route's deletion, from the revision `c` took and the route `cur` locked.
+ * Parameters $1..$5 (eventParams): event id, route key, event type, the event as routeEvent built
+ * it, the relay's channel.
  */
-const OUTBOX_FROM_CLOCK = outboxRows({ eventId: '$1::uuid', routeKey: '$2', eventType: '$3', event: '$4::jsonb', revision: 'c.revision', from: 'c' });
+const OUTBOX_OF_DELETION = outboxRows({ eventId: '$1::uuid', routeKey: '$2', eventType: '$3', event: '$4::jsonb', revision: 'c.revision', tenantId: TENANT_OF_CUR, from: 'c' });
 
 /**
- * The outbox row of an upsert: as OUTBOX_FROM_CLOCK, with the endpoints of `policy` (an SQL jsonb
- * value) and their health revisions from `hr` (see healthRevisions).
+ * The outbox row of an upsert: as OUTBOX_OF_DELETION, with the endpoints of `policy` (an SQL jsonb
+ * value) and their health revisions from `hr` (see healthRevisions), in the tenant `tenantId` (SQL).
  */
-function outboxOfUpsert(policy: string): string {
+function outboxOfUpsert(policy: string, tenantId: string): string {
   return outboxRows({
     eventId: '$1::uuid',
     routeKey: '$2',
     eventType: '$3',
     event: '$4::jsonb',
     revision: 'c.revision',
+    tenantId,
     from: 'c, hr',
     endpoints: `(SELECT jsonb_agg(n.e || jsonb_build_object('healthRevision', hr.v -> (n.e ->> 'id')) ORDER BY n.i)
                    FROM jsonb_array_elements(${policy} -> 'endpoints') WITH ORDINALITY n(e, i))`,
@@ -114,7 +121,7 @@ function healthRevisions(policy: string, fromCur: boolean): string {
 const NO_ID = '00000000-0000-0000-0000-000000000000';
 
 /**
- * $1..$5 of a route change's statement (see OUTBOX_FROM_CLOCK). An upsert's event carries the policy
+ * $1..$5 of a route change's statement (see OUTBOX_OF_DELETION). An upsert's event carries the policy
  * (its endpoints' health revisions are set in SQL); a deletion's has no endpoints.
  */
 function eventParams(id: RouteId, change: { url: string; policy: TrafficPolicy } | null): unknown[] {
@@ -164,7 +171,7 @@ function lockEndpoint(id: RouteId, decided: DecidedEndpoint | undefined, lock: s
   if (decided) {
     return [
       `${tenant},
-       cur AS (SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
+       cur AS (SELECT e.id, e.service_id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
                  FROM endpoints e, tl WHERE e.id = $${first + 1} AND e.revision = $${first + 2} ${lock} OF e)`,
       [id.tenant, decided.id, decided.revision],
     ];
@@ -172,7 +179,7 @@ function lockEndpoint(id: RouteId, decided: DecidedEndpoint | undefined, lock: s
   return [
     `${tenant},
      cur AS (
-       SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
+       SELECT e.id, e.service_id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
          FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tl ON tl.id = s.tenant_id
         WHERE s.name = $${first + 1} AND e.environment = $${first + 2}
         ${lock} OF e)`,
@@ -283,7 +290,7 @@ export class WriteStore {
        w AS (
          INSERT INTO endpoints (service_id, environment, url, policy, health_revisions, revision, created_at, updated_at)
          SELECT s.id, $8, $9, $10::jsonb, hr.v, c.revision, c.at, c.at FROM s, c, hr RETURNING revision, created_at, updated_at),
-       ${outboxOfUpsert('$11::jsonb')}
+       ${outboxOfUpsert('$11::jsonb', 'SELECT id FROM t')}
        SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
               NULL::integer AS route_count, NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
        UNION ALL
@@ -337,7 +344,7 @@ export class WriteStore {
          UPDATE endpoints e SET url = $6, policy = $7::jsonb, health_revisions = hr.v, revision = c.revision, updated_at = c.at
            FROM c, cur, hr
           WHERE e.id = cur.id RETURNING e.revision, e.created_at, e.updated_at),
-       ${outboxOfUpsert('$8::jsonb')}
+       ${outboxOfUpsert('$8::jsonb', TENANT_OF_CUR)}
        SELECT true AS changed, false AS refused, w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
               NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
        UNION ALL
@@ -363,7 +370,7 @@ export class WriteStore {
       `WITH ${target},
        ${takeRevisions('1', 'EXISTS (SELECT 1 FROM cur)')},
        d AS (DELETE FROM endpoints e USING c, cur WHERE e.id = cur.id),
-       ${OUTBOX_FROM_CLOCK}
+       ${OUTBOX_OF_DELETION}
        SELECT c.revision, pg_notify($5, c.revision::text)::text AS notified FROM c`,
       [...eventParams(id, null), ...params],
     );
@@ -424,6 +431,7 @@ export class WriteStore {
            eventType: '$2',
            event: 'ev.event',
            revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
+           tenantId: 'SELECT id FROM t',
            from: 'ev, c',
          })},
          taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),

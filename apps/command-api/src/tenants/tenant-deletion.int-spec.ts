@@ -88,6 +88,7 @@ describe('tenant deletion: atomic, one event per route', () => {
     } = await api.db.query<{ payload: RouteEvent }>("SELECT payload FROM outbox WHERE route_key = 'single/web/prod' AND event_type LIKE '%deleted%'");
     const clock = Number((await api.db.query<{ revision: string }>('SELECT revision FROM store_revision')).rows[0]?.revision);
 
+    const bulkId = (await api.db.query<{ id: string }>("SELECT id FROM tenants WHERE slug = 'bulk'")).rows[0]?.id;
     expect((await api.request('DELETE', '/v1/tenants/bulk')).status).toBe(204);
 
     const { rows } = await api.db.query<{ event_id: string; route_key: string; event_type: string; revision: string; created_at: Date; payload: RouteEvent }>(
@@ -112,6 +113,8 @@ describe('tenant deletion: atomic, one event per route', () => {
         id: row.event_id,
         subject: row.route_key,
         time,
+        // The tenant deleted, by id (a tenant created again under the slug gets another).
+        tenantid: bulkId,
         data: { tenant, service, environment, url: null, revision: Number(row.revision), endpoints: [], healthCheck: null },
       });
       expect(row.created_at.toISOString()).toBe(time);

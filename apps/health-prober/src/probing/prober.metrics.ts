@@ -10,6 +10,10 @@ export class ProberMetrics {
   readonly duration: Histogram;
   readonly targets: Gauge;
   readonly inFlight: Gauge;
+  readonly tenantInFlight: Gauge;
+  readonly tenantWaiting: Gauge;
+  readonly tenantShare: Gauge;
+  readonly wait: Histogram;
   readonly watchUp: Gauge;
   readonly verdictWriteFailures: Counter;
 
@@ -17,8 +21,8 @@ export class ProberMetrics {
     const registers = [registry];
     this.probes = new Counter({
       name: 'tm_prober_probes_total',
-      help: 'Probes by outcome: success, failure, refused (the address is in PROBE_DENY_CIDRS: not probed)',
-      labelNames: ['outcome'],
+      help: "Probes by outcome (success, failure, refused: the address may not be probed, nothing sent) and the route's tenant",
+      labelNames: ['outcome', 'tenant'],
       registers,
     });
     this.transitions = new Counter({
@@ -36,6 +40,29 @@ export class ProberMetrics {
     });
     this.targets = new Gauge({ name: 'tm_prober_targets', help: 'Endpoints this prober probes', registers });
     this.inFlight = new Gauge({ name: 'tm_prober_probes_in_flight', help: 'Probes running now (at most PROBE_MAX_IN_FLIGHT)', registers });
+    this.tenantInFlight = new Gauge({
+      name: 'tm_prober_tenant_probes_in_flight',
+      help: "A tenant's probes running now (at most tm_prober_tenant_share)",
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.tenantWaiting = new Gauge({
+      name: 'tm_prober_tenant_probes_waiting',
+      help: "A tenant's due probes waiting for a slot (its share is taken, or every slot is)",
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.tenantShare = new Gauge({
+      name: 'tm_prober_tenant_share',
+      help: 'The most probes one tenant may run at once: PROBE_MAX_IN_FLIGHT divided by the tenants with probed endpoints, at least 1',
+      registers,
+    });
+    this.wait = new Histogram({
+      name: 'tm_prober_probe_wait_seconds',
+      help: 'Time from when a probe was due to when it got a slot',
+      buckets: [0.001, 0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
     this.watchUp = new Gauge({ name: 'tm_prober_watch_up', help: '1 while the watch of the routes is up and synced', registers });
     this.verdictWriteFailures = new Counter({
       name: 'tm_prober_verdict_write_failures_total',

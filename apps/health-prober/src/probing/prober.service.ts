@@ -3,20 +3,21 @@ import { routeKey, type HealthCheck, type PolicyEndpoint, type RouteId } from '@
 import type { ReadinessCheck } from '@tm/platform';
 import { HealthStore, REDIS_CLIENT, type RedisClient } from '@tm/route-cache';
 import { HealthProberConfig } from '../config';
-import { denyList, type DenyList } from './deny-list';
-import { probe, type ProbeResult } from './probe';
+import { AddressRules } from './address-rules';
+import { effectiveTimeoutSeconds, probe, type ProbeResult } from './probe';
+import { ProbeScheduler, type Schedulable } from './probe-scheduler';
 import { ProberMetrics } from './prober.metrics';
 import { RouteFeed, type ProbedRoute } from './route-feed';
 
 type OwnVerdict = 'none' | 'healthy' | 'unhealthy' | 'unknown';
 
 /** One endpoint at one health revision, probed on its route's interval. */
-interface Target {
-  key: string;
+interface Target extends Schedulable {
   route: RouteId;
   endpoint: PolicyEndpoint;
   check: HealthCheck;
-  timer: NodeJS.Timeout | undefined;
+  /** The check's timeout, capped (effectiveTimeoutSeconds): what its probes use. */
+  timeoutSeconds: number;
   /** This prober's verdict: none until a threshold is reached; unknown while the endpoint may not be probed. */
   verdict: OwnVerdict;
   successes: number;
@@ -28,9 +29,9 @@ interface Target {
   stopped: boolean;
 }
 
-/** How long a verdict lives in Redis: about three intervals (plus a timeout, so a slow probe does not let it lapse). */
-function verdictTtlMs(check: HealthCheck): number {
-  return (3 * check.intervalSeconds + check.timeoutSeconds) * 1000;
+/** How long a verdict lives in Redis: about three intervals (plus the timeout used, so a slow probe does not let it lapse). */
+function verdictTtlMs(target: Target): number {
+  return (3 * target.check.intervalSeconds + target.timeoutSeconds) * 1000;
 }
 
 /** An unchanged verdict is written again after this long: well within its TTL, not on every probe. */
@@ -40,8 +41,9 @@ function refreshMs(check: HealthCheck): number {
 
 /**
  * The prober (docs/guarantees.md, "Traffic policies and health"): learns the probed routes from
- * the watch, probes each enabled or draining endpoint on its interval (with jitter, at most
- * PROBE_MAX_IN_FLIGHT at once), applies the thresholds (hysteresis both ways) and writes its
+ * the watch, probes each enabled or draining endpoint on its interval (with jitter; at most
+ * PROBE_MAX_IN_FLIGHT at once, shared fairly between tenants: ProbeScheduler) where the address
+ * rules let it (AddressRules), applies the thresholds (hysteresis both ways) and writes its
  * verdict to Redis on each change and on a slow refresh. Other replicas do the same on their own;
  * an endpoint's health is the strict majority of their fresh verdicts (HealthStore).
  */
@@ -50,14 +52,12 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
   readonly name = 'watch';
   private readonly logger = new Logger('Prober');
   private readonly store: HealthStore;
-  private readonly deny: DenyList;
+  private readonly rules: AddressRules;
   private readonly feed: RouteFeed;
+  private readonly scheduler: ProbeScheduler<Target>;
   private readonly targets = new Map<string, Target>();
   /** Target keys of each route, to stop them when the route changes. */
   private readonly byRoute = new Map<string, Set<string>>();
-  private readonly waiting: (() => void)[] = [];
-  private running = 0;
-  private readonly inFlight = new Set<Promise<void>>();
   private readonly userAgent: string;
 
   constructor(
@@ -66,7 +66,24 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
     @Inject(REDIS_CLIENT) redis: RedisClient,
   ) {
     this.store = new HealthStore(redis, config.CACHE_KEY_PREFIX, config.REDIS_COMMAND_TIMEOUT_MS);
-    this.deny = denyList(config.PROBE_DENY_CIDRS);
+    this.rules = new AddressRules(config);
+    this.scheduler = new ProbeScheduler<Target>((target, release) => this.run(target, release), {
+      maxInFlight: config.PROBE_MAX_IN_FLIGHT,
+      observer: {
+        tenant: (tenant, inFlight, waiting) => {
+          this.metrics.tenantInFlight.set({ tenant }, inFlight);
+          this.metrics.tenantWaiting.set({ tenant }, waiting);
+          this.metrics.inFlight.set(this.scheduler.inFlight);
+        },
+        gone: (tenant) => {
+          this.metrics.tenantInFlight.remove({ tenant });
+          this.metrics.tenantWaiting.remove({ tenant });
+        },
+        started: (_tenant, waitedMs) => this.metrics.wait.observe(waitedMs / 1000),
+        share: (share) => this.metrics.tenantShare.set(share),
+      },
+      onError: (target, e) => this.logger.warn(`probe of ${target.key}: ${e instanceof Error ? e.message : String(e)}`),
+    });
     this.userAgent = `traffic-manager-health-prober/1 (${config.PROBER_ID})`;
     this.feed = new RouteFeed(config.RESOLVER_URL, config.PROBER_API_KEY, {
       replaced: (routes) => this.replaceAll(routes),
@@ -80,7 +97,10 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   onApplicationBootstrap(): void {
-    this.logger.log(`prober ${this.config.PROBER_ID}: refusing ${this.deny.cidrs.length === 0 ? 'no addresses' : this.deny.cidrs.join(', ')}`);
+    this.logger.log(`prober ${this.config.PROBER_ID}: ${this.rules.describe()}`);
+    this.logger.log(
+      `prober ${this.config.PROBER_ID}: at most ${this.config.PROBE_MAX_IN_FLIGHT} probes at once, shared between tenants; timeouts at most ${this.config.PROBE_MAX_TIMEOUT_SECONDS} s (PROBE_MAX_TIMEOUT_SECONDS) and the interval`,
+    );
     this.feed.start();
   }
 
@@ -91,10 +111,10 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
 
   async beforeApplicationShutdown(): Promise<void> {
     this.feed.stop();
-    for (const target of this.targets.values()) this.stop(target);
+    for (const target of this.targets.values()) target.stopped = true;
     this.targets.clear();
     this.metrics.targets.set(0);
-    await Promise.allSettled([...this.inFlight]);
+    await this.scheduler.stop();
   }
 
   private replaceAll(routes: ReadonlyMap<string, ProbedRoute>): void {
@@ -114,7 +134,8 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
       const target = this.targets.get(targetKey);
       if (!target) continue;
       if (!wanted.has(targetKey)) {
-        this.stop(target);
+        target.stopped = true;
+        this.scheduler.remove(targetKey);
         this.targets.delete(targetKey);
       } else {
         // Same endpoint id, URL and check (a new health revision otherwise): only its state or weight may have changed.
@@ -134,10 +155,12 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
   private begin(key: string, route: ProbedRoute, endpoint: PolicyEndpoint): void {
     const target: Target = {
       key,
+      tenant: route.id.tenant,
+      intervalMs: route.healthCheck.intervalSeconds * 1000,
       route: route.id,
       endpoint,
       check: route.healthCheck,
-      timer: undefined,
+      timeoutSeconds: effectiveTimeoutSeconds(route.healthCheck, this.config.PROBE_MAX_TIMEOUT_SECONDS),
       verdict: 'none',
       successes: 0,
       failures: 0,
@@ -148,47 +171,26 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
     };
     this.targets.set(key, target);
     // The first probe at a random point of the first interval: replicas and routes spread out.
-    this.schedule(target, Math.random() * target.check.intervalSeconds * 1000);
+    this.scheduler.add(target);
   }
 
-  private stop(target: Target): void {
-    target.stopped = true;
-    clearTimeout(target.timer);
-  }
-
-  private schedule(target: Target, delayMs: number): void {
-    if (target.stopped) return;
-    target.timer = setTimeout(() => {
-      const run = this.run(target).catch((e: unknown) => this.logger.warn(`probe of ${target.key}: ${e instanceof Error ? e.message : String(e)}`));
-      this.inFlight.add(run);
-      void run.finally(() => this.inFlight.delete(run));
-    }, delayMs);
-  }
-
-  /** One probe, its verdict, its write, and the next probe one interval (with 5% jitter) after this one began. */
-  private async run(target: Target): Promise<void> {
+  /** One probe in its slot, then (the slot released) its verdict and the verdict's write. */
+  private async run(target: Target, release: () => void): Promise<void> {
     const began = performance.now();
-    const periodMs = target.check.intervalSeconds * 1000 * (0.95 + Math.random() * 0.1);
+    let result: ProbeResult;
     try {
-      await this.slot();
-      if (target.stopped) return;
-      let result: ProbeResult;
-      try {
-        this.metrics.inFlight.set(this.running);
-        result = await probe(target.endpoint.url, target.check, {
-          denyList: this.deny,
-          userAgent: this.userAgent,
-          rejectUnauthorized: this.config.PROBE_TLS_REJECT_UNAUTHORIZED,
-        });
-      } finally {
-        this.release();
-      }
-      this.metrics.probes.inc({ outcome: result.outcome });
-      this.metrics.duration.observe({ outcome: result.outcome }, (performance.now() - began) / 1000);
-      if (!target.stopped) await this.judge(target, result);
+      result = await probe(target.endpoint.url, target.check, {
+        rules: this.rules,
+        userAgent: this.userAgent,
+        rejectUnauthorized: this.config.PROBE_TLS_REJECT_UNAUTHORIZED,
+        timeoutSeconds: target.timeoutSeconds,
+      });
     } finally {
-      this.schedule(target, Math.max(0, periodMs - (performance.now() - began)));
+      release();
     }
+    this.metrics.probes.inc({ outcome: result.outcome, tenant: target.tenant });
+    this.metrics.duration.observe({ outcome: result.outcome }, (performance.now() - began) / 1000);
+    if (!target.stopped) await this.judge(target, result);
   }
 
   /** Applies the thresholds to a probe's result, and writes the verdict when it changed, is owed, or is due a refresh. */
@@ -222,7 +224,8 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
         prober: this.config.PROBER_ID,
         health: target.verdict,
         error: result.outcome === 'success' ? null : target.lastError,
-        ttlMs: verdictTtlMs(target.check),
+        ttlMs: verdictTtlMs(target),
+        timeoutSeconds: target.timeoutSeconds,
       });
       target.writtenAt = performance.now();
       target.owed = false;
@@ -231,24 +234,5 @@ export class ProberService implements OnApplicationBootstrap, BeforeApplicationS
       this.metrics.verdictWriteFailures.inc();
       this.logger.warn(`verdict of ${target.key} not written: ${e instanceof Error ? e.message : String(e)}`);
     }
-  }
-
-  private slot(): Promise<void> {
-    if (this.running < this.config.PROBE_MAX_IN_FLIGHT) {
-      this.running++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) =>
-      this.waiting.push(() => {
-        this.running++;
-        resolve();
-      }),
-    );
-  }
-
-  private release(): void {
-    this.running--;
-    this.waiting.shift()?.();
-    this.metrics.inFlight.set(this.running);
   }
 }

@@ -69,7 +69,8 @@ export function parseMessage(message: ConsumedMessage): Parsed {
   const result = parseRouteEvent(value);
   if ('error' in result) return { reason: result.error };
   if (message.key !== result.event.subject) return { reason: 'message key does not match the event subject' };
-  return { event: { data: result.event.data, time: Date.parse(result.event.time) } };
+  const { data, time, tenantid } = result.event;
+  return { event: tenantid === undefined ? { data, time: Date.parse(time) } : { data, time: Date.parse(time), tenantId: tenantid } };
 }
 
 /**

@@ -54,11 +54,14 @@ export function parseRemembered(value: string): RememberedPrincipal | undefined 
     typeof p['id'] !== 'string' ||
     typeof p['name'] !== 'string' ||
     !(p['tenant'] === null || typeof p['tenant'] === 'string') ||
+    // A bound key is bound to a tenant's id (an entry without one, written by an older version, is not used).
+    !(p['tenant'] === null ? p['tenantId'] === null || p['tenantId'] === undefined : typeof p['tenantId'] === 'string') ||
     typeof p['verifiedAt'] !== 'number' ||
     !Array.isArray(scopes) ||
     !scopes.every((s): s is Scope => typeof s === 'string' && (SCOPES as readonly string[]).includes(s))
   ) {
     return undefined;
   }
-  return { id: p['id'], name: p['name'], tenant: p['tenant'], scopes, verifiedAt: p['verifiedAt'] };
+  const tenantId = typeof p['tenantId'] === 'string' ? p['tenantId'] : null;
+  return { id: p['id'], name: p['name'], tenant: p['tenant'], tenantId, scopes, verifiedAt: p['verifiedAt'] };
 }

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Injectable, Param, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProperty, ApiTags, type ApiPropertyOptions } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
-import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
+import { AuthGuard, CurrentPrincipal, tenantGone, type Principal } from '@tm/auth';
 import { HEALTH_CHECK_SCHEMA, routeKey, type HealthCheck, type PolicyEndpoint, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf } from '@tm/persistence';
 import { ApiProblems, OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
@@ -28,10 +28,11 @@ export class EndpointHealthDoc extends ResolvedEndpoint {
   @ApiProperty({
     type: 'object',
     nullable: true,
-    description: 'the last probe error any prober saw, and which',
+    description:
+      "the last probe error any prober saw, and which: the failure's class and status (\"connection refused\", \"timeout after 10 s\", \"HTTP 503 (expected 200-299)\", \"refused: loopback address (PROBE_ALLOW_LOOPBACK is off)\"), never an address",
     required: ['message', 'at', 'prober'],
     properties: {
-      message: { type: 'string', example: 'connect ECONNREFUSED 10.0.3.7:8080' },
+      message: { type: 'string', example: 'connection refused' },
       at: { type: 'string', format: 'date-time' },
       prober: { type: 'string', example: 'tm-health-prober-7c9f-x2' },
     },
@@ -67,6 +68,15 @@ export class RouteHealthDoc {
   @ApiProperty(HEALTH_CHECK_SCHEMA as ApiPropertyOptions)
   healthCheck!: HealthCheck | null;
 
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    example: 10,
+    description:
+      "the probe timeout the probers use, in seconds, as their fresh verdicts report it (the longest, should they differ): healthCheck.timeoutSeconds, or less when that is above the interval or the probers' cap (PROBE_MAX_TIMEOUT_SECONDS, default 10), so a stored timeout above the cap is probed with the cap; null: no fresh verdict says (not probed, nothing probed yet, or Redis did not answer)",
+  })
+  probeTimeoutSeconds!: number | null;
+
   @ApiProperty({ type: [EndpointHealthDoc] })
   endpoints!: EndpointHealthDoc[];
 }
@@ -85,9 +95,14 @@ export class RouteHealthService {
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000, config.REDIS_COMMAND_TIMEOUT_MS);
   }
 
-  /** The route's configuration (the database; the cache while the database is unreachable) and each endpoint's health. */
-  async of(id: RouteId): Promise<RouteHealthDoc> {
+  /**
+   * The route's configuration (the database; the cache while the database is unreachable) and each
+   * endpoint's health. `tenantId`: the caller's key is bound to that tenant, and a route of its slug
+   * under another tenant's id (a tenant deleted and created again) is not its own.
+   */
+  async of(id: RouteId, tenantId: string | null): Promise<RouteHealthDoc> {
     const route = await this.route(id);
+    if (tenantId !== null && route.tenantId !== undefined && route.tenantId !== tenantId) throw tenantGone(id.tenant);
     let records: HealthRecords = NO_HEALTH;
     let healthAvailable = true;
     try {
@@ -101,6 +116,7 @@ export class RouteHealthService {
       probed: route.healthCheck !== null,
       healthAvailable,
       healthCheck: route.healthCheck,
+      probeTimeoutSeconds: route.healthCheck ? probeTimeoutOf(records, route.endpoints) : null,
       endpoints: route.endpoints.map((e) => {
         const h = route.healthCheck ? endpointHealth(records, e) : { health: 'unknown' as const, since: null, lastError: null, verdicts: { fresh: 0, healthy: 0, unhealthy: 0 } };
         return { id: e.id, url: e.url, priority: e.priority, weight: e.weight, state: e.state, ...h, healthRevision: e.healthRevision };
@@ -108,7 +124,7 @@ export class RouteHealthService {
     };
   }
 
-  private async route(id: RouteId): Promise<{ revision: number; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null }> {
+  private async route(id: RouteId): Promise<{ revision: number; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null; tenantId?: string }> {
     try {
       const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
       if (!snapshot.route) throw notFound(id);
@@ -123,6 +139,17 @@ export class RouteHealthService {
       throw new UnavailableException('PostgreSQL');
     }
   }
+}
+
+/** The longest probe timeout the fresh verdicts of the route's endpoints (at their health revisions) report; null when none does. */
+function probeTimeoutOf(records: HealthRecords, endpoints: readonly PolicyEndpoint[]): number | null {
+  let longest: number | null = null;
+  for (const e of endpoints) {
+    for (const v of records.get(`${e.id}|${e.healthRevision}`)?.verdicts ?? []) {
+      if (typeof v.timeoutSeconds === 'number' && (longest === null || v.timeoutSeconds > longest)) longest = v.timeoutSeconds;
+    }
+  }
+  return longest;
 }
 
 function notFound(id: RouteId): ProblemException {
@@ -142,6 +169,6 @@ export class RouteHealthController {
   @ApiProblems(400, 401, 403, 404, 429, 503)
   health(@CurrentPrincipal() principal: Principal, @Param() id: ResolveParamsDto): Promise<RouteHealthDoc> {
     principal.authorize('routes:read', id.tenant);
-    return this.routes.of(id);
+    return this.routes.of(id, principal.tenantId);
   }
 }

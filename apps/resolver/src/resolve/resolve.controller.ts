@@ -60,6 +60,7 @@ export class ResolveController {
       minRevision: minRevisionOf(minRevisionHeader, query.minRevision),
       strong: query.consistency === 'strong',
       affinity: query.affinity,
+      tenantId: principal.tenantId,
     });
     const headers = cacheHeaders(resolution);
     const route = resolution.route;

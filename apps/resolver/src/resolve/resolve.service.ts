@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { routeKey, selectEndpoint, type EndpointView, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
+import { tenantGone } from '@tm/auth';
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
 import {
   freshness,
@@ -53,6 +54,11 @@ export interface ResolveOptions {
   strong: boolean;
   /** ?affinity=: a stable weighted pick for this string. */
   affinity?: string;
+  /**
+   * The id of the tenant the caller's key is bound to: an answer of the slug under another tenant's id
+   * (a tenant deleted and created again) is never given to it.
+   */
+  tenantId?: string | null;
 }
 
 /** A database read (its snapshot's readAt, the database's time, is when the answer is known current from). */
@@ -159,6 +165,9 @@ export class ResolveService {
       }
     }
     const now = this.clock.now();
+    // A cached route of another tenant under this slug (the caller's was deleted, or this is a new
+    // tenant's and the entry predates it) is never served to this key: the database says whose it is.
+    if (cached?.route && options.tenantId && cached.route.tenantId !== undefined && cached.route.tenantId !== options.tenantId) cached = undefined;
     if (cached && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
       const { leftMs, ageMs } = freshness(cached, { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs }, now);
       if (leftMs > 0) {
@@ -189,8 +198,9 @@ export class ResolveService {
         code: 'min_revision_ahead',
       });
     }
+    if (snapshot.route && options.tenantId && snapshot.route.tenantId !== options.tenantId) throw tenantGone(id.tenant);
     const route: CachedRoute | null = snapshot.route
-      ? { url: snapshot.route.url, revision: snapshot.route.revision, endpoints: snapshot.route.endpoints, healthCheck: snapshot.route.healthCheck }
+      ? { url: snapshot.route.url, revision: snapshot.route.revision, endpoints: snapshot.route.endpoints, healthCheck: snapshot.route.healthCheck, tenantId: snapshot.route.tenantId }
       : null;
     // Freshness counts from when the read started (a shared or slow read is already that old).
     const { leftMs } = freshness(

@@ -33,7 +33,7 @@ export function toLoggedChange(change: Change, at: number): LoggedChange {
   const tenant = change.routeKey.slice(0, slash);
   const service = change.routeKey.slice(slash + 1, change.routeKey.indexOf('/', slash + 1));
   const name = change.deleted ? WatchEvents.delete : WatchEvents.put;
-  return { revision: change.revision, tenant, service, frame: `event: ${name}\nid: ${change.revision}\ndata: ${change.event}\n\n`, at };
+  return { revision: change.revision, tenant, tenantId: change.tenantId, service, frame: `event: ${name}\nid: ${change.revision}\ndata: ${change.event}\n\n`, at };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ChangeLog, type LoggedChange } from './change-log';
 
 function change(revision: number, at: number): LoggedChange {
-  return { revision, tenant: 't', service: 's', frame: `id: ${revision}\n\n`, at };
+  return { revision, tenant: 't', tenantId: null, service: 's', frame: `id: ${revision}\n\n`, at };
 }
 
 describe('ChangeLog', () => {

@@ -2,6 +2,8 @@
 export interface LoggedChange {
   revision: number;
   tenant: string;
+  /** The id of the tenant it belongs to (null: an event written before events carried it). */
+  tenantId: string | null;
   service: string;
   /** The SSE frame: `event: put|delete`, `id: <revision>`, `data: <CloudEvent>`. */
   frame: string;

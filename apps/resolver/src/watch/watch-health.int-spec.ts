@@ -1,6 +1,6 @@
 import type { HealthCheck } from '@tm/contracts';
-import { HealthStore } from '@tm/route-cache';
-import { ResolverUnderTest } from '../resolver.test-support';
+import { HealthStore, nextLapse } from '@tm/route-cache';
+import { resolveOn, ResolverUnderTest } from '../resolver.test-support';
 import { listening, WatchClient, type Frame } from './watch.test-support';
 
 const CHECK: HealthCheck = { type: 'http', path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2, expectedStatus: '200-299' };
@@ -34,9 +34,9 @@ describe('watch with health (real PostgreSQL and Redis)', () => {
     open.push(client);
     return client;
   };
-  const mark = async (endpoint: string, healthRevision: number, health: 'healthy' | 'unhealthy') => {
+  const mark = async (endpoint: string, healthRevision: number, health: 'healthy' | 'unhealthy', ttlMs = 30_000, environment = 'prod') => {
     for (const prober of ['p1', 'p2']) {
-      await store.recordVerdict({ tenant: 'wh', service: 'web', environment: 'prod' }, { id: endpoint, healthRevision }, { prober, health, error: null, ttlMs: 30_000 });
+      await store.recordVerdict({ tenant: 'wh', service: 'web', environment }, { id: endpoint, healthRevision }, { prober, health, error: null, ttlMs });
     }
   };
 
@@ -63,6 +63,8 @@ describe('watch with health (real PostgreSQL and Redis)', () => {
       ['b', 'unknown', data.revision],
     ]);
     expect(healthOf(first)[0]).toMatchObject({ tenant: 'wh', service: 'web', environment: 'prod', since: expect.any(String) as unknown });
+    // Unknown too carries a since (a moment within it): a client applies it like any other.
+    expect(healthOf(first).every((h) => typeof h.since === 'string' && !Number.isNaN(Date.parse(h.since)))).toBe(true);
     expect(first.filter((f) => f.event === 'health').every((f) => f.id === undefined)).toBe(true);
 
     // One prober, then the other: no majority (unknown), then healthy; each decision is an event.
@@ -97,6 +99,33 @@ describe('watch with health (real PostgreSQL and Redis)', () => {
       ['a', 'unhealthy'],
       ['b', 'unknown'],
     ]);
+  });
+
+  it('verdicts that expire with no prober left: the stream gets unknown within an interval, as the answers have it; a prober back is healthy again', async () => {
+    // A long interval (the bound), verdicts that Redis expires (on its own clock) after 1.5 s.
+    const check = { ...CHECK, intervalSeconds: 5, timeoutSeconds: 1 };
+    const { data } = await r.writePolicy('wh/web/expiry', { ...policy, healthCheck: check });
+    await mark('a', data.revision, 'healthy', 1_500, 'expiry');
+    const expiresAt = nextLapse((await store.readAt({ tenant: 'wh', service: 'web', environment: 'expiry' })).records) ?? 0;
+    const c = await watch('/v1/watch/wh?service=web&health=true');
+    const ofA = (frames: Frame[]) => healthOf(frames).filter((h) => h.environment === 'expiry' && h.endpoint === 'a');
+    await c.until((f) => ofA(f).some((h) => h.health === 'healthy'));
+    // Every prober stopped: nothing is published; the resolver notices the expiry itself.
+    const lapsed = await c.until((f) => ofA(f).at(-1)?.health === 'unknown');
+    const unknown = ofA(lapsed).at(-1) as HealthData;
+    const seen = ofA(lapsed).length;
+    const since = Date.parse(String(unknown.since));
+    expect(since).toBeGreaterThanOrEqual(expiresAt);
+    expect(since - expiresAt).toBeLessThan(check.intervalSeconds * 1000);
+    const answer = await resolveOn(r.app, 'wh/web/expiry');
+    expect((answer.body['endpoints'] as { id: string; health: string }[]).map((e) => [e.id, e.health])).toEqual([
+      ['a', 'unknown'],
+      ['b', 'unknown'],
+    ]);
+    // A prober back with the verdict it had before: a change again, later than the expiry.
+    await mark('a', data.revision, 'healthy', 30_000, 'expiry');
+    const back = await c.until((f) => ofA(f).length > seen && ofA(f).at(-1)?.health === 'healthy');
+    expect(Date.parse(String(ofA(back).at(-1)?.since))).toBeGreaterThan(since);
   });
 
   it('health must be true or false', async () => {

@@ -6,6 +6,8 @@ export interface WatchHooks {
   feedRead?(read: ChangesAfter): Promise<void>;
   /** A stream resuming from the outbox is about to read its next page (after `position`). */
   beforeHistoryPage?(position: number): Promise<void>;
+  /** A stream was admitted and is about to read its snapshot. */
+  beforeSnapshotRead?(): Promise<void>;
   /** A snapshot was read (as of `asOf`), before it is written and the stream joins the feed. */
   afterSnapshot?(asOf: number): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { WatchEvents, type WatchBookmark } from '@tm/contracts';
 import type { LoggedChange } from './change-log';
+import type { StreamTicket } from './stream-limits';
 
 /**
  * What the feed has proved: every change up to `revision` has been fanned out, and `revision` was the
@@ -13,7 +14,35 @@ export interface Proof {
   establishedAt: number;
 }
 
-export type CloseReason = 'client' | 'slow' | 'shutdown' | 'gap' | 'error' | 'health-gap';
+/**
+ * Why a stream ended: the client left; `slow`: too many unread events, or congested past
+ * WATCH_MAX_CONGESTED_MS; `shutdown`; `gap`: changes that can no longer be sent; `error`; `health-gap`:
+ * health events may have been missed; `revoked`: its key was revoked or deleted (its tenant too);
+ * `tenant-gone`: its tenant was deleted and the slug taken by a new tenant.
+ */
+export type CloseReason = 'client' | 'slow' | 'shutdown' | 'gap' | 'error' | 'health-gap' | 'revoked' | 'tenant-gone';
+
+/** What a stream is for and whose it is. */
+export interface StreamOptions {
+  /** null: every tenant the key may read (an unbound key on /v1/watch). */
+  tenant: string | null;
+  /**
+   * The id of the tenant whose changes it is sent, when known (a tenant-bound key's, or learnt from the
+   * first change): a change of the same slug under another id is a new tenant's, never sent to it.
+   */
+  tenantId: string | null;
+  service: string | null;
+  /** ?health=true: health events too. */
+  health: boolean;
+  /** The stored key it was opened with (null: TM_ADMIN_TOKEN): revoking the key ends the stream. */
+  keyId: string | null;
+  /** Events a client that does not read may have queued before it is cut. */
+  maxBuffered: number;
+  /** Monotonic ms (the resolver's local clock). */
+  clock: () => number;
+  /** Its place among the replica's streams, given back when it closes. */
+  ticket: StreamTicket;
+}
 
 /** An SSE frame for a bookmark. */
 export function bookmarkFrame(proof: Proof, now: number, snapshot: boolean): string {
@@ -29,7 +58,8 @@ export function bookmarkFrame(proof: Proof, now: number, snapshot: boolean): str
 /**
  * One watch stream: a filter (a tenant, or every tenant; a service or all), the position it has been
  * sent up to, and the response it writes to. Writes never wait: a client that stops reading has its
- * events queued until `maxBuffered` are, then it is closed (it resumes from its last id).
+ * events queued until `maxBuffered` are, or until it has been congested for WATCH_MAX_CONGESTED_MS
+ * (the service's sweep), then it is cut (it resumes from its last id). Bookmarks are never queued.
  */
 export class WatchStream {
   /** Every matching change up to this revision has been sent (or was in the snapshot): the feed skips them. */
@@ -43,22 +73,33 @@ export class WatchStream {
   private lastProof: Proof | undefined;
   /** Fed by the feed (after its catch-up) rather than catching up from history. */
   live = false;
+  readonly tenant: string | null;
+  tenantId: string | null;
+  readonly service: string | null;
+  readonly health: boolean;
+  readonly keyId: string | null;
+  /**
+   * Since when (monotonic ms) the client has not taken what was written (the response's buffer is over
+   * its mark and has not drained); undefined while writes go through. Bookmarks are skipped meanwhile,
+   * so one is never queued (its ageMs is taken when it is written), and past WATCH_MAX_CONGESTED_MS the
+   * stream is cut.
+   */
+  congestedSince: number | undefined;
   private queued = 0;
-  private congested = false;
   private ended = false;
 
   constructor(
     private readonly response: ServerResponse,
-    /** null: every tenant the key may read (an unbound key on /v1/watch). */
-    readonly tenant: string | null,
-    readonly service: string | null,
-    /** ?health=true: health events too. */
-    readonly health: boolean,
-    private readonly maxBuffered: number,
+    private readonly options: StreamOptions,
     private readonly onClose: (stream: WatchStream, reason: CloseReason) => void,
   ) {
+    this.tenant = options.tenant;
+    this.tenantId = options.tenantId;
+    this.service = options.service;
+    this.health = options.health;
+    this.keyId = options.keyId;
     response.on('drain', () => {
-      this.congested = false;
+      this.congestedSince = undefined;
       this.queued = 0;
     });
     response.on('close', () => this.close('client'));
@@ -72,13 +113,23 @@ export class WatchStream {
     return (this.tenant === null || change.tenant === this.tenant) && (this.service === null || change.service === this.service);
   }
 
-  /** Writes a change the stream has not been sent and cares about; true if written. */
+  /**
+   * Writes a change the stream has not been sent and cares about; true if written. A change of the
+   * stream's tenant slug under another tenant id means its tenant was deleted and the slug taken: the
+   * stream ends rather than be sent a new tenant's changes.
+   */
   offer(change: LoggedChange): boolean {
     if (change.revision <= this.covered || !this.matches(change)) return false;
+    if (this.tenant !== null && change.tenantId !== null) {
+      if (this.tenantId === null) this.tenantId = change.tenantId;
+      else if (change.tenantId !== this.tenantId) {
+        this.close('tenant-gone');
+        return false;
+      }
+    }
     this.covered = change.revision;
     this.lastId = change.revision;
-    this.write(change.frame, 1);
-    return true;
+    return this.write(change.frame, 1);
   }
 
   /**
@@ -86,7 +137,7 @@ export class WatchStream {
    * once `heartbeatMs` passed) a newer proof. Never below what the stream was sent. True if written.
    */
   bookmark(proof: Proof, now: number, heartbeatMs: number): boolean {
-    if (proof.revision < this.covered || proof.revision < this.lastId) return false;
+    if (this.congestedSince !== undefined || proof.revision < this.covered || proof.revision < this.lastId) return false;
     const advances = proof.revision > this.lastBookmark;
     const heartbeat = now - this.lastBookmarkAt >= heartbeatMs && proof.establishedAt > (this.lastProof?.establishedAt ?? -Infinity);
     if (!advances && !heartbeat) return false;
@@ -107,20 +158,23 @@ export class WatchStream {
   /** Writes a frame; `events` counts toward the unread limit while the client is not reading. */
   write(frame: string, events: number): boolean {
     if (this.ended) return false;
-    if (this.congested) {
+    if (this.congestedSince !== undefined) {
       this.queued += events;
-      if (this.queued > this.maxBuffered) {
+      if (this.queued > this.options.maxBuffered) {
         this.close('slow');
         return false;
       }
     }
-    if (!this.response.write(frame)) this.congested = true;
+    if (!this.response.write(frame) && this.congestedSince === undefined) this.congestedSince = this.options.clock();
     return true;
   }
 
-  /** Resolves once the client has read what was written (for the catch-up, which sets its own pace). */
+  /**
+   * Resolves once the client has read what was written (for the snapshot and the catch-up, which set
+   * their own pace), or the stream ended: one congested past WATCH_MAX_CONGESTED_MS is cut.
+   */
   async drained(): Promise<void> {
-    if (!this.congested || this.ended) return;
+    if (this.congestedSince === undefined || this.ended) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         this.response.off('drain', done);
@@ -135,6 +189,7 @@ export class WatchStream {
   close(reason: CloseReason): void {
     if (this.ended) return;
     this.ended = true;
+    this.options.ticket.release();
     this.onClose(this, reason);
     // A client that does not read would never take the rest: cut it. Others get a clean end and resume.
     if (reason === 'slow') this.response.destroy();

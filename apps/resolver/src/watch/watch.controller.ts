@@ -2,7 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { applyDecorators, Controller, Get, Headers, Param, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
+import { ADMIN_TOKEN_ID, AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
 import { parseRevision, WatchHeaders } from '@tm/contracts';
 import { ApiProblems, ProblemException } from '@tm/platform';
 import { WatchQuery, WatchTenantParams, WatchTenantQuery } from './dto/watch.dto';
@@ -21,7 +21,7 @@ function ApiWatchStream(): MethodDecorator {
     ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this revision (wins over since)' }),
     ApiProduces('text/event-stream'),
     ApiOkResponse({ description: STREAM_DESCRIPTION, content: { 'text/event-stream': { schema: { type: 'string' } } } }),
-    ApiProblems(400, 401, 403, 410, 412, 503),
+    ApiProblems(400, 401, 403, 410, 412, 429, 503),
   );
 }
 
@@ -58,7 +58,7 @@ export class WatchController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     principal.authorize('routes:read', params.tenant);
-    await this.stream(reply, { tenant: params.tenant, service: query.service ?? null, health: query.health === 'true' }, startRevision(query, lastEventId));
+    await this.stream(reply, principal, { tenant: params.tenant, service: query.service ?? null, health: query.health === 'true' }, startRevision(query, lastEventId));
   }
 
   @Get()
@@ -71,12 +71,13 @@ export class WatchController {
     @Res() reply: FastifyReply,
   ): Promise<void> {
     principal.authorize('routes:read');
-    await this.stream(reply, { tenant: principal.tenant, service: null, health: query.health === 'true' }, startRevision(query, lastEventId));
+    await this.stream(reply, principal, { tenant: principal.tenant, service: null, health: query.health === 'true' }, startRevision(query, lastEventId));
   }
 
-  private async stream(reply: FastifyReply, filter: WatchFilter, since: number | undefined): Promise<void> {
-    // Every refusal (410, 412, 503) is a problem answer before the stream begins.
-    const start = await this.watch.prepare(filter, since);
+  private async stream(reply: FastifyReply, principal: Principal, filter: WatchFilter, since: number | undefined): Promise<void> {
+    // Every refusal (410, 412, 429, 503) is a problem answer before the stream begins.
+    const admin = principal.id === ADMIN_TOKEN_ID;
+    const start = await this.watch.prepare({ filter, owner: { keyId: admin ? null : principal.id, tenant: filter.tenant }, tenantId: principal.tenantId }, since);
     reply.hijack();
     const response = reply.raw;
     const headers: OutgoingHttpHeaders = {};
@@ -89,6 +90,6 @@ export class WatchController {
       [WatchHeaders.bookmarkInterval]: String(this.watch.bookmarkIntervalMs),
     });
     response.flushHeaders();
-    this.watch.open(response, filter, start);
+    this.watch.open(response, start);
   }
 }

@@ -16,6 +16,7 @@ export class WatchMetrics {
   readonly feedProofAge: Gauge;
   readonly historyReads: Counter;
   readonly feedDelay: Histogram;
+  readonly refused: Counter;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const registers = [registry];
@@ -28,8 +29,15 @@ export class WatchMetrics {
     });
     this.closed = new Counter({
       name: 'tm_resolver_watch_streams_closed_total',
-      help: 'Watch streams closed, by reason (client, slow: too many unread events, shutdown, gap, error, health-gap: health events may have been missed)',
+      help:
+        'Watch streams closed, by reason (client, slow: too many unread events or congested too long, shutdown, gap, error, health-gap: health events may have been missed, revoked: its key was revoked or deleted, tenant-gone: its tenant was deleted and its slug reused)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'tm_resolver_watch_streams_refused_total',
+      help: 'Watch streams refused by a limit (replica: WATCH_MAX_STREAMS, 503; key or tenant: their quotas, 429), by tenant ("-": every tenant)',
+      labelNames: ['limit', 'tenant'],
       registers,
     });
     this.eventsSent = new Counter({ name: 'tm_resolver_watch_events_sent_total', help: 'put and delete events written to watch streams', registers });

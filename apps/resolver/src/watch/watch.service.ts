@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { HttpStatus, Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { ApiKeyVerifier, tenantGone } from '@tm/auth';
 import { routeEvent, routeKey, WatchEvents, type WatchCompacted } from '@tm/contracts';
 import { databaseFailure, historyBounds, readChangesAfter, readRoutesSnapshot, type Query, type RoutesSnapshot } from '@tm/persistence';
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
@@ -13,6 +14,7 @@ import type { ChangeLog, LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
 import { WatchStream, type CloseReason, type Proof } from './watch-stream';
+import { StreamLimits, type StreamOwner, type StreamTicket } from './stream-limits';
 
 /** How often streams that have not had a bookmark for the latest proof get one (coalescing; the contract allows 200 ms). */
 const SWEEP_MS = 100;
@@ -20,6 +22,8 @@ const SWEEP_MS = 100;
 const HISTORY_PAGE = 500;
 /** Snapshot routes written before waiting for the client to read them. */
 const SNAPSHOT_CHUNK = 500;
+/** The keys of open streams are checked at most this often (AUTH_CACHE_TTL_MS 0 asks every request, and streams this often). */
+const MIN_REVOCATION_CHECK_MS = 250;
 
 /** What a stream is sent: a tenant's routes (one service's, when given), or every tenant's. */
 export interface WatchFilter {
@@ -29,11 +33,24 @@ export interface WatchFilter {
   health?: boolean;
 }
 
+/** A stream asked for: what it is sent, and whose it is. */
+export interface WatchRequest {
+  filter: WatchFilter;
+  /** The key's id (null: TM_ADMIN_TOKEN) and the tenant it counts against. */
+  owner: StreamOwner;
+  /** The tenant's id when the key is bound to it: a tenant is its id, not its slug. */
+  tenantId: string | null;
+}
+
+/** Where a stream starts: a snapshot, or a resume from this replica's memory or from the outbox. */
+type StartPoint = { kind: 'snapshot'; snapshot: RoutesSnapshot; sentAt: number } | { kind: 'memory'; since: number } | { kind: 'outbox'; since: number };
+
 /** How a stream starts, decided (and checked against the store) before its response begins. */
-export type WatchStart =
-  | { kind: 'snapshot'; snapshot: RoutesSnapshot; sentAt: number }
-  | { kind: 'memory'; since: number }
-  | { kind: 'outbox'; since: number };
+export type WatchStart = StartPoint & {
+  request: WatchRequest;
+  /** Its place among the replica's streams, held from admission. */
+  ticket: StreamTicket;
+};
 
 /** A CloudEvent id for a route's state whose outbox row is gone: the same for the same state. */
 function derivedEventId(key: string, revision: number): string {
@@ -60,8 +77,10 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   /** Streams sent events since the last proof: they get its bookmark at once. */
   private touched: WatchStream[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
+  private revocationTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly query: Query;
+  private readonly limits: StreamLimits;
 
   constructor(
     private readonly config: ResolverConfig,
@@ -71,8 +90,13 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     @Inject(LOCAL_CLOCK) private readonly clock: LocalClock,
     @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
     private readonly healthEvents: HealthEvents,
+    private readonly verifier: ApiKeyVerifier,
   ) {
     this.query = <T>(sql: string, params: unknown[]) => this.dataSource.query<T[]>(sql, params);
+    this.limits = new StreamLimits(
+      { total: config.WATCH_MAX_STREAMS, perKey: config.WATCH_MAX_STREAMS_PER_KEY, perTenant: config.WATCH_MAX_STREAMS_PER_TENANT },
+      (limit, owner) => this.metrics.refused.inc({ limit, tenant: owner.tenant ?? '-' }),
+    );
     feed.subscribe(this);
   }
 
@@ -83,31 +107,80 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   onApplicationBootstrap(): void {
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
+    this.scheduleRevocationCheck();
   }
 
   /** SIGTERM: every stream ends (clients resume on another replica); new ones get 503. */
   beforeApplicationShutdown(): void {
     this.closing = true;
     clearInterval(this.sweepTimer);
+    clearTimeout(this.revocationTimer);
     for (const stream of [...this.streams]) stream.close('shutdown');
   }
 
+  /** How often the keys of open streams are checked: half the auth cache's TTL, so a revocation ends them within it. */
+  private get revocationCheckMs(): number {
+    return Math.max(MIN_REVOCATION_CHECK_MS, Math.floor(this.config.AUTH_CACHE_TTL_MS / 2));
+  }
+
+  private scheduleRevocationCheck(): void {
+    if (this.closing) return;
+    this.revocationTimer = setTimeout(() => {
+      void this.checkRevocations().finally(() => this.scheduleRevocationCheck());
+    }, this.revocationCheckMs);
+    this.revocationTimer.unref();
+  }
+
   /**
-   * Decides how a stream starts and checks it against the store: 410 for a revision older than the
-   * history, 412 beyond the store, 503 while a snapshot (or a resume from before memory) cannot reach
-   * PostgreSQL or the replica is full. Nothing is written yet.
+   * Revocation reaches open streams (docs/guarantees.md, "Tenancy"): the stored keys of every open
+   * stream, checked in one statement; the streams of a key revoked or deleted (a tenant's deletion
+   * deletes its keys) end cleanly, and the client's resume is refused. While PostgreSQL cannot say,
+   * streams go on, as every read does with the keys verified before an outage.
    */
-  async prepare(filter: WatchFilter, since: number | undefined): Promise<WatchStart> {
-    if (this.closing) throw new UnavailableException('this replica (it is shutting down)', 1);
-    if (this.streams.size >= this.config.WATCH_MAX_STREAMS) {
-      throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', `this replica has ${this.streams.size} watch streams open, its most; retry later`, {
-        headers: { 'Retry-After': '1' },
-        code: 'watch_streams_exhausted',
-      });
+  async checkRevocations(): Promise<void> {
+    const keys = new Set<string>();
+    for (const stream of this.streams) if (stream.keyId !== null) keys.add(stream.keyId);
+    if (keys.size === 0) return;
+    let valid: Set<string>;
+    try {
+      valid = await this.verifier.stillValid([...keys]);
+    } catch (e) {
+      this.logger.debug(`keys of open streams not checked: ${e instanceof Error ? e.message : String(e)}`);
+      return;
     }
+    let ended = 0;
+    for (const stream of [...this.streams]) {
+      if (stream.keyId === null || valid.has(stream.keyId)) continue;
+      stream.close('revoked');
+      ended++;
+    }
+    if (ended > 0) this.logger.log(`ended ${ended} watch streams of revoked or deleted keys`);
+  }
+
+  /**
+   * Admits a stream (its place counts from now: 503 when the replica is full, 429 over a key's or a
+   * tenant's quota), decides how it starts and checks it against the store: 410 for a revision older
+   * than the history, 412 beyond the store, 503 while a snapshot (or a resume from before memory)
+   * cannot reach PostgreSQL. Nothing is written yet; a refusal gives its place back.
+   */
+  async prepare(request: WatchRequest, since: number | undefined): Promise<WatchStart> {
+    if (this.closing) throw new UnavailableException('this replica (it is shutting down)', 1);
+    const ticket = this.limits.admit(request.owner);
+    try {
+      return { ...(await this.decide(request, since)), request, ticket };
+    } catch (e) {
+      ticket.release();
+      throw e;
+    }
+  }
+
+  private async decide(request: WatchRequest, since: number | undefined): Promise<StartPoint> {
+    const { filter } = request;
     if (since === undefined) {
+      await this.hooks.beforeSnapshotRead?.();
       const sentAt = this.clock();
       const snapshot = await this.fromDatabase(() => readRoutesSnapshot(this.query, filter.tenant, filter.service));
+      if (request.tenantId !== null && filter.tenant !== null && snapshot.tenantId !== request.tenantId) throw tenantGone(filter.tenant);
       return { kind: 'snapshot', snapshot, sentAt };
     }
     const history = this.feed.history;
@@ -128,12 +201,24 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   }
 
   /** Starts a prepared stream on a response whose headers are written. */
-  open(response: ServerResponse, filter: WatchFilter, start: WatchStart): void {
-    const stream = new WatchStream(response, filter.tenant, filter.service, filter.health === true, this.config.WATCH_MAX_BUFFERED_EVENTS, (s, reason) =>
-      this.forget(s, reason),
+  open(response: ServerResponse, start: WatchStart): void {
+    const { filter, owner, tenantId } = start.request;
+    const stream = new WatchStream(
+      response,
+      {
+        tenant: filter.tenant,
+        tenantId: tenantId ?? (start.kind === 'snapshot' ? start.snapshot.tenantId : null),
+        service: filter.service,
+        health: filter.health === true,
+        keyId: owner.keyId,
+        maxBuffered: this.config.WATCH_MAX_BUFFERED_EVENTS,
+        clock: this.clock,
+        ticket: start.ticket,
+      },
+      (s, reason) => this.forget(s, reason),
     );
     this.streams.add(stream);
-    this.metrics.streams.set(this.streams.size);
+    this.metrics.streams.set(this.limits.open);
     this.metrics.opened.inc({ start: start.kind });
     this.begin(stream, start).catch((e: unknown) => {
       if (stream.closed) return;
@@ -151,19 +236,16 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
         const r = snapshot.routes[i];
         if (!r) continue;
         const key = routeKey(r);
-        const event = routeEvent(r.eventId ?? derivedEventId(key, r.revision), r.updatedAt, {
-          tenant: r.tenant,
-          service: r.service,
-          environment: r.environment,
-          url: r.url,
-          revision: r.revision,
-          endpoints: r.endpoints,
-          healthCheck: r.healthCheck,
-        });
+        const { tenant, service, environment, url, revision, endpoints, healthCheck } = r;
+        const data = { tenant, service, environment, url, revision, endpoints, healthCheck };
+        const event = routeEvent(r.eventId ?? derivedEventId(key, r.revision), r.updatedAt, data, r.tenantId);
         stream.write(`event: ${WatchEvents.put}\ndata: ${JSON.stringify(event)}\n\n`, 1);
         if (i % SNAPSHOT_CHUNK === SNAPSHOT_CHUNK - 1) await stream.drained();
       }
       this.metrics.eventsSent.inc(snapshot.routes.length);
+      // The bookmark is written once the client has taken the snapshot, so its ageMs is its age when written.
+      await stream.drained();
+      if (stream.closed) return;
       const proof: Proof = { revision: snapshot.asOf, knownCurrentAt: snapshot.readAt, establishedAt: start.sentAt };
       stream.sendBookmark(proof, this.clock(), true);
       this.metrics.bookmarksSent.inc();
@@ -275,14 +357,22 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     for (const stream of [...this.streams]) stream.close('gap');
   }
 
-  /** Bookmarks for the streams behind the latest proof, and heartbeats for the quiet ones. */
-  private sweep(): void {
+  /**
+   * Cuts the streams congested for longer than WATCH_MAX_CONGESTED_MS (they resume), and sends
+   * bookmarks to the streams behind the latest proof, and heartbeats to the quiet ones.
+   */
+  sweep(): void {
     const proof = this.feed.proof;
-    if (!proof) return;
     const now = this.clock();
     const heartbeat = Math.max(0, this.config.WATCH_BOOKMARK_INTERVAL_MS - SWEEP_MS);
     let sent = 0;
-    for (const stream of this.streams) if (stream.live && stream.bookmark(proof, now, heartbeat)) sent++;
+    for (const stream of this.streams) {
+      if (stream.congestedSince !== undefined && now - stream.congestedSince > this.config.WATCH_MAX_CONGESTED_MS) {
+        stream.close('slow');
+        continue;
+      }
+      if (proof && stream.live && stream.bookmark(proof, now, heartbeat)) sent++;
+    }
     this.metrics.bookmarksSent.inc(sent);
   }
 
@@ -310,7 +400,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
       set?.delete(stream);
       if (set?.size === 0) this.byTenant.delete(stream.tenant);
     }
-    this.metrics.streams.set(this.streams.size);
+    this.metrics.streams.set(this.limits.open);
     this.metrics.closed.inc({ reason });
   }
 

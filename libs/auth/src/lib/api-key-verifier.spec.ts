@@ -8,7 +8,7 @@ const ADMIN = 'admin-token-0123456789abcdef';
 
 /** A DataSource whose api_keys table is `rows`, counting queries; a query resolves when released. */
 function fakeDatabase() {
-  const rows = new Map<string, { id: string; name: string; secret_hash: Buffer; scopes: string[]; revoked_at: Date | null; tenant: string | null }>();
+  const rows = new Map<string, { id: string; name: string; secret_hash: Buffer; scopes: string[]; revoked_at: Date | null; tenant: string | null; tenant_id: string | null }>();
   const db = {
     rows,
     queries: 0,
@@ -18,10 +18,13 @@ function fakeDatabase() {
     failWith: undefined as Error | undefined,
     dataSource: {
       driver: {},
-      query: async (_sql: string, [lookup]: [string]) => {
+      query: async (sql: string, [lookup]: [string | string[]]) => {
         db.queries += 1;
         if (db.failWith) throw db.failWith;
         if (db.hold) await new Promise<void>((r) => db.held.push(r));
+        // stillValid: the ids of the given keys that are not revoked.
+        if (Array.isArray(lookup)) return [...rows.values()].filter((r) => lookup.includes(r.id) && r.revoked_at === null).map((r) => ({ id: r.id }));
+        if (!sql.includes('lookup')) throw new Error(`unexpected query ${sql}`);
         const row = rows.get(lookup);
         return row ? [row] : [];
       },
@@ -52,9 +55,9 @@ class MemoryOutageCredentials extends OutageCredentials {
 const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
 const flush = () => new Promise((r) => setImmediate(r));
 
-function storedKey(db: ReturnType<typeof fakeDatabase>, tenant: string | null = 'acme') {
+function storedKey(db: ReturnType<typeof fakeDatabase>, tenant: string | null = 'acme', scopes = ['routes:read', 'nonsense'], id = 'k1') {
   const key = generateApiKey();
-  db.rows.set(key.lookup, { id: 'k1', name: 'reader', secret_hash: key.secretHash, scopes: ['routes:read', 'nonsense'], revoked_at: null, tenant });
+  db.rows.set(key.lookup, { id, name: 'reader', secret_hash: key.secretHash, scopes, revoked_at: null, tenant, tenant_id: tenant === null ? null : `id-of-${tenant}` });
   return key;
 }
 
@@ -158,14 +161,14 @@ describe('ApiKeyVerifier', () => {
       expect(await verifier(db, 5_000, { store, graceMs: 60_000 }).verify(key.key)).toBeDefined();
       await flush();
       const remembered = store.entries.get(tokenDigest(key.key));
-      expect(remembered).toMatchObject({ id: 'k1', tenant: 'acme', scopes: ['routes:read'], verifiedAt: now });
+      expect(remembered).toMatchObject({ id: 'k1', tenant: 'acme', tenantId: 'id-of-acme', scopes: ['routes:read'], verifiedAt: now });
       // The secret never leaves the process (it may hold '_', so it is cut by position, not split).
       expect(JSON.stringify([...store.entries])).not.toContain(key.key.slice('tm_'.length + 20 + 1));
       db.failWith = unreachable();
       // Another replica, started during the outage: nothing in its memory.
       const replica = verifier(db, 5_000, { store, graceMs: 60_000 });
       now += 59_000;
-      expect(await replica.verify(key.key)).toMatchObject({ id: 'k1', tenant: 'acme' });
+      expect(await replica.verify(key.key)).toMatchObject({ id: 'k1', tenant: 'acme', tenantId: 'id-of-acme' });
       now += 1_001;
       await expect(new ApiKeyVerifier(db.dataSource, Object.assign(new AuthOptions(), { cacheTtlMs: 5_000, staleGraceMs: 60_000 }), store).verify(key.key)).rejects.toMatchObject({ status: 503 });
     });
@@ -188,6 +191,31 @@ describe('ApiKeyVerifier', () => {
       await expect(v.verify(unseen.key)).rejects.toMatchObject({ status: 503 });
     });
 
+    it('a recalled key never gets more than it had: routes:read on its own tenant, by id', async () => {
+      const db = fakeDatabase();
+      const store = new MemoryOutageCredentials();
+      const writer = storedKey(db, 'acme', ['routes:write', 'audit:read'], 'k-writer');
+      const admin = storedKey(db, null, ['admin'], 'k-admin');
+      const auditor = storedKey(db, 'acme', ['audit:read'], 'k-auditor');
+      const v = verifier(db, 0, { store, graceMs: 60_000 });
+      for (const k of [writer, admin, auditor]) expect(await v.verify(k.key)).toBeDefined();
+      await flush();
+      db.failWith = unreachable();
+      const during = verifier(db, 0, { store, graceMs: 60_000 });
+      const w = await during.verify(writer.key);
+      expect([...(w?.scopes ?? [])]).toEqual(['routes:read']);
+      expect(w).toMatchObject({ tenant: 'acme', tenantId: 'id-of-acme' });
+      expect(w?.hasScope('routes:write')).toBe(false);
+      expect(w?.reaches('acme')).toBe(true);
+      expect(w?.reaches('other')).toBe(false);
+      // An admin key reads every tenant, as it could, and administers nothing.
+      const a = await during.verify(admin.key);
+      expect([...(a?.scopes ?? [])]).toEqual(['routes:read']);
+      expect(a?.isAdmin).toBe(false);
+      expect(a?.reaches('other')).toBe(true);
+      // A key that could not read routes reads none.
+      expect((await during.verify(auditor.key))?.hasScope('routes:read')).toBe(false);
+    });
     it('overload is a 503 with the store left alone; without a store an outage is a 503', async () => {
       const db = fakeDatabase();
       const store = new MemoryOutageCredentials();
@@ -199,5 +227,25 @@ describe('ApiKeyVerifier', () => {
       db.failWith = unreachable();
       await expect(verifier(db, 0).verify(key.key)).rejects.toMatchObject({ status: 503, extra: { code: 'dependency_unavailable' } });
     });
+  });
+  it('stillValid: the ids of keys neither revoked nor deleted; the others leave the cache at once', async () => {
+    const db = fakeDatabase();
+    const v = verifier(db, 60_000);
+    const kept = storedKey(db, 'acme', ['routes:read'], 'k-kept');
+    const revoked = storedKey(db, 'acme', ['routes:read'], 'k-revoked');
+    const deleted = storedKey(db, 'acme', ['routes:read'], 'k-deleted');
+    for (const k of [kept, revoked, deleted]) expect(await v.verify(k.key)).toBeDefined();
+    (db.rows.get(revoked.lookup) as { revoked_at: Date | null }).revoked_at = new Date();
+    db.rows.delete(deleted.lookup);
+    // Still trusted from the cache, within its TTL ...
+    expect(await v.verify(revoked.key)).toBeDefined();
+    expect([...(await v.stillValid(['k-kept', 'k-revoked', 'k-deleted']))]).toEqual(['k-kept']);
+    // ... and no longer once stillValid has seen them go, without waiting for the TTL.
+    expect(await v.verify(revoked.key)).toBeUndefined();
+    expect(await v.verify(deleted.key)).toBeUndefined();
+    expect(await v.verify(kept.key)).toBeDefined();
+    expect(await v.stillValid([])).toEqual(new Set());
+    db.failWith = unreachable();
+    await expect(v.stillValid(['k-kept'])).rejects.toThrow('ECONNREFUSED');
   });
 });

@@ -4,8 +4,11 @@ import { SCOPES, type Scope } from '@tm/contracts';
 import { databaseFailure } from '@tm/persistence';
 import { OverloadedException, UnavailableException } from '@tm/platform';
 import { hashesEqual, hashSecret, parseApiKey, tokenDigest } from './keys';
-import { OutageCredentials, type RememberedPrincipal } from './outage-credentials';
+import { OutageCredentials, outageScopes, type RememberedPrincipal } from './outage-credentials';
 import { Principal } from './principal';
+
+/** The id of the principal TM_ADMIN_TOKEN gives (stored keys have UUIDs). */
+export const ADMIN_TOKEN_ID = 'admin-token';
 
 export class AuthOptions {
   /** TM_ADMIN_TOKEN: a token that acts as an admin key. */
@@ -31,6 +34,7 @@ interface KeyRow {
   scopes: string[];
   revoked_at: Date | null;
   tenant: string | null;
+  tenant_id: string | null;
 }
 
 /** Turns a bearer token into a Principal: the admin token, or an unrevoked stored key. */
@@ -45,7 +49,7 @@ export class ApiKeyVerifier {
   private readonly inFlight = new Map<string, Promise<Principal | undefined>>();
   /** SHA-256 of TM_ADMIN_TOKEN, computed once; the offered token's hash is compared to it. */
   private readonly adminHash: Buffer | undefined;
-  private readonly admin = new Principal('admin-token', 'TM_ADMIN_TOKEN', null, new Set<Scope>(['admin']));
+  private readonly admin = new Principal(ADMIN_TOKEN_ID, 'TM_ADMIN_TOKEN', null, new Set<Scope>(['admin']), null);
   private readonly logger = new Logger('Auth');
 
   constructor(
@@ -82,7 +86,7 @@ export class ApiKeyVerifier {
     let rows: KeyRow[];
     try {
       rows = await this.dataSource.query<KeyRow[]>(
-        `SELECT k.id, k.name, k.secret_hash, k.scopes, k.revoked_at, t.slug AS tenant
+        `SELECT k.id, k.name, k.secret_hash, k.scopes, k.revoked_at, t.slug AS tenant, k.tenant_id
            FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id
           WHERE k.lookup = $1`,
         [lookup],
@@ -104,15 +108,30 @@ export class ApiKeyVerifier {
       return undefined;
     }
     const scopes = row.scopes.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s));
-    const principal = new Principal(row.id, row.name, row.tenant, new Set(scopes));
+    const principal = new Principal(row.id, row.name, row.tenant, new Set(scopes), row.tenant_id);
     const now = Date.now();
     if (this.options.cacheTtlMs > 0) this.cache.set(token, { principal, until: now + this.options.cacheTtlMs });
     const store = this.store();
     if (store) {
-      const remembered: RememberedPrincipal = { id: row.id, name: row.name, tenant: row.tenant, scopes, verifiedAt: now };
+      const remembered: RememberedPrincipal = { id: row.id, name: row.name, tenant: row.tenant, tenantId: row.tenant_id, scopes, verifiedAt: now };
       this.inBackground('remember', store.remember(tokenDigest(token), remembered, this.options.staleGraceMs));
     }
     return principal;
+  }
+
+  /**
+   * Of these stored keys' ids, those that are still valid now (not revoked, not deleted: a tenant's
+   * deletion deletes its keys). Tokens of the others are dropped from the cache at once, so their next
+   * request is refused without waiting for the TTL. Rejects when the database cannot say (an outage):
+   * the caller keeps what it has.
+   */
+  async stillValid(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.dataSource.query<{ id: string }[]>('SELECT id FROM api_keys WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL', [ids]);
+    const valid = new Set(rows.map((r) => r.id));
+    const gone = new Set(ids.filter((id) => !valid.has(id)));
+    if (gone.size > 0) for (const [token, entry] of this.cache) if (gone.has(entry.principal.id)) this.cache.delete(token);
+    return valid;
   }
 
   /**
@@ -131,7 +150,8 @@ export class ApiKeyVerifier {
     const now = Date.now();
     const until = remembered === undefined ? 0 : remembered.verifiedAt + this.options.staleGraceMs;
     if (remembered === undefined || until <= now) throw new UnavailableException('PostgreSQL');
-    const principal = new Principal(remembered.id, remembered.name, remembered.tenant, new Set(remembered.scopes));
+    // Never more than the key had, on the tenant (by id) it had: see outageScopes.
+    const principal = new Principal(remembered.id, remembered.name, remembered.tenant, new Set(outageScopes(remembered.scopes)), remembered.tenantId);
     // Trusted from memory as a verified key is, never past the grace: the database is asked again then.
     if (this.options.cacheTtlMs > 0) this.cache.set(token, { principal, until: Math.min(until, now + this.options.cacheTtlMs) });
     return principal;

@@ -2,7 +2,7 @@ import { createParamDecorator, Inject, Injectable, Optional, type CanActivate, t
 import type { FastifyRequest } from 'fastify';
 import { REQUEST_LIMITER, type RequestLimiter } from '@tm/limits';
 import { ProblemException } from '@tm/platform';
-import { ApiKeyVerifier } from './api-key-verifier';
+import { ADMIN_TOKEN_ID, ApiKeyVerifier } from './api-key-verifier';
 import { bearerToken } from './keys';
 import type { Principal } from './principal';
 
@@ -14,9 +14,6 @@ function unauthorized(detail: string): ProblemException {
     code: 'unauthorized',
   });
 }
-
-/** The Principal id of TM_ADMIN_TOKEN (ApiKeyVerifier's), which is never rate limited. */
-const ADMIN_TOKEN_PRINCIPAL = 'admin-token';
 
 /**
  * 401 unless the request carries a valid bearer key; the Principal is then on the request. With a
@@ -35,7 +32,7 @@ export class AuthGuard implements CanActivate {
     if (token === undefined) throw unauthorized('an Authorization: Bearer <key> header is required');
     const principal = await this.verifier.verify(token);
     if (!principal) throw unauthorized('the key is unknown or revoked');
-    if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_PRINCIPAL) this.limiter.admit(principal.id, principal.tenant);
+    if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID) this.limiter.admit(principal.id, principal.tenant);
     request.principal = principal;
     return true;
   }

@@ -35,10 +35,10 @@ describe('API keys', () => {
 });
 
 describe('Principal', () => {
-  const reader = new Principal('k1', 'reader', 'acme', new Set(['routes:read']));
-  const writer = new Principal('k2', 'writer', 'acme', new Set(['routes:write']));
-  const global = new Principal('k3', 'global', null, new Set(['routes:read']));
-  const admin = new Principal('admin-token', 'admin', null, new Set(['admin']));
+  const reader = new Principal('k1', 'reader', 'acme', new Set(['routes:read']), 'tenant-acme-id');
+  const writer = new Principal('k2', 'writer', 'acme', new Set(['routes:write']), 'tenant-acme-id');
+  const global = new Principal('k3', 'global', null, new Set(['routes:read']), null);
+  const admin = new Principal('admin-token', 'admin', null, new Set(['admin']), null);
 
   it('binds a key to its tenant', () => {
     expect(() => reader.authorize('routes:read', 'acme')).not.toThrow();

@@ -10,6 +10,11 @@ export class Principal {
     /** The tenant slug the key is bound to; null for a key that spans tenants. */
     readonly tenant: string | null,
     readonly scopes: ReadonlySet<Scope>,
+    /**
+     * The id of the tenant the key is bound to (null with `tenant`). A tenant is its id: one deleted and
+     * created again under the same slug is another tenant, which this key does not reach.
+     */
+    readonly tenantId: string | null,
   ) {}
 
   get isAdmin(): boolean {
@@ -37,4 +42,16 @@ export class Principal {
       throw new ProblemException(403, 'Forbidden', `this key cannot act on tenant ${tenant}`, { code: 'forbidden' });
     }
   }
+}
+
+/**
+ * The answer to a tenant-bound key whose tenant is gone: deleting a tenant deletes its keys, and a
+ * tenant created again under the slug is another tenant (docs/guarantees.md, "Tenancy"). Given when a
+ * key still trusted from the cache meets the slug under another tenant's id.
+ */
+export function tenantGone(tenant: string): ProblemException {
+  return new ProblemException(401, 'Unauthorized', `the key is unknown or revoked (its tenant ${tenant} was deleted)`, {
+    headers: { 'WWW-Authenticate': 'Bearer realm="traffic-manager"' },
+    code: 'unauthorized',
+  });
 }

@@ -194,6 +194,52 @@ describe('the resolver', () => {
     expect(calls).toBe(1);
   });
 
+  it('a 429 (rate_limited) is retried once after Retry-After when that fits in the deadline, else thrown with retryAfterMs', async () => {
+    let calls = 0;
+    // What the servers send over the limit: Retry-After and the RateLimit fields.
+    const limited = (res: Parameters<Parameters<FakeServer['on']>[1]>[1]) =>
+      problem(res, 429, 'Too Many Requests', 'this key is over 1000 requests per second', { code: 'rate_limited' }, {
+        'retry-after': '1',
+        ratelimit: '"default";r=0;t=1',
+        'ratelimit-policy': '"default";q=1000;w=1',
+      });
+    server.on('/v1/resolve/', (_req, res) => {
+      calls++;
+      if (calls === 1) limited(res);
+      else resolved(res, 'acme/api/prod', 'https://a.example', 3, 9);
+    });
+    const tm = client({ watch: false });
+    const started = performance.now();
+    expect(await tm.resolve('acme/api/prod', { timeoutMs: 3000 })).toMatchObject({ url: 'https://a.example', source: 'resolver' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+    expect(calls).toBe(2);
+    // Not within the deadline: thrown at once, with when to try again.
+    calls = 0;
+    const error = await rejection(tm.resolve('acme/api/prod', { timeoutMs: 500 }));
+    expect(error).toMatchObject({ code: 'rate_limited', status: 429, retryAfterMs: 1000, problem: { code: 'rate_limited' } });
+    expect(calls).toBe(1);
+    // Limited again after the wait: thrown, not retried a second time.
+    server.on('/v1/resolve/', (_req, res) => {
+      calls++;
+      limited(res);
+    });
+    calls = 0;
+    expect(await rejection(tm.resolve('acme/api/prod', { timeoutMs: 3000 }))).toMatchObject({ code: 'rate_limited', retryAfterMs: 1000 });
+    expect(calls).toBe(2);
+  });
+
+  it("reads the problem's code member, and the type of a server older than it", async () => {
+    const noneEnabled = { 'x-consistency-revision': '5' };
+    server.on('/v1/resolve/acme/coded', (_req, res) => problem(res, 404, 'Not Found', 'nothing enabled', { code: 'no_enabled_endpoint' }, noneEnabled));
+    server.on('/v1/resolve/acme/typed', (_req, res) => {
+      res.writeHead(404, { 'content-type': 'application/problem+json', ...noneEnabled });
+      res.end(JSON.stringify({ type: 'urn:traffic-manager:problem:no_enabled_endpoint', title: 'Not Found', status: 404, detail: 'nothing enabled' }));
+    });
+    const tm = client({ watch: false });
+    expect(await rejection(tm.resolve('acme/coded/prod'))).toMatchObject({ code: 'no_enabled_endpoint', status: 404 });
+    expect(await rejection(tm.resolve('acme/typed/prod'))).toMatchObject({ code: 'no_enabled_endpoint', status: 404 });
+  });
+
   it('per-call timeouts and AbortSignal end a call that gets no answer', async () => {
     server.on('/v1/resolve/', () => undefined);
     const tm = client({ watch: false, timeoutMs: 5000 });
@@ -324,6 +370,17 @@ describe('sessions', () => {
     expect((await rejection(client({ watch: false, commandUrl: undefined }).put('acme/api/prod', { url: 'https://x.example' }))).code).toBe('invalid_config');
     expect(s.revision).toBe(0);
   });
+
+  it("a tenant's quotas are codes of their own; another 409 is http_error", async () => {
+    server.on('/v1/routes/acme/routes', (_req, res) => problem(res, 409, 'Conflict', 'tenant acme has 10000 routes, its limit', { code: 'tenant_route_quota' }));
+    server.on('/v1/routes/acme/probes', (_req, res) => problem(res, 409, 'Conflict', 'tenant acme probes 256 endpoints, its limit', { code: 'tenant_probe_quota' }));
+    server.on('/v1/routes/acme/other', (_req, res) => problem(res, 409, 'Conflict', 'something else', { code: 'something_else' }));
+    const tm = client({ watch: false });
+    const put = (service: string) => rejection(tm.put(`acme/${service}/prod`, { url: 'https://x.example' }));
+    expect(await put('routes')).toMatchObject({ code: 'tenant_route_quota', status: 409, message: '409 Conflict: tenant acme has 10000 routes, its limit' });
+    expect(await put('probes')).toMatchObject({ code: 'tenant_probe_quota', status: 409 });
+    expect(await put('other')).toMatchObject({ code: 'http_error', status: 409 });
+  });
 });
 
 describe('the watch protocol', () => {
@@ -409,6 +466,48 @@ describe('the watch protocol', () => {
     const [a, b] = server.requests('/v1/watch/acme');
     expect((b?.at ?? 0) - (a?.at ?? 0)).toBeGreaterThanOrEqual(950);
     expect(tm.resolveCached('acme/api/prod')).toBeNull();
+  });
+
+  it('a 429 (watch_stream_quota) is an error event with its code, and waited out by Retry-After before the next attempt', async () => {
+    server.on('/v1/watch/acme', (_req, res) => {
+      if (server.requests('/v1/watch/acme').length === 1) {
+        problem(res, 429, 'Too Many Requests', 'this key has 1000 watch streams open', { code: 'watch_stream_quota' }, { 'retry-after': '1' });
+      } else {
+        openStream(res).snapshot({}, 5);
+      }
+    });
+    server.on('/v1/resolve/', (_req, res) => notFound(res, 'acme/api/prod', 5));
+    const tm = client({ watchWaitMs: 0 });
+    const errors: TrafficManagerError[] = [];
+    tm.on('error', (e) => errors.push(e));
+    await tm.resolve('acme/api/prod');
+    await until(() => tm.stats().watches[0]?.state === 'synced', 5000, 'the watch synced');
+    expect(errors).toEqual([expect.objectContaining({ code: 'watch_stream_quota', status: 429, retryAfterMs: 1000 })]);
+    const [a, b] = server.requests('/v1/watch/acme');
+    expect((b?.at ?? 0) - (a?.at ?? 0)).toBeGreaterThanOrEqual(950);
+    expect(server.requests('/v1/watch/acme')).toHaveLength(2);
+  });
+
+  it('a 429 or a 503 without Retry-After backs off as any failure does, never reconnecting at once', async () => {
+    // The backoff's jitter at its ceiling: 250 ms, then 500 ms.
+    const random = jest.spyOn(Math, 'random').mockReturnValue(1);
+    try {
+      server.on('/v1/watch/acme', (_req, res) => {
+        const n = server.requests('/v1/watch/acme').length;
+        if (n === 1) problem(res, 429, 'Too Many Requests', 'over the limit', { code: 'rate_limited' });
+        else if (n === 2) problem(res, 503, 'Service Unavailable', 'PostgreSQL is unavailable', { code: 'dependency_unavailable' });
+        else openStream(res).snapshot({}, 5);
+      });
+      server.on('/v1/resolve/', (_req, res) => notFound(res, 'acme/api/prod', 5));
+      const tm = client({ watchWaitMs: 0 });
+      await tm.resolve('acme/api/prod');
+      await until(() => tm.stats().watches[0]?.state === 'synced', 5000, 'the watch synced');
+      const [a, b, c] = server.requests('/v1/watch/acme').map((r) => r.at);
+      expect((b ?? 0) - (a ?? 0)).toBeGreaterThanOrEqual(240);
+      expect((c ?? 0) - (b ?? 0)).toBeGreaterThanOrEqual(490);
+    } finally {
+      random.mockRestore();
+    }
   });
 
   it('401 and 403 on the watch are error events with their codes; resolve() reports the same codes', async () => {

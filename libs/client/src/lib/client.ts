@@ -294,7 +294,8 @@ export class TrafficManagerClient implements SessionHost {
         return { answer: null, asOf };
       }
       const error = httpError(res.status, res.statusText, res.body, res.headers.get('retry-after'));
-      if (res.status === 503 && attempt === 0 && error.retryAfterMs !== undefined && error.retryAfterMs < deadline.leftMs()) {
+      // Overloaded, down or rate limited: once more after Retry-After, when that fits in the deadline.
+      if ((res.status === 503 || res.status === 429) && attempt === 0 && error.retryAfterMs !== undefined && error.retryAfterMs < deadline.leftMs()) {
         if (await deadline.sleep(error.retryAfterMs)) continue;
         throw deadline.error(what);
       }

@@ -1,3 +1,5 @@
+import { PROBLEM_TYPE_PREFIX } from '@tm/contracts';
+
 /**
  * Every error the SDK throws or emits is a TrafficManagerError with a stable `code`. The codes are
  * part of the public API (README, "Errors"); messages are for people and may change.
@@ -9,6 +11,14 @@ export type TrafficManagerErrorCode =
   | 'aborted'
   /** A 503 (a dependency of the server is down, or it is overloaded); `retryAfterMs` says when to try again. */
   | 'unavailable'
+  /** A 429: the key's requests per second are over the server's limit; `retryAfterMs` says when to try again. */
+  | 'rate_limited'
+  /** A 429 on opening a watch: the key's or the tenant's watch streams are at their limit; the watch retries after `retryAfterMs`. */
+  | 'watch_stream_quota'
+  /** A 409 on a put: the tenant has as many routes as it may. */
+  | 'tenant_route_quota'
+  /** A 409 on a put: the tenant has as many probed endpoints as it may. */
+  | 'tenant_probe_quota'
   /** 401: the API key is missing or unknown. */
   | 'unauthorized'
   /** 403: the key lacks the scope or the tenant. */
@@ -60,7 +70,7 @@ export class TrafficManagerError extends Error {
   readonly status?: number;
   /** The RFC 9457 problem the server sent, when it sent one. */
   readonly problem?: Problem;
-  /** From `Retry-After`, on `unavailable`. */
+  /** From `Retry-After` (on `unavailable`, `rate_limited`, `watch_stream_quota`). */
   readonly retryAfterMs?: number;
 
   constructor(code: TrafficManagerErrorCode, message: string, options: TrafficManagerErrorOptions = {}) {
@@ -89,11 +99,38 @@ export function codeOfStatus(status: number): TrafficManagerErrorCode {
       return 'not_found';
     case 412:
       return 'conflict';
+    case 429:
+      return 'rate_limited';
     case 503:
       return 'unavailable';
     default:
       return 'http_error';
   }
+}
+
+/**
+ * The server's code of a problem: its `code` member, or, from a server older than the member,
+ * the end of its `type` (`urn:traffic-manager:problem:<code>`). Undefined when it has none.
+ */
+export function problemCode(problem: Problem | undefined): string | undefined {
+  if (typeof problem?.code === 'string') return problem.code;
+  const type = problem?.type;
+  return typeof type === 'string' && type.startsWith(PROBLEM_TYPE_PREFIX) ? type.slice(PROBLEM_TYPE_PREFIX.length) : undefined;
+}
+
+/** The server's problem codes that are codes of the SDK's own, with the status each comes with. */
+const PROBLEM_CODES = new Map<string, { status: number; code: TrafficManagerErrorCode }>([
+  ['no_enabled_endpoint', { status: 404, code: 'no_enabled_endpoint' }],
+  ['rate_limited', { status: 429, code: 'rate_limited' }],
+  ['watch_stream_quota', { status: 429, code: 'watch_stream_quota' }],
+  ['tenant_route_quota', { status: 409, code: 'tenant_route_quota' }],
+  ['tenant_probe_quota', { status: 409, code: 'tenant_probe_quota' }],
+]);
+
+/** The code of an HTTP error answer: the problem's, when it is one of the SDK's codes, else the status's. */
+export function codeOfAnswer(status: number, problem: Problem | undefined): TrafficManagerErrorCode {
+  const known = PROBLEM_CODES.get(problemCode(problem) ?? '');
+  return known !== undefined && known.status === status ? known.code : codeOfStatus(status);
 }
 
 /** A `Retry-After` value (seconds or an HTTP date) in milliseconds; undefined when absent or unreadable. */
@@ -132,8 +169,7 @@ export function httpError(status: number, statusText: string, body: string, retr
   const detail = oneLine(`${rawDetail}${fields.length > 0 ? ` (${fields.join('; ')})` : ''}`).slice(0, MAX_DETAIL);
   const message = `${status}${title ? ` ${oneLine(title)}` : ''}${detail ? `: ${detail}` : ''}`;
   const retryAfterMs = parseRetryAfter(retryAfter);
-  const code = status === 404 && problem?.code === 'no_enabled_endpoint' ? 'no_enabled_endpoint' : codeOfStatus(status);
-  return new TrafficManagerError(code, message, {
+  return new TrafficManagerError(codeOfAnswer(status, problem), message, {
     status,
     ...(problem ? { problem } : {}),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { routeEvent, type HealthCheck, type PolicyEndpoint, type WatchBookmark } from '@tm/contracts';
+import { PROBLEM_TYPE_PREFIX, routeEvent, type HealthCheck, type PolicyEndpoint, type WatchBookmark } from '@tm/contracts';
 
 /**
  * A small local server that speaks the contract's HTTP and SSE exactly, driven by the test: each
@@ -70,8 +70,10 @@ export class FakeServer {
   }
 }
 
+/** A problem+json answer as the servers send it: one with a `code` in `extra` carries it in `type` too. */
 export function problem(res: ServerResponse, status: number, title: string, detail: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify({ type: 'about:blank', title, status, detail, ...extra });
+  const type = typeof extra['code'] === 'string' ? `${PROBLEM_TYPE_PREFIX}${extra['code']}` : 'about:blank';
+  const body = JSON.stringify({ type, title, status, detail, ...extra });
   res.writeHead(status, { 'content-type': 'application/problem+json', 'x-request-id': 'r1', ...headers });
   res.end(body);
 }
@@ -108,10 +110,10 @@ export class SseWriter {
     return this;
   }
 
-  /** An `event: health` frame (no id), as `?health=true` sends it. */
-  health(route: string, endpoint: string, health: 'healthy' | 'unhealthy' | 'unknown', healthRevision: number, since = new Date()): this {
+  /** An `event: health` frame (no id), as `?health=true` sends it (`since` null: as an older server sent an unknown). */
+  health(route: string, endpoint: string, health: 'healthy' | 'unhealthy' | 'unknown', healthRevision: number, since: Date | null = new Date()): this {
     const [tenant, service, environment] = route.split('/') as [string, string, string];
-    const data = { tenant, service, environment, endpoint, healthRevision, health, since: since.toISOString() };
+    const data = { tenant, service, environment, endpoint, healthRevision, health, since: since?.toISOString() ?? null };
     this.res.write(`event: health\ndata: ${JSON.stringify(data)}\n\n`);
     return this;
   }

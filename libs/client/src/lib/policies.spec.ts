@@ -104,6 +104,29 @@ describe('memory answers of traffic policies', () => {
     expect(tm.resolveCached(ROUTE)?.endpoints[0]).toMatchObject({ id: 'primary', health: 'unknown' });
   });
 
+  it('applies unknown when the verdicts expire: with its since (the later one holds), and without one (an older server) as the latest word', async () => {
+    const streams = watch((s) => s.policy(ROUTE, PRIMARY_BACKUP, CHECK, 3).bookmark(5, { snapshot: true }));
+    const tm = client();
+    await tm.resolve(ROUTE);
+    const now = Date.now();
+    streams[0]?.health(ROUTE, 'primary', 'unhealthy', 3, new Date(now));
+    await until(() => tm.resolveCached(ROUTE)?.url === 'https://backup.example', 3000, 'the failover');
+    // Every prober stopped: the primary's verdicts expire, and the resolver says so, since the expiry.
+    streams[0]?.health(ROUTE, 'primary', 'unknown', 3, new Date(now + 4_000));
+    await until(() => tm.resolveCached(ROUTE)?.url === 'https://primary.example', 3000, 'the primary unknown, selected again');
+    expect(tm.resolveCached(ROUTE)?.endpoints.map((e) => [e.id, e.health])).toEqual([
+      ['primary', 'unknown'],
+      ['backup', 'unknown'],
+    ]);
+    // A prober back: its verdict is later than the expiry, so it holds; the current health read before the expiry does not.
+    streams[0]?.health(ROUTE, 'primary', 'unhealthy', 3, new Date(now + 6_000)).health(ROUTE, 'primary', 'healthy', 3, new Date(now + 1_000)).bookmark(6);
+    await until(() => tm.stats().watches[0]?.revision === 6, 3000, 'the bookmark after both');
+    expect(tm.resolveCached(ROUTE)?.url).toBe('https://backup.example');
+    // An older server's unknown has no since: it is applied all the same.
+    streams[0]?.health(ROUTE, 'primary', 'unknown', 3, null);
+    await until(() => tm.resolveCached(ROUTE)?.url === 'https://primary.example', 3000, 'the sinceless unknown applied');
+  });
+
   it('a route not probed (no healthCheck) ignores health frames; weight 0 is a standby; draining is used last', async () => {
     const streams = watch((s) =>
       s

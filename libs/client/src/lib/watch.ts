@@ -76,7 +76,7 @@ export interface WatchConfig {
 const DEFAULT_BOOKMARK_INTERVAL_MS = 5000;
 /** A watch silent for this many bookmark intervals is down. */
 const SILENT_INTERVALS = 3;
-/** The longest a 503's Retry-After makes the watch wait. */
+/** The longest a 503's or a 429's Retry-After makes the watch wait. */
 const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_ERROR_BODY = 16_384;
 
@@ -233,7 +233,9 @@ export class TenantWatch {
         this.fail(generation, error, 0);
         return;
       }
-      this.fail(generation, error, status === 503 ? Math.min(parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined) ?? 0, MAX_RETRY_AFTER_MS) : undefined);
+      // 503 and 429 (watch_stream_quota, rate_limited): not before Retry-After (nor the backoff); without one, the backoff.
+      const waitMs = status === 503 || status === 429 ? parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined) : undefined;
+      this.fail(generation, error, waitMs === undefined ? undefined : Math.min(Math.max(waitMs, 1), MAX_RETRY_AFTER_MS));
     };
     res.on('end', done);
     res.on('error', done);
@@ -303,7 +305,9 @@ export class TenantWatch {
   /**
    * An endpoint's health: of a newer health revision than the one held, or of the same with a
    * `since` not older (the current health sent at a start may repeat a change relayed meanwhile;
-   * the later `since` holds).
+   * the later `since` holds; an expiry's unknown comes with one too). A frame of the held revision
+   * that gives no `since` (an older server) is applied as the latest word: dropping it could keep
+   * an endpoint's old health forever.
    */
   private applyHealth(change: HealthFrame): void {
     const key = keyOf(change);
@@ -313,8 +317,10 @@ export class TenantWatch {
       this.health.set(key, endpoints);
     }
     const held = endpoints.get(change.endpoint);
-    if (held && (held.healthRevision > change.healthRevision || (held.healthRevision === change.healthRevision && held.since > change.since))) return;
-    endpoints.set(change.endpoint, { health: change.health, healthRevision: change.healthRevision, since: change.since });
+    const same = held !== undefined && held.healthRevision === change.healthRevision;
+    if (held && (held.healthRevision > change.healthRevision || (same && change.since !== undefined && held.since > change.since))) return;
+    const since = change.since ?? (same ? held.since : 0);
+    endpoints.set(change.endpoint, { health: change.health, healthRevision: change.healthRevision, since });
     this.healthVersion++;
   }
 
@@ -412,7 +418,8 @@ interface HealthFrame {
   endpoint: string;
   health: Health;
   healthRevision: number;
-  since: number;
+  /** Epoch ms; undefined when the frame gives none. */
+  since: number | undefined;
 }
 
 /** One tenant's routes, indexed twice (the entries are shared): by service then environment, and by route key. */
@@ -474,7 +481,7 @@ export function parseHealthFrame(data: string): HealthFrame | undefined {
   if (typeof h !== 'object' || h === null) return undefined;
   if (typeof h.tenant !== 'string' || typeof h.service !== 'string' || typeof h.environment !== 'string' || typeof h.endpoint !== 'string') return undefined;
   if (!HEALTH_VALUES.includes(h.health as Health) || !Number.isSafeInteger(h.healthRevision)) return undefined;
-  const since = typeof h.since === 'string' ? Date.parse(h.since) : 0;
+  const since = typeof h.since === 'string' ? Date.parse(h.since) : NaN;
   return {
     tenant: h.tenant,
     service: h.service,
@@ -482,7 +489,7 @@ export function parseHealthFrame(data: string): HealthFrame | undefined {
     endpoint: h.endpoint,
     health: h.health as Health,
     healthRevision: h.healthRevision as number,
-    since: Number.isFinite(since) ? since : 0,
+    since: Number.isFinite(since) ? since : undefined,
   };
 }
 

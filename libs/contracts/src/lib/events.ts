@@ -28,10 +28,15 @@ export interface RouteEvent {
   subject: string;
   time: string;
   datacontenttype: 'application/json';
+  /**
+   * Extension attribute: the id of the route's tenant. A tenant is its id, not its slug: one deleted
+   * and created again under the same slug has a new id. Absent from events written before it was carried.
+   */
+  tenantid?: string;
   data: RouteEventData;
 }
 
-export function routeEvent(id: string, time: Date, data: RouteEventData): RouteEvent {
+export function routeEvent(id: string, time: Date, data: RouteEventData, tenantId?: string): RouteEvent {
   return {
     specversion: '1.0',
     id,
@@ -40,6 +45,7 @@ export function routeEvent(id: string, time: Date, data: RouteEventData): RouteE
     subject: routeKey(data),
     time: time.toISOString(),
     datacontenttype: 'application/json',
+    ...(tenantId === undefined ? {} : { tenantid: tenantId }),
     data,
   };
 }
@@ -58,6 +64,7 @@ export function parseRouteEvent(raw: string): { event: RouteEvent } | { error: s
   if (typeof e.id !== 'string' || e.id === '') return { error: 'id is missing' };
   if (e.type !== ROUTE_UPSERTED && e.type !== ROUTE_DELETED) return { error: `unknown type ${String(e.type)}` };
   if (typeof e.time !== 'string' || Number.isNaN(Date.parse(e.time))) return { error: 'time is not a timestamp' };
+  if (e.tenantid !== undefined && (typeof e.tenantid !== 'string' || !/^[0-9a-f-]{1,64}$/.test(e.tenantid))) return { error: 'tenantid is not a tenant id' };
   const d = e.data;
   if (typeof d !== 'object' || d === null) return { error: 'data is missing' };
   const id = parseRouteKey(`${String(d.tenant)}/${String(d.service)}/${String(d.environment)}`);

@@ -16,6 +16,8 @@ export interface Verdict {
   error: string | null;
   /** When the last failed probe ended. */
   errorAt: number | null;
+  /** The probe timeout this prober used, in seconds (the health check's, or less: capped by the interval and PROBE_MAX_TIMEOUT_SECONDS); null or absent when the prober did not say. */
+  timeoutSeconds?: number | null;
 }
 
 export interface EndpointHealth {

@@ -7,6 +7,9 @@ export const Headers = {
   cache: 'x-cache',
 } as const;
 
+/** A problem with a code has the `type` `<this><code>` and a `code` member (docs/guarantees.md, "HTTP conventions"). */
+export const PROBLEM_TYPE_PREFIX = 'urn:traffic-manager:problem:';
+
 /** Default ports (docs/guarantees.md). */
 export const DefaultPorts = {
   commandApi: 3000,

@@ -8,7 +8,7 @@ export interface RouteSnapshot {
   /** The store revision this answer reflects: every write with revision <= asOf is included. */
   asOf: number;
   /** The route at that revision; null when it does not exist. */
-  route: { url: string; revision: number; updatedAt: Date; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null } | null;
+  route: { url: string; revision: number; updatedAt: Date; endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null; tenantId: string } | null;
   /**
    * The database's time when the statement began (statement_timestamp(), ms since the epoch, floored):
    * its snapshot was taken after, so the answer is known current from then, on the database's clock.
@@ -36,11 +36,12 @@ export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSna
     url: string | null;
     revision: string | null;
     updated_at: Date | null;
+    tenant_id: string | null;
     read_at: number;
     policy: TrafficPolicy | null;
     health_revisions: Record<string, number> | null;
   }>(
-    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at, ${POLICY_COLUMNS},
+    `SELECT r.revision AS as_of, e.url, e.revision, e.updated_at, t.id::text AS tenant_id, ${POLICY_COLUMNS},
             ${DATABASE_TIME_MS} AS read_at
        FROM store_revision r
        LEFT JOIN (endpoints e
@@ -56,9 +57,15 @@ export async function readRouteAsOf(query: Query, id: RouteId): Promise<RouteSna
     asOf: Number(row.as_of),
     readAt: Number(row.read_at),
     route:
-      row.url === null || row.revision === null || row.updated_at === null
+      row.url === null || row.revision === null || row.updated_at === null || row.tenant_id === null
         ? null
-        : { url: row.url, revision: Number(row.revision), updatedAt: row.updated_at, ...routePolicy({ ...row, url: row.url, revision: row.revision }) },
+        : {
+            url: row.url,
+            revision: Number(row.revision),
+            updatedAt: row.updated_at,
+            tenantId: row.tenant_id,
+            ...routePolicy({ ...row, url: row.url, revision: row.revision }),
+          },
   };
 }
 

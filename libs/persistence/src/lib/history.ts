@@ -6,6 +6,8 @@ import { POLICY_COLUMNS, routePolicy } from './policy-row';
 export interface Change {
   revision: number;
   routeKey: string;
+  /** The id of the route's tenant (the event's `tenantid`; null in events written before it was carried). */
+  tenantId: string | null;
   deleted: boolean;
   /** The CloudEvent, JSON on one line (jsonb's rendering, as published). */
   event: string;
@@ -30,11 +32,20 @@ export interface ChangesAfter {
  * from the run `after + 1, after + 2, ...` is one that history no longer holds, never one still to come.
  */
 export async function readChangesAfter(query: Query, after: number, limit: number): Promise<ChangesAfter> {
-  const rows = await query<{ current: string; read_at: number; revision: string | null; route_key: string | null; event_type: string | null; payload: string | null; created_at: number | null }>(
-    `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.event_type, o.payload, o.created_at
+  const rows = await query<{
+    current: string;
+    read_at: number;
+    revision: string | null;
+    route_key: string | null;
+    tenant_id: string | null;
+    event_type: string | null;
+    payload: string | null;
+    created_at: number | null;
+  }>(
+    `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.tenant_id, o.event_type, o.payload, o.created_at
        FROM store_revision r
        LEFT JOIN LATERAL (
-         SELECT revision, route_key, event_type, payload::text AS payload,
+         SELECT revision, route_key, payload ->> 'tenantid' AS tenant_id, event_type, payload::text AS payload,
                 (extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM outbox
           WHERE revision > $1 ORDER BY revision LIMIT $2) o ON true
       WHERE r.id = 1
@@ -49,6 +60,7 @@ export async function readChangesAfter(query: Query, after: number, limit: numbe
     changes.push({
       revision: Number(row.revision),
       routeKey: row.route_key,
+      tenantId: row.tenant_id,
       deleted: row.event_type === ROUTE_DELETED,
       event: row.payload,
       createdAt: Number(row.created_at),
@@ -72,6 +84,7 @@ export async function historyBounds(query: Query): Promise<{ oldest: number; cur
 /** One route of a snapshot, with its CloudEvent as the outbox would hold it. */
 export interface SnapshotRoute {
   tenant: string;
+  tenantId: string;
   service: string;
   environment: string;
   url: string;
@@ -86,6 +99,8 @@ export interface SnapshotRoute {
 export interface RoutesSnapshot {
   /** The store's revision the snapshot reflects. */
   asOf: number;
+  /** The id of the tenant that had the slug asked for, as of `asOf` (null: none, or every tenant asked for). */
+  tenantId: string | null;
   readAt: number;
   routes: SnapshotRoute[];
 }
@@ -98,6 +113,8 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
   const rows = await query<{
     as_of: string;
     read_at: number;
+    tenant_id: string | null;
+    route_tenant_id: string | null;
     tenant: string | null;
     service: string | null;
     environment: string | null;
@@ -108,11 +125,11 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
     policy: TrafficPolicy | null;
     health_revisions: Record<string, number> | null;
   }>(
-    `SELECT r.revision AS as_of, ${DATABASE_TIME_MS} AS read_at,
-            x.tenant, x.service, x.environment, x.url, x.revision, x.updated_at, x.event_id, x.policy, x.health_revisions
+    `SELECT r.revision AS as_of, ${DATABASE_TIME_MS} AS read_at, (SELECT id::text FROM tenants WHERE slug = $1) AS tenant_id,
+            x.route_tenant_id, x.tenant, x.service, x.environment, x.url, x.revision, x.updated_at, x.event_id, x.policy, x.health_revisions
        FROM store_revision r
        LEFT JOIN LATERAL (
-         SELECT t.slug AS tenant, s.name AS service, e.environment, e.url, e.revision, e.updated_at, o.event_id::text AS event_id, ${POLICY_COLUMNS}
+         SELECT t.id::text AS route_tenant_id, t.slug AS tenant, s.name AS service, e.environment, e.url, e.revision, e.updated_at, o.event_id::text AS event_id, ${POLICY_COLUMNS}
            FROM endpoints e
            JOIN services s ON s.id = e.service_id
            JOIN tenants t ON t.id = s.tenant_id
@@ -126,9 +143,10 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
   if (!first) throw new Error('the revision clock is missing: has the database been migrated?');
   const routes: SnapshotRoute[] = [];
   for (const row of rows) {
-    if (row.tenant === null || row.service === null || row.environment === null || row.url === null || row.revision === null || row.updated_at === null) continue;
+    if (row.tenant === null || row.route_tenant_id === null || row.service === null || row.environment === null || row.url === null || row.revision === null || row.updated_at === null) continue;
     routes.push({
       tenant: row.tenant,
+      tenantId: row.route_tenant_id,
       service: row.service,
       environment: row.environment,
       url: row.url,
@@ -138,5 +156,5 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
       eventId: row.event_id,
     });
   }
-  return { asOf: Number(first.as_of), readAt: Number(first.read_at), routes };
+  return { asOf: Number(first.as_of), readAt: Number(first.read_at), tenantId: first.tenant_id, routes };
 }

@@ -2,6 +2,7 @@ import {
   Controller,
   Get,
   Inject,
+  Logger,
   Module,
   Res,
   ServiceUnavailableException,
@@ -30,6 +31,38 @@ export interface ReadinessCheck {
 
 const READINESS_CHECKS = Symbol('READINESS_CHECKS');
 
+/** While a dependency stays down, a new reason for it is logged at most this often. */
+export const READINESS_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * What readiness logs: a dependency going down (with its error's text, which the answer never
+ * carries: host names, authentication failures), and coming back. Probes come every few seconds:
+ * a dependency that stays down is not logged again, unless its reason changes, and then at most
+ * once per READINESS_LOG_INTERVAL_MS.
+ */
+export class ReadinessLog {
+  private readonly down = new Map<string, { reason: string; loggedAt: number }>();
+
+  constructor(
+    private readonly logger: Pick<Logger, 'warn' | 'log'> = new Logger('Readiness'),
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  up(name: string): void {
+    if (!this.down.delete(name)) return;
+    this.logger.log({ dependency: name }, `${name} is up again`);
+  }
+
+  failed(name: string, error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    const held = this.down.get(name);
+    const now = this.now();
+    if (held && (held.reason === reason || now - held.loggedAt < READINESS_LOG_INTERVAL_MS)) return;
+    this.down.set(name, { reason, loggedAt: now });
+    this.logger.warn({ dependency: name, reason }, `${name} is down: ${reason}`);
+  }
+}
+
 /** Rejects when `work` takes longer than `ms`. */
 export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -46,6 +79,8 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, what: string)
 @ApiTags('operations')
 @Controller('health')
 class HealthController {
+  private readonly log = new ReadinessLog();
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
@@ -61,7 +96,7 @@ class HealthController {
   }
 
   @Get('ready')
-  @ApiOperation({ summary: "Readiness: the app's dependencies answer (503 when one does not)", security: [] })
+  @ApiOperation({ summary: "Readiness: the app's dependencies answer (503 naming each one that does not as down; why is in the log)", security: [] })
   @HealthCheck()
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     try {
@@ -78,9 +113,12 @@ class HealthController {
     const indicator = this.indicators.check(readiness.name);
     try {
       await readiness.check();
+      this.log.up(readiness.name);
       return indicator.up();
     } catch (e) {
-      return indicator.down({ message: e instanceof Error ? e.message : String(e) });
+      this.log.failed(readiness.name, e);
+      // The name and `down` only: the answer is public, the reason goes to the log.
+      return indicator.down();
     }
   }
 }

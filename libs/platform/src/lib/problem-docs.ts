@@ -11,8 +11,11 @@ export class FieldErrorDoc {
 
 /** RFC 9457 problem details, as every error is answered (content type application/problem+json). */
 export class ProblemDoc {
-  @ApiProperty({ example: 'about:blank' })
+  @ApiProperty({ description: '`urn:traffic-manager:problem:<code>` when the problem has a code, else `about:blank`', example: 'urn:traffic-manager:problem:validation' })
   type!: string;
+
+  @ApiPropertyOptional({ description: "the problem's stable code, when it has one (the same as in type): what clients read", example: 'validation' })
+  code?: string;
 
   @ApiProperty({ example: 'Bad Request' })
   title!: string;
@@ -45,7 +48,7 @@ const MEANING: Record<number, string> = {
   412: 'A precondition (If-Match / If-None-Match / minimum revision) does not hold',
   413: 'The body is larger than 16 KiB (64 KiB for a route PUT)',
   415: 'The body is not application/json',
-  429: 'Too many requests: this key is over its limit (RateLimit and RateLimit-Policy headers); retry after Retry-After seconds',
+  429: 'Too many requests (rate_limited: the key is over RATE_LIMIT_PER_KEY, with RateLimit and RateLimit-Policy; watch_stream_quota); retry after Retry-After seconds',
   503: 'A dependency is down; retry after Retry-After seconds',
 };
 

@@ -12,7 +12,7 @@ import {
   type ValidationError,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Headers } from '@tm/contracts';
+import { Headers, PROBLEM_TYPE_PREFIX } from '@tm/contracts';
 import { FastPathValidationPipe } from './fast-validation';
 
 export interface FieldError {
@@ -31,6 +31,7 @@ export class ProblemException extends Error {
     readonly extra: {
       errors?: FieldError[];
       headers?: Record<string, string>;
+      /** The problem's code: sent as the `code` member and as `type` (`urn:traffic-manager:problem:<code>`). */
       code?: string;
       /** Members of this problem type beyond the standard ones (RFC 9457, "Extension Members"). */
       members?: Record<string, string | number | boolean>;
@@ -184,10 +185,20 @@ export interface ProblemBody {
   title: string;
   status: number;
   detail: string;
+  /** Present when the problem has a code; `type` is then `urn:traffic-manager:problem:<code>`. */
+  code?: string;
   instance?: string;
   requestId?: string;
   errors?: FieldError[];
   errorId?: string;
+}
+
+/**
+ * A problem's `type` and `code`: a problem with a code carries it twice, as the `code` member
+ * (what clients read) and in `type`; one without keeps `about:blank` and no `code`.
+ */
+export function problemType(code: string | undefined): Pick<ProblemBody, 'type' | 'code'> {
+  return code ? { type: `${PROBLEM_TYPE_PREFIX}${code}`, code } : { type: 'about:blank' };
 }
 
 /**
@@ -211,7 +222,7 @@ function problemOf(
   if (exception instanceof ProblemException) {
     return {
       body: {
-        type: exception.extra.code ? `urn:traffic-manager:problem:${exception.extra.code}` : 'about:blank',
+        ...problemType(exception.extra.code),
         title: exception.title,
         status: exception.status,
         detail: exception.detail,
@@ -247,7 +258,7 @@ function problemOf(
   const violated = checkViolation(exception, constraintFields);
   if (violated) {
     return {
-      body: { type: 'urn:traffic-manager:problem:validation', title: 'Bad Request', status: 400, detail: 'a value in the request breaks a rule of the store; see errors', errors: violated },
+      body: { ...problemType('validation'), title: 'Bad Request', status: 400, detail: 'a value in the request breaks a rule of the store; see errors', errors: violated },
       headers: {},
       internal: false,
     };

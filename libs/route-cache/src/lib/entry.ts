@@ -34,6 +34,8 @@ export interface CachedRoute {
   revision: number;
   endpoints: PolicyEndpoint[];
   healthCheck: HealthCheck | null;
+  /** The id of its tenant; undefined when the writer did not know it (an older event). */
+  tenantId?: string;
 }
 
 /** A route to cache; without `endpoints` it is its URL alone (a single-URL event, an older writer). */
@@ -42,6 +44,7 @@ export interface RouteToCache {
   revision: number;
   endpoints?: PolicyEndpoint[];
   healthCheck?: HealthCheck | null;
+  tenantId?: string;
 }
 
 /**
@@ -57,12 +60,43 @@ export function encodePolicy(route: RouteToCache): string {
   return JSON.stringify({ endpoints, healthCheck });
 }
 
-/** Parsed policies by their JSON: every hit of a route would otherwise parse the same text again. */
-const parsed = new Map<string, { endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null }>();
-const PARSED_MAX = 10_000;
+type ParsedPolicy = { endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null };
+
+/**
+ * How much policy JSON (in characters) the parsed-policy cache holds: 8 Mi. The heap it takes is
+ * 2 to 2.4 times that (the text, as the key, and the parsed objects; measured): at most about
+ * 20 MB, under a tenth of the resolver's 256 MiB limit. A policy is at most about 34 K (16 endpoints
+ * of 2,048-character URLs), so it holds about 245 of the largest; a common one is a few hundred
+ * characters, so about 20,000 of those (the count bound this replaced was 10,000, of any size).
+ */
+export const PARSED_POLICY_BUDGET = 8 * 1024 * 1024;
+
+/**
+ * Parsed policies by their JSON: every hit of a route would otherwise parse the same text again.
+ * A hit is one Map lookup; a miss adds its policy and drops the oldest added until the JSON held is
+ * within PARSED_POLICY_BUDGET.
+ */
+const parsed = new Map<string, ParsedPolicy>();
+let parsedChars = 0;
+
+function rememberParsed(pol: string, policy: ParsedPolicy): void {
+  if (pol.length > PARSED_POLICY_BUDGET) return;
+  parsed.set(pol, policy);
+  parsedChars += pol.length;
+  for (const oldest of parsed.keys()) {
+    if (parsedChars <= PARSED_POLICY_BUDGET) break;
+    parsed.delete(oldest);
+    parsedChars -= oldest.length;
+  }
+}
+
+/** What the parsed-policy cache holds (for tests and measurements). */
+export function parsedPolicyCacheSize(): { policies: number; chars: number } {
+  return { policies: parsed.size, chars: parsedChars };
+}
 
 /** The policy of a cached route from its `pol` field (see encodePolicy); undefined when malformed. */
-export function decodePolicy(pol: string | undefined, url: string, revision: number): { endpoints: PolicyEndpoint[]; healthCheck: HealthCheck | null } | undefined {
+export function decodePolicy(pol: string | undefined, url: string, revision: number): ParsedPolicy | undefined {
   if (pol === undefined || pol === '') return { endpoints: [{ ...singleEndpoint(url), healthRevision: revision }], healthCheck: null };
   const known = parsed.get(pol);
   if (known) return known;
@@ -74,8 +108,7 @@ export function decodePolicy(pol: string | undefined, url: string, revision: num
   }
   if (!Array.isArray(value.endpoints) || value.endpoints.length === 0) return undefined;
   const policy = { endpoints: value.endpoints as PolicyEndpoint[], healthCheck: (value.healthCheck ?? null) as HealthCheck | null };
-  if (parsed.size >= PARSED_MAX) parsed.clear();
-  parsed.set(pol, policy);
+  rememberParsed(pol, policy);
   return policy;
 }
 
@@ -103,7 +136,8 @@ export function parseEntry(hash: Record<string, string>): CachedAnswer | undefin
     if (url === undefined || !Number.isFinite(revision)) return undefined;
     const policy = decodePolicy(hash['pol'], url, revision);
     if (!policy) return undefined;
-    return { route: { url, revision, endpoints: policy.endpoints, healthCheck: policy.healthCheck }, asOf, knownAt, invalidated: hash['inv'] === '1' };
+    // Always the same shape (tenantId may be undefined): the hit path reads many of these.
+    return { route: { url, revision, endpoints: policy.endpoints, healthCheck: policy.healthCheck, tenantId: hash['tid'] }, asOf, knownAt, invalidated: hash['inv'] === '1' };
   }
   return { route: null, asOf, knownAt, invalidated: hash['inv'] === '1' };
 }

@@ -1,7 +1,7 @@
 import { createClient } from 'redis';
 import type { PolicyEndpoint, RouteEventData } from '@tm/contracts';
 import { deleteKeysWithPrefix, testInfra, testKeyPrefix } from '@tm/testing';
-import { endpointHealth, healthChannel, healthOf, HealthStore, healthSummaryKey, parseHealthChange, votesOf, type HealthChange } from './health-store';
+import { currentHealth, endpointHealth, healthChannel, healthOf, HealthStore, healthSummaryKey, nextLapse, parseHealthChange, votesOf, type HealthChange } from './health-store';
 import { createRedisClient, type RedisClient } from './redis.module';
 import { RouteCache } from './route-cache';
 
@@ -26,6 +26,23 @@ describe('HealthStore (real Redis)', () => {
 
   const verdict = (prober: string, health: 'healthy' | 'unhealthy' | 'unknown', error: string | null = null, ttlMs = 30_000) => ({ prober, health, error, ttlMs });
 
+  /** The changes published on the health channel from now on (close the subscriber after). */
+  async function subscribeChanges() {
+    const subscriber = createClient({ url: testInfra().redisUrl });
+    await subscriber.connect();
+    const changes: HealthChange[] = [];
+    await subscriber.subscribe(healthChannel(prefix), (message) => {
+      const change = parseHealthChange(message);
+      if (change) changes.push(change);
+    });
+    return { changes, subscriber };
+  }
+
+  /** Waits until `count` changes were received. */
+  async function untilChanges(changes: HealthChange[], count: number): Promise<void> {
+    for (let i = 0; i < 100 && changes.length < count; i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
   it('healthy only when a strict majority of the fresh verdicts says so; the decision changes once, with its time', async () => {
     expect(await store.recordVerdict(id, blue, verdict('p1', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
     expect(await store.recordVerdict(id, blue, verdict('p2', 'unhealthy', 'connect ECONNREFUSED'))).toEqual({ changed: true, health: 'unknown' });
@@ -37,6 +54,18 @@ describe('HealthStore (real Redis)', () => {
     expect(health.lastError).toMatchObject({ message: 'connect ECONNREFUSED', prober: 'p2' });
     // Another health revision of the same endpoint id has none of these verdicts.
     expect(endpointHealth(await store.read(id), { id: 'blue', healthRevision: 9 })).toMatchObject({ health: 'unknown', since: null });
+  });
+
+  it('keeps the probe timeout each prober used (absent from a prober that does not say)', async () => {
+    await store.recordVerdict(id, blue, { ...verdict('p1', 'healthy'), timeoutSeconds: 10 });
+    await store.recordVerdict(id, blue, verdict('p2', 'healthy'));
+    const verdicts = (await store.read(id)).get('blue|4')?.verdicts ?? [];
+    expect(verdicts.map((v) => [v.prober, v.timeoutSeconds]).sort()).toEqual([
+      ['p1', 10],
+      ['p2', null],
+    ]);
+    // The summary the hit path reads is unchanged by it.
+    expect(await client.get(healthSummaryKey(prefix, id))).toBe('blue|4=healthy');
   });
 
   it('verdicts expire: a prober that stops writing stops counting, and the next write decides without it', async () => {
@@ -52,22 +81,68 @@ describe('HealthStore (real Redis)', () => {
   });
 
   it('publishes each decided change on the health channel', async () => {
-    const subscriber = createClient({ url: testInfra().redisUrl });
-    await subscriber.connect();
-    const changes: HealthChange[] = [];
-    await subscriber.subscribe(healthChannel(prefix), (message) => {
-      const change = parseHealthChange(message);
-      if (change) changes.push(change);
-    });
+    const { changes, subscriber } = await subscribeChanges();
     try {
       await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
       await store.recordVerdict(id, blue, verdict('p1', 'unhealthy'));
       await store.recordVerdict(id, blue, verdict('p1', 'healthy'));
-      for (let i = 0; i < 100 && changes.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await untilChanges(changes, 2);
       expect(changes.map((c) => [c.route, c.endpoint, c.healthRevision, c.health])).toEqual([
         ['acme/checkout/prod', 'blue', 4, 'unhealthy'],
         ['acme/checkout/prod', 'blue', 4, 'healthy'],
       ]);
+    } finally {
+      await subscriber.close();
+    }
+  });
+
+  /** Waits (on the Redis server's clock) until the endpoint has no fresh verdict left. */
+  async function untilExpired(endpoint: { id: string; healthRevision: number }): Promise<void> {
+    for (let i = 0; i < 200 && endpointHealth(await store.read(id), endpoint).verdicts.fresh > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(endpointHealth(await store.read(id), endpoint).verdicts.fresh).toBe(0);
+  }
+
+  it('every prober stopped, then one back: its verdict is a change again, published with a since after the lapse', async () => {
+    const { changes, subscriber } = await subscribeChanges();
+    try {
+      await store.recordVerdict(id, blue, verdict('p1', 'healthy', null, 200));
+      await store.recordVerdict(id, blue, verdict('p2', 'healthy', null, 200));
+      const healthy = await store.readAt(id);
+      expect(currentHealth(healthy, blue).health).toBe('healthy');
+      await untilExpired(blue);
+      const lapsed = await store.readAt(id);
+      // Unknown now, since a moment after the verdicts expired (the read's: the record no longer proves its own).
+      expect(currentHealth(lapsed, blue)).toEqual({ health: 'unknown', since: lapsed.now });
+      expect(lapsed.now).toBeGreaterThanOrEqual(nextLapse(healthy.records) ?? Infinity);
+      // The decided record still says healthy: a prober back with the same verdict changes what readers see.
+      expect(await store.recordVerdict(id, blue, verdict('p1', 'healthy'))).toEqual({ changed: true, health: 'healthy' });
+      await untilChanges(changes, 2);
+      expect(changes.map((c) => c.health)).toEqual(['healthy', 'healthy']);
+      expect(changes[1]?.since).toBeGreaterThanOrEqual(lapsed.now);
+      expect(currentHealth(await store.readAt(id), blue)).toEqual({ health: 'healthy', since: changes[1]?.since });
+    } finally {
+      await subscriber.close();
+    }
+  });
+
+  it("a read's since is the decided record's while it holds, and a change's until is the route's first expiry that may change a health", async () => {
+    const { changes, subscriber } = await subscribeChanges();
+    try {
+      const green = { id: 'green', healthRevision: 4 };
+      await store.recordVerdict(id, blue, verdict('p1', 'unhealthy', 'refused', 60_000));
+      await store.recordVerdict(id, green, verdict('p1', 'unknown', 'denied', 1_000));
+      await store.recordVerdict(id, green, verdict('p2', 'healthy', null, 30_000));
+      await untilChanges(changes, 2);
+      const [blueChange, greenChange] = changes;
+      // Blue's verdict expires in 60 s, green's healthy one in 30 s (its unknown one takes no side).
+      expect(blueChange?.until).toBe((blueChange?.since ?? 0) + 60_000);
+      expect(greenChange?.until).toBe((greenChange?.since ?? 0) + 30_000);
+      const read = await store.readAt(id);
+      expect(nextLapse(read.records)).toBe(greenChange?.until);
+      expect(currentHealth(read, blue)).toEqual({ health: 'unhealthy', since: blueChange?.since });
+      expect(currentHealth(read, green)).toEqual({ health: 'healthy', since: greenChange?.since });
+      // Nothing decided: unknown, since the read.
+      expect(currentHealth(read, { id: 'red', healthRevision: 4 })).toEqual({ health: 'unknown', since: read.now });
     } finally {
       await subscriber.close();
     }

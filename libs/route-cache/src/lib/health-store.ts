@@ -9,10 +9,12 @@ import type { RedisClient } from './redis.module';
  * reads it with the route's cache entry in one script), with fields:
  *
  *   v|<endpoint>|<healthRevision>|<prober>  one prober's verdict: "<expiresAtMs> <json>", json
- *                                           {h, since, at, err, errAt}; expired ones are left out
- *                                           by every reader and removed by the next write
- *   d|<endpoint>|<healthRevision>           the aggregate as the probers last decided it, {h, since}:
- *                                           when it changed (`since`), and the change event
+ *                                           {h, since, at, err, errAt, to}; `to`: the probe timeout
+ *                                           it used, in seconds (absent from older probers); expired
+ *                                           ones are left out by every reader and removed by the next write
+ *   d|<endpoint>|<healthRevision>           the aggregate as the probers last decided it, {h, since, u}:
+ *                                           when it changed (`since`), and the change event; valid
+ *                                           until `u` (see VERDICT_SCRIPT)
 
  * and beside it the summary `<prefix>healthsum:{t/s/e}` (same slot), which the resolver's hit path
  * reads instead of the verdicts: "<endpoint>|<rev>=<health> ...", every endpoint's majority (healthy
@@ -111,22 +113,30 @@ ${HEALTH_VOTES}
 return health_votes(KEYS[1], now)
 `;
 
-/** HEALTH(healthKey) -> fresh health (flat). */
+/** HEALTH(healthKey) -> {now, fresh health (flat)}: the Redis server's time of the read first, then the fields. */
 export const HEALTH_SCRIPT = `
 ${NOW_MS}
 ${FRESH_HEALTH}
-return fresh_health(KEYS[1], now, {})
+return fresh_health(KEYS[1], now, {string.format('%d', now)})
 `;
 
 /**
- * VERDICT(healthKey, summaryKey; endpoint, healthRevision, prober, health, ttlMs, error, channel, routeKey, keyTtlMs)
+ * VERDICT(healthKey, summaryKey; endpoint, healthRevision, prober, health, ttlMs, error, channel, routeKey, keyTtlMs, timeoutSeconds)
  * -> {changed (1|0), aggregate health}.
  *
  * Writes one prober's verdict (its `since` kept while the verdict stays the same; its last error
  * kept until a new one), removes expired verdicts and decided records that no fresh verdict backs,
  * and decides the endpoint's health again from its fresh verdicts: healthy or unhealthy by a strict
- * majority of those that take a side, else unknown (the rule of aggregateHealth). When that differs
- * from the decided record, the record changes (since: now) and the change is published.
+ * majority of those that take a side, else unknown (the rule of aggregateHealth).
+ *
+ * The decided record `d|` is {h, since, u}: the health, a moment within it (when it began, if
+ * known), and `u`, the first expiry of a verdict of the endpoint that takes a side (false: none),
+ * before which only a write can change the health: past it an expiry may have, unseen, so `since`
+ * no longer proves anything. The change is published (and `since` is now) when the health differs
+ * from the one just before this write (as readers saw it: the fresh verdicts, this prober's previous
+ * one among them) or from the record (an expiry changed it since the last write). The message
+ * carries `until`: the first expiry of a verdict of the route that takes a side (when the route's
+ * health may next change with no write), or nothing when none does.
  */
 export const VERDICT_SCRIPT = `
 local key = KEYS[1]
@@ -136,18 +146,25 @@ local field = 'v|' .. base .. '|' .. ARGV[3]
 local prev = redis.call('HGET', key, field)
 local since = now
 local err, errAt = ARGV[6], now
+-- This prober's previous verdict, while fresh, counts for the health just before this write.
+local was_yes, was_no = 0, 0
 if prev then
   local p = cjson.decode(string.match(prev, '^%d+ (.*)$'))
   if p.h == ARGV[4] then since = p.since end
   if err == '' then err = p.err; errAt = p.errAt end
+  local pexp = tonumber(string.match(prev, '^(%d+) '))
+  if pexp and pexp > now then
+    if p.h == 'healthy' then was_yes = 1 elseif p.h == 'unhealthy' then was_no = 1 end
+  end
 end
 if err == '' or err == nil then err = nil; errAt = nil end
-local value = cjson.encode({h = ARGV[4], since = since, at = now, err = err, errAt = errAt})
+local value = cjson.encode({h = ARGV[4], since = since, at = now, err = err, errAt = errAt, to = tonumber(ARGV[10] or '')})
 redis.call('HSET', key, field, string.format('%d', now + tonumber(ARGV[5])) .. ' ' .. value)
 local all = redis.call('HGETALL', key)
 local backed = {}
--- Every endpoint's tally of fresh verdicts that take a side, and the first time one of them expires.
-local yes, no, order, valid = {}, {}, {}, nil
+-- Every endpoint's tally of fresh verdicts that take a side, the first time one of them expires
+-- (the endpoint's, and the route's: valid).
+local yes, no, order, first, valid = {}, {}, {}, {}, nil
 for i = 1, #all, 2 do
   local f, v = all[i], all[i + 1]
   if string.sub(f, 1, 2) == 'v|' then
@@ -165,6 +182,10 @@ for i = 1, #all, 2 do
           order[#order + 1] = b
         end
         if h == 'healthy' then yes[b] = yes[b] + 1 else no[b] = no[b] + 1 end
+        if b == base and f ~= field then
+          if h == 'healthy' then was_yes = was_yes + 1 else was_no = was_no + 1 end
+        end
+        if first[b] == nil or exp < first[b] then first[b] = exp end
         if valid == nil or exp < valid then valid = exp end
       end
     end
@@ -184,19 +205,25 @@ for i = 1, #all, 2 do
   local f = all[i]
   if string.sub(f, 1, 2) == 'd|' and not backed[string.sub(f, 3)] then redis.call('HDEL', key, f) end
 end
-local voting = healthy + unhealthy
-local health = 'unknown'
-if healthy * 2 > voting then health = 'healthy' elseif unhealthy * 2 > voting then health = 'unhealthy' end
+local function majority(y, n)
+  if y * 2 > y + n then return 'healthy' elseif n * 2 > y + n then return 'unhealthy' end
+  return 'unknown'
+end
+local health = majority(healthy, unhealthy)
+local was = majority(was_yes, was_no)
 local dfield = 'd|' .. base
 local decided = redis.call('HGET', key, dfield)
-local was = 'unknown'
-if decided then was = cjson.decode(decided).h end
+local d = decided and cjson.decode(decided)
+local dh = (d and d.h) or 'unknown'
+local dsince = now
+-- The record's since still holds: the same health, no change just before, and no expiry since the record was written.
+if d and dh == health and was == health and d.u ~= nil and (d.u == false or now < d.u) then dsince = d.since end
 local changed = 0
-if was ~= health then
-  redis.call('HSET', key, dfield, cjson.encode({h = health, since = now}))
-  redis.call('PUBLISH', ARGV[7], cjson.encode({route = ARGV[8], endpoint = ARGV[1], healthRevision = tonumber(ARGV[2]), health = health, since = now}))
+if was ~= health or dh ~= health then
+  redis.call('PUBLISH', ARGV[7], cjson.encode({route = ARGV[8], endpoint = ARGV[1], healthRevision = tonumber(ARGV[2]), health = health, since = now, ["until"] = valid}))
   changed = 1
 end
+redis.call('HSET', key, dfield, cjson.encode({h = health, since = dsince, u = first[base] or false}))
 redis.call('PEXPIRE', key, ARGV[9])
 return {changed, health}
 `;
@@ -207,13 +234,39 @@ interface StoredVerdict {
   at: number;
   err?: string | null;
   errAt?: number | null;
+  to?: number;
+}
+
+/**
+ * A decided record (`d|`): the health, a moment within it (`since`), and `until`, before which only
+ * a write can change the health (null: no expiry can; undefined: a record of an older writer, which
+ * proves nothing).
+ */
+export interface DecidedHealth {
+  health: Health;
+  since: number;
+  until?: number | null;
+}
+
+/** One endpoint's fresh health at one health revision. */
+export interface EndpointRecords {
+  verdicts: Verdict[];
+  decided?: DecidedHealth;
+  /** The first expiry of its fresh verdicts that take a side: an expiry may change its health then, with no write. */
+  lapse?: number;
 }
 
 /** The fresh health of a route's endpoints, by `<endpoint>|<healthRevision>`. */
-export type HealthRecords = Map<string, { verdicts: Verdict[]; decided?: { health: Health; since: number } }>;
+export type HealthRecords = Map<string, EndpointRecords>;
 
 /** No health known: every endpoint unknown (Redis down, or nothing probed yet). */
 export const NO_HEALTH: HealthRecords = new Map();
+
+/** A route's health as one read saw it, with the time of the read (the Redis server's clock, ms). */
+export interface HealthRead {
+  now: number;
+  records: HealthRecords;
+}
 
 /** Parses what READ and HEALTH answer (a flat field/value list). */
 export function parseHealth(flat: readonly string[]): HealthRecords {
@@ -224,9 +277,9 @@ export function parseHealth(flat: readonly string[]): HealthRecords {
     try {
       if (field.startsWith('d|')) {
         const base = field.slice(2);
-        const d = JSON.parse(value) as { h: Health; since: number };
+        const d = JSON.parse(value) as { h: Health; since: number; u?: number | false };
         const record = records.get(base) ?? { verdicts: [] };
-        record.decided = { health: d.h, since: d.since };
+        record.decided = { health: d.h, since: d.since, ...(d.u === undefined ? {} : { until: d.u === false ? null : d.u }) };
         records.set(base, record);
       } else if (field.startsWith('v|')) {
         const last = field.lastIndexOf('|');
@@ -234,7 +287,17 @@ export function parseHealth(flat: readonly string[]): HealthRecords {
         const space = value.indexOf(' ');
         const v = JSON.parse(value.slice(space + 1)) as StoredVerdict;
         const record = records.get(base) ?? { verdicts: [] };
-        record.verdicts.push({ prober: field.slice(last + 1), health: v.h, since: v.since, probedAt: v.at, error: v.err ?? null, errorAt: v.errAt ?? null });
+        record.verdicts.push({
+          prober: field.slice(last + 1),
+          health: v.h,
+          since: v.since,
+          probedAt: v.at,
+          error: v.err ?? null,
+          errorAt: v.errAt ?? null,
+          timeoutSeconds: typeof v.to === 'number' ? v.to : null,
+        });
+        const expires = Number(value.slice(0, space));
+        if ((v.h === 'healthy' || v.h === 'unhealthy') && Number.isSafeInteger(expires)) record.lapse = Math.min(record.lapse ?? expires, expires);
         records.set(base, record);
       }
     } catch {
@@ -248,6 +311,28 @@ export function parseHealth(flat: readonly string[]): HealthRecords {
 export function endpointHealth(records: HealthRecords, endpoint: { id: string; healthRevision: number }): EndpointHealth {
   const record = records.get(`${endpoint.id}|${endpoint.healthRevision}`);
   return aggregateHealth(record?.verdicts ?? [], record?.decided);
+}
+
+/**
+ * An endpoint's health as a watch stream is sent it: the majority of its fresh verdicts, and
+ * `since`, a moment within that health (ms, the Redis server's clock), never unknown: the decided
+ * record's while it proves it (the same health, and no expiry since it was written), else the time
+ * of the read. So of two frames of one endpoint (at one health revision) the one with the later
+ * `since` is the later health, whichever of a read or a published change sent it.
+ */
+export function currentHealth(read: HealthRead, endpoint: { id: string; healthRevision: number }): { health: Health; since: number } {
+  const record = read.records.get(`${endpoint.id}|${endpoint.healthRevision}`);
+  const health = majorityHealth(record?.verdicts ?? []);
+  const d = record?.decided;
+  const proven = d !== undefined && d.health === health && d.until !== undefined && (d.until === null || read.now < d.until);
+  return { health, since: proven ? d.since : read.now };
+}
+
+/** When an expiry may next change the health of one of the route's endpoints with no write (null: none can). */
+export function nextLapse(records: HealthRecords): number | null {
+  let first: number | null = null;
+  for (const record of records.values()) if (record.lapse !== undefined && (first === null || record.lapse < first)) first = record.lapse;
+  return first;
 }
 
 /**
@@ -292,7 +377,10 @@ export interface HealthChange {
   endpoint: string;
   healthRevision: number;
   health: Health;
+  /** When it changed (the write's time, the Redis server's clock). */
   since: number;
+  /** When an expiry may next change the route's health with no write (absent: none can, or an older writer). */
+  until?: number;
 }
 
 export function parseHealthChange(message: string): HealthChange | undefined {
@@ -300,6 +388,7 @@ export function parseHealthChange(message: string): HealthChange | undefined {
     const m = JSON.parse(message) as Partial<HealthChange>;
     if (typeof m.route !== 'string' || typeof m.endpoint !== 'string' || typeof m.health !== 'string') return undefined;
     if (!Number.isSafeInteger(m.healthRevision) || typeof m.since !== 'number') return undefined;
+    if (m.until !== undefined && typeof m.until !== 'number') return undefined;
     return m as HealthChange;
   } catch {
     return undefined;
@@ -322,14 +411,20 @@ export class HealthStore {
   }
 
   async read(id: RouteId): Promise<HealthRecords> {
-    return parseHealth(await withDeadline(this.client.healthRead(this.key(id), []), this.timeoutMs));
+    return (await this.readAt(id)).records;
+  }
+
+  /** The route's fresh health and the time of the read. */
+  async readAt(id: RouteId): Promise<HealthRead> {
+    const [now, ...flat] = await withDeadline(this.client.healthRead(this.key(id), []), this.timeoutMs);
+    return { now: Number(now), records: parseHealth(flat) };
   }
 
   /** Writes a prober's verdict (see VERDICT_SCRIPT); answers whether the endpoint's health changed, and to what. */
   async recordVerdict(
     id: RouteId,
     endpoint: { id: string; healthRevision: number },
-    verdict: { prober: string; health: Health; error: string | null; ttlMs: number },
+    verdict: { prober: string; health: Health; error: string | null; ttlMs: number; timeoutSeconds?: number },
   ): Promise<{ changed: boolean; health: Health }> {
     const [changed, health] = (await withDeadline(
       this.client.healthVerdict(this.key(id), healthSummaryKey(this.prefix, id), [
@@ -342,6 +437,7 @@ export class HealthStore {
         healthChannel(this.prefix),
         `${id.tenant}/${id.service}/${id.environment}`,
         String(HEALTH_KEY_TTL_MS),
+        verdict.timeoutSeconds === undefined ? '' : String(verdict.timeoutSeconds),
       ]),
       this.timeoutMs,
     )) as [number, Health];

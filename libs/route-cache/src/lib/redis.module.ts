@@ -44,6 +44,8 @@ export type RedisClient = Pick<
   | 'healthVotes'
   | 'healthRead'
   | 'healthVerdict'
+  | 'replayMarkerCheck'
+  | 'replayMarkerDone'
   | 'isOpen'
   | 'isReady'
   | 'close'

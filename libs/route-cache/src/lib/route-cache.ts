@@ -39,6 +39,8 @@ export interface EventToApply {
   data: RouteEventData;
   /** The write's commit time (the event's time), ms since the epoch. */
   time: number;
+  /** The id of the route's tenant (the event's `tenantid`), when it carries one. */
+  tenantId?: string;
 }
 
 /**
@@ -109,6 +111,7 @@ export class RouteCache {
       fill.lease.id,
       fill.lease.node,
       fill.route ? encodePolicy(fill.route) : '',
+      fill.route?.tenantId ?? '',
     ];
     const reply = await withDeadline(this.client.routeFill(this.key(fill.id), args), this.timeoutMs);
     return reply === 1 ? 'accepted' : reply === 2 ? 'refused' : 'rejected';
@@ -129,7 +132,7 @@ export class RouteCache {
   async applyEvents(events: EventToApply[], mode: InvalidationMode): Promise<EventOutcome[]> {
     if (events.length === 0) return [];
     const replies = Promise.allSettled(
-      events.map(({ data, time }) =>
+      events.map(({ data, time, tenantId }) =>
         this.client.routeEvent(this.key(data), [
           data.url === null ? 'a' : 'p',
           data.url ?? '',
@@ -138,6 +141,7 @@ export class RouteCache {
           mode,
           String(this.graceMs),
           data.url === null ? '' : encodePolicy({ url: data.url, revision: data.revision, endpoints: data.endpoints, healthCheck: data.healthCheck }),
+          tenantId ?? '',
         ]),
       ),
     );

@@ -109,8 +109,10 @@ export class TestStack {
 
   /**
    * Starts health probers (two by default, as npm start and production run them) against this
-   * stack's resolver, with a stored key that spans tenants, as production gives them. `env` per
-   * prober (its index) may add to theirs, such as PROBE_DENY_CIDRS.
+   * stack's resolver, with a stored key that spans tenants, as production gives them. They may probe
+   * loopback (PROBE_ALLOW_LOOPBACK=true: tests' endpoints listen on 127.0.0.1), as npm start's do.
+   * `env` per prober (its index) may add to theirs or override, such as PROBE_DENY_CIDRS or
+   * PROBE_ALLOW_LOOPBACK=false.
    */
   async startProbers(count = 2, env: (index: number) => Record<string, string> = () => ({})): Promise<AppProcess[]> {
     const key = await createApiKey(this.app('command-api').url, { name: 'health-prober', scopes: ['routes:read'] });
@@ -121,6 +123,7 @@ export class TestStack {
           RESOLVER_URL: this.app('resolver').url,
           PROBER_API_KEY: key,
           PROBER_ID: `prober-${i + 1}`,
+          PROBE_ALLOW_LOOPBACK: 'true',
           ...env(i),
         }),
       );

@@ -6,7 +6,7 @@ import type { FaultWindow, FinalState, Op, OutboxRow, ReadOp, TopicEvent, WriteO
 // correct history must pass. Times are ms; the TTL is 1 s.
 
 const KEY = 'acme/checkout/prod';
-const OPTIONS = { ttlMs: 1_000, recoveryMs: 500 };
+const OPTIONS = { ttlMs: 1_000, authCacheTtlMs: 1_000, recoveryMs: 500 };
 
 let nextId = 0;
 function put(start: number, end: number, url: string, revision: number | undefined, extra: Partial<WriteOp> = {}): WriteOp {

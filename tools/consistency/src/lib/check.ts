@@ -1,3 +1,4 @@
+import { checkRevocations, type RevocationSummary } from './revoke-check';
 import { checkWatchers } from './watch-check';
 import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp } from './history';
 
@@ -9,9 +10,12 @@ import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp
  * request's start and end.
  */
 
-/** G1 to G8 of the contract, and W: the watch's rules (order, no gap, no repeat, bookmarks, snapshots). */
-export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8' | 'W';
-export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8', 'W'];
+/**
+ * G1 to G8 of the contract, W: the watch's rules (order, no gap, no repeat, bookmarks, snapshots), and
+ * R: revocation (a revoked key is refused, and its streams end, within AUTH_CACHE_TTL_MS).
+ */
+export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8' | 'W' | 'R';
+export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8', 'W', 'R'];
 
 export interface Violation {
   guarantee: Guarantee;
@@ -22,6 +26,8 @@ export interface Violation {
 export interface CheckOptions {
   /** The resolvers' CACHE_TTL_SECONDS, in ms (G3's bound). */
   ttlMs: number;
+  /** The resolvers' AUTH_CACHE_TTL_MS (R's bound). */
+  authCacheTtlMs: number;
   /** After a fault heals, how long failures are still excused (G8: "after recovery: normal service"). */
   recoveryMs: number;
 }
@@ -40,6 +46,8 @@ export interface CheckResult {
   convergence: Convergence[];
   /** Writes whose answer was lost (no answer or 5xx) but which committed. */
   indeterminateCommitted: number;
+  /** Each revocation as the victim saw it (absent in results computed before the revoke fault). */
+  revocations?: RevocationSummary[];
 }
 
 /** One state of one route: the initial absence (index 0) or an outbox row. */
@@ -98,19 +106,20 @@ const indeterminate = (status: number | null): boolean => status === null || sta
 
 export function opLabel(op: Op): string {
   const label = op.type === 'write' ? op.kind : `read ${op.mode}`;
-  return op.sdk ? `sdk ${label}` : label;
+  return op.sdk ? `sdk ${label}` : op.credential !== undefined ? `victim ${label}` : label;
 }
 
 export function describeOp(op: Op): string {
   const answer = op.status === null ? `no answer (${op.error ?? '?'})` : String(op.status);
   const times = `[${op.start.toFixed(1)}..${op.end.toFixed(1)}]`;
+  const by = op.credential === undefined ? '' : ` with ${op.credential}`;
   if (op.type === 'write') {
     const req = op.kind === 'delete' ? 'DELETE' : `PUT ${op.url}${op.ifMatch !== undefined ? ` If-Match ${op.ifMatch}` : ''}${op.kind === 'put-if-none-match' ? ' If-None-Match *' : ''}`;
-    return `#${op.id} client ${op.client} ${req} ${op.key} ${times} -> ${answer}${op.revision !== undefined ? ` rev ${op.revision}` : ''}`;
+    return `#${op.id} client ${op.client}${by} ${req} ${op.key} ${times} -> ${answer}${op.revision !== undefined ? ` rev ${op.revision}` : ''}`;
   }
   const req = `GET ${op.key} (${op.mode}${op.minRevision !== undefined ? ` N=${op.minRevision}` : ''}, resolver ${op.resolver})`;
   const got = op.status === 200 ? ` ${op.url} rev ${op.revision}` : '';
-  return `#${op.id} client ${op.client} ${req} ${times} -> ${answer}${got} as-of ${op.asOf ?? '-'} ${op.cache ?? ''}`.trimEnd();
+  return `#${op.id} client ${op.client}${by} ${req} ${times} -> ${answer}${got} as-of ${op.asOf ?? '-'} ${op.cache ?? ''}`.trimEnd();
 }
 
 export function check(history: Op[], faults: FaultWindow[], final: FinalState, options: CheckOptions): CheckResult {
@@ -291,8 +300,12 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     if (op.mode === 'min-revision' && op.status === 412) flag('G5', 'X-Min-Revision of a revision the client had seen answered 412', op);
   }
 
-  // --- G8: failures only where the degradation table allows them.
+  // --- G8: failures only where the degradation table allows them; a refusal only of a revoked key
+  // (R says when it must come), once its DELETE was sent.
+  const revokes = faults.filter((f) => f.fault === 'revoke');
+  const revoked = (op: Op) => op.credential !== undefined && revokes.some((f) => f.credential === op.credential && op.end >= f.start);
   for (const op of history) {
+    if ((op.status === 401 || op.status === 403) && revoked(op)) continue;
     const expected = op.type === 'read' ? [200, 404, 412] : [200, 201, 204, 404, 412];
     if (op.status === 500 || (op.status !== null && op.status < 500 && !expected.includes(op.status))) {
       flag('G8', `unexpected status ${op.status}`, op);
@@ -352,9 +365,14 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   }
   for (const [key, k] of perKey) if (k.partitions.size > 1) flag('G7', `${key}: events on ${k.partitions.size} partitions`);
 
-  for (const f of checkWatchers(final.watchers ?? [], final.outbox)) flag('W', `${f.watcher}: ${f.message}`);
+  const revokedCredentials = new Set(revokes.flatMap((f) => (f.credential === undefined ? [] : [f.credential])));
+  for (const f of checkWatchers(final.watchers ?? [], final.outbox, revokedCredentials)) flag('W', `${f.watcher}: ${f.message}`);
 
-  return { violations, staleness, convergence: convergence(history, faults, keys), indeterminateCommitted };
+  // --- R: a revoked key is refused, and its streams end, within AUTH_CACHE_TTL_MS.
+  const revocations = checkRevocations(history, faults, final.watchers ?? [], { authCacheTtlMs: options.authCacheTtlMs });
+  for (const f of revocations.findings) flag('R', f.message, ...f.ops);
+
+  return { violations, staleness, convergence: convergence(history, faults, keys), indeterminateCommitted, revocations: revocations.summaries };
 }
 
 function faultsOver(faults: FaultWindow[], op: Op, recoveryMs: number): string {

@@ -21,6 +21,8 @@ interface OpBase {
   error?: string;
   /** Run through the SDK (TrafficManagerClient) rather than raw HTTP. */
   sdk?: true;
+  /** The victim key's generation it was sent with (`victim-<n>`, the `revoke` fault's); absent: its tenant's own key. */
+  credential?: string;
 }
 
 export interface WriteOp extends OpBase {
@@ -62,13 +64,14 @@ export type FaultName =
   | 'redis-restart'
   | 'redis-failover'
   | 'postgres-cut'
-  | 'kafka-leader-kill';
+  | 'kafka-leader-kill'
+  | 'revoke';
 
 /** The faults of a run on one Redis node (its own redis-server behind the fault proxy). */
-export const ALL_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-cut', 'redis-restart', 'postgres-cut'];
+export const ALL_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-cut', 'redis-restart', 'postgres-cut', 'revoke'];
 
 /** The faults of a run on a Redis Cluster (`--redis-cluster`): the Redis faults are a master's failover. */
-export const CLUSTER_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-failover', 'postgres-cut'];
+export const CLUSTER_FAULTS: FaultName[] = ['relay-kill', 'worker-kill', 'resolver-kill', 'kafka-stop', 'redis-failover', 'postgres-cut', 'revoke'];
 
 /** The faults a run can inject on one Redis node or on a cluster. */
 export function faultsFor(redisCluster: boolean): FaultName[] {
@@ -90,6 +93,14 @@ export interface FaultWindow {
   resolver?: number;
   /** For kafka-leader-kill: the node id of the broker that was killed. */
   broker?: number;
+  /** For revoke: the victim key's generation that was revoked, and when the DELETE's 2xx answer arrived. */
+  credential?: string;
+  revokedAt?: number;
+  /**
+   * For postgres-cut: the revoked victim generations whose outage credential was still in Redis once
+   * the cut began (they may read during it); absent: not known (runs saved before, or not readable).
+   */
+  remembered?: string[];
 }
 
 /** A route's row at the end of the run. */

@@ -11,6 +11,7 @@ const WHAT: Record<Guarantee, string> = {
   G7: 'every outbox row published, on the topic, in revision order per key',
   G8: 'failures only where the degradation table allows them (no 500s)',
   W: 'watch streams: snapshots exact, changes in order with no gap or repeat, bookmarks never ahead of what was sent, caught up after the drain',
+  R: 'a revoked key: no request accepted, no watch frame, once AUTH_CACHE_TTL_MS + 250 ms have passed (but while PostgreSQL is cut, if it was remembered)',
 };
 
 export function percentile(sorted: number[], q: number): number {
@@ -36,13 +37,13 @@ export function renderReport(run: RunOutcome): string {
   const kafka = (run.kafkaBrokers ?? 1) > 1 ? `, Kafka ${run.kafkaBrokers} brokers (RF 3, min ISR 2)` : '';
   out.push(`## Consistency check: ${history.length} operations by ${run.clients} clients in ${seconds.toFixed(0)} s, ${faults.length} faults, TTL ${run.ttlSeconds} s, seed ${run.seed}${kafka}`);
 
-  const outcomes = ['2xx', '404', '412', '503', 'no answer', 'other'];
+  const outcomes = ['2xx', '401', '404', '412', '503', 'no answer', 'other'];
   const byKind = new Map<string, Map<string, number>>();
   const caches = new Map<string, Map<string, number>>();
   for (const op of history) {
     const label = opLabel(op);
     const s = op.status;
-    const outcome = s === null ? 'no answer' : s >= 200 && s < 300 ? '2xx' : ['404', '412', '503'].includes(String(s)) ? String(s) : 'other';
+    const outcome = s === null ? 'no answer' : s >= 200 && s < 300 ? '2xx' : ['401', '404', '412', '503'].includes(String(s)) ? String(s) : 'other';
     const row = byKind.get(label) ?? new Map<string, number>();
     byKind.set(label, row);
     row.set(outcome, (row.get(outcome) ?? 0) + 1);
@@ -108,6 +109,17 @@ export function renderReport(run: RunOutcome): string {
       }),
     ),
   );
+  const revocations = result.revocations ?? [];
+  if (revocations.length > 0) {
+    out.push('', `### Revocations (ms after the DELETE's answer; AUTH_CACHE_TTL_MS ${run.authCacheTtlMs ?? '-'})`, '');
+    const at = (n: number | null) => (n === null ? '-' : ms(n));
+    out.push(
+      table(
+        ['key', 'at (s)', 'first refusal', 'last request accepted', 'last watch frame', 'open streams ended', 'refused (401, 403) after the bound'],
+        revocations.map((r) => [r.credential, ((r.revokedAt - run.startedAt) / 1000).toFixed(1), at(r.firstRefused), at(r.lastAccepted), at(r.lastFrame), at(r.streamsEnded), `${r.refused} of ${r.after}`]),
+      ),
+    );
+  }
   const watchers = summarizeWatchers(run.final.watchers ?? []);
   if (watchers.length > 0) {
     out.push('', '### Watch streams (each resumes on the next replica with Last-Event-ID)', '');

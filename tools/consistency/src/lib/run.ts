@@ -1,10 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { TEST_ADMIN_TOKEN } from '@tm/testing';
+import { createKey, createTenant } from './api-keys';
 import { check, type CheckResult } from './check';
 import { ALL_FAULTS, type FaultName, type FaultWindow, type FinalState, type Op } from './history';
 import { saveRun, type SavedRun } from './saved';
 import { SystemUnderTest } from './system';
 import { SdkSession } from './sdk-clients';
+import { Victim } from './victim';
 import { Watcher, type WatcherSpec } from './watchers';
 import { now, random, readAll, Workload, type WorkloadTarget } from './workload';
 
@@ -17,6 +19,8 @@ export interface RunOptions {
   quietMs: number;
   faults: FaultName[];
   ttlSeconds: number;
+  /** The resolvers' AUTH_CACHE_TTL_MS, short enough that rule R bites within a fault's hold. */
+  authCacheTtlMs: number;
   clients: number;
   /** Sessions that run through the SDK (memory answers included), beside the HTTP clients. */
   sdkClients: number;
@@ -43,6 +47,7 @@ export const SHORT_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
   quietMs: 3_500,
   faults: ALL_FAULTS,
   ttlSeconds: 3,
+  authCacheTtlMs: 1_000,
   clients: 8,
   sdkClients: 4,
   kafkaBrokers: 1,
@@ -78,20 +83,33 @@ function watcherSpecs(tokens: Map<string, string>): WatcherSpec[] {
  * would hide what an outage does to everyone else).
  */
 export async function tenantKeys(commandApi: string, keys: string[]): Promise<Map<string, string>> {
-  const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
   const tokens = new Map<string, string>();
-  for (const tenant of new Set(keys.map((k) => k.split('/')[0] as string))) {
-    const created = await fetch(`${commandApi}/v1/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ slug: tenant }) });
-    if (created.status !== 201 && created.status !== 409) throw new Error(`creating tenant ${tenant}: ${created.status} ${await created.text()}`);
-    const res = await fetch(`${commandApi}/v1/api-keys`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({ name: `consistency-${tenant}`, tenant, scopes: ['routes:write'] }),
-    });
-    if (res.status !== 201) throw new Error(`creating a key for ${tenant}: ${res.status} ${await res.text()}`);
-    tokens.set(tenant, ((await res.json()) as { key: string }).key);
+  for (const tenant of new Set(keys.map(tenantOf))) {
+    await createTenant(commandApi, tenant);
+    tokens.set(tenant, (await createKey(commandApi, `consistency-${tenant}`, tenant, ['routes:write'])).key);
   }
   return tokens;
+}
+
+const tenantOf = (key: string): string => key.split('/')[0] as string;
+
+/**
+ * The revoked victim keys whose outage credential is in Redis as a PostgreSQL cut begins: those a
+ * resolver may recall during it (rule R excuses them there). A key revoked and not verified since
+ * keeps its credential (docs: "a key revoked before an outage and not presented since"); one the
+ * database called revoked has lost it, and no verification can bring it back while the database
+ * is cut. The current key is verified all the time, so its credential must be there: if it is not,
+ * what Redis holds cannot be told, and the window says nothing (R then excuses every revoked key).
+ */
+async function rememberedAtCut(system: SystemUnderTest, victim: Victim, log: (line: string) => void): Promise<string[] | undefined> {
+  try {
+    const found = await system.outageCredentials([victim.token, ...victim.revoked.map((r) => r.token)]);
+    if (found.has(victim.token)) return victim.revoked.filter((r) => found.has(r.token)).map((r) => r.credential);
+    log('  (the current victim key has no outage credential in Redis: which revoked keys have one is not known)');
+  } catch (e) {
+    log(`  (outage credentials not read: ${e instanceof Error ? e.message : String(e)})`);
+  }
+  return undefined;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -103,9 +121,17 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The checker with the run's settings: the TTL, and 2 s after each heal for recovery. */
-export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState, ttlSeconds: number): CheckResult {
-  return check(history, faults, final, { ttlMs: ttlSeconds * 1000, recoveryMs: 2_000 });
+/** The checker with the run's settings: the TTLs, and 2 s after each heal for recovery. */
+export function checkRun(history: Op[], faults: FaultWindow[], final: FinalState, ttlSeconds: number, authCacheTtlMs: number): CheckResult {
+  return check(history, faults, final, { ttlMs: ttlSeconds * 1000, authCacheTtlMs, recoveryMs: 2_000 });
+}
+
+/** The resolver's AUTH_CACHE_TTL_MS when none is set: what runs saved before the revoke fault ran with. */
+const DEFAULT_AUTH_CACHE_TTL_MS = 5_000;
+
+/** A saved run checked again (`--recheck`), whatever version of the checker saved it. */
+export function checkSaved(saved: SavedRun): CheckResult {
+  return checkRun(saved.history, saved.faults, saved.final, saved.ttlSeconds, saved.authCacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS);
 }
 
 /**
@@ -117,6 +143,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   await mkdir(options.outDir, { recursive: true });
   const system = await SystemUnderTest.start({
     ttlSeconds: options.ttlSeconds,
+    authCacheTtlMs: options.authCacheTtlMs,
     resolvers: 2,
     relays: 2,
     kafkaBrokers: options.kafkaBrokers,
@@ -125,6 +152,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   });
   let workload: Workload | undefined;
   let watchers: Watcher[] = [];
+  let victim: Victim | undefined;
   let sdk: SdkSession[] = [];
   let sdkStopped = false;
   let sdkRunning: Promise<unknown> | undefined;
@@ -137,7 +165,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   // process alive), then the system; what failed is logged and returned.
   const stop = async (): Promise<unknown[]> => {
     const stopped = [
-      ...(await Promise.allSettled([workload?.stop(), stopSdk(), ...watchers.map((w) => w.stop())])),
+      ...(await Promise.allSettled([workload?.stop(), stopSdk(), victim?.stop(), ...watchers.map((w) => w.stop())])),
       ...(await Promise.allSettled([system.stop()])),
       // After the stop, so that the logs end with each app's shutdown.
       ...(await Promise.allSettled([system.saveLogs(options.outDir)])),
@@ -159,6 +187,22 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     watchers = watcherSpecs(tokens).map((spec) => new Watcher(spec, () => system.resolverUrls));
     for (const w of watchers) w.start();
     const history = workload.history;
+    const tenants = [...tokens.keys()];
+    const victimTenant = tenants[options.seed % tenants.length] as string;
+    victim = new Victim(
+      {
+        commandApi: system.commandApi,
+        resolvers: () => system.resolverUrls,
+        tenant: victimTenant,
+        keys: KEYS.filter((k) => tenantOf(k) === victimTenant),
+        client: options.clients + options.sdkClients,
+        thinkMs: 10,
+        timeoutMs: 10_000,
+        seed: options.seed,
+      },
+      history,
+    );
+    await victim.start();
     sdk = Array.from(
       { length: options.sdkClients },
       (_, i) => new SdkSession(target, { maxStalenessMs: options.ttlSeconds * 1000, timeoutMs: 10_000, writeShare: 0.35, thinkMs: 10, seed: options.seed }, options.clients + i),
@@ -176,37 +220,46 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
       for (const fault of order) {
         if (signal?.aborted || (round > 0 && now() - startedAt >= options.durationMs - options.quietMs)) break;
         const start = now();
-        const hit = await system.inject(fault, (n) => Math.floor(rand() * n));
+        const window: Omit<FaultWindow, 'healed'> = { fault, start };
+        if (fault === 'revoke') Object.assign(window, await victim.revoke());
+        else {
+          const hit = await system.inject(fault, (n) => Math.floor(rand() * n));
+          if (fault === 'resolver-kill' && hit !== undefined) window.resolver = hit;
+          if (fault === 'kafka-leader-kill' && hit !== undefined) window.broker = hit;
+          if (fault === 'postgres-cut') {
+            const remembered = await rememberedAtCut(system, victim, options.log);
+            if (remembered) window.remembered = remembered;
+          }
+        }
         await sleep(options.holdMs[0] + rand() * (options.holdMs[1] - options.holdMs[0]), signal);
-        await system.heal(fault);
-        const window: FaultWindow = { fault, start, healed: now() };
-        if (fault === 'resolver-kill' && hit !== undefined) window.resolver = hit;
-        if (fault === 'kafka-leader-kill' && hit !== undefined) window.broker = hit;
-        faults.push(window);
-        options.log(`  ${fault.padEnd(17)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((window.healed - start) / 1000).toFixed(1)} s`);
+        await (fault === 'revoke' ? victim.renew() : system.heal(fault));
+        faults.push({ ...window, healed: now() });
+        options.log(`  ${fault.padEnd(17)} at ${((start - startedAt) / 1000).toFixed(1)} s, healed after ${((now() - start) / 1000).toFixed(1)} s`);
         await sleep(options.quietMs, signal);
       }
     }
     const rest = options.durationMs - (now() - startedAt);
     if (rest > 0) await sleep(rest, signal);
-    await Promise.all([workload.stop(), stopSdk()]);
+    await Promise.all([workload.stop(), stopSdk(), victim.stopReading()]);
     if (signal?.aborted) throw new Error('interrupted: the system was stopped, nothing was checked');
     options.log(`${workload.history.length} operations; draining`);
     const drained = await system.drain(120_000);
     const [outbox, routes, cache, topic] = await Promise.all([system.outbox(), system.routes(), system.cache(), system.topicEvents()]);
     const finalReads = (await Promise.all(system.resolverUrls.map((url, i) => readAll(target, i, url)))).flat();
-    // Each watcher's last bookmark reaches the store's revision (the checker flags one that does not).
+    // Each watcher's last bookmark reaches the store's revision (the checker flags one that does not);
+    // not those of revoked keys: they are refused.
     const storeRevision = outbox.reduce((m, r) => Math.max(m, r.revision), 0);
-    for (const deadline = now() + 30_000; watchers.some((w) => w.lastBookmark < storeRevision) && now() < deadline; ) await sleep(100);
-    await Promise.all(watchers.map((w) => w.stop()));
-    const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms, watchers: watchers.map((w) => w.log) };
+    const live = [...watchers, victim.currentWatcher];
+    for (const deadline = now() + 30_000; live.some((w) => w.lastBookmark < storeRevision) && now() < deadline; ) await sleep(100);
+    await Promise.all([...watchers.map((w) => w.stop()), victim.stop()]);
+    const final: FinalState = { outbox, routes, cache, topic, finalReads, drainMs: drained.ms, watchers: [...watchers, ...victim.watchers].map((w) => w.log) };
     if (drained.stuck) {
       // What the worker and the relays said last is the first clue (every app's log is in <out>/logs).
       const said = [...system.tail('invalidation-worker', 15), ...system.tail('outbox-relay', 5)];
       final.stuck = `the system did not drain within 120 s: ${drained.stuck}; the last lines of the worker and the relays:\n${said.join('\n')}`;
     }
-    const result = checkRun(workload.history, faults, final, options.ttlSeconds);
-    const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };
+    const result = checkRun(workload.history, faults, final, options.ttlSeconds, options.authCacheTtlMs);
+    const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, authCacheTtlMs: options.authCacheTtlMs, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };
     await saveRun(options.outDir, saved);
     outcome = { ...saved, result };
   } catch (e) {

@@ -12,6 +12,8 @@ export interface SavedRun {
   faults: FaultWindow[];
   final: FinalState;
   ttlSeconds: number;
+  /** The resolvers' AUTH_CACHE_TTL_MS (absent in runs saved before the revoke fault: they ran with the default). */
+  authCacheTtlMs?: number;
   clients: number;
   seed: number;
   startedAt: number;

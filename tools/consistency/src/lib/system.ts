@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
+import { tokenDigest } from '@tm/auth';
 import { parseRouteEvent, ROUTE_DELETED } from '@tm/contracts';
 import { createRedisClient, parseEntry, redisMasters, routeKeyOfCacheKey } from '@tm/route-cache';
 import {
@@ -21,8 +22,13 @@ import {
 } from '@tm/testing';
 import type { FaultName, FinalCacheEntry, FinalRoute, OutboxRow, TopicEvent } from './history';
 
+/** The faults the system's processes and dependencies take; `revoke` is the run's own (a key revoked through the API: Victim). */
+export type SystemFault = Exclude<FaultName, 'revoke'>;
+
 export interface SystemOptions {
   ttlSeconds: number;
+  /** The resolvers' AUTH_CACHE_TTL_MS: how long a verified key is trusted (the bound of rule R). */
+  authCacheTtlMs: number;
   /** A Redis Cluster of its own (3 masters, 3 replicas) instead of one redis-server. */
   redisCluster?: boolean;
   resolvers: number;
@@ -115,6 +121,7 @@ export class SystemUnderTest {
         TM_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
         CACHE_TTL_SECONDS: String(options.ttlSeconds),
         CACHE_NEGATIVE_TTL_SECONDS: String(Math.min(5, options.ttlSeconds)),
+        AUTH_CACHE_TTL_MS: String(options.authCacheTtlMs),
         OUTBOX_RETENTION_HOURS: '0',
         // Watch clients treat 3 silent intervals as down: short enough to be seen within a fault.
         WATCH_BOOKMARK_INTERVAL_MS: '1000',
@@ -160,7 +167,7 @@ export class SystemUnderTest {
   }
 
   /** Injects a fault; returns the replica it hit, for the kills. */
-  async inject(fault: FaultName, pick: (n: number) => number): Promise<number | undefined> {
+  async inject(fault: SystemFault, pick: (n: number) => number): Promise<number | undefined> {
     switch (fault) {
       case 'relay-kill':
         return this.kill('outbox-relay', pick);
@@ -199,7 +206,7 @@ export class SystemUnderTest {
     }
   }
 
-  private cluster(fault: FaultName): TestKafkaCluster {
+  private cluster(fault: SystemFault): TestKafkaCluster {
     if (!(this.broker instanceof TestKafkaCluster)) throw new Error(`${fault} needs a Kafka cluster (--kafka-brokers 3)`);
     return this.broker;
   }
@@ -214,7 +221,7 @@ export class SystemUnderTest {
     return this.redis.cluster;
   }
 
-  async heal(fault: FaultName): Promise<void> {
+  async heal(fault: SystemFault): Promise<void> {
     switch (fault) {
       case 'relay-kill':
         return this.restartDead('outbox-relay');
@@ -364,6 +371,22 @@ export class SystemUnderTest {
       await client.close();
     }
     return out;
+  }
+
+  /**
+   * Of these stored keys' tokens, those whose outage credential (what a resolver recalls while
+   * PostgreSQL is unreachable) is in Redis now: `<prefix>auth:{<digest>}`, written by the resolver's
+   * RedisOutageCredentials.
+   */
+  async outageCredentials(tokens: string[]): Promise<Set<string>> {
+    const client = createRedisClient({ url: this.redis.kind === 'server' ? this.redis.server.url : this.redis.url });
+    await client.connect();
+    try {
+      const found = await Promise.all(tokens.map(async (t) => ((await client.exists(`${this.keyPrefix}auth:{${tokenDigest(t)}}`)) > 0 ? [t] : [])));
+      return new Set(found.flat());
+    } finally {
+      await client.close();
+    }
   }
 
   /** Every message on the topic, from the beginning to the end offsets of now. */

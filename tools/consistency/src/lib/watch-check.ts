@@ -28,9 +28,10 @@ const tenantOf = (key: string): string => key.slice(0, key.indexOf('/'));
  * increasing revision, each the outbox row of that revision and of the watcher's filter, with none of
  * the filter's rows skipped; a bookmark at R comes only after every matching change up to R, and
  * never below an id already sent; a resume gets only changes after its Last-Event-ID. After the drain
- * every watcher has a bookmark at the store's last revision (it caught up).
+ * every watcher has a bookmark at the store's last revision (it caught up), but those whose key was
+ * revoked (`revoked`: their `credential`s): they are refused from then on.
  */
-export function checkWatchers(logs: WatcherLog[], outbox: OutboxRow[]): WatchFinding[] {
+export function checkWatchers(logs: WatcherLog[], outbox: OutboxRow[], revoked: ReadonlySet<string> = new Set()): WatchFinding[] {
   const byRevision = new Map(outbox.map((r) => [r.revision, r]));
   const last = outbox.reduce((m, r) => Math.max(m, r.revision), 0);
   const findings: WatchFinding[] = [];
@@ -76,7 +77,7 @@ export function checkWatchers(logs: WatcherLog[], outbox: OutboxRow[]): WatchFin
         caughtUp = Math.max(caughtUp, lastId);
       }
     });
-    if (caughtUp < last) findings.push({ watcher: log.name, message: `its last bookmark is at ${caughtUp}, the store at ${last} after the drain` });
+    if (caughtUp < last && !(log.credential !== undefined && revoked.has(log.credential))) findings.push({ watcher: log.name, message: `its last bookmark is at ${caughtUp}, the store at ${last} after the drain` });
   }
   return findings;
 }

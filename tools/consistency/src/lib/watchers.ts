@@ -4,10 +4,14 @@ import { now } from './workload';
 /** What a watcher received on one connection. */
 export interface WatchSegment {
   resolver: number;
+  /** When it was asked for, when its 200 arrived and when it ended (absent in runs saved before they were kept). */
+  startedAt?: number;
+  openedAt?: number;
+  endedAt?: number;
   /** `since` it resumed after (Last-Event-ID); undefined: it asked for a snapshot. */
   since?: number;
   /** The snapshot's routes and as-of revision, once its bookmark arrived. */
-  snapshot?: { asOf: number; routes: { key: string; url: string; revision: number }[] };
+  snapshot?: { asOf: number; routes: { key: string; url: string; revision: number }[]; at?: number };
   /** Changes and bookmarks after the snapshot (or the resume point), in arrival order. */
   frames: WatchFrame[];
   /** Why it ended. */
@@ -28,6 +32,17 @@ export interface WatcherLog {
   compacted: number;
   /** Refusals and failed connections by status or error, before a stream opened. */
   refused: Record<string, number>;
+  /** The same one by one, with when each was asked for and answered, and 410s (absent in runs saved before). */
+  refusals?: Refusal[];
+  /** The victim key's generation it watches with (`victim-<n>`); absent: a tenant key or the admin token. */
+  credential?: string;
+}
+
+/** A connection that opened no stream: its status, or the error when no answer came. */
+export interface Refusal {
+  start: number;
+  end: number;
+  status: string;
 }
 
 export interface WatcherSpec {
@@ -35,7 +50,11 @@ export interface WatcherSpec {
   path: string;
   token: string;
   tenant: string | null;
+  credential?: string;
 }
+
+/** After a refusal of the key itself (401, 403) a watcher waits this long: its key will not come back. */
+const AUTH_REFUSED_PAUSE_MS = 500;
 
 /**
  * A client of the watch as the contract describes one: a snapshot first, then changes; on any end
@@ -55,7 +74,8 @@ export class Watcher {
     private readonly spec: WatcherSpec,
     private readonly resolvers: () => string[],
   ) {
-    this.log = { name: spec.name, tenant: spec.tenant, segments: [], compacted: 0, refused: {} };
+    this.log = { name: spec.name, tenant: spec.tenant, segments: [], compacted: 0, refused: {}, refusals: [] };
+    if (spec.credential !== undefined) this.log.credential = spec.credential;
   }
 
   start(): void {
@@ -68,8 +88,9 @@ export class Watcher {
     await this.running;
   }
 
-  private refuse(reason: string): void {
+  private refuse(reason: string, start: number): void {
     this.log.refused[reason] = (this.log.refused[reason] ?? 0) + 1;
+    this.log.refusals?.push({ start, end: now(), status: reason });
   }
 
   private async loop(): Promise<void> {
@@ -77,35 +98,40 @@ export class Watcher {
       const urls = this.resolvers();
       const resolver = attempt % Math.max(1, urls.length);
       const base = urls[resolver];
-      if (base) await this.connect(base, resolver);
-      if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
+      const refused = base ? await this.connect(base, resolver) : undefined;
+      const pause = refused === '401' || refused === '403' ? AUTH_REFUSED_PAUSE_MS : 50 + Math.random() * 100;
+      if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 
-  private async connect(base: string, resolver: number): Promise<void> {
+  /** One connection, to its end; the status (or error) of a refusal, undefined once a stream opened. */
+  private async connect(base: string, resolver: number): Promise<string | undefined> {
     const abort = new AbortController();
     this.abort = abort;
     const headers: Record<string, string> = { authorization: `Bearer ${this.spec.token}`, accept: 'text/event-stream' };
     if (this.lastId !== undefined) headers[WatchHeaders.lastEventId] = String(this.lastId);
+    const startedAt = now();
     let res: Response;
     try {
       res = await fetch(`${base}${this.spec.path}`, { headers, signal: abort.signal });
     } catch (e) {
-      this.refuse(e instanceof Error ? e.name : 'error');
-      return;
+      const reason = e instanceof Error ? e.name : 'error';
+      this.refuse(reason, startedAt);
+      return reason;
     }
     if (res.status === 410) {
       await res.text().catch(() => undefined);
       this.log.compacted++;
+      this.log.refusals?.push({ start: startedAt, end: now(), status: '410' });
       this.lastId = undefined;
-      return;
+      return '410';
     }
     if (res.status !== 200 || !res.body) {
       await res.text().catch(() => undefined);
-      this.refuse(String(res.status));
-      return;
+      this.refuse(String(res.status), startedAt);
+      return String(res.status);
     }
-    const segment: WatchSegment = { resolver, frames: [] };
+    const segment: WatchSegment = { resolver, startedAt, openedAt: now(), frames: [] };
     if (this.lastId !== undefined) segment.since = this.lastId;
     this.log.segments.push(segment);
     const intervalMs = Number(res.headers.get(WatchHeaders.bookmarkInterval) ?? 5_000);
@@ -138,9 +164,11 @@ export class Watcher {
     } catch (e) {
       segment.end ??= this.stopped ? 'stopped' : `failed: ${e instanceof Error ? e.message : String(e)}`;
     } finally {
+      segment.endedAt = now();
       clearTimeout(silence);
       abort.abort();
     }
+    return undefined;
   }
 
   private frame(block: string, segment: WatchSegment, pending: { key: string; url: string; revision: number }[]): void {
@@ -148,7 +176,7 @@ export class Watcher {
     const at = now();
     if (event === 'bookmark') {
       const b = JSON.parse(data) as WatchBookmark;
-      if (b.snapshot) segment.snapshot = { asOf: b.revision, routes: pending.splice(0) };
+      if (b.snapshot) segment.snapshot = { asOf: b.revision, routes: pending.splice(0), at };
       else segment.frames.push({ kind: 'bookmark', revision: b.revision, ageMs: b.ageMs, at });
       this.lastBookmark = b.revision;
     } else if (event === 'put' || event === 'delete') {
