@@ -21,8 +21,8 @@ export interface StreamTicket {
   release(): void;
 }
 
-/** Which limit refused a stream (for the metric). */
-export type StreamLimit = 'replica' | 'key' | 'tenant';
+/** Which limit refused a stream (the `limit` of tm_quota_refusals_total). */
+export type StreamLimit = 'watch_streams' | 'watch_streams_per_key' | 'watch_streams_per_tenant';
 
 /** Seconds a refused client waits: long-lived streams free their places slowly. */
 const QUOTA_RETRY_AFTER_SECONDS = 5;
@@ -56,20 +56,20 @@ export class StreamLimits {
   /** Admits a stream of `owner`, or throws the refusal. */
   admit(owner: StreamOwner): StreamTicket {
     if (this.total >= this.config.total) {
-      this.refused('replica', owner);
+      this.refused('watch_streams', owner);
       throw new ProblemException(HttpStatus.SERVICE_UNAVAILABLE, 'Service Unavailable', `this replica has ${this.total} watch streams open, its most; retry later`, {
         headers: { 'Retry-After': '1' },
         code: 'watch_streams_exhausted',
       });
     }
     if (owner.keyId !== null && (this.byKey.get(owner.keyId) ?? 0) >= this.config.perKey) {
-      this.refused('key', owner);
+      this.refused('watch_streams_per_key', owner);
       throw quota(`this key has ${this.config.perKey} watch streams open on this replica, its most (WATCH_MAX_STREAMS_PER_KEY)`);
     }
     // The admin token's streams count only toward the replica's total.
     const tenant = owner.keyId === null ? null : owner.tenant;
     if (tenant !== null && (this.byTenant.get(tenant) ?? 0) >= this.config.perTenant) {
-      this.refused('tenant', owner);
+      this.refused('watch_streams_per_tenant', owner);
       throw quota(`tenant ${tenant} has ${this.config.perTenant} watch streams open on this replica, its most (WATCH_MAX_STREAMS_PER_TENANT)`);
     }
     this.total++;

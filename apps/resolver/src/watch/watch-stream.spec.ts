@@ -134,7 +134,7 @@ describe('StreamLimits', () => {
     a1.release();
     expect(limits.open).toBe(4);
     expect(() => limits.admit({ keyId: 'a', tenant: 'acme' })).not.toThrow();
-    expect(refused).toEqual(['key:acme', 'tenant:acme', 'replica:third']);
+    expect(refused).toEqual(['watch_streams_per_key:acme', 'watch_streams_per_tenant:acme', 'watch_streams:third']);
     try {
       limits.admit({ keyId: 'a', tenant: 'acme' });
     } catch (e) {

@@ -105,8 +105,8 @@ describe('watch: limits and revocation', () => {
     // The honest tenant beside it, and the admin token, open theirs.
     expect(await statuses(honest, '/v1/watch/quiet', 2)).toEqual([200, 200]);
     expect(await statuses(undefined, '/v1/watch/noisy', 4)).toEqual([200, 200, 200, 200]);
-    expect(await metric(base, /^tm_resolver_watch_streams_refused_total\{limit="key",tenant="noisy"/)).toBe(1);
-    expect(await metric(base, /^tm_resolver_watch_streams_refused_total\{limit="tenant",tenant="noisy"/)).toBe(1);
+    expect(await metric(base, /^tm_quota_refusals_total\{limit="watch_streams_per_key",tenant="noisy"/)).toBe(1);
+    expect(await metric(base, /^tm_quota_refusals_total\{limit="watch_streams_per_tenant",tenant="noisy"/)).toBe(1);
     // A stream that ends gives its place back.
     const open = clients.find((c) => c.status === 200) as WatchClient;
     open.close();

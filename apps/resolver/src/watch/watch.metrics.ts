@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { quotaRefusals } from '@tm/limits';
 import { METRICS_REGISTRY } from '@tm/platform';
 
 /** What the watch reports at /metrics. */
@@ -16,7 +17,8 @@ export class WatchMetrics {
   readonly feedProofAge: Gauge;
   readonly historyReads: Counter;
   readonly feedDelay: Histogram;
-  readonly refused: Counter;
+  /** tm_quota_refusals_total, shared with the rate limit: streams refused by a limit. */
+  readonly refused: Counter<'limit' | 'tenant'>;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
     const registers = [registry];
@@ -34,12 +36,7 @@ export class WatchMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.refused = new Counter({
-      name: 'tm_resolver_watch_streams_refused_total',
-      help: 'Watch streams refused by a limit (replica: WATCH_MAX_STREAMS, 503; key or tenant: their quotas, 429), by tenant ("-": every tenant)',
-      labelNames: ['limit', 'tenant'],
-      registers,
-    });
+    this.refused = quotaRefusals(registry);
     this.eventsSent = new Counter({ name: 'tm_resolver_watch_events_sent_total', help: 'put and delete events written to watch streams', registers });
     this.bookmarksSent = new Counter({ name: 'tm_resolver_watch_bookmarks_sent_total', help: 'Bookmarks written to watch streams', registers });
     this.feedRevision = new Gauge({ name: 'tm_resolver_watch_feed_revision', help: 'The revision up to which the feed has read the outbox', registers });
