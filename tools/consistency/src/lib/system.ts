@@ -122,6 +122,8 @@ export class SystemUnderTest {
         CACHE_TTL_SECONDS: String(options.ttlSeconds),
         CACHE_NEGATIVE_TTL_SECONDS: String(Math.min(5, options.ttlSeconds)),
         AUTH_CACHE_TTL_MS: String(options.authCacheTtlMs),
+        // The checker judges consistency, not the rate limit: its clients must never be refused for their pace.
+        RATE_LIMIT_PER_KEY: '1000000',
         OUTBOX_RETENTION_HOURS: '0',
         // Watch clients treat 3 silent intervals as down: short enough to be seen within a fault.
         WATCH_BOOKMARK_INTERVAL_MS: '1000',
