@@ -50,6 +50,70 @@ function summarizeLatencies(values) {
   };
 }
 
+/**
+ * The soak's rule for "flat": over the second half of the samples (the first half lets what fills
+ * once fill: the watch's memory of the last 5 minutes of changes, the heap's first collections),
+ * resident memory's least-squares slope is at most `slopeMBPerHour`, and the last sample is at most
+ * `endPercent` above the second half's median. Either alone can be fooled: a slope by one late spike
+ * or an early dip, the end by a collection just before it. At least `minSamples` in the second half.
+ */
+const SOAK_RULE = { slopeMBPerHour: 50, endPercent: 5, minSamples: 6 };
+
+/** Least-squares slope of y over x ([[x, y], ...]); NaN with fewer than two distinct x. */
+function leastSquaresSlope(points) {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
+  return sxx === 0 ? NaN : sxy / sxx;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const round1 = (x) => (Number.isFinite(x) ? Math.round(x * 10) / 10 : null);
+
+/**
+ * The trend of one memory series of the soak's samples ({t: seconds, [key]: bytes}): start, end, max,
+ * and over the second half the slope (MB per hour, 1 MB = 10^6 bytes), the median and how far the end
+ * is from it; `verdict` "flat" or "growing" by SOAK_RULE, null when the second half has too few samples.
+ */
+function memoryTrend(samples, key = 'residentBytes', rule = SOAK_RULE) {
+  const series = (samples ?? []).filter((s) => Number.isFinite(s[key]) && Number.isFinite(s.t));
+  const rules = `flat: least-squares slope of the second half ≤ ${rule.slopeMBPerHour} MB/h and the end ≤ ${rule.endPercent}% above the second half's median`;
+  if (series.length === 0) return { key, samples: 0, secondHalfSamples: 0, verdict: null, rule: rules };
+  const last = series[series.length - 1];
+  const half = series.filter((s) => s.t >= last.t / 2);
+  const values = half.map((s) => s[key]);
+  const mid = median(values);
+  const slope = leastSquaresSlope(half.map((s) => [s.t / 3600, s[key] / 1e6]));
+  const endDeltaPercent = ((last[key] - mid) / mid) * 100;
+  const judged = half.length >= rule.minSamples && Number.isFinite(slope);
+  return {
+    key,
+    samples: series.length,
+    secondHalfSamples: half.length,
+    secondHalfFromSeconds: half[0].t,
+    startBytes: series[0][key],
+    endBytes: last[key],
+    maxBytes: Math.max(...series.map((s) => s[key])),
+    secondHalfMedianBytes: mid,
+    slopeMBPerHour: round1(slope),
+    endDeltaPercent: round1(endDeltaPercent),
+    verdict: judged ? (slope <= rule.slopeMBPerHour && endDeltaPercent <= rule.endPercent ? 'flat' : 'growing') : null,
+    rule: rules,
+  };
+}
+
 /** Goals of the benchmark issue: measured, never asserted. `met` is null when not measured. */
 function evaluateGoals(results) {
   const { hits, baseline, writes } = results.phases ?? {};
@@ -123,7 +187,63 @@ function evaluateGoals(results) {
       measured: puts === undefined ? 'not measured' : `${formatCount(puts)} PUT/s`,
       met: puts === undefined ? null : puts >= GOALS.putsPerSecond,
     },
+    soakGoal(results.watchSoak),
+    honestHealthGoal(results.proberHostile),
   ];
+}
+
+/** The soak's goal: the resolver's resident memory flat over the second half (SOAK_RULE). */
+function soakGoal(w) {
+  const id = 'soak-memory';
+  const short = 'soak memory';
+  const target = `flat (second half: slope ≤ ${SOAK_RULE.slopeMBPerHour} MB/h, end ≤ ${SOAK_RULE.endPercent}% above its median)`;
+  if (w === undefined) return { id, short, label: "watch soak: the resolver's resident memory", target, measured: 'not measured', met: null };
+  const m = w.memory;
+  const measured =
+    m.verdict === null
+      ? `not judged: ${m.secondHalfSamples} samples in the second half, at least ${SOAK_RULE.minSamples}`
+      : `${m.verdict}: ${m.slopeMBPerHour} MB/h, end ${signed(m.endDeltaPercent)}% (${formatMB(m.startBytes)} → ${formatMB(m.endBytes)}, max ${formatMB(m.maxBytes)})`;
+  return {
+    id,
+    short,
+    label: `watch soak: the resolver's resident memory, ${formatCount(w.streams)} streams (${formatCount(w.nonReaders)} never reading), ${w.ratePerSecond} writes/s for ${w.minutes} min`,
+    target,
+    measured,
+    met: m.verdict === null ? null : m.verdict === 'flat',
+  };
+}
+
+/** The prober's goal: no honest endpoint leaves healthy, with or without the hostile tenant. */
+function honestHealthGoal(p) {
+  const id = 'prober-honest-health';
+  const short = 'honest health';
+  const target = '0 honest endpoints leave healthy';
+  if (p === undefined) return { id, short, label: 'prober: honest endpoints while a hostile tenant’s probes hang', target, measured: 'not measured', met: null };
+  const left = p.stages.map((s) => s.honestLeftHealthy);
+  const polled = p.stages.every((s) => s.healthPolls > 0);
+  return {
+    id,
+    short,
+    label: `prober: honest endpoints (${p.honest.endpoints}) that left healthy, without and with a hostile tenant of ${p.hostile.endpoints} endpoints that never answer`,
+    target,
+    measured: polled ? `${left.join(' and ')} of ${p.honest.endpoints}` : 'not read',
+    met: polled ? left.every((n) => n === 0) : null,
+  };
+}
+
+const signed = (x) => (x > 0 ? `+${x}` : String(x));
+
+function formatMB(bytes) {
+  return Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–';
+}
+
+function formatKiB(bytes) {
+  return Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–';
+}
+
+/** m:ss */
+function formatClock(seconds) {
+  return `${Math.floor(seconds / 60)}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
 }
 
 /** The failover goal of one kind of answer: p99 within interval × threshold + 100 ms, no trial missed. */
@@ -232,6 +352,19 @@ function phaseRows(results) {
       `clients in a process of their own; ${w.missing} missing; resolver memory per open stream ${formatCount(Math.round(w.memory.residentPerStreamBytes / 1024))} KiB resident, ${formatCount(Math.round(w.memory.heapPerStreamBytes / 1024))} KiB heap`,
     ]);
   }
+  const soak = results.watchSoak;
+  if (soak) {
+    const d = soak.delivery;
+    rows.push([
+      `watch soak: ${formatCount(soak.streams)} streams over ${soak.tenants} tenants on one resolver (${formatCount(soak.nonReaders)} never reading), ${soak.ratePerSecond} writes/s for ${soak.minutes} min, write answered → event at each reader`,
+      `${formatCount(d.deliveries)} deliveries`,
+      formatMs(d.ms.p50),
+      formatMs(d.ms.p99),
+      formatMs(d.ms.p999),
+      formatMs(d.ms.max),
+      `${formatCount(d.missing)} missing; ${formatCount(soak.cuts)} non-readers cut and ${formatCount(soak.reopens)} reopened; memory below`,
+    ]);
+  }
   const ph = results.policyHits;
   if (ph) {
     for (const [kind, r] of [
@@ -315,6 +448,8 @@ function renderMarkdown(results) {
   lines.push('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const row of phaseRows(results)) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  if (results.watchSoak) lines.push('', ...soakSection(results.watchSoak));
+  if (results.proberHostile) lines.push('', ...proberSection(results.proberHostile));
   lines.push('');
   lines.push('Goals (reported, never asserted):');
   lines.push('');
@@ -326,6 +461,89 @@ function renderMarkdown(results) {
     for (const w of results.warnings) lines.push(`- ${w}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Every `every`-th sample, and always the last one. */
+function thinned(samples, most) {
+  const every = Math.max(1, Math.ceil(samples.length / most));
+  return samples.filter((_, i) => i % every === 0 || i === samples.length - 1);
+}
+
+/** The soak's memory: the steps as streams open, the samples (about one a minute) and the verdict. */
+function soakSection(w) {
+  const lines = [];
+  lines.push(`### Watch soak: the resolver's memory`);
+  lines.push('');
+  lines.push(
+    `${formatCount(w.streams)} streams on one resolver (${formatCount(w.readers)} reading, ${formatCount(w.nonReaders)} never reading a byte), ` +
+      `${w.streamsPerTenant} per tenant over ${w.tenants} tenants, each tenant's streams on a key of its own; then ${w.ratePerSecond} writes per second ` +
+      `(${w.writes.perSecond} achieved) for ${w.minutes} min, a sample every ${w.sampleSeconds} s. Non-readers the resolver cut were reopened.`,
+  );
+  lines.push('');
+  lines.push('| when | streams | resident | heap | per stream added |');
+  lines.push('| --- | ---: | ---: | ---: | --- |');
+  const steps = w.memorySteps ?? [];
+  const perStream = [
+    '',
+    `${formatKiB(w.perStream.reader.residentBytes)} resident, ${formatKiB(w.perStream.reader.heapBytes)} heap (a reader)`,
+    `${formatKiB(w.perStream.nonReader.residentBytes)} resident, ${formatKiB(w.perStream.nonReader.heapBytes)} heap (a non-reader)`,
+  ];
+  steps.forEach((st, i) => lines.push(`| ${cell(st.label)} | ${formatCount(st.streams)} | ${formatMB(st.residentBytes)} | ${formatMB(st.heapBytes)} | ${perStream[i] ?? ''} |`));
+  lines.push('');
+  lines.push(
+    '| time | resident | heap | streams | readers | non-readers | cut / reopened | closed slow | TCP memory (system) | unread by non-readers | delivery p99 |',
+  );
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const x of thinned(w.samples ?? [], 11)) {
+    const c = x.clients ?? {};
+    lines.push(
+      `| ${formatClock(x.t)} | ${formatMB(x.residentBytes)} | ${formatMB(x.heapBytes)} | ${formatCount(x.streams)} | ${formatCount(c.readersOpen)} | ${formatCount(c.nonReadersOpen)} | ` +
+        `${formatCount(c.cuts)} / ${formatCount(c.reopens)} | ${formatCount(x.closed?.slow ?? 0)} | ${x.tcp ? formatMB(x.tcp.memoryBytes) : '–'} | ${formatMB(c.unreadClientBytes)} | ${formatMs(c.window?.p99)} |`,
+    );
+  }
+  lines.push('');
+  const m = w.memory;
+  const verdictLine =
+    m.verdict === null
+      ? `**not judged** (${m.secondHalfSamples} samples in the second half; at least ${SOAK_RULE.minSamples})`
+      : `**${m.verdict}**`;
+  lines.push(
+    `Resident memory: start ${formatMB(m.startBytes)}, end ${formatMB(m.endBytes)}, max ${formatMB(m.maxBytes)}; over the second half (from ${formatClock(m.secondHalfFromSeconds ?? 0)}) ` +
+      `slope ${m.slopeMBPerHour} MB/h, end ${signed(m.endDeltaPercent)}% from its median ${formatMB(m.secondHalfMedianBytes)}: ${verdictLine} ` +
+      `(rule: ${m.rule}). Heap over the second half: ${w.heap.slopeMBPerHour} MB/h.`,
+  );
+  lines.push('');
+  lines.push(
+    `Closed by the resolver during the writes: ${Object.entries(w.closed ?? {}).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${formatCount(n)}`).join(', ') || 'none'}; ` +
+      `refused ${formatCount(w.refused)}; readers reconnected ${formatCount(w.readerReconnects)}. "TCP memory" is the whole system's (/proc/net/sockstat); ` +
+      `"unread by non-readers" the bytes waiting in their sockets' receive queues.`,
+  );
+  return lines;
+}
+
+/** The prober with a hostile tenant: one row per stage. */
+function proberSection(p) {
+  const lines = [];
+  lines.push('### Prober with a hostile tenant');
+  lines.push('');
+  lines.push(
+    `An honest tenant of ${p.honest.endpoints} endpoints answering at once, and a hostile one of ${p.hostile.endpoints} (${p.hostile.routes} routes of ${p.hostile.endpoints / p.hostile.routes}) whose servers accept and never answer; ` +
+      `every endpoint probed every ${p.check.intervalSeconds} s with a ${p.check.timeoutSeconds} s timeout by the stack's ${p.probers} probers (figures summed over both).`,
+  );
+  lines.push('');
+  lines.push('| stage | honest probes/s | hostile probes/s | probe wait p50 / p99 (every tenant) | honest gap between probes p50 / p99 / max | honest endpoints that left healthy | hostile peak in flight (share per prober) |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of p.stages) {
+    lines.push(
+      `| ${s.name} (${s.seconds} s) | ${s.probesPerSecond.honest} | ${s.probesPerSecond.hostile} | ${formatMs(s.waitMs.p50)} / ${formatMs(s.waitMs.p99)} | ` +
+        `${formatMs(s.honestGapMs.p50)} / ${formatMs(s.honestGapMs.p99)} / ${formatMs(s.honestGapMs.max)} | ${s.honestLeftHealthy} of ${p.honest.endpoints} (${s.healthPolls} reads) | ${s.hostilePeakInFlight} (${s.share.join(', ')}) |`,
+    );
+  }
+  lines.push('');
+  lines.push(
+    "Probes per second from tm_prober_probes_total by tenant; the wait for a slot from tm_prober_probe_wait_seconds, which has no tenant label; the gaps between two probes of one honest endpoint by one prober as its server saw them; health read from the resolver every second, from the hostile tenant's writes on.",
+  );
+  return lines;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,23 +754,88 @@ function convergencePanel(results, x0, y0, width, height) {
   return out.join('\n');
 }
 
+/** The soak's memory over time: resident, heap and the system's TCP memory, with the second half's fit of resident. */
+function soakPanel(w, x0, y0, width, height) {
+  const out = [];
+  const m = w.memory;
+  out.push(text(x0, y0, `Watch soak: the resolver's memory, ${formatCount(w.streams)} streams (${formatCount(w.nonReaders)} never reading), ${w.ratePerSecond} writes/s — ${m.verdict ?? 'not judged'}`, 'class="h2"'));
+  const samples = (w.samples ?? []).filter((x) => Number.isFinite(x.residentBytes));
+  if (samples.length < 2) return out.join('\n');
+  const left = x0 + 52;
+  const right = x0 + width - 16;
+  const top = y0 + 24;
+  const bottom = y0 + height - 56;
+  const series = [
+    { label: 'resident', color: '#2563eb', value: (x) => x.residentBytes },
+    { label: 'heap used', color: '#d97706', value: (x) => x.heapBytes },
+    { label: 'TCP memory (system)', color: '#6b7280', value: (x) => x.tcp?.memoryBytes },
+  ];
+  const tMax = samples[samples.length - 1].t;
+  const yMax = Math.max(...samples.flatMap((x) => series.map((sr) => sr.value(x) ?? 0))) / 1e6;
+  const xStep = niceStep(tMax / 60, 8);
+  const xTop = Math.max(xStep, Math.ceil(tMax / 60 / xStep) * xStep);
+  const yStep = niceStep(yMax, 5);
+  const yTop = Math.ceil(yMax / yStep) * yStep || yStep;
+  const sx = (t) => left + (t / 60 / xTop) * (right - left);
+  const sy = (mb) => bottom - (mb / yTop) * (bottom - top);
+  for (let v = 0; v <= xTop + 1e-9; v += xStep) {
+    out.push(line(sx(v * 60), top, sx(v * 60), bottom, 'class="grid"'));
+    out.push(text(sx(v * 60), bottom + 16, String(Number(v.toPrecision(6))), 'class="tick" text-anchor="middle"'));
+  }
+  for (let v = 0; v <= yTop + 1e-9; v += yStep) {
+    out.push(line(left, sy(v), right, sy(v), 'class="grid"'));
+    out.push(text(left - 6, sy(v) + 4, tickLabel(Number(v.toPrecision(6))), 'class="tick" text-anchor="end"'));
+  }
+  out.push(text((left + right) / 2, bottom + 34, 'minutes of writes', 'class="axis" text-anchor="middle"'));
+  out.push(text(x0 + 12, (top + bottom) / 2, 'MB', `class="axis" text-anchor="middle" transform="rotate(-90 ${fmt(x0 + 12)} ${fmt((top + bottom) / 2)})"`));
+  for (const sr of series) {
+    const pts = samples.filter((x) => Number.isFinite(sr.value(x)));
+    if (pts.length < 2) continue;
+    out.push(`<path d="${pts.map((x, i) => `${i ? 'L' : 'M'}${fmt(sx(x.t))},${fmt(sy(sr.value(x) / 1e6))}`).join(' ')}" fill="none" stroke="${sr.color}" stroke-width="2"/>`);
+  }
+  if (Number.isFinite(m.slopeMBPerHour) && m.slopeMBPerHour !== null) {
+    // The second half's least-squares line, through its median at its middle (close enough to read).
+    const from = m.secondHalfFromSeconds;
+    const mid = (from + tMax) / 2;
+    const at = (t) => m.secondHalfMedianBytes / 1e6 + (m.slopeMBPerHour * (t - mid)) / 3600;
+    out.push(line(sx(from), sy(at(from)), sx(tMax), sy(at(tMax)), 'class="goal"'));
+    out.push(text(sx(from), sy(at(from)) - 8, `second half: ${m.slopeMBPerHour} MB/h`, 'class="goaltext"'));
+  }
+  let lx = left;
+  for (const sr of series) {
+    out.push(`<rect x="${fmt(lx)}" y="${fmt(bottom + 42)}" width="12" height="10" fill="${sr.color}"/>`);
+    out.push(text(lx + 16, bottom + 51, sr.label, 'class="legend"'));
+    lx += 30 + sr.label.length * 6.4;
+  }
+  return out.join('\n');
+}
+
 /** The chart a person reads at a glance: throughput against the baseline, latency distributions, convergence CDF. */
 function renderSvg(results) {
   const W = 1100;
   const parts = [];
   parts.push(text(24, 34, `Traffic Manager bench, ${results.date.slice(0, 16).replace('T', ' ')} UTC`, 'class="h1"'));
   parts.push(text(24, 56, machineLine(results), 'class="sub"'));
-  const goals = (results.goals ?? evaluateGoals(results))
-    .map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.measured} (goal ${g.target})`)
-    .join('    ');
-  parts.push(text(24, 76, goals, 'class="sub"'));
-  const throughput = throughputPanel(results, 24, 110, W - 48);
+  const goals = (results.goals ?? evaluateGoals(results)).map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.measured} (goal ${g.target})`);
+  // As many goals on a line as fit the width (about 170 characters of 12 px text).
+  const goalLines = [];
+  for (const g of goals) {
+    const last = goalLines.length - 1;
+    if (last >= 0 && goalLines[last].length + 4 + g.length <= 170) goalLines[last] += `    ${g}`;
+    else goalLines.push(g);
+  }
+  goalLines.forEach((l, i) => parts.push(text(24, 76 + i * 16, l, 'class="sub"')));
+  const throughput = throughputPanel(results, 24, 110 + (goalLines.length - 1) * 16, W - 48);
   parts.push(throughput.svg);
   const panelTop = throughput.bottom + 16;
   const panelH = 400;
   parts.push(latencyPanel(results, 24, panelTop, (W - 48) / 2 - 12, panelH));
   parts.push(convergencePanel(results, 24 + (W - 48) / 2 + 12, panelTop, (W - 48) / 2 - 12, panelH));
-  const H = panelTop + panelH + 8;
+  let H = panelTop + panelH + 8;
+  if (results.watchSoak) {
+    parts.push(soakPanel(results.watchSoak, 24, H + 16, W - 48, 320));
+    H += 16 + 320;
+  }
   const style = [
     'text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; fill: #111827; }',
     '.h1 { font-size: 20px; font-weight: 700; }',
@@ -577,6 +860,9 @@ function renderSvg(results) {
 }
 
 module.exports = {
+  SOAK_RULE,
+  leastSquaresSlope,
+  memoryTrend,
   DISTRIBUTION_PERCENTILES,
   LOAD_PHASES,
   GOALS,

@@ -1,11 +1,14 @@
 import {
   evaluateGoals,
+  leastSquaresSlope,
   logTicks,
+  memoryTrend,
   niceStep,
   ninesPosition,
   percentile,
   renderMarkdown,
   renderSvg,
+  SOAK_RULE,
   summarizeLatencies,
 } from './report.cjs';
 
@@ -206,5 +209,180 @@ describe('renderSvg', () => {
     const partial = renderSvg(results({ phases: { hits: phase(30_000, 4) }, convergence: undefined }));
     expect(partial).not.toContain('NaN');
     expect(partial.match(/<path /g)?.length).toBe(1);
+  });
+});
+
+/** A soak's samples every 10 s for `minutes`: resident memory from `mb(t seconds)` in MB. */
+function soakSamples(minutes: number, mb: (t: number) => number) {
+  return Array.from({ length: minutes * 6 + 1 }, (_, i) => {
+    const t = i * 10;
+    return {
+      t,
+      residentBytes: mb(t) * 1e6,
+      heapBytes: mb(t) * 0.4e6,
+      streams: 10_002,
+      closed: { slow: i > 30 ? 1000 : 0 },
+      refused: 0,
+      tcp: { inuse: 10_100, orphan: 0, timeWait: 5, memoryBytes: 150e6 },
+      writes: t * 100,
+      clients: {
+        readersOpen: 9000,
+        nonReadersOpen: 1000,
+        cuts: i > 30 ? 1000 : 0,
+        reopens: i > 30 ? 1000 : 0,
+        unreadClientBytes: 120e6,
+        window: { deliveries: 90_000, missing: 0, p50: 5, p90: 20, p99: 40, p999: 60, max: 80 },
+      },
+    };
+  });
+}
+
+/** A soak result as soak.mjs returns it, around `samples`. */
+function soak(samples: ReturnType<typeof soakSamples>) {
+  return {
+    streams: 10_000,
+    readers: 9000,
+    nonReaders: 1000,
+    tenants: 100,
+    streamsPerTenant: 100,
+    ratePerSecond: 100,
+    minutes: 10,
+    sampleSeconds: 10,
+    memorySteps: [
+      { label: 'before the soak streams', streams: 2, residentBytes: 150e6, heapBytes: 50e6 },
+      { label: '9000 readers open', streams: 9002, residentBytes: 240e6, heapBytes: 110e6 },
+      { label: '1000 non-readers open too', streams: 10_002, residentBytes: 255e6, heapBytes: 115e6 },
+    ],
+    perStream: { reader: { residentBytes: 10_000, heapBytes: 6_667 }, nonReader: { residentBytes: 15_000, heapBytes: 5_000 } },
+    memory: memoryTrend(samples),
+    heap: memoryTrend(samples, 'heapBytes'),
+    writes: { ok: 60_000, failed: 0, perSecond: 100, lateStarts: 0 },
+    closed: { slow: 1000, client: 0 },
+    refused: 0,
+    cuts: 1000,
+    reopens: 1000,
+    readerReconnects: 0,
+    delivery: { deliveries: 5_400_000, missing: 0, late: 0, ms: { p50: 5, p90: 20, p99: 40, p999: 60, max: 90 } },
+    samples,
+  };
+}
+
+describe('the soak: flat or growing', () => {
+  it('fits a least-squares line', () => {
+    expect(leastSquaresSlope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2);
+    expect(leastSquaresSlope([[0, 1], [1, 2], [2, 0], [3, 1]])).toBeCloseTo(-0.2);
+    expect(leastSquaresSlope([[1, 1]])).toBeNaN();
+    expect(leastSquaresSlope([[1, 1], [1, 2]])).toBeNaN();
+  });
+
+  it('calls memory that fills in the first half and then only wobbles flat', () => {
+    // Fills for 5 minutes, then ±3 MB of collections around 400 MB.
+    const m = memoryTrend(soakSamples(10, (t) => (t < 300 ? 250 + t / 2 : 400 + 3 * Math.sin(t / 7))));
+    expect(m).toMatchObject({ verdict: 'flat', samples: 61, secondHalfSamples: 31, secondHalfFromSeconds: 300, startBytes: 250e6, maxBytes: expect.any(Number) });
+    expect(Math.abs(m.slopeMBPerHour ?? Infinity)).toBeLessThan(SOAK_RULE.slopeMBPerHour);
+    expect(m.rule).toContain(`≤ ${SOAK_RULE.slopeMBPerHour} MB/h`);
+  });
+
+  it('calls a steady climb of the second half growing, however small the end’s step', () => {
+    // 100 MB/h: 1.7 MB a minute, the end 2% above the median.
+    const m = memoryTrend(soakSamples(10, (t) => 400 + (100 * t) / 3600));
+    expect(m.verdict).toBe('growing');
+    expect(m.slopeMBPerHour).toBeCloseTo(100, 0);
+    expect(m.endDeltaPercent).toBeLessThan(SOAK_RULE.endPercent);
+  });
+
+  it('calls a rise at the end growing, though the slope over the half is under the bound', () => {
+    // 450 MB until 6:40, 400 MB after, 425 MB at the end: the slope falls, the end is 6.3% up.
+    const m = memoryTrend(soakSamples(10, (t) => (t === 600 ? 425 : t < 400 ? 450 : 400)));
+    expect(m.slopeMBPerHour).toBeLessThan(0);
+    expect(m).toMatchObject({ endDeltaPercent: 6.3, secondHalfMedianBytes: 400e6, verdict: 'growing' });
+  });
+
+  it('calls memory that falls flat', () => {
+    expect(memoryTrend(soakSamples(10, (t) => 500 - t / 10)).verdict).toBe('flat');
+  });
+
+  it('judges nothing with too few samples in the second half, or none at all', () => {
+    const short = memoryTrend(soakSamples(1, (t) => 400 + t));
+    expect(short).toMatchObject({ verdict: null, secondHalfSamples: 4 });
+    expect(memoryTrend([])).toMatchObject({ verdict: null, samples: 0 });
+    expect(memoryTrend([{ t: 0, residentBytes: NaN }])).toMatchObject({ verdict: null, samples: 0 });
+  });
+
+  it('makes the verdict the soak goal, and renders the steps, the samples and the rule', () => {
+    const flat = { ...results(), watchSoak: soak(soakSamples(10, (t) => (t < 300 ? 250 + t / 2 : 400))) };
+    const goal = evaluateGoals(flat).find((g) => g.id === 'soak-memory');
+    expect(goal).toMatchObject({ met: true, target: `flat (second half: slope ≤ ${SOAK_RULE.slopeMBPerHour} MB/h, end ≤ ${SOAK_RULE.endPercent}% above its median)` });
+    expect(goal?.measured).toBe('flat: 0 MB/h, end 0% (250.0 MB → 400.0 MB, max 400.0 MB)');
+    const md = renderMarkdown(flat);
+    expect(md).toContain('| watch soak: 10,000 streams over 100 tenants on one resolver (1,000 never reading), 100 writes/s for 10 min, write answered → event at each reader | 5,400,000 deliveries | 5.00 ms | 40.0 ms |');
+    expect(md).toContain("### Watch soak: the resolver's memory");
+    expect(md).toContain('| 9000 readers open | 9,002 | 240.0 MB | 110.0 MB | 9.8 KiB resident, 6.5 KiB heap (a reader) |');
+    expect(md).toContain('| 1000 non-readers open too | 10,002 | 255.0 MB | 115.0 MB | 14.6 KiB resident, 4.9 KiB heap (a non-reader) |');
+    // About one row a minute, the last sample always.
+    expect(md).toContain('| 0:00 | 250.0 MB | 100.0 MB | 10,002 | 9,000 | 1,000 | 0 / 0 | 0 | 150.0 MB | 120.0 MB | 40.0 ms |');
+    expect(md).toContain('| 10:00 | 400.0 MB |');
+    expect(md.match(/^\| \d+:\d\d \|/gm)).toHaveLength(11);
+    expect(md).toContain('over the second half (from 5:00) slope 0 MB/h, end 0% from its median 400.0 MB: **flat** (rule: flat: least-squares slope');
+    expect(md).toContain('Closed by the resolver during the writes: slow 1,000; refused 0');
+
+    const growing = { ...results(), watchSoak: soak(soakSamples(10, (t) => 400 + t / 10)) };
+    expect(evaluateGoals(growing).find((g) => g.id === 'soak-memory')).toMatchObject({ met: false, measured: expect.stringMatching(/^growing: 360 MB\/h, end \+/) });
+    expect(renderMarkdown(growing)).toContain(': **growing** (rule:');
+
+    const short = { ...results(), watchSoak: { ...soak(soakSamples(1, (t) => 400 + t)), minutes: 1 } };
+    expect(evaluateGoals(short).find((g) => g.id === 'soak-memory')).toMatchObject({ met: null, measured: 'not judged: 4 samples in the second half, at least 6' });
+  });
+
+  it('draws the soak’s memory with the second half’s fit', () => {
+    const svg = renderSvg({ ...results(), watchSoak: soak(soakSamples(10, (t) => 400 + t / 10)) });
+    expect(svg).toContain('Watch soak: the resolver&apos;s memory, 10,000 streams (1,000 never reading), 100 writes/s — growing');
+    expect(svg).toContain('second half: 360 MB/h');
+    expect(svg).not.toContain('NaN');
+    expect(svg).not.toContain('undefined');
+    // Resident, heap and TCP memory, beside the load phases' curves and the CDF.
+    expect(svg.match(/<path /g)?.length).toBe(9);
+  });
+});
+
+describe('the prober with a hostile tenant', () => {
+  const stage = (name: string, hostile: number, left: number) => ({
+    name,
+    seconds: 30,
+    probesPerSecond: { honest: 199.8, hostile },
+    outcomes: { honest: { success: 5994 }, hostile: { failure: hostile * 30 } },
+    honestProbesAtServersPerSecond: 199.8,
+    hostileConnectionsPerSecond: hostile,
+    waitMs: { p50: hostile ? 500 : 0.5, p99: hostile ? 9_500 : 1, tenants: 'every tenant (the histogram has no tenant label)' },
+    honestGapMs: { p50: 1000, p99: 1050, max: 1080, gaps: 5990 },
+    healthPolls: 30,
+    honestLeftHealthy: left,
+    honestNotHealthy: [],
+    hostilePeakInFlight: hostile ? 32 : 0,
+    hostilePeakInFlightByProber: hostile ? [32, 31] : [0, 0],
+    share: hostile ? [32, 32] : [64, 64],
+    probedTenants: hostile ? [2, 2] : [1, 1],
+  });
+  const prober = (left: number) => ({
+    honest: { tenant: 'b-honest', routes: 25, endpoints: 100 },
+    hostile: { tenant: 'b-hostile', routes: 16, endpoints: 256 },
+    check: { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 },
+    probers: 2,
+    stages: [stage('without the hostile tenant', 0, 0), stage('with the hostile tenant', 61.6, left)],
+  });
+
+  it('meets its goal only when no honest endpoint left healthy', () => {
+    expect(evaluateGoals({ ...results(), proberHostile: prober(0) }).find((g) => g.id === 'prober-honest-health')).toMatchObject({ met: true, measured: '0 and 0 of 100' });
+    expect(evaluateGoals({ ...results(), proberHostile: prober(3) }).find((g) => g.id === 'prober-honest-health')).toMatchObject({ met: false, measured: '0 and 3 of 100' });
+    const unread = prober(0);
+    unread.stages[1].healthPolls = 0;
+    expect(evaluateGoals({ ...results(), proberHostile: unread }).find((g) => g.id === 'prober-honest-health')).toMatchObject({ met: null, measured: 'not read' });
+  });
+
+  it('renders one row per stage', () => {
+    const md = renderMarkdown({ ...results(), proberHostile: prober(0) });
+    expect(md).toContain('### Prober with a hostile tenant');
+    expect(md).toContain('| without the hostile tenant (30 s) | 199.8 | 0 | 0.50 ms / 1.00 ms | 1,000 ms / 1,050 ms / 1,080 ms | 0 of 100 (30 reads) | 0 (64, 64) |');
+    expect(md).toContain('| with the hostile tenant (30 s) | 199.8 | 61.6 | 500 ms / 9,500 ms | 1,000 ms / 1,050 ms / 1,080 ms | 0 of 100 (30 reads) | 32 (32, 32) |');
   });
 });
