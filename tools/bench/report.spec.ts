@@ -212,14 +212,17 @@ describe('renderSvg', () => {
   });
 });
 
-/** A soak's samples every 10 s for `minutes`: resident memory from `mb(t seconds)` in MB. */
-function soakSamples(minutes: number, mb: (t: number) => number) {
+/**
+ * A soak's samples every 10 s for `minutes`: resident memory `mb(t seconds)` in MB, the heap
+ * `heap(t)` (default: resident less 150 MB, so that it falls when resident does).
+ */
+function soakSamples(minutes: number, mb: (t: number) => number, heap: (t: number) => number = (t) => mb(t) - 150) {
   return Array.from({ length: minutes * 6 + 1 }, (_, i) => {
     const t = i * 10;
     return {
       t,
       residentBytes: mb(t) * 1e6,
-      heapBytes: mb(t) * 0.4e6,
+      heapBytes: heap(t) * 1e6,
       streams: 10_002,
       closed: { slow: i > 30 ? 1000 : 0 },
       refused: 0,
@@ -262,10 +265,13 @@ function soak(samples: ReturnType<typeof soakSamples>) {
     cuts: 1000,
     reopens: 1000,
     readerReconnects: 0,
-    delivery: { deliveries: 5_400_000, missing: 0, late: 0, ms: { p50: 5, p90: 20, p99: 40, p999: 60, max: 90 } },
+    delivery: { deliveries: 5_400_000, missing: 12, late: 10, unanswered: 90, graceSeconds: 30, ms: { p50: 5, p90: 20, p99: 40, p999: 60, max: 90 } },
     samples,
   };
 }
+
+/** A heap collected every `period` seconds: resident climbs `climb` MB between collections, from `floor(t)`. */
+const sawtooth = (period: number, climb: number, floor: (t: number) => number) => (t: number) => floor(t) + ((t % period) / period) * climb;
 
 describe('the soak: flat or growing', () => {
   it('fits a least-squares line', () => {
@@ -275,69 +281,82 @@ describe('the soak: flat or growing', () => {
     expect(leastSquaresSlope([[1, 1], [1, 2]])).toBeNaN();
   });
 
-  it('calls memory that fills in the first half and then only wobbles flat', () => {
-    // Fills for 5 minutes, then ±3 MB of collections around 400 MB.
-    const m = memoryTrend(soakSamples(10, (t) => (t < 300 ? 250 + t / 2 : 400 + 3 * Math.sin(t / 7))));
-    expect(m).toMatchObject({ verdict: 'flat', samples: 61, secondHalfSamples: 31, secondHalfFromSeconds: 300, startBytes: 250e6, maxBytes: expect.any(Number) });
-    expect(Math.abs(m.slopeMBPerHour ?? Infinity)).toBeLessThan(SOAK_RULE.slopeMBPerHour);
-    expect(m.rule).toContain(`≤ ${SOAK_RULE.slopeMBPerHour} MB/h`);
+  it('compares the floors after the collections: memory swinging by 300 MB is flat when they hold', () => {
+    // Collected every 2 minutes (at 2:00, 4:00, ...), climbing 300 MB in between, from 300 MB.
+    const m = memoryTrend(soakSamples(10, sawtooth(120, 300, () => 300)));
+    expect(m).toMatchObject({
+      verdict: 'flat',
+      samples: 61,
+      secondHalfFromSeconds: 300,
+      collections: 3,
+      from: { t: 360, bytes: 300e6 },
+      to: { t: 600, bytes: 300e6 },
+      risePercent: 0,
+      boundPercent: SOAK_RULE.risePercent,
+    });
+    expect(m.rule).toContain(`at most ${SOAK_RULE.risePercent}% above the first`);
   });
 
-  it('calls a steady climb of the second half growing, however small the end’s step', () => {
-    // 100 MB/h: 1.7 MB a minute, the end 2% above the median.
-    const m = memoryTrend(soakSamples(10, (t) => 400 + (100 * t) / 3600));
-    expect(m.verdict).toBe('growing');
-    expect(m.slopeMBPerHour).toBeCloseTo(100, 0);
-    expect(m.endDeltaPercent).toBeLessThan(SOAK_RULE.endPercent);
+  it('calls floors that rise by more than the bound growing', () => {
+    // The floor climbs 100 MB between 6:00 and 10:00: +33%.
+    expect(memoryTrend(soakSamples(10, sawtooth(120, 300, (t) => 300 + Math.max(0, t - 360) / 2.4)))).toMatchObject({
+      verdict: 'growing',
+      from: { t: 360, bytes: 300e6 },
+      to: { t: 600, bytes: 400e6 },
+      risePercent: 33.3,
+    });
+    expect(memoryTrend(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 350 : 300))))).toMatchObject({ verdict: 'flat', risePercent: 16.7 });
+    expect(memoryTrend(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 370 : 300))))).toMatchObject({ verdict: 'growing', risePercent: 23.3 });
   });
 
-  it('calls a rise at the end growing, though the slope over the half is under the bound', () => {
-    // 450 MB until 6:40, 400 MB after, 425 MB at the end: the slope falls, the end is 6.3% up.
-    const m = memoryTrend(soakSamples(10, (t) => (t === 600 ? 425 : t < 400 ? 450 : 400)));
-    expect(m.slopeMBPerHour).toBeLessThan(0);
-    expect(m).toMatchObject({ endDeltaPercent: 6.3, secondHalfMedianBytes: 400e6, verdict: 'growing' });
-  });
-
-  it('calls memory that falls flat', () => {
+  it('without collections, compares the half’s first and last samples, within 5%', () => {
+    expect(memoryTrend(soakSamples(10, (t) => 400 + t / 30))).toMatchObject({ verdict: 'flat', collections: 0, from: { t: 300 }, to: { t: 600 }, risePercent: 2.4, boundPercent: SOAK_RULE.quietRisePercent });
+    expect(memoryTrend(soakSamples(10, (t) => 400 + t / 10))).toMatchObject({ verdict: 'growing', risePercent: 7 });
     expect(memoryTrend(soakSamples(10, (t) => 500 - t / 10)).verdict).toBe('flat');
   });
 
-  it('judges nothing with too few samples in the second half, or none at all', () => {
-    const short = memoryTrend(soakSamples(1, (t) => 400 + t));
-    expect(short).toMatchObject({ verdict: null, secondHalfSamples: 4 });
-    expect(memoryTrend([])).toMatchObject({ verdict: null, samples: 0 });
+  it('does not judge one floor alone, nor too few samples', () => {
+    // One collection, at 6:00.
+    const once = memoryTrend(soakSamples(10, (t) => (t < 360 ? 300 + t / 2 : 300 + (t - 360) / 2)));
+    expect(once).toMatchObject({ verdict: null, collections: 1, to: null, risePercent: null, reason: 'one collection in the second half: nothing to compare its floor with' });
+    expect(memoryTrend(soakSamples(1, (t) => 400 + t))).toMatchObject({ verdict: null, reason: '4 samples in the second half, fewer than 6' });
+    expect(memoryTrend([])).toMatchObject({ verdict: null, samples: 0, reason: 'no samples' });
     expect(memoryTrend([{ t: 0, residentBytes: NaN }])).toMatchObject({ verdict: null, samples: 0 });
   });
 
   it('makes the verdict the soak goal, and renders the steps, the samples and the rule', () => {
-    const flat = { ...results(), watchSoak: soak(soakSamples(10, (t) => (t < 300 ? 250 + t / 2 : 400))) };
+    const flat = { ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, () => 300))) };
     const goal = evaluateGoals(flat).find((g) => g.id === 'soak-memory');
-    expect(goal).toMatchObject({ met: true, target: `flat (second half: slope ≤ ${SOAK_RULE.slopeMBPerHour} MB/h, end ≤ ${SOAK_RULE.endPercent}% above its median)` });
-    expect(goal?.measured).toBe('flat: 0 MB/h, end 0% (250.0 MB → 400.0 MB, max 400.0 MB)');
+    expect(goal).toMatchObject({ met: true, target: `flat (the second half's last floor ≤ ${SOAK_RULE.risePercent}% above its first)` });
+    expect(goal?.measured).toBe('flat: the floors after the collections at 6:00 and 10:00: 300.0 MB → 300.0 MB (0%, bound 20%); 300.0 MB at the start, 300.0 MB at the end, 575.0 MB at most');
     const md = renderMarkdown(flat);
-    expect(md).toContain('| watch soak: 10,000 streams over 100 tenants on one resolver (1,000 never reading), 100 writes/s for 10 min, write answered → event at each reader | 5,400,000 deliveries | 5.00 ms | 40.0 ms |');
+    expect(md).toContain(
+      '| watch soak: 10,000 streams over 100 tenants on one resolver (1,000 never reading), 100 writes/s for 10 min, write answered → event at each reader | 5,400,000 deliveries | 5.00 ms | 40.0 ms | 60.0 ms | 90.0 ms | ' +
+        '12 missing (not within 30 s of the answer), 10 arrived later, 90 of writes whose answer never came; 1,000 non-readers cut and 1,000 reopened; memory below |',
+    );
     expect(md).toContain("### Watch soak: the resolver's memory");
     expect(md).toContain('| 9000 readers open | 9,002 | 240.0 MB | 110.0 MB | 9.8 KiB resident, 6.5 KiB heap (a reader) |');
     expect(md).toContain('| 1000 non-readers open too | 10,002 | 255.0 MB | 115.0 MB | 14.6 KiB resident, 4.9 KiB heap (a non-reader) |');
-    // About one row a minute, the last sample always.
-    expect(md).toContain('| 0:00 | 250.0 MB | 100.0 MB | 10,002 | 9,000 | 1,000 | 0 / 0 | 0 | 150.0 MB | 120.0 MB | 40.0 ms |');
-    expect(md).toContain('| 10:00 | 400.0 MB |');
+    // One row a minute, the last sample always.
+    expect(md).toContain('| 0:00 | 300.0 MB | 150.0 MB | 10,002 | 9,000 | 1,000 | 0 / 0 | 0 | 150.0 MB | 120.0 MB | 40.0 ms |');
+    expect(md).toContain('| 10:00 | 300.0 MB |');
     expect(md.match(/^\| \d+:\d\d \|/gm)).toHaveLength(11);
-    expect(md).toContain('over the second half (from 5:00) slope 0 MB/h, end 0% from its median 400.0 MB: **flat** (rule: flat: least-squares slope');
+    expect(md).toContain('3 collections in the second half (from 5:00), the floors after the collections at 6:00 and 10:00: 300.0 MB → 300.0 MB (0%, bound 20%): **flat**. Rule: flat: over the second half');
     expect(md).toContain('Closed by the resolver during the writes: slow 1,000; refused 0');
 
-    const growing = { ...results(), watchSoak: soak(soakSamples(10, (t) => 400 + t / 10)) };
-    expect(evaluateGoals(growing).find((g) => g.id === 'soak-memory')).toMatchObject({ met: false, measured: expect.stringMatching(/^growing: 360 MB\/h, end \+/) });
-    expect(renderMarkdown(growing)).toContain(': **growing** (rule:');
+    const growing = { ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 400 : 300)))) };
+    expect(evaluateGoals(growing).find((g) => g.id === 'soak-memory')).toMatchObject({ met: false, measured: expect.stringMatching(/^growing: the floors after the collections at 6:00 and 10:00: 300\.0 MB → 400\.0 MB \(\+33\.3%, bound 20%\)/) });
+    expect(renderMarkdown(growing)).toContain('(+33.3%, bound 20%): **growing**');
 
     const short = { ...results(), watchSoak: { ...soak(soakSamples(1, (t) => 400 + t)), minutes: 1 } };
-    expect(evaluateGoals(short).find((g) => g.id === 'soak-memory')).toMatchObject({ met: null, measured: 'not judged: 4 samples in the second half, at least 6' });
+    expect(evaluateGoals(short).find((g) => g.id === 'soak-memory')).toMatchObject({ met: null, measured: expect.stringMatching(/^not judged \(4 samples in the second half, fewer than 6\): no collection: 0:30 and 1:00/) });
   });
 
-  it('draws the soak’s memory with the second half’s fit', () => {
-    const svg = renderSvg({ ...results(), watchSoak: soak(soakSamples(10, (t) => 400 + t / 10)) });
-    expect(svg).toContain('Watch soak: the resolver&apos;s memory, 10,000 streams (1,000 never reading), 100 writes/s — growing');
-    expect(svg).toContain('second half: 360 MB/h');
+  it('draws the soak’s memory and the two points the rule compares', () => {
+    const svg = renderSvg({ ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 400 : 300)))) });
+    expect(svg).toContain('Watch soak: the resolver&apos;s memory, 10,000 streams (1,000 never reading), 100 writes/s: growing');
+    expect(svg).toContain('>300.0 MB</text>');
+    expect(svg).toContain('>400.0 MB</text>');
     expect(svg).not.toContain('NaN');
     expect(svg).not.toContain('undefined');
     // Resident, heap and TCP memory, beside the load phases' curves and the CDF.

@@ -23,8 +23,6 @@ const now = () => performance.timeOrigin + performance.now();
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 /** Readers opening at once (each needs a snapshot: the resolver reads PostgreSQL for it). */
 const OPENING = 100;
-/** A write's deliveries are counted this long after its answer; later ones count as missing. */
-const GRACE_MS = 5_000;
 const SCAN_MS = 2_000;
 /** Non-readers reopened per scan at most (the rest at the next one). */
 const REOPEN_PER_SCAN = 200;
@@ -36,11 +34,13 @@ const nonReaders = [];
 let readersSynced = 0;
 let readersReady = false;
 const opening = { count: 0, queue: [] };
-const counts = { readerReconnects: 0, readerRefused: 0, readerErrors: 0, cuts: 0, reopens: 0, nonReaderErrors: 0, late: 0, missing: 0 };
+const counts = { readerReconnects: 0, readerRefused: 0, readerErrors: 0, cuts: 0, reopens: 0, nonReaderErrors: 0, missing: 0, late: 0, unanswered: 0 };
 /** revision -> arrival times (ms since the epoch), one per reader that got it. */
 const arrivals = new Map();
 /** revision -> { tenant, at }: writes answered, waiting for their deliveries. */
 const answers = new Map();
+/** Revisions whose deliveries were counted, the oldest first (the last few minutes' only): a delivery of one now is late. */
+const counted = new Set();
 let deltas = new Float64Array(1 << 20);
 let deltaCount = 0;
 let windowDeltas = [];
@@ -236,11 +236,11 @@ function pushDelta(d) {
   windowDeltas.push(d);
 }
 
-/** Counts the deliveries of every write answered more than GRACE_MS ago (or of every write: `all`). */
+/** Counts the deliveries of every write answered more than the grace ago (or of every write: `all`). */
 function sweep(all = false) {
   const t = now();
   for (const [revision, answer] of answers) {
-    if (!all && t - answer.at < GRACE_MS) continue;
+    if (!all && t - answer.at < config.graceMs) continue;
     const got = arrivals.get(revision) ?? [];
     for (const at of got) pushDelta(at - answer.at);
     const missing = Math.max(0, config.readersPerTenant - got.length);
@@ -248,13 +248,19 @@ function sweep(all = false) {
     windowMissing += missing;
     answers.delete(revision);
     arrivals.delete(revision);
+    counted.add(revision);
   }
-  // Events of no answered write after a minute: later than GRACE_MS (their write was counted), or a
-  // write whose answer the bench never got.
+  // A delivery of a write already counted is late (it was counted missing); the events of a write
+  // whose answer never came (its PUT failed at the client, yet committed) are unanswered.
   for (const [revision, list] of arrivals) {
-    if (answers.has(revision) || (!all && t - list[0] < 60_000)) continue;
-    counts.late += list.length;
+    if (counted.has(revision)) counts.late += list.length;
+    else if (answers.has(revision) || (!all && t - list[0] < 2 * config.graceMs)) continue;
+    else counts.unanswered += list.length;
     arrivals.delete(revision);
+  }
+  for (const revision of counted) {
+    if (counted.size <= 100_000) break;
+    counted.delete(revision);
   }
 }
 

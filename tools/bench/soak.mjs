@@ -16,6 +16,8 @@ import { forkClients, sleep } from './processes.mjs';
 import { memoryTrend } from './report.cjs';
 
 const SAMPLE_MS = 10_000;
+/** A delivery later than this after its write's answer counts as missing (soak-clients.mjs). */
+export const DELIVERY_GRACE_MS = 30_000;
 /** Routes each soak tenant's writes cycle through. */
 const ROUTES_PER_TENANT = 20;
 
@@ -111,7 +113,7 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
     const readers = readersPerTenant * tenantCount;
     say(`watch-soak: opening ${readers} readers (${readersPerTenant} per tenant, at most 100 snapshots at once)`);
     const openStarted = performance.now();
-    clients.send({ open: { resolver, tenants: tenants.map(({ slug, key }) => ({ slug, key })), readersPerTenant, nonReadersPerTenant } });
+    clients.send({ open: { resolver, tenants: tenants.map(({ slug, key }) => ({ slug, key })), readersPerTenant, nonReadersPerTenant, graceMs: DELIVERY_GRACE_MS } });
     await clients.next((m) => m.readers !== undefined, 15 * 60_000);
     const readersOpenSeconds = (performance.now() - openStarted) / 1000;
     await streamsReach(scrape, resolver, base + readers, 30_000, shouldStop);
@@ -204,12 +206,12 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
     await sample();
     clearInterval(flusher);
     flush();
-    // The last writes' deliveries: counted once their grace (5 s) has passed.
-    await sleep(6_000);
+    // The last writes' deliveries: counted once their grace has passed.
+    await sleep(DELIVERY_GRACE_MS + 1_000);
     clients.send({ finish: true });
     const { final } = await clients.next((m) => m.final, 60_000);
     const trend = memoryTrend(samples);
-    say(`  resident memory over the second half: ${trend.slopeMBPerHour} MB/h, end ${trend.endDeltaPercent}% from its median: ${trend.verdict ?? `not judged (${trend.secondHalfSamples} samples in the second half)`}`);
+    say(`  resident memory: ${trend.verdict ?? 'not judged'} (${trend.reason ?? `${trend.risePercent}% from the second half's first ${trend.collections ? 'floor' : 'sample'} to its last, bound ${trend.boundPercent}%`})`);
     return {
       streams,
       readers,
@@ -231,7 +233,7 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
       cuts: final.cuts,
       reopens: final.reopens,
       readerReconnects: final.readerReconnects,
-      delivery: { deliveries: final.deliveries, missing: final.missing, late: final.late, ms: final.ms },
+      delivery: { deliveries: final.deliveries, missing: final.missing, late: final.late, unanswered: final.unanswered, graceSeconds: DELIVERY_GRACE_MS / 1000, ms: final.ms },
       samples,
     };
   } finally {
