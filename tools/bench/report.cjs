@@ -236,6 +236,8 @@ function soakGoal(w) {
     label: `watch soak: the resolver's resident memory, ${formatCount(w.streams)} streams (${formatCount(w.nonReaders)} never reading), ${w.ratePerSecond} writes/s for ${w.minutes} min`,
     target,
     measured: `${m.verdict ?? `not judged (${m.reason})`}: ${comparedLine(m)}; ${formatMB(m.startBytes)} at the start, ${formatMB(m.endBytes)} at the end, ${formatMB(m.maxBytes)} at most`,
+    // The chart's header has room for less.
+    brief: m.from && m.to ? `${m.verdict ?? 'not judged'}, ${formatMB(m.from.bytes)} → ${formatMB(m.to.bytes)} (${signed(m.risePercent)}%)` : (m.verdict ?? 'not judged'),
     met: m.verdict === null ? null : m.verdict === 'flat',
   };
 }
@@ -841,7 +843,7 @@ function renderSvg(results) {
   const parts = [];
   parts.push(text(24, 34, `Traffic Manager bench, ${results.date.slice(0, 16).replace('T', ' ')} UTC`, 'class="h1"'));
   parts.push(text(24, 56, machineLine(results), 'class="sub"'));
-  const goals = (results.goals ?? evaluateGoals(results)).map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.measured} (goal ${g.target})`);
+  const goals = (results.goals ?? evaluateGoals(results)).map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.brief ?? g.measured} (goal ${g.target})`);
   // As many goals on a line as fit the width (about 170 characters of 12 px text).
   const goalLines = [];
   for (const g of goals) {

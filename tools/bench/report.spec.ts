@@ -355,6 +355,7 @@ describe('the soak: flat or growing', () => {
   it('draws the soak’s memory and the two points the rule compares', () => {
     const svg = renderSvg({ ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 400 : 300)))) });
     expect(svg).toContain('Watch soak: the resolver&apos;s memory, 10,000 streams (1,000 never reading), 100 writes/s: growing');
+    expect(svg).toContain('✘ soak memory growing, 300.0 MB → 400.0 MB (+33.3%) (goal flat');
     expect(svg).toContain('>300.0 MB</text>');
     expect(svg).toContain('>400.0 MB</text>');
     expect(svg).not.toContain('NaN');
