@@ -30,7 +30,8 @@ app.get('/v1/resolve/:tenant/:service/:environment', (request, reply) => {
   const { tenant, service, environment } = request.params;
   const answer = answers.get(`${tenant}/${service}/${environment}`);
   if (!answer) return reply.code(404).send({ status: 404 });
-  return reply.headers(answer.headers).send({ tenant, service, environment, url: answer.body.url, revision: answer.body.revision });
+  // The resolver's whole body (endpoints and failOpen included), serialised on every answer as it is.
+  return reply.headers(answer.headers).send({ ...answer.body, tenant, service, environment });
 });
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });

@@ -53,6 +53,18 @@ export function quantile(before, after, q) {
   return prevLe;
 }
 
+/** The samples of a metric, labelled or not: [{ labels: {name: value}, value }]. */
+export function samplesOf(text, name) {
+  const out = [];
+  for (const l of text.split('\n')) {
+    if (!l.startsWith(`${name} `) && !l.startsWith(`${name}{`)) continue;
+    const labels = {};
+    for (const [, k, v] of l.slice(name.length).matchAll(/(\w+)="([^"]*)"/g)) labels[k] = v;
+    out.push({ labels, value: Number(l.split(' ').pop()) });
+  }
+  return out;
+}
+
 /** Sum of a Prometheus counter's samples by one label: { [value]: total }. */
 export function countersBy(text, name, label) {
   const sums = {};
@@ -75,4 +87,33 @@ export function sumOf(text, name) {
 /** `after - before` for each key of two `countersBy` results. */
 export function delta(before, after) {
   return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+}
+
+/** The first sample of a metric (a gauge), NaN when absent. */
+export function gaugeOf(text, name) {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? NaN : Number(line.split(' ').pop());
+}
+
+/** A Node app's memory from its /metrics: resident (the process) and used heap (V8). */
+export function processMemory(text) {
+  return { residentBytes: gaugeOf(text, 'tm_process_resident_memory_bytes'), heapBytes: gaugeOf(text, 'tm_nodejs_heap_size_used_bytes') };
+}
+
+/**
+ * Open loop: calls `start(i)` at a steady `rate` per second (each on its schedule, whatever the
+ * earlier ones do; `start` must not wait for its work) while `more(i)` holds. Resolves with the calls
+ * made and those that began more than one interval late (the caller could not keep the pace).
+ */
+export async function steadyRate(rate, more, start) {
+  const began = performance.now();
+  let late = 0;
+  let i = 0;
+  for (; more(i); i++) {
+    const wait = began + (i * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    else if (wait < -1000 / rate) late++;
+    start(i);
+  }
+  return { calls: i, late };
 }

@@ -12,15 +12,22 @@ import { call, load } from './phases.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
-/** An endpoint the bench starts and stops: 200 to every request while up, connections refused while down. */
+/**
+ * An endpoint the bench starts and stops: 200 to every request while up (`onRequest` is told of each
+ * first), connections refused while down.
+ */
 export class EndpointServer {
-  constructor() {
+  constructor(onRequest = () => undefined) {
     this.port = 0;
     this.server = undefined;
+    this.onRequest = onRequest;
   }
 
   async start() {
-    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'));
+    const server = createServer((req, res) => {
+      this.onRequest(req);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
     await new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', resolve);
@@ -48,7 +55,7 @@ export class EndpointServer {
  * `call`, once more when a kept-alive connection turned out closed (the server ends idle ones: the
  * request never reached it, so a PUT of the same body and a GET may be sent again).
  */
-async function send(url, options) {
+export async function send(url, options) {
   try {
     return await call(url, options);
   } catch (e) {
@@ -57,7 +64,7 @@ async function send(url, options) {
   }
 }
 
-async function putPolicy(api, token, route, body) {
+export async function putPolicy(api, token, route, body) {
   const res = await send(`${api}/v1/routes/${route}`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

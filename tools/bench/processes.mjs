@@ -2,7 +2,7 @@
 // baseline server and a resolver with Redis down. Each runs detached (a process group of its own,
 // so a terminal's Ctrl-C reaches it only through the bench, which stops it in order) with its
 // output in a log file, and is stopped by its pid: SIGTERM, then SIGKILL of its group after a grace.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -129,4 +129,43 @@ export function processesMatching(needles, pids = new Set()) {
   return processes()
     .filter((p) => pids.has(p.pid) || needles.some((n) => p.args.includes(n)))
     .map((p) => `${p.pid} ${p.args}`);
+}
+
+/**
+ * A Node script of the bench's own in a child process (its output in `logFile`) that talks over IPC:
+ * `next(test, timeoutMs)` waits for the first message `test` accepts (kept messages included), and
+ * fails on a message with `error`, on the child's exit or after the timeout.
+ */
+export function forkClients(script, args, logFile) {
+  const fd = openSync(logFile, 'a');
+  const child = fork(script, args, { stdio: ['ignore', fd, fd, 'ipc'] });
+  closeSync(fd);
+  const messages = [];
+  let wake;
+  child.on('message', (m) => {
+    messages.push(m);
+    wake?.();
+  });
+  return {
+    child,
+    send: (m) => child.send(m),
+    kill: () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+    async next(test, timeoutMs) {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const at = messages.findIndex(test);
+        if (at >= 0) return messages.splice(at, 1)[0];
+        const error = messages.find((m) => m.error);
+        if (error) throw new Error(error.error);
+        if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}); its log: ${logFile}`);
+        if (performance.now() > deadline) throw new Error(`${script} did not answer in time; its log: ${logFile}`);
+        await new Promise((r) => {
+          wake = r;
+          setTimeout(r, 200);
+        });
+      }
+    },
+  };
 }

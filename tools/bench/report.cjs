@@ -50,6 +50,94 @@ function summarizeLatencies(values) {
   };
 }
 
+/**
+ * The soak's rule for "flat". Resident memory follows the heap, and under the soak's load the heap's
+ * collections swing it by hundreds of MB every minute or two (the first full run: between about 300
+ * and 700 MB), so a slope through the samples says where the collections fell, not where memory
+ * goes (that run's second half: -1,873 MB/h). What a leak raises is the level memory comes back to
+ * after a collection. So, over the second half of the samples (the first lets what fills once fill:
+ * the watch's memory of the last 5 minutes of changes, 30,000 at 100 writes per second):
+ * - a collection shows as the used heap falling `collectionDropPercent` or more from one sample to
+ *   the next; the sample after it is a floor;
+ * - two floors or more: flat when the last is at most `risePercent` above the first;
+ * - no collection at all: memory moves by a few MB; flat when the last sample is at most
+ *   `quietRisePercent` above the first;
+ * - one floor (nothing to compare it with), or fewer than `minSamples` samples: not judged.
+ * Why 20%: in that run the floors of the second half read 409, 467 and 340 MB (±16% around their
+ * mean), a sample falling up to 10 s after its collection and V8 keeping part of what it freed.
+ */
+const SOAK_RULE = { risePercent: 20, quietRisePercent: 5, collectionDropPercent: 25, minSamples: 6 };
+
+/** Least-squares slope of y over x ([[x, y], ...]); NaN with fewer than two distinct x. */
+function leastSquaresSlope(points) {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) ** 2;
+  }
+  return sxx === 0 ? NaN : sxy / sxx;
+}
+
+const round1 = (x) => (Number.isFinite(x) ? Math.round(x * 10) / 10 : null);
+
+/** The rule in words, for the report. */
+function soakRuleText(rule = SOAK_RULE) {
+  return (
+    `flat: over the second half, the last floor (the sample after a collection: the used heap falling ${rule.collectionDropPercent}% or more) ` +
+    `at most ${rule.risePercent}% above the first; without collections, the last sample at most ${rule.quietRisePercent}% above the first; ` +
+    'one floor only: not judged'
+  );
+}
+
+/**
+ * The trend of one memory series of the soak's samples ({t: seconds, heapBytes, [key]: bytes}):
+ * start, end, max; over the second half the two points SOAK_RULE compares (`from`, `to`: the first
+ * and last floors, or the first and last samples when no collection shows), how far the second is
+ * above the first, and the collections seen; the least-squares slope of the second half (MB per
+ * hour, 1 MB = 10^6 bytes: for information); `verdict` "flat" or "growing", or null with the `reason`.
+ */
+function memoryTrend(samples, key = 'residentBytes', rule = SOAK_RULE) {
+  const series = (samples ?? []).filter((s) => Number.isFinite(s[key]) && Number.isFinite(s.t));
+  const base = { key, samples: series.length, rule: soakRuleText(rule) };
+  if (series.length === 0) return { ...base, verdict: null, reason: 'no samples' };
+  const last = series[series.length - 1];
+  const first = series.findIndex((s) => s.t >= last.t / 2);
+  const half = series.slice(first);
+  const floors = half.filter((s, i) => {
+    const before = series[first + i - 1];
+    return before !== undefined && s.heapBytes <= before.heapBytes * (1 - rule.collectionDropPercent / 100);
+  });
+  const point = (s) => (s ? { t: s.t, bytes: s[key] } : null);
+  const [from, to] = floors.length === 0 ? [half[0], last] : [floors[0], floors[floors.length - 1]];
+  const risePercent = ((to[key] - from[key]) / from[key]) * 100;
+  const bound = floors.length === 0 ? rule.quietRisePercent : rule.risePercent;
+  let verdict = null;
+  let reason;
+  if (half.length < rule.minSamples) reason = `${half.length} samples in the second half, fewer than ${rule.minSamples}`;
+  else if (floors.length === 1) reason = 'one collection in the second half: nothing to compare its floor with';
+  else verdict = risePercent <= bound ? 'flat' : 'growing';
+  return {
+    ...base,
+    startBytes: series[0][key],
+    endBytes: last[key],
+    maxBytes: Math.max(...series.map((s) => s[key])),
+    secondHalfFromSeconds: half[0].t,
+    collections: floors.length,
+    from: point(from),
+    to: floors.length === 1 ? null : point(to),
+    risePercent: floors.length === 1 ? null : round1(risePercent),
+    boundPercent: bound,
+    slopeMBPerHour: round1(leastSquaresSlope(half.map((s) => [s.t / 3600, s[key] / 1e6]))),
+    verdict,
+    ...(reason ? { reason } : {}),
+  };
+}
+
 /** Goals of the benchmark issue: measured, never asserted. `met` is null when not measured. */
 function evaluateGoals(results) {
   const { hits, baseline, writes } = results.phases ?? {};
@@ -123,7 +211,68 @@ function evaluateGoals(results) {
       measured: puts === undefined ? 'not measured' : `${formatCount(puts)} PUT/s`,
       met: puts === undefined ? null : puts >= GOALS.putsPerSecond,
     },
+    soakGoal(results.watchSoak),
+    honestHealthGoal(results.proberHostile),
   ];
+}
+
+/** "the floors after the collections at 5:22 and 9:23: 409.1 MB → 340.4 MB (-16.8%, bound 20%)" */
+function comparedLine(m) {
+  if (!m.from || !m.to) return m.collections === 1 ? `one collection (${formatClock(m.from?.t ?? 0)}), ${formatMB(m.from?.bytes)} after it` : 'nothing compared';
+  const what = m.collections > 0 ? `the floors after the collections at ${formatClock(m.from.t)} and ${formatClock(m.to.t)}` : `no collection: ${formatClock(m.from.t)} and ${formatClock(m.to.t)}`;
+  return `${what}: ${formatMB(m.from.bytes)} → ${formatMB(m.to.bytes)} (${signed(m.risePercent)}%, bound ${m.boundPercent}%)`;
+}
+
+/** The soak's goal: the resolver's resident memory flat (SOAK_RULE). */
+function soakGoal(w) {
+  const id = 'soak-memory';
+  const short = 'soak memory';
+  const target = `flat (the second half's last floor ≤ ${SOAK_RULE.risePercent}% above its first)`;
+  if (w === undefined) return { id, short, label: "watch soak: the resolver's resident memory", target, measured: 'not measured', met: null };
+  const m = w.memory;
+  return {
+    id,
+    short,
+    label: `watch soak: the resolver's resident memory, ${formatCount(w.streams)} streams (${formatCount(w.nonReaders)} never reading), ${w.ratePerSecond} writes/s for ${w.minutes} min`,
+    target,
+    measured: `${m.verdict ?? `not judged (${m.reason})`}: ${comparedLine(m)}; ${formatMB(m.startBytes)} at the start, ${formatMB(m.endBytes)} at the end, ${formatMB(m.maxBytes)} at most`,
+    // The chart's header has room for less.
+    brief: m.from && m.to ? `${m.verdict ?? 'not judged'}, ${formatMB(m.from.bytes)} → ${formatMB(m.to.bytes)} (${signed(m.risePercent)}%)` : (m.verdict ?? 'not judged'),
+    met: m.verdict === null ? null : m.verdict === 'flat',
+  };
+}
+
+/** The prober's goal: no honest endpoint leaves healthy, with or without the hostile tenant. */
+function honestHealthGoal(p) {
+  const id = 'prober-honest-health';
+  const short = 'honest health';
+  const target = '0 honest endpoints leave healthy';
+  if (p === undefined) return { id, short, label: 'prober: honest endpoints while a hostile tenant’s probes hang', target, measured: 'not measured', met: null };
+  const left = p.stages.map((s) => s.honestLeftHealthy);
+  const polled = p.stages.every((s) => s.healthPolls > 0);
+  return {
+    id,
+    short,
+    label: `prober: honest endpoints (${p.honest.endpoints}) that left healthy, without and with a hostile tenant of ${p.hostile.endpoints} endpoints that never answer`,
+    target,
+    measured: polled ? `${left.join(' and ')} of ${p.honest.endpoints}` : 'not read',
+    met: polled ? left.every((n) => n === 0) : null,
+  };
+}
+
+const signed = (x) => (x > 0 ? `+${x}` : String(x));
+
+function formatMB(bytes) {
+  return Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–';
+}
+
+function formatKiB(bytes) {
+  return Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–';
+}
+
+/** m:ss */
+function formatClock(seconds) {
+  return `${Math.floor(seconds / 60)}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
 }
 
 /** The failover goal of one kind of answer: p99 within interval × threshold + 100 ms, no trial missed. */
@@ -232,6 +381,20 @@ function phaseRows(results) {
       `clients in a process of their own; ${w.missing} missing; resolver memory per open stream ${formatCount(Math.round(w.memory.residentPerStreamBytes / 1024))} KiB resident, ${formatCount(Math.round(w.memory.heapPerStreamBytes / 1024))} KiB heap`,
     ]);
   }
+  const soak = results.watchSoak;
+  if (soak) {
+    const d = soak.delivery;
+    rows.push([
+      `watch soak: ${formatCount(soak.streams)} streams over ${soak.tenants} tenants on one resolver (${formatCount(soak.nonReaders)} never reading), ${soak.ratePerSecond} writes/s for ${soak.minutes} min, write answered → event at each reader`,
+      `${formatCount(d.deliveries)} deliveries`,
+      formatMs(d.ms.p50),
+      formatMs(d.ms.p99),
+      formatMs(d.ms.p999),
+      formatMs(d.ms.max),
+      `${formatCount(d.missing)} missing${d.graceSeconds ? ` (not within ${d.graceSeconds} s of the answer)` : ''}, ${formatCount(d.late ?? 0)} arrived later` +
+        `${d.unanswered ? `, ${formatCount(d.unanswered)} of writes whose answer never came` : ''}; ${formatCount(soak.cuts)} non-readers cut and ${formatCount(soak.reopens)} reopened; memory below`,
+    ]);
+  }
   const ph = results.policyHits;
   if (ph) {
     for (const [kind, r] of [
@@ -315,6 +478,8 @@ function renderMarkdown(results) {
   lines.push('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const row of phaseRows(results)) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  if (results.watchSoak) lines.push('', ...soakSection(results.watchSoak));
+  if (results.proberHostile) lines.push('', ...proberSection(results.proberHostile));
   lines.push('');
   lines.push('Goals (reported, never asserted):');
   lines.push('');
@@ -326,6 +491,86 @@ function renderMarkdown(results) {
     for (const w of results.warnings) lines.push(`- ${w}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Every `every`-th sample, and always the last one. */
+function thinned(samples, most) {
+  const every = Math.max(1, Math.ceil(samples.length / most));
+  return samples.filter((_, i) => i % every === 0 || i === samples.length - 1);
+}
+
+/** The soak's memory: the steps as streams open, the samples (about one a minute) and the verdict. */
+function soakSection(w) {
+  const lines = [];
+  lines.push(`### Watch soak: the resolver's memory`);
+  lines.push('');
+  lines.push(
+    `${formatCount(w.streams)} streams on one resolver (${formatCount(w.readers)} reading, ${formatCount(w.nonReaders)} never reading a byte), ` +
+      `${w.streamsPerTenant} per tenant over ${w.tenants} tenants, each tenant's streams on a key of its own; then ${w.ratePerSecond} writes per second ` +
+      `(${w.writes.perSecond} achieved) for ${w.minutes} min, a sample every ${w.sampleSeconds} s. Non-readers the resolver cut were reopened.`,
+  );
+  lines.push('');
+  lines.push('| when | streams | resident | heap | per stream added |');
+  lines.push('| --- | ---: | ---: | ---: | --- |');
+  const steps = w.memorySteps ?? [];
+  const perStream = [
+    '',
+    `${formatKiB(w.perStream.reader.residentBytes)} resident, ${formatKiB(w.perStream.reader.heapBytes)} heap (a reader)`,
+    `${formatKiB(w.perStream.nonReader.residentBytes)} resident, ${formatKiB(w.perStream.nonReader.heapBytes)} heap (a non-reader)`,
+  ];
+  steps.forEach((st, i) => lines.push(`| ${cell(st.label)} | ${formatCount(st.streams)} | ${formatMB(st.residentBytes)} | ${formatMB(st.heapBytes)} | ${perStream[i] ?? ''} |`));
+  lines.push('');
+  lines.push(
+    '| time | resident | heap | streams | readers | non-readers | cut / reopened | closed slow | TCP memory (system) | unread by non-readers | delivery p99 |',
+  );
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const x of thinned(w.samples ?? [], 11)) {
+    const c = x.clients ?? {};
+    lines.push(
+      `| ${formatClock(x.t)} | ${formatMB(x.residentBytes)} | ${formatMB(x.heapBytes)} | ${formatCount(x.streams)} | ${formatCount(c.readersOpen)} | ${formatCount(c.nonReadersOpen)} | ` +
+        `${formatCount(c.cuts)} / ${formatCount(c.reopens)} | ${formatCount(x.closed?.slow ?? 0)} | ${x.tcp ? formatMB(x.tcp.memoryBytes) : '–'} | ${formatMB(c.unreadClientBytes)} | ${formatMs(c.window?.p99)} |`,
+    );
+  }
+  lines.push('');
+  const m = w.memory;
+  lines.push(
+    `Resident memory: ${formatMB(m.startBytes)} at the start, ${formatMB(m.endBytes)} at the end, ${formatMB(m.maxBytes)} at most; ` +
+      `${m.collections} collections in the second half (from ${formatClock(m.secondHalfFromSeconds ?? 0)}), ${comparedLine(m)}: ` +
+      `${m.verdict === null ? `**not judged** (${m.reason})` : `**${m.verdict}**`}. Rule: ${m.rule}. ` +
+      `For information, least-squares slopes over the second half (they say more about when the collections fell): resident ${m.slopeMBPerHour} MB/h, heap ${w.heap.slopeMBPerHour} MB/h.`,
+  );
+  lines.push('');
+  lines.push(
+    `Closed by the resolver during the writes: ${Object.entries(w.closed ?? {}).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${formatCount(n)}`).join(', ') || 'none'}; ` +
+      `refused ${formatCount(w.refused)}; readers reconnected ${formatCount(w.readerReconnects)}. "TCP memory" is the whole system's (/proc/net/sockstat); ` +
+      `"unread by non-readers" the bytes waiting in their sockets' receive queues.`,
+  );
+  return lines;
+}
+
+/** The prober with a hostile tenant: one row per stage. */
+function proberSection(p) {
+  const lines = [];
+  lines.push('### Prober with a hostile tenant');
+  lines.push('');
+  lines.push(
+    `An honest tenant of ${p.honest.endpoints} endpoints answering at once, and a hostile one of ${p.hostile.endpoints} (${p.hostile.routes} routes of ${p.hostile.endpoints / p.hostile.routes}) whose servers accept and never answer; ` +
+      `every endpoint probed every ${p.check.intervalSeconds} s with a ${p.check.timeoutSeconds} s timeout by the stack's ${p.probers} probers (figures summed over both).`,
+  );
+  lines.push('');
+  lines.push('| stage | honest probes/s | hostile probes/s | probe wait p50 / p99 (every tenant) | honest gap between probes p50 / p99 / max | honest endpoints that left healthy | hostile peak in flight (share per prober) |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of p.stages) {
+    lines.push(
+      `| ${s.name} (${s.seconds} s) | ${s.probesPerSecond.honest} | ${s.probesPerSecond.hostile} | ${formatMs(s.waitMs.p50)} / ${formatMs(s.waitMs.p99)} | ` +
+        `${formatMs(s.honestGapMs.p50)} / ${formatMs(s.honestGapMs.p99)} / ${formatMs(s.honestGapMs.max)} | ${s.honestLeftHealthy} of ${p.honest.endpoints} (${s.healthPolls} reads) | ${s.hostilePeakInFlight} (${s.share.join(', ')}) |`,
+    );
+  }
+  lines.push('');
+  lines.push(
+    "Probes per second from tm_prober_probes_total by tenant; the wait for a slot from tm_prober_probe_wait_seconds, which has no tenant label; the gaps between two probes of one honest endpoint by one prober as its server saw them; health read from the resolver every second, from the hostile tenant's writes on.",
+  );
+  return lines;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,23 +781,88 @@ function convergencePanel(results, x0, y0, width, height) {
   return out.join('\n');
 }
 
+/** The soak's memory over time: resident, heap and the system's TCP memory, with the two points of resident the rule compares. */
+function soakPanel(w, x0, y0, width, height) {
+  const out = [];
+  const m = w.memory;
+  out.push(text(x0, y0, `Watch soak: the resolver's memory, ${formatCount(w.streams)} streams (${formatCount(w.nonReaders)} never reading), ${w.ratePerSecond} writes/s: ${m.verdict ?? 'not judged'}`, 'class="h2"'));
+  const samples = (w.samples ?? []).filter((x) => Number.isFinite(x.residentBytes));
+  if (samples.length < 2) return out.join('\n');
+  const left = x0 + 52;
+  const right = x0 + width - 16;
+  const top = y0 + 24;
+  const bottom = y0 + height - 56;
+  const series = [
+    { label: 'resident', color: '#2563eb', value: (x) => x.residentBytes },
+    { label: 'heap used', color: '#d97706', value: (x) => x.heapBytes },
+    { label: 'TCP memory (system)', color: '#6b7280', value: (x) => x.tcp?.memoryBytes },
+  ];
+  const tMax = samples[samples.length - 1].t;
+  const yMax = Math.max(...samples.flatMap((x) => series.map((sr) => sr.value(x) ?? 0))) / 1e6;
+  const xStep = niceStep(tMax / 60, 8);
+  const xTop = Math.max(xStep, Math.ceil(tMax / 60 / xStep) * xStep);
+  const yStep = niceStep(yMax, 5);
+  const yTop = Math.ceil(yMax / yStep) * yStep || yStep;
+  const sx = (t) => left + (t / 60 / xTop) * (right - left);
+  const sy = (mb) => bottom - (mb / yTop) * (bottom - top);
+  for (let v = 0; v <= xTop + 1e-9; v += xStep) {
+    out.push(line(sx(v * 60), top, sx(v * 60), bottom, 'class="grid"'));
+    out.push(text(sx(v * 60), bottom + 16, String(Number(v.toPrecision(6))), 'class="tick" text-anchor="middle"'));
+  }
+  for (let v = 0; v <= yTop + 1e-9; v += yStep) {
+    out.push(line(left, sy(v), right, sy(v), 'class="grid"'));
+    out.push(text(left - 6, sy(v) + 4, tickLabel(Number(v.toPrecision(6))), 'class="tick" text-anchor="end"'));
+  }
+  out.push(text((left + right) / 2, bottom + 34, 'minutes of writes', 'class="axis" text-anchor="middle"'));
+  out.push(text(x0 + 12, (top + bottom) / 2, 'MB', `class="axis" text-anchor="middle" transform="rotate(-90 ${fmt(x0 + 12)} ${fmt((top + bottom) / 2)})"`));
+  for (const sr of series) {
+    const pts = samples.filter((x) => Number.isFinite(sr.value(x)));
+    if (pts.length < 2) continue;
+    out.push(`<path d="${pts.map((x, i) => `${i ? 'L' : 'M'}${fmt(sx(x.t))},${fmt(sy(sr.value(x) / 1e6))}`).join(' ')}" fill="none" stroke="${sr.color}" stroke-width="2"/>`);
+  }
+  // The two points the rule compares.
+  if (m.from && m.to) {
+    out.push(line(sx(m.from.t), sy(m.from.bytes / 1e6), sx(m.to.t), sy(m.to.bytes / 1e6), 'class="goal"'));
+    for (const p of [m.from, m.to]) {
+      out.push(`<circle cx="${fmt(sx(p.t))}" cy="${fmt(sy(p.bytes / 1e6))}" r="4" fill="#dc2626"/>`);
+      out.push(text(sx(p.t), sy(p.bytes / 1e6) + 16, formatMB(p.bytes), 'class="goaltext" text-anchor="middle"'));
+    }
+  }
+  let lx = left;
+  for (const sr of series) {
+    out.push(`<rect x="${fmt(lx)}" y="${fmt(bottom + 42)}" width="12" height="10" fill="${sr.color}"/>`);
+    out.push(text(lx + 16, bottom + 51, sr.label, 'class="legend"'));
+    lx += 30 + sr.label.length * 6.4;
+  }
+  return out.join('\n');
+}
+
 /** The chart a person reads at a glance: throughput against the baseline, latency distributions, convergence CDF. */
 function renderSvg(results) {
   const W = 1100;
   const parts = [];
   parts.push(text(24, 34, `Traffic Manager bench, ${results.date.slice(0, 16).replace('T', ' ')} UTC`, 'class="h1"'));
   parts.push(text(24, 56, machineLine(results), 'class="sub"'));
-  const goals = (results.goals ?? evaluateGoals(results))
-    .map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.measured} (goal ${g.target})`)
-    .join('    ');
-  parts.push(text(24, 76, goals, 'class="sub"'));
-  const throughput = throughputPanel(results, 24, 110, W - 48);
+  const goals = (results.goals ?? evaluateGoals(results)).map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.brief ?? g.measured} (goal ${g.target})`);
+  // As many goals on a line as fit the width (about 170 characters of 12 px text).
+  const goalLines = [];
+  for (const g of goals) {
+    const last = goalLines.length - 1;
+    if (last >= 0 && goalLines[last].length + 4 + g.length <= 170) goalLines[last] += `    ${g}`;
+    else goalLines.push(g);
+  }
+  goalLines.forEach((l, i) => parts.push(text(24, 76 + i * 16, l, 'class="sub"')));
+  const throughput = throughputPanel(results, 24, 110 + (goalLines.length - 1) * 16, W - 48);
   parts.push(throughput.svg);
   const panelTop = throughput.bottom + 16;
   const panelH = 400;
   parts.push(latencyPanel(results, 24, panelTop, (W - 48) / 2 - 12, panelH));
   parts.push(convergencePanel(results, 24 + (W - 48) / 2 + 12, panelTop, (W - 48) / 2 - 12, panelH));
-  const H = panelTop + panelH + 8;
+  let H = panelTop + panelH + 8;
+  if (results.watchSoak) {
+    parts.push(soakPanel(results.watchSoak, 24, H + 16, W - 48, 320));
+    H += 16 + 320;
+  }
   const style = [
     'text { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; fill: #111827; }',
     '.h1 { font-size: 20px; font-weight: 700; }',
@@ -577,6 +887,10 @@ function renderSvg(results) {
 }
 
 module.exports = {
+  SOAK_RULE,
+  leastSquaresSlope,
+  memoryTrend,
+  soakRuleText,
   DISTRIBUTION_PERCENTILES,
   LOAD_PHASES,
   GOALS,

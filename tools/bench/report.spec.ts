@@ -1,11 +1,14 @@
 import {
   evaluateGoals,
+  leastSquaresSlope,
   logTicks,
+  memoryTrend,
   niceStep,
   ninesPosition,
   percentile,
   renderMarkdown,
   renderSvg,
+  SOAK_RULE,
   summarizeLatencies,
 } from './report.cjs';
 
@@ -206,5 +209,200 @@ describe('renderSvg', () => {
     const partial = renderSvg(results({ phases: { hits: phase(30_000, 4) }, convergence: undefined }));
     expect(partial).not.toContain('NaN');
     expect(partial.match(/<path /g)?.length).toBe(1);
+  });
+});
+
+/**
+ * A soak's samples every 10 s for `minutes`: resident memory `mb(t seconds)` in MB, the heap
+ * `heap(t)` (default: resident less 150 MB, so that it falls when resident does).
+ */
+function soakSamples(minutes: number, mb: (t: number) => number, heap: (t: number) => number = (t) => mb(t) - 150) {
+  return Array.from({ length: minutes * 6 + 1 }, (_, i) => {
+    const t = i * 10;
+    return {
+      t,
+      residentBytes: mb(t) * 1e6,
+      heapBytes: heap(t) * 1e6,
+      streams: 10_002,
+      closed: { slow: i > 30 ? 1000 : 0 },
+      refused: 0,
+      tcp: { inuse: 10_100, orphan: 0, timeWait: 5, memoryBytes: 150e6 },
+      writes: t * 100,
+      clients: {
+        readersOpen: 9000,
+        nonReadersOpen: 1000,
+        cuts: i > 30 ? 1000 : 0,
+        reopens: i > 30 ? 1000 : 0,
+        unreadClientBytes: 120e6,
+        window: { deliveries: 90_000, missing: 0, p50: 5, p90: 20, p99: 40, p999: 60, max: 80 },
+      },
+    };
+  });
+}
+
+/** A soak result as soak.mjs returns it, around `samples`. */
+function soak(samples: ReturnType<typeof soakSamples>) {
+  return {
+    streams: 10_000,
+    readers: 9000,
+    nonReaders: 1000,
+    tenants: 100,
+    streamsPerTenant: 100,
+    ratePerSecond: 100,
+    minutes: 10,
+    sampleSeconds: 10,
+    memorySteps: [
+      { label: 'before the soak streams', streams: 2, residentBytes: 150e6, heapBytes: 50e6 },
+      { label: '9000 readers open', streams: 9002, residentBytes: 240e6, heapBytes: 110e6 },
+      { label: '1000 non-readers open too', streams: 10_002, residentBytes: 255e6, heapBytes: 115e6 },
+    ],
+    perStream: { reader: { residentBytes: 10_000, heapBytes: 6_667 }, nonReader: { residentBytes: 15_000, heapBytes: 5_000 } },
+    memory: memoryTrend(samples),
+    heap: memoryTrend(samples, 'heapBytes'),
+    writes: { ok: 60_000, failed: 0, perSecond: 100, lateStarts: 0 },
+    closed: { slow: 1000, client: 0 },
+    refused: 0,
+    cuts: 1000,
+    reopens: 1000,
+    readerReconnects: 0,
+    delivery: { deliveries: 5_400_000, missing: 12, late: 10, unanswered: 90, graceSeconds: 30, ms: { p50: 5, p90: 20, p99: 40, p999: 60, max: 90 } },
+    samples,
+  };
+}
+
+/** A heap collected every `period` seconds: resident climbs `climb` MB between collections, from `floor(t)`. */
+const sawtooth = (period: number, climb: number, floor: (t: number) => number) => (t: number) => floor(t) + ((t % period) / period) * climb;
+
+describe('the soak: flat or growing', () => {
+  it('fits a least-squares line', () => {
+    expect(leastSquaresSlope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2);
+    expect(leastSquaresSlope([[0, 1], [1, 2], [2, 0], [3, 1]])).toBeCloseTo(-0.2);
+    expect(leastSquaresSlope([[1, 1]])).toBeNaN();
+    expect(leastSquaresSlope([[1, 1], [1, 2]])).toBeNaN();
+  });
+
+  it('compares the floors after the collections: memory swinging by 300 MB is flat when they hold', () => {
+    // Collected every 2 minutes (at 2:00, 4:00, ...), climbing 300 MB in between, from 300 MB.
+    const m = memoryTrend(soakSamples(10, sawtooth(120, 300, () => 300)));
+    expect(m).toMatchObject({
+      verdict: 'flat',
+      samples: 61,
+      secondHalfFromSeconds: 300,
+      collections: 3,
+      from: { t: 360, bytes: 300e6 },
+      to: { t: 600, bytes: 300e6 },
+      risePercent: 0,
+      boundPercent: SOAK_RULE.risePercent,
+    });
+    expect(m.rule).toContain(`at most ${SOAK_RULE.risePercent}% above the first`);
+  });
+
+  it('calls floors that rise by more than the bound growing', () => {
+    // The floor climbs 100 MB between 6:00 and 10:00: +33%.
+    expect(memoryTrend(soakSamples(10, sawtooth(120, 300, (t) => 300 + Math.max(0, t - 360) / 2.4)))).toMatchObject({
+      verdict: 'growing',
+      from: { t: 360, bytes: 300e6 },
+      to: { t: 600, bytes: 400e6 },
+      risePercent: 33.3,
+    });
+    expect(memoryTrend(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 350 : 300))))).toMatchObject({ verdict: 'flat', risePercent: 16.7 });
+    expect(memoryTrend(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 370 : 300))))).toMatchObject({ verdict: 'growing', risePercent: 23.3 });
+  });
+
+  it('without collections, compares the half’s first and last samples, within 5%', () => {
+    expect(memoryTrend(soakSamples(10, (t) => 400 + t / 30))).toMatchObject({ verdict: 'flat', collections: 0, from: { t: 300 }, to: { t: 600 }, risePercent: 2.4, boundPercent: SOAK_RULE.quietRisePercent });
+    expect(memoryTrend(soakSamples(10, (t) => 400 + t / 10))).toMatchObject({ verdict: 'growing', risePercent: 7 });
+    expect(memoryTrend(soakSamples(10, (t) => 500 - t / 10)).verdict).toBe('flat');
+  });
+
+  it('does not judge one floor alone, nor too few samples', () => {
+    // One collection, at 6:00.
+    const once = memoryTrend(soakSamples(10, (t) => (t < 360 ? 300 + t / 2 : 300 + (t - 360) / 2)));
+    expect(once).toMatchObject({ verdict: null, collections: 1, to: null, risePercent: null, reason: 'one collection in the second half: nothing to compare its floor with' });
+    expect(memoryTrend(soakSamples(1, (t) => 400 + t))).toMatchObject({ verdict: null, reason: '4 samples in the second half, fewer than 6' });
+    expect(memoryTrend([])).toMatchObject({ verdict: null, samples: 0, reason: 'no samples' });
+    expect(memoryTrend([{ t: 0, residentBytes: NaN }])).toMatchObject({ verdict: null, samples: 0 });
+  });
+
+  it('makes the verdict the soak goal, and renders the steps, the samples and the rule', () => {
+    const flat = { ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, () => 300))) };
+    const goal = evaluateGoals(flat).find((g) => g.id === 'soak-memory');
+    expect(goal).toMatchObject({ met: true, target: `flat (the second half's last floor ≤ ${SOAK_RULE.risePercent}% above its first)` });
+    expect(goal?.measured).toBe('flat: the floors after the collections at 6:00 and 10:00: 300.0 MB → 300.0 MB (0%, bound 20%); 300.0 MB at the start, 300.0 MB at the end, 575.0 MB at most');
+    const md = renderMarkdown(flat);
+    expect(md).toContain(
+      '| watch soak: 10,000 streams over 100 tenants on one resolver (1,000 never reading), 100 writes/s for 10 min, write answered → event at each reader | 5,400,000 deliveries | 5.00 ms | 40.0 ms | 60.0 ms | 90.0 ms | ' +
+        '12 missing (not within 30 s of the answer), 10 arrived later, 90 of writes whose answer never came; 1,000 non-readers cut and 1,000 reopened; memory below |',
+    );
+    expect(md).toContain("### Watch soak: the resolver's memory");
+    expect(md).toContain('| 9000 readers open | 9,002 | 240.0 MB | 110.0 MB | 9.8 KiB resident, 6.5 KiB heap (a reader) |');
+    expect(md).toContain('| 1000 non-readers open too | 10,002 | 255.0 MB | 115.0 MB | 14.6 KiB resident, 4.9 KiB heap (a non-reader) |');
+    // One row a minute, the last sample always.
+    expect(md).toContain('| 0:00 | 300.0 MB | 150.0 MB | 10,002 | 9,000 | 1,000 | 0 / 0 | 0 | 150.0 MB | 120.0 MB | 40.0 ms |');
+    expect(md).toContain('| 10:00 | 300.0 MB |');
+    expect(md.match(/^\| \d+:\d\d \|/gm)).toHaveLength(11);
+    expect(md).toContain('3 collections in the second half (from 5:00), the floors after the collections at 6:00 and 10:00: 300.0 MB → 300.0 MB (0%, bound 20%): **flat**. Rule: flat: over the second half');
+    expect(md).toContain('Closed by the resolver during the writes: slow 1,000; refused 0');
+
+    const growing = { ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 400 : 300)))) };
+    expect(evaluateGoals(growing).find((g) => g.id === 'soak-memory')).toMatchObject({ met: false, measured: expect.stringMatching(/^growing: the floors after the collections at 6:00 and 10:00: 300\.0 MB → 400\.0 MB \(\+33\.3%, bound 20%\)/) });
+    expect(renderMarkdown(growing)).toContain('(+33.3%, bound 20%): **growing**');
+
+    const short = { ...results(), watchSoak: { ...soak(soakSamples(1, (t) => 400 + t)), minutes: 1 } };
+    expect(evaluateGoals(short).find((g) => g.id === 'soak-memory')).toMatchObject({ met: null, measured: expect.stringMatching(/^not judged \(4 samples in the second half, fewer than 6\): no collection: 0:30 and 1:00/) });
+  });
+
+  it('draws the soak’s memory and the two points the rule compares', () => {
+    const svg = renderSvg({ ...results(), watchSoak: soak(soakSamples(10, sawtooth(120, 300, (t) => (t >= 450 ? 400 : 300)))) });
+    expect(svg).toContain('Watch soak: the resolver&apos;s memory, 10,000 streams (1,000 never reading), 100 writes/s: growing');
+    expect(svg).toContain('✘ soak memory growing, 300.0 MB → 400.0 MB (+33.3%) (goal flat');
+    expect(svg).toContain('>300.0 MB</text>');
+    expect(svg).toContain('>400.0 MB</text>');
+    expect(svg).not.toContain('NaN');
+    expect(svg).not.toContain('undefined');
+    // Resident, heap and TCP memory, beside the load phases' curves and the CDF.
+    expect(svg.match(/<path /g)?.length).toBe(9);
+  });
+});
+
+describe('the prober with a hostile tenant', () => {
+  const stage = (name: string, hostile: number, left: number) => ({
+    name,
+    seconds: 30,
+    probesPerSecond: { honest: 199.8, hostile },
+    outcomes: { honest: { success: 5994 }, hostile: { failure: hostile * 30 } },
+    honestProbesAtServersPerSecond: 199.8,
+    hostileConnectionsPerSecond: hostile,
+    waitMs: { p50: hostile ? 500 : 0.5, p99: hostile ? 9_500 : 1, tenants: 'every tenant (the histogram has no tenant label)' },
+    honestGapMs: { p50: 1000, p99: 1050, max: 1080, gaps: 5990 },
+    healthPolls: 30,
+    honestLeftHealthy: left,
+    honestNotHealthy: [],
+    hostilePeakInFlight: hostile ? 32 : 0,
+    hostilePeakInFlightByProber: hostile ? [32, 31] : [0, 0],
+    share: hostile ? [32, 32] : [64, 64],
+    probedTenants: hostile ? [2, 2] : [1, 1],
+  });
+  const prober = (left: number) => ({
+    honest: { tenant: 'b-honest', routes: 25, endpoints: 100 },
+    hostile: { tenant: 'b-hostile', routes: 16, endpoints: 256 },
+    check: { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 },
+    probers: 2,
+    stages: [stage('without the hostile tenant', 0, 0), stage('with the hostile tenant', 61.6, left)],
+  });
+
+  it('meets its goal only when no honest endpoint left healthy', () => {
+    expect(evaluateGoals({ ...results(), proberHostile: prober(0) }).find((g) => g.id === 'prober-honest-health')).toMatchObject({ met: true, measured: '0 and 0 of 100' });
+    expect(evaluateGoals({ ...results(), proberHostile: prober(3) }).find((g) => g.id === 'prober-honest-health')).toMatchObject({ met: false, measured: '0 and 3 of 100' });
+    const unread = prober(0);
+    unread.stages[1].healthPolls = 0;
+    expect(evaluateGoals({ ...results(), proberHostile: unread }).find((g) => g.id === 'prober-honest-health')).toMatchObject({ met: null, measured: 'not read' });
+  });
+
+  it('renders one row per stage', () => {
+    const md = renderMarkdown({ ...results(), proberHostile: prober(0) });
+    expect(md).toContain('### Prober with a hostile tenant');
+    expect(md).toContain('| without the hostile tenant (30 s) | 199.8 | 0 | 0.50 ms / 1.00 ms | 1,000 ms / 1,050 ms / 1,080 ms | 0 of 100 (30 reads) | 0 (64, 64) |');
+    expect(md).toContain('| with the hostile tenant (30 s) | 199.8 | 61.6 | 500 ms / 9,500 ms | 1,000 ms / 1,050 ms / 1,080 ms | 0 of 100 (30 reads) | 32 (32, 32) |');
   });
 });

@@ -19,13 +19,15 @@ import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
 import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
+import { proberHostile, proberWarnings } from './prober-hostile.mjs';
+import { watchSoak } from './soak.mjs';
 import { failoverTrials, policyHits } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
-import { APPS, appUrls, stackReady, startStack } from './stack.mjs';
+import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes'];
+const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'watch-soak'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
@@ -48,6 +50,13 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --failover-trials <n>    failover: trials, each a primary stopped and started again (20)
   --probe-interval <s>     failover: the route's probe interval in seconds (1)
   --threshold <n>          failover: the healthy and unhealthy thresholds (2)
+  --prober-seconds <s>     prober-hostile: seconds measured without the hostile tenant, then with it (30)
+  --soak-minutes <n>       watch-soak: minutes of writes (10)
+  --soak-streams <n>       watch-soak: streams open on the resolver (10000)
+  --soak-non-readers <n>   watch-soak: of those, streams whose client never reads (a tenth)
+  --soak-tenants <n>       watch-soak: tenants (each with a key of its own) the streams and writes
+                           are spread over (100)
+  --soak-rate <n>          watch-soak: writes per second (100)
   --only <list>            comma-separated phases: ${PHASES.join(',')} (all)
   --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
   --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
@@ -71,6 +80,12 @@ const { values: opts } = parseArgs({
     'failover-trials': { type: 'string', default: '20' },
     'probe-interval': { type: 'string', default: '1' },
     threshold: { type: 'string', default: '2' },
+    'prober-seconds': { type: 'string', default: '30' },
+    'soak-minutes': { type: 'string', default: '10' },
+    'soak-streams': { type: 'string', default: '10000' },
+    'soak-non-readers': { type: 'string' },
+    'soak-tenants': { type: 'string', default: '100' },
+    'soak-rate': { type: 'string', default: '100' },
     only: { type: 'string', default: PHASES.join(',') },
     'log-level': { type: 'string' },
     database: { type: 'string' },
@@ -96,6 +111,19 @@ function positive(name, { integer = true } = {}) {
   return v;
 }
 
+/** The resolver's quotas the soak's streams must stay inside (their defaults: the stack the bench starts keeps them). */
+const WATCH_QUOTAS = { perKey: 1_000, perTenant: 2_000 };
+
+/** The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas. */
+function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenants }) {
+  if (nonReaders >= streams) throw new BenchError('--soak-non-readers must be fewer than --soak-streams');
+  if (streams % tenants !== 0 || nonReaders % tenants !== 0) throw new BenchError('--soak-streams and --soak-non-readers must be multiples of --soak-tenants (the same share for every tenant)');
+  const perTenant = streams / tenants;
+  if (perTenant > Math.min(WATCH_QUOTAS.perKey, WATCH_QUOTAS.perTenant)) {
+    throw new BenchError(`--soak-streams ${streams} over ${tenants} tenants is ${perTenant} streams per tenant and key, above WATCH_MAX_STREAMS_PER_KEY's default ${WATCH_QUOTAS.perKey}: raise --soak-tenants`);
+  }
+}
+
 const settings = {};
 let only;
 try {
@@ -113,8 +141,15 @@ try {
     failoverTrials: positive('failover-trials'),
     probeIntervalSeconds: positive('probe-interval'),
     threshold: positive('threshold'),
+    proberSeconds: positive('prober-seconds'),
+    soakMinutes: positive('soak-minutes', { integer: false }),
+    soakStreams: positive('soak-streams'),
+    soakTenants: positive('soak-tenants'),
+    soakRate: positive('soak-rate', { integer: false }),
   });
+  settings.soakNonReaders = opts['soak-non-readers'] === undefined ? Math.round(settings.soakStreams / 10) : positive('soak-non-readers');
   if (settings.threshold > 10) throw new BenchError('--threshold must be 1 to 10 (the health check allows no more)');
+  checkSoak(settings);
   only = new Set(opts.only.split(',').map((s) => s.trim()));
   const unknown = [...only].filter((p) => !PHASES.includes(p));
   if (unknown.length) throw new BenchError(`--only: unknown phase ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
@@ -238,6 +273,19 @@ function sayPhase(r) {
   return r;
 }
 
+/** The soak's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one). */
+function checkFileLimit(streams) {
+  let hard;
+  try {
+    hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  } catch {
+    return;
+  }
+  if (hard !== undefined && hard !== 'unlimited' && Number(hard) < streams + 1_000) {
+    throw new BenchError(`watch-soak: ${streams} streams need ${streams + 1_000} open files or more in the resolver and the clients' process; the hard limit here is ${hard} (raise it: ulimit -Hn, or --soak-streams)`);
+  }
+}
+
 /** The stack the bench started, if it did. */
 let managedStack;
 
@@ -266,11 +314,11 @@ async function main() {
     say(`attached to the stack at ${urls.api} (command API) and ${urls.resolver} (resolver)`);
   } else {
     urls = appUrls(process.env);
-    for (const [i, url] of Object.values(urls).entries()) {
+    for (const [i, url] of [...Object.values(urls), ...proberUrls(process.env)].entries()) {
       const { port } = new URL(url);
       if (await tcpOpen('127.0.0.1', Number(port), 300)) {
         throw new BenchError(
-          `port ${port} (${APPS[i].portVar}) is in use: is a stack running? Measure it with "TM_ADMIN_TOKEN=... npm run bench -- --attach", or set the *_PORT variables to start another`,
+          `port ${port} (${[...APPS, ...PROBERS][i].portVar}) is in use: is a stack running? Measure it with "TM_ADMIN_TOKEN=... npm run bench -- --attach", or set the *_PORT variables to start another`,
         );
       }
     }
@@ -284,6 +332,8 @@ async function main() {
       CACHE_KEY_PREFIX: cachePrefix,
       KAFKA_ROUTE_EVENTS_TOPIC: process.env.KAFKA_ROUTE_EVENTS_TOPIC ?? 'tm.bench.route-events.v1',
       KAFKA_CONSUMER_GROUP: process.env.KAFKA_CONSUMER_GROUP ?? 'tm-bench-invalidation-worker',
+      // watch-soak opens --soak-streams streams on the one resolver, above the default 10,000.
+      WATCH_MAX_STREAMS: process.env.WATCH_MAX_STREAMS ?? String(Math.max(20_000, settings.soakStreams * 2)),
       LOG_LEVEL: logLevel,
     };
     const logFile = join(rawDir, 'stack.log');
@@ -296,6 +346,7 @@ async function main() {
       await stack.stop();
     });
     await stack.ready(shouldStop);
+    settings.watchMaxStreams = Number(env.WATCH_MAX_STREAMS);
     Object.assign(settings, {
       stack: `started by the bench (tools/stack/start.mjs as npm start; database ${new URL(databaseUrl).pathname.slice(1)}, cache prefix ${cachePrefix})`,
       logLevel,
@@ -310,9 +361,12 @@ async function main() {
   const run = Date.now().toString(36);
   const tenant = `bench-${run}`;
   const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
+  const deleteTenant = (t) => call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
-    for (const t of [tenant, `${tenant}-w`, `${tenant}-p`, `${tenant}-f`, ...watchTenants]) await call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
+    const soakTenants = only.has('watch-soak') ? Array.from({ length: settings.soakTenants }, (_, i) => `${tenant}-soak-s${i}`) : [];
+    const others = [`${tenant}-w`, `${tenant}-p`, `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`];
+    for (const t of [tenant, ...others, ...watchTenants, ...soakTenants]) await deleteTenant(t);
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
@@ -373,6 +427,8 @@ async function main() {
     say(`policy hits: the resolver's cache hits on routes of 4 probed endpoints against single-URL routes, alternating rounds of ${settings.durationSeconds} s, ${settings.connections} connections`);
     const before = await scrape(urls.resolver);
     results.policyHits = await policyHits({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-p`, routes, loadOptions, shouldStop, say });
+    // Its endpoints have stopped: the probers would go on probing them (refused) in later phases.
+    await deleteTenant(`${tenant}-p`);
     const selections = delta(countersBy(before, 'tm_resolver_selections_total', 'outcome'), countersBy(await scrapeSettled(urls.resolver), 'tm_resolver_selections_total', 'outcome'));
     results.policyHits.selections = selections;
     const { single, policy, costPercent } = results.policyHits;
@@ -499,6 +555,7 @@ async function main() {
     }
     say(`failover: ${trials} trials of a primary stopped (probed every ${intervalSeconds} s by the stack's two probers, thresholds ${threshold}), timed to the first resolver answer and the first SDK memory answer that pick the backup`);
     const f = await failoverTrials({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-f`, trials, intervalSeconds, threshold, repo, shouldStop, say });
+    await deleteTenant(`${tenant}-f`);
     results.failover = f;
     say(`  resolver p50 ${formatMs(f.resolver.p50)}, p99 ${formatMs(f.resolver.p99)}; SDK memory p50 ${formatMs(f.sdk.p50)}, p99 ${formatMs(f.sdk.p99)} (target ${formatMs(f.targetMs)})`);
     if (f.resolver.missed || f.sdk.missed) results.warnings.push(`failover: ${f.resolver.missed} resolver and ${f.sdk.missed} SDK trials never picked the backup within 30 s`);
@@ -523,6 +580,40 @@ async function main() {
     say('waiting for the relay to publish the writes');
     await drained(urls.relay);
     results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    await afterPhase(urls);
+  }
+
+  if (only.has('prober-hostile')) {
+    const seconds = settings.proberSeconds;
+    say(`prober-hostile: an honest tenant (100 endpoints answering at once) and a hostile one (256 endpoints that never answer), probed every second by the stack's two probers; ${seconds} s without the hostile tenant, then ${seconds} s with it`);
+    const p = await proberHostile({ api: urls.api, resolver: urls.resolver, probers: proberUrls(process.env), token, tenant, seconds, scrape, shouldStop, say });
+    results.proberHostile = p;
+    for (const w of proberWarnings(p)) results.warnings.push(`prober-hostile: ${w}`);
+    await afterPhase(urls);
+  }
+
+  if (only.has('watch-soak')) {
+    const { soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenantCount, soakRate: rate, soakMinutes: minutes } = settings;
+    checkFileLimit(streams);
+    const w = await watchSoak({
+      api: urls.api,
+      resolver: urls.resolver,
+      token,
+      tenant: `${tenant}-soak`,
+      tenantCount,
+      streams,
+      nonReaders,
+      rate,
+      minutes,
+      logFile: join(rawDir, 'soak-clients.log'),
+      scrape,
+      shouldStop,
+      say,
+    });
+    results.watchSoak = w;
+    if (w.writes.failed) results.warnings.push(`watch-soak: ${w.writes.failed} PUTs failed (the first: ${w.writes.firstFailure})`);
+    if (w.writes.lateStarts) results.warnings.push(`watch-soak: ${w.writes.lateStarts} writes started more than one interval late (the bench could not keep the pace)`);
+    if (w.refused) results.warnings.push(`watch-soak: the resolver refused ${w.refused} streams (tm_resolver_watch_streams_refused_total)`);
     await afterPhase(urls);
   }
 

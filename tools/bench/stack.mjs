@@ -12,11 +12,23 @@ export const APPS = [
   { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011 },
 ];
 
+/** The two health probers `npm start` runs once the others are up. */
+export const PROBERS = [
+  { name: 'health-prober', portVar: 'HEALTH_PROBER_PORT', port: 3012 },
+  { name: 'health-prober-2', portVar: 'HEALTH_PROBER_2_PORT', port: 3013 },
+];
+
+const appUrl = (env, app) => `http://127.0.0.1:${Number(env[app.portVar] || app.port)}`;
+
 /** The apps' base URLs from the same variables `npm start` reads. */
 export function appUrls(env) {
-  const url = (app) => `http://127.0.0.1:${Number(env[app.portVar] || app.port)}`;
-  const [api, resolver, relay, worker] = APPS.map(url);
+  const [api, resolver, relay, worker] = APPS.map((app) => appUrl(env, app));
   return { api, resolver, relay, worker };
+}
+
+/** The probers' base URLs (health and metrics), from the same variables. */
+export function proberUrls(env) {
+  return PROBERS.map((app) => appUrl(env, app));
 }
 
 export async function stackReady(urls) {

@@ -5,6 +5,7 @@
 // {collect} sends {arrivals: {<revision>: [ms since the epoch, ...]}} and exits.
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { sseReader } from './sse.mjs';
 
 const { values } = parseArgs({
   options: { resolver: { type: 'string' }, token: { type: 'string' }, tenants: { type: 'string' }, streams: { type: 'string' } },
@@ -26,28 +27,24 @@ function open(tenant) {
     }
     responses.push(res);
     res.setEncoding('utf8');
-    let buffer = '';
     let snapshotDone = false;
-    res.on('data', (chunk) => {
-      const at = now();
-      buffer += chunk;
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (block.startsWith('event: bookmark')) {
-          if (!snapshotDone) {
-            snapshotDone = true;
-            if (++synced === streams) process.send?.({ ready: true });
-          }
-          continue;
+    let at = 0;
+    const read = sseReader((event, id) => {
+      if (event === 'bookmark') {
+        if (!snapshotDone) {
+          snapshotDone = true;
+          if (++synced === streams) process.send?.({ ready: true });
         }
-        if (!block.startsWith('event: put') && !block.startsWith('event: delete')) continue;
-        const id = /\nid: (\d+)/.exec(block);
-        if (!id) continue;
-        const list = arrivals.get(id[1]) ?? [];
-        list.push(at);
-        arrivals.set(id[1], list);
+        return;
       }
+      if ((event !== 'put' && event !== 'delete') || id === undefined) return;
+      const list = arrivals.get(id) ?? [];
+      list.push(at);
+      arrivals.set(id, list);
+    });
+    res.on('data', (chunk) => {
+      at = now();
+      read(chunk);
     });
   });
   req.on('error', (e) => process.send?.({ error: `watch ${tenant}: ${e.message}` }));
