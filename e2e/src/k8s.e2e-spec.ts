@@ -177,6 +177,13 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     }
   });
 
+  it("gives the resolver memory for WATCH_MAX_STREAMS open streams (about 16 KiB each, measured) beside its own 256 MiB", () => {
+    const resolver = named('Deployment', 'tm-resolver');
+    const limit = quantity(resolver['spec']['template']['spec']['containers'][0]['resources']['limits']['memory']);
+    const streams = Number(config()['WATCH_MAX_STREAMS'] ?? 10_000);
+    expect(limit).toBeGreaterThanOrEqual(256 * 1024 ** 2 + streams * 16 * 1024);
+  });
+
   it('gives each pod the time SHUTDOWN_TIMEOUT_MS (plus its preStop pause) needs', () => {
     const shutdownMs = Number(config()['SHUTDOWN_TIMEOUT_MS'] ?? 10_000);
     for (const w of workloads()) {
