@@ -103,6 +103,23 @@ export async function putRoute(api, token, route, url) {
   return Number(res.headers['x-route-revision']);
 }
 
+/** A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }. */
+export async function createKey(api, token, { name, tenant, scopes }) {
+  const res = await call(`${api}/v1/api-keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name, tenant, scopes }),
+  });
+  if (res.status !== 201) throw new Error(`POST /v1/api-keys for ${tenant}: ${res.status} ${problemDetail(res.body)}`);
+  const { id, key } = JSON.parse(res.body);
+  return { id, key };
+}
+
+/** Deletes (revokes) a stored key; a failure is ignored (cleanup). */
+export async function deleteKey(api, token, id) {
+  await call(`${api}/v1/api-keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+}
+
 /**
  * Convergence: `writes` PUTs started at a steady `rate` per second (open loop: each starts on its
  * schedule, whatever the others do), each followed by GETs of its route from the resolver, every

@@ -14,11 +14,11 @@ import { summarizeLatencies } from './report.cjs';
 
 const HONEST = { routes: 25, endpointsPerRoute: 4 };
 /** TENANT_MAX_PROBED_ENDPOINTS's default: 16 routes of 16 endpoints (the most a route may have). */
-const HOSTILE = { routes: 16, endpointsPerRoute: 16 };
-const CHECK = { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 };
+export const HOSTILE = { routes: 16, endpointsPerRoute: 16 };
+export const CHECK = { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 };
 
 /** Accepts connections and never answers; `accepted` counts them. */
-class HangingServer {
+export class HangingServer {
   constructor() {
     this.sockets = new Set();
     this.accepted = 0;
@@ -67,7 +67,7 @@ export function probeGaps(times, from, to) {
 }
 
 /** Sum over the probers of a counter's samples of one tenant, by outcome. */
-function probesOf(texts, tenant) {
+export function probesOf(texts, tenant) {
   const byOutcome = {};
   for (const text of texts) {
     for (const { labels, value } of samplesOf(text, 'tm_prober_probes_total')) {
@@ -77,7 +77,7 @@ function probesOf(texts, tenant) {
   return byOutcome;
 }
 
-const total = (byOutcome) => Object.values(byOutcome).reduce((a, b) => a + b, 0);
+export const total = (byOutcome) => Object.values(byOutcome).reduce((a, b) => a + b, 0);
 const perSecond = (n, seconds) => Math.round((n / seconds) * 10) / 10;
 
 /** The probers' wait histogram, summed over the probers (the same buckets). */
@@ -92,7 +92,10 @@ function waitHistogram(texts) {
 }
 
 /** The value of a gauge's sample of one tenant (0 when absent). */
-const tenantGauge = (text, name, tenant) => samplesOf(text, name).find((s) => s.labels.tenant === tenant)?.value ?? 0;
+export const tenantGauge = (text, name, tenant) => samplesOf(text, name).find((s) => s.labels.tenant === tenant)?.value ?? 0;
+
+/** The endpoints every prober probes: the fewest any prober of `texts` (their /metrics) has. */
+export const proberTargets = (texts) => Math.min(...texts.map((t) => samplesOf(t, 'tm_prober_targets')[0]?.value ?? 0));
 
 export async function proberHostile({ api, resolver, probers, token, tenant, seconds, scrape, shouldStop, say }) {
   const honestTenant = `${tenant}-honest`;
@@ -115,7 +118,6 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
   const honestRoutes = Array.from({ length: HONEST.routes }, (_, r) => `${honestTenant}/svc-${r}/prod`);
   const hostileRoutes = Array.from({ length: HOSTILE.routes }, (_, r) => `${hostileTenant}/svc-${r}/prod`);
   const scrapeProbers = () => Promise.all(probers.map((p) => scrape(p)));
-  const targets = (texts) => Math.min(...texts.map((t) => samplesOf(t, 'tm_prober_targets')[0]?.value ?? 0));
 
   /** Every honest endpoint's health, polled from the resolver once a second: [{at, unhealthy: [endpoint keys]}]. */
   const polls = [];
@@ -219,7 +221,7 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
       ),
     );
     const honestCount = HONEST.routes * HONEST.endpointsPerRoute;
-    await waitFor('every honest endpoint to be healthy and probed by both probers', async () => polls.at(-1)?.notHealthy.length === 0 && targets(await scrapeProbers()) >= honestCount, {
+    await waitFor('every honest endpoint to be healthy and probed by both probers', async () => polls.at(-1)?.notHealthy.length === 0 && proberTargets(await scrapeProbers()) >= honestCount, {
       timeoutMs: 90_000,
       intervalMs: 500,
       shouldStop,
@@ -233,7 +235,7 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
         putPolicy(api, token, route, { endpoints: hanging.map((h, e) => ({ id: `e${e}`, url: h.url })), healthCheck: CHECK }),
       ),
     );
-    await waitFor('both probers to probe the hostile endpoints', async () => targets(await scrapeProbers()) >= honestCount + HOSTILE.routes * HOSTILE.endpointsPerRoute, { timeoutMs: 60_000, intervalMs: 200, shouldStop });
+    await waitFor('both probers to probe the hostile endpoints', async () => proberTargets(await scrapeProbers()) >= honestCount + HOSTILE.routes * HOSTILE.endpointsPerRoute, { timeoutMs: 60_000, intervalMs: 200, shouldStop });
     const withHostile = await stage('with the hostile tenant', hostileFrom);
     return {
       honest: { tenant: honestTenant, routes: HONEST.routes, endpoints: honestCount },

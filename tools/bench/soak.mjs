@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { countersBy, delta, gaugeOf, pool, processMemory, steadyRate, sumOf } from './lib.mjs';
-import { call, putRoute } from './phases.mjs';
+import { createKey, deleteKey, putRoute } from './phases.mjs';
 import { forkClients, sleep } from './processes.mjs';
 import { memoryTrend } from './report.cjs';
 
@@ -42,18 +42,6 @@ function pageSize() {
     page = 4096;
   }
   return page;
-}
-
-/** A stored key with routes:read bound to `tenant`: { id, key }. */
-async function tenantKey(api, token, tenant) {
-  const res = await call(`${api}/v1/api-keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: `bench soak ${tenant}`, tenant, scopes: ['routes:read'] }),
-  });
-  if (res.status !== 201) throw new Error(`POST /v1/api-keys for ${tenant}: ${res.status} ${res.body.slice(0, 200)}`);
-  const { id, key } = JSON.parse(res.body);
-  return { id, key };
 }
 
 /**
@@ -97,7 +85,7 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
   const tenants = new Array(tenantCount);
   await pool(tenantCount, 10, async (i) => {
     await putRoute(api, token, `${slugs[i]}/svc/seed`, 'https://seed.bench.internal/');
-    tenants[i] = { slug: slugs[i], ...(await tenantKey(api, token, slugs[i])) };
+    tenants[i] = { slug: slugs[i], ...(await createKey(api, token, { name: `bench soak ${slugs[i]}`, tenant: slugs[i], scopes: ['routes:read'] })) };
   });
   const steps = [];
   const step = (label, m) => {
@@ -238,7 +226,7 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
     };
   } finally {
     clients.kill();
-    for (const { id } of tenants.filter(Boolean)) await call(`${api}/v1/api-keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+    for (const { id } of tenants.filter(Boolean)) await deleteKey(api, token, id);
   }
 }
 
