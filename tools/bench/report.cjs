@@ -213,7 +213,55 @@ function evaluateGoals(results) {
     },
     soakGoal(results.watchSoak),
     honestHealthGoal(results.proberHostile),
+    ...noisyGoals(results.noisyNeighbour),
   ];
+}
+
+/** B's requests refused (any answer not 2xx) or failed, of one stage of the noisy-neighbour phase. */
+const noisyRefused = (s) => s.resolve.refused + s.other.refused;
+const noisyRequests = (s) => s.resolve.requests + s.other.requests;
+
+/**
+ * The noisy-neighbour phase's goals (the issue's: B never refused, every event arrives, no verdict
+ * lapses, the failover happens), each with A beside B and, in parentheses, without A; met when it
+ * holds in both stages.
+ */
+function noisyGoals(n) {
+  const goals = [
+    { id: 'noisy-refused', short: 'B refused', what: "tenant B's requests refused (any answer not 2xx: a 429 or 503 is a failure of isolation) or failed", target: '0' },
+    { id: 'noisy-events', short: 'B events', what: "tenant B's watch events that did not arrive", target: '0' },
+    { id: 'noisy-health', short: 'B health', what: "tenant B's endpoints whose health left healthy (a verdict lapsed)", target: '0' },
+    { id: 'noisy-failover', short: 'B failover', what: "tenant B's failover: a primary stopped, the resolver's answer picks the backup", target: 'every trial' },
+  ];
+  if (n === undefined) return goals.map(({ what, ...g }) => ({ ...g, label: `noisy neighbour: ${what}`, measured: 'not measured', met: null }));
+  const [without, withA] = n.stages;
+  const figures = {
+    'noisy-refused': (s) => ({ brief: formatCount(noisyRefused(s)), full: `${formatCount(noisyRefused(s))} of ${formatCount(noisyRequests(s))}`, met: noisyRefused(s) === 0 }),
+    'noisy-events': (s) => ({ brief: formatCount(s.watch.missing), full: `${formatCount(s.watch.missing)} of ${formatCount(s.watch.writes)}`, met: s.watch.missing === 0 && s.watch.writes > 0 }),
+    'noisy-health': (s) => ({
+      brief: s.health.polls ? formatCount(s.health.leftHealthy) : 'not read',
+      full: s.health.polls ? `${s.health.leftHealthy} of ${s.health.endpoints}` : 'not read',
+      met: s.health.polls ? s.health.leftHealthy === 0 : null,
+    }),
+    'noisy-failover': (s) => {
+      const done = s.failover.trials - s.failover.missed;
+      return {
+        brief: `${done} of ${s.failover.trials}`,
+        full: `${done} of ${s.failover.trials} trials${s.failover.trials ? `, p50 ${formatMs(s.failover.ms.p50)}, max ${formatMs(s.failover.ms.max)}` : ''}`,
+        met: s.failover.trials > 0 && s.failover.missed === 0,
+      };
+    },
+  };
+  return goals.map(({ what, ...g }) => {
+    const [w, o] = [figures[g.id](withA), figures[g.id](without)];
+    return {
+      ...g,
+      label: `noisy neighbour: ${what}, beside tenant A at every limit (and without A)`,
+      measured: `${w.full} with A (${o.full} without)`,
+      brief: `${w.brief} with A (${o.brief} without)`,
+      met: w.met === null || o.met === null ? null : w.met && o.met,
+    };
+  });
 }
 
 /** "the floors after the collections at 5:22 and 9:23: 409.1 MB → 340.4 MB (-16.8%, bound 20%)" */
@@ -480,6 +528,7 @@ function renderMarkdown(results) {
   for (const row of phaseRows(results)) lines.push(`| ${row.map(cell).join(' | ')} |`);
   if (results.watchSoak) lines.push('', ...soakSection(results.watchSoak));
   if (results.proberHostile) lines.push('', ...proberSection(results.proberHostile));
+  if (results.noisyNeighbour) lines.push('', ...noisySection(results.noisyNeighbour));
   lines.push('');
   lines.push('Goals (reported, never asserted):');
   lines.push('');
@@ -569,6 +618,82 @@ function proberSection(p) {
   lines.push('');
   lines.push(
     "Probes per second from tm_prober_probes_total by tenant; the wait for a slot from tm_prober_probe_wait_seconds, which has no tenant label; the gaps between two probes of one honest endpoint by one prober as its server saw them; health read from the resolver every second, from the hostile tenant's writes on.",
+  );
+  return lines;
+}
+
+/** "200 ×30,000, 429 ×60,000", or "none". */
+function tallyText(counts) {
+  const entries = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
+  return entries.length ? entries.map(([k, n]) => `${k} ×${formatCount(n)}`).join(', ') : 'none';
+}
+
+/** p50 / p99 / max of a latency summary. */
+const threeMs = (ms) => `${formatMs(ms.p50)} / ${formatMs(ms.p99)} / ${formatMs(ms.max)}`;
+
+/** The noisy-neighbour phase: B's figures without A beside those with A, then what A did and was answered. */
+function noisySection(n) {
+  const [without, withA] = n.stages;
+  const b = n.b;
+  const a = n.a;
+  const lines = [];
+  lines.push('### Noisy neighbour: tenant B without and with tenant A');
+  lines.push('');
+  lines.push(
+    `Tenant B, on a stored key of its own: ${formatCount(b.resolveRatePerSecond)} resolves per second on its ${b.routes} probed routes, ${b.writeRatePerSecond} writes per second ` +
+      `timed from each PUT's answer to its event on B's watch stream, failover trials on a route of a primary and a backup (probed every ${b.failover.check.intervalSeconds} s, thresholds ${b.failover.check.healthyThreshold}; ` +
+      `the resolver polled every ${b.failover.pollMs} ms), the health of its endpoints read every second; ${n.seconds} s alone, then ${n.seconds} s beside tenant A, on stored keys of its own: ` +
+      `${formatCount(a.probes.endpoints)} probed endpoints whose servers never answer (${a.probes.routes} routes), ${formatCount(a.streams.wanted)} watch streams that never read ` +
+      `(${a.streams.keys.map(formatCount).join(' + ')} on ${a.streams.keys.length} keys), ${formatCount(a.flood.ratePerSecond)} resolves per second on one key (the rate limit: ${formatCount(a.flood.limitPerSecond)}), ` +
+      'the streams and the flood from a process of its own.',
+  );
+  lines.push('');
+  lines.push('| tenant B | without A | with A | goal |');
+  lines.push('| --- | ---: | ---: | --- |');
+  const row = (label, f, goal = '') => lines.push(`| ${cell(label)} | ${cell(f(without))} | ${cell(f(withA))} | ${cell(goal)} |`);
+  row('stage length', (s) => `${s.seconds} s`);
+  row('resolves answered per second', (s) => String(s.resolve.perSecond));
+  row('resolve p50 / p99 / max', (s) => threeMs(s.resolve.ms));
+  row('resolves refused or failed', (s) => `${formatCount(s.resolve.refused)} of ${formatCount(s.resolve.requests)}`, '0');
+  row("B's other requests (writes, health, failover polls) refused or failed", (s) => `${formatCount(s.other.refused)} of ${formatCount(s.other.requests)}`, '0');
+  row("refusals the apps counted for B's tenant (tm_quota_refusals_total)", (s) => tallyText(s.appRefusals), 'none');
+  row('watch: delivery p50 / p99 / max', (s) => threeMs(s.watch.ms));
+  row('watch: events missing', (s) => `${formatCount(s.watch.missing)} of ${formatCount(s.watch.writes)}${s.watch.reconnects ? ` (${s.watch.reconnects} reconnects)` : ''}`, '0');
+  row(
+    'failover: trials, p50 / max',
+    (s) => `${s.failover.trials}${s.failover.trials ? `: ${formatMs(s.failover.ms.p50)} / ${formatMs(s.failover.ms.max)}` : ''}${s.failover.missed ? `, ${s.failover.missed} missed` : ''}`,
+    `every trial picks the backup (target ≤ ${formatMs(b.failover.targetMs)})`,
+  );
+  row('endpoints that left healthy', (s) => `${s.health.leftHealthy} of ${s.health.endpoints} (${s.health.polls} reads)`, '0');
+  row("B's probes per second (both probers)", (s) => String(s.probesPerSecond));
+  lines.push('');
+  const d = withA.a ?? {};
+  const flood = d.flood;
+  const refusal = a.flood.total.refusal;
+  const overStreams = a.streams.overQuota.map((o) => `${o.quota}: ${o.status}${o.code ? ` ${o.code}` : ''}`);
+  lines.push('| tenant A | answered |');
+  lines.push('| --- | --- |');
+  lines.push(
+    `| ${formatCount(a.probes.endpoints)} probed endpoints on servers that never answer, probed every ${a.probes.check.intervalSeconds} s with a ${a.probes.check.timeoutSeconds} s timeout | ` +
+      `accepted; one route more: ${a.probes.overQuota.status}${a.probes.overQuota.code ? ` ${a.probes.overQuota.code}` : ''}; its probes in flight at most ${(d.probesInFlightPeak ?? []).join(', ')} (per prober) |`,
+  );
+  lines.push(
+    `| ${formatCount(a.streams.wanted)} watch streams that never read, then one more on each key at its quota (per key) and, the tenant at its quota, one on another key (per tenant) | ` +
+      `${tallyText(a.streams.statuses)}${Object.keys(a.streams.codes ?? {}).length ? ` (${tallyText(a.streams.codes)})` : ''}; over the quotas: ${overStreams.join(', ') || 'none tried'}; ` +
+      `the resolver had ${d.resolverStreams ? `${formatCount(d.resolverStreams.atStart)} streams open at the stage's start and ${formatCount(d.resolverStreams.atEnd)} at its end, closed during it: ${tallyText(d.streamsClosed)}` : '–'} |`,
+  );
+  lines.push(
+    `| ${formatCount(a.flood.ratePerSecond)} resolves per second on one key | ` +
+      (flood ? `during the stage ${formatCount(flood.perSecond)}/s answered: ${tallyText(flood.statuses)} (codes: ${tallyText(flood.codes)})${flood.errors ? `, ${flood.errors} errors` : ''}${flood.skipped ? `, ${formatCount(flood.skipped)} not sent (the resolver a second behind)` : ''}; ` : '') +
+      `in all ${tallyText(a.flood.total.statuses)}` +
+      (refusal ? `; a refusal: ${refusal.status} ${refusal.code}, Retry-After ${refusal.retryAfter}, RateLimit ${refusal.rateLimit}, RateLimit-Policy ${refusal.rateLimitPolicy}` : '') +
+      ' |',
+  );
+  lines.push(`| the apps' count of A's refusals during the stage (tm_quota_refusals_total) | ${tallyText(d.appRefusals)} |`);
+  lines.push('');
+  lines.push(
+    "B's answers, deliveries and failover times are the bench's own clocks (one machine); its endpoints' health is the resolver's `GET /v1/routes/.../health`; its probes per second from the probers' tm_prober_probes_total. " +
+      `A's stream refusals and the route over its quota were answered before the stage; an event not there ${without.watch.graceSeconds} s after the stage's last answer is missing.`,
   );
   return lines;
 }

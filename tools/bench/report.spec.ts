@@ -406,3 +406,126 @@ describe('the prober with a hostile tenant', () => {
     expect(md).toContain('| with the hostile tenant (30 s) | 199.8 | 61.6 | 500 ms / 9,500 ms | 1,000 ms / 1,050 ms / 1,080 ms | 0 of 100 (30 reads) | 32 (32, 32) |');
   });
 });
+
+describe('the noisy neighbour', () => {
+  const ms = (p50: number, p99: number, max: number) => ({ p50, p90: p99, p99, p999: max, max });
+  const stage = (name: string, { refused = 0, missing = 0, left = 0, missed = 0, polls = 30 } = {}) => ({
+    name,
+    seconds: 30.4,
+    resolve: { ratePerSecond: 200, requests: 6000, ok: 6000 - refused, perSecond: 197.4, refused, statuses: { 200: 6000 - refused, ...(refused ? { 429: refused } : {}) }, errors: 0, first: refused ? 'resolve: 429 {}' : undefined, ms: ms(1.2, 3.4, 12) },
+    other: { requests: 1200, refused: 0, statuses: { 200: 900, 201: 300 }, errors: 0, first: undefined },
+    watch: { writeRatePerSecond: 10, writes: 300, deliveries: 300 - missing, missing, graceSeconds: 5, ms: ms(4.5, 20, 31), reconnects: 0, refusals: {} },
+    failover: { trials: 5, missed, ms: ms(1600, 2050, 2050), sortedMs: [1400, 1500, 1600, 1900, 2050] },
+    health: { endpoints: 17, polls, leftHealthy: left, notHealthy: left ? ['q/svc-0/prod#e1: unknown'] : [] },
+    probesPerSecond: 36,
+    appRefusals: refused ? { rate: refused } : {},
+  });
+  const noisy = (withA: Partial<Parameters<typeof stage>[1]> = {}) => {
+    const a = stage('B with A', withA);
+    return {
+      seconds: 30,
+      b: {
+        tenant: 'q-b',
+        key: 'a stored key of its own (routes:write)',
+        resolveRatePerSecond: 200,
+        writeRatePerSecond: 10,
+        routes: 4,
+        probedEndpoints: 18,
+        failover: { pollMs: 5, check: { path: '/', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 }, targetMs: 2100 },
+      },
+      a: {
+        tenant: 'q-a',
+        keys: 3,
+        probes: { endpoints: 256, routes: 16, check: { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2 }, overQuota: { status: 409, code: 'tenant_probe_quota' } },
+        streams: {
+          wanted: 2000,
+          keys: [1000, 1000],
+          opened: 2000,
+          statuses: { 200: 2000 },
+          codes: {},
+          overQuota: [
+            { quota: 'per key', status: 429, code: 'watch_stream_quota' },
+            { quota: 'per key', status: 429, code: 'watch_stream_quota' },
+            { quota: 'per tenant', status: 429, code: 'watch_stream_quota' },
+          ],
+        },
+        flood: {
+          ratePerSecond: 3000,
+          limitPerSecond: 1000,
+          total: {
+            sent: 120_000,
+            answered: 120_000,
+            skipped: 0,
+            errors: 0,
+            statuses: { 200: 40_000, 429: 80_000 },
+            codes: { rate_limited: 80_000 },
+            refusal: { status: 429, code: 'rate_limited', retryAfter: '1', rateLimit: '"default";r=0;t=1', rateLimitPolicy: '"default";q=1000;w=1' },
+            seconds: 40,
+          },
+        },
+      },
+      stages: [
+        stage('B without A'),
+        {
+          ...a,
+          a: {
+            flood: { seconds: 30.4, sent: 91_200, answered: 91_200, perSecond: 3000, statuses: { 200: 30_400, 429: 60_800 }, codes: { rate_limited: 60_800 }, skipped: 0, errors: 0 },
+            probesInFlightPeak: [32, 32],
+            resolverStreams: { atStart: 2003, atEnd: 2003 },
+            streamsClosed: {},
+            appRefusals: { rate: 60_800 },
+          },
+        },
+      ],
+    };
+  };
+  const goalsOf = (n: ReturnType<typeof noisy>) => Object.fromEntries(evaluateGoals({ ...results(), noisyNeighbour: n }).map((g) => [g.id, g]));
+
+  it('meets the issue’s goals when B was never refused, got every event, kept its health and failed over', () => {
+    const goals = goalsOf(noisy());
+    expect(goals['noisy-refused']).toMatchObject({ measured: '0 of 7,200 with A (0 of 7,200 without)', met: true });
+    expect(goals['noisy-events']).toMatchObject({ measured: '0 of 300 with A (0 of 300 without)', met: true });
+    expect(goals['noisy-health']).toMatchObject({ measured: '0 of 17 with A (0 of 17 without)', met: true });
+    expect(goals['noisy-failover']).toMatchObject({ measured: '5 of 5 trials, p50 1,600 ms, max 2,050 ms with A (5 of 5 trials, p50 1,600 ms, max 2,050 ms without)', met: true });
+  });
+
+  it('misses a goal when B is refused, loses an event, an endpoint or a failover beside A', () => {
+    const goals = goalsOf(noisy({ refused: 3, missing: 2, left: 1, missed: 1 }));
+    expect(goals['noisy-refused']).toMatchObject({ measured: '3 of 7,200 with A (0 of 7,200 without)', met: false });
+    expect(goals['noisy-events']).toMatchObject({ measured: '2 of 300 with A (0 of 300 without)', met: false });
+    expect(goals['noisy-health']).toMatchObject({ met: false });
+    expect(goals['noisy-failover']).toMatchObject({ met: false, brief: '4 of 5 with A (5 of 5 without)' });
+    expect(goalsOf(noisy({ polls: 0 }))['noisy-health']).toMatchObject({ met: null, measured: 'not read with A (0 of 17 without)' });
+  });
+
+  it('says the goals were not measured without the phase', () => {
+    const goals = evaluateGoals(results()).filter((g) => g.id.startsWith('noisy-'));
+    expect(goals.map((g) => g.id)).toEqual(['noisy-refused', 'noisy-events', 'noisy-health', 'noisy-failover']);
+    expect(goals.every((g) => g.met === null && g.measured === 'not measured')).toBe(true);
+  });
+
+  it('renders B without A beside B with A, and what A was answered', () => {
+    const md = renderMarkdown({ ...results(), noisyNeighbour: noisy({ refused: 3 }) });
+    expect(md).toContain('### Noisy neighbour: tenant B without and with tenant A');
+    expect(md).toContain('| tenant B | without A | with A | goal |');
+    expect(md).toContain('| resolve p50 / p99 / max | 1.20 ms / 3.40 ms / 12.0 ms | 1.20 ms / 3.40 ms / 12.0 ms |  |');
+    expect(md).toContain('| resolves refused or failed | 0 of 6,000 | 3 of 6,000 | 0 |');
+    expect(md).toContain("| refusals the apps counted for B's tenant (tm_quota_refusals_total) | none | rate ×3 | none |");
+    expect(md).toContain('| watch: events missing | 0 of 300 | 0 of 300 | 0 |');
+    expect(md).toContain('| failover: trials, p50 / max | 5: 1,600 ms / 2,050 ms | 5: 1,600 ms / 2,050 ms | every trial picks the backup (target ≤ 2,100 ms) |');
+    expect(md).toContain('| endpoints that left healthy | 0 of 17 (30 reads) | 0 of 17 (30 reads) | 0 |');
+    expect(md).toContain('one route more: 409 tenant_probe_quota; its probes in flight at most 32, 32 (per prober) |');
+    expect(md).toContain('200 ×2,000; over the quotas: per key: 429 watch_stream_quota, per key: 429 watch_stream_quota, per tenant: 429 watch_stream_quota;');
+    expect(md).toContain('| 3,000 resolves per second on one key | during the stage 3,000/s answered: 200 ×30,400, 429 ×60,800 (codes: rate_limited ×60,800); in all 200 ×40,000, 429 ×80,000; a refusal: 429 rate_limited, Retry-After 1, RateLimit "default";r=0;t=1, RateLimit-Policy "default";q=1000;w=1 |');
+    expect(md).toContain("| the apps' count of A's refusals during the stage (tm_quota_refusals_total) | rate ×60,800 |");
+    expect(md).toMatch(/\| noisy neighbour: tenant B's requests refused .* \| 0 \| 3 of 7,200 with A \(0 of 7,200 without\) \| \*\*missed\*\* \|/);
+  });
+
+  it('puts the goals in the chart’s header', () => {
+    const svg = renderSvg({ ...results(), noisyNeighbour: noisy() });
+    expect(svg).toContain('✔ B refused 0 with A (0 without) (goal 0)');
+    expect(svg).toContain('✔ B failover 5 of 5 with A (5 of 5 without) (goal every trial)');
+    expect(svg).not.toContain('NaN');
+    expect(svg).not.toContain('undefined');
+  });
+});

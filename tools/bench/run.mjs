@@ -20,6 +20,7 @@ import { countersBy, delta, pool, sumOf } from './lib.mjs';
 import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
+import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
 import { watchSoak } from './soak.mjs';
 import { failoverTrials, policyHits } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
@@ -27,7 +28,7 @@ import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs
 import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'watch-soak'];
+const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
@@ -48,8 +49,8 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
                            the time waited so far when that is longer (1)
   --failover-trials <n>    failover: trials, each a primary stopped and started again (20)
-  --probe-interval <s>     failover: the route's probe interval in seconds (1)
-  --threshold <n>          failover: the healthy and unhealthy thresholds (2)
+  --probe-interval <s>     failover, noisy-neighbour: the failover route's probe interval in seconds (1)
+  --threshold <n>          failover, noisy-neighbour: the healthy and unhealthy thresholds (2)
   --prober-seconds <s>     prober-hostile: seconds measured without the hostile tenant, then with it (30)
   --soak-minutes <n>       watch-soak: minutes of writes (10)
   --soak-streams <n>       watch-soak: streams open on the resolver (10000)
@@ -57,6 +58,12 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --soak-tenants <n>       watch-soak: tenants (each with a key of its own) the streams and writes
                            are spread over (100)
   --soak-rate <n>          watch-soak: writes per second (100)
+  --noisy-seconds <s>      noisy-neighbour: seconds tenant B is measured without tenant A, then with it (30)
+  --noisy-rate <n>         noisy-neighbour: B's resolves per second (200; with its other requests, under
+                           RATE_LIMIT_PER_KEY's default 1,000)
+  --noisy-write-rate <n>   noisy-neighbour: B's writes per second, timed to their events on its stream (10)
+  --noisy-flood-rate <n>   noisy-neighbour: A's resolves per second on one key (3000: above the rate limit)
+  --noisy-streams <n>      noisy-neighbour: A's streams that never read, 1,000 per key (2000: the quotas)
   --only <list>            comma-separated phases: ${PHASES.join(',')} (all)
   --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
   --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
@@ -86,6 +93,11 @@ const { values: opts } = parseArgs({
     'soak-non-readers': { type: 'string' },
     'soak-tenants': { type: 'string', default: '100' },
     'soak-rate': { type: 'string', default: '100' },
+    'noisy-seconds': { type: 'string', default: '30' },
+    'noisy-rate': { type: 'string', default: '200' },
+    'noisy-write-rate': { type: 'string', default: '10' },
+    'noisy-flood-rate': { type: 'string', default: '3000' },
+    'noisy-streams': { type: 'string', default: '2000' },
     only: { type: 'string', default: PHASES.join(',') },
     'log-level': { type: 'string' },
     database: { type: 'string' },
@@ -113,6 +125,8 @@ function positive(name, { integer = true } = {}) {
 
 /** The resolver's quotas the soak's streams must stay inside (their defaults: the stack the bench starts keeps them). */
 const WATCH_QUOTAS = { perKey: 1_000, perTenant: 2_000 };
+/** RATE_LIMIT_PER_KEY's default: tenant B stays under it, tenant A's flood goes above it. */
+const RATE_LIMIT_PER_KEY = 1_000;
 
 /** The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas. */
 function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenants }) {
@@ -122,6 +136,16 @@ function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenan
   if (perTenant > Math.min(WATCH_QUOTAS.perKey, WATCH_QUOTAS.perTenant)) {
     throw new BenchError(`--soak-streams ${streams} over ${tenants} tenants is ${perTenant} streams per tenant and key, above WATCH_MAX_STREAMS_PER_KEY's default ${WATCH_QUOTAS.perKey}: raise --soak-tenants`);
   }
+}
+
+/** Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota. */
+function checkNoisy({ noisyRate, noisyWriteRate, noisyFloodRate, noisyStreams }) {
+  if (noisyRate + B_OTHER_RESOLVER_RATE >= RATE_LIMIT_PER_KEY) {
+    throw new BenchError(`--noisy-rate ${noisyRate}: with B's failover polls and health reads (${B_OTHER_RESOLVER_RATE}/s) its key would reach RATE_LIMIT_PER_KEY's default ${RATE_LIMIT_PER_KEY}/s; B must stay under it`);
+  }
+  if (noisyWriteRate >= RATE_LIMIT_PER_KEY) throw new BenchError(`--noisy-write-rate must stay under RATE_LIMIT_PER_KEY's default ${RATE_LIMIT_PER_KEY}`);
+  if (noisyFloodRate <= RATE_LIMIT_PER_KEY) throw new BenchError(`--noisy-flood-rate must be above RATE_LIMIT_PER_KEY's default ${RATE_LIMIT_PER_KEY}: A's flood is past its rate`);
+  if (noisyStreams > WATCH_QUOTAS.perTenant) throw new BenchError(`--noisy-streams must be at most WATCH_MAX_STREAMS_PER_TENANT's default ${WATCH_QUOTAS.perTenant} (A's streams over it are refused)`);
 }
 
 const settings = {};
@@ -146,10 +170,16 @@ try {
     soakStreams: positive('soak-streams'),
     soakTenants: positive('soak-tenants'),
     soakRate: positive('soak-rate', { integer: false }),
+    noisySeconds: positive('noisy-seconds'),
+    noisyRate: positive('noisy-rate', { integer: false }),
+    noisyWriteRate: positive('noisy-write-rate', { integer: false }),
+    noisyFloodRate: positive('noisy-flood-rate'),
+    noisyStreams: positive('noisy-streams'),
   });
   settings.soakNonReaders = opts['soak-non-readers'] === undefined ? Math.round(settings.soakStreams / 10) : positive('soak-non-readers');
   if (settings.threshold > 10) throw new BenchError('--threshold must be 1 to 10 (the health check allows no more)');
   checkSoak(settings);
+  checkNoisy(settings);
   only = new Set(opts.only.split(',').map((s) => s.trim()));
   const unknown = [...only].filter((p) => !PHASES.includes(p));
   if (unknown.length) throw new BenchError(`--only: unknown phase ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
@@ -273,8 +303,8 @@ function sayPhase(r) {
   return r;
 }
 
-/** The soak's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one). */
-function checkFileLimit(streams) {
+/** A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one). */
+function checkFileLimit(streams, phase, option) {
   let hard;
   try {
     hard = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
@@ -282,7 +312,7 @@ function checkFileLimit(streams) {
     return;
   }
   if (hard !== undefined && hard !== 'unlimited' && Number(hard) < streams + 1_000) {
-    throw new BenchError(`watch-soak: ${streams} streams need ${streams + 1_000} open files or more in the resolver and the clients' process; the hard limit here is ${hard} (raise it: ulimit -Hn, or --soak-streams)`);
+    throw new BenchError(`${phase}: ${streams} streams need ${streams + 1_000} open files or more in the resolver and the clients' process; the hard limit here is ${hard} (raise it: ulimit -Hn, or ${option})`);
   }
 }
 
@@ -365,7 +395,7 @@ async function main() {
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
     const soakTenants = only.has('watch-soak') ? Array.from({ length: settings.soakTenants }, (_, i) => `${tenant}-soak-s${i}`) : [];
-    const others = [`${tenant}-w`, `${tenant}-p`, `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`];
+    const others = [`${tenant}-w`, `${tenant}-p`, `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
     for (const t of [tenant, ...others, ...watchTenants, ...soakTenants]) await deleteTenant(t);
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
@@ -592,9 +622,40 @@ async function main() {
     await afterPhase(urls);
   }
 
+  if (only.has('noisy-neighbour')) {
+    const { noisySeconds: seconds, noisyRate: rate, noisyWriteRate: writeRate, noisyFloodRate: floodRate, noisyStreams: streams, probeIntervalSeconds: intervalSeconds, threshold } = settings;
+    checkFileLimit(streams, 'noisy-neighbour', '--noisy-streams');
+    say(
+      `noisy-neighbour: tenant B (${rate} resolves/s, ${writeRate} writes/s on its watched stream, failover trials, its endpoints' health) for ${seconds} s alone, then ${seconds} s beside ` +
+        `tenant A (256 hanging probed endpoints, ${streams} streams that never read, ${floodRate} resolves/s on one key)`,
+    );
+    const n = await noisyNeighbour({
+      api: urls.api,
+      resolver: urls.resolver,
+      probers: proberUrls(process.env),
+      token,
+      tenant: `${tenant}-noisy`,
+      seconds,
+      rate,
+      writeRate,
+      floodRate,
+      streams,
+      quotas: { ...WATCH_QUOTAS, rate: RATE_LIMIT_PER_KEY },
+      intervalSeconds,
+      threshold,
+      logFile: join(rawDir, 'noisy-tenant.log'),
+      scrape,
+      shouldStop,
+      say,
+    });
+    results.noisyNeighbour = n;
+    for (const w of noisyWarnings(n)) results.warnings.push(`noisy-neighbour: ${w}`);
+    await afterPhase(urls);
+  }
+
   if (only.has('watch-soak')) {
     const { soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenantCount, soakRate: rate, soakMinutes: minutes } = settings;
-    checkFileLimit(streams);
+    checkFileLimit(streams, 'watch-soak', '--soak-streams');
     const w = await watchSoak({
       api: urls.api,
       resolver: urls.resolver,
