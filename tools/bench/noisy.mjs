@@ -10,9 +10,10 @@
 //     never answer; one route more is refused), watch streams at its quotas that never read, and a
 //     flood of resolves far above its rate; the streams and the flood from a process of its own
 //     (noisy-tenant.mjs).
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { samplesOf, steadyRate } from './lib.mjs';
+import { samplesOf, steadyRate, sumOf } from './lib.mjs';
 import { createKey, deleteKey, putRoute } from './phases.mjs';
 import { EndpointServer, putPolicy, send } from './policies.mjs';
 import { CHECK, HangingServer, HOSTILE, proberTargets, probesOf, tenantGauge, total } from './prober-hostile.mjs';
@@ -54,6 +55,19 @@ function tally() {
       t.first ??= `${what}: ${e.message}`;
     },
   };
+}
+
+/** The machine's CPU time so far (/proc/stat, in clock ticks): busy and in all; undefined where there is no /proc. */
+function machineCpu() {
+  try {
+    const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+    const ticks = fields.map(Number);
+    const all = ticks.reduce((x, y) => x + y, 0);
+    // idle and iowait are not busy.
+    return { busy: all - ticks[3] - (ticks[4] ?? 0), all };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The refusals the apps counted (tm_quota_refusals_total), of one tenant, by limit, summed over `texts`. */
@@ -422,10 +436,17 @@ export async function noisyNeighbour({ api, resolver, probers, token, tenant, se
     const stage = async (name, during) => {
       const [before, beforeApps] = [await scrapeAll(probers), await scrapeAll([resolver, api])];
       const reconnects = b.stream.reconnects;
+      const cpu = machineCpu();
       const sampling = during?.start();
       const s = await measureB({ api, resolver, b, rate, writeRate, seconds, intervalSeconds, shouldStop, name, say });
       const duringA = await during?.stop(sampling);
       const [after, afterApps] = [await scrapeAll(probers), await scrapeAll([resolver, api])];
+      const cpuAfter = machineCpu();
+      // What the machine and the resolver were busy with: one machine runs the stack, B and A.
+      s.cpu = {
+        resolverCores: Math.round(((sumOf(afterApps[0], 'tm_process_cpu_seconds_total') - sumOf(beforeApps[0], 'tm_process_cpu_seconds_total')) / s.seconds) * 100) / 100,
+        machineBusyPercent: cpu && cpuAfter ? Math.round(((cpuAfter.busy - cpu.busy) / (cpuAfter.all - cpu.all)) * 100) : null,
+      };
       s.probesPerSecond = perSecond(total(probesOf(after, bTenant)) - total(probesOf(before, bTenant)), s.seconds);
       s.appRefusals = minus(refusalsOf(afterApps, bTenant), refusalsOf(beforeApps, bTenant));
       s.watch.reconnects = b.stream.reconnects - reconnects;

@@ -523,9 +523,12 @@ function renderMarkdown(results) {
       `the baseline and each app run in processes of their own, all on the same machine.`,
   );
   lines.push('');
-  lines.push('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
-  for (const row of phaseRows(results)) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  const rows = phaseRows(results);
+  if (rows.length) {
+    lines.push('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const row of rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  }
   if (results.watchSoak) lines.push('', ...soakSection(results.watchSoak));
   if (results.proberHostile) lines.push('', ...proberSection(results.proberHostile));
   if (results.noisyNeighbour) lines.push('', ...noisySection(results.noisyNeighbour));
@@ -666,6 +669,7 @@ function noisySection(n) {
   );
   row('endpoints that left healthy', (s) => `${s.health.leftHealthy} of ${s.health.endpoints} (${s.health.polls} reads)`, '0');
   row("B's probes per second (both probers)", (s) => String(s.probesPerSecond));
+  row("the resolver's CPU (cores); the machine busy (all its cores)", (s) => (s.cpu ? `${s.cpu.resolverCores}; ${s.cpu.machineBusyPercent ?? '–'}%` : '–'));
   lines.push('');
   const d = withA.a ?? {};
   const flood = d.flood;

@@ -177,6 +177,12 @@ describe('renderMarkdown', () => {
     expect(partial).toContain('| resolver, cache hits | 30,000 req/s |');
     expect(partial).toContain('not measured');
   });
+
+  it('leaves out the load table when no phase of it ran', () => {
+    const none = renderMarkdown(results({ phases: {}, convergence: undefined }));
+    expect(none).not.toContain('| measurement |');
+    expect(none).toContain('| goal | target | measured | |');
+  });
 });
 
 describe('renderSvg', () => {
@@ -418,6 +424,7 @@ describe('the noisy neighbour', () => {
     failover: { trials: 5, missed, ms: ms(1600, 2050, 2050), sortedMs: [1400, 1500, 1600, 1900, 2050] },
     health: { endpoints: 17, polls, leftHealthy: left, notHealthy: left ? ['q/svc-0/prod#e1: unknown'] : [] },
     probesPerSecond: 36,
+    cpu: { resolverCores: 0.4, machineBusyPercent: 55 },
     appRefusals: refused ? { rate: refused } : {},
   });
   const noisy = (withA: Partial<Parameters<typeof stage>[1]> = {}) => {
@@ -514,6 +521,7 @@ describe('the noisy neighbour', () => {
     expect(md).toContain('| watch: events missing | 0 of 300 | 0 of 300 | 0 |');
     expect(md).toContain('| failover: trials, p50 / max | 5: 1,600 ms / 2,050 ms | 5: 1,600 ms / 2,050 ms | every trial picks the backup (target ≤ 2,100 ms) |');
     expect(md).toContain('| endpoints that left healthy | 0 of 17 (30 reads) | 0 of 17 (30 reads) | 0 |');
+    expect(md).toContain("| the resolver's CPU (cores); the machine busy (all its cores) | 0.4; 55% | 0.4; 55% |  |");
     expect(md).toContain('one route more: 409 tenant_probe_quota; its probes in flight at most 32, 32 (per prober) |');
     expect(md).toContain('200 ×2,000; over the quotas: per key: 429 watch_stream_quota, per key: 429 watch_stream_quota, per tenant: 429 watch_stream_quota;');
     expect(md).toContain('| 3,000 resolves per second on one key | during the stage 3,000/s answered: 200 ×30,400, 429 ×60,800 (codes: rate_limited ×60,800); in all 200 ×40,000, 429 ×80,000; a refusal: 429 rate_limited, Retry-After 1, RateLimit "default";r=0;t=1, RateLimit-Policy "default";q=1000;w=1 |');
