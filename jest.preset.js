@@ -14,7 +14,7 @@ module.exports = {
   transform: {
     // Type errors are the typecheck step's job (tsc -p tsconfig.json); jest only transpiles.
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }],
-    // content-disposition 3 (under @fastify/static, which serves /docs) ships ESM only: Node 20
+    // content-disposition 3 (under @fastify/static, which serves /docs) ships ESM only: Node
     // requires it natively, jest's module system does not, so jest transpiles it.
     '/node_modules/content-disposition/.+\\.js$': [
       'ts-jest',

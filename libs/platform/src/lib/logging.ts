@@ -3,7 +3,6 @@ import type { IncomingMessage } from 'node:http';
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger, PARAMS_PROVIDER_TOKEN, PinoLogger, type Params } from 'nestjs-pino';
-import { Store, storage } from 'nestjs-pino/storage';
 import { pino, type DestinationStream, type Logger as Pino, type LoggerOptions } from 'pino';
 import { Headers } from '@tm/contracts';
 import type { LogLevel } from './config';
@@ -99,10 +98,12 @@ function requestOf(request: FastifyRequest): { id: string; method: string; url: 
 export function logRequests(fastify: FastifyInstance, root: Pino, options: RequestLogOptions): void {
   const successLevel = options.successLevel ?? 'info';
   if (options.bindContext ?? true) {
+    const contextual = new PinoLogger({ pinoHttp: { logger: root } });
     fastify.addHook('onRequest', (request, _reply, done) => {
       if (isOperationalPath(request.url)) return done();
-      // Everything the request does from here on runs inside the store (nestjs-pino's PinoLogger reads it).
-      storage.run(new Store(root.child({ req: requestOf(request) })), done);
+      // Everything the request does from here on runs inside nestjs-pino's logging context, which
+      // its PinoLogger reads: every line carries the request.
+      contextual.runInContext(done, { bindings: { req: requestOf(request) } });
     });
   }
   fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
