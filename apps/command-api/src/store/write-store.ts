@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Counter, type Registry } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { routeEvent, type RouteId, type TrafficPolicy } from '@tm/contracts';
 import { OUTBOX_CHANNEL, returning } from '@tm/persistence';
+import { METRICS_REGISTRY } from '@tm/platform';
 
 /**
  * PostgreSQL errors after which a write is worth running again: serialization and deadlock
@@ -234,8 +236,19 @@ export interface CurrentEndpoint extends EndpointRow {
 @Injectable()
 export class WriteStore {
   private readonly logger = new Logger(WriteStore.name);
+  private readonly retries: Counter<'sqlstate'>;
 
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.retries = new Counter({
+      name: 'tm_write_retries_total',
+      help: 'Writes run again after a race, by SQLSTATE (40001 serialization, 40P01 deadlock, 23505 and 23503 concurrent creates and deletes)',
+      labelNames: ['sqlstate'],
+      registers: [registry],
+    });
+  }
 
   /** Runs `work` again (a few times) when a race made it fail: see RETRYABLE. */
   async retrying<T>(work: () => Promise<T>): Promise<T> {
@@ -245,6 +258,7 @@ export class WriteStore {
       } catch (e) {
         const state = sqlState(e);
         if (attempt >= MAX_ATTEMPTS || state === undefined || !RETRYABLE.has(state)) throw e;
+        this.retries.inc({ sqlstate: state });
         this.logger.debug(`write retried after SQLSTATE ${state} (attempt ${attempt})`);
       }
     }
@@ -379,7 +393,7 @@ export class WriteStore {
 
   /**
    * Deletes the tenant with its services, routes and keys, in one statement in a transaction of its
-   * own: every route takes its own revision (consecutive, in (service, environment) order) and gets
+   * own (after the tenant's lock, below): every route takes its own revision (consecutive, in (service, environment) order) and gets
    * its own `deleted` event, as a route deletion does. Returns how many routes went, or undefined
    * (nothing changed) when there is no such tenant.
    *
@@ -393,57 +407,64 @@ export class WriteStore {
    * tenant (then its service or endpoint) before the clock too: the two wait for each other, never
    * deadlock.
    *
-   * A route created after this statement's snapshot, before it locked the tenant, is not among the
-   * routes it saw: deleting its service then fails the foreign key (endpoints do not cascade, 23503)
-   * and the deletion runs again, seeing it, instead of removing it without an event.
+   * The tenant row is locked first, by a statement of its own in the same transaction: a route
+   * write in the tenant locks that row before anything else, so once the lock is held no write in
+   * the tenant is under way, and the deletion's statement, whose snapshot is taken after it, sees
+   * every route. (In one statement, a route created after the snapshot but before the lock was
+   * missed; deleting its service failed the foreign key and the deletion ran again, and under a
+   * steady stream of creates into the tenant every attempt could fail that way.)
    */
   deleteTenant(slug: string): Promise<number | undefined> {
     const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0, endpoints: [], healthCheck: null });
-    return this.retrying(async () => {
-      const [row] = await returning<{ tenants: number; deleted: number; routes: number }>(
-        this.dataSource.manager,
-        `WITH t AS MATERIALIZED (SELECT id FROM tenants WHERE slug = $1 FOR UPDATE),
-         s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
-         r AS MATERIALIZED (SELECT e.id, s.name AS service, e.environment FROM endpoints e JOIN s ON e.service_id = s.id FOR UPDATE OF e),
-         k AS MATERIALIZED (SELECT k.id FROM api_keys k JOIN t ON k.tenant_id = t.id FOR UPDATE OF k),
-         -- The routes numbered in route order, with their events but for revision and time.
-         q AS MATERIALIZED (
-           SELECT gen_random_uuid() AS event_id, $1::text || '/' || r.service || '/' || r.environment AS route_key, r.service, r.environment,
-                  row_number() OVER (ORDER BY r.service, r.environment) AS n
-             FROM r),
-         ev AS MATERIALIZED (
-           SELECT q.event_id, q.route_key, q.n,
-                  ${jsonbSet('$3::jsonb', [
-                    ['{id}', 'q.event_id'],
-                    ['{subject}', 'q.route_key'],
-                    ['{data,service}', 'q.service'],
-                    ['{data,environment}', 'q.environment'],
-                  ])} AS event
-             FROM q),
-         -- Counted, so that every row is locked, and every event built, before the clock is taken.
-         locked AS MATERIALIZED (
-           SELECT (SELECT count(*) FROM t) AS tenants, (SELECT count(*) FROM s) AS services,
-                  (SELECT count(*) FROM ev) AS routes, (SELECT count(*) FROM k) AS keys),
-         ${takeRevisions('(SELECT routes FROM locked)', '(SELECT routes FROM locked) > 0')},
-         ${outboxRows({
-           eventId: 'ev.event_id',
-           routeKey: 'ev.route_key',
-           eventType: '$2',
-           event: 'ev.event',
-           revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
-           tenantId: 'SELECT id FROM t',
-           from: 'ev, c',
-         })},
-         taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),
-         d AS (DELETE FROM endpoints e USING r, taken WHERE e.id = r.id AND taken.ok),
-         dt AS (DELETE FROM tenants x USING t, taken WHERE x.id = t.id AND taken.ok RETURNING x.id)
-         SELECT (SELECT count(*) FROM t)::int AS tenants, (SELECT count(*) FROM dt)::int AS deleted,
-                (SELECT routes FROM locked)::int AS routes, (SELECT pg_notify($4, revision::text) FROM c) AS notified`,
-        [slug, template.type, JSON.stringify(template), OUTBOX_CHANNEL],
-      );
-      if (!row || row.tenants === 0) return undefined;
-      if (row.deleted === 0) throw new Error('the revision clock is missing: has the database been migrated?');
-      return row.routes;
-    });
+    return this.retrying(() => this.dataSource.transaction((manager) => this.deleteLockedTenant(manager, slug, template)));
+  }
+
+  private async deleteLockedTenant(manager: EntityManager, slug: string, template: ReturnType<typeof routeEvent>): Promise<number | undefined> {
+    const tenant = await manager.query<unknown[]>('SELECT id FROM tenants WHERE slug = $1 FOR UPDATE', [slug]);
+    if (tenant.length === 0) return undefined;
+    const [row] = await returning<{ tenants: number; deleted: number; routes: number }>(
+      manager,
+      `WITH t AS MATERIALIZED (SELECT id FROM tenants WHERE slug = $1 FOR UPDATE),
+       s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
+       r AS MATERIALIZED (SELECT e.id, s.name AS service, e.environment FROM endpoints e JOIN s ON e.service_id = s.id FOR UPDATE OF e),
+       k AS MATERIALIZED (SELECT k.id FROM api_keys k JOIN t ON k.tenant_id = t.id FOR UPDATE OF k),
+       -- The routes numbered in route order, with their events but for revision and time.
+       q AS MATERIALIZED (
+         SELECT gen_random_uuid() AS event_id, $1::text || '/' || r.service || '/' || r.environment AS route_key, r.service, r.environment,
+                row_number() OVER (ORDER BY r.service, r.environment) AS n
+           FROM r),
+       ev AS MATERIALIZED (
+         SELECT q.event_id, q.route_key, q.n,
+                ${jsonbSet('$3::jsonb', [
+                  ['{id}', 'q.event_id'],
+                  ['{subject}', 'q.route_key'],
+                  ['{data,service}', 'q.service'],
+                  ['{data,environment}', 'q.environment'],
+                ])} AS event
+           FROM q),
+       -- Counted, so that every row is locked, and every event built, before the clock is taken.
+       locked AS MATERIALIZED (
+         SELECT (SELECT count(*) FROM t) AS tenants, (SELECT count(*) FROM s) AS services,
+                (SELECT count(*) FROM ev) AS routes, (SELECT count(*) FROM k) AS keys),
+       ${takeRevisions('(SELECT routes FROM locked)', '(SELECT routes FROM locked) > 0')},
+       ${outboxRows({
+         eventId: 'ev.event_id',
+         routeKey: 'ev.route_key',
+         eventType: '$2',
+         event: 'ev.event',
+         revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
+         tenantId: 'SELECT id FROM t',
+         from: 'ev, c',
+       })},
+       taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),
+       d AS (DELETE FROM endpoints e USING r, taken WHERE e.id = r.id AND taken.ok),
+       dt AS (DELETE FROM tenants x USING t, taken WHERE x.id = t.id AND taken.ok RETURNING x.id)
+       SELECT (SELECT count(*) FROM t)::int AS tenants, (SELECT count(*) FROM dt)::int AS deleted,
+              (SELECT routes FROM locked)::int AS routes, (SELECT pg_notify($4, revision::text) FROM c) AS notified`,
+      [slug, template.type, JSON.stringify(template), OUTBOX_CHANNEL],
+    );
+    if (!row || row.tenants === 0) return undefined;
+    if (row.deleted === 0) throw new Error('the revision clock is missing: has the database been migrated?');
+    return row.routes;
   }
 }

@@ -19,10 +19,20 @@ describe('tenant deletion races', () => {
     await api.stop();
   });
 
-  async function deadlocks(): Promise<number> {
-    const { rows } = await api.db.query<{ n: string }>('SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()');
-    return Number(rows[0]?.n);
+  /**
+   * tm_write_retries_total: how many times a write ran again after a race, for one SQLSTATE or all.
+   * The command API counts what it sees as it happens (PostgreSQL's own deadlock count in
+   * pg_stat_database is flushed by the backend that saw it, up to seconds later).
+   */
+  async function retries(sqlstate?: string): Promise<number> {
+    const text = String((await api.request('GET', '/metrics', { token: null })).body);
+    return [...text.matchAll(/^tm_write_retries_total\{([^}]*)\} (\d+)$/gm)]
+      .filter((m) => sqlstate === undefined || m[1]?.includes(`sqlstate="${sqlstate}"`))
+      .reduce((sum, m) => sum + Number(m[2]), 0);
   }
+
+  /** Deadlocks the command API's writes ran into (and ran again after). */
+  const deadlocks = (): Promise<number> => retries('40P01');
 
   async function clock(): Promise<number> {
     return Number((await api.db.query<{ revision: string }>('SELECT revision FROM store_revision')).rows[0]?.revision);
@@ -136,12 +146,35 @@ describe('tenant deletion races', () => {
     expect((await api.db.query("SELECT 1 FROM tenants WHERE slug = 'latecomer'")).rowCount).toBe(0);
   });
 
+  it('a route created in an existing service while the deletion waits for the tenant is deleted on the first try', async () => {
+    for (const env of ['prod', 'staging']) await api.request('PUT', `/v1/routes/steady/web/${env}`, { body: { url: `https://${env}.steady.internal` } });
+    const before = await retries();
+    // The session holds the clock: the PUT below locks the tenant and the service, then waits for it.
+    await session.query('BEGIN');
+    await session.query('SELECT revision FROM store_revision FOR UPDATE');
+    const put = api.request('PUT', '/v1/routes/steady/web/canary', { body: { url: 'https://canary.steady.internal' } });
+    await lockWaiters(1);
+    // The deletion begins while the PUT holds the tenant, and waits for it.
+    const deletion = api.request('DELETE', '/v1/tenants/steady');
+    await lockWaiters(2);
+    await session.query('COMMIT');
+    expect((await put).status).toBe(201);
+    expect((await deletion).status).toBe(204);
+    // Its statement saw the new route: no foreign-key failure, no second attempt.
+    expect(await retries()).toBe(before);
+    const { rows } = await api.db.query<{ route_key: string }>(
+      "SELECT route_key FROM outbox WHERE route_key LIKE 'steady/%' AND event_type = 'traffic-manager.route.deleted.v1' ORDER BY route_key",
+    );
+    expect(rows.map((r) => r.route_key)).toEqual(['steady/web/canary', 'steady/web/prod', 'steady/web/staging']);
+  });
+
   it('under concurrent PUTs into the tenant and others: no deadlock, no gap in revisions, every route ends as its last event says', async () => {
     await api.request('POST', '/v1/tenants', { body: { slug: 'churn' } });
     await api.db.query(`
       WITH s AS (INSERT INTO services (tenant_id, name) SELECT id, 'svc-' || g FROM tenants, generate_series(1, 5) g WHERE slug = 'churn' RETURNING id)
       INSERT INTO endpoints (service_id, environment, url, revision) SELECT s.id, 'env-' || g, 'https://churn.example/' || g, 1 FROM s, generate_series(1, 100) g`);
     const before = await deadlocks();
+    const beforeMissed = await retries('23503');
     let deleting = true;
     const statuses: number[] = [];
     const writer = async (w: number): Promise<void> => {
@@ -158,6 +191,8 @@ describe('tenant deletion races', () => {
     expect(res.status).toBe(204);
     expect(statuses.filter((s) => s !== 200 && s !== 201)).toEqual([]);
     expect(await deadlocks()).toBe(before);
+    // Nor did the deletion miss a route created meanwhile (its service's foreign key would have failed).
+    expect(await retries('23503')).toBe(beforeMissed);
     // Revisions: one per outbox row, none skipped, the clock at the last.
     const { rows: gaps } = await api.db.query<{ n: string; lo: string; hi: string }>('SELECT count(*) AS n, min(revision) AS lo, max(revision) AS hi FROM outbox');
     expect(Number(gaps[0]?.hi) - Number(gaps[0]?.lo) + 1).toBe(Number(gaps[0]?.n));
