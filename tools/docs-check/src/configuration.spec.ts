@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { getMetadataStorage, ValidationTypes, type ValidationMetadata } from 'class-validator';
+import { getMetadataStorage, ValidationTypes } from 'class-validator';
 // The one place outside apps/ that imports them: their validated configuration classes, which this
 // page must match (tools/docs-check/eslint.config.mjs allows exactly these imports).
 import { CommandApiConfig } from '../../../apps/command-api/src/config';
@@ -45,6 +45,8 @@ const PAGE = 'docs/configuration.md';
 /** A variable's name in a table's first column; in prose, only names with an underscore are taken for one. */
 const VARIABLE = /^[A-Z][A-Z0-9_]+$/;
 const VARIABLE_IN_PROSE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/;
+
+type ValidationMetadata = ReturnType<ReturnType<typeof getMetadataStorage>['getTargetValidationMetadatas']>[number];
 
 /** class-validator's metadata of a class, its base classes' included: what `validateConfig` checks. */
 function metadataOf(cls: new () => object): ValidationMetadata[] {
