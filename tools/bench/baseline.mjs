@@ -9,6 +9,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 const require = createRequire(import.meta.url);
 const Fastify = require('fastify');
 
@@ -17,6 +19,7 @@ if (!token) throw new Error('baseline: BENCH_TOKEN is required');
 /** "tenant/service/environment" -> { body, headers } as the resolver answered a hit. */
 const answers = new Map(Object.entries(JSON.parse(readFileSync(process.env.BENCH_ANSWERS, 'utf8'))));
 
+/** @param {Json} s */
 const sha256 = (s) => createHash('sha256').update(s, 'utf8').digest();
 const bearer = /^Bearer +([^\s]+) *$/i;
 

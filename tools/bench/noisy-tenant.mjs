@@ -16,6 +16,8 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { sleep } from './processes.mjs';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 /** Streams of one key opening at once, and opened per second at most (well under the key's rate limit). */
 const OPEN_BATCH = 50;
 const OPENS_PER_SECOND = 400;
@@ -24,23 +26,37 @@ const TICK_MS = 10;
 /** The sockets of A's streams, kept paused (never read) until the bench stops A. */
 const sockets = [];
 
+/**
+ * @param {Json} map
+ * @param {string} key
+ */
 const count = (map, key) => {
   map[key] = (map[key] ?? 0) + 1;
 };
 
-/** The problem `code` in the start of a body, if any. */
+/**
+ * The problem `code` in the start of a body, if any.
+ * @param {string} text
+ */
 const codeIn = (text) => /"code"\s*:\s*"([^"]+)"/.exec(text)?.[1];
 
 /**
  * A stream that never reads: the request sent on a raw socket, the first bytes of the answer read
  * (its status line), then paused for good. Resolves with the status (0: no answer) and, when not
  * 200, the problem's code (the socket is then closed).
+ * @param {string} resolver
+ * @param {string} tenant
+ * @param {string} key
  */
 function neverReads(resolver, tenant, key) {
   const { hostname, port } = new URL(resolver);
   return new Promise((resolve) => {
     const socket = connect({ host: hostname, port: Number(port) });
     let settled = false;
+    /**
+     * @param {number} status
+     * @param {number} code
+     */
     const settle = (status, code) => {
       if (settled) return;
       settled = true;
@@ -69,7 +85,12 @@ function neverReads(resolver, tenant, key) {
   });
 }
 
-/** A watch request read whole when refused: { status, code }; a stream that opens is closed at once. */
+/**
+ * A watch request read whole when refused: { status, code }; a stream that opens is closed at once.
+ * @param {string} resolver
+ * @param {string} tenant
+ * @param {string} key
+ */
 function watchOnce(resolver, tenant, key) {
   return new Promise((resolve) => {
     const req = request(`${resolver}/v1/watch/${tenant}`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, timeout: 30_000 }, (res) => {
@@ -89,7 +110,10 @@ function watchOnce(resolver, tenant, key) {
   });
 }
 
-/** Each key's streams (the keys at once, each at most OPENS_PER_SECOND), then the over-quota attempts. */
+/**
+ * Each key's streams (the keys at once, each at most OPENS_PER_SECOND), then the over-quota attempts.
+ * @param {{ resolver: string, tenant: string, keys: Json, overQuota: Json }} options
+ */
 async function openStreams({ resolver, tenant, keys, overQuota }) {
   const statuses = {};
   const codes = {};
@@ -118,6 +142,7 @@ const flood = { sent: 0, answered: 0, skipped: 0, errors: 0, firstError: undefin
 let ticker;
 let agent;
 
+/** @param {{ resolver: string, key: string, path: string }} options */
 function floodOne({ resolver, key, path }) {
   flood.sent++;
   flood.waiting++;
@@ -145,6 +170,7 @@ function floodOne({ resolver, key, path }) {
     });
   });
   let failed = false;
+  /** @param {Json} e */
   const fail = (e) => {
     if (failed) return;
     failed = true;
@@ -161,6 +187,7 @@ function floodOne({ resolver, key, path }) {
   req.end();
 }
 
+/** @param {Json} options */
 function startFlood(options) {
   agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   flood.startedAt = performance.now();

@@ -6,6 +6,8 @@ import { histogramOf, quantile } from './lib.mjs';
 import { sleep } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 const require = createRequire(import.meta.url);
 const autocannon = require('autocannon');
 
@@ -15,6 +17,10 @@ export function stopLoad() {
   current?.stop();
 }
 
+/**
+ * @param {Json} options
+ * @param {Json} onResponse
+ */
 function cannon(options, onResponse) {
   const instance = autocannon({ ...options, renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
   current = instance;
@@ -29,6 +35,7 @@ function cannon(options, onResponse) {
  * answered, for `duration` seconds after `warmup` seconds that are not counted. `path(i)` names the
  * i-th request's path; `body(i)` its body. Latency of every 2xx answer is kept (autocannon's own
  * histogram rounds to whole milliseconds), so percentiles are exact.
+ * @param {{ url: string, connections: number, duration: number, warmup: number, headers: Json, method?: string, path: string, body: string }} options
  */
 export async function load({ url, connections, duration, warmup, headers, method = 'GET', path, body }) {
   let n = 0;
@@ -66,7 +73,11 @@ export async function load({ url, connections, duration, warmup, headers, method
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One HTTP request on a keep-alive connection: { status, headers, body }. */
+/**
+ * One HTTP request on a keep-alive connection: { status, headers, body }.
+ * @param {string} url
+ * @param {{ method?: string, headers?: Json, body: string }} [options]
+ */
 export function call(url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent, timeout: 10_000 }, (res) => {
@@ -81,7 +92,10 @@ export function call(url, { method = 'GET', headers = {}, body } = {}) {
   });
 }
 
-/** The `detail` of a problem+json body, else the body's start. */
+/**
+ * The `detail` of a problem+json body, else the body's start.
+ * @param {string} body
+ */
 function problemDetail(body) {
   try {
     const detail = JSON.parse(body).detail;
@@ -92,7 +106,13 @@ function problemDetail(body) {
   return body.slice(0, 200);
 }
 
-/** PUT a route's URL through the command API; its revision. */
+/**
+ * PUT a route's URL through the command API; its revision.
+ * @param {Json} api
+ * @param {string} token
+ * @param {Json} route
+ * @param {string} url
+ */
 export async function putRoute(api, token, route, url) {
   const res = await call(`${api}/v1/routes/${route}`, {
     method: 'PUT',
@@ -103,7 +123,12 @@ export async function putRoute(api, token, route, url) {
   return Number(res.headers['x-route-revision']);
 }
 
-/** A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }. */
+/**
+ * A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }.
+ * @param {Json} api
+ * @param {string} token
+ * @param {{ name: string, tenant: string, scopes: Json }} options
+ */
 export async function createKey(api, token, { name, tenant, scopes }) {
   const res = await call(`${api}/v1/api-keys`, {
     method: 'POST',
@@ -115,7 +140,12 @@ export async function createKey(api, token, { name, tenant, scopes }) {
   return { id, key };
 }
 
-/** Deletes (revokes) a stored key; a failure is ignored (cleanup). */
+/**
+ * Deletes (revokes) a stored key; a failure is ignored (cleanup).
+ * @param {Json} api
+ * @param {string} token
+ * @param {string} id
+ */
 export async function deleteKey(api, token, id) {
   await call(`${api}/v1/api-keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
 }
@@ -126,6 +156,7 @@ export async function deleteKey(api, token, id) {
  * `pollMs` or 5% of the time waited so far if longer, until an answer carries its revision (or a
  * later one). Measured: from the PUT's answer
  * to that GET's answer. Writes cycle through `routes`. A write that fails is counted, not retried.
+ * @param {{ api: Json, resolver: string, token: string, routes: number, writes: number, rate: number, pollMs: number, timeoutMs: number, shouldStop: Json }} options
  */
 export async function convergence({ api, resolver, token, routes, writes, rate, pollMs, timeoutMs, shouldStop }) {
   const auth = { authorization: `Bearer ${token}` };
@@ -134,6 +165,7 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
   let lateStarts = 0;
   const failures = [];
   const interval = 1000 / rate;
+  /** @param {number} i */
   const one = async (i) => {
     const route = routes[i % routes.length];
     let revision;
@@ -182,13 +214,18 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
   };
 }
 
-/** Relay publish latency between two scrapes of its /metrics, from its histogram. */
+/**
+ * Relay publish latency between two scrapes of its /metrics, from its histogram.
+ * @param {Json} beforeText
+ * @param {Json} afterText
+ */
 export function publishLatency(beforeText, afterText) {
   const name = 'tm_relay_publish_latency_seconds';
   const before = histogramOf(beforeText, name);
   const after = histogramOf(afterText, name);
   if (!after.length) return undefined;
   const events = after[after.length - 1][1] - (before[before.length - 1]?.[1] ?? 0);
+  /** @param {number} q */
   const ms = (q) => Math.round(quantile(before, after, q) * 1e6) / 1e3;
   return { p50: ms(0.5), p99: ms(0.99), events };
 }

@@ -7,7 +7,7 @@
 //     failover time (a primary stops: every resolver answer and the SDK's memory pick the backup).
 // Starts the stack itself (tools/stack/start.mjs, as `npm start`) and stops it at the end, on
 // Ctrl-C and on failure; or measures one already running with --attach (and TM_ADMIN_TOKEN).
-// Writes bench/results/latest.{json,md,svg} and a copy under bench/results/raw/<time>/ with the logs.
+// Writes tools/bench/results/latest.{json,md,svg} and a copy under tools/bench/results/raw/<time>/ with the logs.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,11 +27,13 @@ import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, 
 import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
 import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
 const HELP = `npm run bench [-- options]
 
-Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
+Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
 Without --attach it starts the stack itself (as npm start does, on its own database
 traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
 
@@ -68,7 +70,7 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
   --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
                            the local traffic_manager)
-  --out <dir>              where results go (bench/results)
+  --out <dir>              where results go (tools/bench/results)
   --help`;
 
 const { values: opts } = parseArgs({
@@ -101,7 +103,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string', default: PHASES.join(',') },
     'log-level': { type: 'string' },
     database: { type: 'string' },
-    out: { type: 'string', default: join(repo, 'bench', 'results') },
+    out: { type: 'string', default: join(repo, 'tools', 'bench', 'results') },
     help: { type: 'boolean', default: false },
   },
 });
@@ -110,6 +112,7 @@ if (opts.help) {
   process.exit(0);
 }
 
+/** @param {string} line */
 function say(line) {
   process.stdout.write(`[bench] ${line}\n`);
 }
@@ -117,6 +120,10 @@ function say(line) {
 /** A failure worth one line: what is wrong and what to do. */
 class BenchError extends Error {}
 
+/**
+ * @param {string} name
+ * @param {{ integer?: boolean }} [options]
+ */
 function positive(name, { integer = true } = {}) {
   const v = Number(opts[name]);
   if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new BenchError(`--${name} must be a positive ${integer ? 'whole ' : ''}number`);
@@ -128,7 +135,10 @@ const WATCH_QUOTAS = { perKey: 1_000, perTenant: 2_000 };
 /** RATE_LIMIT_PER_KEY's default: tenant B stays under it, tenant A's flood goes above it. */
 const RATE_LIMIT_PER_KEY = 1_000;
 
-/** The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas. */
+/**
+ * The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas.
+ * @param {{ soakStreams: number, soakNonReaders: number, soakTenants: number }} options
+ */
 function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenants }) {
   if (nonReaders >= streams) throw new BenchError('--soak-non-readers must be fewer than --soak-streams');
   if (streams % tenants !== 0 || nonReaders % tenants !== 0) throw new BenchError('--soak-streams and --soak-non-readers must be multiples of --soak-tenants (the same share for every tenant)');
@@ -138,7 +148,10 @@ function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenan
   }
 }
 
-/** Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota. */
+/**
+ * Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota.
+ * @param {{ noisyRate: number, noisyWriteRate: number, noisyFloodRate: number, noisyStreams: number }} options
+ */
 function checkNoisy({ noisyRate, noisyWriteRate, noisyFloodRate, noisyStreams }) {
   if (noisyRate + B_OTHER_RESOLVER_RATE >= RATE_LIMIT_PER_KEY) {
     throw new BenchError(`--noisy-rate ${noisyRate}: with B's failover polls and health reads (${B_OTHER_RESOLVER_RATE}/s) its key would reach RATE_LIMIT_PER_KEY's default ${RATE_LIMIT_PER_KEY}/s; B must stay under it`);
@@ -232,7 +245,10 @@ function stackStopped() {
   throw new BenchError(`the stack stopped during the run; the end of ${managedStack.proc.logFile}:\n${tail(managedStack.proc.logFile)}`);
 }
 
-/** Between phases: stop when interrupted, fail when the stack is no longer whole. */
+/**
+ * Between phases: stop when interrupted, fail when the stack is no longer whole.
+ * @param {Json} urls
+ */
 async function afterPhase(urls) {
   checkInterrupted();
   if (managedStack && !managedStack.proc.running) stackStopped();
@@ -272,12 +288,16 @@ function git() {
   }
 }
 
-/** Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first. */
+/**
+ * Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first.
+ * @param {string} url
+ */
 async function scrapeSettled(url) {
   await sleep(500);
   return scrape(url);
 }
 
+/** @param {string} url */
 async function scrape(url) {
   let res;
   try {
@@ -290,20 +310,32 @@ async function scrape(url) {
   return res.text();
 }
 
+/** @param {string} text */
 const answersBy = (text) => countersBy(text, 'tm_resolver_answers_total', 'cache');
 
-/** Waits until the relay has published everything (its backlog gauge at 0). */
+/**
+ * Waits until the relay has published everything (its backlog gauge at 0).
+ * @param {Json} relay
+ */
 async function drained(relay) {
   await waitFor('the outbox to drain', async () => sumOf(await scrape(relay), 'tm_outbox_backlog_rows') === 0, { timeoutMs: 120_000, intervalMs: 100, shouldStop });
 }
 
-/** One line per finished load phase. */
+/**
+ * One line per finished load phase.
+ * @param {Json} r
+ */
 function sayPhase(r) {
   say(`  ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${formatMs(r.latencyMs.p50)}, p99 ${formatMs(r.latencyMs.p99)}, p99.9 ${formatMs(r.latencyMs.p999)}${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`);
   return r;
 }
 
-/** A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one). */
+/**
+ * A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one).
+ * @param {number} streams
+ * @param {Json} phase
+ * @param {Json} option
+ */
 function checkFileLimit(streams, phase, option) {
   let hard;
   try {
@@ -391,6 +423,7 @@ async function main() {
   const run = Date.now().toString(36);
   const tenant = `bench-${run}`;
   const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
+  /** @param {number} t */
   const deleteTenant = (t) => call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
@@ -683,7 +716,12 @@ async function main() {
   return { results, rawDir };
 }
 
-/** results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it. */
+/**
+ * results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it.
+ * @param {Json} results
+ * @param {string} rawDir
+ * @param {Json} complete
+ */
 function writeResults(results, rawDir, complete) {
   const files = { json: `${JSON.stringify(results, null, 2)}\n`, md: renderMarkdown(results), svg: renderSvg(results) };
   const written = [];

@@ -47,6 +47,7 @@ for (let i = 0; i < samples.length; i++) {
   samples[i] = Number(process.hrtime.bigint() - a);
 }
 samples.sort();
+/** @param {number} q */
 const at = (q) => samples[Math.floor(q * (samples.length - 1))];
 const lookups = { perSecond: Math.round(n / seconds), memoryHits: hits, lookups: n, p50Ns: at(0.5), p99Ns: at(0.99), p999Ns: at(0.999) };
 
@@ -56,6 +57,7 @@ const rate = Number(values.rate);
 const deltas = [];
 let failed = 0;
 let timedOut = 0;
+/** @param {number} i */
 const one = async (i) => {
   const route = routes[i % routes.length];
   let revision;
@@ -82,6 +84,7 @@ for (let i = 0; i < writes; i++) {
 }
 await Promise.all(running);
 deltas.sort((a, b) => a - b);
+/** @param {number} q */
 const pct = (q) => (deltas.length ? Math.round(deltas[Math.min(deltas.length - 1, Math.ceil(q * deltas.length) - 1)] * 1000) / 1000 : null);
 const convergence = { writes, ratePerSecond: rate, converged: deltas.length, failedWrites: failed, timedOut, ms: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: pct(1) } };
 await tm.close();

@@ -19,6 +19,8 @@ import { summarizeLatencies } from './report.cjs';
 import { sleep } from './processes.mjs';
 import { sseReader } from './sse.mjs';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 const now = () => performance.timeOrigin + performance.now();
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 /** Readers opening at once (each needs a snapshot: the resolver reads PostgreSQL for it). */
@@ -47,6 +49,7 @@ let windowDeltas = [];
 let windowMissing = 0;
 let unread = { client: 0, server: 0 };
 
+/** @param {string} message */
 function send(message) {
   process.send?.(message);
 }
@@ -58,6 +61,10 @@ function pumpOpens() {
   while (opening.count < OPENING && opening.queue.length) openReader(opening.queue.shift());
 }
 
+/**
+ * @param {Json} reader
+ * @param {number} delayMs
+ */
 function reopenReader(reader, delayMs) {
   if (finishing) return;
   setTimeout(() => {
@@ -66,6 +73,7 @@ function reopenReader(reader, delayMs) {
   }, delayMs).unref();
 }
 
+/** @param {Json} reader */
 function openReader(reader) {
   const tenant = config.tenants[reader.tenant];
   const headers = { authorization: `Bearer ${tenant.key}`, accept: 'text/event-stream' };
@@ -79,6 +87,7 @@ function openReader(reader) {
     opening.count--;
     pumpOpens();
   };
+  /** @param {number} delayMs */
   const end = (delayMs) => {
     settle();
     if (ended) return;
@@ -139,6 +148,7 @@ function openReader(reader) {
 // ------------------------------------------------------------------------------------------------
 // Non-readers
 
+/** @param {number} n */
 function openNonReader(n) {
   const tenant = config.tenants[n.tenant];
   const { hostname, port } = new URL(config.resolver);
@@ -163,7 +173,10 @@ function openNonReader(n) {
   socket.write(`GET /v1/watch/${tenant.slug} HTTP/1.1\r\nhost: ${hostname}:${port}\r\nauthorization: Bearer ${tenant.key}\r\naccept: text/event-stream\r\n\r\n`);
 }
 
-/** The kernel's TCP sockets: the resolver's side of each connection by the client's port, and each client socket's unread bytes. */
+/**
+ * The kernel's TCP sockets: the resolver's side of each connection by the client's port, and each client socket's unread bytes.
+ * @param {number} resolverPort
+ */
 function tcpTable(resolverPort) {
   const server = new Map();
   const clientUnread = new Map();
@@ -226,6 +239,7 @@ function scan() {
 // ------------------------------------------------------------------------------------------------
 // Deliveries
 
+/** @param {Json} d */
 function pushDelta(d) {
   if (deltaCount === deltas.length) {
     const grown = new Float64Array(deltas.length * 2);

@@ -5,6 +5,8 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpOk, spawnLogged, waitFor } from './processes.mjs';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 export const APPS = [
   { name: 'command-api', portVar: 'COMMAND_API_PORT', port: 3000 },
   { name: 'resolver', portVar: 'RESOLVER_PORT', port: 3001 },
@@ -18,25 +20,41 @@ export const PROBERS = [
   { name: 'health-prober-2', portVar: 'HEALTH_PROBER_2_PORT', port: 3013 },
 ];
 
+/**
+ * @param {Json} env
+ * @param {Json} app
+ */
 const appUrl = (env, app) => `http://127.0.0.1:${Number(env[app.portVar] || app.port)}`;
 
-/** The apps' base URLs from the same variables `npm start` reads. */
+/**
+ * The apps' base URLs from the same variables `npm start` reads.
+ * @param {Json} env
+ */
 export function appUrls(env) {
   const [api, resolver, relay, worker] = APPS.map((app) => appUrl(env, app));
   return { api, resolver, relay, worker };
 }
 
-/** The probers' base URLs (health and metrics), from the same variables. */
+/**
+ * The probers' base URLs (health and metrics), from the same variables.
+ * @param {Json} env
+ */
 export function proberUrls(env) {
   return PROBERS.map((app) => appUrl(env, app));
 }
 
+/** @param {Json} urls */
 export async function stackReady(urls) {
   const answers = await Promise.all(Object.values(urls).map((u) => httpOk(`${u}/health/ready`).catch(() => false)));
   return answers.every(Boolean);
 }
 
-/** Prints the lines of a growing log file that `wanted` picks, as they come. */
+/**
+ * Prints the lines of a growing log file that `wanted` picks, as they come.
+ * @param {string} file
+ * @param {Json} wanted
+ * @param {Json} print
+ */
 function follow(file, wanted, print) {
   let offset = 0;
   let rest = '';
@@ -68,6 +86,7 @@ function follow(file, wanted, print) {
  * Starts the stack; `ready()` waits until every app answers /health/ready. `stop()` sends it SIGTERM
  * (it stops the apps, then the Kafka and Redis it started) and waits; past `graceMs` it kills the
  * group and stops a Kafka broker the stack had started.
+ * @param {{ repo: Json, env: Json, logFile: string, print: Json }} options
  */
 export function startStack({ repo, env, logFile, print }) {
   const proc = spawnLogged('the stack (tools/stack/start.mjs)', process.execPath, [join(repo, 'tools', 'stack', 'start.mjs')], {
@@ -81,7 +100,10 @@ export function startStack({ repo, env, logFile, print }) {
   return {
     proc,
     urls,
-    /** The first start builds the apps and may fetch Kafka's jars: minutes, not seconds. */
+    /**
+     * The first start builds the apps and may fetch Kafka's jars: minutes, not seconds.
+     * @param {Json} shouldStop
+     */
     ready(shouldStop) {
       return waitFor('the stack to be ready', () => stackReady(urls), { timeoutMs: 20 * 60_000, intervalMs: 500, proc, shouldStop });
     },

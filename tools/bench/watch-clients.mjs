@@ -19,6 +19,7 @@ const arrivals = new Map();
 let synced = 0;
 const responses = [];
 
+/** @param {string} tenant */
 function open(tenant) {
   const req = request(`${values.resolver}/v1/watch/${tenant}`, { agent, headers: { authorization: `Bearer ${values.token}`, accept: 'text/event-stream' } }, (res) => {
     if (res.statusCode !== 200) {
