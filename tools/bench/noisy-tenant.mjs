@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // Tenant A of the noisy-neighbour phase (tools/bench/noisy.mjs), in a process of its own so that its
 // flood does not share an event loop with the bench timing tenant B:
 //   - watch streams that never read: raw sockets that send the request, read the answer's first
@@ -16,8 +17,6 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { sleep } from './processes.mjs';
 
-/** @typedef {import('./report.cjs').Json} Json */
-
 /** Streams of one key opening at once, and opened per second at most (well under the key's rate limit). */
 const OPEN_BATCH = 50;
 const OPENS_PER_SECOND = 400;
@@ -26,37 +25,23 @@ const TICK_MS = 10;
 /** The sockets of A's streams, kept paused (never read) until the bench stops A. */
 const sockets = [];
 
-/**
- * @param {Json} map
- * @param {string} key
- */
 const count = (map, key) => {
   map[key] = (map[key] ?? 0) + 1;
 };
 
-/**
- * The problem `code` in the start of a body, if any.
- * @param {string} text
- */
+/** The problem `code` in the start of a body, if any. */
 const codeIn = (text) => /"code"\s*:\s*"([^"]+)"/.exec(text)?.[1];
 
 /**
  * A stream that never reads: the request sent on a raw socket, the first bytes of the answer read
  * (its status line), then paused for good. Resolves with the status (0: no answer) and, when not
  * 200, the problem's code (the socket is then closed).
- * @param {string} resolver
- * @param {string} tenant
- * @param {string} key
  */
 function neverReads(resolver, tenant, key) {
   const { hostname, port } = new URL(resolver);
   return new Promise((resolve) => {
     const socket = connect({ host: hostname, port: Number(port) });
     let settled = false;
-    /**
-     * @param {number} status
-     * @param {number} code
-     */
     const settle = (status, code) => {
       if (settled) return;
       settled = true;
@@ -85,12 +70,7 @@ function neverReads(resolver, tenant, key) {
   });
 }
 
-/**
- * A watch request read whole when refused: { status, code }; a stream that opens is closed at once.
- * @param {string} resolver
- * @param {string} tenant
- * @param {string} key
- */
+/** A watch request read whole when refused: { status, code }; a stream that opens is closed at once. */
 function watchOnce(resolver, tenant, key) {
   return new Promise((resolve) => {
     const req = request(`${resolver}/v1/watch/${tenant}`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, timeout: 30_000 }, (res) => {
@@ -110,10 +90,7 @@ function watchOnce(resolver, tenant, key) {
   });
 }
 
-/**
- * Each key's streams (the keys at once, each at most OPENS_PER_SECOND), then the over-quota attempts.
- * @param {{ resolver: string, tenant: string, keys: Json, overQuota: Json }} options
- */
+/** Each key's streams (the keys at once, each at most OPENS_PER_SECOND), then the over-quota attempts. */
 async function openStreams({ resolver, tenant, keys, overQuota }) {
   const statuses = {};
   const codes = {};
@@ -142,7 +119,6 @@ const flood = { sent: 0, answered: 0, skipped: 0, errors: 0, firstError: undefin
 let ticker;
 let agent;
 
-/** @param {{ resolver: string, key: string, path: string }} options */
 function floodOne({ resolver, key, path }) {
   flood.sent++;
   flood.waiting++;
@@ -170,7 +146,6 @@ function floodOne({ resolver, key, path }) {
     });
   });
   let failed = false;
-  /** @param {Json} e */
   const fail = (e) => {
     if (failed) return;
     failed = true;
@@ -187,7 +162,6 @@ function floodOne({ resolver, key, path }) {
   req.end();
 }
 
-/** @param {Json} options */
 function startFlood(options) {
   agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   flood.startedAt = performance.now();

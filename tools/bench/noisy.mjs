@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The noisy-neighbour phase of `npm run bench` (tools/bench/run.mjs): an honest tenant B measured
 // alone, then beside a tenant A that runs every abuse at once (docs/guarantees.md, "Tenancy: limits
 // and revocation"). The scene of e2e/src/noisy-neighbour.e2e-spec.ts, at the stack's own limits,
@@ -21,8 +22,6 @@ import { forkClients, sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 import { sseReader } from './sse.mjs';
 
-/** @typedef {import('./report.cjs').Json} Json */
-
 /** B's probed routes (each of 4 endpoints, all answering), beside its failover route; the routes its writes cycle through. */
 const B = { routes: 4, endpointsPerRoute: 4, writeRoutes: 5 };
 const FAILOVER_POLL_MS = 5;
@@ -32,27 +31,12 @@ const DELIVERY_GRACE_MS = 5_000;
 /** B's requests per second to the resolver besides its resolve load, at most: the failover's polls and the health reads. */
 export const B_OTHER_RESOLVER_RATE = 1000 / FAILOVER_POLL_MS + B.routes + 1;
 
-/**
- * @param {Json} map
- * @param {string} key
- * @param {number} [by]
- */
 const count = (map, key, by = 1) => {
   map[key] = (map[key] ?? 0) + by;
 };
-/**
- * @param {Json} after
- * @param {Json} before
- */
 const minus = (after, before) => Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
-/** @param {Json} statuses */
 const refusedIn = (statuses) => Object.entries(statuses).reduce((n, [status, c]) => n + (Number(status) >= 300 ? c : 0), 0);
-/** @param {{ lapsed: Json, unread: Json }} options */
 const isEmpty = ({ lapsed, unread }) => lapsed.length === 0 && unread === 0;
-/**
- * @param {number} n
- * @param {number} seconds
- */
 const perSecond = (n, seconds) => Math.round((n / seconds) * 10) / 10;
 
 /** Every answer and failure of some of B's requests: statuses, network errors, the first refusal. */
@@ -60,20 +44,12 @@ function tally() {
   const t = { requests: 0, statuses: {}, errors: 0, first: undefined };
   return {
     t,
-    /**
-     * @param {string} what
-     * @param {Json} res
-     */
     note(what, res) {
       t.requests++;
       count(t.statuses, res.status);
       if (res.status >= 300) t.first ??= `${what}: ${res.status} ${res.body.slice(0, 200)}`;
       return res;
     },
-    /**
-     * @param {string} what
-     * @param {Json} e
-     */
     fail(what, e) {
       t.requests++;
       t.errors++;
@@ -95,11 +71,7 @@ function machineCpu() {
   }
 }
 
-/**
- * The refusals the apps counted (tm_quota_refusals_total), of one tenant, by limit, summed over `texts`.
- * @param {Json} texts
- * @param {string} tenant
- */
+/** The refusals the apps counted (tm_quota_refusals_total), of one tenant, by limit, summed over `texts`. */
 function refusalsOf(texts, tenant) {
   const byLimit = {};
   for (const text of texts) for (const { labels, value } of samplesOf(text, 'tm_quota_refusals_total')) if (labels.tenant === tenant) count(byLimit, labels.limit, value);
@@ -108,11 +80,6 @@ function refusalsOf(texts, tenant) {
 
 /** B's watch stream of its tenant, read as it comes: when each change's event arrived; reopened from its last id when it ends. */
 class WatchStream {
-  /**
-   * @param {string} resolver
-   * @param {string} tenant
-   * @param {string} key
-   */
   constructor(resolver, tenant, key) {
     Object.assign(this, { resolver, tenant, key });
     this.arrivals = new Map();
@@ -165,11 +132,7 @@ class WatchStream {
   }
 }
 
-/**
- * Tenant B into `b` (so that what exists is cleaned up, even after a failure): its key, routes, endpoint servers and stream.
- * @param {Json} b
- * @param {{ api: Json, resolver: string, token: string, tenant: string, intervalSeconds: number, threshold: number }} options
- */
+/** Tenant B into `b` (so that what exists is cleaned up, even after a failure): its key, routes, endpoint servers and stream. */
 async function startB(b, { api, resolver, token, tenant, intervalSeconds, threshold }) {
   Object.assign(b, { tenant, healthRoutes: Array.from({ length: B.routes }, (_, r) => `${tenant}/svc-${r}/prod`), failoverRoute: `${tenant}/web/prod` });
   const created = await send(`${api}/v1/tenants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ slug: tenant }) });
@@ -197,12 +160,7 @@ async function startB(b, { api, resolver, token, tenant, intervalSeconds, thresh
   b.stream = new WatchStream(resolver, tenant, b.key).open();
 }
 
-/**
- * Whether the resolver answers B's failover route with its primary, every endpoint healthy.
- * @param {string} resolver
- * @param {Json} b
- * @param {Json} [other]
- */
+/** Whether the resolver answers B's failover route with its primary, every endpoint healthy. */
 async function picksPrimary(resolver, b, other = tally()) {
   const res = other.note('failover resolve', await send(`${resolver}/v1/resolve/${b.failoverRoute}`, { headers: b.auth }));
   if (res.status !== 200) return false;
@@ -214,9 +172,6 @@ async function picksPrimary(resolver, b, other = tally()) {
  * B's endpoints that are not healthy now (`lapsed`; the failover route's primary left out: the
  * trials stop it), from the resolver; its routes whose health could not be read (`unread`: the
  * failure is counted in `other`).
- * @param {string} resolver
- * @param {Json} b
- * @param {Json} [other]
  */
 async function notHealthy(resolver, b, other = tally()) {
   const lapsed = [];
@@ -241,14 +196,12 @@ async function notHealthy(resolver, b, other = tally()) {
  * One stage of B's measurements, `seconds` long (longer by a failover trial under way at its end):
  * resolves at `rate` per second on its probed routes, writes at `writeRate` per second timed to their
  * events on its stream, failover trials, its endpoints' health every second.
- * @param {{ api: Json, resolver: string, b: Json, rate: number, writeRate: number, seconds: number, intervalSeconds: number, shouldStop: Json, name: string, say: Json }} options
  */
 async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSeconds, shouldStop, name, say }) {
   const resolve = tally();
   const other = tally();
   const latencies = [];
   const inFlight = new Set();
-  /** @param {number} p */
   const track = (p) => {
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -388,7 +341,6 @@ async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSe
   return stage;
 }
 
-/** @param {number} ms */
 const fmt = (ms) => (ms === null || ms === undefined ? '–' : `${Math.round(ms * 10) / 10} ms`);
 
 /**
@@ -396,8 +348,6 @@ const fmt = (ms) => (ms === null || ms === undefined ? '–' : `${Math.round(ms 
  * its streams), its hanging probes at the quota and one route more, its streams at the quotas and
  * one more on each full key, then its flood: what it was answered, and the child holding its
  * streams and flood.
- * @param {Json} a
- * @param {{ api: Json, resolver: string, token: string, tenant: string, streams: number, floodRate: number, quotas: Json, logFile: string, say: Json }} options
  */
 async function startA(a, { api, resolver, token, tenant, streams, floodRate, quotas, logFile, say }) {
   a.tenant = tenant;
@@ -423,7 +373,6 @@ async function startA(a, { api, resolver, token, tenant, streams, floodRate, quo
     headers: { authorization: `Bearer ${floodKey.key}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  /** @param {Json} res */
   const problem = (res) => {
     try {
       return JSON.parse(res.body).code;
@@ -449,11 +398,7 @@ async function startA(a, { api, resolver, token, tenant, streams, floodRate, quo
   await a.clients.next((m) => m.flooding, 30_000);
 }
 
-/**
- * A's flood counts between two of its totals.
- * @param {Json} before
- * @param {Json} after
- */
+/** A's flood counts between two of its totals. */
 function floodBetween(before, after) {
   const answered = after.answered - before.answered;
   const seconds = after.seconds - before.seconds;
@@ -472,13 +417,11 @@ function floodBetween(before, after) {
 /**
  * The phase: B alone for `seconds`, then A at every limit and B for as long again. A's and B's
  * tenants (and their keys) are deleted at the end, whatever happens.
- * @param {{ api: Json, resolver: string, probers: Json, token: string, tenant: string, seconds: number, rate: number, writeRate: number, floodRate: number, streams: number, quotas: Json, intervalSeconds: number, threshold: number, logFile: string, scrape: Json, shouldStop: Json, say: Json }} options
  */
 export async function noisyNeighbour({ api, resolver, probers, token, tenant, seconds, rate, writeRate, floodRate, streams, quotas, intervalSeconds, threshold, logFile, scrape, shouldStop, say }) {
   const aTenant = `${tenant}-a`;
   const bTenant = `${tenant}-b`;
   const admin = { authorization: `Bearer ${token}` };
-  /** @param {Json} urls */
   const scrapeAll = (urls) => Promise.all(urls.map((u) => scrape(u)));
   const b = { servers: [] };
   const a = { keys: [], hanging: [] };
@@ -491,10 +434,6 @@ export async function noisyNeighbour({ api, resolver, probers, token, tenant, se
       shouldStop,
     });
 
-    /**
-     * @param {string} name
-     * @param {Json} during
-     */
     const stage = async (name, during) => {
       const [before, beforeApps] = [await scrapeAll(probers), await scrapeAll([resolver, api])];
       const reconnects = b.stream.reconnects;
@@ -545,18 +484,14 @@ export async function noisyNeighbour({ api, resolver, probers, token, tenant, se
         })();
         return state;
       },
-      /** @param {Json} state */
       async stop(state) {
         state.on = false;
         await state.loop;
         await state.ready;
         a.clients.send({ count: true });
-        /** @param {Json} [await a.clients.next((m)] */
         const flood = (await a.clients.next((m) => m.count, 30_000)).count;
         const text = await scrape(resolver);
-        /** @param {number} t */
         const streamsGauge = (t) => samplesOf(t, 'tm_resolver_watch_streams')[0]?.value ?? null;
-        /** @param {number} t */
         const closed = (t) => Object.fromEntries(samplesOf(t, 'tm_resolver_watch_streams_closed_total').map((x) => [x.labels.reason, x.value]));
         return {
           flood: floodBetween(state.flood, flood),
@@ -598,10 +533,7 @@ export async function noisyNeighbour({ api, resolver, probers, token, tenant, se
   }
 }
 
-/**
- * What a reader of the results should know: B refused, an event missing, a verdict lapsed, a failover not done; A not limited.
- * @param {number} n
- */
+/** What a reader of the results should know: B refused, an event missing, a verdict lapsed, a failover not done; A not limited. */
 export function noisyWarnings(n) {
   const out = [];
   for (const s of n.stages) {

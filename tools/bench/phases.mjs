@@ -8,10 +8,20 @@ import { summarizeLatencies } from './report.cjs';
 
 /** @typedef {import('./report.cjs').Json} Json */
 
-const require = createRequire(import.meta.url);
-const autocannon = require('autocannon');
+/**
+ * What the bench uses of an autocannon run (the package has no types of its own): it stops, reports
+ * each response and resolves with the run's totals.
+ * @typedef {PromiseLike<Json> & { stop(): void, on(event: 'response', listener: OnResponse): void }} Cannon
+ */
+/** @typedef {(client: unknown, status: number, bytes: number, ms: number) => void} OnResponse */
 
-/** The autocannon run in progress, so that Ctrl-C can stop it. */
+const requireCjs = createRequire(import.meta.url);
+const autocannon = /** @type {(options: Json) => Cannon} */ (requireCjs('autocannon'));
+
+/**
+ * The autocannon run in progress, so that Ctrl-C can stop it.
+ * @type {Cannon | undefined}
+ */
 let current;
 export function stopLoad() {
   current?.stop();
@@ -19,7 +29,7 @@ export function stopLoad() {
 
 /**
  * @param {Json} options
- * @param {Json} onResponse
+ * @param {OnResponse} [onResponse]
  */
 function cannon(options, onResponse) {
   const instance = autocannon({ ...options, renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
@@ -35,14 +45,14 @@ function cannon(options, onResponse) {
  * answered, for `duration` seconds after `warmup` seconds that are not counted. `path(i)` names the
  * i-th request's path; `body(i)` its body. Latency of every 2xx answer is kept (autocannon's own
  * histogram rounds to whole milliseconds), so percentiles are exact.
- * @param {{ url: string, connections: number, duration: number, warmup: number, headers: Json, method?: string, path: string, body: string }} options
+ * @param {{ url: string, connections: number, duration: number, warmup: number, headers: Record<string, string>, method?: string, path: (i: number) => string, body?: (i: number) => string }} options
  */
 export async function load({ url, connections, duration, warmup, headers, method = 'GET', path, body }) {
   let n = 0;
   const requests = [
     {
       method,
-      setupRequest: (req) => {
+      setupRequest: (/** @type {Json} */ req) => {
         const i = n++;
         return body ? { ...req, path: path(i), body: body(i) } : { ...req, path: path(i) };
       },
@@ -50,7 +60,9 @@ export async function load({ url, connections, duration, warmup, headers, method
   ];
   const options = { url, connections, headers, requests };
   if (warmup > 0) await cannon({ ...options, duration: warmup });
+  /** @type {number[]} */
   const latencies = [];
+  /** @type {Record<number, number>} */
   const statuses = {};
   const result = await cannon({ ...options, duration }, (_client, status, _bytes, ms) => {
     statuses[status] = (statuses[status] ?? 0) + 1;
@@ -76,14 +88,17 @@ const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 /**
  * One HTTP request on a keep-alive connection: { status, headers, body }.
  * @param {string} url
- * @param {{ method?: string, headers?: Json, body: string }} [options]
+ * @param {{ method?: string, headers?: Record<string, string>, body?: string }} [options]
+ * @returns {Promise<{ status: number, headers: import('node:http').IncomingHttpHeaders, body: string }>}
  */
 export function call(url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent, timeout: 10_000 }, (res) => {
+      /** @type {Buffer[]} */
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      // A client's response always has a status code (the type allows none for a server's request).
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
@@ -108,9 +123,9 @@ function problemDetail(body) {
 
 /**
  * PUT a route's URL through the command API; its revision.
- * @param {Json} api
+ * @param {string} api
  * @param {string} token
- * @param {Json} route
+ * @param {string} route
  * @param {string} url
  */
 export async function putRoute(api, token, route, url) {
@@ -125,9 +140,10 @@ export async function putRoute(api, token, route, url) {
 
 /**
  * A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }.
- * @param {Json} api
+ * @param {string} api
  * @param {string} token
- * @param {{ name: string, tenant: string, scopes: Json }} options
+ * @param {{ name: string, tenant: string, scopes: string[] }} options
+ * @returns {Promise<{ id: string, key: string }>}
  */
 export async function createKey(api, token, { name, tenant, scopes }) {
   const res = await call(`${api}/v1/api-keys`, {
@@ -142,7 +158,7 @@ export async function createKey(api, token, { name, tenant, scopes }) {
 
 /**
  * Deletes (revokes) a stored key; a failure is ignored (cleanup).
- * @param {Json} api
+ * @param {string} api
  * @param {string} token
  * @param {string} id
  */
@@ -156,13 +172,15 @@ export async function deleteKey(api, token, id) {
  * `pollMs` or 5% of the time waited so far if longer, until an answer carries its revision (or a
  * later one). Measured: from the PUT's answer
  * to that GET's answer. Writes cycle through `routes`. A write that fails is counted, not retried.
- * @param {{ api: Json, resolver: string, token: string, routes: number, writes: number, rate: number, pollMs: number, timeoutMs: number, shouldStop: Json }} options
+ * @param {{ api: string, resolver: string, token: string, routes: string[], writes: number, rate: number, pollMs: number, timeoutMs: number, shouldStop: () => boolean }} options
  */
 export async function convergence({ api, resolver, token, routes, writes, rate, pollMs, timeoutMs, shouldStop }) {
   const auth = { authorization: `Bearer ${token}` };
+  /** @type {number[]} */
   const deltas = [];
   let timedOut = 0;
   let lateStarts = 0;
+  /** @type {string[]} */
   const failures = [];
   const interval = 1000 / rate;
   /** @param {number} i */
@@ -172,7 +190,7 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
     try {
       revision = await putRoute(api, token, route, `https://c${i}-${Date.now().toString(36)}.bench.internal/`);
     } catch (e) {
-      return void failures.push(e.message);
+      return void failures.push(e instanceof Error ? e.message : String(e));
     }
     const answered = performance.now();
     for (;;) {
@@ -186,6 +204,7 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
     }
   };
   const started = performance.now();
+  /** @type {Promise<void>[]} */
   const running = [];
   for (let i = 0; i < writes && !shouldStop(); i++) {
     const due = started + i * interval;
@@ -216,8 +235,8 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
 
 /**
  * Relay publish latency between two scrapes of its /metrics, from its histogram.
- * @param {Json} beforeText
- * @param {Json} afterText
+ * @param {string} beforeText
+ * @param {string} afterText
  */
 export function publishLatency(beforeText, afterText) {
   const name = 'tm_relay_publish_latency_seconds';

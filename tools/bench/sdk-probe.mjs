@@ -21,7 +21,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
   },
 });
-const routes = values.routes.split(',');
+const routes = (values.routes ?? '').split(',');
 const tm = new TrafficManagerClient({ resolverUrl: values.resolver, commandUrl: values.api, apiKey: values.token, timeoutMs: 10_000 });
 tm.on('error', () => undefined);
 
@@ -54,6 +54,7 @@ const lookups = { perSecond: Math.round(n / seconds), memoryHits: hits, lookups:
 // 2. Convergence into memory.
 const writes = Number(values.writes);
 const rate = Number(values.rate);
+/** @type {number[]} */
 const deltas = [];
 let failed = 0;
 let timedOut = 0;

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The watch soak of `npm run bench` (tools/bench/run.mjs): the resolver's memory with many watch
 // streams open, some of whose clients never read, while writes flow for minutes.
 //   1. Tenants of the soak, each with one route and a stored key bound to it (routes:read), so the
@@ -15,8 +16,6 @@ import { createKey, deleteKey, putRoute } from './phases.mjs';
 import { forkClients, sleep } from './processes.mjs';
 import { memoryTrend } from './report.cjs';
 
-/** @typedef {import('./report.cjs').Json} Json */
-
 const SAMPLE_MS = 10_000;
 /** A delivery later than this after its write's answer counts as missing (soak-clients.mjs). */
 export const DELIVERY_GRACE_MS = 30_000;
@@ -29,7 +28,6 @@ export function tcpSockstat() {
     const line = readFileSync('/proc/net/sockstat', 'utf8')
       .split('\n')
       .find((l) => l.startsWith('TCP:'));
-    /** @param {string} name */
     const field = (name) => Number(new RegExp(`\\b${name} (\\d+)`).exec(line)?.[1] ?? NaN);
     return { inuse: field('inuse'), orphan: field('orphan'), timeWait: field('tw'), memoryBytes: field('mem') * pageSize() };
   } catch {
@@ -51,9 +49,6 @@ function pageSize() {
  * The resolver's memory once streams have opened: the median resident size of `n` scrapes a second
  * apart, and the smallest used heap among them (the closest to what is live: garbage of the opening
  * waits for a collection).
- * @param {Json} scrape
- * @param {string} resolver
- * @param {number} [n]
  */
 async function settledMemory(scrape, resolver, n = 5) {
   const taken = [];
@@ -66,14 +61,7 @@ async function settledMemory(scrape, resolver, n = 5) {
   return { residentBytes: resident, heapBytes: Math.min(...taken.map((t) => t.heapBytes)), streams: taken.at(-1).streams };
 }
 
-/**
- * Waits until the resolver's stream gauge reaches `streams`; the gauge.
- * @param {Json} scrape
- * @param {string} resolver
- * @param {number} streams
- * @param {number} timeoutMs
- * @param {Json} shouldStop
- */
+/** Waits until the resolver's stream gauge reaches `streams`; the gauge. */
 async function streamsReach(scrape, resolver, streams, timeoutMs, shouldStop) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -88,7 +76,6 @@ async function streamsReach(scrape, resolver, streams, timeoutMs, shouldStop) {
  * them never read; then `rate` writes per second for `minutes`. The resolver's memory is taken in
  * steps as the streams open (and once the first round of non-readers has been cut), and sampled
  * every 10 s during the writes.
- * @param {{ api: Json, resolver: string, token: string, tenant: string, tenantCount: number, streams: number, nonReaders: number, rate: number, minutes: number, logFile: string, scrape: Json, shouldStop: Json, say: Json }} options
  */
 export async function watchSoak({ api, resolver, token, tenant, tenantCount, streams, nonReaders, rate, minutes, logFile, scrape, shouldStop, say }) {
   const perTenant = streams / tenantCount;
@@ -102,10 +89,6 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
     tenants[i] = { slug: slugs[i], ...(await createKey(api, token, { name: `bench soak ${slugs[i]}`, tenant: slugs[i], scopes: ['routes:read'] })) };
   });
   const steps = [];
-  /**
-   * @param {string} label
-   * @param {Json} m
-   */
   const step = (label, m) => {
     steps.push({ label, residentBytes: m.residentBytes, heapBytes: m.heapBytes, streams: m.streams });
     say(`  ${label}: ${m.streams} streams, resident ${mb(m.residentBytes)}, heap ${mb(m.heapBytes)}`);
@@ -248,9 +231,6 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
   }
 }
 
-/** @param {number} bytes */
 const mb = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–');
-/** @param {number} bytes */
 const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–');
-/** @param {Json} s */
 const formatT = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;

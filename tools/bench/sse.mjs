@@ -2,11 +2,11 @@
 // between two blank lines) out, with the two fields they need: the event's name and its `id` line.
 
 /** @typedef {import('./report.cjs').Json} Json */
-
 /**
  * A reader of one stream: feed it the response's chunks (as UTF-8 strings); it calls
  * `onBlock(event, id)` for each complete block, `id` undefined when the block has no `id` line.
- * @param {Json} onBlock
+ * @param {(event: string, id: string | undefined) => void} onBlock
+ * @returns {(chunk: string) => void}
  */
 export function sseReader(onBlock) {
   let buffer = '';

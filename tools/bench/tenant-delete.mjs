@@ -11,8 +11,6 @@ import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { call, putRoute } from './phases.mjs';
 
-/** @typedef {import('./report.cjs').Json} Json */
-
 const require = createRequire(import.meta.url);
 const { Client } = require('pg');
 const { summarizeLatencies } = require('./report.cjs');
@@ -55,12 +53,13 @@ await db.query('VACUUM ANALYZE endpoints');
 
 // Each writer PUTs its own tenant's 20 routes in turn (created first, so that every measured PUT is an update).
 /**
- * @param {Json} w
+ * @param {number} w
  * @param {number} i
  */
 const writerRoute = (w, i) => `${doomed}-w${w}/web/env-${i % 20}`;
 for (let w = 0; w < writers; w++) for (let i = 0; i < 20; i++) await putRoute(values.api, token, writerRoute(w, i), `https://seed.bench.internal/${i}`);
 
+/** @type {Array<[number, number]>} */
 const samples = []; // [start, end] in ms of performance.now()
 let failures = 0;
 let stop = false;
@@ -95,7 +94,7 @@ const { rows } = await db.query(
 for (let w = 0; w < writers; w++) await call(`${values.api}/v1/tenants/${doomed}-w${w}`, { method: 'DELETE', headers: auth });
 await db.end();
 
-/** @param {Json} list */
+/** @param {Array<[number, number]>} list */
 const summary = (list) => {
   const { samples: n, latencyMs } = summarizeLatencies(list.map(([s, e]) => e - s));
   return { puts: n, p50: latencyMs.p50, p99: latencyMs.p99, max: latencyMs.max };
