@@ -74,9 +74,4 @@ export default [
       '@typescript-eslint/no-unused-vars': ['warn', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  {
-    // The bench's files not yet typed say so at their top (`// @ts-nocheck: why`); the others are checked.
-    files: ['tools/bench/**/*.mjs'],
-    rules: { '@typescript-eslint/ban-ts-comment': ['error', { 'ts-nocheck': 'allow-with-description' }] },
-  },
 ];
