@@ -400,7 +400,7 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
 
     it('.dockerignore keeps local state out of the build context', () => {
       const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-      for (const entry of ['.git', 'dist', '.data', '.nx', 'bench/results/raw']) expect(ignored).toContain(entry);
+      for (const entry of ['.git', 'dist', '.data', '.nx', 'tools/bench/results/raw']) expect(ignored).toContain(entry);
       expect(ignored.some((l) => l === 'node_modules' || l === '**/node_modules')).toBe(true);
     });
   });

@@ -9,14 +9,19 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
+/** @typedef {import('./report.cjs').Json} Json */
+
 const require = createRequire(import.meta.url);
 const Fastify = require('fastify');
 
 const token = process.env.BENCH_TOKEN;
 if (!token) throw new Error('baseline: BENCH_TOKEN is required');
 /** "tenant/service/environment" -> { body, headers } as the resolver answered a hit. */
-const answers = new Map(Object.entries(JSON.parse(readFileSync(process.env.BENCH_ANSWERS, 'utf8'))));
+const answersFile = process.env.BENCH_ANSWERS;
+if (!answersFile) throw new Error('baseline: BENCH_ANSWERS is required');
+const answers = new Map(Object.entries(JSON.parse(readFileSync(answersFile, 'utf8'))));
 
+/** @param {string} s */
 const sha256 = (s) => createHash('sha256').update(s, 'utf8').digest();
 const bearer = /^Bearer +([^\s]+) *$/i;
 
@@ -27,7 +32,7 @@ app.get('/v1/resolve/:tenant/:service/:environment', (request, reply) => {
   if (!match || !timingSafeEqual(sha256(match[1]), sha256(token))) {
     return reply.code(401).header('www-authenticate', 'Bearer realm="traffic-manager"').send({ status: 401 });
   }
-  const { tenant, service, environment } = request.params;
+  const { tenant, service, environment } = /** @type {{ tenant: string, service: string, environment: string }} */ (request.params);
   const answer = answers.get(`${tenant}/${service}/${environment}`);
   if (!answer) return reply.code(404).send({ status: 404 });
   // The resolver's whole body (endpoints and failOpen included), serialised on every answer as it is.
@@ -35,7 +40,7 @@ app.get('/v1/resolve/:tenant/:service/:environment', (request, reply) => {
 });
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) });
-process.stdout.write(`${JSON.stringify({ port: app.server.address().port })}\n`);
+process.stdout.write(`${JSON.stringify({ port: /** @type {import('node:net').AddressInfo} */ (app.server.address()).port })}\n`);
 const stop = () => app.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // Tenant A of the noisy-neighbour phase (tools/bench/noisy.mjs), in a process of its own so that its
 // flood does not share an event loop with the bench timing tenant B:
 //   - watch streams that never read: raw sockets that send the request, read the answer's first

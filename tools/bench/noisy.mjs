@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The noisy-neighbour phase of `npm run bench` (tools/bench/run.mjs): an honest tenant B measured
 // alone, then beside a tenant A that runs every abuse at once (docs/guarantees.md, "Tenancy: limits
 // and revocation"). The scene of e2e/src/noisy-neighbour.e2e-spec.ts, at the stack's own limits,

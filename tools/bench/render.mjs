@@ -1,7 +1,7 @@
 // Renders a bench run's results again with the report of this checkout (report.cjs is pure): what
 // the report derives from the measurements (the soak's verdicts, the goals) is derived again, and
-// results.{json,md,svg} are written beside the input; with --latest, bench/results/latest.* too.
-//   node tools/bench/render.mjs bench/results/raw/<time>/results.json [--latest] [--note "why"]
+// results.{json,md,svg} are written beside the input; with --latest, tools/bench/results/latest.* too.
+//   node tools/bench/render.mjs tools/bench/results/raw/<time>/results.json [--latest] [--note "why"]
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -30,7 +30,7 @@ if (values.note) {
   results.warnings = [...(results.warnings ?? []), `Rendered again on ${new Date().toISOString().slice(0, 10)} with the report of commit ${commit}: ${values.note}`];
 }
 const files = { json: `${JSON.stringify(results, null, 2)}\n`, md: renderMarkdown(results), svg: renderSvg(results) };
-const folders = [dirname(input), ...(values.latest ? [join(import.meta.dirname, '..', '..', 'bench', 'results')] : [])];
+const folders = [dirname(input), ...(values.latest ? [join(import.meta.dirname, 'results')] : [])];
 for (const folder of folders) {
   for (const [ext, content] of Object.entries(files)) writeFileSync(join(folder, `${folder === dirname(input) ? 'results' : 'latest'}.${ext}`), content);
 }

@@ -3,6 +3,18 @@
 // CommonJS (the other bench files are ESM) so that jest, which runs CommonJS here, can load it.
 'use strict';
 
+/**
+ * A part of the results JSON (the whole, a phase, a sample): `any` by design. run.mjs builds it phase
+ * by phase and render.mjs reads it back from the files of earlier runs, which may lack what later
+ * runs add, so the renderers check what they read (`?.`, `??`) rather than trust a type.
+ * @typedef {Record<string, any>} Json
+ */
+/** @typedef {Array<[number, number | null]>} Distribution [percentile, ms] pairs, ms null when there were no samples. */
+/**
+ * One goal of the bench, as evaluateGoals reports it.
+ * @typedef {{ id: string, short: string, label: string, target: string, measured: string, brief?: string, met: boolean | null }} Goal
+ */
+
 /** Percentiles kept per load phase for the latency chart (100 is the maximum). */
 const DISTRIBUTION_PERCENTILES = [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100];
 
@@ -29,7 +41,12 @@ const GOALS = {
   policyCostPercent: 10,
 };
 
-/** Nearest-rank percentile (p from 0 to 100) of ascending samples; NaN when there are none. */
+/**
+ * Nearest-rank percentile (p from 0 to 100) of ascending samples; NaN when there are none.
+ * @param {ArrayLike<number>} sorted
+ * @param {number} p
+ * @returns {number}
+ */
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   if (p <= 0) return sorted[0];
@@ -37,11 +54,16 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
+/** @param {number} x */
 const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 
-/** p50/p90/p99/p99.9/max and the distribution (for the chart) of latencies in ms, in any order. */
+/**
+ * p50/p90/p99/p99.9/max and the distribution (for the chart) of latencies in ms, in any order.
+ * @param {ArrayLike<number>} values
+ */
 function summarizeLatencies(values) {
   const sorted = Float64Array.from(values).sort();
+  /** @param {number} p */
   const at = (p) => round3(percentile(sorted, p));
   return {
     samples: sorted.length,
@@ -68,7 +90,10 @@ function summarizeLatencies(values) {
  */
 const SOAK_RULE = { risePercent: 20, quietRisePercent: 5, collectionDropPercent: 25, minSamples: 6 };
 
-/** Least-squares slope of y over x ([[x, y], ...]); NaN with fewer than two distinct x. */
+/**
+ * Least-squares slope of y over x ([[x, y], ...]); NaN with fewer than two distinct x.
+ * @param {Array<[number, number]>} points
+ */
 function leastSquaresSlope(points) {
   const n = points.length;
   if (n < 2) return NaN;
@@ -83,6 +108,7 @@ function leastSquaresSlope(points) {
   return sxx === 0 ? NaN : sxy / sxx;
 }
 
+/** @param {number} x */
 const round1 = (x) => (Number.isFinite(x) ? Math.round(x * 10) / 10 : null);
 
 /** The rule in words, for the report. */
@@ -100,6 +126,9 @@ function soakRuleText(rule = SOAK_RULE) {
  * and last floors, or the first and last samples when no collection shows), how far the second is
  * above the first, and the collections seen; the least-squares slope of the second half (MB per
  * hour, 1 MB = 10^6 bytes: for information); `verdict` "flat" or "growing", or null with the `reason`.
+ * @param {Json[] | undefined} samples
+ * @param {string} [key]
+ * @param {typeof SOAK_RULE} [rule]
  */
 function memoryTrend(samples, key = 'residentBytes', rule = SOAK_RULE) {
   const series = (samples ?? []).filter((s) => Number.isFinite(s[key]) && Number.isFinite(s.t));
@@ -112,6 +141,7 @@ function memoryTrend(samples, key = 'residentBytes', rule = SOAK_RULE) {
     const before = series[first + i - 1];
     return before !== undefined && s.heapBytes <= before.heapBytes * (1 - rule.collectionDropPercent / 100);
   });
+  /** @param {Json | undefined} s */
   const point = (s) => (s ? { t: s.t, bytes: s[key] } : null);
   const [from, to] = floors.length === 0 ? [half[0], last] : [floors[0], floors[floors.length - 1]];
   const risePercent = ((to[key] - from[key]) / from[key]) * 100;
@@ -138,7 +168,11 @@ function memoryTrend(samples, key = 'residentBytes', rule = SOAK_RULE) {
   };
 }
 
-/** Goals of the benchmark issue: measured, never asserted. `met` is null when not measured. */
+/**
+ * Goals of the benchmark issue: measured, never asserted. `met` is null when not measured.
+ * @param {Json} results
+ * @returns {Goal[]}
+ */
 function evaluateGoals(results) {
   const { hits, baseline, writes } = results.phases ?? {};
   const convergence = results.convergence;
@@ -217,14 +251,20 @@ function evaluateGoals(results) {
   ];
 }
 
-/** B's requests refused (any answer not 2xx) or failed, of one stage of the noisy-neighbour phase. */
+/**
+ * B's requests refused (any answer not 2xx) or failed, of one stage of the noisy-neighbour phase.
+ * @param {Json} s
+ */
 const noisyRefused = (s) => s.resolve.refused + s.other.refused;
+/** @param {Json} s */
 const noisyRequests = (s) => s.resolve.requests + s.other.requests;
 
 /**
  * The noisy-neighbour phase's goals (the issue's: B never refused, every event arrives, no verdict
  * lapses, the failover happens), each with A beside B and, in parentheses, without A; met when it
  * holds in both stages.
+ * @param {Json | undefined} n
+ * @returns {Goal[]}
  */
 function noisyGoals(n) {
   const goals = [
@@ -235,6 +275,7 @@ function noisyGoals(n) {
   ];
   if (n === undefined) return goals.map(({ what, ...g }) => ({ ...g, label: `noisy neighbour: ${what}`, measured: 'not measured', met: null }));
   const [without, withA] = n.stages;
+  /** @type {Record<string, (s: Json) => { brief: string, full: string, met: boolean | null }>} */
   const figures = {
     'noisy-refused': (s) => ({ brief: formatCount(noisyRefused(s)), full: `${formatCount(noisyRefused(s))} of ${formatCount(noisyRequests(s))}`, met: noisyRefused(s) === 0 }),
     'noisy-events': (s) => ({ brief: formatCount(s.watch.missing), full: `${formatCount(s.watch.missing)} of ${formatCount(s.watch.writes)}`, met: s.watch.missing === 0 && s.watch.writes > 0 }),
@@ -264,14 +305,21 @@ function noisyGoals(n) {
   });
 }
 
-/** "the floors after the collections at 5:22 and 9:23: 409.1 MB → 340.4 MB (-16.8%, bound 20%)" */
+/**
+ * "the floors after the collections at 5:22 and 9:23: 409.1 MB → 340.4 MB (-16.8%, bound 20%)"
+ * @param {Json} m
+ */
 function comparedLine(m) {
   if (!m.from || !m.to) return m.collections === 1 ? `one collection (${formatClock(m.from?.t ?? 0)}), ${formatMB(m.from?.bytes)} after it` : 'nothing compared';
   const what = m.collections > 0 ? `the floors after the collections at ${formatClock(m.from.t)} and ${formatClock(m.to.t)}` : `no collection: ${formatClock(m.from.t)} and ${formatClock(m.to.t)}`;
   return `${what}: ${formatMB(m.from.bytes)} → ${formatMB(m.to.bytes)} (${signed(m.risePercent)}%, bound ${m.boundPercent}%)`;
 }
 
-/** The soak's goal: the resolver's resident memory flat (SOAK_RULE). */
+/**
+ * The soak's goal: the resolver's resident memory flat (SOAK_RULE).
+ * @param {Json | undefined} w
+ * @returns {Goal}
+ */
 function soakGoal(w) {
   const id = 'soak-memory';
   const short = 'soak memory';
@@ -290,14 +338,21 @@ function soakGoal(w) {
   };
 }
 
-/** The prober's goal: no honest endpoint leaves healthy, with or without the hostile tenant. */
+/**
+ * The prober's goal: no honest endpoint leaves healthy, with or without the hostile tenant.
+ * @param {Json | undefined} p
+ * @returns {Goal}
+ */
 function honestHealthGoal(p) {
   const id = 'prober-honest-health';
   const short = 'honest health';
   const target = '0 honest endpoints leave healthy';
   if (p === undefined) return { id, short, label: 'prober: honest endpoints while a hostile tenant’s probes hang', target, measured: 'not measured', met: null };
-  const left = p.stages.map((s) => s.honestLeftHealthy);
-  const polled = p.stages.every((s) => s.healthPolls > 0);
+  /** @type {Json[]} */
+  const stages = p.stages;
+  /** @type {number[]} */
+  const left = stages.map((s) => s.honestLeftHealthy);
+  const polled = stages.every((s) => s.healthPolls > 0);
   return {
     id,
     short,
@@ -308,22 +363,35 @@ function honestHealthGoal(p) {
   };
 }
 
+/** @param {number} x */
 const signed = (x) => (x > 0 ? `+${x}` : String(x));
 
+/** @param {number | undefined} bytes */
 function formatMB(bytes) {
-  return Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–';
+  return typeof bytes === 'number' && Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–';
 }
 
+/** @param {number | undefined} bytes */
 function formatKiB(bytes) {
-  return Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–';
+  return typeof bytes === 'number' && Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–';
 }
 
-/** m:ss */
+/**
+ * m:ss
+ * @param {number} seconds
+ */
 function formatClock(seconds) {
   return `${Math.floor(seconds / 60)}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
 }
 
-/** The failover goal of one kind of answer: p99 within interval × threshold + 100 ms, no trial missed. */
+/**
+ * The failover goal of one kind of answer: p99 within interval × threshold + 100 ms, no trial missed.
+ * @param {Json | undefined} f
+ * @param {string} kind
+ * @param {string} id
+ * @param {string} label
+ * @returns {Goal}
+ */
 function failoverGoal(f, kind, id, label) {
   if (f === undefined) return { id, short: id, label, target: 'interval × threshold + 100 ms', measured: 'not measured', met: null };
   const r = f[kind];
@@ -337,7 +405,10 @@ function failoverGoal(f, kind, id, label) {
   };
 }
 
-/** " (N writes never seen, N writes failed)" or "" */
+/**
+ * " (N writes never seen, N writes failed)" or ""
+ * @param {Json} c
+ */
 function convergenceTrouble(c) {
   const parts = [];
   if (c.timedOut) parts.push(`${c.timedOut} writes never seen`);
@@ -345,6 +416,7 @@ function convergenceTrouble(c) {
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
+/** @param {number | null | undefined} ms */
 function formatMs(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
   if (ms < 10) return `${ms.toFixed(2)} ms`;
@@ -352,15 +424,18 @@ function formatMs(ms) {
   return `${Math.round(ms).toLocaleString('en-US')} ms`;
 }
 
+/** @param {number} n */
 function formatCount(n) {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** @param {boolean | null} met */
 function verdict(met) {
   if (met === null) return 'not measured';
   return met ? '**met**' : '**missed**';
 }
 
+/** @param {Json | undefined} cache */
 function cacheNote(cache) {
   if (!cache) return '';
   const total = Object.values(cache).reduce((a, b) => a + b, 0);
@@ -372,18 +447,23 @@ function cacheNote(cache) {
     .join(', ');
 }
 
+/** @param {Json} phase */
 function errorsNote(phase) {
   const bad = (phase.non2xx ?? 0) + (phase.errors ?? 0) + (phase.timeouts ?? 0);
   return bad === 0 ? '' : `${formatCount(phase.non2xx)} non-2xx, ${formatCount(phase.errors)} errors, ${formatCount(phase.timeouts ?? 0)} timeouts`;
 }
 
-/** The one-line description of the machine and the run. */
+/**
+ * The one-line description of the machine and the run.
+ * @param {Json} results
+ */
 function machineLine(results) {
   const m = results.machine;
   const git = results.git?.commit ? `commit ${results.git.commit.slice(0, 10)}${results.git.dirty ? ' (with uncommitted changes)' : ''}` : 'commit unknown';
   return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${git}`;
 }
 
+/** @param {Json} results */
 function phaseRows(results) {
   const rows = [];
   const p = results.phases ?? {};
@@ -502,13 +582,21 @@ function phaseRows(results) {
   return rows;
 }
 
+/**
+ * @param {string} label
+ * @param {Json} ms
+ */
 function relayRow(label, ms) {
   return [label, '', formatMs(ms.p50), formatMs(ms.p99), '', '', `${formatCount(ms.events)} events; from the relay's histogram (interpolated in its buckets)`];
 }
 
+/** @param {unknown} s */
 const cell = (s) => String(s).replace(/\|/g, '\\|');
 
-/** The Markdown report: the measurements side by side, then the goals. */
+/**
+ * The Markdown report: the measurements side by side, then the goals.
+ * @param {Json} results
+ */
 function renderMarkdown(results) {
   const s = results.settings;
   const lines = [];
@@ -545,13 +633,21 @@ function renderMarkdown(results) {
   return lines.join('\n') + '\n';
 }
 
-/** Every `every`-th sample, and always the last one. */
+/**
+ * Every `every`-th sample, and always the last one.
+ * @template T
+ * @param {T[]} samples
+ * @param {number} most
+ */
 function thinned(samples, most) {
   const every = Math.max(1, Math.ceil(samples.length / most));
   return samples.filter((_, i) => i % every === 0 || i === samples.length - 1);
 }
 
-/** The soak's memory: the steps as streams open, the samples (about one a minute) and the verdict. */
+/**
+ * The soak's memory: the steps as streams open, the samples (about one a minute) and the verdict.
+ * @param {Json} w
+ */
 function soakSection(w) {
   const lines = [];
   lines.push(`### Watch soak: the resolver's memory`);
@@ -564,6 +660,7 @@ function soakSection(w) {
   lines.push('');
   lines.push('| when | streams | resident | heap | per stream added |');
   lines.push('| --- | ---: | ---: | ---: | --- |');
+  /** @type {Json[]} */
   const steps = w.memorySteps ?? [];
   const perStream = [
     '',
@@ -600,7 +697,10 @@ function soakSection(w) {
   return lines;
 }
 
-/** The prober with a hostile tenant: one row per stage. */
+/**
+ * The prober with a hostile tenant: one row per stage.
+ * @param {Json} p
+ */
 function proberSection(p) {
   const lines = [];
   lines.push('### Prober with a hostile tenant');
@@ -625,16 +725,25 @@ function proberSection(p) {
   return lines;
 }
 
-/** "200 ×30,000, 429 ×60,000", or "none". */
+/**
+ * "200 ×30,000, 429 ×60,000", or "none".
+ * @param {Record<string, number>} counts
+ */
 function tallyText(counts) {
   const entries = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
   return entries.length ? entries.map(([k, n]) => `${k} ×${formatCount(n)}`).join(', ') : 'none';
 }
 
-/** p50 / p99 / max of a latency summary. */
+/**
+ * p50 / p99 / max of a latency summary.
+ * @param {Json} ms
+ */
 const threeMs = (ms) => `${formatMs(ms.p50)} / ${formatMs(ms.p99)} / ${formatMs(ms.max)}`;
 
-/** The noisy-neighbour phase: B's figures without A beside those with A, then what A did and was answered. */
+/**
+ * The noisy-neighbour phase: B's figures without A beside those with A, then what A did and was answered.
+ * @param {Json} n
+ */
 function noisySection(n) {
   const [without, withA] = n.stages;
   const b = n.b;
@@ -653,6 +762,11 @@ function noisySection(n) {
   lines.push('');
   lines.push('| tenant B | without A | with A | goal |');
   lines.push('| --- | ---: | ---: | --- |');
+  /**
+   * @param {string} label
+   * @param {(s: Json) => unknown} f
+   * @param {string} [goal]
+   */
   const row = (label, f, goal = '') => lines.push(`| ${cell(label)} | ${cell(f(without))} | ${cell(f(withA))} | ${cell(goal)} |`);
   row('stage length', (s) => `${s.seconds} s`);
   row('resolves answered per second', (s) => String(s.resolve.perSecond));
@@ -674,7 +788,7 @@ function noisySection(n) {
   const d = withA.a ?? {};
   const flood = d.flood;
   const refusal = a.flood.total.refusal;
-  const overStreams = a.streams.overQuota.map((o) => `${o.quota}: ${o.status}${o.code ? ` ${o.code}` : ''}`);
+  const overStreams = a.streams.overQuota.map((/** @type {Json} */ o) => `${o.quota}: ${o.status}${o.code ? ` ${o.code}` : ''}`);
   lines.push('| tenant A | answered |');
   lines.push('| --- | --- |');
   lines.push(
@@ -705,21 +819,40 @@ function noisySection(n) {
 // ---------------------------------------------------------------------------------------------
 // SVG
 
+/** @param {unknown} s */
 function escapeXml(s) {
-  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
+  return String(s).replace(/[&<>"']/g, (c) => /** @type {Record<string, string>} */ ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]);
 }
 
+/** @param {number} x */
 const fmt = (x) => (Math.round(x * 10) / 10).toString();
 
+/**
+ * @param {number} x
+ * @param {number} y
+ * @param {unknown} content
+ * @param {string} [attrs]
+ */
 function text(x, y, content, attrs = '') {
   return `<text x="${fmt(x)}" y="${fmt(y)}"${attrs ? ' ' + attrs : ''}>${escapeXml(content)}</text>`;
 }
 
+/**
+ * @param {number} x1
+ * @param {number} y1
+ * @param {number} x2
+ * @param {number} y2
+ * @param {string} attrs
+ */
 function line(x1, y1, x2, y2, attrs) {
   return `<line x1="${fmt(x1)}" y1="${fmt(y1)}" x2="${fmt(x2)}" y2="${fmt(y2)}" ${attrs}/>`;
 }
 
-/** A round step (1, 2 or 5 times a power of ten) giving about `count` ticks over [0, max]. */
+/**
+ * A round step (1, 2 or 5 times a power of ten) giving about `count` ticks over [0, max].
+ * @param {number} max
+ * @param {number} [count]
+ */
 function niceStep(max, count = 5) {
   if (!(max > 0)) return 1;
   const raw = max / count;
@@ -728,7 +861,11 @@ function niceStep(max, count = 5) {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * power;
 }
 
-/** Ticks 1, 2, 5 times powers of ten within [lo, hi]. */
+/**
+ * Ticks 1, 2, 5 times powers of ten within [lo, hi].
+ * @param {number} lo
+ * @param {number} hi
+ */
 function logTicks(lo, hi) {
   const ticks = [];
   for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
@@ -740,10 +877,17 @@ function logTicks(lo, hi) {
   return ticks;
 }
 
+/** @param {number} v */
 function tickLabel(v) {
   return v >= 1000 ? `${v / 1000}k` : String(v);
 }
 
+/**
+ * @param {Json} results
+ * @param {number} x0
+ * @param {number} y0
+ * @param {number} width
+ */
 function throughputPanel(results, x0, y0, width) {
   const out = [];
   const p = results.phases ?? {};
@@ -759,6 +903,7 @@ function throughputPanel(results, x0, y0, width) {
     const max = Math.max(...reads.map((ph) => p[ph.key].requestsPerSecond), p.baseline ? p.baseline.requestsPerSecond : 0);
     const step = niceStep(max, 6);
     const top = Math.ceil(max / step) * step;
+    /** @param {number} v */
     const sx = (v) => barX + (v / top) * barW;
     const axisY = y + reads.length * rowH + 4;
     for (let v = 0; v <= top + 1e-9; v += step) {
@@ -785,6 +930,7 @@ function throughputPanel(results, x0, y0, width) {
     const max = Math.max(writes.requestsPerSecond, GOALS.putsPerSecond) * 1.1;
     const step = niceStep(max, 5);
     const top = Math.ceil(max / step) * step;
+    /** @param {number} v */
     const sx = (v) => barX + (v / top) * barW;
     out.push(text(barX - 8, y + 15, `writes, ${writes.connections} clients`, 'class="label" text-anchor="end"'));
     out.push(`<rect x="${fmt(barX)}" y="${fmt(y + 3)}" width="${fmt(Math.max(1, sx(writes.requestsPerSecond) - barX))}" height="${rowH - 8}" fill="#059669"/>`);
@@ -803,11 +949,21 @@ function throughputPanel(results, x0, y0, width) {
   return { svg: out.join('\n'), bottom: y };
 }
 
-/** Position of a percentile on a "nines" axis: 0 at p0, 1 at p90, 2 at p99, 3 at p99.9... */
+/**
+ * Position of a percentile on a "nines" axis: 0 at p0, 1 at p90, 2 at p99, 3 at p99.9...
+ * @param {number} p
+ */
 function ninesPosition(p) {
   return Math.log10(100 / Math.max(1e-9, 100 - p));
 }
 
+/**
+ * @param {Json} results
+ * @param {number} x0
+ * @param {number} y0
+ * @param {number} width
+ * @param {number} height
+ */
 function latencyPanel(results, x0, y0, width, height) {
   const out = [];
   const p = results.phases ?? {};
@@ -817,25 +973,33 @@ function latencyPanel(results, x0, y0, width, height) {
   const right = x0 + width - 10;
   const top = y0 + 24;
   const bottom = y0 + height - 64;
-  const pts = phases.flatMap((ph) => p[ph.key].distribution.filter(([q, ms]) => q < 100 && ms !== null).map(([, ms]) => ms));
+  /** @param {string} key */
+  const distribution = (key) => /** @type {Distribution} */ (p[key].distribution);
+  const pts = phases.flatMap((ph) =>
+    distribution(ph.key)
+      .filter(([q, ms]) => q < 100 && ms !== null)
+      .map(([, ms]) => /** @type {number} */ (ms)),
+  );
   if (!pts.length) return out.join('\n');
   const lo = 10 ** Math.floor(Math.log10(Math.max(0.05, Math.min(...pts))));
   const hi = 10 ** Math.ceil(Math.log10(Math.max(GOALS.hitsP99Ms * 1.5, ...pts)));
   const maxNines = 4;
+  /** @param {number} q */
   const sx = (q) => left + (Math.min(ninesPosition(q), maxNines) / maxNines) * (right - left);
+  /** @param {number} ms */
   const sy = (ms) => bottom - ((Math.log10(Math.max(lo, ms)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (bottom - top);
   for (const t of logTicks(lo, hi)) {
     out.push(line(left, sy(t), right, sy(t), 'class="grid"'));
     out.push(text(left - 6, sy(t) + 4, tickLabel(t), 'class="tick" text-anchor="end"'));
   }
-  for (const [q, label] of [
+  for (const [q, label] of /** @type {Array<[number, string]>} */ ([
     [0, 'p0'],
     [50, 'p50'],
     [90, 'p90'],
     [99, 'p99'],
     [99.9, 'p99.9'],
     [99.99, 'p99.99'],
-  ]) {
+  ])) {
     out.push(line(sx(q), top, sx(q), bottom, 'class="grid"'));
     out.push(text(sx(q), bottom + 16, label, 'class="tick" text-anchor="middle"'));
   }
@@ -845,7 +1009,7 @@ function latencyPanel(results, x0, y0, width, height) {
   out.push(line(left, gy, right, gy, 'class="goal"'));
   out.push(text(right - 4, gy + 14, `goal: hits p99 < ${GOALS.hitsP99Ms} ms`, 'class="goaltext" text-anchor="end"'));
   for (const ph of phases) {
-    const d = p[ph.key].distribution.filter(([q, ms]) => q <= 99.99 && ms !== null);
+    const d = /** @type {Array<[number, number]>} */ (distribution(ph.key).filter(([q, ms]) => q <= 99.99 && ms !== null));
     const path = d.map(([q, ms], i) => `${i ? 'L' : 'M'}${fmt(sx(q))},${fmt(sy(ms))}`).join(' ');
     out.push(`<path d="${path}" fill="none" stroke="${ph.color}" stroke-width="2.2"/>`);
     const p99 = d.find(([q]) => q === 99);
@@ -861,6 +1025,13 @@ function latencyPanel(results, x0, y0, width, height) {
   return out.join('\n');
 }
 
+/**
+ * @param {Json} results
+ * @param {number} x0
+ * @param {number} y0
+ * @param {number} width
+ * @param {number} height
+ */
 function convergencePanel(results, x0, y0, width, height) {
   const out = [];
   const c = results.convergence;
@@ -873,7 +1044,9 @@ function convergencePanel(results, x0, y0, width, height) {
   const max = Math.max(c.ms.max, GOALS.convergenceP99Ms * 1.2);
   const step = niceStep(max, 6);
   const xMax = Math.ceil(max / step) * step;
+  /** @param {number} ms */
   const sx = (ms) => left + (ms / xMax) * (right - left);
+  /** @param {number} f */
   const sy = (f) => bottom - f * (bottom - top);
   for (let v = 0; v <= xMax + 1e-9; v += step) {
     out.push(line(sx(v), top, sx(v), bottom, 'class="grid"'));
@@ -910,17 +1083,26 @@ function convergencePanel(results, x0, y0, width, height) {
   return out.join('\n');
 }
 
-/** The soak's memory over time: resident, heap and the system's TCP memory, with the two points of resident the rule compares. */
+/**
+ * The soak's memory over time: resident, heap and the system's TCP memory, with the two points of resident the rule compares.
+ * @param {Json} w
+ * @param {number} x0
+ * @param {number} y0
+ * @param {number} width
+ * @param {number} height
+ */
 function soakPanel(w, x0, y0, width, height) {
   const out = [];
   const m = w.memory;
   out.push(text(x0, y0, `Watch soak: the resolver's memory, ${formatCount(w.streams)} streams (${formatCount(w.nonReaders)} never reading), ${w.ratePerSecond} writes/s: ${m.verdict ?? 'not judged'}`, 'class="h2"'));
-  const samples = (w.samples ?? []).filter((x) => Number.isFinite(x.residentBytes));
+  /** @type {Json[]} */
+  const samples = (w.samples ?? []).filter((/** @type {Json} */ x) => Number.isFinite(x.residentBytes));
   if (samples.length < 2) return out.join('\n');
   const left = x0 + 52;
   const right = x0 + width - 16;
   const top = y0 + 24;
   const bottom = y0 + height - 56;
+  /** @type {Array<{ label: string, color: string, value: (x: Json) => number | undefined }>} */
   const series = [
     { label: 'resident', color: '#2563eb', value: (x) => x.residentBytes },
     { label: 'heap used', color: '#d97706', value: (x) => x.heapBytes },
@@ -932,7 +1114,9 @@ function soakPanel(w, x0, y0, width, height) {
   const xTop = Math.max(xStep, Math.ceil(tMax / 60 / xStep) * xStep);
   const yStep = niceStep(yMax, 5);
   const yTop = Math.ceil(yMax / yStep) * yStep || yStep;
+  /** @param {number} t */
   const sx = (t) => left + (t / 60 / xTop) * (right - left);
+  /** @param {number} mb */
   const sy = (mb) => bottom - (mb / yTop) * (bottom - top);
   for (let v = 0; v <= xTop + 1e-9; v += xStep) {
     out.push(line(sx(v * 60), top, sx(v * 60), bottom, 'class="grid"'));
@@ -947,7 +1131,8 @@ function soakPanel(w, x0, y0, width, height) {
   for (const sr of series) {
     const pts = samples.filter((x) => Number.isFinite(sr.value(x)));
     if (pts.length < 2) continue;
-    out.push(`<path d="${pts.map((x, i) => `${i ? 'L' : 'M'}${fmt(sx(x.t))},${fmt(sy(sr.value(x) / 1e6))}`).join(' ')}" fill="none" stroke="${sr.color}" stroke-width="2"/>`);
+    // `pts` holds only the samples this series has a value for.
+    out.push(`<path d="${pts.map((x, i) => `${i ? 'L' : 'M'}${fmt(sx(x.t))},${fmt(sy((sr.value(x) ?? 0) / 1e6))}`).join(' ')}" fill="none" stroke="${sr.color}" stroke-width="2"/>`);
   }
   // The two points the rule compares.
   if (m.from && m.to) {
@@ -966,13 +1151,18 @@ function soakPanel(w, x0, y0, width, height) {
   return out.join('\n');
 }
 
-/** The chart a person reads at a glance: throughput against the baseline, latency distributions, convergence CDF. */
+/**
+ * The chart a person reads at a glance: throughput against the baseline, latency distributions, convergence CDF.
+ * @param {Json} results
+ */
 function renderSvg(results) {
   const W = 1100;
   const parts = [];
   parts.push(text(24, 34, `Traffic Manager bench, ${results.date.slice(0, 16).replace('T', ' ')} UTC`, 'class="h1"'));
   parts.push(text(24, 56, machineLine(results), 'class="sub"'));
-  const goals = (results.goals ?? evaluateGoals(results)).map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.brief ?? g.measured} (goal ${g.target})`);
+  /** @type {Goal[]} */
+  const evaluated = results.goals ?? evaluateGoals(results);
+  const goals = evaluated.map((g) => `${g.met === null ? '·' : g.met ? '✔' : '✘'} ${g.short} ${g.brief ?? g.measured} (goal ${g.target})`);
   // As many goals on a line as fit the width (about 170 characters of 12 px text).
   const goalLines = [];
   for (const g of goals) {

@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // `npm run bench`: the product's benchmark, in one run on one machine, reported side by side.
 //   - resolver cache hits beside a baseline (a bare Fastify server with the same body and auth check);
 //   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
@@ -7,7 +8,7 @@
 //     failover time (a primary stops: every resolver answer and the SDK's memory pick the backup).
 // Starts the stack itself (tools/stack/start.mjs, as `npm start`) and stops it at the end, on
 // Ctrl-C and on failure; or measures one already running with --attach (and TM_ADMIN_TOKEN).
-// Writes bench/results/latest.{json,md,svg} and a copy under bench/results/raw/<time>/ with the logs.
+// Writes tools/bench/results/latest.{json,md,svg} and a copy under tools/bench/results/raw/<time>/ with the logs.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
 const HELP = `npm run bench [-- options]
 
-Measures the stack on this machine and writes bench/results/latest.{json,md,svg}.
+Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
 Without --attach it starts the stack itself (as npm start does, on its own database
 traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
 
@@ -68,7 +69,7 @@ traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
   --log-level <level>      LOG_LEVEL of the stack the bench starts (the apps' default: info)
   --database <url>         PostgreSQL of the Redis-down resolver (with --attach: DATABASE_URL, else
                            the local traffic_manager)
-  --out <dir>              where results go (bench/results)
+  --out <dir>              where results go (tools/bench/results)
   --help`;
 
 const { values: opts } = parseArgs({
@@ -101,7 +102,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string', default: PHASES.join(',') },
     'log-level': { type: 'string' },
     database: { type: 'string' },
-    out: { type: 'string', default: join(repo, 'bench', 'results') },
+    out: { type: 'string', default: join(repo, 'tools', 'bench', 'results') },
     help: { type: 'boolean', default: false },
   },
 });

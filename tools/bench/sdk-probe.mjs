@@ -21,7 +21,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
   },
 });
-const routes = values.routes.split(',');
+const routes = (values.routes ?? '').split(',');
 const tm = new TrafficManagerClient({ resolverUrl: values.resolver, commandUrl: values.api, apiKey: values.token, timeoutMs: 10_000 });
 tm.on('error', () => undefined);
 
@@ -47,15 +47,18 @@ for (let i = 0; i < samples.length; i++) {
   samples[i] = Number(process.hrtime.bigint() - a);
 }
 samples.sort();
+/** @param {number} q */
 const at = (q) => samples[Math.floor(q * (samples.length - 1))];
 const lookups = { perSecond: Math.round(n / seconds), memoryHits: hits, lookups: n, p50Ns: at(0.5), p99Ns: at(0.99), p999Ns: at(0.999) };
 
 // 2. Convergence into memory.
 const writes = Number(values.writes);
 const rate = Number(values.rate);
+/** @type {number[]} */
 const deltas = [];
 let failed = 0;
 let timedOut = 0;
+/** @param {number} i */
 const one = async (i) => {
   const route = routes[i % routes.length];
   let revision;
@@ -82,6 +85,7 @@ for (let i = 0; i < writes; i++) {
 }
 await Promise.all(running);
 deltas.sort((a, b) => a - b);
+/** @param {number} q */
 const pct = (q) => (deltas.length ? Math.round(deltas[Math.min(deltas.length - 1, Math.ceil(q * deltas.length) - 1)] * 1000) / 1000 : null);
 const convergence = { writes, ratePerSecond: rate, converged: deltas.length, failedWrites: failed, timedOut, ms: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: pct(1) } };
 await tm.close();

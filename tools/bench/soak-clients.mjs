@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The watch soak's clients (tools/bench/soak.mjs), in a process of their own so that parsing
 // thousands of streams does not share an event loop with the bench's writes:
 //   - readers: watch streams read as they come; each change event is timed against its write's

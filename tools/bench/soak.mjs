@@ -1,3 +1,4 @@
+// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The watch soak of `npm run bench` (tools/bench/run.mjs): the resolver's memory with many watch
 // streams open, some of whose clients never read, while writes flow for minutes.
 //   1. Tenants of the soak, each with one route and a stored key bound to it (routes:read), so the

@@ -18,25 +18,41 @@ export const PROBERS = [
   { name: 'health-prober-2', portVar: 'HEALTH_PROBER_2_PORT', port: 3013 },
 ];
 
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {{ portVar: string, port: number }} app
+ */
 const appUrl = (env, app) => `http://127.0.0.1:${Number(env[app.portVar] || app.port)}`;
 
-/** The apps' base URLs from the same variables `npm start` reads. */
+/**
+ * The apps' base URLs from the same variables `npm start` reads.
+ * @param {NodeJS.ProcessEnv} env
+ */
 export function appUrls(env) {
   const [api, resolver, relay, worker] = APPS.map((app) => appUrl(env, app));
   return { api, resolver, relay, worker };
 }
 
-/** The probers' base URLs (health and metrics), from the same variables. */
+/**
+ * The probers' base URLs (health and metrics), from the same variables.
+ * @param {NodeJS.ProcessEnv} env
+ */
 export function proberUrls(env) {
   return PROBERS.map((app) => appUrl(env, app));
 }
 
+/** @param {Record<string, string>} urls */
 export async function stackReady(urls) {
   const answers = await Promise.all(Object.values(urls).map((u) => httpOk(`${u}/health/ready`).catch(() => false)));
   return answers.every(Boolean);
 }
 
-/** Prints the lines of a growing log file that `wanted` picks, as they come. */
+/**
+ * Prints the lines of a growing log file that `wanted` picks, as they come.
+ * @param {string} file
+ * @param {(line: string) => boolean} wanted
+ * @param {(line: string) => void} print
+ */
 function follow(file, wanted, print) {
   let offset = 0;
   let rest = '';
@@ -54,7 +70,7 @@ function follow(file, wanted, print) {
     closeSync(fd);
     offset = size;
     const lines = (rest + buffer.toString('utf8')).split('\n');
-    rest = lines.pop();
+    rest = lines.pop() ?? '';
     for (const l of lines) if (wanted(l)) print(l);
   };
   const timer = setInterval(read, 300);
@@ -68,6 +84,7 @@ function follow(file, wanted, print) {
  * Starts the stack; `ready()` waits until every app answers /health/ready. `stop()` sends it SIGTERM
  * (it stops the apps, then the Kafka and Redis it started) and waits; past `graceMs` it kills the
  * group and stops a Kafka broker the stack had started.
+ * @param {{ repo: string, env: NodeJS.ProcessEnv, logFile: string, print: (line: string) => void }} options
  */
 export function startStack({ repo, env, logFile, print }) {
   const proc = spawnLogged('the stack (tools/stack/start.mjs)', process.execPath, [join(repo, 'tools', 'stack', 'start.mjs')], {
@@ -81,7 +98,10 @@ export function startStack({ repo, env, logFile, print }) {
   return {
     proc,
     urls,
-    /** The first start builds the apps and may fetch Kafka's jars: minutes, not seconds. */
+    /**
+     * The first start builds the apps and may fetch Kafka's jars: minutes, not seconds.
+     * @param {() => boolean} shouldStop
+     */
     ready(shouldStop) {
       return waitFor('the stack to be ready', () => stackReady(urls), { timeoutMs: 20 * 60_000, intervalMs: 500, proc, shouldStop });
     },

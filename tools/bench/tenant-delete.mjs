@@ -52,9 +52,14 @@ await db.query(
 await db.query('VACUUM ANALYZE endpoints');
 
 // Each writer PUTs its own tenant's 20 routes in turn (created first, so that every measured PUT is an update).
+/**
+ * @param {number} w
+ * @param {number} i
+ */
 const writerRoute = (w, i) => `${doomed}-w${w}/web/env-${i % 20}`;
 for (let w = 0; w < writers; w++) for (let i = 0; i < 20; i++) await putRoute(values.api, token, writerRoute(w, i), `https://seed.bench.internal/${i}`);
 
+/** @type {Array<[number, number]>} */
 const samples = []; // [start, end] in ms of performance.now()
 let failures = 0;
 let stop = false;
@@ -89,6 +94,7 @@ const { rows } = await db.query(
 for (let w = 0; w < writers; w++) await call(`${values.api}/v1/tenants/${doomed}-w${w}`, { method: 'DELETE', headers: auth });
 await db.end();
 
+/** @param {Array<[number, number]>} list */
 const summary = (list) => {
   const { samples: n, latencyMs } = summarizeLatencies(list.map(([s, e]) => e - s));
   return { puts: n, p50: latencyMs.p50, p99: latencyMs.p99, max: latencyMs.max };

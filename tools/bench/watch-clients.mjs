@@ -10,15 +10,17 @@ import { sseReader } from './sse.mjs';
 const { values } = parseArgs({
   options: { resolver: { type: 'string' }, token: { type: 'string' }, tenants: { type: 'string' }, streams: { type: 'string' } },
 });
-const tenants = values.tenants.split(',');
+const tenants = (values.tenants ?? '').split(',');
 const streams = Number(values.streams);
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 const now = () => performance.timeOrigin + performance.now();
 /** revision -> arrival times, one per stream that got it. */
 const arrivals = new Map();
 let synced = 0;
+/** @type {import('node:http').IncomingMessage[]} */
 const responses = [];
 
+/** @param {string} tenant */
 function open(tenant) {
   const req = request(`${values.resolver}/v1/watch/${tenant}`, { agent, headers: { authorization: `Bearer ${values.token}`, accept: 'text/event-stream' } }, (res) => {
     if (res.statusCode !== 200) {
@@ -53,10 +55,10 @@ function open(tenant) {
 
 for (let i = 0; i < streams; i++) open(tenants[i % tenants.length]);
 
-process.on('message', (m) => {
+process.on('message', (/** @type {{ collect?: boolean } | undefined} */ m) => {
   if (m?.collect) {
     for (const res of responses) res.destroy();
-    process.send?.({ arrivals: Object.fromEntries(arrivals) }, () => process.exit(0));
+    process.send?.({ arrivals: Object.fromEntries(arrivals) }, undefined, {}, () => process.exit(0));
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -10,6 +10,7 @@ import { summarizeLatencies } from './report.cjs';
  * Opens `streams` watch streams on the resolver (spread over `tenantCount` tenants, in a process of
  * their own), then writes `writes` routes at `rate` per second across those tenants and records, for
  * every write and every stream of its tenant, the time from the PUT's answer to the event's arrival.
+ * @param {{ api: string, resolver: string, token: string, tenant: string, tenantCount: number, streams: number, writes: number, rate: number, logFile: string, scrape: (url: string) => Promise<string>, shouldStop: () => boolean }} options
  */
 export async function watchDelivery({ api, resolver, token, tenant, tenantCount, streams, writes, rate, logFile, scrape, shouldStop }) {
   const tenants = Array.from({ length: tenantCount }, (_, i) => `${tenant}-w${i}`);
@@ -23,6 +24,7 @@ export async function watchDelivery({ api, resolver, token, tenant, tenantCount,
     const opened = await scrape(resolver);
     const answers = new Map();
     let failed = 0;
+    /** @type {Promise<void>[]} */
     const inFlight = [];
     const { late } = await steadyRate(rate, (i) => i < writes && !shouldStop(), (i) => {
       const t = tenants[i % tenants.length];

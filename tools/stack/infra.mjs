@@ -14,15 +14,23 @@ const kafkaScript = join(repo, 'tools', 'kafka', 'kafka');
 /** A one-line failure: what is wrong and how to fix it. */
 export class SetupError extends Error {}
 
+/** @param {string} line */
 export function say(line) {
   process.stdout.write(`[tm] ${line}\n`);
 }
 
+/** @param {string} name */
 export function hasCommand(name) {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Runs a command to its end with inherited output; rejects with SetupError when it fails. */
+/**
+ * Runs a command to its end with inherited output; rejects with SetupError when it fails.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {import('node:child_process').SpawnOptions} [options]
+ * @returns {Promise<void>}
+ */
 export function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
     // A process group of its own, so that a stop reaches what it started too (npx runs nx as a child).
@@ -44,30 +52,40 @@ export function stopRunning() {
   return Promise.all(
     [...running].map(
       (child) =>
-        new Promise((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const signalGroup = (signal) => {
-            try {
-              process.kill(-child.pid, signal);
-            } catch {
-              // already gone
-            }
-          };
-          const timer = setTimeout(() => signalGroup('SIGKILL'), 10_000);
-          child.once('exit', () => (clearTimeout(timer), resolve()));
-          signalGroup('SIGTERM');
-        }),
+        /** @type {Promise<void>} */ (
+          new Promise((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            /** @param {NodeJS.Signals} signal */
+            const signalGroup = (signal) => {
+              try {
+                process.kill(-child.pid, signal);
+              } catch {
+                // already gone
+              }
+            };
+            const timer = setTimeout(() => signalGroup('SIGKILL'), 10_000);
+            child.once('exit', () => (clearTimeout(timer), resolve()));
+            signalGroup('SIGTERM');
+          })
+        ),
     ),
   );
 }
 
-/** An environment variable, with an empty value counted as unset (as the apps count it). */
+/**
+ * An environment variable, with an empty value counted as unset (as the apps count it).
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ */
 export function envValue(env, name) {
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;
 }
 
-/** A URL with its password replaced, for printing. */
+/**
+ * A URL with its password replaced, for printing.
+ * @param {string} url
+ */
 export function masked(url) {
   try {
     const u = new URL(url);
@@ -78,6 +96,11 @@ export function masked(url) {
   }
 }
 
+/**
+ * @param {string} url
+ * @param {string} variable
+ * @param {string} example
+ */
 function parseUrl(url, variable, example) {
   try {
     return new URL(url);
@@ -95,14 +118,24 @@ export async function ensureDependencies() {
   await run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
-/** The project's own packages, once installed. */
+/**
+ * The project's own packages, once installed.
+ * @param {string} name
+ */
 export function projectRequire(name) {
   return createRequire(join(repo, 'package.json'))(name);
 }
 
+/**
+ * @param {string} host
+ * @param {number} port
+ * @param {number} [timeoutMs]
+ * @returns {Promise<boolean>}
+ */
 export function tcpOpen(host, port, timeoutMs = 1000) {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
+    /** @param {boolean} ok */
     const done = (ok) => {
       socket.destroy();
       resolve(ok);
@@ -113,6 +146,10 @@ export function tcpOpen(host, port, timeoutMs = 1000) {
   });
 }
 
+/**
+ * @param {URL} u
+ * @param {number | string} defaultPort
+ */
 function hostPort(u, defaultPort) {
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || defaultPort) };
 }
@@ -120,6 +157,8 @@ function hostPort(u, defaultPort) {
 /**
  * PostgreSQL: DATABASE_URL when set, else the server on 127.0.0.1:5432 with a database
  * `database` created if missing. Returns the URL the apps get.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} database
  */
 export async function ensurePostgres(env, database) {
   const given = envValue(env, 'DATABASE_URL');
@@ -144,7 +183,7 @@ export async function ensurePostgres(env, database) {
   try {
     await admin.connect();
   } catch (e) {
-    throw new SetupError(`PostgreSQL at ${host}:${port} refused the connection: ${e.message}`);
+    throw new SetupError(`PostgreSQL at ${host}:${port} refused the connection: ${e instanceof Error ? e.message : e}`);
   }
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -158,6 +197,10 @@ export async function ensurePostgres(env, database) {
   return url;
 }
 
+/**
+ * @param {string} host
+ * @param {number} port
+ */
 function redisPing(host, port) {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
@@ -182,6 +225,7 @@ function redisPing(host, port) {
  * Redis: REDIS_URL when set, else 127.0.0.1:6379; when nothing answers there and redis-server is
  * installed, a Redis of the project's own (no persistence), stopped with the stack.
  * Returns { url, stop }.
+ * @param {NodeJS.ProcessEnv} env
  */
 export async function ensureRedis(env) {
   const given = envValue(env, 'REDIS_URL');
@@ -206,11 +250,12 @@ export async function ensureRedis(env) {
     url,
     stop: async () => {
       child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     },
   };
 }
 
+/** @param {string} command */
 function kafka(command) {
   return new Promise((resolve) => {
     const child = spawn('bash', [kafkaScript, command], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -224,6 +269,8 @@ function kafka(command) {
  * Kafka: KAFKA_BROKERS when set and reachable; else the project's broker (tools/kafka/kafka),
  * reused when it already runs, started otherwise. `onStart` is called before a start begins, so
  * that an interrupted start is stopped too. Returns { brokers, started }.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {(stop: () => Promise<void>) => void} onStart
  */
 export async function ensureKafka(env, onStart) {
   const given = envValue(env, 'KAFKA_BROKERS');
