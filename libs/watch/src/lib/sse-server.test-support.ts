@@ -88,3 +88,12 @@ export class Stream {
     return this;
   }
 }
+
+/** Resolves once `test` holds (checked every 5 ms), or rejects after `timeoutMs` naming `what`. */
+export async function until(test: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { refuse, SseServer, stream } from './sse-server.test-support';
+import { refuse, SseServer, stream, until } from './sse-server.test-support';
 import { WatchClient, type WatchClientOptions, type WatchFailure, type WatchListener } from './watch-client';
 
 /** Every callback of the watch, as one line each, in order. */
@@ -22,14 +22,6 @@ function recorder(extra: WatchListener = {}): { log: string[]; failures: WatchFa
     ...extra,
   };
   return { log, failures, listener };
-}
-
-async function until(test: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 let server: SseServer | undefined;
