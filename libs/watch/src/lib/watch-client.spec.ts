@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { refuse, SseServer, stream, until } from './sse-server.test-support';
-import { WatchClient, type WatchClientOptions, type WatchFailure, type WatchListener } from './watch-client';
+import { parseRetryAfter, WatchClient, type WatchClientOptions, type WatchFailure, type WatchListener } from './watch-client';
 
 /** Every callback of the watch, as one line each, in order. */
 function recorder(extra: WatchListener = {}): { log: string[]; failures: WatchFailure[]; listener: WatchListener } {
@@ -342,5 +342,16 @@ describe('WatchClient', () => {
       'bookmark 2 snapshot',
       'state synced',
     ]);
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads delta-seconds and HTTP dates (never negative), and nothing else', () => {
+    const now = Date.parse('2026-12-06T10:00:00Z');
+    expect(parseRetryAfter('2', now)).toBe(2000);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Sun, 06 Dec 2026 10:00:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Sun, 06 Dec 2026 09:00:00 GMT', now)).toBe(0);
+    for (const bad of [undefined, null, '', 'soon']) expect(parseRetryAfter(bad, now)).toBeUndefined();
   });
 });
