@@ -4,21 +4,25 @@ import tseslint from 'typescript-eslint';
 /**
  * Module boundaries. Tags: type:* says what a project is, scope:* which side of the system it serves.
  * Apps import libs; libs never import apps; contracts import nothing of ours; the write side never
- * reaches into the read side's cache protocol and the other way round.
+ * reaches into the read side's cache protocol and the other way round. type:portable (libs/watch,
+ * the one watch client and SSE parser) runs anywhere JavaScript does, a browser included: it imports
+ * only contracts and no Node API (the `node:*` rule below), and the SDK, apps, tests and tools
+ * (tools/consistency, type:e2e) may import it.
  */
 const constraints = (inTests) => {
   // Test files of any project may also use the shared harness (type:testing, scope:test).
   const harness = inTests ? ['type:testing'] : [];
   const testScope = inTests ? ['scope:test'] : [];
   return [
-    { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', ...harness] },
+    { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:portable', ...harness] },
     { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', ...harness] },
     { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
-    // The SDK users install (libs/client) bundles contracts and nothing else of ours.
-    { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts'] },
+    { sourceTag: 'type:portable', onlyDependOnLibsWithTags: ['type:contracts', 'type:portable', ...harness] },
+    // The SDK users install (libs/client) bundles contracts and the watch (type:portable), nothing else of ours.
+    { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:portable'] },
     { sourceTag: 'type:migrations', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts'] },
-    { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:migrations'] },
-    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts', 'type:client'] },
+    { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:portable', 'type:migrations'] },
+    { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts', 'type:portable', 'type:client'] },
     { sourceTag: 'scope:write', onlyDependOnLibsWithTags: ['scope:write', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:read', onlyDependOnLibsWithTags: ['scope:read', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', ...testScope] },
@@ -57,6 +61,25 @@ export default [
       '@typescript-eslint/no-explicit-any': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // The watch lib (type:portable) runs in a browser too: no Node module in its source (its tests may use them).
+    files: ['libs/watch/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.e2e-spec.ts', '**/*.test-support.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^node:', message: 'libs/watch runs in browsers too: no Node API.' },
+            {
+              regex: '^(assert|buffer|child_process|crypto|dns|events|fs|http|https|http2|net|os|path|process|stream|timers|tls|url|util|worker_threads|zlib)(/.*)?$',
+              message: 'libs/watch runs in browsers too: no Node API.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

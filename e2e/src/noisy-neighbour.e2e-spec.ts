@@ -1,6 +1,6 @@
 import { request, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { parseSseBlock } from '@tm/contracts';
+import { SseParser } from '@tm/watch';
 import { createApiKey, TEST_ADMIN_TOKEN, TestStack } from '@tm/testing';
 import { EndpointServer } from './endpoint-server';
 import { eventually } from './support';
@@ -46,15 +46,10 @@ class Stream {
         stream.status = res.statusCode ?? 0;
         stream.response = res;
         res.setEncoding('utf8');
-        let buffer = '';
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            const frame = parseSseBlock(buffer.slice(0, end));
-            buffer = buffer.slice(end + 2);
-            if ((frame.event === 'put' || frame.event === 'delete') && frame.id !== undefined) stream.revisions.push(Number(frame.id));
-          }
+        const parser = new SseParser((frame) => {
+          if ((frame.event === 'put' || frame.event === 'delete') && frame.id !== undefined) stream.revisions.push(Number(frame.id));
         });
+        res.on('data', (chunk: string) => parser.push(chunk));
         res.on('close', () => (stream.ended = true));
         resolve(stream);
       });

@@ -1,10 +1,11 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { parseSseBlock, type RouteEvent, type SseFrame, type WatchBookmark } from '@tm/contracts';
+import type { RouteEvent, WatchBookmark } from '@tm/contracts';
+import { SseParser, type SseEvent } from '@tm/watch';
 import { ADMIN_TOKEN } from '../resolver.test-support';
 
 /** One SSE frame as a client parses it. */
-export type Frame = SseFrame;
+export type Frame = SseEvent;
 
 /** The base URL of `app`, listening on a port of its own (once). */
 export async function listening(app: NestFastifyApplication): Promise<string> {
@@ -20,7 +21,7 @@ export class WatchClient {
   readonly frames: Frame[] = [];
   private waiters: (() => void)[] = [];
   private ended = false;
-  private buffer = '';
+  private readonly parser = new SseParser((frame) => this.frames.push(frame));
 
   private constructor(
     readonly status: number,
@@ -61,13 +62,7 @@ export class WatchClient {
   }
 
   private take(chunk: string): void {
-    this.buffer += chunk;
-    for (let end = this.buffer.indexOf('\n\n'); end >= 0; end = this.buffer.indexOf('\n\n')) {
-      const block = this.buffer.slice(0, end);
-      this.buffer = this.buffer.slice(end + 2);
-      const frame = parseSseBlock(block);
-      this.frames.push(frame);
-    }
+    this.parser.push(chunk);
     this.notify();
   }
 

@@ -1,4 +1,5 @@
 import { PROBLEM_TYPE_PREFIX } from '@tm/contracts';
+import { parseRetryAfter } from '@tm/watch';
 
 /**
  * Every error the SDK throws or emits is a TrafficManagerError with a stable `code`. The codes are
@@ -133,14 +134,8 @@ export function codeOfAnswer(status: number, problem: Problem | undefined): Traf
   return known !== undefined && known.status === status ? known.code : codeOfStatus(status);
 }
 
-/** A `Retry-After` value (seconds or an HTTP date) in milliseconds; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
+/** A `Retry-After` value (seconds or an HTTP date) in milliseconds; the watch's reading (@tm/watch), one for the SDK. */
+export { parseRetryAfter };
 
 /** Reads a problem+json body (or any JSON object); undefined when the body is not one. */
 export function parseProblem(text: string): Problem | undefined {

@@ -1,4 +1,4 @@
-import { parseRevision, parseSseBlock, watchStaleness } from './watch';
+import { parseRevision, watchStaleness } from './watch';
 
 describe('watch wire rules', () => {
   it('accepts decimal non-negative safe integers as revisions, nothing else', () => {
@@ -13,13 +13,5 @@ describe('watch wire rules', () => {
   it('ages a bookmark on the local clock from its arrival, never backwards', () => {
     expect(watchStaleness(120, 1_000, 1_500)).toBe(620);
     expect(watchStaleness(120, 1_000, 900)).toBe(120);
-  });
-});
-
-describe('parseSseBlock', () => {
-  it('reads fields as EventSource does', () => {
-    expect(parseSseBlock('event: put\nid: 12\ndata: {"a":1}')).toEqual({ event: 'put', id: '12', data: '{"a":1}' });
-    expect(parseSseBlock(': a comment\ndata:one\ndata: two')).toEqual({ event: 'message', id: undefined, data: 'one\ntwo' });
-    expect(parseSseBlock('event:bookmark\nid\ndata')).toEqual({ event: 'bookmark', id: '', data: '' });
   });
 });

@@ -57,30 +57,3 @@ export function parseRevision(raw: string): number | undefined {
   const n = Number(raw);
   return Number.isSafeInteger(n) ? n : undefined;
 }
-
-/** One Server-Sent Events frame: its event name (default `message`), its `id` line if any, its data. */
-export interface SseFrame {
-  event: string;
-  id: string | undefined;
-  data: string;
-}
-
-/**
- * Parses one SSE block (the lines between two blank lines) as EventSource does: `field: value`, a
- * comment line starting with `:`, several `data` lines joined with newlines.
- */
-export function parseSseBlock(block: string): SseFrame {
-  const frame: SseFrame = { event: 'message', id: undefined, data: '' };
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon === 0) continue;
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'event') frame.event = value;
-    else if (field === 'id') frame.id = value;
-    else if (field === 'data') data.push(value);
-  }
-  frame.data = data.join('\n');
-  return frame;
-}

@@ -1,4 +1,4 @@
-import { parseSseBlock, WatchHeaders, type RouteEvent, type WatchBookmark } from '@tm/contracts';
+import { WatchClient, type WatchFailure } from '@tm/watch';
 import { now } from './workload';
 
 /** What a watcher received on one connection. */
@@ -53,140 +53,103 @@ export interface WatcherSpec {
   credential?: string;
 }
 
-/** After a refusal of the key itself (401, 403) a watcher waits this long: its key will not come back. */
-const AUTH_REFUSED_PAUSE_MS = 500;
+/** Reconnects: 100 ms after a stream, up to 500 ms after refusals in a row (full jitter); a 503's Retry-After at most 1 s (the next replica may serve). */
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 500;
+const MAX_RETRY_AFTER_MS = 1_000;
 
 /**
- * A client of the watch as the contract describes one: a snapshot first, then changes; on any end
- * (a killed replica, a silence of three bookmark intervals) it resumes on the next replica with
- * Last-Event-ID; on 410 it takes a new snapshot. It records everything for the checker.
+ * A client of the watch as the contract describes one (@tm/watch's): a snapshot first, then changes;
+ * on any end (a killed replica, a silence of three bookmark intervals) it resumes on the next replica
+ * with Last-Event-ID; on 410 it takes a new snapshot. It records everything for the checker.
  */
 export class Watcher {
   readonly log: WatcherLog;
-  private stopped = false;
-  private abort: AbortController | undefined;
-  private running: Promise<void> | undefined;
-  private lastId: number | undefined;
   /** The latest bookmark's revision (the checker's drain waits for it). */
   lastBookmark = -1;
+  private readonly watch: WatchClient;
+  private attempt = 0;
+  /** The connection being made: its resolver, when it was asked for, and its segment once it opened. */
+  private current: { resolver: number; startedAt: number; segment?: WatchSegment } | undefined;
 
-  constructor(
-    private readonly spec: WatcherSpec,
-    private readonly resolvers: () => string[],
-  ) {
+  constructor(spec: WatcherSpec, resolvers: () => string[]) {
     this.log = { name: spec.name, tenant: spec.tenant, segments: [], compacted: 0, refused: {}, refusals: [] };
     if (spec.credential !== undefined) this.log.credential = spec.credential;
+    this.watch = new WatchClient(
+      {
+        // Each connection goes to the next replica.
+        url: () => {
+          const urls = resolvers();
+          const resolver = this.attempt++ % Math.max(1, urls.length);
+          this.current = { resolver, startedAt: now() };
+          return `${urls[resolver] ?? 'http://127.0.0.1:9'}${spec.path}`;
+        },
+        apiKey: spec.token,
+        backoffBaseMs: BACKOFF_BASE_MS,
+        backoffMaxMs: BACKOFF_MAX_MS,
+        maxRetryAfterMs: MAX_RETRY_AFTER_MS,
+        now,
+      },
+      {
+        open: ({ since }) => {
+          if (!this.current) return;
+          const segment: WatchSegment = { resolver: this.current.resolver, startedAt: this.current.startedAt, openedAt: now(), frames: [] };
+          if (since !== undefined) segment.since = since;
+          this.current.segment = segment;
+          this.log.segments.push(segment);
+        },
+        snapshot: (routes, bookmark) => {
+          const segment = this.current?.segment;
+          if (segment) segment.snapshot = { asOf: bookmark.revision, routes: routes.map((r) => ({ key: r.event.subject, url: r.url ?? '', revision: r.revision })), at: bookmark.receivedAt };
+        },
+        change: (change) => {
+          // The events of a revision before its last carry no id: the record keeps the ones with an id.
+          if (change.id === undefined) return;
+          const frame: WatchFrame = { kind: 'change', revision: change.id, key: change.event.subject, url: change.event.data.url, deleted: change.kind === 'delete', eventId: change.event.id, at: now() };
+          this.current?.segment?.frames.push(frame);
+        },
+        bookmark: (bookmark) => {
+          if (!bookmark.snapshot) this.current?.segment?.frames.push({ kind: 'bookmark', revision: bookmark.revision, ageMs: bookmark.ageMs, at: bookmark.receivedAt });
+          this.lastBookmark = bookmark.revision;
+        },
+        error: (failure) => this.ended(failure),
+      },
+    );
   }
 
   start(): void {
-    this.running = this.loop();
+    this.watch.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort?.abort();
-    await this.running;
+    this.watch.close();
+    this.endSegment('stopped');
   }
 
-  private refuse(reason: string, start: number): void {
+  /** A connection's end: the segment's reason, or a refusal (status, or the error's name) when no stream opened. */
+  private ended(failure: WatchFailure): void {
+    const current = this.current;
+    if (current?.segment) {
+      this.endSegment(failure.kind === 'ended' ? 'ended by the server' : failure.kind === 'silent' ? 'silent for 3 bookmark intervals' : `failed: ${failure.message}`);
+      return;
+    }
+    this.current = undefined;
+    const start = current?.startedAt ?? now();
+    if (failure.kind === 'http' && failure.status === 410) {
+      this.log.compacted++;
+      this.log.refusals?.push({ start, end: now(), status: '410' });
+      return;
+    }
+    const reason = failure.kind === 'http' ? String(failure.status) : failure.kind === 'network' && failure.cause instanceof Error ? failure.cause.name : failure.kind;
     this.log.refused[reason] = (this.log.refused[reason] ?? 0) + 1;
     this.log.refusals?.push({ start, end: now(), status: reason });
   }
 
-  private async loop(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      const urls = this.resolvers();
-      const resolver = attempt % Math.max(1, urls.length);
-      const base = urls[resolver];
-      const refused = base ? await this.connect(base, resolver) : undefined;
-      const pause = refused === '401' || refused === '403' ? AUTH_REFUSED_PAUSE_MS : 50 + Math.random() * 100;
-      if (!this.stopped) await new Promise((resolve) => setTimeout(resolve, pause));
-    }
-  }
-
-  /** One connection, to its end; the status (or error) of a refusal, undefined once a stream opened. */
-  private async connect(base: string, resolver: number): Promise<string | undefined> {
-    const abort = new AbortController();
-    this.abort = abort;
-    const headers: Record<string, string> = { authorization: `Bearer ${this.spec.token}`, accept: 'text/event-stream' };
-    if (this.lastId !== undefined) headers[WatchHeaders.lastEventId] = String(this.lastId);
-    const startedAt = now();
-    let res: Response;
-    try {
-      res = await fetch(`${base}${this.spec.path}`, { headers, signal: abort.signal });
-    } catch (e) {
-      const reason = e instanceof Error ? e.name : 'error';
-      this.refuse(reason, startedAt);
-      return reason;
-    }
-    if (res.status === 410) {
-      await res.text().catch(() => undefined);
-      this.log.compacted++;
-      this.log.refusals?.push({ start: startedAt, end: now(), status: '410' });
-      this.lastId = undefined;
-      return '410';
-    }
-    if (res.status !== 200 || !res.body) {
-      await res.text().catch(() => undefined);
-      this.refuse(String(res.status), startedAt);
-      return String(res.status);
-    }
-    const segment: WatchSegment = { resolver, startedAt, openedAt: now(), frames: [] };
-    if (this.lastId !== undefined) segment.since = this.lastId;
-    this.log.segments.push(segment);
-    const intervalMs = Number(res.headers.get(WatchHeaders.bookmarkInterval) ?? 5_000);
-    const pending: { key: string; url: string; revision: number }[] = [];
-    let silence: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(silence);
-      silence = setTimeout(() => {
-        segment.end = 'silent for 3 bookmark intervals';
-        abort.abort();
-      }, 3 * intervalMs);
-    };
-    arm();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    const reader = res.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        arm();
-        buffer += decoder.decode(value, { stream: true });
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          this.frame(block, segment, pending);
-        }
-      }
-      segment.end ??= 'ended by the server';
-    } catch (e) {
-      segment.end ??= this.stopped ? 'stopped' : `failed: ${e instanceof Error ? e.message : String(e)}`;
-    } finally {
-      segment.endedAt = now();
-      clearTimeout(silence);
-      abort.abort();
-    }
-    return undefined;
-  }
-
-  private frame(block: string, segment: WatchSegment, pending: { key: string; url: string; revision: number }[]): void {
-    const { event, id, data } = parseSseBlock(block);
-    const at = now();
-    if (event === 'bookmark') {
-      const b = JSON.parse(data) as WatchBookmark;
-      if (b.snapshot) segment.snapshot = { asOf: b.revision, routes: pending.splice(0), at };
-      else segment.frames.push({ kind: 'bookmark', revision: b.revision, ageMs: b.ageMs, at });
-      this.lastBookmark = b.revision;
-    } else if (event === 'put' || event === 'delete') {
-      const e = JSON.parse(data) as RouteEvent;
-      if (id === undefined) {
-        pending.push({ key: e.subject, url: e.data.url ?? '', revision: e.data.revision });
-        return;
-      }
-      segment.frames.push({ kind: 'change', revision: Number(id), key: e.subject, url: e.data.url, deleted: event === 'delete', eventId: e.id, at });
-    }
-    if (id !== undefined) this.lastId = Number(id);
+  private endSegment(reason: string): void {
+    const segment = this.current?.segment;
+    this.current = undefined;
+    if (!segment) return;
+    segment.end ??= reason;
+    segment.endedAt = now();
   }
 }

@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'watch',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/watch',
+};
