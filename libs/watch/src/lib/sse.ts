@@ -38,7 +38,12 @@ export class SseParser {
   private hasData = false;
   private id: string | undefined;
 
-  constructor(private readonly onEvent: (event: SseEvent) => void) {}
+  private readonly onEvent: (event: SseEvent) => void;
+
+  /** A plain field, not a parameter property: this file is erasable TypeScript, which Node runs as it is (the bench imports it). */
+  constructor(onEvent: (event: SseEvent) => void) {
+    this.onEvent = onEvent;
+  }
 
   /** Feeds the next decoded text of the stream; calls `onEvent` for every event it completes. */
   push(chunk: string): void {
