@@ -2,6 +2,7 @@
 
 /** @typedef {Array<[number, number]>} Buckets A histogram's cumulative buckets: [le, count] pairs. */
 /** @typedef {Record<string, number>} Counters Sums by a label's value. */
+/** @typedef {(line: string) => void} Say How a phase prints a line of its progress. */
 
 /**
  * @param {string} base

@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // Tenant A of the noisy-neighbour phase (tools/bench/noisy.mjs), in a process of its own so that its
 // flood does not share an event loop with the bench timing tenant B:
 //   - watch streams that never read: raw sockets that send the request, read the answer's first
@@ -17,31 +16,57 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { sleep } from './processes.mjs';
 
+/** @typedef {{ resolver: string, tenant: string, keys: Array<{ key: string, streams: number }>, overQuota: string[] }} StreamsRequest */
+/** @typedef {{ resolver: string, key: string, path: string, rate: number, connections: number }} FloodRequest */
+/** @typedef {{ status: number, code?: string }} Refusal A watch request's answer: its status (0: none) and, when refused, the problem's code. */
+/** @typedef {{ opened: number, statuses: Tally, codes: Tally, overQuota: Refusal[] }} Streams What A's streams were answered. */
+/** @typedef {ReturnType<typeof totals>} FloodTotals The flood's counts so far. */
+/** @typedef {Record<string, number>} Tally Counts by status or code. */
+/** @typedef {{ streams?: StreamsRequest, flood?: FloodRequest, count?: boolean, stop?: boolean }} Request A message from the bench. */
+
 /** Streams of one key opening at once, and opened per second at most (well under the key's rate limit). */
 const OPEN_BATCH = 50;
 const OPENS_PER_SECOND = 400;
 const TICK_MS = 10;
 
-/** The sockets of A's streams, kept paused (never read) until the bench stops A. */
+/**
+ * The sockets of A's streams, kept paused (never read) until the bench stops A.
+ * @type {import('node:net').Socket[]}
+ */
 const sockets = [];
 
+/**
+ * @param {Tally} map
+ * @param {string | number} key
+ */
 const count = (map, key) => {
   map[key] = (map[key] ?? 0) + 1;
 };
 
-/** The problem `code` in the start of a body, if any. */
+/**
+ * The problem `code` in the start of a body, if any.
+ * @param {string} text
+ */
 const codeIn = (text) => /"code"\s*:\s*"([^"]+)"/.exec(text)?.[1];
 
 /**
  * A stream that never reads: the request sent on a raw socket, the first bytes of the answer read
  * (its status line), then paused for good. Resolves with the status (0: no answer) and, when not
  * 200, the problem's code (the socket is then closed).
+ * @param {string} resolver
+ * @param {string} tenant
+ * @param {string} key
+ * @returns {Promise<Refusal>}
  */
 function neverReads(resolver, tenant, key) {
   const { hostname, port } = new URL(resolver);
   return new Promise((resolve) => {
     const socket = connect({ host: hostname, port: Number(port) });
     let settled = false;
+    /**
+     * @param {number} status
+     * @param {string} [code]
+     */
     const settle = (status, code) => {
       if (settled) return;
       settled = true;
@@ -51,7 +76,7 @@ function neverReads(resolver, tenant, key) {
       socket.destroy();
       settle(0, 'no answer within 30 s');
     });
-    socket.on('error', (e) => settle(0, e.code ?? e.message));
+    socket.on('error', (/** @type {NodeJS.ErrnoException} */ e) => settle(0, e.code ?? e.message));
     socket.on('close', () => settle(0, 'closed before an answer'));
     socket.once('data', (chunk) => {
       socket.pause();
@@ -70,7 +95,13 @@ function neverReads(resolver, tenant, key) {
   });
 }
 
-/** A watch request read whole when refused: { status, code }; a stream that opens is closed at once. */
+/**
+ * A watch request read whole when refused: { status, code }; a stream that opens is closed at once.
+ * @param {string} resolver
+ * @param {string} tenant
+ * @param {string} key
+ * @returns {Promise<Refusal>}
+ */
 function watchOnce(resolver, tenant, key) {
   return new Promise((resolve) => {
     const req = request(`${resolver}/v1/watch/${tenant}`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, timeout: 30_000 }, (res) => {
@@ -81,8 +112,9 @@ function watchOnce(resolver, tenant, key) {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode, code: codeIn(body) }));
-      res.on('error', () => resolve({ status: res.statusCode, code: codeIn(body) }));
+      // A client's response always has a status code (the type allows none for a server's request).
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: codeIn(body) }));
+      res.on('error', () => resolve({ status: res.statusCode ?? 0, code: codeIn(body) }));
     });
     req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
     req.on('error', (e) => resolve({ status: 0, code: e.message }));
@@ -90,9 +122,15 @@ function watchOnce(resolver, tenant, key) {
   });
 }
 
-/** Each key's streams (the keys at once, each at most OPENS_PER_SECOND), then the over-quota attempts. */
+/**
+ * Each key's streams (the keys at once, each at most OPENS_PER_SECOND), then the over-quota attempts.
+ * @param {StreamsRequest} request
+ * @returns {Promise<Streams>}
+ */
 async function openStreams({ resolver, tenant, keys, overQuota }) {
+  /** @type {Tally} */
   const statuses = {};
+  /** @type {Tally} */
   const codes = {};
   await Promise.all(
     keys.map(async ({ key, streams }) => {
@@ -107,6 +145,7 @@ async function openStreams({ resolver, tenant, keys, overQuota }) {
       }
     }),
   );
+  /** @type {Refusal[]} */
   const over = [];
   for (const key of overQuota) over.push(await watchOnce(resolver, tenant, key));
   return { opened: statuses[200] ?? 0, statuses, codes, overQuota: over };
@@ -115,16 +154,27 @@ async function openStreams({ resolver, tenant, keys, overQuota }) {
 // ------------------------------------------------------------------------------------------------
 // The flood
 
+/**
+ * The flood's counts: requests sent, answered, skipped (the resolver a second behind) and failed;
+ * answers by status and by problem code; one refusal as the client saw it.
+ * @type {{ sent: number, answered: number, skipped: number, errors: number, firstError: string | undefined, statuses: Tally, codes: Tally, refusal: FloodRefusal | undefined, startedAt: number, waiting: number }}
+ */
 const flood = { sent: 0, answered: 0, skipped: 0, errors: 0, firstError: undefined, statuses: {}, codes: {}, refusal: undefined, startedAt: 0, waiting: 0 };
+/** @typedef {{ status: number, code: string, retryAfter?: string, rateLimit?: string | string[], rateLimitPolicy?: string | string[] }} FloodRefusal */
+/** @type {NodeJS.Timeout | undefined} */
 let ticker;
+/** @type {Agent | undefined} */
 let agent;
 
+/** @param {FloodRequest} request */
 function floodOne({ resolver, key, path }) {
   flood.sent++;
   flood.waiting++;
+  let answered = false;
   const req = request(`${resolver}${path}`, { agent, headers: { authorization: `Bearer ${key}` }, timeout: 10_000 }, (res) => {
+    answered = true;
     flood.waiting--;
-    const status = res.statusCode;
+    const status = res.statusCode ?? 0;
     if (status === 200) {
       res.resume();
       res.on('end', () => {
@@ -146,6 +196,7 @@ function floodOne({ resolver, key, path }) {
     });
   });
   let failed = false;
+  /** @param {Error} e */
   const fail = (e) => {
     if (failed) return;
     failed = true;
@@ -156,12 +207,13 @@ function floodOne({ resolver, key, path }) {
   req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
   req.on('error', (e) => {
     // An error after the answer began is not a second failure of the request.
-    if (req.res) return;
+    if (answered) return;
     fail(e);
   });
   req.end();
 }
 
+/** @param {FloodRequest} options */
 function startFlood(options) {
   agent = new Agent({ keepAlive: true, maxSockets: options.connections });
   flood.startedAt = performance.now();
@@ -185,7 +237,7 @@ const totals = () => {
   return { ...rest, seconds: Math.round(((performance.now() - flood.startedAt) / 1000) * 10) / 10, statuses: { ...flood.statuses }, codes: { ...flood.codes } };
 };
 
-process.on('message', (m) => {
+process.on('message', (/** @type {Request | undefined} */ m) => {
   if (m?.streams) {
     openStreams(m.streams).then(
       (streams) => process.send?.({ streams }),

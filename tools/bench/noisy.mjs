@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The noisy-neighbour phase of `npm run bench` (tools/bench/run.mjs): an honest tenant B measured
 // alone, then beside a tenant A that runs every abuse at once (docs/guarantees.md, "Tenancy: limits
 // and revocation"). The scene of e2e/src/noisy-neighbour.e2e-spec.ts, at the stack's own limits,
@@ -22,6 +21,36 @@ import { forkClients, sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 import { sseReader } from './sse.mjs';
 
+/** @typedef {import('./lib.mjs').Say} Say */
+/** @typedef {import('./lib.mjs').Counters} Counters */
+/** @typedef {import('./policies.mjs').Answer} Answer */
+/** @typedef {import('./policies.mjs').HealthCheck} HealthCheck */
+/** @typedef {import('./policies.mjs').Resolution} Resolution */
+/** @typedef {import('./policies.mjs').RouteHealth} RouteHealth */
+/** @typedef {import('./noisy-tenant.mjs').FloodTotals} FloodTotals */
+/** @typedef {import('./noisy-tenant.mjs').Streams} Streams */
+/** @typedef {import('./processes.mjs').Clients} Clients */
+/** @typedef {{ id: string, key: string }} KeyRecord A stored key: its id (to delete it) and its secret. */
+/**
+ * What exists of B, so that it is cleaned up even after a failure: its endpoint servers, its key and its stream.
+ * @typedef {{ servers: EndpointServer[], keyRecord?: KeyRecord, stream?: WatchStream }} BHeld
+ */
+/**
+ * Tenant B once started: its routes, key, failover servers and check, and its watch stream.
+ * @typedef {{ tenant: string, healthRoutes: string[], failoverRoute: string, key: string, auth: Record<string, string>, primary: EndpointServer, backup: EndpointServer, check: HealthCheck, stream: WatchStream }} BTenant
+ */
+/** @typedef {{ keys: KeyRecord[], hanging: HangingServer[], clients?: Clients }} AHeld What exists of A, to clean up. */
+/** @typedef {{ perKey: number, perTenant: number, rate: number }} Quotas The watch streams' quotas and the rate limit per key. */
+/**
+ * While B is measured with A: the sampling of A's probes in flight (`state.peaks`, per prober) and
+ * what A's flood and the resolver's metrics were as the stage began.
+ * @typedef {{ state: { on: boolean, peaks: number[] }, loop: Promise<void>, ready: Promise<{ flood: FloodTotals, resolver: string }> }} Sampling
+ */
+/**
+ * What A did while B was measured beside it.
+ * @typedef {{ flood: ReturnType<typeof floodBetween>, probesInFlightPeak: number[], resolverStreams: { atStart: number | null, atEnd: number | null }, streamsClosed: Counters }} DuringA
+ */
+
 /** B's probed routes (each of 4 endpoints, all answering), beside its failover route; the routes its writes cycle through. */
 const B = { routes: 4, endpointsPerRoute: 4, writeRoutes: 5 };
 const FAILOVER_POLL_MS = 5;
@@ -31,29 +60,48 @@ const DELIVERY_GRACE_MS = 5_000;
 /** B's requests per second to the resolver besides its resolve load, at most: the failover's polls and the health reads. */
 export const B_OTHER_RESOLVER_RATE = 1000 / FAILOVER_POLL_MS + B.routes + 1;
 
+/**
+ * @param {Counters} map
+ * @param {string | number} key
+ */
 const count = (map, key, by = 1) => {
   map[key] = (map[key] ?? 0) + by;
 };
+/**
+ * `after - before` by key, the keys that did not change left out.
+ * @param {Counters} after
+ * @param {Counters} before
+ * @returns {Counters}
+ */
 const minus = (after, before) => Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
-const refusedIn = (statuses) => Object.entries(statuses).reduce((n, [status, c]) => n + (Number(status) >= 300 ? c : 0), 0);
-const isEmpty = ({ lapsed, unread }) => lapsed.length === 0 && unread === 0;
-const perSecond = (n, seconds) => Math.round((n / seconds) * 10) / 10;
+const refusedIn = (/** @type {Counters} */ statuses) => Object.entries(statuses).reduce((n, [status, c]) => n + (Number(status) >= 300 ? c : 0), 0);
+const isEmpty = (/** @type {{ lapsed: string[], unread: number }} */ { lapsed, unread }) => lapsed.length === 0 && unread === 0;
+const perSecond = (/** @type {number} */ n, /** @type {number} */ seconds) => Math.round((n / seconds) * 10) / 10;
 
 /** Every answer and failure of some of B's requests: statuses, network errors, the first refusal. */
 function tally() {
+  /** @type {{ requests: number, statuses: Counters, errors: number, first: string | undefined }} */
   const t = { requests: 0, statuses: {}, errors: 0, first: undefined };
   return {
     t,
+    /**
+     * @param {string} what
+     * @param {Answer} res
+     */
     note(what, res) {
       t.requests++;
       count(t.statuses, res.status);
       if (res.status >= 300) t.first ??= `${what}: ${res.status} ${res.body.slice(0, 200)}`;
       return res;
     },
+    /**
+     * @param {string} what
+     * @param {unknown} e
+     */
     fail(what, e) {
       t.requests++;
       t.errors++;
-      t.first ??= `${what}: ${e.message}`;
+      t.first ??= `${what}: ${e instanceof Error ? e.message : String(e)}`;
     },
   };
 }
@@ -71,8 +119,13 @@ function machineCpu() {
   }
 }
 
-/** The refusals the apps counted (tm_quota_refusals_total), of one tenant, by limit, summed over `texts`. */
+/**
+ * The refusals the apps counted (tm_quota_refusals_total), of one tenant, by limit, summed over `texts`.
+ * @param {string[]} texts
+ * @param {string} tenant
+ */
 function refusalsOf(texts, tenant) {
+  /** @type {Counters} */
   const byLimit = {};
   for (const text of texts) for (const { labels, value } of samplesOf(text, 'tm_quota_refusals_total')) if (labels.tenant === tenant) count(byLimit, labels.limit, value);
   return byLimit;
@@ -80,17 +133,30 @@ function refusalsOf(texts, tenant) {
 
 /** B's watch stream of its tenant, read as it comes: when each change's event arrived; reopened from its last id when it ends. */
 class WatchStream {
+  /**
+   * @param {string} resolver
+   * @param {string} tenant
+   * @param {string} key
+   */
   constructor(resolver, tenant, key) {
-    Object.assign(this, { resolver, tenant, key });
+    this.resolver = resolver;
+    this.tenant = tenant;
+    this.key = key;
+    /** @type {Map<number, number>} revision -> when its event arrived (performance.now()) */
     this.arrivals = new Map();
     this.reconnects = 0;
+    /** @type {Counters} */
     this.refusals = {};
+    /** @type {string | undefined} */
     this.lastId = undefined;
     this.synced = false;
     this.closed = false;
+    /** @type {import('node:http').IncomingMessage | undefined} */
+    this.res = undefined;
   }
 
   open() {
+    /** @type {Record<string, string>} */
     const headers = { authorization: `Bearer ${this.key}`, accept: 'text/event-stream' };
     if (this.lastId !== undefined) headers['last-event-id'] = this.lastId;
     let ended = false;
@@ -103,7 +169,7 @@ class WatchStream {
     };
     const req = request(`${this.resolver}/v1/watch/${this.tenant}`, { headers }, (res) => {
       if (res.statusCode !== 200) {
-        count(this.refusals, res.statusCode);
+        count(this.refusals, res.statusCode ?? 0);
         res.resume();
         return end();
       }
@@ -132,38 +198,50 @@ class WatchStream {
   }
 }
 
-/** Tenant B into `b` (so that what exists is cleaned up, even after a failure): its key, routes, endpoint servers and stream. */
-async function startB(b, { api, resolver, token, tenant, intervalSeconds, threshold }) {
-  Object.assign(b, { tenant, healthRoutes: Array.from({ length: B.routes }, (_, r) => `${tenant}/svc-${r}/prod`), failoverRoute: `${tenant}/web/prod` });
+/**
+ * Tenant B (what exists of it kept in `held`, so that it is cleaned up even after a failure): its key, routes, endpoint servers and stream.
+ * @param {BHeld} held
+ * @param {{ api: string, resolver: string, token: string, tenant: string, intervalSeconds: number, threshold: number }} options
+ * @returns {Promise<BTenant>}
+ */
+async function startB(held, { api, resolver, token, tenant, intervalSeconds, threshold }) {
+  const healthRoutes = Array.from({ length: B.routes }, (_, r) => `${tenant}/svc-${r}/prod`);
+  const failoverRoute = `${tenant}/web/prod`;
   const created = await send(`${api}/v1/tenants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ slug: tenant }) });
   if (created.status !== 201) throw new Error(`POST /v1/tenants ${tenant}: ${created.status} ${created.body.slice(0, 200)}`);
-  b.keyRecord = await createKey(api, token, { name: 'bench noisy-neighbour B', tenant, scopes: ['routes:write'] });
-  b.key = b.keyRecord.key;
-  b.auth = { authorization: `Bearer ${b.key}` };
-  for (const route of b.healthRoutes) {
+  held.keyRecord = await createKey(api, token, { name: 'bench noisy-neighbour B', tenant, scopes: ['routes:write'] });
+  const key = held.keyRecord.key;
+  const auth = { authorization: `Bearer ${key}` };
+  for (const route of healthRoutes) {
     const servers = await Promise.all(Array.from({ length: B.endpointsPerRoute }, () => new EndpointServer().start()));
-    b.servers.push(...servers);
-    await putPolicy(api, b.key, route, { endpoints: servers.map((s, e) => ({ id: `e${e}`, url: s.url })), healthCheck: CHECK });
+    held.servers.push(...servers);
+    await putPolicy(api, key, route, { endpoints: servers.map((s, e) => ({ id: `e${e}`, url: s.url })), healthCheck: CHECK });
   }
-  b.primary = await new EndpointServer().start();
-  b.backup = await new EndpointServer().start();
-  b.servers.push(b.primary, b.backup);
-  b.check = { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold };
-  await putPolicy(api, b.key, b.failoverRoute, {
+  const primary = await new EndpointServer().start();
+  const backup = await new EndpointServer().start();
+  held.servers.push(primary, backup);
+  const check = { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold };
+  await putPolicy(api, key, failoverRoute, {
     endpoints: [
-      { id: 'primary', url: b.primary.url },
-      { id: 'backup', url: b.backup.url, priority: 2 },
+      { id: 'primary', url: primary.url },
+      { id: 'backup', url: backup.url, priority: 2 },
     ],
-    healthCheck: b.check,
+    healthCheck: check,
   });
-  for (let r = 0; r < B.writeRoutes; r++) await putRoute(api, b.key, `${tenant}/cfg-${r}/prod`, `https://cfg-${r}.quiet.bench.internal/`);
-  b.stream = new WatchStream(resolver, tenant, b.key).open();
+  for (let r = 0; r < B.writeRoutes; r++) await putRoute(api, key, `${tenant}/cfg-${r}/prod`, `https://cfg-${r}.quiet.bench.internal/`);
+  held.stream = new WatchStream(resolver, tenant, key).open();
+  return { tenant, healthRoutes, failoverRoute, key, auth, primary, backup, check, stream: held.stream };
 }
 
-/** Whether the resolver answers B's failover route with its primary, every endpoint healthy. */
+/**
+ * Whether the resolver answers B's failover route with its primary, every endpoint healthy.
+ * @param {string} resolver
+ * @param {BTenant} b
+ */
 async function picksPrimary(resolver, b, other = tally()) {
   const res = other.note('failover resolve', await send(`${resolver}/v1/resolve/${b.failoverRoute}`, { headers: b.auth }));
   if (res.status !== 200) return false;
+  /** @type {Resolution} */
   const body = JSON.parse(res.body);
   return body.url === b.primary.url && body.endpoints.every((e) => e.health === 'healthy');
 }
@@ -172,8 +250,11 @@ async function picksPrimary(resolver, b, other = tally()) {
  * B's endpoints that are not healthy now (`lapsed`; the failover route's primary left out: the
  * trials stop it), from the resolver; its routes whose health could not be read (`unread`: the
  * failure is counted in `other`).
+ * @param {string} resolver
+ * @param {BTenant} b
  */
 async function notHealthy(resolver, b, other = tally()) {
+  /** @type {string[]} */
   const lapsed = [];
   let unread = 0;
   for (const route of [...b.healthRoutes, b.failoverRoute]) {
@@ -187,7 +268,7 @@ async function notHealthy(resolver, b, other = tally()) {
       unread++;
       continue;
     }
-    for (const e of JSON.parse(res.body).endpoints) if (e.health !== 'healthy' && !(route === b.failoverRoute && e.id === 'primary')) lapsed.push(`${route}#${e.id}: ${e.health}`);
+    for (const e of /** @type {RouteHealth} */ (JSON.parse(res.body)).endpoints) if (e.health !== 'healthy' && !(route === b.failoverRoute && e.id === 'primary')) lapsed.push(`${route}#${e.id}: ${e.health}`);
   }
   return { lapsed, unread };
 }
@@ -196,12 +277,16 @@ async function notHealthy(resolver, b, other = tally()) {
  * One stage of B's measurements, `seconds` long (longer by a failover trial under way at its end):
  * resolves at `rate` per second on its probed routes, writes at `writeRate` per second timed to their
  * events on its stream, failover trials, its endpoints' health every second.
+ * @param {{ api: string, resolver: string, b: BTenant, rate: number, writeRate: number, seconds: number, intervalSeconds: number, shouldStop: () => boolean, name: string, say: Say }} options
  */
 async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSeconds, shouldStop, name, say }) {
   const resolve = tally();
   const other = tally();
+  /** @type {number[]} */
   const latencies = [];
+  /** @type {Set<Promise<void>>} */
   const inFlight = new Set();
+  /** @param {Promise<void>} p */
   const track = (p) => {
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
@@ -225,7 +310,10 @@ async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSe
     );
   });
 
-  /** revision -> when its PUT was answered (performance.now()). */
+  /**
+   * revision -> when its PUT was answered (performance.now()).
+   * @type {Map<number, number>}
+   */
   const answers = new Map();
   const run = Date.now().toString(36);
   const writing = steadyRate(writeRate, more, (i) => {
@@ -244,6 +332,7 @@ async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSe
     );
   });
 
+  /** @type {Set<string>} */
   const left = new Set();
   let healthPolls = 0;
   const polling = (async () => {
@@ -257,14 +346,16 @@ async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSe
     }
   })();
 
+  /** @type {number[]} */
   const failoverMs = [];
+  /** @type {string | undefined} */
   let failoverNote;
   const failing = (async () => {
     while (performance.now() < deadline && !shouldStop()) {
       try {
         await waitFor("B's primary to be healthy and picked", () => picksPrimary(resolver, b, other), { timeoutMs: 60_000, intervalMs: 50, shouldStop });
       } catch (e) {
-        failoverNote = e.message;
+        failoverNote = e instanceof Error ? e.message : String(e);
         break;
       }
       if (performance.now() >= deadline) break;
@@ -299,6 +390,7 @@ async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSe
   // Every write's event, or the grace after the last answer.
   const graceEnd = performance.now() + DELIVERY_GRACE_MS;
   while ([...answers.keys()].some((r) => !b.stream.arrivals.has(r)) && performance.now() < graceEnd) await sleep(50);
+  /** @type {number[]} */
   const deliveries = [];
   let missing = 0;
   for (const [revision, answered] of answers) {
@@ -341,38 +433,45 @@ async function measureB({ api, resolver, b, rate, writeRate, seconds, intervalSe
   return stage;
 }
 
-const fmt = (ms) => (ms === null || ms === undefined ? '–' : `${Math.round(ms * 10) / 10} ms`);
+const fmt = (/** @type {number | null | undefined} */ ms) => (ms === null || ms === undefined ? '–' : `${Math.round(ms * 10) / 10} ms`);
 
 /**
  * Tenant A into `a`, everything at once: its keys (one writes its routes and floods, the others hold
  * its streams), its hanging probes at the quota and one route more, its streams at the quotas and
  * one more on each full key, then its flood: what it was answered, and the child holding its
- * streams and flood.
+ * streams and flood (what exists of A kept in `held`, so that it is cleaned up even after a failure).
+ * @param {AHeld} held
+ * @param {{ api: string, resolver: string, token: string, tenant: string, streams: number, floodRate: number, quotas: Quotas, logFile: string, say: Say }} options
  */
-async function startA(a, { api, resolver, token, tenant, streams, floodRate, quotas, logFile, say }) {
-  a.tenant = tenant;
+async function startA(held, { api, resolver, token, tenant, streams, floodRate, quotas, logFile, say }) {
   const created = await send(`${api}/v1/tenants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ slug: tenant }) });
   if (created.status !== 201) throw new Error(`POST /v1/tenants ${tenant}: ${created.status} ${created.body.slice(0, 200)}`);
   const floodKey = await createKey(api, token, { name: 'bench noisy-neighbour A (routes, flood)', tenant, scopes: ['routes:write'] });
-  a.keys.push(floodKey);
+  held.keys.push(floodKey);
+  /** @type {Array<{ key: string, streams: number }>} */
   const streamKeys = [];
   for (let i = 0; i * quotas.perKey < streams; i++) {
     const key = await createKey(api, token, { name: `bench noisy-neighbour A (streams ${i + 1})`, tenant, scopes: ['routes:read'] });
-    a.keys.push(key);
+    held.keys.push(key);
     streamKeys.push({ key: key.key, streams: Math.min(quotas.perKey, streams - i * quotas.perKey) });
   }
   await putRoute(api, floodKey.key, `${tenant}/flood/prod`, 'https://flood.noisy.bench.internal/');
 
   const probed = HOSTILE.routes * HOSTILE.endpointsPerRoute;
   say(`noisy-neighbour: A writes ${HOSTILE.routes} routes of ${HOSTILE.endpointsPerRoute} endpoints (${probed}, TENANT_MAX_PROBED_ENDPOINTS's default) on servers that never answer, and one route more`);
-  a.hanging = await Promise.all(Array.from({ length: HOSTILE.endpointsPerRoute }, () => new HangingServer().start()));
-  const body = { endpoints: a.hanging.map((h, e) => ({ id: `e${e}`, url: h.url })), healthCheck: CHECK };
+  const hanging = await Promise.all(Array.from({ length: HOSTILE.endpointsPerRoute }, () => new HangingServer().start()));
+  held.hanging.push(...hanging);
+  const body = { endpoints: hanging.map((h, e) => ({ id: `e${e}`, url: h.url })), healthCheck: CHECK };
   for (let r = 0; r < HOSTILE.routes; r++) await putPolicy(api, floodKey.key, `${tenant}/tar-${r}/prod`, body);
   const over = await send(`${api}/v1/routes/${tenant}/tar-${HOSTILE.routes}/prod`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${floodKey.key}`, 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
+  /**
+   * @param {Answer} res
+   * @returns {string | undefined}
+   */
   const problem = (res) => {
     try {
       return JSON.parse(res.body).code;
@@ -380,7 +479,7 @@ async function startA(a, { api, resolver, token, tenant, streams, floodRate, quo
       return undefined;
     }
   };
-  a.probes = { endpoints: probed, routes: HOSTILE.routes, check: CHECK, overQuota: { status: over.status, code: problem(over) } };
+  const probes = { endpoints: probed, routes: HOSTILE.routes, check: CHECK, overQuota: { status: over.status, code: problem(over) } };
 
   // One stream more on each key at its quota (per key), and on the flood's key once the tenant is at its quota (per tenant).
   const overQuota = [
@@ -388,17 +487,23 @@ async function startA(a, { api, resolver, token, tenant, streams, floodRate, quo
     ...(streams >= quotas.perTenant ? [{ key: floodKey.key, quota: 'per tenant' }] : []),
   ];
   say(`noisy-neighbour: A opens ${streams} watch streams that never read (${streamKeys.map((k) => k.streams).join(' + ')} on ${streamKeys.length} keys), then ${overQuota.length} over its quotas`);
-  a.clients = forkClients(join(import.meta.dirname, 'noisy-tenant.mjs'), [], logFile);
-  a.clients.send({ streams: { resolver, tenant, keys: streamKeys, overQuota: overQuota.map((o) => o.key) } });
-  const { streams: opened } = await a.clients.next((m) => m.streams, 5 * 60_000);
-  a.streams = { wanted: streams, keys: streamKeys.map((k) => k.streams), ...opened, overQuota: opened.overQuota.map((answer, i) => ({ quota: overQuota[i].quota, ...answer })) };
+  const clients = forkClients(join(import.meta.dirname, 'noisy-tenant.mjs'), [], logFile);
+  held.clients = clients;
+  clients.send({ streams: { resolver, tenant, keys: streamKeys, overQuota: overQuota.map((o) => o.key) } });
+  const opened = /** @type {Streams} */ ((await clients.next((m) => m.streams, 5 * 60_000)).streams);
+  const aStreams = { wanted: streams, keys: streamKeys.map((k) => k.streams), ...opened, overQuota: opened.overQuota.map((answer, i) => ({ quota: overQuota[i].quota, ...answer })) };
 
   say(`noisy-neighbour: A floods the resolver with ${floodRate} resolves per second on one key (RATE_LIMIT_PER_KEY ${quotas.rate})`);
-  a.clients.send({ flood: { resolver, key: floodKey.key, path: `/v1/resolve/${tenant}/flood/prod`, rate: floodRate, connections: 32 } });
-  await a.clients.next((m) => m.flooding, 30_000);
+  clients.send({ flood: { resolver, key: floodKey.key, path: `/v1/resolve/${tenant}/flood/prod`, rate: floodRate, connections: 32 } });
+  await clients.next((m) => m.flooding, 30_000);
+  return { probes, streams: aStreams, clients };
 }
 
-/** A's flood counts between two of its totals. */
+/**
+ * A's flood counts between two of its totals.
+ * @param {FloodTotals} before
+ * @param {FloodTotals} after
+ */
 function floodBetween(before, after) {
   const answered = after.answered - before.answered;
   const seconds = after.seconds - before.seconds;
@@ -417,93 +522,108 @@ function floodBetween(before, after) {
 /**
  * The phase: B alone for `seconds`, then A at every limit and B for as long again. A's and B's
  * tenants (and their keys) are deleted at the end, whatever happens.
+ * @param {{ api: string, resolver: string, probers: string[], token: string, tenant: string, seconds: number, rate: number, writeRate: number, floodRate: number, streams: number, quotas: Quotas, intervalSeconds: number, threshold: number, logFile: string, scrape: (url: string) => Promise<string>, shouldStop: () => boolean, say: Say }} options
  */
 export async function noisyNeighbour({ api, resolver, probers, token, tenant, seconds, rate, writeRate, floodRate, streams, quotas, intervalSeconds, threshold, logFile, scrape, shouldStop, say }) {
   const aTenant = `${tenant}-a`;
   const bTenant = `${tenant}-b`;
   const admin = { authorization: `Bearer ${token}` };
-  const scrapeAll = (urls) => Promise.all(urls.map((u) => scrape(u)));
-  const b = { servers: [] };
-  const a = { keys: [], hanging: [] };
+  const scrapeAll = (/** @type {string[]} */ urls) => Promise.all(urls.map((u) => scrape(u)));
+  /** @type {BHeld} */
+  const heldB = { servers: [] };
+  /** @type {AHeld} */
+  const heldA = { keys: [], hanging: [] };
   try {
     say(`noisy-neighbour: tenant B (${bTenant}, a key of its own): ${B.routes} routes of ${B.endpointsPerRoute} probed endpoints, a failover route, a watch stream; waiting until every endpoint is healthy`);
-    await startB(b, { api, resolver, token, tenant: bTenant, intervalSeconds, threshold });
+    const b = await startB(heldB, { api, resolver, token, tenant: bTenant, intervalSeconds, threshold });
     await waitFor("B's endpoints to be healthy, its primary picked and its stream synced", async () => b.stream.synced && (await picksPrimary(resolver, b)) && isEmpty(await notHealthy(resolver, b)), {
       timeoutMs: 90_000,
       intervalMs: 500,
       shouldStop,
     });
 
+    /**
+     * @param {string} name
+     * @param {{ start(): Sampling, stop(sampling: Sampling): Promise<DuringA> }} [during]
+     */
     const stage = async (name, during) => {
       const [before, beforeApps] = [await scrapeAll(probers), await scrapeAll([resolver, api])];
       const reconnects = b.stream.reconnects;
       const cpu = machineCpu();
       const sampling = during?.start();
       const s = await measureB({ api, resolver, b, rate, writeRate, seconds, intervalSeconds, shouldStop, name, say });
-      const duringA = await during?.stop(sampling);
+      const duringA = during && sampling && (await during.stop(sampling));
       const [after, afterApps] = [await scrapeAll(probers), await scrapeAll([resolver, api])];
       const cpuAfter = machineCpu();
-      // What the machine and the resolver were busy with: one machine runs the stack, B and A.
-      s.cpu = {
-        resolverCores: Math.round(((sumOf(afterApps[0], 'tm_process_cpu_seconds_total') - sumOf(beforeApps[0], 'tm_process_cpu_seconds_total')) / s.seconds) * 100) / 100,
-        machineBusyPercent: cpu && cpuAfter ? Math.round(((cpuAfter.busy - cpu.busy) / (cpuAfter.all - cpu.all)) * 100) : null,
+      return {
+        ...s,
+        // What the machine and the resolver were busy with: one machine runs the stack, B and A.
+        cpu: {
+          resolverCores: Math.round(((sumOf(afterApps[0], 'tm_process_cpu_seconds_total') - sumOf(beforeApps[0], 'tm_process_cpu_seconds_total')) / s.seconds) * 100) / 100,
+          machineBusyPercent: cpu && cpuAfter ? Math.round(((cpuAfter.busy - cpu.busy) / (cpuAfter.all - cpu.all)) * 100) : null,
+        },
+        probesPerSecond: perSecond(total(probesOf(after, bTenant)) - total(probesOf(before, bTenant)), s.seconds),
+        appRefusals: minus(refusalsOf(afterApps, bTenant), refusalsOf(beforeApps, bTenant)),
+        watch: { ...s.watch, reconnects: b.stream.reconnects - reconnects, refusals: { ...b.stream.refusals } },
+        ...(duringA ? { a: { ...duringA, appRefusals: minus(refusalsOf(afterApps, aTenant), refusalsOf(beforeApps, aTenant)) } } : {}),
       };
-      s.probesPerSecond = perSecond(total(probesOf(after, bTenant)) - total(probesOf(before, bTenant)), s.seconds);
-      s.appRefusals = minus(refusalsOf(afterApps, bTenant), refusalsOf(beforeApps, bTenant));
-      s.watch.reconnects = b.stream.reconnects - reconnects;
-      s.watch.refusals = { ...b.stream.refusals };
-      if (duringA) s.a = { ...duringA, appRefusals: minus(refusalsOf(afterApps, aTenant), refusalsOf(beforeApps, aTenant)) };
-      return s;
     };
     const without = await stage('B without A');
 
     const targetsBefore = proberTargets(await scrapeAll(probers));
-    await startA(a, { api, resolver, token, tenant: aTenant, streams, floodRate, quotas, logFile, say });
+    const a = await startA(heldA, { api, resolver, token, tenant: aTenant, streams, floodRate, quotas, logFile, say });
     const probed = a.probes.endpoints;
     await waitFor("both probers to probe A's endpoints", async () => proberTargets(await scrapeAll(probers)) >= targetsBefore + probed, { timeoutMs: 60_000, intervalMs: 200, shouldStop });
     // A's probes fill its share of the probers' slots within a probe timeout; its flood is at its pace.
     await sleep(2_000);
 
     /** While B is measured with A: A's probes in flight on each prober (the peak, every second), its flood and streams. */
+    /** A's flood totals so far. */
+    const floodCount = async () => {
+      a.clients.send({ count: true });
+      return /** @type {FloodTotals} */ ((await a.clients.next((m) => m.count, 30_000)).count);
+    };
     const withA = {
+      /** @returns {Sampling} */
       start() {
-        const state = { on: true, peaks: probers.map(() => 0) };
-        state.loop = (async () => {
+        const peaks = probers.map(() => 0);
+        const state = { on: true, peaks };
+        const loop = (async () => {
           while (state.on && !shouldStop()) {
-            const texts = await scrapeAll(probers).catch(() => []);
+            const texts = await scrapeAll(probers).catch(() => /** @type {string[]} */ ([]));
             texts.forEach((t, i) => {
-              state.peaks[i] = Math.max(state.peaks[i], tenantGauge(t, 'tm_prober_tenant_probes_in_flight', aTenant));
+              peaks[i] = Math.max(peaks[i], tenantGauge(t, 'tm_prober_tenant_probes_in_flight', aTenant));
             });
             await sleep(1_000);
           }
         })();
-        state.ready = (async () => {
-          a.clients.send({ count: true });
-          state.flood = (await a.clients.next((m) => m.count, 30_000)).count;
-          state.resolver = await scrape(resolver);
-        })();
-        return state;
+        // A's flood and the resolver's metrics as the stage starts.
+        const ready = (async () => ({ flood: await floodCount(), resolver: await scrape(resolver) }))();
+        return { state, loop, ready };
       },
-      async stop(state) {
+      /**
+       * @param {Sampling} sampling
+       * @returns {Promise<DuringA>}
+       */
+      async stop({ state, loop, ready }) {
         state.on = false;
-        await state.loop;
-        await state.ready;
-        a.clients.send({ count: true });
-        const flood = (await a.clients.next((m) => m.count, 30_000)).count;
+        await loop;
+        const atStart = await ready;
+        const flood = await floodCount();
         const text = await scrape(resolver);
-        const streamsGauge = (t) => samplesOf(t, 'tm_resolver_watch_streams')[0]?.value ?? null;
-        const closed = (t) => Object.fromEntries(samplesOf(t, 'tm_resolver_watch_streams_closed_total').map((x) => [x.labels.reason, x.value]));
+        const streamsGauge = (/** @type {string} */ t) => samplesOf(t, 'tm_resolver_watch_streams')[0]?.value ?? null;
+        const closed = (/** @type {string} */ t) => Object.fromEntries(samplesOf(t, 'tm_resolver_watch_streams_closed_total').map((x) => [x.labels.reason, x.value]));
         return {
-          flood: floodBetween(state.flood, flood),
+          flood: floodBetween(atStart.flood, flood),
           probesInFlightPeak: state.peaks,
-          resolverStreams: { atStart: streamsGauge(state.resolver), atEnd: streamsGauge(text) },
-          streamsClosed: minus(closed(text), closed(state.resolver)),
+          resolverStreams: { atStart: streamsGauge(atStart.resolver), atEnd: streamsGauge(text) },
+          streamsClosed: minus(closed(text), closed(atStart.resolver)),
         };
       },
     };
     const withAStage = await stage('B with A', withA);
     a.clients.send({ stop: true });
-    const { stopped } = await a.clients.next((m) => m.stopped, 30_000);
+    const stopped = /** @type {FloodTotals} */ ((await a.clients.next((m) => m.stopped, 30_000)).stopped);
     return {
       seconds,
       b: {
@@ -517,7 +637,7 @@ export async function noisyNeighbour({ api, resolver, probers, token, tenant, se
       },
       a: {
         tenant: aTenant,
-        keys: a.keys.length,
+        keys: heldA.keys.length,
         probes: a.probes,
         streams: a.streams,
         flood: { ratePerSecond: floodRate, limitPerSecond: quotas.rate, total: stopped },
@@ -525,16 +645,20 @@ export async function noisyNeighbour({ api, resolver, probers, token, tenant, se
       stages: [without, withAStage],
     };
   } finally {
-    a.clients?.kill();
-    b.stream?.close();
-    for (const key of [...a.keys, ...(b.keyRecord ? [b.keyRecord] : [])]) await deleteKey(api, token, key.id);
+    heldA.clients?.kill();
+    heldB.stream?.close();
+    for (const key of [...heldA.keys, ...(heldB.keyRecord ? [heldB.keyRecord] : [])]) await deleteKey(api, token, key.id);
     for (const t of [aTenant, bTenant]) await send(`${api}/v1/tenants/${t}`, { method: 'DELETE', headers: admin }).catch(() => undefined);
-    await Promise.all([...b.servers.map((s) => s.stop()), ...a.hanging.map((h) => h.stop())]);
+    await Promise.all([...heldB.servers.map((s) => s.stop()), ...heldA.hanging.map((h) => h.stop())]);
   }
 }
 
-/** What a reader of the results should know: B refused, an event missing, a verdict lapsed, a failover not done; A not limited. */
+/**
+ * What a reader of the results should know: B refused, an event missing, a verdict lapsed, a failover not done; A not limited.
+ * @param {Awaited<ReturnType<typeof noisyNeighbour>>} n
+ */
 export function noisyWarnings(n) {
+  /** @type {string[]} */
   const out = [];
   for (const s of n.stages) {
     const refused = s.resolve.refused + s.other.refused;

@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The traffic-policy measurements of `npm run bench` (tools/bench/run.mjs):
 //   - policy hits: the resolver's cache hits on routes of 4 probed endpoints (each answer a
 //     selection with the health read in the same Redis round trip) against single-URL routes;
@@ -13,13 +12,27 @@ import { call, load } from './phases.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
+/** @typedef {import('./lib.mjs').Say} Say */
+/** @typedef {Parameters<typeof call>[1]} CallOptions */
+/** @typedef {Awaited<ReturnType<typeof call>>} Answer An HTTP answer: { status, headers, body }. */
+/** @typedef {{ path: string, intervalSeconds: number, timeoutSeconds: number, healthyThreshold: number, unhealthyThreshold: number }} HealthCheck */
+/** @typedef {{ id: string, url: string, priority?: number, weight?: number }} Endpoint */
+/** @typedef {{ endpoints: Endpoint[], healthCheck: HealthCheck }} Policy A route's body with probed endpoints. */
+/** @typedef {{ id: string, health: string }} EndpointHealth An endpoint's health as the resolver answers it. */
+/** @typedef {{ url: string, endpoints: EndpointHealth[] }} Resolution What the bench reads of a resolve's JSON body. */
+/** @typedef {{ endpoints: EndpointHealth[] }} RouteHealth What the bench reads of a route's health (GET /v1/routes/{route}/health). */
+/** @typedef {Omit<Parameters<typeof load>[0], 'url' | 'path'>} LoadOptions */
+/** @typedef {Awaited<ReturnType<typeof load>>} LoadResult */
+
 /**
  * An endpoint the bench starts and stops: 200 to every request while up (`onRequest` is told of each
  * first), connections refused while down.
  */
 export class EndpointServer {
+  /** @param {(req: import('node:http').IncomingMessage) => void} [onRequest] */
   constructor(onRequest = () => undefined) {
     this.port = 0;
+    /** @type {import('node:http').Server | undefined} */
     this.server = undefined;
     this.onRequest = onRequest;
   }
@@ -31,9 +44,9 @@ export class EndpointServer {
     });
     await new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', resolve);
+      server.listen(this.port, '127.0.0.1', () => resolve(undefined));
     });
-    this.port = server.address().port;
+    this.port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
     this.server = server;
     return this;
   }
@@ -44,7 +57,7 @@ export class EndpointServer {
     this.server = undefined;
     if (!server) return;
     server.closeAllConnections();
-    await new Promise((resolve) => server.close(() => resolve()));
+    await new Promise((resolve) => server.close(() => resolve(undefined)));
   }
 
   get url() {
@@ -55,16 +68,27 @@ export class EndpointServer {
 /**
  * `call`, once more when a kept-alive connection turned out closed (the server ends idle ones: the
  * request never reached it, so a PUT of the same body and a GET may be sent again).
+ * @param {string} url
+ * @param {CallOptions} [options]
+ * @returns {Promise<Answer>}
  */
 export async function send(url, options) {
   try {
     return await call(url, options);
-  } catch (e) {
+  } catch (err) {
+    const e = /** @type {NodeJS.ErrnoException} */ (err);
     if (e.code !== 'ECONNRESET' && !/socket hang up/.test(e.message)) throw e;
     return call(url, options);
   }
 }
 
+/**
+ * PUT a route with probed endpoints; its revision.
+ * @param {string} api
+ * @param {string} token
+ * @param {string} route
+ * @param {Policy} body
+ */
 export async function putPolicy(api, token, route, body) {
   const res = await send(`${api}/v1/routes/${route}`, {
     method: 'PUT',
@@ -75,16 +99,22 @@ export async function putPolicy(api, token, route, body) {
   return Number(res.headers['x-route-revision']);
 }
 
+/**
+ * @param {string} resolver
+ * @param {string} token
+ * @param {string} route
+ */
 async function resolveAnswer(resolver, token, route) {
   const res = await send(`${resolver}/v1/resolve/${route}`, { headers: { authorization: `Bearer ${token}` } });
   if (res.status !== 200) throw new Error(`GET /v1/resolve/${route}: ${res.status} ${res.body}`);
-  return { body: JSON.parse(res.body), cache: res.headers['x-cache'] };
+  return { body: /** @type {Resolution} */ (JSON.parse(res.body)), cache: res.headers['x-cache'] };
 }
 
 /**
  * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
  * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
  * (three of each: single, policy, single, ...) so that a drift of the machine weighs on both alike.
+ * @param {{ api: string, resolver: string, token: string, tenant: string, routes: string[], loadOptions: LoadOptions, shouldStop: () => boolean, say: Say }} options
  */
 export async function policyHits({ api, resolver, token, tenant, routes, loadOptions, shouldStop, say }) {
   const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
@@ -104,18 +134,29 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       },
       { timeoutMs: 90_000, intervalMs: 500, shouldStop },
     );
-    const cycle = (list) => (i) => `/v1/resolve/${list[i % list.length]}`;
+    /** @param {string[]} list */
+    const cycle = (list) => (/** @type {number} */ i) => `/v1/resolve/${list[i % list.length]}`;
+    /** @type {{ single: LoadResult[], policy: LoadResult[] }} */
     const rounds = { single: [], policy: [] };
-    for (const round of ['single', 'policy', 'single', 'policy', 'single', 'policy']) {
+    for (const round of /** @type {const} */ (['single', 'policy', 'single', 'policy', 'single', 'policy'])) {
       if (shouldStop()) break;
       const r = await load({ ...loadOptions, url: resolver, path: cycle(round === 'single' ? routes : policyRoutes) });
       say(`  ${round === 'single' ? 'single-URL routes' : '4-endpoint routes'}: ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
       rounds[round].push(r);
     }
+    /**
+     * The worst of the rounds' values; a round without a 2xx answer has none (null), not 0 ms.
+     * @param {Array<number | null>} values
+     */
+    const worst = (values) => {
+      const known = values.filter((v) => v !== null);
+      return known.length ? Math.max(...known) : null;
+    };
+    /** @param {LoadResult[]} list */
     const summary = (list) => ({
       requestsPerSecond: Math.round(list.reduce((a, r) => a + r.requestsPerSecond, 0) / Math.max(1, list.length)),
-      p50Ms: Math.max(...list.map((r) => r.latencyMs.p50)),
-      p99Ms: Math.max(...list.map((r) => r.latencyMs.p99)),
+      p50Ms: worst(list.map((r) => r.latencyMs.p50)),
+      p99Ms: worst(list.map((r) => r.latencyMs.p99)),
       non2xx: list.reduce((a, r) => a + r.non2xx, 0),
       errors: list.reduce((a, r) => a + r.errors, 0),
       rounds: list.map((r) => r.requestsPerSecond),
@@ -143,16 +184,21 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
  * memory both pick the healthy primary, stops it, and times (from the stop) the first resolver
  * answer and the first memory answer that pick the backup, polling the resolver every 5 ms and the
  * memory every millisecond; then starts the primary again and waits for the failback.
+ * @param {{ api: string, resolver: string, token: string, tenant: string, trials: number, intervalSeconds: number, threshold: number, repo: string, shouldStop: () => boolean, say: Say }} options
  */
 export async function failoverTrials({ api, resolver, token, tenant, trials, intervalSeconds, threshold, repo, shouldStop, say }) {
   const require = createRequire(import.meta.url);
-  const { TrafficManagerClient } = require(join(repo, 'dist', 'libs', 'client', 'index.js'));
+  // The built package (dist/libs/client), typed as its source.
+  const { TrafficManagerClient } = /** @type {typeof import('@traffic-manager/client')} */ (require(join(repo, 'dist', 'libs', 'client', 'index.js')));
   const primary = await new EndpointServer().start();
   const backup = await new EndpointServer().start();
   const route = `${tenant}/web/prod`;
   const tm = new TrafficManagerClient({ resolverUrl: resolver, apiKey: token, timeoutMs: 5_000, watchWaitMs: 2_000 });
+  /** @type {number[]} */
   const resolverMs = [];
+  /** @type {number[]} */
   const sdkMs = [];
+  /** @type {number[]} */
   const failbackMs = [];
   try {
     await putPolicy(api, token, route, {
@@ -162,6 +208,7 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
       ],
       healthCheck: { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold },
     });
+    /** @param {string} url */
     const picks = async (url) => {
       const { body } = await resolveAnswer(resolver, token, route);
       const memory = tm.resolveCached(route);
@@ -203,6 +250,7 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
     await tm.close();
     await Promise.all([primary.stop(), backup.stop()]);
   }
+  /** @param {number[]} values */
   const summarize = (values) => {
     const s = summarizeLatencies(values.filter(Number.isFinite));
     return { ...s.latencyMs, samples: s.samples, missed: values.filter((v) => !Number.isFinite(v)).length, sortedMs: [...values].sort((a, b) => a - b).map((v) => Math.round(v)) };

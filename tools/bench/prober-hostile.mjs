@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The prober-hostile phase of `npm run bench` (tools/bench/run.mjs): the probers' work with one
 // hostile tenant. An honest tenant has 100 endpoints on HTTP servers of the bench's own that answer
 // 200 at once; a hostile tenant has its quota of probed endpoints (256: 16 routes of 16) on servers
@@ -13,6 +12,11 @@ import { EndpointServer, putPolicy, send } from './policies.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
+/** @typedef {import('./lib.mjs').Say} Say */
+/** @typedef {import('./lib.mjs').Buckets} Buckets */
+/** @typedef {import('./lib.mjs').Counters} Counters */
+/** @typedef {import('./policies.mjs').RouteHealth} RouteHealth */
+
 const HONEST = { routes: 25, endpointsPerRoute: 4 };
 /** TENANT_MAX_PROBED_ENDPOINTS's default: 16 routes of 16 endpoints (the most a route may have). */
 export const HOSTILE = { routes: 16, endpointsPerRoute: 16 };
@@ -21,42 +25,48 @@ export const CHECK = { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, 
 /** Accepts connections and never answers; `accepted` counts them. */
 export class HangingServer {
   constructor() {
+    /** @type {Set<import('node:net').Socket>} */
     this.sockets = new Set();
     this.accepted = 0;
-  }
-
-  async start() {
     this.server = createServer((socket) => {
       this.accepted++;
       this.sockets.add(socket);
       socket.on('error', () => undefined);
       socket.on('close', () => this.sockets.delete(socket));
     });
+  }
+
+  async start() {
+    const server = this.server;
     await new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', resolve);
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(undefined));
     });
     return this;
   }
 
   get url() {
-    return `http://127.0.0.1:${this.server.address().port}`;
+    return `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (this.server.address()).port}`;
   }
 
   async stop() {
     for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => this.server.close(() => resolve()));
+    await new Promise((resolve) => this.server.close(() => resolve(undefined)));
   }
 }
 
 /** The prober's id from its probes' User-Agent, `traffic-manager-health-prober/1 (<id>)`. */
-const proberOf = (req) => /\(([^)]*)\)/.exec(req.headers['user-agent'] ?? '')?.[1] ?? 'unknown';
+const proberOf = (/** @type {import('node:http').IncomingMessage} */ req) => /\(([^)]*)\)/.exec(req.headers['user-agent'] ?? '')?.[1] ?? 'unknown';
 
 /**
  * Gaps (ms) between consecutive probes of one endpoint by one prober whose later probe falls in
  * [from, to], the probe before `from` included; and the open gap from the last probe to `to`.
+ * @param {number[]} times
+ * @param {number} from
+ * @param {number} to
  */
 export function probeGaps(times, from, to) {
+  /** @type {number[]} */
   const closed = [];
   let previous;
   for (const t of times) {
@@ -67,8 +77,13 @@ export function probeGaps(times, from, to) {
   return { closed, open: previous === undefined ? to - from : to - Math.max(previous, from) };
 }
 
-/** Sum over the probers of a counter's samples of one tenant, by outcome. */
+/**
+ * Sum over the probers of a counter's samples of one tenant, by outcome.
+ * @param {string[]} texts
+ * @param {string} tenant
+ */
 export function probesOf(texts, tenant) {
+  /** @type {Counters} */
   const byOutcome = {};
   for (const text of texts) {
     for (const { labels, value } of samplesOf(text, 'tm_prober_probes_total')) {
@@ -78,11 +93,15 @@ export function probesOf(texts, tenant) {
   return byOutcome;
 }
 
-export const total = (byOutcome) => Object.values(byOutcome).reduce((a, b) => a + b, 0);
-const perSecond = (n, seconds) => Math.round((n / seconds) * 10) / 10;
+export const total = (/** @type {Counters} */ byOutcome) => Object.values(byOutcome).reduce((a, b) => a + b, 0);
+const perSecond = (/** @type {number} */ n, /** @type {number} */ seconds) => Math.round((n / seconds) * 10) / 10;
 
-/** The probers' wait histogram, summed over the probers (the same buckets). */
+/**
+ * The probers' wait histogram, summed over the probers (the same buckets).
+ * @param {string[]} texts
+ */
 function waitHistogram(texts) {
+  /** @type {Buckets} */
   const summed = [];
   for (const text of texts) {
     histogramOf(text, 'tm_prober_probe_wait_seconds').forEach(([le, count], i) => {
@@ -92,17 +111,32 @@ function waitHistogram(texts) {
   return summed;
 }
 
-/** The value of a gauge's sample of one tenant (0 when absent). */
+/**
+ * The value of a gauge's sample of one tenant (0 when absent).
+ * @param {string} text
+ * @param {string} name
+ * @param {string} tenant
+ */
 export const tenantGauge = (text, name, tenant) => samplesOf(text, name).find((s) => s.labels.tenant === tenant)?.value ?? 0;
 
-/** The endpoints every prober probes: the fewest any prober of `texts` (their /metrics) has. */
+/**
+ * The endpoints every prober probes: the fewest any prober of `texts` (their /metrics) has.
+ * @param {string[]} texts
+ */
 export const proberTargets = (texts) => Math.min(...texts.map((t) => samplesOf(t, 'tm_prober_targets')[0]?.value ?? 0));
 
+/**
+ * The phase: the probers' work without the hostile tenant, then with it, `seconds` each.
+ * @param {{ api: string, resolver: string, probers: string[], token: string, tenant: string, seconds: number, scrape: (url: string) => Promise<string>, shouldStop: () => boolean, say: Say }} options
+ */
 export async function proberHostile({ api, resolver, probers, token, tenant, seconds, scrape, shouldStop, say }) {
   const honestTenant = `${tenant}-honest`;
   const hostileTenant = `${tenant}-hostile`;
   const auth = { authorization: `Bearer ${token}` };
-  /** Per honest endpoint (server), per prober: the probes' arrival times (performance.now()). */
+  /**
+   * Per honest endpoint (server), per prober: the probes' arrival times (performance.now()).
+   * @type {Array<Map<string, number[]>>}
+   */
   const arrivals = [];
   const honestServers = await Promise.all(
     Array.from({ length: HONEST.routes * HONEST.endpointsPerRoute }, (_, i) => {
@@ -120,17 +154,21 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
   const hostileRoutes = Array.from({ length: HOSTILE.routes }, (_, r) => `${hostileTenant}/svc-${r}/prod`);
   const scrapeProbers = () => Promise.all(probers.map((p) => scrape(p)));
 
-  /** Every honest endpoint's health, polled from the resolver once a second: [{at, unhealthy: [endpoint keys]}]. */
+  /**
+   * Every honest endpoint's health, polled from the resolver once a second: [{at, notHealthy: [endpoint keys]}].
+   * @type {Array<{ at: number, notHealthy: string[] }>}
+   */
   const polls = [];
   let polling = true;
   const poller = (async () => {
     while (polling && !shouldStop()) {
       const at = performance.now();
       const answers = await Promise.all(honestRoutes.map((route) => send(`${resolver}/v1/routes/${route}/health`, { headers: auth }).catch((e) => ({ status: 0, body: e.message }))));
+      /** @type {string[]} */
       const notHealthy = [];
       answers.forEach((res, r) => {
         if (res.status !== 200) return void notHealthy.push(`${honestRoutes[r]} (${res.status})`);
-        for (const e of JSON.parse(res.body).endpoints) if (e.health !== 'healthy') notHealthy.push(`${honestRoutes[r]}|${e.id}: ${e.health}`);
+        for (const e of /** @type {RouteHealth} */ (JSON.parse(res.body)).endpoints) if (e.health !== 'healthy') notHealthy.push(`${honestRoutes[r]}|${e.id}: ${e.health}`);
       });
       polls.push({ at, notHealthy });
       await sleep(Math.max(0, 1_000 - (performance.now() - at)));
@@ -143,7 +181,7 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
   const sampler = (async () => {
     while (polling && !shouldStop()) {
       if (sampling) {
-        const texts = await scrapeProbers().catch(() => []);
+        const texts = await scrapeProbers().catch(() => /** @type {string[]} */ ([]));
         texts.forEach((t, i) => {
           peaks[i] = Math.max(peaks[i], tenantGauge(t, 'tm_prober_tenant_probes_in_flight', hostileTenant));
         });
@@ -152,7 +190,11 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
     }
   })();
 
-  /** One measured stage: `seconds` of the probers' metrics; the honest gaps and health from `healthFrom`. */
+  /**
+   * One measured stage: `seconds` of the probers' metrics; the honest gaps and health from `healthFrom`.
+   * @param {string} name
+   * @param {number} healthFrom
+   */
   const stage = async (name, healthFrom) => {
     peaks.fill(0);
     sampling = true;
@@ -166,10 +208,11 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
     const elapsed = (to - from) / 1000;
     const [honestBefore, honestAfter] = [probesOf(before, honestTenant), probesOf(after, honestTenant)];
     const [hostileBefore, hostileAfter] = [probesOf(before, hostileTenant), probesOf(after, hostileTenant)];
-    const outcomes = (a, b) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
+    const outcomes = (/** @type {Counters} */ a, /** @type {Counters} */ b) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v - (a[k] ?? 0)]));
     const honest = outcomes(honestBefore, honestAfter);
     const hostile = outcomes(hostileBefore, hostileAfter);
     const [waitBefore, waitAfter] = [waitHistogram(before), waitHistogram(after)];
+    /** @type {number[]} */
     const closed = [];
     let worstOpen = 0;
     let atServers = 0;
@@ -253,8 +296,12 @@ export async function proberHostile({ api, resolver, probers, token, tenant, sec
   }
 }
 
-/** What a reader of the results should know: an honest endpoint left healthy, a stage without probes. */
+/**
+ * What a reader of the results should know: an honest endpoint left healthy, a stage without probes.
+ * @param {Awaited<ReturnType<typeof proberHostile>>} p
+ */
 export function proberWarnings(p) {
+  /** @type {string[]} */
   const out = [];
   for (const s of p.stages) {
     if (s.honestLeftHealthy) out.push(`${s.name}: ${s.honestLeftHealthy} honest endpoints left healthy (${s.honestNotHealthy.join('; ')})`);

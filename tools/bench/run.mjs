@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // `npm run bench`: the product's benchmark, in one run on one machine, reported side by side.
 //   - resolver cache hits beside a baseline (a bare Fastify server with the same body and auth check);
 //   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
@@ -27,6 +26,39 @@ import { failoverTrials, policyHits } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
 import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
+
+/** @typedef {import('./lib.mjs').Counters} Counters */
+/** @typedef {import('./processes.mjs').Logged} Logged */
+/** @typedef {import('./report.cjs').Json} Json */
+/** @typedef {Awaited<ReturnType<typeof load>>} LoadResult */
+/** @typedef {ReturnType<typeof startStack>} Stack */
+/**
+ * The run's results, written as results.json and rendered by report.cjs: the settings, the machine,
+ * and each phase's measurements under its name (a phase that did not run is absent).
+ * @typedef {{
+ *   date: string,
+ *   machine: ReturnType<typeof machine>,
+ *   git: ReturnType<typeof git>,
+ *   settings: Settings,
+ *   phases: {
+ *     baseline?: LoadResult & { note: string },
+ *     hits?: LoadResult & { cache: Counters },
+ *     database?: LoadResult & { mode: string, cache: Counters, note: string },
+ *     bypass?: LoadResult & { cache: Counters, note: string },
+ *     writes?: LoadResult & { relayPublishMs: ReturnType<typeof publishLatency> },
+ *   },
+ *   warnings: string[],
+ *   policyHits?: Awaited<ReturnType<typeof policyHits>> & { selections: Counters },
+ *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency> },
+ *   watch?: Awaited<ReturnType<typeof watchDelivery>>,
+ *   sdk?: Json,
+ *   failover?: Awaited<ReturnType<typeof failoverTrials>>,
+ *   proberHostile?: Awaited<ReturnType<typeof proberHostile>>,
+ *   noisyNeighbour?: Awaited<ReturnType<typeof noisyNeighbour>>,
+ *   watchSoak?: Awaited<ReturnType<typeof watchSoak>>,
+ *   goals?: ReturnType<typeof evaluateGoals>,
+ * }} Results
+ */
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
@@ -111,6 +143,7 @@ if (opts.help) {
   process.exit(0);
 }
 
+/** @param {string} line */
 function say(line) {
   process.stdout.write(`[bench] ${line}\n`);
 }
@@ -118,6 +151,10 @@ function say(line) {
 /** A failure worth one line: what is wrong and what to do. */
 class BenchError extends Error {}
 
+/**
+ * An option's value as a positive number (a whole one unless `integer` is false).
+ * @param {keyof typeof opts} name
+ */
 function positive(name, { integer = true } = {}) {
   const v = Number(opts[name]);
   if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new BenchError(`--${name} must be a positive ${integer ? 'whole ' : ''}number`);
@@ -129,7 +166,10 @@ const WATCH_QUOTAS = { perKey: 1_000, perTenant: 2_000 };
 /** RATE_LIMIT_PER_KEY's default: tenant B stays under it, tenant A's flood goes above it. */
 const RATE_LIMIT_PER_KEY = 1_000;
 
-/** The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas. */
+/**
+ * The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas.
+ * @param {Settings} settings
+ */
 function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenants: tenants }) {
   if (nonReaders >= streams) throw new BenchError('--soak-non-readers must be fewer than --soak-streams');
   if (streams % tenants !== 0 || nonReaders % tenants !== 0) throw new BenchError('--soak-streams and --soak-non-readers must be multiples of --soak-tenants (the same share for every tenant)');
@@ -139,7 +179,10 @@ function checkSoak({ soakStreams: streams, soakNonReaders: nonReaders, soakTenan
   }
 }
 
-/** Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota. */
+/**
+ * Tenant B stays under its rate limit, A's flood goes above it, A's streams stay within its tenant's quota.
+ * @param {Settings} settings
+ */
 function checkNoisy({ noisyRate, noisyWriteRate, noisyFloodRate, noisyStreams }) {
   if (noisyRate + B_OTHER_RESOLVER_RATE >= RATE_LIMIT_PER_KEY) {
     throw new BenchError(`--noisy-rate ${noisyRate}: with B's failover polls and health reads (${B_OTHER_RESOLVER_RATE}/s) its key would reach RATE_LIMIT_PER_KEY's default ${RATE_LIMIT_PER_KEY}/s; B must stay under it`);
@@ -149,10 +192,9 @@ function checkNoisy({ noisyRate, noisyWriteRate, noisyFloodRate, noisyStreams })
   if (noisyStreams > WATCH_QUOTAS.perTenant) throw new BenchError(`--noisy-streams must be at most WATCH_MAX_STREAMS_PER_TENANT's default ${WATCH_QUOTAS.perTenant} (A's streams over it are refused)`);
 }
 
-const settings = {};
-let only;
-try {
-  Object.assign(settings, {
+/** The run's settings from the options (a BenchError names a wrong one). */
+function readSettings() {
+  const read = {
     durationSeconds: positive('duration'),
     warmupSeconds: opts.warmup === '0' ? 0 : positive('warmup'),
     connections: positive('connections'),
@@ -176,8 +218,20 @@ try {
     noisyWriteRate: positive('noisy-write-rate', { integer: false }),
     noisyFloodRate: positive('noisy-flood-rate'),
     noisyStreams: positive('noisy-streams'),
-  });
-  settings.soakNonReaders = opts['soak-non-readers'] === undefined ? Math.round(settings.soakStreams / 10) : positive('soak-non-readers');
+  };
+  return { ...read, soakNonReaders: opts['soak-non-readers'] === undefined ? Math.round(read.soakStreams / 10) : positive('soak-non-readers') };
+}
+/**
+ * The settings as results.json keeps them: the options', then how the stack was run.
+ * @typedef {ReturnType<typeof readSettings> & { watchMaxStreams?: number, stack?: string, logLevel?: string }} Settings
+ */
+
+/** @type {Settings} */
+let settings;
+/** @type {Set<string>} */
+let only;
+try {
+  settings = readSettings();
   if (settings.threshold > 10) throw new BenchError('--threshold must be 1 to 10 (the health check allows no more)');
   checkSoak(settings);
   checkNoisy(settings);
@@ -186,7 +240,7 @@ try {
   if (unknown.length) throw new BenchError(`--only: unknown phase ${unknown.join(', ')}; phases: ${PHASES.join(', ')}`);
   if (opts.attach && opts['log-level']) throw new BenchError('--log-level sets the level of the stack the bench starts; it has no effect with --attach');
 } catch (e) {
-  process.stderr.write(`bench: ${e.message}\n`);
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(2);
 }
 
@@ -194,7 +248,9 @@ try {
 // Stopping: whatever the bench started is stopped in reverse order, once, on success, failure or a
 // signal. A second Ctrl-C kills those processes at once.
 
+/** @type {Array<() => Promise<unknown>>} */
 const cleanups = [];
+/** @type {Logged[]} */
 const started = [];
 let interrupted = false;
 const shouldStop = () => interrupted;
@@ -229,14 +285,21 @@ function checkInterrupted() {
   if (interrupted) throw new BenchError('interrupted');
 }
 
-function stackStopped() {
-  throw new BenchError(`the stack stopped during the run; the end of ${managedStack.proc.logFile}:\n${tail(managedStack.proc.logFile)}`);
+/**
+ * @param {Stack} stack
+ * @returns {never}
+ */
+function stackStopped(stack) {
+  throw new BenchError(`the stack stopped during the run; the end of ${stack.proc.logFile}:\n${tail(stack.proc.logFile)}`);
 }
 
-/** Between phases: stop when interrupted, fail when the stack is no longer whole. */
+/**
+ * Between phases: stop when interrupted, fail when the stack is no longer whole.
+ * @param {Record<string, string>} urls
+ */
 async function afterPhase(urls) {
   checkInterrupted();
-  if (managedStack && !managedStack.proc.running) stackStopped();
+  if (managedStack && !managedStack.proc.running) stackStopped(managedStack);
   if (!(await stackReady(urls))) throw new BenchError(`the stack no longer answers /health/ready on ${Object.values(urls).join(', ')}`);
 }
 
@@ -245,7 +308,7 @@ async function runCleanups() {
     try {
       await cleanup();
     } catch (e) {
-      say(`cleanup failed: ${e.message}`);
+      say(`cleanup failed: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
 }
@@ -260,12 +323,12 @@ function machine() {
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     os: `${type()} ${release()}`,
     node: process.version,
-    loadAverage: { before: loadavg(), after: undefined },
+    loadAverage: { before: loadavg(), after: /** @type {number[] | undefined} */ (undefined) },
   };
 }
 
 function git() {
-  const run = (...args) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  const run = (/** @type {string[]} */ ...args) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
     return { commit: run('rev-parse', 'HEAD'), branch: run('rev-parse', '--abbrev-ref', 'HEAD'), dirty: run('status', '--porcelain', '--untracked-files=no') !== '' };
   } catch {
@@ -273,38 +336,59 @@ function git() {
   }
 }
 
-/** Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first. */
+/**
+ * Scrapes after a load phase: autocannon has stopped, but the requests it left in flight finish first.
+ * @param {string} url
+ */
 async function scrapeSettled(url) {
   await sleep(500);
   return scrape(url);
 }
 
+/**
+ * An app's /metrics.
+ * @param {string} url
+ */
 async function scrape(url) {
   let res;
   try {
     res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
   } catch (e) {
-    if (managedStack && !managedStack.proc.running) stackStopped();
-    throw new BenchError(`${url}/metrics: ${e.cause?.message ?? e.message}`);
+    if (managedStack && !managedStack.proc.running) stackStopped(managedStack);
+    // fetch fails with an Error, its cause (when it has one) the network's error.
+    const error = /** @type {Error & { cause?: { message?: string } }} */ (e);
+    throw new BenchError(`${url}/metrics: ${error.cause?.message ?? error.message}`);
   }
   if (res.status !== 200) throw new BenchError(`${url}/metrics answered ${res.status}`);
   return res.text();
 }
 
-const answersBy = (text) => countersBy(text, 'tm_resolver_answers_total', 'cache');
+const answersBy = (/** @type {string} */ text) => countersBy(text, 'tm_resolver_answers_total', 'cache');
 
-/** Waits until the relay has published everything (its backlog gauge at 0). */
+/**
+ * Waits until the relay has published everything (its backlog gauge at 0).
+ * @param {string} relay
+ */
 async function drained(relay) {
   await waitFor('the outbox to drain', async () => sumOf(await scrape(relay), 'tm_outbox_backlog_rows') === 0, { timeoutMs: 120_000, intervalMs: 100, shouldStop });
 }
 
-/** One line per finished load phase. */
+/**
+ * One line per finished load phase.
+ * @template {LoadResult} R
+ * @param {R} r
+ */
 function sayPhase(r) {
   say(`  ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${formatMs(r.latencyMs.p50)}, p99 ${formatMs(r.latencyMs.p99)}, p99.9 ${formatMs(r.latencyMs.p999)}${r.non2xx || r.errors ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}`);
   return r;
 }
 
-/** A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one). */
+/**
+ * A phase's streams need as many descriptors in the resolver and in the clients' process (Node raises its soft limit to the hard one).
+ * @param {number} streams
+ * @param {string} phase
+ * @param {string} option
+ */
 function checkFileLimit(streams, phase, option) {
   let hard;
   try {
@@ -317,34 +401,38 @@ function checkFileLimit(streams, phase, option) {
   }
 }
 
-/** The stack the bench started, if it did. */
+/**
+ * The stack the bench started, if it did.
+ * @type {Stack | undefined}
+ */
 let managedStack;
 
 async function main() {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const rawDir = join(opts.out, 'raw', stamp);
   mkdirSync(rawDir, { recursive: true });
+  /** @type {Results} */
   const results = { date: new Date().toISOString(), machine: machine(), git: git(), settings, phases: {}, warnings: [] };
   const busy = results.machine.loadAverage.before[0];
   if (busy > results.machine.cores / 2) {
     results.warnings.push(`The load average was ${busy.toFixed(1)} on ${results.machine.cores} cores when the run began: other work shared this machine, so these numbers are noisy.`);
   }
   const logLevel = opts['log-level'] ?? process.env.LOG_LEVEL ?? 'info';
-  let token = process.env.TM_ADMIN_TOKEN;
+  const givenToken = process.env.TM_ADMIN_TOKEN;
+  // Without --attach, the stack the bench starts gets this one when the environment has none.
+  const token = givenToken ?? `tm_bench_${randomBytes(24).toString('base64url')}`;
   let databaseUrl;
   let cachePrefix;
-  let urls;
+  const urls = appUrls(process.env);
 
   if (opts.attach) {
-    if (!token) throw new BenchError('--attach needs TM_ADMIN_TOKEN: the admin token the running stack printed');
-    urls = appUrls(process.env);
+    if (!givenToken) throw new BenchError('--attach needs TM_ADMIN_TOKEN: the admin token the running stack printed');
     if (!(await stackReady(urls))) throw new BenchError(`--attach: the stack does not answer /health/ready on ${Object.values(urls).join(', ')}`);
     databaseUrl = opts.database ?? process.env.DATABASE_URL ?? `postgres://${process.env.PGUSER || 'postgres'}@127.0.0.1:5432/traffic_manager`;
     cachePrefix = process.env.CACHE_KEY_PREFIX;
     Object.assign(settings, { stack: 'attached to a running stack', logLevel: process.env.LOG_LEVEL ? `${process.env.LOG_LEVEL} (as this shell says; the stack's own is not known)` : 'not known (attached)' });
     say(`attached to the stack at ${urls.api} (command API) and ${urls.resolver} (resolver)`);
   } else {
-    urls = appUrls(process.env);
     for (const [i, url] of [...Object.values(urls), ...proberUrls(process.env)].entries()) {
       const { port } = new URL(url);
       if (await tcpOpen('127.0.0.1', Number(port), 300)) {
@@ -353,7 +441,6 @@ async function main() {
         );
       }
     }
-    token ??= `tm_bench_${randomBytes(24).toString('base64url')}`;
     databaseUrl = opts.database ?? process.env.DATABASE_URL ?? `postgres://${process.env.PGUSER || 'postgres'}@127.0.0.1:5432/traffic_manager_bench`;
     cachePrefix = process.env.CACHE_KEY_PREFIX ?? 'tm:bench:';
     const env = {
@@ -392,7 +479,7 @@ async function main() {
   const run = Date.now().toString(36);
   const tenant = `bench-${run}`;
   const routes = Array.from({ length: settings.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
-  const deleteTenant = (t) => call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
+  const deleteTenant = (/** @type {string} */ t) => call(`${urls.api}/v1/tenants/${t}`, { method: 'DELETE', headers: auth }).catch(() => undefined);
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
     const soakTenants = only.has('watch-soak') ? Array.from({ length: settings.soakTenants }, (_, i) => `${tenant}-soak-s${i}`) : [];
@@ -401,7 +488,10 @@ async function main() {
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
-  /** What the resolver answers for a hit, per route: the baseline answers the same. */
+  /**
+   * What the resolver answers for a hit, per route: the baseline answers the same.
+   * @type {Record<string, { body: Json, headers: Record<string, string | string[] | undefined> }>}
+   */
   const answers = {};
   await waitFor(
     'every route to be a cache hit',
@@ -422,7 +512,7 @@ async function main() {
   writeFileSync(answersFile, JSON.stringify(answers));
 
   const loadOptions = { connections: settings.connections, duration: settings.durationSeconds, warmup: settings.warmupSeconds, headers: auth };
-  const cycle = (query = '') => (i) => `/v1/resolve/${routes[i % routes.length]}${query}`;
+  const cycle = (query = '') => (/** @type {number} */ i) => `/v1/resolve/${routes[i % routes.length]}${query}`;
 
   if (only.has('baseline')) {
     const logFile = join(rawDir, 'baseline.log');
@@ -433,7 +523,8 @@ async function main() {
     });
     started.push(baseline);
     cleanups.push(() => baseline.stop());
-    const { port } = await waitFor('the baseline to listen', () => JSON.parse(tail(logFile, 1)), { proc: baseline, shouldStop, timeoutMs: 20_000 });
+    // The baseline's first line says where it listens: {"port": n}.
+    const { port } = await waitFor('the baseline to listen', () => /** @type {{ port: number }} */ (JSON.parse(tail(logFile, 1))), { proc: baseline, shouldStop, timeoutMs: 20_000 });
     const url = `http://127.0.0.1:${port}`;
     const probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
     const unauthorised = await call(`${url}/v1/resolve/${routes[0]}`, { headers: { authorization: 'Bearer not-the-token-at-all' } });
@@ -457,12 +548,12 @@ async function main() {
   if (only.has('policy-hits')) {
     say(`policy hits: the resolver's cache hits on routes of 4 probed endpoints against single-URL routes, alternating rounds of ${settings.durationSeconds} s, ${settings.connections} connections`);
     const before = await scrape(urls.resolver);
-    results.policyHits = await policyHits({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-p`, routes, loadOptions, shouldStop, say });
+    const hits = await policyHits({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-p`, routes, loadOptions, shouldStop, say });
     // Its endpoints have stopped: the probers would go on probing them (refused) in later phases.
     await deleteTenant(`${tenant}-p`);
     const selections = delta(countersBy(before, 'tm_resolver_selections_total', 'outcome'), countersBy(await scrapeSettled(urls.resolver), 'tm_resolver_selections_total', 'outcome'));
-    results.policyHits.selections = selections;
-    const { single, policy, costPercent } = results.policyHits;
+    results.policyHits = { ...hits, selections };
+    const { single, policy, costPercent } = hits;
     say(`  single-URL ${single.requestsPerSecond.toLocaleString('en-US')}/s, 4-endpoint ${policy.requestsPerSecond.toLocaleString('en-US')}/s: the selection costs ${costPercent}% of the throughput`);
     if (policy.non2xx || policy.errors) results.warnings.push(`policy hits: ${policy.non2xx} non-2xx answers, ${policy.errors} errors`);
     await afterPhase(urls);
@@ -490,6 +581,7 @@ async function main() {
     if (!existsSync(main)) throw new BenchError(`${relative(process.cwd(), main)} is missing: build it with "npx nx build resolver"`);
     const [port, deadRedis] = [await freePort(), await freePort()];
     const logFile = join(rawDir, 'resolver-redis-down.log');
+    /** @type {NodeJS.ProcessEnv} */
     const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${deadRedis}`, RESOLVER_PORT: String(port), HOST: '127.0.0.1', TM_ADMIN_TOKEN: token, LOG_LEVEL: logLevel };
     if (cachePrefix) env.CACHE_KEY_PREFIX = cachePrefix;
     const resolver = spawnLogged('the Redis-down resolver', process.execPath, [main], { cwd: repo, env, logFile });
@@ -498,8 +590,8 @@ async function main() {
     const url = `http://127.0.0.1:${port}`;
     await waitFor('the Redis-down resolver to answer /health/live', () => httpOk(`${url}/health/live`), { proc: resolver, shouldStop, timeoutMs: 60_000 });
     // Its first requests try Redis (and time out) until the breaker opens; then every answer is BYPASS.
-    let probe;
-    for (let i = 0; i < 20; i++) probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
+    let probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
+    for (let i = 1; i < 20; i++) probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
     if (probe.status !== 200 || probe.headers['x-cache'] !== 'BYPASS') {
       throw new BenchError(
         `the resolver with Redis down answered ${probe.status} X-Cache: ${probe.headers['x-cache']}, not 200 BYPASS` +
@@ -571,8 +663,10 @@ async function main() {
     const { code } = await probe.exited;
     const lines = readFileSync(probe.logFile, 'utf8').trim().split('\n');
     if (code !== 0) throw new BenchError(`sdk: the probe exited ${code}: ${lines.slice(-3).join(' / ')}`);
-    results.sdk = JSON.parse(lines.at(-1));
-    const { lookups, convergence: c } = results.sdk;
+    // The probe's last line: its results, JSON of another process.
+    const sdk = /** @type {Json} */ (JSON.parse(lines[lines.length - 1]));
+    results.sdk = sdk;
+    const { lookups, convergence: c } = sdk;
     say(`  ${(lookups.perSecond / 1e6).toFixed(2)} million lookups per second on one core, p50 ${lookups.p50Ns} ns, p99 ${lookups.p99Ns} ns; convergence into memory p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
     if (c.failedWrites || c.timedOut) results.warnings.push(`sdk: ${c.failedWrites} PUTs failed, ${c.timedOut} writes not in memory within 10 s`);
     await afterPhase(urls);
@@ -684,9 +778,15 @@ async function main() {
   return { results, rawDir };
 }
 
-/** results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it. */
+/**
+ * results.{json,md,svg} in the run's raw folder and, for a run of every phase, latest.* beside it.
+ * @param {Results} results
+ * @param {string} rawDir
+ * @param {boolean} complete
+ */
 function writeResults(results, rawDir, complete) {
   const files = { json: `${JSON.stringify(results, null, 2)}\n`, md: renderMarkdown(results), svg: renderSvg(results) };
+  /** @type {string[]} */
   const written = [];
   for (const [ext, content] of Object.entries(files)) {
     writeFileSync(join(rawDir, `results.${ext}`), content);
@@ -702,7 +802,8 @@ try {
   outcome = await main();
 } catch (e) {
   code = interrupted ? 130 : 1;
-  process.stderr.write(`bench: ${e instanceof BenchError || e instanceof WaitError || interrupted ? e.message : e.stack}\n`);
+  const error = e instanceof Error ? e : new Error(String(e));
+  process.stderr.write(`bench: ${error instanceof BenchError || error instanceof WaitError || interrupted ? error.message : error.stack}\n`);
 }
 await runCleanups();
 if (outcome) {
@@ -716,7 +817,8 @@ if (outcome) {
 await sleep(200);
 const needles = managedStack ? [join(repo, 'tools', 'stack', 'start.mjs'), `${join(repo, 'dist', 'apps')}/`] : [];
 if (managedStack?.startedKafka()) needles.push(join(repo, '.data', 'kafka', 'server.properties'));
-const groups = new Set(started.flatMap((p) => groupMembers(p.child.pid)));
+// A spawn that failed has no pid, nor a group.
+const groups = new Set(started.flatMap((p) => (p.child.pid === undefined ? [] : groupMembers(p.child.pid))));
 const left = processesMatching(needles, groups);
 if (left.length) {
   process.stderr.write(`bench: processes the bench started are still running:\n${left.join('\n')}\n`);

@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The watch soak's clients (tools/bench/soak.mjs), in a process of their own so that parsing
 // thousands of streams does not share an event loop with the bench's writes:
 //   - readers: watch streams read as they come; each change event is timed against its write's
@@ -20,6 +19,15 @@ import { summarizeLatencies } from './report.cjs';
 import { sleep } from './processes.mjs';
 import { sseReader } from './sse.mjs';
 
+/** @typedef {{ slug: string, key: string }} SoakTenant A tenant of the soak and its stored key (routes:read). */
+/** @typedef {{ resolver: string, tenants: SoakTenant[], readersPerTenant: number, nonReadersPerTenant: number, graceMs: number }} Config What the bench sends with {open}. */
+/** @typedef {[revision: number, tenant: number, at: number]} Answered A write's answer: its revision, its tenant's index and when (ms since the epoch). */
+/** @typedef {{ open?: Config, openNonReaders?: boolean, answers?: Answered[], stats?: boolean, finish?: boolean }} Request A message from the bench. */
+/** @typedef {{ tenant: number, lastId: string | undefined, res: import('node:http').IncomingMessage | undefined, synced: boolean }} Reader */
+/** @typedef {{ tenant: number, socket?: import('node:net').Socket, port?: number, connectedAt?: number }} NonReader */
+/** @typedef {ReturnType<typeof stats>} Stats The clients' counts and the deliveries since the last {stats}. */
+/** @typedef {Stats & { ms: ReturnType<typeof summarizeLatencies>['latencyMs'] }} Final The counts and every delivery's latency, on {finish}. */
+
 const now = () => performance.timeOrigin + performance.now();
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
 /** Readers opening at once (each needs a snapshot: the resolver reads PostgreSQL for it). */
@@ -28,26 +36,41 @@ const SCAN_MS = 2_000;
 /** Non-readers reopened per scan at most (the rest at the next one). */
 const REOPEN_PER_SCAN = 200;
 
+/** @type {Config} set by {open}, the bench's first message */
 let config;
 let finishing = false;
+/** @type {Reader[]} */
 const readers = [];
+/** @type {NonReader[]} */
 const nonReaders = [];
 let readersSynced = 0;
 let readersReady = false;
+/** @type {{ count: number, queue: Reader[] }} */
 const opening = { count: 0, queue: [] };
 const counts = { readerReconnects: 0, readerRefused: 0, readerErrors: 0, cuts: 0, reopens: 0, nonReaderErrors: 0, missing: 0, late: 0, unanswered: 0 };
-/** revision -> arrival times (ms since the epoch), one per reader that got it. */
+/**
+ * revision -> arrival times (ms since the epoch), one per reader that got it.
+ * @type {Map<string, number[]>}
+ */
 const arrivals = new Map();
-/** revision -> { tenant, at }: writes answered, waiting for their deliveries. */
+/**
+ * revision -> { tenant, at }: writes answered, waiting for their deliveries.
+ * @type {Map<string, { tenant: number, at: number }>}
+ */
 const answers = new Map();
-/** Revisions whose deliveries were counted, the oldest first (the last few minutes' only): a delivery of one now is late. */
+/**
+ * Revisions whose deliveries were counted, the oldest first (the last few minutes' only): a delivery of one now is late.
+ * @type {Set<string>}
+ */
 const counted = new Set();
 let deltas = new Float64Array(1 << 20);
 let deltaCount = 0;
+/** @type {number[]} */
 let windowDeltas = [];
 let windowMissing = 0;
 let unread = { client: 0, server: 0 };
 
+/** @param {{ readers: number } | { nonReaders: number } | { stats: Stats }} message */
 function send(message) {
   process.send?.(message);
 }
@@ -56,9 +79,17 @@ function send(message) {
 // Readers
 
 function pumpOpens() {
-  while (opening.count < OPENING && opening.queue.length) openReader(opening.queue.shift());
+  while (opening.count < OPENING) {
+    const reader = opening.queue.shift();
+    if (!reader) return;
+    openReader(reader);
+  }
 }
 
+/**
+ * @param {Reader} reader
+ * @param {number} delayMs
+ */
 function reopenReader(reader, delayMs) {
   if (finishing) return;
   setTimeout(() => {
@@ -67,8 +98,10 @@ function reopenReader(reader, delayMs) {
   }, delayMs).unref();
 }
 
+/** @param {Reader} reader */
 function openReader(reader) {
   const tenant = config.tenants[reader.tenant];
+  /** @type {Record<string, string>} */
   const headers = { authorization: `Bearer ${tenant.key}`, accept: 'text/event-stream' };
   if (reader.lastId !== undefined) headers['last-event-id'] = reader.lastId;
   opening.count++;
@@ -80,6 +113,7 @@ function openReader(reader) {
     opening.count--;
     pumpOpens();
   };
+  /** @param {number} delayMs */
   const end = (delayMs) => {
     settle();
     if (ended) return;
@@ -140,6 +174,7 @@ function openReader(reader) {
 // ------------------------------------------------------------------------------------------------
 // Non-readers
 
+/** @param {NonReader} n */
 function openNonReader(n) {
   const tenant = config.tenants[n.tenant];
   const { hostname, port } = new URL(config.resolver);
@@ -164,9 +199,14 @@ function openNonReader(n) {
   socket.write(`GET /v1/watch/${tenant.slug} HTTP/1.1\r\nhost: ${hostname}:${port}\r\nauthorization: Bearer ${tenant.key}\r\naccept: text/event-stream\r\n\r\n`);
 }
 
-/** The kernel's TCP sockets: the resolver's side of each connection by the client's port, and each client socket's unread bytes. */
+/**
+ * The kernel's TCP sockets: the resolver's side of each connection by the client's port, and each client socket's unread bytes.
+ * @param {number} resolverPort
+ */
 function tcpTable(resolverPort) {
+  /** @type {Map<number, { state: string, unsent: number }>} the state in hex ('01': ESTABLISHED) and the bytes not yet sent */
   const server = new Map();
+  /** @type {Map<number, number>} */
   const clientUnread = new Map();
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text;
@@ -205,7 +245,7 @@ function scan() {
       }
       continue;
     }
-    if (n.port === undefined || n.connectedAt > settled) continue;
+    if (n.port === undefined || n.connectedAt === undefined || n.connectedAt > settled) continue;
     const side = server.get(n.port);
     if (side?.state === '01') {
       next.client += clientUnread.get(n.port) ?? 0;
@@ -227,6 +267,7 @@ function scan() {
 // ------------------------------------------------------------------------------------------------
 // Deliveries
 
+/** @param {number} d */
 function pushDelta(d) {
   if (deltaCount === deltas.length) {
     const grown = new Float64Array(deltas.length * 2);
@@ -283,7 +324,7 @@ function stats() {
 
 // ------------------------------------------------------------------------------------------------
 
-process.on('message', (m) => {
+process.on('message', (/** @type {Request | undefined} */ m) => {
   if (m?.open) {
     config = m.open;
     for (let t = 0; t < config.tenants.length; t++) {
@@ -311,10 +352,11 @@ process.on('message', (m) => {
     finishing = true;
     sweep(true);
     const summary = summarizeLatencies(deltas.subarray(0, deltaCount));
+    /** @type {Final} */
     const final = { ...stats(), ms: summary.latencyMs };
     for (const r of readers) r.res?.destroy();
     for (const n of nonReaders) n.socket?.destroy();
-    process.send({ final }, () => process.exit(0));
+    process.send?.({ final }, () => process.exit(0));
   }
 });
 process.on('disconnect', () => process.exit(0));

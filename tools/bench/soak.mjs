@@ -1,4 +1,3 @@
-// @ts-nocheck: not yet typed; the bench's type check (tools/bench/tsconfig.json) skips this file until it is.
 // The watch soak of `npm run bench` (tools/bench/run.mjs): the resolver's memory with many watch
 // streams open, some of whose clients never read, while writes flow for minutes.
 //   1. Tenants of the soak, each with one route and a stored key bound to it (routes:read), so the
@@ -16,6 +15,20 @@ import { createKey, deleteKey, putRoute } from './phases.mjs';
 import { forkClients, sleep } from './processes.mjs';
 import { memoryTrend } from './report.cjs';
 
+/** @typedef {import('./lib.mjs').Say} Say */
+/** @typedef {import('./lib.mjs').Counters} Counters */
+/** @typedef {import('./soak-clients.mjs').SoakTenant} SoakTenant */
+/** @typedef {import('./soak-clients.mjs').Answered} Answered */
+/** @typedef {import('./soak-clients.mjs').Stats} ClientStats */
+/** @typedef {import('./soak-clients.mjs').Final} ClientFinal */
+/** @typedef {{ residentBytes: number, heapBytes: number, streams: number }} Memory The resolver's memory and its open streams. */
+/**
+ * A sample of the soak, every 10 s: when (s since the writes began), the resolver's memory, streams,
+ * streams closed by reason and refused since the start, the system's TCP sockets, writes answered
+ * and the clients' counts.
+ * @typedef {Memory & { t: number, closed: Counters, refused: number, tcp: ReturnType<typeof tcpSockstat>, writes: number, clients: ClientStats }} Sample
+ */
+
 const SAMPLE_MS = 10_000;
 /** A delivery later than this after its write's answer counts as missing (soak-clients.mjs). */
 export const DELIVERY_GRACE_MS = 30_000;
@@ -28,13 +41,15 @@ export function tcpSockstat() {
     const line = readFileSync('/proc/net/sockstat', 'utf8')
       .split('\n')
       .find((l) => l.startsWith('TCP:'));
-    const field = (name) => Number(new RegExp(`\\b${name} (\\d+)`).exec(line)?.[1] ?? NaN);
+    /** @param {string} name */
+    const field = (name) => Number(new RegExp(`\\b${name} (\\d+)`).exec(line ?? '')?.[1] ?? NaN);
     return { inuse: field('inuse'), orphan: field('orphan'), timeWait: field('tw'), memoryBytes: field('mem') * pageSize() };
   } catch {
     return undefined;
   }
 }
 
+/** @type {number | undefined} */
 let page;
 function pageSize() {
   try {
@@ -49,8 +64,12 @@ function pageSize() {
  * The resolver's memory once streams have opened: the median resident size of `n` scrapes a second
  * apart, and the smallest used heap among them (the closest to what is live: garbage of the opening
  * waits for a collection).
+ * @param {(url: string) => Promise<string>} scrape
+ * @param {string} resolver
+ * @returns {Promise<Memory>}
  */
 async function settledMemory(scrape, resolver, n = 5) {
+  /** @type {Memory[]} */
   const taken = [];
   for (let i = 0; i < n; i++) {
     if (i) await sleep(1_000);
@@ -58,10 +77,17 @@ async function settledMemory(scrape, resolver, n = 5) {
     taken.push({ ...processMemory(text), streams: gaugeOf(text, 'tm_resolver_watch_streams') });
   }
   const resident = taken.map((t) => t.residentBytes).sort((a, b) => a - b)[Math.floor(n / 2)];
-  return { residentBytes: resident, heapBytes: Math.min(...taken.map((t) => t.heapBytes)), streams: taken.at(-1).streams };
+  return { residentBytes: resident, heapBytes: Math.min(...taken.map((t) => t.heapBytes)), streams: taken[taken.length - 1].streams };
 }
 
-/** Waits until the resolver's stream gauge reaches `streams`; the gauge. */
+/**
+ * Waits until the resolver's stream gauge reaches `streams`; the gauge.
+ * @param {(url: string) => Promise<string>} scrape
+ * @param {string} resolver
+ * @param {number} streams
+ * @param {number} timeoutMs
+ * @param {() => boolean} shouldStop
+ */
 async function streamsReach(scrape, resolver, streams, timeoutMs, shouldStop) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -76,6 +102,7 @@ async function streamsReach(scrape, resolver, streams, timeoutMs, shouldStop) {
  * them never read; then `rate` writes per second for `minutes`. The resolver's memory is taken in
  * steps as the streams open (and once the first round of non-readers has been cut), and sampled
  * every 10 s during the writes.
+ * @param {{ api: string, resolver: string, token: string, tenant: string, tenantCount: number, streams: number, nonReaders: number, rate: number, minutes: number, logFile: string, scrape: (url: string) => Promise<string>, shouldStop: () => boolean, say: Say }} options
  */
 export async function watchSoak({ api, resolver, token, tenant, tenantCount, streams, nonReaders, rate, minutes, logFile, scrape, shouldStop, say }) {
   const perTenant = streams / tenantCount;
@@ -83,12 +110,18 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
   const readersPerTenant = perTenant - nonReadersPerTenant;
   const slugs = Array.from({ length: tenantCount }, (_, i) => `${tenant}-s${i}`);
   say(`watch-soak: ${tenantCount} tenants, each with one route and a key of its own (routes:read)`);
+  /** @type {Array<SoakTenant & { id: string }>} its slug, its key and the key's id (to delete it); a hole where the creation failed */
   const tenants = new Array(tenantCount);
   await pool(tenantCount, 10, async (i) => {
     await putRoute(api, token, `${slugs[i]}/svc/seed`, 'https://seed.bench.internal/');
     tenants[i] = { slug: slugs[i], ...(await createKey(api, token, { name: `bench soak ${slugs[i]}`, tenant: slugs[i], scopes: ['routes:read'] })) };
   });
+  /** @type {Array<Memory & { label: string }>} */
   const steps = [];
+  /**
+   * @param {string} label
+   * @param {Memory} m
+   */
   const step = (label, m) => {
     steps.push({ label, residentBytes: m.residentBytes, heapBytes: m.heapBytes, streams: m.streams });
     say(`  ${label}: ${m.streams} streams, resident ${mb(m.residentBytes)}, heap ${mb(m.heapBytes)}`);
@@ -111,7 +144,7 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
 
     say(`watch-soak: opening ${nonReaders} non-readers (${nonReadersPerTenant} per tenant: the request sent, nothing ever read)`);
     clients.send({ openNonReaders: true });
-    const { nonReaders: connected } = await clients.next((m) => m.nonReaders !== undefined, 5 * 60_000);
+    const connected = /** @type {number} */ ((await clients.next((m) => m.nonReaders !== undefined, 5 * 60_000)).nonReaders);
     const reached = await streamsReach(scrape, resolver, base + readers + nonReaders, 120_000, shouldStop);
     if (reached < base + readers + nonReaders) say(`  only ${reached - base} of ${readers + nonReaders} streams open on the resolver`);
     await sleep(2_000);
@@ -131,20 +164,26 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
     const atSoakStart = await scrape(resolver);
     const closedAtStart = countersBy(atSoakStart, 'tm_resolver_watch_streams_closed_total', 'reason');
     const refusedBefore = sumOf(before, 'tm_resolver_watch_streams_refused_total');
+    /** @type {{ ok: number, failed: number, firstFailure: string | undefined }} */
     const writes = { ok: 0, failed: 0, firstFailure: undefined };
+    /** @type {Set<Promise<void>>} */
     const inFlight = new Set();
+    /** @type {Answered[]} */
     let answered = [];
     const flush = () => {
       if (answered.length) clients.send({ answers: answered });
       answered = [];
     };
     const flusher = setInterval(flush, 500);
+    /** @type {Sample[]} */
     const samples = [];
+    /** @type {Sample | undefined} */
     let firstCuts;
     const sample = async () => {
       const text = await scrape(resolver);
       clients.send({ stats: true });
-      const { stats } = await clients.next((m) => m.stats, 30_000);
+      const stats = /** @type {ClientStats} */ ((await clients.next((m) => m.stats, 30_000)).stats);
+      /** @type {Sample} */
       const s = {
         t: Math.round((performance.now() - soakStart) / 100) / 10,
         ...processMemory(text),
@@ -198,9 +237,11 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
     // The last writes' deliveries: counted once their grace has passed.
     await sleep(DELIVERY_GRACE_MS + 1_000);
     clients.send({ finish: true });
-    const { final } = await clients.next((m) => m.final, 60_000);
+    const final = /** @type {ClientFinal} */ ((await clients.next((m) => m.final, 60_000)).final);
     const trend = memoryTrend(samples);
-    say(`  resident memory: ${trend.verdict ?? 'not judged'} (${trend.reason ?? `${trend.risePercent}% from the second half's first ${trend.collections ? 'floor' : 'sample'} to its last, bound ${trend.boundPercent}%`})`);
+    const judged = 'risePercent' in trend ? `${trend.risePercent}% from the second half's first ${trend.collections ? 'floor' : 'sample'} to its last, bound ${trend.boundPercent}%` : undefined;
+    say(`  resident memory: ${trend.verdict ?? 'not judged'} (${trend.reason ?? judged})`);
+    const last = samples[samples.length - 1];
     return {
       streams,
       readers,
@@ -217,8 +258,8 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
       memory: trend,
       heap: memoryTrend(samples, 'heapBytes'),
       writes: { ...writes, perSecond: Math.round((writes.ok / writingSeconds) * 10) / 10, lateStarts: late },
-      closed: samples.at(-1).closed,
-      refused: samples.at(-1).refused,
+      closed: last.closed,
+      refused: last.refused,
       cuts: final.cuts,
       reopens: final.reopens,
       readerReconnects: final.readerReconnects,
@@ -231,6 +272,6 @@ export async function watchSoak({ api, resolver, token, tenant, tenantCount, str
   }
 }
 
-const mb = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–');
-const kib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–');
-const formatT = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+const mb = (/** @type {number} */ bytes) => (Number.isFinite(bytes) ? `${(bytes / 1e6).toFixed(1)} MB` : '–');
+const kib = (/** @type {number} */ bytes) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : '–');
+const formatT = (/** @type {number} */ s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
