@@ -1,24 +1,15 @@
-// The bench's watch clients read Server-Sent Events: chunks of text in, one call per block (the lines
-// between two blank lines) out, with the two fields they need: the event's name and its `id` line.
+// The bench's watch clients read Server-Sent Events with the repository's one parser (libs/watch,
+// whose erasable TypeScript Node 24 runs as it is): chunks of text in, one call per event out, with
+// the two fields they need: the event's name and its own `id` line.
+import { SseParser } from '../../libs/watch/src/lib/sse.ts';
 
-/** @typedef {import('./report.cjs').Json} Json */
 /**
  * A reader of one stream: feed it the response's chunks (as UTF-8 strings); it calls
- * `onBlock(event, id)` for each complete block, `id` undefined when the block has no `id` line.
+ * `onBlock(event, id)` for each complete event, `id` undefined when the event has no `id` line.
  * @param {(event: string, id: string | undefined) => void} onBlock
  * @returns {(chunk: string) => void}
  */
 export function sseReader(onBlock) {
-  let buffer = '';
-  return (chunk) => {
-    buffer += chunk;
-    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const eol = block.indexOf('\n');
-      const event = block.startsWith('event: ') ? block.slice(7, eol < 0 ? undefined : eol) : 'message';
-      const id = /(?:^|\n)id: (\d+)/.exec(block)?.[1];
-      onBlock(event, id);
-    }
-  };
+  const parser = new SseParser((e) => onBlock(e.event, e.id));
+  return (chunk) => parser.push(chunk);
 }

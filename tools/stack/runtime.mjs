@@ -7,7 +7,10 @@
 // `npm run migrate` and `npm run bench` begin here on whatever Node started npm, install the
 // dependencies when a fresh clone has none, and run their script on Node 24.
 //
-//   node tools/stack/runtime.mjs <script> [args...]   install if needed, then run <script> on Node 24
+//   node tools/stack/runtime.mjs [--node-flag...] <script> [args...]
+//                                                     install if needed, then run <script> on Node 24
+//                                                     (flags before it go to NODE_OPTIONS, so its
+//                                                     own child processes get them too)
 //   node tools/stack/runtime.mjs --check              exit 0 on Node 24, else one line and exit 1
 //
 // A machine where the pinned build cannot install (not Linux x64) needs a Node 24 of its own;
@@ -36,9 +39,10 @@ function runtimeNode() {
 }
 
 /** Runs `script` on Node 24 with this process's arguments and environment; resolves to its exit code. */
-function runOn(node, script, args) {
+function runOn(node, script, args, nodeFlags) {
   const bin = join(repo, 'node_modules', '.bin');
   const env = { ...process.env, PATH: [dirname(node), bin, process.env.PATH ?? ''].join(delimiter) };
+  if (nodeFlags.length > 0) env.NODE_OPTIONS = [process.env.NODE_OPTIONS, ...nodeFlags].filter(Boolean).join(' ');
   const child = spawn(node, [script, ...args], { stdio: 'inherit', env });
   // Ctrl-C reaches the child from the terminal itself; a signal sent to this process alone is passed on.
   const forward = (signal) => child.kill(signal);
@@ -53,8 +57,11 @@ function runOn(node, script, args) {
 }
 
 async function main() {
-  const [first, ...rest] = process.argv.slice(2);
-  if (!first) throw new SetupError('usage: node tools/stack/runtime.mjs <script> [args...] | --check');
+  const argv = process.argv.slice(2);
+  const nodeFlags = [];
+  while (argv[0]?.startsWith('--') && argv[0] !== '--check') nodeFlags.push(argv.shift());
+  const [first, ...rest] = argv;
+  if (!first) throw new SetupError('usage: node tools/stack/runtime.mjs [--node-flag...] <script> [args...] | --check');
   if (first === '--check') {
     if (major(process.version) === NODE_MAJOR) return 0;
     runtimeNode(); // no Node 24 on this machine at all: that line
@@ -63,7 +70,7 @@ async function main() {
     );
   }
   await ensureDependencies();
-  return runOn(runtimeNode(), resolve(first), rest);
+  return runOn(runtimeNode(), resolve(first), rest, nodeFlags);
 }
 
 main().then(

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { SseParser } from '@tm/watch';
 import type { LoggedChange } from './change-log';
 import { StreamLimits } from './stream-limits';
 import { WatchStream, type CloseReason, type Proof } from './watch-stream';
@@ -52,7 +53,12 @@ function setUp(options: { tenant?: string | null; tenantId?: string | null; maxB
 }
 
 const bookmarks = (response: FakeResponse) => response.written.filter((f) => f.startsWith('event: bookmark'));
-const ageOf = (frame: string) => (JSON.parse(frame.split('data: ')[1] ?? '{}') as { ageMs: number }).ageMs;
+/** A bookmark frame's ageMs, read as a client reads it. */
+function ageOf(frame: string): number {
+  let data = '{}';
+  new SseParser((e) => (data = e.data)).push(frame);
+  return (JSON.parse(data) as { ageMs: number }).ageMs;
+}
 
 describe('WatchStream', () => {
   it('skips bookmarks while congested, and the next one, once drained, carries its age when written', () => {

@@ -1,7 +1,6 @@
 /**
- * The repository's one Server-Sent Events parser: the WHATWG "event stream" interpretation
- * (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation),
- * fed text as it arrives. It takes strings, not bytes: the caller decodes with a streaming
+ * The repository's one Server-Sent Events parser: the HTML standard's "event stream
+ * interpretation" (server-sent events), fed text as it arrives. It takes strings, not bytes: the caller decodes with a streaming
  * `TextDecoder` (`decode(chunk, { stream: true })`) so a character split across chunks stays whole.
  * No Node API: a browser reading `fetch` streams uses it too.
  *
