@@ -1,16 +1,11 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isValidName, parseRevision, WatchEvents } from '@tm/contracts';
-import { TrafficManagerClient } from '../lib/client';
-import { getRoute, listRoutes, putRoute, deleteRoute, type Route, type RouteBody } from '../lib/commands';
-import { httpError, TrafficManagerError } from '../lib/errors';
-import { Deadline, exchange, headersOf } from '../lib/http';
-import { baseUrl } from '../lib/options';
-import { parseRoute, routePath } from '../lib/route';
-import { SseParser } from '../lib/sse';
-import { parseBookmark, parseChange } from '../lib/watch';
+import { TrafficManagerClient, TrafficManagerError, type FollowEvent, type Route, type RouteBody } from '@traffic-manager/client';
+
+/** Set at build time (libs/cli/build.mjs) from libs/cli/package.json. */
+declare const __TM_CLI_VERSION__: string | undefined;
 
 const USAGE = `Usage: tm [options] <command> [arguments]
 
@@ -22,12 +17,15 @@ Commands:
   delete T/S/E      delete a route (command API)
   ls [T]            list routes, every page (command API)
   resolve T/S/E     which URL to call (resolver)
-  watch [T]         follow changes: one line per event (resolver; no T: every route the key may read)
+  watch [T]         follow changes: one line per event, reconnecting and resuming after the
+                    last revision seen, until Ctrl-C (resolver; no T: every route the key may read)
 
 Options:
   --command-url URL   command API (env TM_COMMAND_URL, default http://127.0.0.1:3000)
   --resolver-url URL  resolver (env TM_RESOLVER_URL, default http://127.0.0.1:3001)
-  --api-key KEY       API key (env TM_API_KEY)
+  --api-key-file F    read the API key from file F (trimmed); else env TM_API_KEY
+  --api-key KEY       the key on the command line: visible to every user in the process
+                      list (ps), so tm warns; prefer TM_API_KEY or --api-key-file
   --min-revision N    resolve: the answer reflects every write <= N
   --strong            resolve: read the database (?consistency=strong)
   --affinity S        resolve: a pick among the route's endpoints that is stable for S
@@ -35,6 +33,7 @@ Options:
   --json              print JSON (watch: each event's data, one per line)
   --timeout-ms N      per request (default 5000)
   -h, --help          this text
+  -v, --version       tm's version and the SDK's
 
 Exit codes: 0 done, 1 failure, 2 usage error, 3 not found.
 `;
@@ -60,9 +59,13 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+function warn(line: string): void {
+  process.stderr.write(`tm: ${line}\n`);
+}
+
 function routeLine(route: Route): string {
   const more = route.endpoints && route.endpoints.length > 1 ? ` (${route.endpoints.length} endpoints)` : '';
-  return `${routePath(route)} ${route.url}${more} rev ${route.revision}`;
+  return `${route.tenant}/${route.service}/${route.environment} ${route.url}${more} rev ${route.revision}`;
 }
 
 /** The body of `put --file`: JSON from the file (or stdin for -). */
@@ -86,78 +89,70 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-interface HealthAnswer {
-  endpoints: { id: string; url: string; state: string; health: string; since: string | null; lastError: { message: string; at: string; prober: string } | null }[];
-  probed: boolean;
-}
-
 function arity(args: string[], min: number, max: number, usage: string): void {
   if (args.length < min || args.length > max) throw new UsageError(`usage: tm ${usage}`);
 }
 
-function routeArg(value: string): ReturnType<typeof parseRoute> {
+/** A client of the SDK for one command (no watches: each command is one call); a bad URL is a usage error naming its flag. */
+function clientOf(config: Config): TrafficManagerClient {
   try {
-    return parseRoute(value);
+    return new TrafficManagerClient({ resolverUrl: config.resolverUrl, commandUrl: config.commandUrl, apiKey: config.apiKey, watch: false, timeoutMs: config.timeoutMs });
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof TrafficManagerError)) throw e;
+    throw new UsageError(e.message.replace(/^resolverUrl/, '--resolver-url (TM_RESOLVER_URL)').replace(/^commandUrl/, '--command-url (TM_COMMAND_URL)'));
   }
 }
 
-function tenantArg(value: string | undefined): string | undefined {
-  if (value !== undefined && !isValidName(value)) throw new UsageError(`not a tenant name: ${value.slice(0, 100)}`);
-  return value;
+async function run(command: string, args: string[], config: Config): Promise<void> {
+  const client = clientOf(config);
+  try {
+    await runWith(client, command, args, config);
+  } finally {
+    await client.close();
+  }
 }
 
-async function run(command: string, args: string[], config: Config): Promise<void> {
-  const deadline = (): Deadline => new Deadline(config.timeoutMs, undefined);
+async function runWith(client: TrafficManagerClient, command: string, args: string[], config: Config): Promise<void> {
   switch (command) {
     case 'put': {
       if (config.file !== undefined) arity(args, 1, 1, 'put T/S/E --file policy.json');
       else arity(args, 2, 2, 'put T/S/E URL');
-      const id = routeArg(args[0] as string);
       const body: RouteBody = config.file !== undefined ? await bodyFromFile(config.file) : { url: args[1] as string };
-      const { route, created } = await putRoute(config, id, body, {}, deadline());
+      const { created, ...route } = await client.put(args[0] as string, body);
       out(config.json ? JSON.stringify(route) : `${created ? 'created' : 'updated'} ${routeLine(route)}`);
       return;
     }
     case 'get': {
       arity(args, 1, 1, 'get T/S/E');
-      const id = routeArg(args[0] as string);
-      const route = await getRoute(config, id, deadline());
-      if (!route) throw new NotFound(`${routePath(id)}: no such route`);
+      const route = await client.get(args[0] as string);
+      if (!route) throw new NotFound(`${args[0]}: no such route`);
       out(config.json ? JSON.stringify(route) : routeLine(route));
       return;
     }
     case 'delete': {
       arity(args, 1, 1, 'delete T/S/E');
-      const id = routeArg(args[0] as string);
-      const revision = await deleteRoute(config, id, {}, deadline());
-      if (revision === undefined) throw new NotFound(`${routePath(id)}: no such route`);
-      out(config.json ? JSON.stringify({ ...id, revision }) : `deleted ${routePath(id)} rev ${revision}`);
+      const path = args[0] as string;
+      // A session of its own: its revision after the call is the deletion's.
+      const session = client.session();
+      if (!(await session.delete(path))) throw new NotFound(`${path}: no such route`);
+      const [tenant, service, environment] = path.split('/');
+      out(config.json ? JSON.stringify({ tenant, service, environment, revision: session.revision }) : `deleted ${path} rev ${session.revision}`);
       return;
     }
     case 'ls': {
       arity(args, 0, 1, 'ls [T]');
-      const tenant = tenantArg(args[0]);
-      let cursor: string | undefined;
+      let cursor: string | null = null;
       do {
-        const page = await listRoutes(config, tenant, cursor, deadline());
+        const page = await client.list({ tenant: args[0], cursor });
         for (const route of page.items) out(config.json ? JSON.stringify(route) : routeLine(route));
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor !== undefined);
+        cursor = page.nextCursor;
+      } while (cursor !== null && cursor !== undefined);
       return;
     }
     case 'resolve': {
       arity(args, 1, 1, 'resolve T/S/E');
-      const id = routeArg(args[0] as string);
-      const client = new TrafficManagerClient({ resolverUrl: config.resolverUrl, apiKey: config.apiKey, watch: false, timeoutMs: config.timeoutMs });
-      const answer = await client.resolve(id, {
-        ...(config.minRevision !== undefined ? { minRevision: config.minRevision } : {}),
-        consistency: config.strong ? 'strong' : 'default',
-        ...(config.affinity !== undefined ? { affinity: config.affinity } : {}),
-      });
-      await client.close();
-      if (!answer) throw new NotFound(`${routePath(id)}: no such route`);
+      const answer = await client.resolve(args[0] as string, { minRevision: config.minRevision, consistency: config.strong ? 'strong' : 'default', affinity: config.affinity });
+      if (!answer) throw new NotFound(`${args[0]}: no such route`);
       out(
         config.json
           ? JSON.stringify(answer)
@@ -167,16 +162,14 @@ async function run(command: string, args: string[], config: Config): Promise<voi
     }
     case 'health': {
       arity(args, 1, 1, 'health T/S/E');
-      const id = routeArg(args[0] as string);
-      const answer = await exchange(`${config.resolverUrl}/v1/routes/${routePath(id)}/health`, { headers: headersOf(config.apiKey) }, deadline(), `health ${routePath(id)}`);
-      if (answer.status === 404) throw new NotFound(`${routePath(id)}: no such route`);
-      if (answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+      const path = args[0] as string;
+      const health = await client.health(path);
+      if (!health) throw new NotFound(`${path}: no such route`);
       if (config.json) {
-        out(answer.body);
+        out(JSON.stringify(health));
         return;
       }
-      const health = JSON.parse(answer.body) as HealthAnswer;
-      if (!health.probed) out(`${routePath(id)}: no health check (every endpoint unknown)`);
+      if (!health.probed) out(`${path}: no health check (every endpoint unknown)`);
       for (const e of health.endpoints) {
         const error = e.lastError ? ` last error ${e.lastError.at} (${e.lastError.prober}): ${oneLine(e.lastError.message)}` : '';
         out(`${e.id} ${e.url} ${e.state} ${e.health}${e.since ? ` since ${e.since}` : ''}${error}`);
@@ -185,7 +178,7 @@ async function run(command: string, args: string[], config: Config): Promise<voi
     }
     case 'watch': {
       arity(args, 0, 1, 'watch [T]');
-      await watch(tenantArg(args[0]), config);
+      await watch(client, args[0], config);
       return;
     }
     default:
@@ -193,63 +186,84 @@ async function run(command: string, args: string[], config: Config): Promise<voi
   }
 }
 
-/** Follows the watch until the stream ends (exit 1) or the user stops it (exit 0). */
-function watch(tenant: string | undefined, config: Config): Promise<void> {
-  const url = new URL(`${config.resolverUrl}/v1/watch${tenant === undefined ? '' : `/${tenant}`}`);
-  const headers: Record<string, string> = { accept: 'text/event-stream' };
-  if (config.apiKey !== undefined) headers['authorization'] = `Bearer ${config.apiKey}`;
+/** The line `tm watch` prints for an event of the watch (undefined: none). */
+export function watchLine(event: FollowEvent, json: boolean): string | undefined {
+  switch (event.type) {
+    case 'put':
+      return json ? oneLine(event.data) : `put ${event.route} ${event.url} rev ${event.revision}`;
+    case 'delete':
+      return json ? oneLine(event.data) : `delete ${event.route} rev ${event.revision}`;
+    case 'bookmark':
+      return json ? oneLine(event.data) : `bookmark ${event.revision}${event.snapshot ? ' snapshot' : ''}`;
+    case 'other':
+      return json ? oneLine(event.data) : `${event.event}${event.id === undefined ? '' : ` ${event.id}`} ${oneLine(event.data)}`;
+    case 'down':
+    case 'reset':
+      return undefined;
+  }
+}
+
+/**
+ * Follows the watch with the SDK (resume after the last revision, backoff, a new snapshot after a
+ * 410) until SIGINT (exit 0). A failure before the first stream opened (a refused port, a wrong
+ * key) ends it at once (exit 1); after that each drop is one line on stderr and a reconnect.
+ */
+function watch(client: TrafficManagerClient, tenant: string | undefined, config: Config): Promise<void> {
   return new Promise((resolve, reject) => {
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(url, { headers });
-    const connectTimer = setTimeout(() => req.destroy(new Error(`no answer within ${config.timeoutMs} ms`)), config.timeoutMs);
-    req.on('error', (e) => reject(e instanceof TrafficManagerError ? e : new TrafficManagerError('network', `watch: ${e.message}`, { cause: e })));
-    req.on('response', (res: IncomingMessage) => {
-      clearTimeout(connectTimer);
-      res.setEncoding('utf8');
-      if (res.statusCode !== 200) {
-        let body = '';
-        res.on('data', (chunk: string) => (body += chunk.slice(0, 16_384)));
-        res.on('end', () => {
-          const retryAfter = res.headers['retry-after'];
-          reject(httpError(res.statusCode ?? 0, res.statusMessage ?? '', body, typeof retryAfter === 'string' ? retryAfter : undefined));
-        });
-        return;
+    let alive: NodeJS.Timeout | undefined;
+    const finish = (error?: TrafficManagerError): void => {
+      clearInterval(alive);
+      following.close();
+      process.removeListener('SIGINT', stop).removeListener('SIGTERM', stop);
+      if (error) reject(error);
+      else resolve();
+    };
+    const stop = (): void => finish();
+    const following = client.follow({ tenant }, (event) => {
+      const line = watchLine(event, config.json);
+      if (line !== undefined) out(line);
+      if (event.type === 'down') {
+        if (!event.wasUp) return finish(event.error);
+        warn(`${oneLine(event.error.message)}; reconnecting in ${event.retryInMs} ms`);
+      } else if (event.type === 'reset') {
+        warn(`${oneLine(event.error.message)}; taking a new snapshot`);
       }
-      const parser = new SseParser((event) => {
-        if (config.json) {
-          out(event.data.replace(/\n/g, ' '));
-          return;
-        }
-        const id = event.id === undefined ? undefined : parseRevision(event.id);
-        if (event.event === WatchEvents.put || event.event === WatchEvents.delete) {
-          const change = parseChange(event.data);
-          if (!change) return;
-          const rev = `rev ${change.revision}`;
-          out(event.event === WatchEvents.put ? `put ${routePath(change)} ${change.url ?? ''} ${rev}` : `delete ${routePath(change)} ${rev}`);
-        } else if (event.event === WatchEvents.bookmark) {
-          const bookmark = parseBookmark(event.data);
-          if (bookmark) out(`bookmark ${bookmark.revision}${bookmark.snapshot ? ' snapshot' : ''}`);
-        } else {
-          out(`${event.event}${id === undefined ? '' : ` ${id}`} ${event.data.replace(/\n/g, ' ')}`);
-        }
-      });
-      res.on('data', (chunk: string) => parser.push(chunk));
-      res.on('end', () => reject(new TrafficManagerError('network', 'watch: the stream ended')));
-      res.on('error', (e) => reject(new TrafficManagerError('network', `watch: ${e.message}`, { cause: e })));
     });
-    process.once('SIGINT', () => {
-      req.destroy();
-      resolve();
-    });
-    req.end();
+    // The SDK's watch never keeps a process alive; this command is meant to, until Ctrl-C.
+    alive = setInterval(() => undefined, 1 << 30);
+    process.once('SIGINT', stop).once('SIGTERM', stop);
   });
 }
 
 function positiveInt(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const n = parseRevision(value);
-  if (n === undefined) throw new UsageError(`--${name} must be a whole number`);
-  return n;
+  if (!/^\d{1,15}$/.test(value)) throw new UsageError(`--${name} must be a whole number`);
+  return Number(value);
+}
+
+/** The key: --api-key (warned about), --api-key-file, or TM_API_KEY; never required. */
+function apiKeyOf(values: Record<string, string | boolean | undefined>): string | undefined {
+  const inline = typeof values['api-key'] === 'string' ? values['api-key'] : undefined;
+  const file = typeof values['api-key-file'] === 'string' ? values['api-key-file'] : undefined;
+  if (inline !== undefined && file !== undefined) throw new UsageError('--api-key and --api-key-file: give one');
+  if (inline !== undefined) {
+    warn('warning: --api-key shows the key to every user of this machine (ps); use TM_API_KEY or --api-key-file');
+    return inline === '' ? undefined : inline;
+  }
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--api-key-file: cannot read ${file.slice(0, 200)}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const key = text.trim();
+    if (key === '') throw new UsageError(`--api-key-file: ${file.slice(0, 200)} is empty`);
+    if (/[\r\n]/.test(key)) throw new UsageError(`--api-key-file: ${file.slice(0, 200)} holds more than one line`);
+    return key;
+  }
+  const env = process.env['TM_API_KEY'];
+  return env === undefined || env === '' ? undefined : env;
 }
 
 function configOf(values: Record<string, string | boolean | undefined>): Config {
@@ -257,29 +271,37 @@ function configOf(values: Record<string, string | boolean | undefined>): Config 
     const v = values[name];
     return typeof v === 'string' ? v : undefined;
   };
-  try {
-    const timeoutMs = positiveInt('timeout-ms', text('timeout-ms')) ?? 5000;
-    if (timeoutMs === 0) throw new UsageError('--timeout-ms must be above 0');
-    const apiKey = text('api-key') ?? process.env['TM_API_KEY'];
-    return {
-      commandUrl: baseUrl('--command-url (TM_COMMAND_URL)', text('command-url') ?? process.env['TM_COMMAND_URL'] ?? 'http://127.0.0.1:3000'),
-      resolverUrl: baseUrl('--resolver-url (TM_RESOLVER_URL)', text('resolver-url') ?? process.env['TM_RESOLVER_URL'] ?? 'http://127.0.0.1:3001'),
-      apiKey: apiKey === '' ? undefined : apiKey,
-      timeoutMs,
-      json: values['json'] === true,
-      minRevision: positiveInt('min-revision', text('min-revision')),
-      strong: values['strong'] === true,
-      affinity: text('affinity'),
-      file: text('file'),
-    };
-  } catch (e) {
-    if (e instanceof TrafficManagerError) throw new UsageError(e.message);
-    throw e;
-  }
+  const timeoutMs = positiveInt('timeout-ms', text('timeout-ms')) ?? 5000;
+  if (timeoutMs === 0 || timeoutMs > 600_000) throw new UsageError('--timeout-ms must be from 1 to 600000');
+  return {
+    commandUrl: text('command-url') ?? process.env['TM_COMMAND_URL'] ?? 'http://127.0.0.1:3000',
+    resolverUrl: text('resolver-url') ?? process.env['TM_RESOLVER_URL'] ?? 'http://127.0.0.1:3001',
+    apiKey: apiKeyOf(values),
+    timeoutMs,
+    json: values['json'] === true,
+    minRevision: positiveInt('min-revision', text('min-revision')),
+    strong: values['strong'] === true,
+    affinity: text('affinity'),
+    file: text('file'),
+  };
 }
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
+}
+
+/** `tm 0.2.0 (@traffic-manager/client 0.2.0)`: the CLI's version and the SDK's it runs with. */
+export function versionLine(): string {
+  const cli = typeof __TM_CLI_VERSION__ === 'string' ? __TM_CLI_VERSION__ : 'development';
+  let sdk = 'unknown';
+  try {
+    // The SDK's real path (a symbolic link resolved): its package.json lies beside its entry.
+    const manifest = JSON.parse(readFileSync(join(dirname(require.resolve('@traffic-manager/client')), 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+    if (manifest.name === '@traffic-manager/client' && typeof manifest.version === 'string') sdk = manifest.version;
+  } catch {
+    // From the sources (tests): no manifest beside the entry.
+  }
+  return `tm ${cli} (@traffic-manager/client ${sdk})`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -292,6 +314,7 @@ export async function main(argv: string[]): Promise<number> {
         'command-url': { type: 'string' },
         'resolver-url': { type: 'string' },
         'api-key': { type: 'string' },
+        'api-key-file': { type: 'string' },
         'min-revision': { type: 'string' },
         'timeout-ms': { type: 'string' },
         strong: { type: 'boolean' },
@@ -299,10 +322,15 @@ export async function main(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         file: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
       },
     });
     if (values.help) {
       process.stdout.write(USAGE);
+      return EXIT.ok;
+    }
+    if (values.version) {
+      out(versionLine());
       return EXIT.ok;
     }
     const [command, ...args] = positionals;
