@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TrafficManagerClient, TrafficManagerError, type FollowEvent, type Route, type RouteBody } from '@traffic-manager/client';
 
+const SDK = '@traffic-manager/client';
+
 /** Set at build time (libs/cli/build.mjs) from libs/cli/package.json. */
 declare const __TM_CLI_VERSION__: string | undefined;
 
@@ -210,15 +212,6 @@ export function watchLine(event: FollowEvent, json: boolean): string | undefined
  */
 function watch(client: TrafficManagerClient, tenant: string | undefined, config: Config): Promise<void> {
   return new Promise((resolve, reject) => {
-    let alive: NodeJS.Timeout | undefined;
-    const finish = (error?: TrafficManagerError): void => {
-      clearInterval(alive);
-      following.close();
-      process.removeListener('SIGINT', stop).removeListener('SIGTERM', stop);
-      if (error) reject(error);
-      else resolve();
-    };
-    const stop = (): void => finish();
     const following = client.follow({ tenant }, (event) => {
       const line = watchLine(event, config.json);
       if (line !== undefined) out(line);
@@ -230,7 +223,17 @@ function watch(client: TrafficManagerClient, tenant: string | undefined, config:
       }
     });
     // The SDK's watch never keeps a process alive; this command is meant to, until Ctrl-C.
-    alive = setInterval(() => undefined, 1 << 30);
+    const alive = setInterval(() => undefined, 1 << 30);
+    function finish(error?: TrafficManagerError): void {
+      clearInterval(alive);
+      following.close();
+      process.removeListener('SIGINT', stop).removeListener('SIGTERM', stop);
+      if (error) reject(error);
+      else resolve();
+    }
+    function stop(): void {
+      finish();
+    }
     process.once('SIGINT', stop).once('SIGTERM', stop);
   });
 }
@@ -296,7 +299,7 @@ export function versionLine(): string {
   let sdk = 'unknown';
   try {
     // The SDK's real path (a symbolic link resolved): its package.json lies beside its entry.
-    const manifest = JSON.parse(readFileSync(join(dirname(require.resolve('@traffic-manager/client')), 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+    const manifest = JSON.parse(readFileSync(join(dirname(require.resolve(SDK)), 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
     if (manifest.name === '@traffic-manager/client' && typeof manifest.version === 'string') sdk = manifest.version;
   } catch {
     // From the sources (tests): no manifest beside the entry.
