@@ -10,7 +10,8 @@ import { build } from 'tsup';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const outDir = join(root, 'dist', 'libs', 'cli');
+// TM_DIST_DIR: another dist folder (the package tests build there, leaving the checkout's dist alone).
+const outDir = join(process.env.TM_DIST_DIR || join(root, 'dist'), 'libs', 'cli');
 const manifest = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8'));
 const sdkVersion = JSON.parse(readFileSync(join(root, 'libs', 'client', 'package.json'), 'utf8')).version;
 if (manifest.dependencies['@traffic-manager/client'] !== sdkVersion) {

@@ -10,7 +10,8 @@ import { build } from 'tsup';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const outDir = join(root, 'dist', 'libs', 'client');
+// TM_DIST_DIR: another dist folder (the package tests build there, leaving the checkout's dist alone).
+const outDir = join(process.env.TM_DIST_DIR || join(root, 'dist'), 'libs', 'client');
 
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { filesOf, packagesAndNodes, REPO_ROOT, repoBin, runCommand, type NodeBinary, type PackedPackages, type Ran } from '@tm/testing';
+import { filesOf, packagesAndNodes, repoBin, runCommand, type NodeBinary, type PackedPackages, type Ran } from '@tm/testing';
 // The SDK's own fake of the contract's HTTP and SSE (a test support file: the CLI runs on the SDK).
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { FakeServer, notFound, openStream, problem, resolved, until } from '../../client/src/lib/fake-server.test-support';
@@ -34,7 +34,7 @@ describe('the @traffic-manager/cli package', () => {
       code: 0,
       report: { analysis: { packageName: '@traffic-manager/cli', packageVersion: '0.2.0', types: false } },
     });
-    const dryRun = await runCommand('npm', ['publish', '--dry-run'], { cwd: join(REPO_ROOT, 'dist', 'libs', 'cli'), timeoutMs: 120_000 });
+    const dryRun = await runCommand('npm', ['publish', '--dry-run'], { cwd: join(packed.dist, 'libs', 'cli'), timeoutMs: 120_000 });
     expect(dryRun.code).toBe(0);
     expect(dryRun.stderr).toContain('@traffic-manager/cli@0.2.0');
     expect(dryRun.stderr.split('\n').filter((l) => /bin|invalid|removed/i.test(l))).toEqual([]);

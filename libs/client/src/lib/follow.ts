@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { isValidName, parseRevision, WatchEvents, WatchHeaders } from '@tm/contracts';
 import { httpError, parseRetryAfter, TrafficManagerError } from './errors';
 import { SseParser, type SseEvent } from './sse';
-import { parseBookmark, parseChange } from './watch';
+import { parseBookmark, parseChange, type WatchConfig } from './watch';
 
 /** One event of `client.follow()`, in the order the resolver's watch sent it. */
 export type FollowEvent =
@@ -32,13 +32,6 @@ export interface Follow {
   close(): void;
 }
 
-export interface FollowTarget {
-  resolverUrl: string;
-  apiKey: string | undefined;
-  backoffBaseMs: number;
-  backoffMaxMs: number;
-}
-
 const DEFAULT_BOOKMARK_INTERVAL_MS = 5000;
 const SILENT_INTERVALS = 3;
 const MAX_RETRY_AFTER_MS = 60_000;
@@ -50,7 +43,7 @@ const MAX_ERROR_BODY = 16_384;
  * a new snapshot after a 410, a stream silent for 3 bookmark intervals treated as down. Its
  * timers and socket never keep the process alive.
  */
-export function follow(target: FollowTarget, options: FollowOptions, listener: (event: FollowEvent) => void): Follow {
+export function follow(target: WatchConfig, options: FollowOptions, listener: (event: FollowEvent) => void): Follow {
   const tenant = options.tenant;
   if (tenant !== undefined && !isValidName(tenant)) throw new TrafficManagerError('invalid_argument', `not a tenant name: ${String(tenant).slice(0, 100)}`);
   const url = new URL(`${target.resolverUrl}/v1/watch${tenant === undefined ? '' : `/${tenant}`}`);

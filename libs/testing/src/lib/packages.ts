@@ -105,8 +105,8 @@ export function runCommand(command: string, args: string[], options: { cwd?: str
   });
 }
 
-async function mustRun(command: string, args: string[], cwd: string, timeoutMs = 300_000): Promise<string> {
-  const ran = await runCommand(command, args, { cwd, timeoutMs });
+async function mustRun(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 300_000): Promise<string> {
+  const ran = await runCommand(command, args, { cwd, env, timeoutMs });
   if (ran.code !== 0) throw new Error(`${command} ${args.join(' ')} (in ${cwd}) exited ${ran.code ?? ran.signal}: ${ran.stderr}${ran.stdout}`);
   return ran.stdout;
 }
@@ -123,27 +123,32 @@ export async function packagesAndNodes(): Promise<{ packed: PackedPackages; node
 }
 
 export interface PackedPackages {
+  /** The folder the packages were built into (as dist: libs/client, libs/cli). */
+  dist: string;
   /** The tarballs, as `npm pack` made them. */
   client: string;
   cli: string;
   /** An empty project with both installed (`npm i --offline ./client.tgz ./cli.tgz`). */
   project: string;
-  /** Removes the tarballs and the project. */
+  /** Removes the build, the tarballs and the project. */
   remove(): void;
 }
 
 /**
- * Builds the SDK and the CLI (their build scripts, as `nx build` runs them), packs both and installs
- * the tarballs into an empty project, offline: the CLI's dependency on the SDK is met by the SDK's
- * tarball, and nothing else is installed.
+ * Builds the SDK and the CLI (their build scripts, as `nx build` runs them) into a folder of its own
+ * (so that tests running at the same time never see the checkout's dist half written), packs both
+ * and installs the tarballs into an empty project, offline: the CLI's dependency on the SDK is met
+ * by the SDK's tarball, and nothing else is installed.
  */
 export async function packAndInstall(): Promise<PackedPackages> {
-  await mustRun(process.execPath, [join(REPO_ROOT, 'libs', 'client', 'build.mjs')], REPO_ROOT);
-  await mustRun(process.execPath, [join(REPO_ROOT, 'libs', 'cli', 'build.mjs')], REPO_ROOT);
+  const dist = mkdtempSync(join(tmpdir(), 'tm-dist-'));
+  const env = { ...process.env, TM_DIST_DIR: dist };
+  await mustRun(process.execPath, [join(REPO_ROOT, 'libs', 'client', 'build.mjs')], REPO_ROOT, env);
+  await mustRun(process.execPath, [join(REPO_ROOT, 'libs', 'cli', 'build.mjs')], REPO_ROOT, env);
   const packs = mkdtempSync(join(tmpdir(), 'tm-packs-'));
   const project = mkdtempSync(join(tmpdir(), 'tm-consumer-'));
   const pack = async (dir: string): Promise<string> => {
-    const out = await mustRun('npm', ['pack', '--silent', '--pack-destination', packs], join(REPO_ROOT, 'dist', 'libs', dir));
+    const out = await mustRun('npm', ['pack', '--silent', '--pack-destination', packs], join(dist, 'libs', dir));
     return join(packs, out.trim().split('\n').pop() as string);
   };
   const client = await pack('client');
@@ -151,10 +156,12 @@ export async function packAndInstall(): Promise<PackedPackages> {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
   await mustRun('npm', ['install', '--no-audit', '--no-fund', '--offline', client, cli], project);
   return {
+    dist,
     client,
     cli,
     project,
     remove() {
+      rmSync(dist, { recursive: true, force: true });
       rmSync(packs, { recursive: true, force: true });
       rmSync(project, { recursive: true, force: true });
     },
