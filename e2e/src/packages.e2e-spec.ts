@@ -56,7 +56,9 @@ describe('the installed packages against the stack', () => {
   let service = 0;
 
   beforeAll(async () => {
-    [{ packed, nodes }, stack] = await Promise.all([packagesAndNodes(), TestStack.start({ env: { WATCH_BOOKMARK_INTERVAL_MS: '1000' } })]);
+    // One after the other: building and packing beside the apps' start could delay them past their readiness timeout.
+    ({ packed, nodes } = await packagesAndNodes());
+    stack = await TestStack.start({ env: { WATCH_BOOKMARK_INTERVAL_MS: '1000' } });
     const commandUrl = stack.app('command-api').url;
     await fetch(`${commandUrl}/v1/tenants`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ slug: 'pkg' }) });
     key = await createApiKey(commandUrl, { name: 'packages', tenant: 'pkg', scopes: ['routes:write'] });
@@ -78,7 +80,7 @@ describe('the installed packages against the stack', () => {
       expect({ node: node.version, ...(await inProject(node, ['consumer.cjs'])) }).toEqual({ node: node.version, code: 0, signal: null, stdout: 'cjs https://cjs.example true\n', stderr: '' });
       expect({ node: node.version, ...(await inProject(node, ['consumer.mjs'])) }).toEqual({ node: node.version, code: 0, signal: null, stdout: 'esm https://esm.example true\n', stderr: '' });
     }
-  });
+  }, 180_000);
 
   it('TypeScript compiles under node16 and bundler resolution (strict, exactOptionalPropertyTypes) and runs, on each Node', async () => {
     const tsc = repoBin('tsc');
@@ -107,7 +109,7 @@ describe('the installed packages against the stack', () => {
         });
       }
     }
-  });
+  }, 300_000);
 
   it('tm --version, and tm put and resolve with the key from TM_API_KEY and from --api-key-file', async () => {
     const cli = join(packed.project, 'node_modules', '.bin', 'tm');
@@ -123,7 +125,7 @@ describe('the installed packages against the stack', () => {
       // Without a key the resolver refuses: the key did come from the file.
       expect(await runCommand(node.path, [cli, 'resolve', 'pkg/x/prod'], { cwd: packed.project, env: withoutKey })).toMatchObject({ code: 1, stderr: expect.stringContaining('401') as string });
     }
-  });
+  }, 180_000);
 
   it('tm watch prints the changes, resumes after the resolver restarts, and ends with 0 on SIGINT', async () => {
     const node = nodes.at(-1) as NodeBinary;
