@@ -19,14 +19,17 @@ const constraints = (inTests) => {
     { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts'] },
     { sourceTag: 'type:portable', onlyDependOnLibsWithTags: ['type:contracts', 'type:portable', ...harness] },
     // The SDK users install (libs/client) bundles contracts and the watch (type:portable), nothing else of ours.
-    { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:portable'] },
+    { sourceTag: 'type:client', onlyDependOnLibsWithTags: ['type:contracts', 'type:portable', ...harness] },
+    // The CLI users install (libs/cli) imports the SDK by its package name (a dependency, not
+    // bundled) and may bundle contracts; nothing imports the CLI (no constraint allows type:cli).
+    { sourceTag: 'type:cli', onlyDependOnLibsWithTags: ['type:client', 'type:contracts', ...harness] },
     { sourceTag: 'type:migrations', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts'] },
     { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:portable', 'type:migrations'] },
     { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts', 'type:portable', 'type:client'] },
     { sourceTag: 'scope:write', onlyDependOnLibsWithTags: ['scope:write', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:read', onlyDependOnLibsWithTags: ['scope:read', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', ...testScope] },
-    { sourceTag: 'scope:client', onlyDependOnLibsWithTags: ['scope:shared'] },
+    { sourceTag: 'scope:client', onlyDependOnLibsWithTags: ['scope:shared', 'scope:client', ...testScope] },
     { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:read', 'scope:write', 'scope:test', 'scope:client'] },
   ];
 };

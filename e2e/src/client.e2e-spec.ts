@@ -8,7 +8,7 @@ import { TEST_ADMIN_TOKEN, TestStack } from '@tm/testing';
 import { TrafficManagerClient } from '@traffic-manager/client';
 
 const run = promisify(execFile);
-const CLI = join(__dirname, '..', '..', 'dist', 'libs', 'client', 'cli.js');
+const CLI = join(__dirname, '..', '..', 'dist', 'libs', 'cli', 'cli.js');
 
 /** A stored key of `tenant` with `scopes`, as a service would hold one. */
 async function storedKey(commandUrl: string, tenant: string, scopes: string[]): Promise<string> {

@@ -3,14 +3,15 @@
  * watch allows, with sessions (read-your-writes, monotonic reads) carried across services.
  */
 export { TrafficManagerClient } from './lib/client';
-export type { ClientStats, TrafficManagerFastifyPlugin, TrafficManagerMiddleware, WatchStats } from './lib/client';
+export type { ClientStats, ListOptions, TrafficManagerFastifyPlugin, TrafficManagerMiddleware, WatchStats } from './lib/client';
 export { Session } from './lib/session';
 export type { ResolveOptions, Resolution } from './lib/session';
 export { TrafficManagerError } from './lib/errors';
 export type { Problem, TrafficManagerErrorCode } from './lib/errors';
 export type { TrafficManagerClientOptions } from './lib/options';
 export type { RouteRef } from './lib/route';
-export type { EndpointInput, HealthCheckInput, Route, RouteBody, WriteOptions, WrittenRoute } from './lib/commands';
+export type { EndpointHealth, EndpointInput, HealthCheckInput, Route, RouteBody, RouteHealth, RoutePage, WriteOptions, WrittenRoute } from './lib/commands';
+export type { Follow, FollowEvent, FollowOptions } from './lib/follow';
 export type { CallOptions } from './lib/http';
 export type { ClientEvents, ClientEventName } from './lib/emitter';
 export type { WatchState } from './lib/watch';

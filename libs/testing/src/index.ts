@@ -10,3 +10,4 @@ export * from './lib/kafka-broker';
 export * from './lib/topic-reader';
 export * from './lib/redis-server';
 export * from './lib/redis-cluster';
+export * from './lib/packages';

@@ -1,9 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Headers as H, isValidName, pickRanked, rankEndpoints, type EndpointView, type RouteId } from '@tm/contracts';
-import { deleteRoute, putRoute, type RouteBody, type WriteOptions, type WrittenRoute } from './commands';
+import { deleteRoute, getHealth, getRoute, listRoutes, putRoute, type Route, type RouteBody, type RouteHealth, type RoutePage, type WriteOptions, type WrittenRoute } from './commands';
 import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
 import { httpError, TrafficManagerError } from './errors';
+import { follow, type Follow, type FollowEvent, type FollowOptions } from './follow';
 import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './http';
 import { resolveOptions, type ResolvedOptions, type TrafficManagerClientOptions } from './options';
 import { parseRoute, parseRouteQuietly, routePath, type RouteRef } from './route';
@@ -28,6 +29,14 @@ export interface ClientStats {
   /** Lookups that waited for a watch. */
   watchWaits: number;
   watches: WatchStats[];
+}
+
+/** `client.list()`'s options. */
+export interface ListOptions extends CallOptions {
+  /** Only this tenant's routes. */
+  tenant?: string | undefined;
+  /** The `nextCursor` of the page before. */
+  cursor?: string | null | undefined;
 }
 
 /** A connect-style middleware: Express, NestJS (`app.use`), `@fastify/middie`, or a plain `http` server. */
@@ -83,6 +92,7 @@ export class TrafficManagerClient implements SessionHost {
   private readonly storage = new AsyncLocalStorage<Session>();
   private readonly events = new Emitter();
   private readonly fastifySessions = new WeakMap<IncomingMessage, Session>();
+  private readonly follows = new Set<Follow>();
   private useTick = 0;
   /** The watch of the last lookup by route key (closed watches are dropped from it). */
   private lastKeyed: TenantWatch | undefined;
@@ -469,6 +479,49 @@ export class TrafficManagerClient implements SessionHost {
     return true;
   }
 
+  // ---- reads of the configuration, health and changes ----
+
+  /** `GET` a route from the command API (the database, not the cache): the route, or null when there is none. */
+  async get(route: RouteRef, options: CallOptions = {}): Promise<Route | null> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const id = parseRoute(route);
+    return (await getRoute(this.options, id, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal))) ?? null;
+  }
+
+  /** One page (up to 500 routes) of the command API's routes, of one tenant or every one the key may read; pass `nextCursor` for the next. */
+  list(options: ListOptions = {}): Promise<RoutePage> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    if (options.tenant !== undefined && !isValidName(options.tenant)) throw new TrafficManagerError('invalid_argument', `not a tenant name: ${String(options.tenant).slice(0, 100)}`);
+    return listRoutes(this.options, options.tenant, options.cursor ?? undefined, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal));
+  }
+
+  /** Each endpoint's health as the resolver holds it (state, health, since when, the last probe error); null when the route does not exist. */
+  async health(route: RouteRef, options: CallOptions = {}): Promise<RouteHealth | null> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const id = parseRoute(route);
+    const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
+    return (await getHealth(this.options.resolverUrl, this.options.apiKey, id, deadline)) ?? null;
+  }
+
+  /**
+   * Follows the resolver's watch event by event (`put`, `delete`, `bookmark`, and `down`/`reset`
+   * while it reconnects), resuming after the last revision it saw, until `close()` (or the
+   * client's). Independent of the watches that feed lookups; it never keeps the process alive.
+   */
+  follow(options: FollowOptions, listener: (event: FollowEvent) => void): Follow {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const target = { resolverUrl: this.options.resolverUrl, apiKey: this.options.apiKey, backoffBaseMs: BACKOFF_BASE_MS, backoffMaxMs: BACKOFF_MAX_MS };
+    const running = follow(target, options, listener);
+    const handle: Follow = {
+      close: () => {
+        this.follows.delete(handle);
+        running.close();
+      },
+    };
+    this.follows.add(handle);
+    return handle;
+  }
+
   // ---- observability and lifecycle ----
 
   /** Listens to `watch-state`, `stale` or `error`; returns a function that stops listening. */
@@ -502,6 +555,7 @@ export class TrafficManagerClient implements SessionHost {
     this.watches.clear();
     this.lastKeyed = undefined;
     for (const watch of watches) watch.close();
+    for (const running of [...this.follows]) running.close();
     this.known.clear();
     this.events.removeAll();
     await Promise.resolve();

@@ -22,26 +22,26 @@ export interface WrittenRoute extends Route {
 
 /** A health check as a PUT may give it: every field but the type optional (the command API fills in its defaults). */
 export interface HealthCheckInput {
-  type?: HealthCheckType;
-  path?: string;
-  intervalSeconds?: number;
-  timeoutSeconds?: number;
-  healthyThreshold?: number;
-  unhealthyThreshold?: number;
-  expectedStatus?: string;
+  type?: HealthCheckType | undefined;
+  path?: string | undefined;
+  intervalSeconds?: number | undefined;
+  timeoutSeconds?: number | undefined;
+  healthyThreshold?: number | undefined;
+  unhealthyThreshold?: number | undefined;
+  expectedStatus?: string | undefined;
 }
 
 /** An endpoint as a PUT may give it (priority 1, weight 1, enabled by default). */
 export interface EndpointInput {
   id: string;
   url: string;
-  priority?: number;
-  weight?: number;
-  state?: EndpointState;
+  priority?: number | undefined;
+  weight?: number | undefined;
+  state?: EndpointState | undefined;
 }
 
 /** A route PUT's body: one URL, or a traffic policy; either with an optional health check. */
-export type RouteBody = { url: string; healthCheck?: HealthCheckInput | null } | { endpoints: EndpointInput[]; healthCheck?: HealthCheckInput | null };
+export type RouteBody = { url: string; healthCheck?: HealthCheckInput | null | undefined } | { endpoints: EndpointInput[]; healthCheck?: HealthCheckInput | null | undefined };
 
 /** The body to send, checked as far as the client can (the command API checks the rest, naming the field). */
 function bodyOf(body: RouteBody): Record<string, unknown> {
@@ -67,9 +67,9 @@ export interface RoutePage {
 
 export interface WriteOptions {
   /** `If-Match: "<revision>"`: 412 (`conflict`) unless the route is at that revision. */
-  ifMatch?: number;
+  ifMatch?: number | undefined;
   /** PUT only, `If-None-Match: *`: 412 (`conflict`) when the route exists. */
-  ifNoneMatch?: '*';
+  ifNoneMatch?: '*' | undefined;
 }
 
 export interface CommandTarget {
@@ -167,4 +167,32 @@ export async function listRoutes(target: CommandTarget, tenant: string | undefin
   const page = json<RoutePage>(answer, 'list routes');
   if (!Array.isArray(page.items)) throw new TrafficManagerError('http_error', 'list routes: the answer has no items', { status: answer.status });
   return page;
+}
+
+/** An endpoint's health as the resolver reports it (`GET /v1/routes/{t}/{s}/{e}/health`). */
+export interface EndpointHealth {
+  id: string;
+  url: string;
+  state: EndpointState;
+  health: 'healthy' | 'unhealthy' | 'unknown';
+  /** Since when (RFC 3339), when known. */
+  since: string | null;
+  lastError: { message: string; at: string; prober: string } | null;
+}
+
+/** A route's health: `probed` false when it has no health check (every endpoint `unknown`). */
+export interface RouteHealth {
+  endpoints: EndpointHealth[];
+  probed: boolean;
+}
+
+/** `GET /v1/routes/{t}/{s}/{e}/health` (resolver); undefined on 404. */
+export async function getHealth(resolverUrl: string, apiKey: string | undefined, id: RouteId, deadline: Deadline): Promise<RouteHealth | undefined> {
+  const what = `health ${routePath(id)}`;
+  const answer = await exchange(`${resolverUrl}/v1/routes/${routePath(id)}/health`, { headers: headersOf(apiKey) }, deadline, what);
+  if (answer.status === 404) return undefined;
+  if (answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
+  const health = json<RouteHealth>(answer, what);
+  if (!Array.isArray(health.endpoints)) throw new TrafficManagerError('http_error', `${what}: the answer has no endpoints`, { status: answer.status });
+  return health;
 }

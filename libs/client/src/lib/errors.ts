@@ -58,9 +58,9 @@ export interface Problem {
 }
 
 export interface TrafficManagerErrorOptions {
-  status?: number;
-  problem?: Problem;
-  retryAfterMs?: number;
+  status?: number | undefined;
+  problem?: Problem | undefined;
+  retryAfterMs?: number | undefined;
   cause?: unknown;
 }
 

@@ -2,8 +2,8 @@ import { asTrafficManagerError, TrafficManagerError } from './errors';
 
 export interface CallOptions {
   /** This call's deadline in ms (default: the client's `timeoutMs`). */
-  timeoutMs?: number;
-  signal?: AbortSignal;
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** A call's deadline and cancellation, as one signal and a way to tell which one fired. */

@@ -5,21 +5,21 @@ export interface TrafficManagerClientOptions {
   /** The resolver's base URL (`http://resolver:3001`): resolves and watches. */
   resolverUrl: string;
   /** The command API's base URL (`http://command-api:3000`): needed for writes only. */
-  commandUrl?: string;
+  commandUrl?: string | undefined;
   /** Sent as `Authorization: Bearer <apiKey>`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** The most staleness a memory answer may have, 1..60000 ms (default 60000). */
-  maxStalenessMs?: number;
+  maxStalenessMs?: number | undefined;
   /** How old the last known answer may be to be served (source `stale`) when the resolver is unreachable; 0 (default) turns it off. */
-  staleIfErrorMs?: number;
+  staleIfErrorMs?: number | undefined;
   /** Per-call deadline (default 2000 ms); each call may pass its own. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** How many tenants' watches are kept open; the least recently used is closed past it (default 64). */
-  maxTenants?: number;
+  maxTenants?: number | undefined;
   /** false: no watches, no memory answers; every lookup asks the resolver (default true). */
-  watch?: boolean;
+  watch?: boolean | undefined;
   /** How long a lookup waits for its tenant's watch to become usable before asking the resolver (default 250 ms, at most half the call's timeout). */
-  watchWaitMs?: number;
+  watchWaitMs?: number | undefined;
 }
 
 export interface ResolvedOptions {

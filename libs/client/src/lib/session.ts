@@ -5,14 +5,14 @@ import { encodeToken } from './token';
 
 export interface ResolveOptions extends CallOptions {
   /** The answer reflects every write with revision <= this (a session's own minimum is added). */
-  minRevision?: number;
+  minRevision?: number | undefined;
   /** `strong`: skip every cache and read the database through the resolver. */
-  consistency?: 'default' | 'strong';
+  consistency?: 'default' | 'strong' | undefined;
   /**
    * Makes the weighted pick among a route's endpoints stable for this string (a user, a session
    * id): the same string keeps its endpoint while that endpoint stays a candidate.
    */
-  affinity?: string;
+  affinity?: string | undefined;
 }
 
 /** One of a route's endpoints in an answer, with its health. */
