@@ -197,8 +197,6 @@ export function watchLine(event: FollowEvent, json: boolean): string | undefined
       return json ? oneLine(event.data) : `delete ${event.route} rev ${event.revision}`;
     case 'bookmark':
       return json ? oneLine(event.data) : `bookmark ${event.revision}${event.snapshot ? ' snapshot' : ''}`;
-    case 'other':
-      return json ? oneLine(event.data) : `${event.event}${event.id === undefined ? '' : ` ${event.id}`} ${oneLine(event.data)}`;
     case 'down':
     case 'reset':
       return undefined;

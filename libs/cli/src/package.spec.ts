@@ -177,7 +177,7 @@ describe('the tm CLI, installed, against a server', () => {
   it('watch against a refused port exits at once with code 1 and one line, whatever the timeout', async () => {
     for (const node of nodes) {
       const ran = await tm(node, ['watch', 'acme', '--resolver-url', 'http://127.0.0.1:9', '--timeout-ms', '600000']);
-      expect({ node: node.version, ...ran }).toMatchObject({ node: node.version, code: 1, stdout: '', stderr: expect.stringMatching(/^tm: watch: .*ECONNREFUSED.*\n$/) as string });
+      expect({ node: node.version, ...ran }).toMatchObject({ node: node.version, code: 1, stdout: '', stderr: expect.stringMatching(/^tm: watch acme: .*ECONNREFUSED.*\n$/) as string });
     }
   });
 
@@ -245,7 +245,7 @@ describe('the tm CLI, installed, against a server', () => {
             'bookmark 30 snapshot',
           ]);
         }
-        expect(stderr).toMatch(/^tm: watch: the stream ended; reconnecting in \d+ ms\ntm: watch: the stream ended; reconnecting in \d+ ms\ntm: 410 Gone: history compacted; taking a new snapshot\ntm: 410 Gone: history compacted; reconnecting in 0 ms\n$/);
+        expect(stderr).toMatch(/^tm: watch acme: the stream ended; reconnecting in \d+ ms\ntm: watch acme: the stream ended; reconnecting in \d+ ms\ntm: 410 Gone: history compacted; taking a new snapshot\ntm: 410 Gone: history compacted; reconnecting in 0 ms\n$/);
       }
     }
   }, 120_000);

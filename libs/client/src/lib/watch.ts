@@ -266,7 +266,7 @@ export class TenantWatch {
 }
 
 /** A failure of the watch as the SDK reports it: the HTTP answer's error, or a network or timeout error. */
-function errorOf(tenant: string, failure: WatchFailure): TrafficManagerError {
+export function errorOf(tenant: string, failure: WatchFailure): TrafficManagerError {
   switch (failure.kind) {
     case 'http':
       return httpError(failure.status, failure.statusText, failure.body, failure.retryAfter);

@@ -172,6 +172,6 @@ export async function packAndInstall(): Promise<PackedPackages> {
 export function filesOf(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1))
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
     .sort();
 }
