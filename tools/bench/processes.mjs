@@ -4,21 +4,11 @@
 // output in a log file, and is stopped by its pid: SIGTERM, then SIGKILL of its group after a grace.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A TCP port nothing listens on right now (the kernel's choice). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port nothing listens on right now (the kernel's choice): the test harness's, one function for both. */
+export { freePort } from '../../libs/testing/src/lib/free-port.js';
 
 export function tail(file, lines = 20) {
   try {
