@@ -126,7 +126,12 @@ export function storeErrorMeaning(e: unknown): StoreErrorMeaning | undefined {
     case 'overloaded':
     case 'unavailable':
       return { kind: 'unavailable' };
-    default:
+    case 'unique_violation':
+    case 'foreign_key_violation':
+    case 'serialization_failure':
+    case 'deadlock':
+    case 'statement_timeout':
+    case undefined:
       return undefined;
   }
 }
