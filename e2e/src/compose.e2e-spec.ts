@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '@tm/testing';
+import { DEPLOYABLES as LISTED, REPO_ROOT, type AppName } from '@tm/testing';
 
 const run = promisify(execFile);
 
@@ -41,54 +41,28 @@ interface Deployable {
   dependsOn: Record<string, Condition>;
 }
 
-const APPS: Deployable[] = [
-  {
-    service: 'command-api',
-    project: 'command-api',
-    configFile: 'apps/command-api/src/config.ts',
-    configClass: 'CommandApiConfig',
-    portVar: 'COMMAND_API_PORT',
-    port: 3000,
-    // Redis started, not healthy: the command API's readiness does not depend on it (rate-limit counts only).
-    dependsOn: { postgres: 'service_healthy', redis: 'service_started', migrate: 'service_completed_successfully' },
-  },
-  {
-    service: 'resolver',
-    project: 'resolver',
-    configFile: 'apps/resolver/src/config.ts',
-    configClass: 'ResolverConfig',
-    portVar: 'RESOLVER_PORT',
-    port: 3001,
-    dependsOn: { postgres: 'service_healthy', redis: 'service_healthy', migrate: 'service_completed_successfully' },
-  },
-  {
-    service: 'outbox-relay',
-    project: 'outbox-relay',
-    configFile: 'apps/outbox-relay/src/config.ts',
-    configClass: 'OutboxRelayConfig',
-    portVar: 'OUTBOX_RELAY_PORT',
-    port: 3010,
-    dependsOn: { postgres: 'service_healthy', kafka: 'service_healthy', migrate: 'service_completed_successfully' },
-  },
-  {
-    service: 'invalidation-worker',
-    project: 'invalidation-worker',
-    configFile: 'apps/invalidation-worker/src/config.ts',
-    configClass: 'InvalidationWorkerConfig',
-    portVar: 'INVALIDATION_WORKER_PORT',
-    port: 3011,
-    dependsOn: { redis: 'service_healthy', kafka: 'service_healthy' },
-  },
-  ...[3012, 3013].map((port, i) => ({
-    service: i === 0 ? 'health-prober' : 'health-prober-2',
-    project: 'health-prober',
-    configFile: 'apps/health-prober/src/config.ts',
-    configClass: 'HealthProberConfig',
-    portVar: 'HEALTH_PROBER_PORT',
-    port,
-    dependsOn: { redis: 'service_healthy', resolver: 'service_healthy' } as Record<string, Condition>,
+/** What compose adds to each app of tools/stack/deployables.json: its configuration class and what it waits for. */
+const COMPOSE: Record<AppName, Pick<Deployable, 'configClass' | 'dependsOn'>> = {
+  // Redis started, not healthy: the command API's readiness does not depend on it (rate-limit counts only).
+  'command-api': { configClass: 'CommandApiConfig', dependsOn: { postgres: 'service_healthy', redis: 'service_started', migrate: 'service_completed_successfully' } },
+  resolver: { configClass: 'ResolverConfig', dependsOn: { postgres: 'service_healthy', redis: 'service_healthy', migrate: 'service_completed_successfully' } },
+  'outbox-relay': { configClass: 'OutboxRelayConfig', dependsOn: { postgres: 'service_healthy', kafka: 'service_healthy', migrate: 'service_completed_successfully' } },
+  'invalidation-worker': { configClass: 'InvalidationWorkerConfig', dependsOn: { redis: 'service_healthy', kafka: 'service_healthy' } },
+  'health-prober': { configClass: 'HealthProberConfig', dependsOn: { redis: 'service_healthy', resolver: 'service_healthy' } },
+};
+/**
+ * Every deployable of the list, a service each, on the port npm start uses (the second prober as a
+ * service of its own, given its port in the app's own variable).
+ */
+const APPS: Deployable[] = LISTED.flatMap(({ name, portVar, port, secondInstance }) =>
+  [{ service: name, port }, ...(secondInstance ? [{ service: secondInstance.label, port: secondInstance.port }] : [])].map((instance) => ({
+    ...instance,
+    project: name,
+    configFile: `apps/${name}/src/config.ts`,
+    portVar,
+    ...COMPOSE[name],
   })),
-];
+);
 const MIGRATE: Deployable = {
   service: 'migrate',
   project: 'migrations',
@@ -104,11 +78,17 @@ interface ConfigVariables {
   required: Set<string>;
 }
 
+/** The configuration classes an app's extends, by name, and the file of each. */
+const BASE_CLASSES: Record<string, string> = {
+  BaseAppConfig: 'libs/platform/src/lib/config.ts',
+  KafkaAppConfig: 'libs/messaging/src/lib/kafka-config.ts',
+};
+
 /**
  * Reads a configuration class from its source (e2e may not import apps): every property in
  * UPPER_CASE, required unless a decorator above it is @IsOptional() (or a rule that requires it
- * only with another variable: @RequiredWith, @IsKafkaSaslMechanism); `extends BaseAppConfig` adds
- * the platform's variables.
+ * only with another variable: @RequiredWith, @IsKafkaSaslMechanism); a class it extends (BASE_CLASSES)
+ * adds its variables.
  */
 function configVariables(file: string, className: string): ConfigVariables {
   const source = readFileSync(join(REPO_ROOT, file), 'utf8');
@@ -129,8 +109,11 @@ function configVariables(file: string, className: string): ConfigVariables {
       optional = false;
     }
   }
-  if (/extends\s+BaseAppConfig/.test(header)) {
-    const base = configVariables('libs/platform/src/lib/config.ts', 'BaseAppConfig');
+  const parent = /extends\s+(\w+)/.exec(header)?.[1];
+  if (parent !== undefined) {
+    const baseFile = BASE_CLASSES[parent];
+    if (baseFile === undefined) throw new Error(`${className} extends ${parent}, which the check does not know: add it to BASE_CLASSES`);
+    const base = configVariables(baseFile, parent);
     for (const name of base.all) result.all.add(name);
     for (const name of base.required) result.required.add(name);
   }
@@ -215,10 +198,9 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
     expect(major === 1 ? (minor ?? 0) >= 29 : (major ?? 0) >= 2).toBe(true);
   });
 
-  it('has the dependencies, the migrations, the four apps and two probers', () => {
-    expect(Object.keys(services).sort()).toEqual(
-      ['command-api', 'health-prober', 'health-prober-2', 'invalidation-worker', 'kafka', 'migrate', 'outbox-relay', 'postgres', 'redis', 'resolver'].sort(),
-    );
+  it('has the dependencies, the migrations, and every deployable of the list (the prober twice)', () => {
+    expect(APPS.map((a) => a.service)).toEqual(['command-api', 'resolver', 'outbox-relay', 'invalidation-worker', 'health-prober', 'health-prober-2']);
+    expect(Object.keys(services).sort()).toEqual([...APPS.map((a) => a.service), 'kafka', 'migrate', 'postgres', 'redis'].sort());
     expect(services['postgres']?.image).toMatch(/^postgres:15(\.|$|-)/);
     expect(services['redis']?.image).toMatch(/^redis:7(\.|$|-)/);
     expect(services['kafka']?.image).toBe('apache/kafka:3.9.1');

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as models from 'kubernetes-models';
 import { parse, parseAllDocuments } from 'yaml';
+import { DEPLOYABLES as LISTED, PORT_VARIABLE, type AppName } from '@tm/testing';
 import { debianTool, ROOT, run } from './tools';
 
 /**
@@ -61,15 +62,9 @@ function quantity(q: string | number): number {
   return Number(m[1]) * unit;
 }
 
-/** Each app: its HTTP port, and what its readiness checks (hence its egress) need. */
-const APPS = {
-  'command-api': { port: 3000, module: 'apps/command-api/src/app.module.ts' },
-  resolver: { port: 3001, module: 'apps/resolver/src/app.module.ts' },
-  'outbox-relay': { port: 3010, module: 'apps/outbox-relay/src/app.module.ts' },
-  'invalidation-worker': { port: 3011, module: 'apps/invalidation-worker/src/app.module.ts' },
-  'health-prober': { port: 3012, module: 'apps/health-prober/src/app.module.ts' },
-} as const;
-type App = keyof typeof APPS;
+/** Each app of tools/stack/deployables.json: its HTTP port, and what its readiness checks (hence its egress) need. */
+const APPS = Object.fromEntries(LISTED.map(({ name, port }) => [name, { port, module: `apps/${name}/src/app.module.ts` }])) as Record<AppName, { port: number; module: string }>;
+type App = AppName;
 // The prober's own check is its watch of the resolver.
 const DEPENDENCY_PORTS: Record<string, number> = { PostgresReadiness: 5432, RedisReadiness: 6379, KafkaReadiness: 9092, ProberService: 3001 };
 
@@ -92,7 +87,7 @@ function dependencyPorts(app: App): number[] {
 
 /** Every environment variable an app or the platform reads (the config classes are the source of truth). */
 function knownVariables(): Set<string> {
-  const files = [...Object.keys(APPS).map((a) => `apps/${a}/src/config.ts`), 'libs/platform/src/lib/config.ts'];
+  const files = [...Object.keys(APPS).map((a) => `apps/${a}/src/config.ts`), 'libs/platform/src/lib/config.ts', 'libs/messaging/src/lib/kafka-config.ts'];
   const names = new Set<string>();
   for (const f of files) for (const m of readFileSync(join(ROOT, f), 'utf8').matchAll(/^\s+([A-Z][A-Z0-9_]+)[!?]?(?::|\s*=)/gm)) names.add(m[1] as string);
   return names;
@@ -146,13 +141,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(container?.['startupProbe']?.['httpGet']).toEqual({ path: '/health/live', port: 'http' });
       expect(pod['metadata']['annotations']).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
       // The app's own port variable, consistent with the container port.
-      const portVar = {
-        'command-api': 'COMMAND_API_PORT',
-        resolver: 'RESOLVER_PORT',
-        'outbox-relay': 'OUTBOX_RELAY_PORT',
-        'invalidation-worker': 'INVALIDATION_WORKER_PORT',
-        'health-prober': 'HEALTH_PROBER_PORT',
-      }[app as App];
+      const portVar = PORT_VARIABLE[app as App];
       expect((container?.['env'] as Obj[]).find((e) => e['name'] === portVar)?.['value']).toBe(String(port));
       expect(pod['spec']['enableServiceLinks']).toBe(false);
     }

@@ -4,7 +4,6 @@
 // output in a log file, and is stopped by its pid: SIGTERM, then SIGKILL of its group after a grace.
 import { execFileSync, fork, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
 /**
  * A message over IPC from one of the bench's child scripts: plain JSON whose shape each script's
@@ -17,20 +16,8 @@ import { createServer } from 'node:net';
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * A TCP port nothing listens on right now (the kernel's choice).
- * @returns {Promise<number>}
- */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port nothing listens on right now (the kernel's choice): the test harness's, one function for both. */
+export { freePort } from '../../libs/testing/src/lib/free-port.js';
 
 /**
  * @param {string} file

@@ -5,18 +5,10 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpOk, spawnLogged, waitFor } from './processes.mjs';
 
-export const APPS = [
-  { name: 'command-api', portVar: 'COMMAND_API_PORT', port: 3000 },
-  { name: 'resolver', portVar: 'RESOLVER_PORT', port: 3001 },
-  { name: 'outbox-relay', portVar: 'OUTBOX_RELAY_PORT', port: 3010 },
-  { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011 },
-];
+/** The apps and the two health probers `npm start` runs once the others are up (tools/stack/deployables.json). */
+import { APPS, PROBERS } from '../stack/deployables.mjs';
 
-/** The two health probers `npm start` runs once the others are up. */
-export const PROBERS = [
-  { name: 'health-prober', portVar: 'HEALTH_PROBER_PORT', port: 3012 },
-  { name: 'health-prober-2', portVar: 'HEALTH_PROBER_2_PORT', port: 3013 },
-];
+export { APPS, PROBERS };
 
 /**
  * @param {NodeJS.ProcessEnv} env

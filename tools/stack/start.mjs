@@ -19,19 +19,9 @@ import {
   stopRunning,
   tcpOpen,
 } from './infra.mjs';
+import { APPS, PROBERS } from './deployables.mjs';
 import { lineRenderer, logFormat } from './log-format.mjs';
 
-const APPS = [
-  { name: 'command-api', portVar: 'COMMAND_API_PORT', port: 3000, what: 'command API (writes; docs at /docs)' },
-  { name: 'resolver', portVar: 'RESOLVER_PORT', port: 3001, what: 'resolver (reads; docs at /docs)' },
-  { name: 'outbox-relay', portVar: 'OUTBOX_RELAY_PORT', port: 3010, what: 'outbox relay (health, metrics)' },
-  { name: 'invalidation-worker', portVar: 'INVALIDATION_WORKER_PORT', port: 3011, what: 'invalidation worker (health, metrics)' },
-];
-/** Two probers, as in production (health is a majority of their verdicts); they start once the resolver is up. */
-const PROBERS = [
-  { name: 'health-prober', label: 'health-prober', portVar: 'HEALTH_PROBER_PORT', port: 3012, what: 'health prober 1 (health, metrics)' },
-  { name: 'health-prober', label: 'health-prober-2', portVar: 'HEALTH_PROBER_2_PORT', port: 3013, what: 'health prober 2 (health, metrics)' },
-];
 /** The name of the stored key npm start makes for its probers (replaced on every start). */
 const PROBER_KEY_NAME = 'health-prober (npm start)';
 const lockFile = join(dataDir, 'stack.pid');

@@ -1,79 +1,19 @@
 import { IsIn, IsOptional } from 'class-validator';
-import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
-import { IsMinInsyncReplicas } from '@tm/messaging';
-import {
-  BaseAppConfig,
-  IsBooleanFlag,
-  IsBrokerList,
-  IsIntBetween,
-  IsKafkaSaslMechanism,
-  IsPort,
-  IsKafkaCaFile,
-  IsRedisUrl,
-  IsToken,
-  RequiredWith,
-  type KafkaSaslMechanism,
-} from '@tm/platform';
+import { DefaultPorts } from '@tm/contracts';
+import { KafkaAppConfig } from '@tm/messaging';
+import { IsIntBetween, IsPort, IsRedisUrl, IsToken } from '@tm/platform';
 
-/** Every variable invalidation-worker reads, validated at start (README, "Configuration"). */
-export class InvalidationWorkerConfig extends BaseAppConfig {
+/**
+ * Every variable invalidation-worker reads, validated at start (README, "Configuration"); the Kafka
+ * ones (brokers, TLS, SASL, the topic and its settings) are KafkaAppConfig's, shared with the relay.
+ */
+export class InvalidationWorkerConfig extends KafkaAppConfig {
   @IsOptional()
   @IsPort()
   INVALIDATION_WORKER_PORT: number = DefaultPorts.invalidationWorker;
 
   @IsRedisUrl()
   REDIS_URL!: string;
-
-  /** Comma-separated host:port list. */
-  @IsBrokerList()
-  KAFKA_BROKERS!: string;
-
-  /** TLS to the brokers. */
-  @IsOptional()
-  @IsBooleanFlag()
-  KAFKA_SSL = false;
-
-  /** A PEM file of the CA that signed the brokers' certificates (default: the system's CAs); needs KAFKA_SSL. */
-  @IsOptional()
-  @IsKafkaCaFile()
-  KAFKA_SSL_CA_FILE?: string;
-
-  /** Refuse a broker certificate that does not verify (false: only for a test cluster). */
-  @IsOptional()
-  @IsBooleanFlag()
-  KAFKA_SSL_REJECT_UNAUTHORIZED = true;
-
-  /** plain, scram-sha-256 or scram-sha-512; with it, the user name and password are required. */
-  @IsKafkaSaslMechanism()
-  KAFKA_SASL_MECHANISM?: KafkaSaslMechanism;
-
-  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_PASSWORD'], 'the SASL user name')
-  KAFKA_SASL_USERNAME?: string;
-
-  /** A secret (from the Secret in Kubernetes): never logged, never echoed in a configuration error. */
-  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME'], 'the SASL password')
-  KAFKA_SASL_PASSWORD?: string;
-
-  @IsOptional()
-  @IsToken()
-  KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
-
-  /**
-   * What the topic and its dead-letter topic should have (the relay creates them with these): the
-   * worker never creates a topic; it checks these at start and reports a difference.
-   */
-  @IsOptional()
-  @IsIntBetween(1, 1000)
-  KAFKA_TOPIC_PARTITIONS = 6;
-
-  @IsOptional()
-  @IsIntBetween(1, 10)
-  KAFKA_REPLICATION_FACTOR = 1;
-
-  /** Default: 2 from a replication factor of 3 on, else 1. */
-  @IsOptional()
-  @IsMinInsyncReplicas()
-  KAFKA_MIN_INSYNC_REPLICAS?: number;
 
   @IsOptional()
   @IsToken()

@@ -1,22 +1,13 @@
 import { IsOptional, IsString, MaxLength } from 'class-validator';
-import { DEFAULT_ROUTE_EVENTS_TOPIC, DefaultPorts } from '@tm/contracts';
-import { IsMinInsyncReplicas } from '@tm/messaging';
-import {
-  BaseAppConfig,
-  IsBooleanFlag,
-  IsBrokerList,
-  IsIntBetween,
-  IsKafkaSaslMechanism,
-  IsPort,
-  IsPostgresUrl,
-  IsKafkaCaFile,
-  IsToken,
-  RequiredWith,
-  type KafkaSaslMechanism,
-} from '@tm/platform';
+import { DefaultPorts } from '@tm/contracts';
+import { KafkaAppConfig } from '@tm/messaging';
+import { IsIntBetween, IsPort, IsPostgresUrl } from '@tm/platform';
 
-/** Every variable outbox-relay reads, validated at start (README, "Configuration"). */
-export class OutboxRelayConfig extends BaseAppConfig {
+/**
+ * Every variable outbox-relay reads, validated at start (README, "Configuration"); the Kafka ones
+ * (brokers, TLS, SASL, the topic and its settings) are KafkaAppConfig's, shared with the worker.
+ */
+export class OutboxRelayConfig extends KafkaAppConfig {
   @IsOptional()
   @IsPort()
   OUTBOX_RELAY_PORT: number = DefaultPorts.outboxRelay;
@@ -28,57 +19,6 @@ export class OutboxRelayConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(1, 100)
   DATABASE_POOL_SIZE = 4;
-
-  /** Comma-separated host:port list. */
-  @IsBrokerList()
-  KAFKA_BROKERS!: string;
-
-  /** TLS to the brokers. */
-  @IsOptional()
-  @IsBooleanFlag()
-  KAFKA_SSL = false;
-
-  /** A PEM file of the CA that signed the brokers' certificates (default: the system's CAs); needs KAFKA_SSL. */
-  @IsOptional()
-  @IsKafkaCaFile()
-  KAFKA_SSL_CA_FILE?: string;
-
-  /** Refuse a broker certificate that does not verify (false: only for a test cluster). */
-  @IsOptional()
-  @IsBooleanFlag()
-  KAFKA_SSL_REJECT_UNAUTHORIZED = true;
-
-  /** plain, scram-sha-256 or scram-sha-512; with it, the user name and password are required. */
-  @IsKafkaSaslMechanism()
-  KAFKA_SASL_MECHANISM?: KafkaSaslMechanism;
-
-  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_PASSWORD'], 'the SASL user name')
-  KAFKA_SASL_USERNAME?: string;
-
-  /** A secret (from the Secret in Kubernetes): never logged, never echoed in a configuration error. */
-  @RequiredWith(['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME'], 'the SASL password')
-  KAFKA_SASL_PASSWORD?: string;
-
-  @IsOptional()
-  @IsToken()
-  KAFKA_ROUTE_EVENTS_TOPIC = DEFAULT_ROUTE_EVENTS_TOPIC;
-
-  /**
-   * The relay creates the topic and its dead-letter topic at start with these (an existing topic is
-   * left as it is, and a difference is reported).
-   */
-  @IsOptional()
-  @IsIntBetween(1, 1000)
-  KAFKA_TOPIC_PARTITIONS = 6;
-
-  @IsOptional()
-  @IsIntBetween(1, 10)
-  KAFKA_REPLICATION_FACTOR = 1;
-
-  /** The topics' min.insync.replicas (default: 2 from a replication factor of 3 on, else 1). */
-  @IsOptional()
-  @IsMinInsyncReplicas()
-  KAFKA_MIN_INSYNC_REPLICAS?: number;
 
   /** Outbox rows published per Kafka request. */
   @IsOptional()

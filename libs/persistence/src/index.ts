@@ -5,4 +5,5 @@ export * from './lib/database.module';
 export * from './lib/entities/entities';
 export * from './lib/failures';
 export * from './lib/history';
+export * from './lib/pg-errors';
 export * from './lib/policy-row';

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { generateApiKey, type GeneratedKey } from '@tm/auth';
 import { ProblemException } from '@tm/platform';
 import type { Scope } from '@tm/contracts';
-import { returning } from '@tm/persistence';
+import { pgErrorKind, returning } from '@tm/persistence';
 import { tenantNotFound } from '../tenants/tenants.service';
 import type { ApiKeyResponse, CreatedApiKeyResponse } from './dto/api-key.dto';
 
@@ -61,7 +61,7 @@ export class ApiKeysService {
       );
     } catch (e) {
       // The tenant was deleted between the read and the insert: it does not exist.
-      if ((e as { driverError?: { code?: unknown } }).driverError?.code === '23503') return [];
+      if (pgErrorKind(e) === 'foreign_key_violation') return [];
       throw e;
     }
   }

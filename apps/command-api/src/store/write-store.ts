@@ -3,21 +3,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, type Registry } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { routeEvent, type RouteId, type TrafficPolicy } from '@tm/contracts';
-import { OUTBOX_CHANNEL, returning } from '@tm/persistence';
+import { isRetryableWrite, OUTBOX_CHANNEL, returning, sqlState } from '@tm/persistence';
 import { METRICS_REGISTRY } from '@tm/platform';
 
-/**
- * PostgreSQL errors after which a write is worth running again: serialization and deadlock
- * failures, and the unique / foreign-key races of concurrent creates and tenant deletes.
- */
-const RETRYABLE = new Set(['40001', '40P01', '23505', '23503']);
 const MAX_ATTEMPTS = 5;
-
-function sqlState(e: unknown): string | undefined {
-  const err = e as { code?: unknown; driverError?: { code?: unknown } };
-  const code = err?.driverError?.code ?? err?.code;
-  return typeof code === 'string' ? code : undefined;
-}
 
 /** The database's clock time as CloudEvents writes it (RFC 3339, UTC, milliseconds), as `Date.toISOString` does. */
 const ISO_TIME = `to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -250,14 +239,14 @@ export class WriteStore {
     });
   }
 
-  /** Runs `work` again (a few times) when a race made it fail: see RETRYABLE. */
+  /** Runs `work` again (a few times) when a race made it fail: see isRetryableWrite (@tm/persistence). */
   async retrying<T>(work: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await work();
       } catch (e) {
-        const state = sqlState(e);
-        if (attempt >= MAX_ATTEMPTS || state === undefined || !RETRYABLE.has(state)) throw e;
+        if (attempt >= MAX_ATTEMPTS || !isRetryableWrite(e)) throw e;
+        const state = sqlState(e) ?? 'unknown';
         this.retries.inc({ sqlstate: state });
         this.logger.debug(`write retried after SQLSTATE ${state} (attempt ${attempt})`);
       }

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { CHECK_CONSTRAINT_FIELDS_TOKEN, withTimeout, type ReadinessCheck } from '@tm/platform';
-import { CHECK_CONSTRAINT_FIELDS } from './check-constraints';
+import { STORE_ERRORS, withTimeout, type ReadinessCheck, type StoreErrors } from '@tm/platform';
+import { storeErrorMeaning } from './pg-errors';
 import { postgresOptions, type PostgresOptions } from './data-source';
 
 /** Ready when PostgreSQL answers a query within a second. */
@@ -80,9 +80,10 @@ export class DatabaseModule {
           }),
         }),
       ],
-      // The problem filter names the field of a CHECK violation that reaches it.
-      providers: [PostgresReadiness, DatabaseConnector, { provide: CHECK_CONSTRAINT_FIELDS_TOKEN, useValue: CHECK_CONSTRAINT_FIELDS }],
-      exports: [PostgresReadiness, DatabaseConnector, CHECK_CONSTRAINT_FIELDS_TOKEN],
+      // The problem filter answers the database's errors that reach it as pg-errors.ts reads them (a
+      // CHECK violation names its field, an unreachable database is a 503).
+      providers: [PostgresReadiness, DatabaseConnector, { provide: STORE_ERRORS, useValue: { meaning: storeErrorMeaning } satisfies StoreErrors }],
+      exports: [PostgresReadiness, DatabaseConnector, STORE_ERRORS],
     };
   }
 }

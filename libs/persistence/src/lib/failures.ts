@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { isOverloadError, isPoolWaitTimeout, isUnavailableError } from '@tm/platform';
+import { isPoolWaitTimeout, pgErrorKind } from './pg-errors';
 
 /**
  * How a database call failed, for callers that answer the two differently (docs/guarantees.md, "Resolver":
@@ -22,10 +22,11 @@ interface PoolView {
  * nothing, or a network that drops packets): then the wait ran out because the database is not there.
  */
 export function databaseFailure(dataSource: DataSource, e: unknown): DatabaseFailure | undefined {
-  if (isOverloadError(e)) {
+  const kind = pgErrorKind(e);
+  if (kind === 'overloaded') {
     if (!isPoolWaitTimeout(e)) return 'overloaded';
     const clients = (dataSource.driver as { master?: PoolView }).master?._clients ?? [];
     return clients.length > 0 && clients.every((c) => c._connected === true) ? 'overloaded' : 'unreachable';
   }
-  return isUnavailableError(e) ? 'unreachable' : undefined;
+  return kind === 'unavailable' ? 'unreachable' : undefined;
 }

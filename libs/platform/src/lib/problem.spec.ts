@@ -4,7 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { IsString } from 'class-validator';
 import { fastifyAdapter, NEST_APP_OPTIONS } from './bootstrap';
-import { CHECK_CONSTRAINT_FIELDS_TOKEN, ProblemException, ProblemFilter, UnavailableException, validationPipe } from './problem';
+import { ProblemException, ProblemFilter, STORE_ERRORS, UnavailableException, validationPipe, type StoreErrors } from './problem';
 
 class NamedDto {
   @IsString()
@@ -33,6 +33,16 @@ class ThrowingController {
     throw Object.assign(new Error('new row violates check constraint'), { driverError: { code: '23514', constraint: 'endpoints_url_check' } });
   }
 
+  @Get('store-down')
+  storeDown(): never {
+    throw new Error('the store says it is down');
+  }
+
+  @Get('socket')
+  socket(): never {
+    throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
+  }
+
   @Post('named')
   @HttpCode(200)
   named(@Body() body: NamedDto): NamedDto {
@@ -40,12 +50,21 @@ class ThrowingController {
   }
 }
 
+/** The store's reading of its errors (@tm/persistence provides the real one, pg-errors.ts): a stand-in by message. */
+const storeErrors: StoreErrors = {
+  meaning: (e) => {
+    const message = (e as Error).message;
+    if (message.includes('violates check constraint')) return { kind: 'check_violation', constraint: 'endpoints_url_check', field: 'url' };
+    return message.includes('the store says it is down') ? { kind: 'unavailable' } : undefined;
+  },
+};
+
 @Module({
   controllers: [ThrowingController],
   providers: [
     { provide: APP_PIPE, useFactory: validationPipe },
     { provide: APP_FILTER, useClass: ProblemFilter },
-    { provide: CHECK_CONSTRAINT_FIELDS_TOKEN, useValue: { endpoints_url_check: 'url' } },
+    { provide: STORE_ERRORS, useValue: storeErrors },
   ],
 })
 class ProblemsModule {}
@@ -83,6 +102,14 @@ describe('ProblemFilter', () => {
   it('a dependency down, a validation 400 and a CHECK violation carry their codes too', async () => {
     expect((await get('/unavailable')).body).toMatchObject({ type: 'urn:traffic-manager:problem:dependency_unavailable', code: 'dependency_unavailable', status: 503 });
     expect((await get('/check')).body).toMatchObject({ type: 'urn:traffic-manager:problem:validation', code: 'validation', status: 400, errors: [{ field: 'url' }] });
+  });
+
+  it("the store's unavailability, as the store reads its errors, and a socket error of any dependency: 503", async () => {
+    for (const url of ['/store-down', '/socket']) {
+      const res = await get(url);
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 'dependency_unavailable', detail: 'a dependency is unavailable; retry later' });
+    }
     const invalid = await app.inject({ method: 'POST', url: '/named', payload: { name: 3 } });
     expect(invalid.statusCode).toBe(400);
     expect(invalid.json()).toMatchObject({ type: 'urn:traffic-manager:problem:validation', code: 'validation', errors: [{ field: 'name' }] });

@@ -72,62 +72,38 @@ export const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** Error codes of PostgreSQL (class 08, 57P) and of sockets that mean "the database is not there". */
-const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
-/** SQLSTATE class 08 connection exceptions (not 08P01, a protocol violation: that one is ours). */
-const CONNECTION_EXCEPTIONS = new Set(['08000', '08001', '08003', '08004', '08006', '08007']);
-/** SQLSTATEs of values PostgreSQL cannot store (a NUL in text, bad encoding): the request's fault. */
-const BAD_VALUE_CODES = new Set(['22021', '22P02', '22P05', '22001', '22003']);
-const UNAVAILABLE_MESSAGES = [
-  'Connection terminated',
-  'Client has encountered a connection error',
-  'Connection is not established',
-  'connect ECONNREFUSED',
-  'The client is closed',
-  'Query read timeout',
-  // TypeORM before the data source connected (the app started while PostgreSQL was down).
-  'Driver not Connected',
-];
-
 /**
- * What says "overloaded", not "unreachable": PostgreSQL's too_many_connections, and pg-pool's wait for a
- * pooled connection running out (only raised when every connection of the pool is taken).
+ * Socket error codes, and messages of the clients, that mean "the dependency is not there" whatever
+ * it is. What PostgreSQL's own errors mean (SQLSTATEs, pg's messages) is @tm/persistence's to say
+ * (pg-errors.ts), and reaches the problem filter through STORE_ERRORS.
  */
-const OVERLOAD_CODES = new Set(['53300']);
-const POOL_WAIT_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+const UNAVAILABLE_MESSAGES = ['Connection is not established', 'connect ECONNREFUSED', 'The client is closed'];
+
+/** An error's `code` and `message`, as the chain walk sees each error. */
+export interface ChainedError {
+  code?: unknown;
+  message?: unknown;
+}
 
 /** True when `e`, or an error it wraps (`driverError`, `cause`), matches. */
-function anyInChain(e: unknown, matches: (err: { code?: unknown; message?: unknown }) => boolean): boolean {
+export function inErrorChain(e: unknown, matches: (err: ChainedError) => boolean): boolean {
   for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 4; depth++) {
-    const err = cur as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+    const err = cur as ChainedError & { driverError?: unknown; cause?: unknown };
     if (matches(err)) return true;
     cur = err.driverError ?? err.cause;
   }
   return false;
 }
 
-/** True when `e` (or the driver error inside it) says a dependency is unreachable, not that the request is wrong. */
+/** True when `e` (or an error inside it) says a dependency is unreachable (a socket error), not that the request is wrong. */
 export function isUnavailableError(e: unknown): boolean {
-  return anyInChain(
+  return inErrorChain(
     e,
     (err) =>
-      (typeof err.code === 'string' && (UNAVAILABLE_CODES.has(err.code) || CONNECTION_EXCEPTIONS.has(err.code))) ||
+      (typeof err.code === 'string' && UNAVAILABLE_CODES.has(err.code)) ||
       (typeof err.message === 'string' && UNAVAILABLE_MESSAGES.some((m) => (err.message as string).includes(m))),
   );
-}
-
-/**
- * True when `e` says a dependency answers but is overloaded (docs/guarantees.md: overload is a 503 with
- * Retry-After, never a STALE answer). A pool wait that ran out is overload only while the pool's
- * connections are up: `@tm/persistence`'s `databaseFailure` tells the two apart.
- */
-export function isOverloadError(e: unknown): boolean {
-  return anyInChain(e, (err) => typeof err.code === 'string' && OVERLOAD_CODES.has(err.code)) || isPoolWaitTimeout(e);
-}
-
-/** pg-pool's wait for a pooled connection ran out: every connection of the pool was taken. */
-export function isPoolWaitTimeout(e: unknown): boolean {
-  return anyInChain(e, (err) => typeof err.message === 'string' && err.message.includes(POOL_WAIT_TIMEOUT_MESSAGE));
 }
 
 /** Overload (a saturated pool, too many connections): 503 with a short Retry-After. */
@@ -202,22 +178,22 @@ export function problemType(code: string | undefined): Pick<ProblemBody, 'type' 
 }
 
 /**
- * The fields that the database's CHECK constraints guard, by constraint name (provided by the
- * persistence lib, which owns the schema): a violation that reaches the filter is a 400 naming it.
+ * What an error of the store means to an answer: a CHECK a request value broke (`field`, when a
+ * request value can break it; else the constraint, ours to fix), a value the store cannot hold
+ * (both 400), or the store unreachable or overloaded (503).
  */
-export const CHECK_CONSTRAINT_FIELDS_TOKEN = Symbol('CHECK_CONSTRAINT_FIELDS');
+export type StoreErrorMeaning = { kind: 'check_violation'; constraint?: string; field?: string } | { kind: 'bad_value' } | { kind: 'unavailable' };
 
-/** A CHECK violation (SQLSTATE 23514) as a 400; the field is named when the constraint is known. */
-function checkViolation(exception: unknown, fields: Readonly<Record<string, string>>): FieldError[] | undefined {
-  const driverError = (exception as { driverError?: { code?: unknown; constraint?: unknown } })?.driverError;
-  if (driverError?.code !== '23514') return undefined;
-  const field = typeof driverError.constraint === 'string' ? fields[driverError.constraint] : undefined;
-  return field === undefined ? [] : [{ field, message: `${field} breaks a rule of the store (${String(driverError.constraint)})` }];
+/** Reads the store's errors for the filter; provided (STORE_ERRORS) by the lib that owns the store and its driver (@tm/persistence). */
+export interface StoreErrors {
+  meaning(e: unknown): StoreErrorMeaning | undefined;
 }
+
+export const STORE_ERRORS = Symbol('STORE_ERRORS');
 
 function problemOf(
   exception: unknown,
-  constraintFields: Readonly<Record<string, string>> = {},
+  storeErrors?: StoreErrors,
 ): { body: Omit<ProblemBody, 'requestId'>; headers: Record<string, string>; internal: boolean } {
   if (exception instanceof ProblemException) {
     return {
@@ -255,19 +231,20 @@ function problemOf(
   if (exception instanceof SyntaxError && /JSON/.test(exception.message)) {
     return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'the request body is not valid JSON' }, headers: {}, internal: false };
   }
-  const violated = checkViolation(exception, constraintFields);
-  if (violated) {
+  const store = storeErrors?.meaning(exception);
+  if (store?.kind === 'check_violation') {
+    const { field, constraint } = store;
+    const errors = field === undefined ? [] : [{ field, message: `${field} breaks a rule of the store (${String(constraint)})` }];
     return {
-      body: { ...problemType('validation'), title: 'Bad Request', status: 400, detail: 'a value in the request breaks a rule of the store; see errors', errors: violated },
+      body: { ...problemType('validation'), title: 'Bad Request', status: 400, detail: 'a value in the request breaks a rule of the store; see errors', errors },
       headers: {},
       internal: false,
     };
   }
-  const sqlState = (exception as { driverError?: { code?: unknown } })?.driverError?.code;
-  if (typeof sqlState === 'string' && BAD_VALUE_CODES.has(sqlState)) {
+  if (store?.kind === 'bad_value') {
     return { body: { type: 'about:blank', title: 'Bad Request', status: 400, detail: 'a value in the request cannot be stored' }, headers: {}, internal: false };
   }
-  if (isUnavailableError(exception) || isOverloadError(exception)) {
+  if (store?.kind === 'unavailable' || isUnavailableError(exception)) {
     const unavailable = new UnavailableException('a dependency');
     return { ...problemOf(unavailable), internal: false };
   }
@@ -287,14 +264,14 @@ export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
   constructor(
-    @Optional() @Inject(CHECK_CONSTRAINT_FIELDS_TOKEN) private readonly constraintFields: Readonly<Record<string, string>> = {},
+    @Optional() @Inject(STORE_ERRORS) private readonly storeErrors?: StoreErrors,
   ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const request = http.getRequest<FastifyRequest>();
-    const { body, headers, internal } = problemOf(exception, this.constraintFields);
+    const { body, headers, internal } = problemOf(exception, this.storeErrors);
     if (body.status === 400 && body.errors?.length === 0) {
       // A CHECK the service should never break (a revision, a hash): ours to fix, so say which.
       const constraint = (exception as { driverError?: { constraint?: unknown } }).driverError?.constraint;

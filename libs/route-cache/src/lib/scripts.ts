@@ -1,5 +1,5 @@
 import { defineScript, type CommandParser, type RedisArgument } from 'redis';
-import { HEALTH_SCRIPT, VERDICT_SCRIPT, VOTES_SCRIPT } from './health-store';
+import { HEALTH_SCRIPT, VERDICT_SCRIPT, VOTES_SCRIPT } from './health-scripts';
 
 /**
  * The cache protocol's two writes, each one atomic Lua script on one route's hash:

@@ -1,19 +1,32 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './env';
+import { freePort } from './free-port';
 
 export type AppName = 'command-api' | 'resolver' | 'outbox-relay' | 'invalidation-worker' | 'health-prober';
 
+/**
+ * A deployable as tools/stack/deployables.json lists it: the one list of the apps and their ports,
+ * which npm start, the bench, this harness and the compose and Kubernetes checks read.
+ */
+export interface Deployable {
+  name: AppName;
+  /** The app's port variable, and its default (DefaultPorts). */
+  portVar: string;
+  port: number;
+  /** What it is (npm start prints it). */
+  what: string;
+  /** A health prober runs twice (npm start, compose): the second instance's name and port. */
+  secondInstance?: { label: string; portVar: string; port: number; what: string };
+}
+
+export const DEPLOYABLES: readonly Deployable[] = (
+  JSON.parse(readFileSync(join(REPO_ROOT, 'tools', 'stack', 'deployables.json'), 'utf8')) as { deployables: Deployable[] }
+).deployables;
+
 /** The environment variable holding each app's port. */
-export const PORT_VARIABLE: Record<AppName, string> = {
-  'command-api': 'COMMAND_API_PORT',
-  resolver: 'RESOLVER_PORT',
-  'outbox-relay': 'OUTBOX_RELAY_PORT',
-  'invalidation-worker': 'INVALIDATION_WORKER_PORT',
-  'health-prober': 'HEALTH_PROBER_PORT',
-};
+export const PORT_VARIABLE = Object.fromEntries(DEPLOYABLES.map((d) => [d.name, d.portVar])) as Readonly<Record<AppName, string>>;
 
 /** The built entry point of an app (`nx build <app>`; the e2e project builds them first). */
 export function appEntry(app: AppName): string {
@@ -22,18 +35,8 @@ export function appEntry(app: AppName): string {
   return entry;
 }
 
-/** A TCP port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+/** A TCP port that was free a moment ago (one function for the harness and the bench: free-port.js). */
+export { freePort };
 
 export interface ExitStatus {
   code: number | null;
