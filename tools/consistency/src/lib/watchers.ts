@@ -1,5 +1,5 @@
 import { WatchClient, type WatchFailure } from '@tm/watch';
-import { now } from './workload';
+import { now } from './clock';
 
 /** What a watcher received on one connection. */
 export interface WatchSegment {

@@ -1,8 +1,9 @@
 import { Headers as H, seededRandom } from '@tm/contracts';
+import { now } from './clock';
 import type { Op, ReadMode, ReadOp, WriteKind, WriteOp } from './history';
 
-/** ms since the epoch, sub-millisecond. */
-export const now = (): number => performance.timeOrigin + performance.now();
+/** ms since the epoch, sub-millisecond (./clock). */
+export { now };
 
 /** A small seeded generator (mulberry32), so a run's choices can be replayed with --seed. */
 export const random = seededRandom;
