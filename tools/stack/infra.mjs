@@ -39,7 +39,8 @@ export function run(command, args, options = {}) {
     child.once('error', (e) => reject(new SetupError(`${command} could not run: ${e.message}`)));
     child.once('exit', (code, signal) => {
       running.delete(child);
-      code === 0 ? resolve() : reject(new SetupError(`${[command, ...args].join(' ')} failed (${signal ?? `exit ${code}`})`));
+      if (code === 0) resolve();
+      else reject(new SetupError(`${[command, ...args].join(' ')} failed (${signal ?? `exit ${code}`})`));
     });
   });
 }
