@@ -2,7 +2,7 @@ import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
 import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
 
-/** Every variable command-api reads, validated at start (README, "Configuration"). */
+/** Every variable command-api reads, validated at start (docs/configuration.md). */
 export class CommandApiConfig extends BaseAppConfig {
   @IsOptional()
   @IsPort()

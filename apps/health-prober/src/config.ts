@@ -41,7 +41,7 @@ function defaultProberId(): string {
   return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100);
 }
 
-/** Every variable health-prober reads, validated at start (README, "Configuration"). */
+/** Every variable health-prober reads, validated at start (docs/configuration.md). */
 export class HealthProberConfig extends BaseAppConfig {
   @IsOptional()
   @IsPort()

@@ -4,7 +4,7 @@ import { KafkaAppConfig } from '@tm/messaging';
 import { IsIntBetween, IsPort, IsRedisUrl, IsToken } from '@tm/platform';
 
 /**
- * Every variable invalidation-worker reads, validated at start (README, "Configuration"); the Kafka
+ * Every variable invalidation-worker reads, validated at start (docs/configuration.md); the Kafka
  * ones (brokers, TLS, SASL, the topic and its settings) are KafkaAppConfig's, shared with the relay.
  */
 export class InvalidationWorkerConfig extends KafkaAppConfig {

@@ -4,7 +4,7 @@ import { KafkaAppConfig } from '@tm/messaging';
 import { IsIntBetween, IsPort, IsPostgresUrl } from '@tm/platform';
 
 /**
- * Every variable outbox-relay reads, validated at start (README, "Configuration"); the Kafka ones
+ * Every variable outbox-relay reads, validated at start (docs/configuration.md); the Kafka ones
  * (brokers, TLS, SASL, the topic and its settings) are KafkaAppConfig's, shared with the worker.
  */
 export class OutboxRelayConfig extends KafkaAppConfig {

@@ -2,7 +2,7 @@ import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
 import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
 
-/** Every variable resolver reads, validated at start (README, "Configuration"). */
+/** Every variable resolver reads, validated at start (docs/configuration.md). */
 export class ResolverConfig extends BaseAppConfig {
   @IsOptional()
   @IsPort()

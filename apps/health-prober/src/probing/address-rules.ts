@@ -77,7 +77,7 @@ export interface AddressRulesConfig {
 }
 
 /**
- * Where probes may go (README, "Health prober"), applied to every address a name resolves to:
+ * Where probes may go (docs/policies-and-health.md), applied to every address a name resolves to:
  *
  * 1. always refused: unspecified, link-local and metadata addresses;
  * 2. loopback refused unless PROBE_ALLOW_LOOPBACK;

@@ -1,5 +1,5 @@
 /**
- * `dlq`: lists and replays the worker's dead-letter topic (README, "Dead letters").
+ * `dlq`: lists and replays the worker's dead-letter topic (docs/cache-protocol.md, "Dead letters").
  *
  *   npm run dlq -- list [--limit N] [--partition P] [--from OFFSET] [--to OFFSET] [--json]
  *   npm run dlq -- replay [--partition P] [--from OFFSET] [--to OFFSET] [--dry-run]

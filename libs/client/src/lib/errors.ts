@@ -3,7 +3,7 @@ import { parseRetryAfter } from '@tm/watch';
 
 /**
  * Every error the SDK throws or emits is a TrafficManagerError with a stable `code`. The codes are
- * part of the public API (README, "Errors"); messages are for people and may change.
+ * part of the public API (docs/http-apis.md, "Errors"); messages are for people and may change.
  */
 export type TrafficManagerErrorCode =
   /** The call's deadline (`timeoutMs`) passed. */

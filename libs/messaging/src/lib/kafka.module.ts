@@ -40,7 +40,7 @@ export interface KafkaOptions {
   sasl?: KafkaSasl;
 }
 
-/** The Kafka variables of an app's configuration class (README, "Configuration"), validated at start. */
+/** The Kafka variables of an app's configuration class (docs/configuration.md), validated at start. */
 export interface KafkaConnectionConfig {
   KAFKA_BROKERS: string;
   KAFKA_SSL: boolean;
