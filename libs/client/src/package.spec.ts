@@ -68,7 +68,14 @@ describe('the @traffic-manager/client package', () => {
     ].join('\n');
     for (const node of nodes) {
       const ran = await runCommand(node.path, ['--input-type=module', '-e', script], { cwd: packed.project });
-      expect({ node: node.version, ...ran }).toEqual({ node: node.version, code: 0, signal: null, stdout: `${names} true true true 42\n`, stderr: '' });
+      // JSON-quoted, so that a difference jest's diff cannot show (a control character, a space) is seen.
+      expect({ node: node.version, ...ran, stdout: JSON.stringify(ran.stdout) }).toEqual({
+        node: node.version,
+        code: 0,
+        signal: null,
+        stdout: JSON.stringify(`${names} true true true 42\n`),
+        stderr: '',
+      });
     }
   });
 
