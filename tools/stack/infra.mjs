@@ -262,7 +262,8 @@ function kafka(command) {
     const child = spawn('bash', [kafkaScript, command], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d.toString()));
-    child.once('exit', (status) => resolve({ status, out: out.trim() }));
+    // 'close', not 'exit': the output may still be on its way when the script has exited.
+    child.once('close', (status) => resolve({ status, out: out.trim() }));
   });
 }
 

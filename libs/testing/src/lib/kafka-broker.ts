@@ -33,7 +33,9 @@ function kafka(command: string, env: Record<string, string>): Promise<string> {
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`kafka ${command} failed: ${err || out}`))));
+    // 'close', not 'exit': the output may still be on its way when the script has exited (the broker
+    // itself writes to its log, never to this pipe).
+    child.once('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`kafka ${command} failed: ${err || out}`))));
   });
 }
 
