@@ -1,10 +1,19 @@
 // The deployables of deployables.json in the shapes npm start and the bench use.
 import { readFileSync } from 'node:fs';
 
-/** Every deployable: { name, portVar, port, what, secondInstance? }. */
-export const DEPLOYABLES = JSON.parse(readFileSync(new URL('./deployables.json', import.meta.url), 'utf8')).deployables;
+/**
+ * @typedef {{ name: string, portVar: string, port: number, what: string }} App
+ * @typedef {App & { secondInstance?: { label: string, portVar: string, port: number, what: string } }} Deployable
+ * @typedef {App & { label: string }} Prober
+ */
 
-/** The apps that start first: every deployable that runs once. */
+/** Every deployable: { name, portVar, port, what, secondInstance? }. */
+export const DEPLOYABLES = /** @type {{ deployables: Deployable[] }} */ (JSON.parse(readFileSync(new URL('./deployables.json', import.meta.url), 'utf8'))).deployables;
+
+/**
+ * The apps that start first: every deployable that runs once.
+ * @type {App[]}
+ */
 export const APPS = DEPLOYABLES.filter((d) => d.secondInstance === undefined).map(({ name, portVar, port, what }) => ({ name, portVar, port, what }));
 
 /**
@@ -12,7 +21,12 @@ export const APPS = DEPLOYABLES.filter((d) => d.secondInstance === undefined).ma
  * are ready (they need the resolver and a stored key); the second instance's port is handed to the
  * app in its own variable (HEALTH_PROBER_PORT).
  */
-export const PROBERS = DEPLOYABLES.filter((d) => d.secondInstance !== undefined).flatMap(({ name, portVar, port, what, secondInstance }) => [
-  { name, label: name, portVar, port, what },
-  { name, label: secondInstance.label, portVar: secondInstance.portVar, port: secondInstance.port, what: secondInstance.what },
-]);
+/** @type {Prober[]} */
+export const PROBERS = DEPLOYABLES.flatMap(({ name, portVar, port, what, secondInstance }) =>
+  secondInstance === undefined
+    ? []
+    : [
+        { name, label: name, portVar, port, what },
+        { name, label: secondInstance.label, portVar: secondInstance.portVar, port: secondInstance.port, what: secondInstance.what },
+      ],
+);

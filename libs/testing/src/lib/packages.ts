@@ -83,7 +83,11 @@ export interface Ran {
 /** Runs a command to its end without blocking this process (a test's servers live in it); killed after `timeoutMs`. */
 export function runCommand(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Plain output, as a script's output to a file or pipe is: Nx sets FORCE_COLOR for its tasks, and
+    // console.log would then colour a number or a boolean.
+    const env = { ...(options.env ?? process.env), NO_COLOR: '1' };
+    delete env['FORCE_COLOR'];
+    const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
