@@ -85,7 +85,7 @@ export function runCommand(command: string, args: string[], options: { cwd?: str
   return new Promise((resolve, reject) => {
     // Plain output, as a script's output to a file or pipe is: Nx sets FORCE_COLOR for its tasks, and
     // console.log would then colour a number or a boolean.
-    const env = { ...(options.env ?? process.env), NO_COLOR: '1' };
+    const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env), NO_COLOR: '1' };
     delete env['FORCE_COLOR'];
     const child = spawn(command, args, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
