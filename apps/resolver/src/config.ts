@@ -45,6 +45,24 @@ export class ResolverConfig extends BaseAppConfig {
   @IsIntBetween(1, 5)
   CACHE_NEGATIVE_TTL_SECONDS = 5;
 
+  /**
+   * Routes whose answers this replica keeps in memory, current as long as its change feed proves them
+   * (docs/cache-protocol.md, "The resolver's memory"): a hit then needs no Redis round trip. 0: off
+   * (every answer asks Redis).
+   */
+  @IsOptional()
+  @IsIntBetween(0, 10_000_000)
+  CACHE_LOCAL_MAX_ROUTES = 100_000;
+
+  /**
+   * How long memory keeps a probed route's health votes before asking Redis again (ms). A prober's
+   * change of the route's health drops them at once (pub/sub); this bounds what no message announces
+   * (verdicts expiring). 0: answers of probed routes always read their health from Redis.
+   */
+  @IsOptional()
+  @IsIntBetween(0, 5_000)
+  CACHE_LOCAL_HEALTH_MS = 250;
+
   /** Redis expiry of an entry: how long it may be served as STALE while PostgreSQL is down. */
   @IsOptional()
   @IsIntBetween(1, 30 * 86_400)

@@ -13,7 +13,9 @@ import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, typ
 import { AppModule } from './app.module';
 import { ResolverConfig } from './config';
 import { LOCAL_CLOCK, monotonicClock, type LocalClock } from './resolve/database-clock';
+import { LocalRouteCache } from './resolve/local-cache';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolve/resolver-hooks';
+import { ChangeFeed } from './watch/change-feed';
 import { WATCH_HOOKS, type WatchHooks } from './watch/watch-hooks';
 
 export const ADMIN_TOKEN = 'resolver-admin-token-0123456789';
@@ -41,6 +43,13 @@ export interface ResolveRequest {
   headers?: Record<string, string>;
   query?: string;
 }
+
+/**
+ * The resolver without its memory of answers (CACHE_LOCAL_MAX_ROUTES=0), for tests of the Redis cache
+ * protocol that apply events no outbox row backs (memory follows the outbox, so it would not see them)
+ * or that age entries beneath it.
+ */
+export const WITHOUT_MEMORY = { CACHE_LOCAL_MAX_ROUTES: '0' } as const;
 
 /** A write's event as the worker applies it. */
 export interface WrittenEvent {
@@ -216,6 +225,41 @@ export class ResolverUnderTest {
     } catch (e) {
       await this.db.query('ROLLBACK');
       throw e;
+    }
+  }
+
+  /**
+   * Resolves once this replica's change feed has read the outbox up to `revision`: its memory of
+   * answers then reflects every write up to it (as it does in production within milliseconds of the
+   * commit, woken by the outbox notification).
+   */
+  async feedHas(revision: number, within = 10_000): Promise<void> {
+    const feed = this.app.get(ChangeFeed);
+    for (const deadline = Date.now() + within; (feed.proof?.revision ?? 0) < revision; ) {
+      if (Date.now() > deadline) throw new Error(`the change feed did not reach revision ${revision} within ${within} ms (at ${feed.proof?.revision})`);
+      feed.poke();
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  }
+
+  /** Resolves once this replica's memory no longer answers (its feed's proof is too old: PostgreSQL cut). */
+  async memoryLapsed(within = 10_000): Promise<void> {
+    const local = this.app.get(LocalRouteCache);
+    for (const deadline = Date.now() + within; local.answering(); ) {
+      if (Date.now() > deadline) throw new Error(`the resolver's memory still answered after ${within} ms`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  }
+
+  /**
+   * Resolves once the app's Redis client has seen its connection go (Redis killed or cut): from then
+   * on its answers are the database's (memory answers only while Redis is there).
+   */
+  async redisGone(within = 5_000): Promise<void> {
+    const redis = this.appRedis;
+    for (const deadline = Date.now() + within; redis.isReady; ) {
+      if (Date.now() > deadline) throw new Error(`the app's Redis client still looked ready after ${within} ms`);
+      await new Promise((res) => setTimeout(res, 5));
     }
   }
 

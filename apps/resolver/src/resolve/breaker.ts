@@ -14,6 +14,11 @@ export class CircuitBreaker {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Whether Redis has been answering (fewer than `threshold` failures in a row); asking changes nothing, unlike allows(). */
+  get isClosed(): boolean {
+    return this.failures < this.threshold;
+  }
+
   get isOpen(): boolean {
     return this.openUntil > this.now();
   }

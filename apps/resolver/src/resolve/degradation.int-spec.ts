@@ -32,6 +32,8 @@ describe('resolver degradation', () => {
 
     it('answers go on from the database as BYPASS, 200, while Redis refuses', async () => {
       proxy.refuse();
+      // From the moment the replica's client has seen its connection go (memory answers only while Redis is there).
+      await r.redisGone();
       for (let i = 0; i < 10; i++) {
         // Past the key's cache entry too: verified against PostgreSQL, its outage copy not written.
         if (i === 5) await pastAuthCache();
@@ -106,6 +108,8 @@ describe('resolver degradation', () => {
 
     it('a cached route that is no longer fresh is served as STALE with its Age; an uncached one is 503', async () => {
       proxy.refuse();
+      // Memory answers while its feed's proof is young; with the database cut, it soon is not.
+      await r.memoryLapsed();
       // A newer write's event (invalidate mode) makes the entry not fresh; the database cannot be asked.
       await r.apply([{ data: { tenant: 'acme', service: 'web', environment: 'prod', url: 'https://unknown/', revision: 1_000 }, time: Date.now() }], 'invalidate');
       const stale = await r.resolve('acme/web/prod', { token: reader });

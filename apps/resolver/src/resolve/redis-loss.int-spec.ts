@@ -56,6 +56,7 @@ describe('a fill across Redis losing data (G6)', () => {
     expect(await r.apply([write])).toEqual([true]);
     await lose(key);
     await ready(r.appRedis, key);
+    await r.feedHas(write.data.revision);
     held.open();
     const answer = await first;
     // That request read before the write: its own answer is the old state, as a MISS.

@@ -50,6 +50,7 @@ describe('resolver (in-process, real PostgreSQL and Redis)', () => {
       // Creating the route: its event replaces the negative answer.
       const created = await r.write('acme/web/nowhere', 'https://now.acme.internal/');
       await r.apply([created]);
+      await r.feedHas(created.data.revision);
       const after = await r.resolve('acme/web/nowhere');
       expect(after.status).toBe(200);
       expect(after.headers['x-cache']).toBe('HIT');
@@ -145,6 +146,8 @@ describe('resolver (in-process, real PostgreSQL and Redis)', () => {
       await barrier.reached; // the fill read the database (old) and waits
       const event = await r.write(route, next);
       expect(await r.apply([event])).toEqual([true]);
+      // The replica's feed has read the write too: its memory does not take the held answer either.
+      await r.feedHas(event.data.revision);
       barrier.open();
       const stale = await held;
       expect(stale.body['url'] ?? null).toBe('https://old.acme.internal/'); // it answered what it read
@@ -225,8 +228,10 @@ describe('resolver (in-process, real PostgreSQL and Redis)', () => {
       const reader = await r.createKey(['routes:read'], 'acme');
       await r.write('acme/busy/prod', 'https://busy.acme.internal/');
       expect((await r.resolve('acme/busy/prod', { token: reader })).headers['x-cache']).toBe('MISS');
-      // A newer write's event makes the entry not fresh: the next answer needs the database.
-      await r.apply([{ data: { tenant: 'acme', service: 'busy', environment: 'prod', url: 'https://newer/', revision: 1_000 }, time: Date.now() }], 'invalidate');
+      // A newer write (its event and the feed) makes the entry not fresh: the next answer needs the database.
+      const newer = await r.write('acme/busy/prod', 'https://newer.acme.internal/');
+      await r.apply([newer], 'invalidate');
+      await r.feedHas(newer.data.revision);
       // The pool's only connection is taken (as by a burst of slow reads); the database itself is up.
       const runner = r.app.get(DataSource).createQueryRunner();
       await runner.connect();

@@ -21,6 +21,7 @@ import {
 import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
 import { DatabaseClock } from './database-clock';
+import { LocalRouteCache } from './local-cache';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
 import { ResolverMetrics } from './resolver.metrics';
 
@@ -61,6 +62,15 @@ export interface ResolveOptions {
   tenantId?: string | null;
 }
 
+/**
+ * What one resolve learns on its way: the health votes read with the route, and the answer to offer
+ * to memory (a Redis hit or a miss that filled), with when it was known current.
+ */
+interface Found {
+  records: HealthVotes | undefined;
+  offer?: { asOf: number; knownAt: number };
+}
+
 /** A database read (its snapshot's readAt, the database's time, is when the answer is known current from). */
 interface Read {
   snapshot: RouteSnapshot;
@@ -88,8 +98,9 @@ export class ResolveService {
     private readonly dataSource: DataSource,
     private readonly metrics: ResolverMetrics,
     private readonly clock: DatabaseClock,
-    @Inject(REDIS_CLIENT) redis: RedisClient,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(RESOLVER_HOOKS) private readonly hooks: ResolverHooks,
+    private readonly local: LocalRouteCache,
   ) {
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000, config.REDIS_COMMAND_TIMEOUT_MS);
     this.healthStore = new HealthStore(redis, config.CACHE_KEY_PREFIX, config.REDIS_COMMAND_TIMEOUT_MS);
@@ -101,15 +112,17 @@ export class ResolveService {
 
   async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
     const started = process.hrtime.bigint();
-    const health: { records: HealthVotes | undefined } = { records: undefined };
-    const resolution = await this.answer(id, options, health);
+    const key = routeKey(id);
+    const found: Found = { records: undefined };
+    const resolution = this.fromMemory(key, options, found) ?? (await this.answer(id, key, options, found));
     if (resolution.route) {
       // A strong read skips the cache (and its health); a miss may not have found the summary: read it now.
-      if (resolution.route.healthCheck && (options.strong || health.records === undefined)) health.records = await this.readHealth(id);
-      resolution.selected = this.select(resolution.route, health.records ?? NO_VOTES, options.affinity);
+      if (resolution.route.healthCheck && (options.strong || found.records === undefined)) found.records = await this.readHealth(id);
+      resolution.selected = this.select(resolution.route, found.records ?? NO_VOTES, options.affinity);
       // An answer of a probed route is fresh no longer than its probe interval: health moves faster than the TTL.
       if (resolution.route.healthCheck) resolution.maxAge = Math.min(resolution.maxAge, resolution.route.healthCheck.intervalSeconds);
     }
+    if (found.offer) this.local.offer(key, { route: resolution.route, asOf: found.offer.asOf, knownAt: found.offer.knownAt, health: resolution.route?.healthCheck ? found.records : undefined });
     this.metrics.duration.observe({ cache: resolution.cache }, Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.answers.inc({ cache: resolution.cache, status: resolution.route && resolution.selected?.url !== undefined ? '200' : '404' });
     return resolution;
@@ -150,14 +163,30 @@ export class ResolveService {
     }
   }
 
-  private async answer(id: RouteId, options: ResolveOptions, health: { records: HealthVotes | undefined }): Promise<Resolution> {
+  /**
+   * The answer this replica holds in memory (LocalRouteCache), while Redis is usable: with Redis down
+   * answers come from the database (BYPASS), as without memory. Undefined: ask Redis.
+   */
+  private fromMemory(key: string, options: ResolveOptions, found: Found): Resolution | undefined {
+    if (options.strong || !this.local.enabled || !this.redis.isReady || !this.breaker.isClosed) return undefined;
+    const held = this.local.get(key, options.minRevision);
+    if (held === undefined) return undefined;
+    if (held.route && options.tenantId && held.route.tenantId !== undefined && held.route.tenantId !== options.tenantId) return undefined;
+    const { leftMs, ageMs } = freshness({ route: held.route, asOf: held.asOf, knownAt: held.knownAt, invalidated: false }, { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs }, this.clock.now());
+    if (leftMs <= 0) return undefined;
+    found.records = held.health;
+    this.metrics.localHits.inc();
+    return { route: held.route, asOf: held.asOf, cache: 'HIT', age: Math.floor(ageMs / 1000), maxAge: Math.floor(leftMs / 1000) };
+  }
+
+  private async answer(id: RouteId, key: string, options: ResolveOptions, found: Found): Promise<Resolution> {
     let cached: CachedAnswer | undefined;
     let redisUsable = !options.strong && this.breaker.allows();
     if (redisUsable) {
       try {
         const read = await this.cache.readWithHealth(id);
         cached = read.entry;
-        health.records = read.health;
+        found.records = read.health;
         this.redisSucceeded();
       } catch (e) {
         this.redisFailed(e);
@@ -168,9 +197,13 @@ export class ResolveService {
     // A cached route of another tenant under this slug (the caller's was deleted, or this is a new
     // tenant's and the entry predates it) is never served to this key: the database says whose it is.
     if (cached?.route && options.tenantId && cached.route.tenantId !== undefined && cached.route.tenantId !== options.tenantId) cached = undefined;
+    // An entry behind a change this replica's feed has already delivered is not served: the database
+    // is read (and the fill brings Redis forward) instead of waiting for the worker's event.
+    if (cached && this.local.changedSince(key, cached.asOf)) cached = undefined;
     if (cached && (options.minRevision === undefined || cached.asOf >= options.minRevision)) {
       const { leftMs, ageMs } = freshness(cached, { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs }, now);
       if (leftMs > 0) {
+        found.offer = { asOf: cached.asOf, knownAt: cached.knownAt };
         return { route: cached.route, asOf: cached.asOf, cache: 'HIT', age: Math.floor(ageMs / 1000), maxAge: Math.floor(leftMs / 1000) };
       }
     }
@@ -208,10 +241,12 @@ export class ResolveService {
       { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs },
       this.clock.now(),
     );
+    const cache = options.strong || !redisUsable ? 'BYPASS' : 'MISS';
+    if (cache === 'MISS') found.offer = { asOf: snapshot.asOf, knownAt: snapshot.readAt };
     return {
       route,
       asOf: snapshot.asOf,
-      cache: options.strong || !redisUsable ? 'BYPASS' : 'MISS',
+      cache,
       maxAge: Math.max(0, Math.floor(leftMs / 1000)),
     };
   }

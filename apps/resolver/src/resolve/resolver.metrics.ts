@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRICS_REGISTRY } from '@tm/platform';
+import { LocalRouteCache } from './local-cache';
 
 /** What the resolver reports at /metrics. */
 @Injectable()
@@ -14,9 +15,23 @@ export class ResolverMetrics {
   readonly breakerOpen: Gauge;
   readonly databaseClockOffset: Gauge;
   readonly selections: Counter;
+  readonly localHits: Counter;
 
-  constructor(@Inject(METRICS_REGISTRY) registry: Registry) {
+  constructor(@Inject(METRICS_REGISTRY) registry: Registry, local: LocalRouteCache) {
     const registers = [registry];
+    this.localHits = new Counter({
+      name: 'tm_resolver_local_hits_total',
+      help: "Hits answered from this replica's memory, with no Redis round trip (of tm_resolver_answers_total's HIT)",
+      registers,
+    });
+    new Gauge({
+      name: 'tm_resolver_local_routes',
+      help: "Routes whose answers this replica holds in memory (CACHE_LOCAL_MAX_ROUTES at most)",
+      registers,
+      collect() {
+        this.set(local.size);
+      },
+    });
     this.answers = new Counter({
       name: 'tm_resolver_answers_total',
       help: 'Resolve answers by X-Cache outcome and status',

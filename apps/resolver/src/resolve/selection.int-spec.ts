@@ -19,7 +19,9 @@ describe('endpoint selection (resolver, real PostgreSQL and Redis)', () => {
   let r: ResolverUnderTest;
   let health: HealthStore;
   beforeAll(async () => {
-    r = await ResolverUnderTest.start();
+    // Health read from Redis on every answer: memory's votes (dropped on each change the probers
+    // publish, kept CACHE_LOCAL_HEALTH_MS at most) are local-cache.int-spec's.
+    r = await ResolverUnderTest.start({ env: { CACHE_LOCAL_HEALTH_MS: '0' } });
     health = new HealthStore(r.redis, r.prefix);
   });
   afterAll(() => r.stop());
@@ -128,6 +130,7 @@ describe('endpoint selection with Redis down', () => {
     }
     expect((await r.resolve('shop/web/prod')).body).toMatchObject({ url: 'https://backup.shop.example/' });
     await server.kill();
+    await r.redisGone();
     const res = await r.resolve('shop/web/prod');
     expect(res.status).toBe(200);
     expect(res.headers['x-cache']).toBe('BYPASS');

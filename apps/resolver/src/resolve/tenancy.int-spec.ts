@@ -87,6 +87,8 @@ describe('resolve: tenants by id (a slug deleted and created again)', () => {
       knownAt: Date.now() - 120_000,
       lease: await r.worker.prepare({ tenant: 'outage', service: 'web', environment: 'prod' }),
     });
+    // This replica's feed has read the deletion and the new owner's write (memory holds neither owner's answer).
+    await r.feedHas(after.data.revision);
     proxy.refuse();
     try {
       const res = await r.resolve('outage/web/prod', { token: oldKey });

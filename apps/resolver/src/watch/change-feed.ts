@@ -5,10 +5,17 @@ import { WatchEvents } from '@tm/contracts';
 import { OUTBOX_CHANNEL, readChangesAfter, type Change, type ChangesAfter } from '@tm/persistence';
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
+import { LocalRouteCache } from '../resolve/local-cache';
 import { ChangeLog, type LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
 import type { Proof } from './watch-stream';
+
+/**
+ * With the resolver's memory on (CACHE_LOCAL_MAX_ROUTES > 0), the feed proves its progress at least this
+ * often: memory answers only while the last proof is younger than LOCAL_PROOF_MAX_AGE_MS.
+ */
+export const LOCAL_PROOF_POLL_MS = 250;
 
 /** Outbox rows read per statement. */
 const FEED_BATCH = 1_000;
@@ -71,9 +78,12 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly metrics: WatchMetrics,
     @Inject(LOCAL_CLOCK) private readonly clock: LocalClock,
     @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
+    /** The resolver's memory of answers: it holds an answer only while this feed proves it current. */
+    private readonly local: LocalRouteCache,
   ) {
-    // A quiet stream's heartbeat carries a proof at most this old (plus one read).
-    this.pollMs = Math.min(config.WATCH_FEED_POLL_MS, Math.floor(config.WATCH_BOOKMARK_INTERVAL_MS / 2));
+    // A quiet stream's heartbeat carries a proof at most this old (plus one read); with the resolver's
+    // memory on, a proof at most LOCAL_PROOF_POLL_MS old, so that memory answers without pause.
+    this.pollMs = Math.min(config.WATCH_FEED_POLL_MS, Math.floor(config.WATCH_BOOKMARK_INTERVAL_MS / 2), local.enabled ? LOCAL_PROOF_POLL_MS : Number.MAX_SAFE_INTEGER);
     this.started = new Promise((resolve) => (this.firstRead = resolve));
   }
 
@@ -169,6 +179,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
       this.metrics.feedDelay.observe(Math.max(0, batch.readAt - change.createdAt) / 1000);
     }
     if (fresh.length > 0) {
+      this.local.changed(batch.changes.slice(0, fresh.length).map((c) => ({ key: c.routeKey, revision: c.revision })));
       this.listener?.deliver(fresh);
       this.metrics.feedRevision.set(history.last);
     }
@@ -184,6 +195,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     this.logger.error(`watch feed: revisions ${history.last + 1} to ${next - 1} are no longer in the outbox; every stream starts again`);
     this.metrics.feedGaps.inc();
     history.reset(next - 1);
+    this.local.lost(next - 1);
     this.listener?.lost();
     return true;
   }
@@ -191,6 +203,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
   private prove(read: ChangesAfter, sentAt: number): void {
     this.proof = { revision: read.current, knownCurrentAt: read.readAt, establishedAt: sentAt };
     this.metrics.feedRevision.set(read.current);
+    this.local.progressed(this.proof);
     this.listener?.progressed(this.proof);
   }
 

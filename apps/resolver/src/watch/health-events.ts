@@ -11,6 +11,7 @@ import {
   type RedisSubscription,
 } from '@tm/route-cache';
 import { ResolverConfig } from '../config';
+import { LocalRouteCache } from '../resolve/local-cache';
 import { HealthLapses, NODE_TIMERS, type EndpointState } from './health-lapses';
 import type { WatchStream } from './watch-stream';
 
@@ -64,6 +65,8 @@ export class HealthEvents implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(
     private readonly config: ResolverConfig,
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
+    /** The resolver's memory: a probed route's votes there go when its health changes. */
+    private readonly local: LocalRouteCache,
   ) {
     this.store = new HealthStore(redis, config.CACHE_KEY_PREFIX, config.REDIS_COMMAND_TIMEOUT_MS * 10);
     this.lapses = new HealthLapses({
@@ -77,6 +80,7 @@ export class HealthEvents implements OnApplicationBootstrap, OnApplicationShutdo
   onApplicationBootstrap(): void {
     this.subscription = subscribe(this.redis, healthChannel(this.config.CACHE_KEY_PREFIX), (message) => this.onMessage(message));
     this.subscription.onResubscribed(() => {
+      this.local.healthLost();
       if (this.streams.size === 0) return;
       this.logger.warn(`health events: the subscription was lost; closing ${this.streams.size} health streams (they resume with the current health)`);
       for (const stream of [...this.streams]) stream.close('health-gap');
@@ -126,6 +130,7 @@ export class HealthEvents implements OnApplicationBootstrap, OnApplicationShutdo
     const change = parseHealthChange(message);
     const id = change ? parseRouteKey(change.route) : undefined;
     if (!change || !id) return;
+    this.local.healthChanged(change.route);
     this.broadcast(id, frameOf(id, change));
     if (this.wanted(id)) this.lapses.relayed(id, change);
   }
