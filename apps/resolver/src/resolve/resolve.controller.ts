@@ -2,10 +2,10 @@ import { Controller, Get, Headers, Param, Query, Res, UseGuards } from '@nestjs/
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
-import { Headers as H, routeKey } from '@tm/contracts';
+import { Headers as H, routeKey, type RouteId } from '@tm/contracts';
 import { ApiProblems, ProblemException } from '@tm/platform';
 import { ResolvedRoute, ResolveParamsDto, ResolveQuery } from './dto/resolve.dto';
-import { ResolveService, type Resolution } from './resolve.service';
+import { ResolveService, type Resolution, type Selected } from './resolve.service';
 
 function minRevisionOf(header: string | undefined, query: number | undefined): number | undefined {
   if (header === undefined) return query;
@@ -19,7 +19,7 @@ function minRevisionOf(header: string | undefined, query: number | undefined): n
 }
 
 /** The headers of an answer, 200 and 404 alike (built without spreads or computed keys: every resolve does it). */
-function cacheHeaders(r: Resolution): Record<string, string> {
+export function cacheHeaders(r: Resolution): Record<string, string> {
   const headers: Record<string, string> = {};
   headers[H.consistencyRevision] = String(r.asOf);
   headers[H.cache] = r.cache;
@@ -73,14 +73,11 @@ export class ResolveController {
     }
     headers[H.routeRevision] = String(route.revision);
     void reply.headers(headers);
-    return {
-      tenant: id.tenant,
-      service: id.service,
-      environment: id.environment,
-      url: selected.url,
-      revision: route.revision,
-      failOpen: selected.failOpen,
-      endpoints: selected.endpoints,
-    };
+    return answerBody(id, route.revision, selected.url, selected);
   }
+}
+
+/** The body of a 200 answer. */
+export function answerBody(id: RouteId, revision: number, url: string, selected: Selected): ResolvedRoute {
+  return { tenant: id.tenant, service: id.service, environment: id.environment, url, revision, failOpen: selected.failOpen, endpoints: selected.endpoints };
 }

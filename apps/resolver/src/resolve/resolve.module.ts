@@ -4,6 +4,7 @@ import { DatabaseClockProbe } from './database-clock.probe';
 import { LocalRouteCache, LOCAL_PROOF_MAX_AGE_MS } from './local-cache';
 import { ResolverConfig } from '../config';
 import { ResolveController } from './resolve.controller';
+import { ResolveFastPath } from './resolve-fast-path';
 import { ResolveService } from './resolve.service';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
 import { ResolverMetrics } from './resolver.metrics';
@@ -14,6 +15,7 @@ const noHooks: ResolverHooks = {};
   controllers: [ResolveController],
   providers: [
     ResolveService,
+    ResolveFastPath,
     ResolverMetrics,
     { provide: RESOLVER_HOOKS, useValue: noHooks },
     { provide: LOCAL_CLOCK, useValue: monotonicClock },

@@ -71,6 +71,25 @@ interface Found {
   offer?: { asOf: number; knownAt: number };
 }
 
+/** An answer memory holds, ready to send (ResolveService.resolveHeld). */
+export interface HeldResolution {
+  resolution: Resolution;
+  route: CachedRoute;
+  selected: Selected;
+  url: string;
+  outcome: SelectionOutcome | undefined;
+  started: bigint;
+}
+
+/** tm_resolver_selections_total's outcomes. */
+type SelectionOutcome = 'picked' | 'fail_open' | 'no_enabled_endpoint';
+
+/** An answer of a probed route is fresh no longer than its probe interval: health moves faster than the TTL. */
+function fitToProbes(resolution: Resolution): void {
+  const check = resolution.route?.healthCheck;
+  if (check) resolution.maxAge = Math.min(resolution.maxAge, check.intervalSeconds);
+}
+
 /** A database read (its snapshot's readAt, the database's time, is when the answer is known current from). */
 interface Read {
   snapshot: RouteSnapshot;
@@ -114,28 +133,59 @@ export class ResolveService {
     const started = process.hrtime.bigint();
     const key = routeKey(id);
     const found: Found = { records: undefined };
-    const resolution = this.fromMemory(key, options, found) ?? (await this.answer(id, key, options, found));
+    const held = this.fromMemory(key, options, found);
+    if (held) this.metrics.localHits.inc();
+    const resolution = held ?? (await this.answer(id, key, options, found));
     if (resolution.route) {
       // A strong read skips the cache (and its health); a miss may not have found the summary: read it now.
       if (resolution.route.healthCheck && (options.strong || found.records === undefined)) found.records = await this.readHealth(id);
-      resolution.selected = this.select(resolution.route, found.records ?? NO_VOTES, options.affinity);
-      // An answer of a probed route is fresh no longer than its probe interval: health moves faster than the TTL.
-      if (resolution.route.healthCheck) resolution.maxAge = Math.min(resolution.maxAge, resolution.route.healthCheck.intervalSeconds);
+      const { selected, outcome } = this.select(resolution.route, found.records ?? NO_VOTES, options.affinity);
+      if (outcome) this.metrics.selections.inc({ outcome });
+      resolution.selected = selected;
+      fitToProbes(resolution);
     }
     if (found.offer) this.local.offer(key, { route: resolution.route, asOf: found.offer.asOf, knownAt: found.offer.knownAt, health: resolution.route?.healthCheck ? found.records : undefined });
+    this.counted(resolution, started);
+    return resolution;
+  }
+
+  /**
+   * The hot path's resolve (ResolveFastPath): a route memory holds, with an endpoint to give, decided
+   * with no I/O and no await, and nothing counted yet (countHeld, once it is answered). Undefined
+   * otherwise: the full path then answers (misses, 404s, sessions, strong reads, affinity).
+   */
+  resolveHeld(id: RouteId, key: string, tenantId: string | null): HeldResolution | undefined {
+    const started = process.hrtime.bigint();
+    const found: Found = { records: undefined };
+    const resolution = this.fromMemory(key, { strong: false, tenantId }, found);
+    if (!resolution?.route) return undefined;
+    const { selected, outcome } = this.select(resolution.route, found.records ?? NO_VOTES, undefined);
+    if (selected.url === undefined) return undefined;
+    resolution.selected = selected;
+    fitToProbes(resolution);
+    return { resolution, route: resolution.route, selected, url: selected.url, outcome, started };
+  }
+
+  /** A held resolution was answered: counted as resolve() counts its answers. */
+  countHeld(held: HeldResolution): void {
+    if (held.outcome) this.metrics.selections.inc({ outcome: held.outcome });
+    this.metrics.localHits.inc();
+    this.counted(held.resolution, held.started);
+  }
+
+  private counted(resolution: Resolution, started: bigint): void {
     this.metrics.duration.observe({ cache: resolution.cache }, Number(process.hrtime.bigint() - started) / 1e9);
     this.metrics.answers.inc({ cache: resolution.cache, status: resolution.route && resolution.selected?.url !== undefined ? '200' : '404' });
-    return resolution;
   }
 
   /**
    * The selection (docs/guarantees.md, "Traffic policies and health"): a route of one unprobed
    * endpoint is that endpoint; any other goes through selectEndpoint with its endpoints' health.
    */
-  private select(route: CachedRoute, records: HealthVotes, affinity: string | undefined): Selected {
+  private select(route: CachedRoute, records: HealthVotes, affinity: string | undefined): { selected: Selected; outcome?: SelectionOutcome } {
     const only = route.endpoints.length === 1 ? route.endpoints[0] : undefined;
     if (only && !route.healthCheck && only.state !== 'disabled') {
-      return { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] };
+      return { selected: { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] } };
     }
     const views: EndpointView[] = route.endpoints.map((e) => ({
       id: e.id,
@@ -146,8 +196,10 @@ export class ResolveService {
       health: route.healthCheck ? healthOf(records, e) : 'unknown',
     }));
     const selection = selectEndpoint(views, affinity === undefined ? { random: Math.random() } : { affinity });
-    this.metrics.selections.inc({ outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked' });
-    return { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order };
+    return {
+      selected: { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order },
+      outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked',
+    };
   }
 
   /** Health read on its own (a strong read, or a miss without it): from Redis when it answers, else every endpoint unknown. */
@@ -175,7 +227,6 @@ export class ResolveService {
     const { leftMs, ageMs } = freshness({ route: held.route, asOf: held.asOf, knownAt: held.knownAt, invalidated: false }, { ttlMs: this.ttlMs, negativeTtlMs: this.negativeTtlMs }, this.clock.now());
     if (leftMs <= 0) return undefined;
     found.records = held.health;
-    this.metrics.localHits.inc();
     return { route: held.route, asOf: held.asOf, cache: 'HIT', age: Math.floor(ageMs / 1000), maxAge: Math.floor(leftMs / 1000) };
   }
 

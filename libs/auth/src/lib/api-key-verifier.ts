@@ -61,6 +61,15 @@ export class ApiKeyVerifier {
     this.adminHash = options.adminToken === undefined ? undefined : hashSecret(options.adminToken);
   }
 
+  /**
+   * The principal of a token verified and still trusted (cached), without asking anything: undefined
+   * when verify() would have to hash, ask the database or refuse.
+   */
+  trusted(token: string): Principal | undefined {
+    const cached = this.cache.get(token);
+    return cached && cached.until > Date.now() ? cached.principal : undefined;
+  }
+
   async verify(token: string): Promise<Principal | undefined> {
     const cached = this.cache.get(token);
     if (cached && cached.until > Date.now()) return cached.principal;

@@ -21,6 +21,8 @@ import { createLimitsRedis, RedisSharedCounts, type LimitsRedis } from './redis-
 export interface RequestLimiter {
   /** Counts a request of key `keyId` (of `tenant`, null: bound to none); throws the 429 problem when the key is over its limit. */
   admit(keyId: string, tenant: string | null): void;
+  /** Counts a request of `keyId` and answers true, or answers false (nothing counted, nothing refused yet: admit() then refuses it). */
+  tryAdmit(keyId: string): boolean;
 }
 
 export const REQUEST_LIMITER = Symbol('REQUEST_LIMITER');
@@ -96,6 +98,10 @@ export class KeyRateLimits implements RequestLimiter, OnModuleInit, OnApplicatio
       help: 'Reconciliations of the per-key request counts with the other replicas that failed (Redis down or slow): each replica limits on its own count meanwhile',
       registers: [registry],
     });
+  }
+
+  tryAdmit(keyId: string): boolean {
+    return this.limiter.take(keyId);
   }
 
   admit(keyId: string, tenant: string | null): void {

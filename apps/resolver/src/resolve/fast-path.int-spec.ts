@@ -1,0 +1,63 @@
+import { ResolverUnderTest } from '../resolver.test-support';
+import { ResolveService } from './resolve.service';
+
+/**
+ * The hit path without Nest (ResolveFastPath): it answers exactly what the controller answers, and
+ * leaves every other case to it. The controller's answers are told apart by its call of
+ * ResolveService.resolve (the fast path never makes one).
+ */
+describe('the resolve fast path', () => {
+  let r: ResolverUnderTest;
+  let reader: string;
+  let controllerCalls: jest.SpyInstance;
+  beforeAll(async () => {
+    r = await ResolverUnderTest.start({ env: { RATE_LIMIT_PER_KEY: '5' }, rateLimitClock: () => 1_000_000 });
+    reader = await r.createKey(['routes:read'], 'fast');
+    const { data } = await r.write('fast/web/prod', 'https://web.fast.internal/');
+    await r.feedHas(data.revision);
+    await r.resolve('fast/web/prod'); // the miss that fills memory (with the admin token: not limited)
+    controllerCalls = jest.spyOn(r.app.get(ResolveService), 'resolve');
+  });
+  afterAll(() => r.stop());
+  beforeEach(() => controllerCalls.mockClear());
+
+  it('answers a held route as the controller does: same status, body and headers', async () => {
+    const viaController = await r.resolve('fast/web/prod', { headers: { 'x-min-revision': '0' } });
+    expect(controllerCalls).toHaveBeenCalledTimes(1);
+    const fast = await r.resolve('fast/web/prod');
+    expect(controllerCalls).toHaveBeenCalledTimes(1);
+    expect(fast.status).toBe(200);
+    expect(fast.body).toEqual(viaController.body);
+    for (const h of ['content-type', 'x-cache', 'x-route-revision', 'x-consistency-revision', 'cache-control', 'age']) {
+      expect([h, fast.headers[h]]).toEqual([h, viaController.headers[h]]);
+    }
+    expect(fast.headers['x-request-id']).toEqual(expect.any(String));
+    expect(fast.headers['x-request-id']).not.toEqual(viaController.headers['x-request-id']);
+  });
+
+  it('a stored key: its first request is verified by the controller, the next ones take the fast path and count against its limit', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await r.resolve('fast/web/prod', { token: reader })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    // The first (the key not yet trusted) reached the controller; the refused one its guard, which answered 429.
+    expect(controllerCalls).toHaveBeenCalledTimes(1);
+    const refused = await r.resolve('fast/web/prod', { token: reader });
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ code: 'rate_limited' });
+    expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+  });
+
+  it('leaves the rest to the controller: a key of another tenant (403), no key (401), an unknown route (404), a query', async () => {
+    const other = await r.createKey(['routes:read'], 'elsewhere');
+    await r.resolve('elsewhere/x/prod', { token: other }); // trusted from now on
+    expect((await r.resolve('fast/web/prod', { token: other })).status).toBe(403);
+    expect((await r.app.inject({ method: 'GET', url: '/v1/resolve/fast/web/prod' })).statusCode).toBe(401);
+    const missing = await r.resolve('fast/none/prod');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ code: 'route_not_found' });
+    const affinity = await r.resolve('fast/web/prod', { query: 'affinity=user-1' });
+    expect(affinity.status).toBe(200);
+    // The 403 and the 401 came from the guard, before the controller's method; the 404 and the query from it.
+    expect(controllerCalls).toHaveBeenCalledTimes(3);
+  });
+});
