@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pool } from './lib.mjs';
-import { call, load } from './phases.mjs';
+import { call } from './phases.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
@@ -21,8 +21,12 @@ import { summarizeLatencies } from './report.cjs';
 /** @typedef {{ id: string, health: string }} EndpointHealth An endpoint's health as the resolver answers it. */
 /** @typedef {{ url: string, endpoints: EndpointHealth[] }} Resolution What the bench reads of a resolve's JSON body. */
 /** @typedef {{ endpoints: EndpointHealth[] }} RouteHealth What the bench reads of a route's health (GET /v1/routes/{route}/health). */
-/** @typedef {Omit<Parameters<typeof load>[0], 'url' | 'path'>} LoadOptions */
-/** @typedef {Awaited<ReturnType<typeof load>>} LoadResult */
+/** @typedef {import('./wrk.mjs').WrkResult} LoadResult */
+/**
+ * How the bench measures reads: closed-loop load on `url` cycling `paths`, named `phase` (for the
+ * quiet-machine check), with the run's generator and settings.
+ * @typedef {(phase: string, url: string, paths: string[]) => Promise<LoadResult>} Read
+ */
 
 /**
  * An endpoint the bench starts and stops: 200 to every request while up (`onRequest` is told of each
@@ -114,9 +118,9 @@ async function resolveAnswer(resolver, token, route) {
  * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
  * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
  * (three of each: single, policy, single, ...) so that a drift of the machine weighs on both alike.
- * @param {{ api: string, resolver: string, token: string, tenant: string, routes: string[], loadOptions: LoadOptions, shouldStop: () => boolean, say: Say }} options
+ * @param {{ api: string, resolver: string, token: string, tenant: string, routes: string[], read: Read, durationSeconds: number, connections: number, shouldStop: () => boolean, say: Say }} options
  */
-export async function policyHits({ api, resolver, token, tenant, routes, loadOptions, shouldStop, say }) {
+export async function policyHits({ api, resolver, token, tenant, routes, read, durationSeconds, connections, shouldStop, say }) {
   const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
   try {
     const policyRoutes = routes.map((_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
@@ -135,12 +139,12 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       { timeoutMs: 90_000, intervalMs: 500, shouldStop },
     );
     /** @param {string[]} list */
-    const cycle = (list) => (/** @type {number} */ i) => `/v1/resolve/${list[i % list.length]}`;
+    const paths = (list) => list.map((route) => `/v1/resolve/${route}`);
     /** @type {{ single: LoadResult[], policy: LoadResult[] }} */
     const rounds = { single: [], policy: [] };
     for (const round of /** @type {const} */ (['single', 'policy', 'single', 'policy', 'single', 'policy'])) {
       if (shouldStop()) break;
-      const r = await load({ ...loadOptions, url: resolver, path: cycle(round === 'single' ? routes : policyRoutes) });
+      const r = await read(`policy-hits (${round === 'single' ? 'single-URL' : '4-endpoint'} round)`, resolver, paths(round === 'single' ? routes : policyRoutes));
       say(`  ${round === 'single' ? 'single-URL routes' : '4-endpoint routes'}: ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
       rounds[round].push(r);
     }
@@ -160,14 +164,18 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       non2xx: list.reduce((a, r) => a + r.non2xx, 0),
       errors: list.reduce((a, r) => a + r.errors, 0),
       rounds: list.map((r) => r.requestsPerSecond),
+      /** The rounds' mean CPU of the generator, and of the resolver, as shares of a core. */
+      generator: list[0]?.generator,
+      generatorCpu: meanShare(list.map((r) => r.generatorCpu)),
+      serverCpu: meanShare(list.map((r) => r.serverCpu)),
     });
     const single = summary(rounds.single);
     const policy = summary(rounds.policy);
     return {
       routes: policyRoutes.length,
       endpointsPerRoute: 4,
-      durationSeconds: loadOptions.duration,
-      connections: loadOptions.connections,
+      durationSeconds,
+      connections,
       single,
       policy,
       // The share of throughput the selection (and the health read beside the entry) costs.
@@ -176,6 +184,17 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
+
+/**
+ * The mean of the rounds' CPU shares (null when a round has none).
+ * @param {Array<{ seconds: number | null, shareOfCore: number | null } | null>} list
+ */
+function meanShare(list) {
+  if (!list.length || list.some((x) => x === null || x.seconds === null || x.shareOfCore === null)) return null;
+  const known = /** @type {Array<{ seconds: number, shareOfCore: number }>} */ (list);
+  const mean = (/** @type {number[]} */ v) => Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 1000) / 1000;
+  return { seconds: mean(known.map((x) => x.seconds)), shareOfCore: mean(known.map((x) => x.shareOfCore)) };
 }
 
 /**
