@@ -114,21 +114,43 @@ async function resolveAnswer(resolver, token, route) {
   return { body: /** @type {Resolution} */ (JSON.parse(res.body)), cache: res.headers['x-cache'] };
 }
 
+/** TENANT_MAX_PROBED_ENDPOINTS' default over the 4 endpoints of a policy route: its routes per tenant. */
+const POLICY_ROUTES_PER_TENANT = Math.floor(256 / 4);
+
+/**
+ * The tenant of the `i`-th policy route: `<tenant>-<n>`, 64 routes each.
+ * @param {string} tenant
+ * @param {number} i
+ */
+function policyTenant(tenant, i) {
+  return `${tenant}-${Math.floor(i / POLICY_ROUTES_PER_TENANT)}`;
+}
+
+/**
+ * The tenants policyHits writes for `routes` routes (to delete them after).
+ * @param {string} tenant
+ * @param {number} routes
+ */
+export function policyTenants(tenant, routes) {
+  return Array.from({ length: Math.ceil(routes / POLICY_ROUTES_PER_TENANT) }, (_, n) => policyTenant(tenant, n * POLICY_ROUTES_PER_TENANT));
+}
+
 /**
  * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
- * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
+ * probed endpoints (two priorities, weights 3:1; 64 routes a tenant, within its probed endpoints' quota), every endpoint healthy, in alternating rounds
  * (three of each: single, policy, single, ...) so that a drift of the machine weighs on both alike.
  * @param {{ api: string, resolver: string, token: string, tenant: string, routes: string[], read: Read, durationSeconds: number, connections: number, shouldStop: () => boolean, say: Say }} options
  */
 export async function policyHits({ api, resolver, token, tenant, routes, read, durationSeconds, connections, shouldStop, say }) {
   const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
   try {
-    const policyRoutes = routes.map((_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
+    // A tenant may have TENANT_MAX_PROBED_ENDPOINTS (256) probed endpoints: 64 routes of 4 each.
+    const policyRoutes = routes.map((_, i) => `${policyTenant(tenant, i)}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
     const body = {
       endpoints: servers.map((s, j) => ({ id: `e${j}`, url: s.url, priority: j < 2 ? 1 : 2, weight: j % 2 === 0 ? 3 : 1 })),
       healthCheck: { path: '/', intervalSeconds: 10, timeoutSeconds: 2, healthyThreshold: 1, unhealthyThreshold: 3 },
     };
-    say(`policy hits: writing ${policyRoutes.length} routes of 4 probed endpoints (tenant ${tenant}) and waiting for every endpoint to be healthy and every route a cache hit`);
+    say(`policy hits: writing ${policyRoutes.length} routes of 4 probed endpoints (tenants ${[...new Set(policyRoutes.map((r) => r.split('/')[0]))].join(', ')}) and waiting for every endpoint to be healthy and every route a cache hit`);
     await pool(policyRoutes.length, 10, (i) => putPolicy(api, token, policyRoutes[i], body));
     await waitFor(
       'every policy route to be a cache hit with 4 healthy endpoints',

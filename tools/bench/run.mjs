@@ -25,7 +25,7 @@ import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
 import { watchSoak } from './soak.mjs';
-import { failoverTrials, policyHits } from './policies.mjs';
+import { failoverTrials, policyHits, policyTenants } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { AT_CEILING, cpuBusyShare, evaluateGoals, formatMs, generatorVerdict, QUIET_BUSY_SHARE, renderMarkdown, renderSvg } from './report.cjs';
 import { debianTool, ToolError } from './debian.mjs';
@@ -92,12 +92,13 @@ etcd-server, for reads and watch delivery); apt-get installs wrk and etcd-server
   --connections <n>        wrk connections of every read phase, the same for every server (50)
   --routes <n>             routes the resolver phases cycle through (100)
   --write-connections <n>  concurrent clients of the writes phase (20)
-  --writes <n>             convergence writes (1000)
-  --rate <n>               convergence writes per second (100)
+  --writes <n>             convergence, watch and etcd-watch writes (1000)
+  --rate <n>               convergence, watch and etcd-watch writes per second (100)
   --watch-streams <list>   watch, etcd-watch: streams open on the resolver (and watches on etcd), in a
                            process of their own; a comma-separated list runs each count (1000;
                            e.g. 1000,10000)
-  --watch-tenants <n>      watch: tenants the streams and the writes are spread over (100)
+  --watch-tenants <n>      watch: tenants the streams and the writes are spread over, and etcd-watch's
+                           prefixes (100)
   --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
                            the time waited so far when that is longer (1)
   --failover-trials <n>    failover: trials, each a primary stopped and started again (20)
@@ -534,7 +535,7 @@ async function main() {
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
     const soakTenants = only.has('watch-soak') ? Array.from({ length: settings.soakTenants }, (_, i) => `${tenant}-soak-s${i}`) : [];
-    const others = [`${tenant}-w`, `${tenant}-p`, `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
+    const others = [`${tenant}-w`, ...policyTenants(`${tenant}-p`, routes.length), `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
     for (const t of [tenant, ...others, ...watchTenants, ...soakTenants]) await deleteTenant(t);
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
@@ -659,7 +660,7 @@ async function main() {
       say,
     });
     // Its endpoints have stopped: the probers would go on probing them (refused) in later phases.
-    await deleteTenant(`${tenant}-p`);
+    for (const t of policyTenants(`${tenant}-p`, routes.length)) await deleteTenant(t);
     const selections = delta(countersBy(before, 'tm_resolver_selections_total', 'outcome'), countersBy(await scrapeSettled(urls.resolver), 'tm_resolver_selections_total', 'outcome'));
     results.policyHits = { ...hits, selections };
     const { single, policy, costPercent } = hits;
