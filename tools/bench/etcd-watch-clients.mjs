@@ -1,16 +1,20 @@
 // etcd's watch clients, in a process of their own, as watch-clients.mjs is for the resolver's
 // streams: opens `--streams` watches over etcd's JSON gateway (`POST /v3/watch`, one HTTP request
 // and so one gRPC watch stream each), spread over `--prefixes` (each watch a range: the prefix and
-// every key under it), and records when each event arrives on each watch.
+// every key under it), and records when each event arrives on each watch. At most OPENING watches
+// wait to be created at once, as watch-clients.mjs opens the resolver's streams.
 // Talks to the bench over IPC: sends {ready} once every watch is created, and on {collect} sends
 // {arrivals: {<mod_revision>: [ms since the epoch, ...]}} and exits.
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { opener } from './lib.mjs';
 
 const { values } = parseArgs({ options: { url: { type: 'string' }, prefixes: { type: 'string' }, streams: { type: 'string' } } });
 const prefixes = (values.prefixes ?? '').split(',');
 const streams = Number(values.streams);
 const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+/** Watches waiting to be created at once, at most (as the resolver's streams wait for their snapshots). */
+const OPENING = 100;
 const now = () => performance.timeOrigin + performance.now();
 /** @param {string} s */
 const b64 = (s) => Buffer.from(s, 'utf8').toString('base64');
@@ -29,8 +33,11 @@ let created = 0;
 /** @type {import('node:http').IncomingMessage[]} */
 const responses = [];
 
-/** @param {string} prefix */
-function open(prefix) {
+/**
+ * @param {string} prefix
+ * @param {import('./lib.mjs').Opening} opening
+ */
+function open(prefix, opening) {
   const body = JSON.stringify({ create_request: { key: b64(prefix), range_end: rangeEnd(prefix) } });
   const req = request(`${values.url}/v3/watch`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
     if (res.statusCode !== 200) {
@@ -56,7 +63,10 @@ function open(prefix) {
           continue;
         }
         const result = message.result;
-        if (result?.created && ++created === streams) process.send?.({ ready: true });
+        if (result?.created) {
+          opening.done();
+          if (++created === streams) process.send?.({ ready: true });
+        }
         for (const event of result?.events ?? []) {
           const revision = event.kv?.mod_revision;
           if (revision === undefined) continue;
@@ -71,7 +81,8 @@ function open(prefix) {
   req.end(body);
 }
 
-for (let i = 0; i < streams; i++) open(prefixes[i % prefixes.length]);
+const opens = opener(OPENING);
+for (let i = 0; i < streams; i++) opens.add((opening) => open(prefixes[i % prefixes.length], opening));
 
 process.on('message', (/** @type {{ collect?: boolean } | undefined} */ m) => {
   if (m?.collect) {

@@ -611,6 +611,10 @@ async function main() {
     say(`floor: Node http.createServer on ${floor.url} (pid ${floor.proc.child.pid}), a constant body of the hit answer's size; wrk, ${settings.connections} connections, ${settings.durationSeconds} s`);
     const r = sayPhase(await measure('floor', floor.url, resolvePaths(), { serverCpu: floor.serverCpu }));
     sayCpu(r);
+    const sv = r.serverCpu?.shareOfCore;
+    if (typeof sv === 'number' && sv < AT_CEILING) {
+      results.warnings.push(`floor: the Node floor's server used ${sv} of a core, not its ceiling (about 1): ${generatorVerdict(r)}; the ratios of this run compare servers that were not at their ceilings`);
+    }
     results.phases.floor = { ...r, note: `a constant ${Buffer.byteLength(JSON.stringify(answers[routes[0]].body))}-byte JSON body, no check, no routing: what one Node process answers here` };
     await floor.proc.stop();
     await afterPhase(urls);
