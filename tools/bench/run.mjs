@@ -328,7 +328,14 @@ function stackStopped(stack) {
 async function afterPhase(urls) {
   checkInterrupted();
   if (managedStack && !managedStack.proc.running) stackStopped(managedStack);
-  if (!(await stackReady(urls))) throw new BenchError(`the stack no longer answers /health/ready on ${Object.values(urls).join(', ')}`);
+  // A phase that loaded the machine (10,000 streams closing at once) may leave an app unready for a
+  // moment: a stack that stays unready for 30 s is no longer whole.
+  try {
+    await waitFor('the stack to answer /health/ready', () => stackReady(urls), { timeoutMs: 30_000, intervalMs: 1_000, shouldStop });
+  } catch {
+    checkInterrupted();
+    throw new BenchError(`the stack no longer answers /health/ready on ${Object.values(urls).join(', ')} (not within 30 s)`);
+  }
 }
 
 async function runCleanups() {
