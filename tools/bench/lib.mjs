@@ -178,3 +178,54 @@ export async function steadyRate(rate, more, start) {
   }
   return { calls: i, late };
 }
+
+/**
+ * One opening under way: `done()` once it is open (its place goes to the next), `retry(ms)` to try it
+ * again after `ms` (its place is given back meanwhile).
+ * @typedef {{ done: () => void, retry: (ms: number) => void }} Opening
+ */
+
+/**
+ * Opens things (streams, watches) with at most `most` openings under way at once: `add(start)` queues
+ * one; `start(opening)` begins it and calls `opening.done()` once it is open, or
+ * `opening.retry(ms)` to be started again after `ms`.
+ * @param {number} most
+ */
+export function opener(most) {
+  /** @type {Array<(opening: Opening) => void>} */
+  const queue = [];
+  let running = 0;
+  const pump = () => {
+    while (running < most && queue.length) {
+      const start = /** @type {(opening: Opening) => void} */ (queue.shift());
+      running++;
+      let settled = false;
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
+        running--;
+        return true;
+      };
+      start({
+        done: () => {
+          if (settle()) pump();
+        },
+        retry: (ms) => {
+          if (!settle()) return;
+          setTimeout(() => {
+            queue.push(start);
+            pump();
+          }, ms);
+          pump();
+        },
+      });
+    }
+  };
+  return {
+    /** @param {(opening: Opening) => void} start */
+    add(start) {
+      queue.push(start);
+      pump();
+    },
+  };
+}

@@ -1,5 +1,6 @@
 // The measurements of `npm run bench` (tools/bench/run.mjs): closed-loop load with autocannon,
-// timed to the microsecond by the bench itself, and convergence over writes at a steady rate.
+// timed to the microsecond by the bench itself (the writes phase's PUTs; the read phases that
+// compare servers use wrk, wrk.mjs), and convergence over writes at a steady rate.
 import { Agent, request } from 'node:http';
 import { createRequire } from 'node:module';
 import { histogramOf, quantile } from './lib.mjs';

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pool } from './lib.mjs';
-import { call, load } from './phases.mjs';
+import { call } from './phases.mjs';
 import { sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
 
@@ -21,8 +21,12 @@ import { summarizeLatencies } from './report.cjs';
 /** @typedef {{ id: string, health: string }} EndpointHealth An endpoint's health as the resolver answers it. */
 /** @typedef {{ url: string, endpoints: EndpointHealth[] }} Resolution What the bench reads of a resolve's JSON body. */
 /** @typedef {{ endpoints: EndpointHealth[] }} RouteHealth What the bench reads of a route's health (GET /v1/routes/{route}/health). */
-/** @typedef {Omit<Parameters<typeof load>[0], 'url' | 'path'>} LoadOptions */
-/** @typedef {Awaited<ReturnType<typeof load>>} LoadResult */
+/** @typedef {import('./wrk.mjs').WrkResult} LoadResult */
+/**
+ * How the bench measures reads: closed-loop load on `url` cycling `paths`, named `phase` (for the
+ * quiet-machine check), with the run's generator and settings.
+ * @typedef {(phase: string, url: string, paths: string[]) => Promise<LoadResult>} Read
+ */
 
 /**
  * An endpoint the bench starts and stops: 200 to every request while up (`onRequest` is told of each
@@ -110,21 +114,43 @@ async function resolveAnswer(resolver, token, route) {
   return { body: /** @type {Resolution} */ (JSON.parse(res.body)), cache: res.headers['x-cache'] };
 }
 
+/** TENANT_MAX_PROBED_ENDPOINTS' default over the 4 endpoints of a policy route: its routes per tenant. */
+const POLICY_ROUTES_PER_TENANT = Math.floor(256 / 4);
+
+/**
+ * The tenant of the `i`-th policy route: `<tenant>-<n>`, 64 routes each.
+ * @param {string} tenant
+ * @param {number} i
+ */
+function policyTenant(tenant, i) {
+  return `${tenant}-${Math.floor(i / POLICY_ROUTES_PER_TENANT)}`;
+}
+
+/**
+ * The tenants policyHits writes for `routes` routes (to delete them after).
+ * @param {string} tenant
+ * @param {number} routes
+ */
+export function policyTenants(tenant, routes) {
+  return Array.from({ length: Math.ceil(routes / POLICY_ROUTES_PER_TENANT) }, (_, n) => policyTenant(tenant, n * POLICY_ROUTES_PER_TENANT));
+}
+
 /**
  * Hits on single-URL routes (`routes`, already written and cached) and on as many routes of 4
- * probed endpoints (two priorities, weights 3:1), every endpoint healthy, in alternating rounds
+ * probed endpoints (two priorities, weights 3:1; 64 routes a tenant, within its probed endpoints' quota), every endpoint healthy, in alternating rounds
  * (three of each: single, policy, single, ...) so that a drift of the machine weighs on both alike.
- * @param {{ api: string, resolver: string, token: string, tenant: string, routes: string[], loadOptions: LoadOptions, shouldStop: () => boolean, say: Say }} options
+ * @param {{ api: string, resolver: string, token: string, tenant: string, routes: string[], read: Read, durationSeconds: number, connections: number, shouldStop: () => boolean, say: Say }} options
  */
-export async function policyHits({ api, resolver, token, tenant, routes, loadOptions, shouldStop, say }) {
+export async function policyHits({ api, resolver, token, tenant, routes, read, durationSeconds, connections, shouldStop, say }) {
   const servers = await Promise.all(Array.from({ length: 4 }, () => new EndpointServer().start()));
   try {
-    const policyRoutes = routes.map((_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
+    // A tenant may have TENANT_MAX_PROBED_ENDPOINTS (256) probed endpoints: 64 routes of 4 each.
+    const policyRoutes = routes.map((_, i) => `${policyTenant(tenant, i)}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
     const body = {
       endpoints: servers.map((s, j) => ({ id: `e${j}`, url: s.url, priority: j < 2 ? 1 : 2, weight: j % 2 === 0 ? 3 : 1 })),
       healthCheck: { path: '/', intervalSeconds: 10, timeoutSeconds: 2, healthyThreshold: 1, unhealthyThreshold: 3 },
     };
-    say(`policy hits: writing ${policyRoutes.length} routes of 4 probed endpoints (tenant ${tenant}) and waiting for every endpoint to be healthy and every route a cache hit`);
+    say(`policy hits: writing ${policyRoutes.length} routes of 4 probed endpoints (tenants ${[...new Set(policyRoutes.map((r) => r.split('/')[0]))].join(', ')}) and waiting for every endpoint to be healthy and every route a cache hit`);
     await pool(policyRoutes.length, 10, (i) => putPolicy(api, token, policyRoutes[i], body));
     await waitFor(
       'every policy route to be a cache hit with 4 healthy endpoints',
@@ -135,12 +161,12 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       { timeoutMs: 90_000, intervalMs: 500, shouldStop },
     );
     /** @param {string[]} list */
-    const cycle = (list) => (/** @type {number} */ i) => `/v1/resolve/${list[i % list.length]}`;
+    const paths = (list) => list.map((route) => `/v1/resolve/${route}`);
     /** @type {{ single: LoadResult[], policy: LoadResult[] }} */
     const rounds = { single: [], policy: [] };
     for (const round of /** @type {const} */ (['single', 'policy', 'single', 'policy', 'single', 'policy'])) {
       if (shouldStop()) break;
-      const r = await load({ ...loadOptions, url: resolver, path: cycle(round === 'single' ? routes : policyRoutes) });
+      const r = await read(`policy-hits (${round === 'single' ? 'single-URL' : '4-endpoint'} round)`, resolver, paths(round === 'single' ? routes : policyRoutes));
       say(`  ${round === 'single' ? 'single-URL routes' : '4-endpoint routes'}: ${r.requestsPerSecond.toLocaleString('en-US')} per second, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
       rounds[round].push(r);
     }
@@ -160,14 +186,18 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
       non2xx: list.reduce((a, r) => a + r.non2xx, 0),
       errors: list.reduce((a, r) => a + r.errors, 0),
       rounds: list.map((r) => r.requestsPerSecond),
+      /** The rounds' mean CPU of the generator, and of the resolver, as shares of a core. */
+      generator: list[0]?.generator,
+      generatorCpu: meanShare(list.map((r) => r.generatorCpu)),
+      serverCpu: meanShare(list.map((r) => r.serverCpu)),
     });
     const single = summary(rounds.single);
     const policy = summary(rounds.policy);
     return {
       routes: policyRoutes.length,
       endpointsPerRoute: 4,
-      durationSeconds: loadOptions.duration,
-      connections: loadOptions.connections,
+      durationSeconds,
+      connections,
       single,
       policy,
       // The share of throughput the selection (and the health read beside the entry) costs.
@@ -176,6 +206,17 @@ export async function policyHits({ api, resolver, token, tenant, routes, loadOpt
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
+}
+
+/**
+ * The mean of the rounds' CPU shares (null when a round has none).
+ * @param {Array<{ seconds: number | null, shareOfCore: number | null } | null>} list
+ */
+function meanShare(list) {
+  if (!list.length || list.some((x) => x === null || x.seconds === null || x.shareOfCore === null)) return null;
+  const known = /** @type {Array<{ seconds: number, shareOfCore: number }>} */ (list);
+  const mean = (/** @type {number[]} */ v) => Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 1000) / 1000;
+  return { seconds: mean(known.map((x) => x.seconds)), shareOfCore: mean(known.map((x) => x.shareOfCore)) };
 }
 
 /**

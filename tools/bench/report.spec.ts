@@ -1,5 +1,9 @@
 import {
+  cpuBusyShare,
   evaluateGoals,
+  generatorVerdict,
+  peerRatios,
+  summarizeWrk,
   leastSquaresSlope,
   logTicks,
   memoryTrend,
@@ -23,10 +27,12 @@ function results(overrides: Record<string, unknown> = {}) {
     date: '2026-11-25T12:00:00.000Z',
     machine: { cpu: 'Test CPU <R&D> "x"', cores: 2, memoryGiB: 24, os: 'Linux 6', node: 'v20.20.2', loadAverage: { before: [0.5, 0, 0], after: [1.5, 0, 0] } },
     git: { commit: '0123456789abcdef', dirty: false },
-    settings: { connections: 50, durationSeconds: 10, warmupSeconds: 2, routes: 100, stack: 'started by the bench', logLevel: 'info' },
+    settings: { connections: 50, durationSeconds: 10, warmupSeconds: 2, routes: 100, stack: 'started by the bench', logLevel: 'info', generator: 'wrk' },
     phases: {
-      baseline: phase(40_000, 3),
-      hits: phase(30_000, 4, { cache: { HIT: 300_000, MISS: 0 } }),
+      floor: phase(60_000, 2, { generator: 'wrk', generatorCpu: { seconds: 5, shareOfCore: 0.5 }, serverCpu: { seconds: 9.9, shareOfCore: 0.99 } }),
+      baseline: phase(40_000, 3, { generator: 'wrk', generatorCpu: { seconds: 4, shareOfCore: 0.4 }, serverCpu: { seconds: 9.8, shareOfCore: 0.98 } }),
+      hits: phase(30_000, 4, { cache: { HIT: 300_000, MISS: 0 }, generator: 'wrk', generatorCpu: { seconds: 3, shareOfCore: 0.3 } }),
+      etcdRange: phase(6_000, 20, { generator: 'wrk', generatorCpu: { seconds: 0.8, shareOfCore: 0.08 } }),
       database: phase(2_000, 40, { mode: '?consistency=strong', cache: { BYPASS: 20_000 } }),
       bypass: phase(1_800, 45, { cache: { BYPASS: 18_000 } }),
       writes: phase(450, 120, { connections: 20, relayPublishMs: { p50: 4.2, p99: 23, events: 4500 } }),
@@ -102,8 +108,9 @@ describe('axes', () => {
 describe('evaluateGoals', () => {
   it('compares each measurement with the issue’s goal', () => {
     const goals = Object.fromEntries(evaluateGoals(results()).map((g) => [g.id, g]));
-    expect(goals['hits-share']).toMatchObject({ measured: '75.0%', met: true });
-    expect(goals['hits-p99'].met).toBe(true);
+    expect(goals['hits-share']).toMatchObject({ target: '≥ 0.9', measured: '0.75 (30,000 / 40,000 req/s)', met: false });
+    expect(goals['hits-p99']).toMatchObject({ target: '≤ 1.2×', met: false });
+    expect(goals['hits-etcd']).toMatchObject({ target: '≥ 3×', measured: '5.00× (30,000 / 6,000 req/s)', met: true });
     expect(goals['convergence-p99'].met).toBe(true);
     expect(goals['writes']).toMatchObject({ measured: '450 PUT/s', met: false });
   });
@@ -140,11 +147,12 @@ describe('evaluateGoals', () => {
 
   it('misses convergence when a write was never seen or failed', () => {
     const r = results();
+    const convergenceGoal = () => evaluateGoals(r).find((g) => g.id === 'convergence-p99');
     r.convergence = { ...r.convergence, timedOut: 3 };
-    expect(evaluateGoals(r)[2]).toMatchObject({ met: false });
-    expect(evaluateGoals(r)[2].measured).toContain('3 writes never seen');
+    expect(convergenceGoal()).toMatchObject({ met: false });
+    expect(convergenceGoal()?.measured).toContain('3 writes never seen');
     r.convergence = { ...r.convergence, timedOut: 0, failedWrites: 2, firstFailure: 'PUT: 503' };
-    expect(evaluateGoals(r)[2]).toMatchObject({ met: false });
+    expect(convergenceGoal()).toMatchObject({ met: false });
     expect(renderMarkdown(r)).toContain('2 PUTs failed');
     expect(renderSvg(r)).toContain('not on the curve: 2 writes failed');
   });
@@ -156,7 +164,8 @@ describe('renderMarkdown', () => {
   it('puts every measurement beside the baseline', () => {
     expect(md).toContain('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');
     expect(md).toContain('| baseline: bare Fastify, same body and auth check | 40,000 req/s |');
-    expect(md).toContain('| resolver, cache hits | 30,000 req/s (75.0% of baseline) |');
+    expect(md).toContain('| resolver, cache hits | 30,000 req/s (0.75 of bare Fastify) |');
+    expect(md).toContain('wrk 0.40 of a core, server 0.98');
     expect(md).toContain('resolver, database path (?consistency=strong)');
     expect(md).toContain('HIT 100%');
     expect(md).toContain('relay publish latency, during the writes |  | 4.20 ms | 23.0 ms |');
@@ -164,7 +173,7 @@ describe('renderMarkdown', () => {
   });
 
   it('lists the goals with met or missed', () => {
-    expect(md).toMatch(/\| ≥ 70% \| 75\.0% \| \*\*met\*\* \|/);
+    expect(md).toMatch(/\| ≥ 0\.9 \| 0\.75 \(30,000 \/ 40,000 req\/s\) \| \*\*missed\*\* \|/);
     expect(md).toMatch(/\| ≥ 500 PUT\/s \| 450 PUT\/s \| \*\*missed\*\* \|/);
   });
 
@@ -207,8 +216,9 @@ describe('renderSvg', () => {
     expect(svg).toContain('Convergence');
     expect(svg).toContain('goal: p99 &lt; 50 ms');
     expect(svg).toContain('goal: 500 PUT/s');
-    // One curve per load phase, one for the CDF.
-    expect(svg.match(/<path /g)?.length).toBe(6);
+    expect(svg).toContain('goal: hits p99 ≤ 1.2× bare Fastify');
+    // One curve per load phase (the floor and etcd's range among them), one for the CDF.
+    expect(svg.match(/<path /g)?.length).toBe(8);
   });
 
   it('draws what a partial run has', () => {
@@ -367,7 +377,7 @@ describe('the soak: flat or growing', () => {
     expect(svg).not.toContain('NaN');
     expect(svg).not.toContain('undefined');
     // Resident, heap and TCP memory, beside the load phases' curves and the CDF.
-    expect(svg.match(/<path /g)?.length).toBe(9);
+    expect(svg.match(/<path /g)?.length).toBe(11);
   });
 });
 
@@ -535,5 +545,114 @@ describe('the noisy neighbour', () => {
     expect(svg).toContain('✔ B failover 5 of 5 with A (5 of 5 without) (goal every trial)');
     expect(svg).not.toContain('NaN');
     expect(svg).not.toContain('undefined');
+  });
+});
+
+describe('peers in the same run', () => {
+  const raw = {
+    requests: 100_500,
+    ok: 100_000,
+    non2xx: 500,
+    statuses: { '200': 100_000, '429': 500 },
+    durationUs: 10_000_000,
+    latencyUs: [[0, 120], [25, 800], [50, 1_200], [75, 1_700], [90, 2_400], [95, 3_000], [99, 5_500], [99.5, 7_000], [99.9, 9_100], [99.95, 9_900], [99.99, 12_000], [100, 15_000]],
+    errors: { connect: 0, read: 2, write: 1, timeout: 3 },
+    cpuTicks: 430,
+  };
+
+  it('keeps a wrk run as the other load phases are kept, with the generator and server CPU as shares of a core', () => {
+    const r = summarizeWrk(raw, { connections: 50, clockTicks: 100, serverCpuSeconds: 9.7 });
+    expect(r).toMatchObject({ generator: 'wrk', connections: 50, durationSeconds: 10, requests: 100_500, ok: 100_000, requestsPerSecond: 10_000, non2xx: 500, errors: 3, timeouts: 3 });
+    expect(r.latencyMs).toEqual({ p50: 1.2, p90: 2.4, p99: 5.5, p999: 9.1, max: 15 });
+    expect(r.distribution[0]).toEqual([0, 0.12]);
+    expect(r.generatorCpu).toEqual({ seconds: 4.3, shareOfCore: 0.43 });
+    expect(r.serverCpu).toEqual({ seconds: 9.7, shareOfCore: 0.97 });
+    expect(summarizeWrk({ ...raw, cpuTicks: -1 }, { connections: 50, clockTicks: 100 })).toMatchObject({ generatorCpu: null, serverCpu: null });
+  });
+
+  it('says which was the limit: the server at a core, the generator at a core, or neither', () => {
+    expect(generatorVerdict({ generatorCpu: { shareOfCore: 0.5 }, serverCpu: { shareOfCore: 0.98 } })).toContain('the server reached its ceiling');
+    expect(generatorVerdict({ generatorCpu: { shareOfCore: 0.95 }, serverCpu: { shareOfCore: 0.7 } })).toContain('the generator was at its ceiling');
+    expect(generatorVerdict({ generatorCpu: { shareOfCore: 0.3 }, serverCpu: { shareOfCore: 0.4 } })).toContain('neither reached a core');
+  });
+
+  it('reads how busy the machine was from two readings of /proc/stat', () => {
+    const before = 'cpu  1000 0 500 8000 100 0 0 0 0 0\ncpu0 1 2 3 4\n';
+    const after = 'cpu  1100 0 550 8300 150 0 0 0 0 0\ncpu0 1 2 3 4\n';
+    // 500 ticks passed, 350 of them idle or waiting for I/O: 30% busy.
+    expect(cpuBusyShare(before, after)).toBe(0.3);
+    expect(cpuBusyShare('', after)).toBeNull();
+  });
+
+  const watchRun = (streams: number, p50: number, p99: number, extra: Record<string, unknown> = {}) => ({
+    streams,
+    writes: 1000,
+    failedWrites: 0,
+    ratePerSecond: 100,
+    lateStarts: 0,
+    deliveries: streams * 10,
+    missing: 0,
+    ms: { p50, p90: p99, p99, p999: p99, max: p99 },
+    memory: { residentPerStreamBytes: 15_000, heapPerStreamBytes: 9_000 },
+    ...extra,
+  });
+
+  function withPeers() {
+    const ours = [watchRun(1_000, 4, 40), watchRun(10_000, 30, 300, { missing: 0 })];
+    return {
+      ...results(),
+      policyHits: {
+        routes: 100,
+        endpointsPerRoute: 4,
+        single: { requestsPerSecond: 30_000, p50Ms: 1.5, p99Ms: 4, non2xx: 0, errors: 0, rounds: [30_000], generator: 'wrk', generatorCpu: { seconds: 3, shareOfCore: 0.3 }, serverCpu: null },
+        policy: { requestsPerSecond: 27_000, p50Ms: 1.7, p99Ms: 4.4, non2xx: 0, errors: 0, rounds: [27_000], generator: 'wrk', generatorCpu: { seconds: 2.7, shareOfCore: 0.27 }, serverCpu: null },
+        costPercent: 10,
+      },
+      watchRuns: ours,
+      etcdWatch: [
+        { ...watchRun(1_000, 3, 20), prefixes: 100, memory: { residentPerStreamBytes: 6_000 } },
+        { ...watchRun(10_000, 50, 400), prefixes: 100, memory: { residentPerStreamBytes: 6_500 } },
+      ],
+      quiet: [
+        { phase: 'floor', busyShare: 0.05 },
+        { phase: 'hits', busyShare: 0.4 },
+      ],
+    };
+  }
+
+  it('gives every figure that matters as a ratio to its peer', () => {
+    const r = peerRatios(withPeers());
+    expect(r).toMatchObject({ fastifyOfFloor: 0.667, hitsOfFastify: 0.75, hitsP99OfFastify: 1.333, hitsOfEtcd: 5, probedOfSingle: 0.9, probedOfFastify: 0.675 });
+    expect(r.watch.map((w) => [w.streams, w.p99OfEtcd])).toEqual([
+      [1_000, 2],
+      [10_000, 0.75],
+    ]);
+    expect(peerRatios(results({ phases: {} }))).toMatchObject({ hitsOfFastify: null, hitsOfEtcd: null, watch: [] });
+  });
+
+  it('judges the watch at 1,000 streams on its own and at 10,000 against etcd', () => {
+    const goals = Object.fromEntries(evaluateGoals(withPeers()).map((g) => [g.id, g]));
+    expect(goals['watch-p99']).toMatchObject({ measured: '40.0 ms', met: true });
+    expect(goals['watch-etcd']).toMatchObject({ measured: '0.75× (300 ms / 400 ms)', met: true });
+    const r = withPeers();
+    r.watchRuns[1] = watchRun(10_000, 30, 300, { missing: 12 });
+    expect(evaluateGoals(r).find((g) => g.id === 'watch-etcd')).toMatchObject({ measured: '0.75× (300 ms / 400 ms), ours 12 missing', met: false });
+    r.etcdWatch[1] = { ...r.etcdWatch[1], missing: 3_900 };
+    expect(evaluateGoals(r).find((g) => g.id === 'watch-etcd')?.measured).toContain('etcd 3,900 missing');
+    expect(evaluateGoals(results()).find((g) => g.id === 'watch-etcd')).toMatchObject({ measured: 'not measured', met: null });
+  });
+
+  it('puts the read path beside its peers, the watch beside etcd’s, and how busy the machine was', () => {
+    const md = renderMarkdown(withPeers());
+    expect(md).toContain('| server | req/s | p50 | p99 | share of bare Fastify | generator CPU (share of a core) | server CPU |');
+    expect(md).toContain('| Node `http` floor, constant body | 60,000 |');
+    expect(md).toMatch(/\| bare Fastify, the same answer, same bearer check \| 40,000 \| [^|]+ \| [^|]+ \| 1\.00 \| 0\.40 \| 0\.98 \|/);
+    expect(md).toMatch(/\| resolver cache hits \(4-endpoint probed: policy-hits\) \| 27,000 \| 1\.70 ms \| 4\.40 ms \| 0\.68 \| 0\.27 \| – \|/);
+    expect(md).toMatch(/\| etcd 3\.4 serializable range over its JSON gateway \| 6,000 \| [^|]+ \| [^|]+ \| 0\.15 \|/);
+    expect(md).toContain('hits / etcd range 5.00');
+    expect(md).toContain('the server reached its ceiling, not the generator');
+    expect(md).toContain('| 10,000 | 30.0 ms | 300 ms | 50.0 ms | 400 ms | 0.75 | 0 / 0 | 14.6 KiB / 6.3 KiB |');
+    expect(md).toContain('floor 5%, hits 40%');
+    expect(md).toContain("Load: wrk (Debian's, one thread) in a process of its own");
   });
 });

@@ -1,5 +1,7 @@
 // `npm run bench`: the product's benchmark, in one run on one machine, reported side by side.
-//   - resolver cache hits beside a baseline (a bare Fastify server with the same body and auth check);
+//   - resolver cache hits beside peers measured with the same generator (wrk, a process of its own)
+//     in the same run: the Node `http` floor, bare Fastify with the same body and auth check, and
+//     etcd's serializable range; our watch delivery beside etcd's at the same stream counts;
 //   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
 //   - convergence: writes at a steady rate, from each write's answer to the resolver answering it;
 //   - writes: PUTs per second with 20 clients, and the relay's publish latency;
@@ -11,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,15 +25,19 @@ import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
 import { watchSoak } from './soak.mjs';
-import { failoverTrials, policyHits } from './policies.mjs';
+import { failoverTrials, policyHits, policyTenants } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
-import { evaluateGoals, formatMs, renderMarkdown, renderSvg } from './report.cjs';
+import { AT_CEILING, cpuBusyShare, evaluateGoals, formatMs, generatorVerdict, QUIET_BUSY_SHARE, renderMarkdown, renderSvg } from './report.cjs';
+import { debianTool, ToolError } from './debian.mjs';
+import { ETCD, etcdPut, etcdWatchDelivery, rangeRequests, startEtcd } from './etcd.mjs';
+import { processCpuSeconds, stopWrk, WRK, wrkLoad } from './wrk.mjs';
 import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
 
 /** @typedef {import('./lib.mjs').Counters} Counters */
 /** @typedef {import('./processes.mjs').Logged} Logged */
 /** @typedef {import('./report.cjs').Json} Json */
-/** @typedef {Awaited<ReturnType<typeof load>>} LoadResult */
+/** @typedef {Awaited<ReturnType<typeof load>>} LoadResult A phase's load as autocannon measured it (the writes). */
+/** @typedef {import('./wrk.mjs').WrkResult} ReadResult A read phase's load as wrk measured it. */
 /** @typedef {ReturnType<typeof startStack>} Stack */
 /**
  * The run's results, written as results.json and rendered by report.cjs: the settings, the machine,
@@ -41,16 +48,21 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *   git: ReturnType<typeof git>,
  *   settings: Settings,
  *   phases: {
- *     baseline?: LoadResult & { note: string },
- *     hits?: LoadResult & { cache: Counters },
- *     database?: LoadResult & { mode: string, cache: Counters, note: string },
- *     bypass?: LoadResult & { cache: Counters, note: string },
+ *     floor?: ReadResult & { note: string },
+ *     baseline?: ReadResult & { note: string },
+ *     hits?: ReadResult & { cache: Counters },
+ *     etcdRange?: ReadResult & { note: string },
+ *     database?: ReadResult & { mode: string, cache: Counters, note: string },
+ *     bypass?: ReadResult & { cache: Counters, note: string },
  *     writes?: LoadResult & { relayPublishMs: ReturnType<typeof publishLatency> },
  *   },
  *   warnings: string[],
  *   policyHits?: Awaited<ReturnType<typeof policyHits>> & { selections: Counters },
  *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency> },
  *   watch?: Awaited<ReturnType<typeof watchDelivery>>,
+ *   watchRuns?: Array<Awaited<ReturnType<typeof watchDelivery>>>,
+ *   etcdWatch?: Array<Awaited<ReturnType<typeof etcdWatchDelivery>>>,
+ *   quiet: Array<{ phase: string, busyShare: number | null }>,
  *   sdk?: Json,
  *   failover?: Awaited<ReturnType<typeof failoverTrials>>,
  *   proberHostile?: Awaited<ReturnType<typeof proberHostile>>,
@@ -61,24 +73,32 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  */
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PHASES = ['baseline', 'hits', 'policy-hits', 'database', 'bypass', 'convergence', 'watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
+/** The read phases that compare servers: measured with wrk. */
+const READ_PHASES = ['floor', 'baseline', 'hits', 'policy-hits', 'etcd-range', 'database', 'bypass'];
+const PHASES = ['floor', 'baseline', 'hits', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
 Without --attach it starts the stack itself (as npm start does, on its own database
 traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
+Read phases are measured with wrk (Debian's; one thread, a process of its own) beside peers in the
+same run: the Node http floor, bare Fastify (baseline) and an etcd of the bench's own (Debian's
+etcd-server, for reads and watch delivery); apt-get installs wrk and etcd-server when missing.
 
   --attach                 measure the stack already running (needs TM_ADMIN_TOKEN; ports from
                            COMMAND_API_PORT, RESOLVER_PORT, OUTBOX_RELAY_PORT, INVALIDATION_WORKER_PORT)
   --duration <s>           seconds of each load phase (10)
   --warmup <s>             seconds of load before each phase, not counted (2)
-  --connections <n>        autocannon connections for the resolver and the baseline (50)
+  --connections <n>        wrk connections of every read phase, the same for every server (50)
   --routes <n>             routes the resolver phases cycle through (100)
   --write-connections <n>  concurrent clients of the writes phase (20)
-  --writes <n>             convergence writes (1000)
-  --rate <n>               convergence writes per second (100)
-  --watch-streams <n>      watch: streams open on the resolver, in a process of their own (1000)
-  --watch-tenants <n>      watch: tenants the streams and the writes are spread over (100)
+  --writes <n>             convergence, watch and etcd-watch writes (1000)
+  --rate <n>               convergence, watch and etcd-watch writes per second (100)
+  --watch-streams <list>   watch, etcd-watch: streams open on the resolver (and watches on etcd), in a
+                           process of their own; a comma-separated list runs each count (1000;
+                           e.g. 1000,10000)
+  --watch-tenants <n>      watch: tenants the streams and the writes are spread over, and etcd-watch's
+                           prefixes (100)
   --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
                            the time waited so far when that is longer (1)
   --failover-trials <n>    failover: trials, each a primary stopped and started again (20)
@@ -192,6 +212,13 @@ function checkNoisy({ noisyRate, noisyWriteRate, noisyFloodRate, noisyStreams })
   if (noisyStreams > WATCH_QUOTAS.perTenant) throw new BenchError(`--noisy-streams must be at most WATCH_MAX_STREAMS_PER_TENANT's default ${WATCH_QUOTAS.perTenant} (A's streams over it are refused)`);
 }
 
+/** --watch-streams: one or more positive whole numbers, comma-separated. */
+function streamCounts() {
+  const counts = String(opts['watch-streams']).split(',').map((x) => Number(x.trim()));
+  if (!counts.length || counts.some((n) => !Number.isInteger(n) || n <= 0)) throw new BenchError('--watch-streams must be positive whole numbers, comma-separated (e.g. 1000,10000)');
+  return counts;
+}
+
 /** The run's settings from the options (a BenchError names a wrong one). */
 function readSettings() {
   const read = {
@@ -203,7 +230,7 @@ function readSettings() {
     convergenceWrites: positive('writes'),
     convergenceRate: positive('rate', { integer: false }),
     pollMs: opts.poll === '0' ? 0 : positive('poll', { integer: false }),
-    watchStreams: positive('watch-streams'),
+    watchStreams: streamCounts(),
     watchTenants: positive('watch-tenants'),
     failoverTrials: positive('failover-trials'),
     probeIntervalSeconds: positive('probe-interval'),
@@ -223,7 +250,7 @@ function readSettings() {
 }
 /**
  * The settings as results.json keeps them: the options', then how the stack was run.
- * @typedef {ReturnType<typeof readSettings> & { watchMaxStreams?: number, stack?: string, logLevel?: string }} Settings
+ * @typedef {ReturnType<typeof readSettings> & { watchMaxStreams?: number, stack?: string, logLevel?: string, generator?: string }} Settings
  */
 
 /** @type {Settings} */
@@ -273,6 +300,7 @@ function onSignal() {
     firstSignalAt = Date.now();
     say('interrupted: stopping what the bench started (Ctrl-C again to kill it at once)');
     stopLoad();
+    stopWrk();
     return;
   }
   if (Date.now() - firstSignalAt < 1000) return;
@@ -300,7 +328,14 @@ function stackStopped(stack) {
 async function afterPhase(urls) {
   checkInterrupted();
   if (managedStack && !managedStack.proc.running) stackStopped(managedStack);
-  if (!(await stackReady(urls))) throw new BenchError(`the stack no longer answers /health/ready on ${Object.values(urls).join(', ')}`);
+  // A phase that loaded the machine (10,000 streams closing at once) may leave an app unready for a
+  // moment: a stack that stays unready for 30 s is no longer whole.
+  try {
+    await waitFor('the stack to answer /health/ready', () => stackReady(urls), { timeoutMs: 30_000, intervalMs: 1_000, shouldStop });
+  } catch {
+    checkInterrupted();
+    throw new BenchError(`the stack no longer answers /health/ready on ${Object.values(urls).join(', ')} (not within 30 s)`);
+  }
 }
 
 async function runCleanups() {
@@ -412,12 +447,36 @@ async function main() {
   const rawDir = join(opts.out, 'raw', stamp);
   mkdirSync(rawDir, { recursive: true });
   /** @type {Results} */
-  const results = { date: new Date().toISOString(), machine: machine(), git: git(), settings, phases: {}, warnings: [] };
+  const results = { date: new Date().toISOString(), machine: machine(), git: git(), settings, phases: {}, warnings: [], quiet: [] };
   const busy = results.machine.loadAverage.before[0];
   if (busy > results.machine.cores / 2) {
     results.warnings.push(`The load average was ${busy.toFixed(1)} on ${results.machine.cores} cores when the run began: other work shared this machine, so these numbers are noisy.`);
   }
   const logLevel = opts['log-level'] ?? process.env.LOG_LEVEL ?? 'info';
+  // The Debian tools of the phases asked for, installed now rather than after the stack started.
+  if (READ_PHASES.some((p) => only.has(p))) debianTool(WRK, 'wrk', say);
+  if (only.has('etcd-range') || only.has('etcd-watch')) debianTool(ETCD, 'etcd-server', say);
+  settings.generator = 'wrk';
+
+  /**
+   * Was the machine quiet before a measured phase? The share of its CPU busy over about a second
+   * (/proc/stat), while the bench's own servers are idle: kept per phase, a warning above QUIET_BUSY_SHARE.
+   * @param {string} phase
+   */
+  const quiet = async (phase) => {
+    let busyShare = null;
+    try {
+      const before = readFileSync('/proc/stat', 'utf8');
+      await delay(1_000);
+      busyShare = cpuBusyShare(before, readFileSync('/proc/stat', 'utf8'));
+    } catch {
+      // no /proc/stat here: not known
+    }
+    results.quiet.push({ phase, busyShare });
+    if (busyShare !== null && busyShare > QUIET_BUSY_SHARE) {
+      results.warnings.push(`${phase}: the machine was not quiet: ${Math.round(busyShare * 100)}% of its CPU busy in the second before the phase (the bench's servers idle), above ${QUIET_BUSY_SHARE * 100}%`);
+    }
+  };
   const givenToken = process.env.TM_ADMIN_TOKEN;
   // Without --attach, the stack the bench starts gets this one when the environment has none.
   const token = givenToken ?? `tm_bench_${randomBytes(24).toString('base64url')}`;
@@ -483,7 +542,7 @@ async function main() {
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
     const soakTenants = only.has('watch-soak') ? Array.from({ length: settings.soakTenants }, (_, i) => `${tenant}-soak-s${i}`) : [];
-    const others = [`${tenant}-w`, `${tenant}-p`, `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
+    const others = [`${tenant}-w`, ...policyTenants(`${tenant}-p`, routes.length), `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
     for (const t of [tenant, ...others, ...watchTenants, ...soakTenants]) await deleteTenant(t);
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
@@ -511,36 +570,87 @@ async function main() {
   const answersFile = join(rawDir, 'baseline-answers.json');
   writeFileSync(answersFile, JSON.stringify(answers));
 
-  const loadOptions = { connections: settings.connections, duration: settings.durationSeconds, warmup: settings.warmupSeconds, headers: auth };
-  const cycle = (query = '') => (/** @type {number} */ i) => `/v1/resolve/${routes[i % routes.length]}${query}`;
+  // Every read phase that compares servers: wrk (one thread, `connections`), a warm-up not counted,
+  // then the measured run, after a second's look at whether the machine is quiet.
+  const reqFile = join(rawDir, 'wrk-requests.txt');
+  /**
+   * @param {string} phase
+   * @param {string} url
+   * @param {import('./wrk.mjs').WrkRequest[]} requests
+   * @param {{ headers?: Record<string, string>, serverCpu?: () => Promise<number> | number }} [options]
+   */
+  const measure = async (phase, url, requests, { headers = auth, serverCpu } = {}) => {
+    await quiet(phase);
+    const r = await wrkLoad({ url, connections: settings.connections, duration: settings.durationSeconds, warmup: settings.warmupSeconds, headers, requests, requestsFile: reqFile, serverCpu });
+    const g = r.generatorCpu?.shareOfCore;
+    if (typeof g === 'number' && g >= AT_CEILING) results.warnings.push(`${phase}: wrk used ${g} of a core: the generator may have been the limit of this phase`);
+    return r;
+  };
+  /** @param {string} url The resolver's CPU seconds so far, from its /metrics. */
+  const resolverCpu = (url) => async () => sumOf(await scrape(url), 'tm_process_cpu_seconds_total');
+  /** @type {import('./policies.mjs').Read} */
+  const readResolver = (phase, url, paths) => measure(phase, url, paths.map((path) => ({ path })), { serverCpu: resolverCpu(url) });
+  const resolvePaths = (query = '') => routes.map((route) => ({ path: `/v1/resolve/${route}${query}` }));
+
+  /**
+   * One of the bench's own servers (floor.mjs, baseline.mjs) in a process of its own; its first line says where it listens.
+   * @param {string} name
+   * @param {string} script
+   * @param {NodeJS.ProcessEnv} env
+   */
+  const startServer = async (name, script, env) => {
+    const logFile = join(rawDir, `${script.replace('.mjs', '')}.log`);
+    const proc = spawnLogged(name, process.execPath, [join(repo, 'tools', 'bench', script)], { cwd: repo, env: { ...process.env, ...env, PORT: '0' }, logFile });
+    started.push(proc);
+    cleanups.push(() => proc.stop());
+    const { port } = await waitFor(`${name} to listen`, () => /** @type {{ port: number }} */ (JSON.parse(tail(logFile, 1))), { proc, shouldStop, timeoutMs: 20_000 });
+    return { proc, url: `http://127.0.0.1:${port}`, serverCpu: () => processCpuSeconds(proc.child.pid) };
+  };
+
+  /**
+   * One line on the generator beside the figures.
+   * @param {ReadResult} r
+   */
+  const sayCpu = (r) => say(`  wrk used ${r.generatorCpu?.shareOfCore ?? '–'} of a core, the server ${r.serverCpu?.shareOfCore ?? '–'}: ${generatorVerdict(r)}`);
+
+  if (only.has('floor')) {
+    const floor = await startServer('the Node floor', 'floor.mjs', { BENCH_ANSWERS: answersFile });
+    say(`floor: Node http.createServer on ${floor.url} (pid ${floor.proc.child.pid}), a constant body of the hit answer's size; wrk, ${settings.connections} connections, ${settings.durationSeconds} s`);
+    const r = sayPhase(await measure('floor', floor.url, resolvePaths(), { serverCpu: floor.serverCpu }));
+    sayCpu(r);
+    const sv = r.serverCpu?.shareOfCore;
+    if (typeof sv === 'number' && sv < AT_CEILING) {
+      results.warnings.push(`floor: the Node floor's server used ${sv} of a core, not its ceiling (about 1): ${generatorVerdict(r)}; the ratios of this run compare servers that were not at their ceilings`);
+    }
+    results.phases.floor = { ...r, note: `a constant ${Buffer.byteLength(JSON.stringify(answers[routes[0]].body))}-byte JSON body, no check, no routing: what one Node process answers here` };
+    await floor.proc.stop();
+    await afterPhase(urls);
+  }
 
   if (only.has('baseline')) {
-    const logFile = join(rawDir, 'baseline.log');
-    const baseline = spawnLogged('the baseline', process.execPath, [join(repo, 'tools', 'bench', 'baseline.mjs')], {
-      cwd: repo,
-      env: { ...process.env, BENCH_TOKEN: token, BENCH_ANSWERS: answersFile, PORT: '0' },
-      logFile,
-    });
-    started.push(baseline);
-    cleanups.push(() => baseline.stop());
-    // The baseline's first line says where it listens: {"port": n}.
-    const { port } = await waitFor('the baseline to listen', () => /** @type {{ port: number }} */ (JSON.parse(tail(logFile, 1))), { proc: baseline, shouldStop, timeoutMs: 20_000 });
-    const url = `http://127.0.0.1:${port}`;
+    // The resolver's whole answer, which the baseline spreads: the fields a hit carries must be there.
+    const missing = ['url', 'endpoints', 'failOpen'].filter((k) => !(k in answers[routes[0]].body));
+    if (missing.length) throw new BenchError(`the resolver's hit answer has no ${missing.join(', ')}: the baseline would not answer the same body`);
+    const baseline = await startServer('the baseline', 'baseline.mjs', { BENCH_TOKEN: token, BENCH_ANSWERS: answersFile });
+    const url = baseline.url;
     const probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
     const unauthorised = await call(`${url}/v1/resolve/${routes[0]}`, { headers: { authorization: 'Bearer not-the-token-at-all' } });
     if (probe.status !== 200 || JSON.stringify(JSON.parse(probe.body)) !== JSON.stringify(answers[routes[0]].body) || unauthorised.status !== 401) {
       throw new BenchError(`the baseline does not answer as the resolver does: ${probe.status} ${probe.body} / ${unauthorised.status}`);
     }
-    say(`baseline: bare Fastify on ${url} (pid ${baseline.child.pid}), ${settings.connections} connections, ${settings.durationSeconds} s`);
-    results.phases.baseline = { ...sayPhase(await load({ ...loadOptions, url, path: cycle() })), note: 'same JSON body and headers, same bearer check; no Nest, logs or Redis' };
-    await baseline.stop();
+    say(`baseline: bare Fastify on ${url} (pid ${baseline.proc.child.pid}), ${settings.connections} connections, ${settings.durationSeconds} s`);
+    const r = sayPhase(await measure('baseline', url, resolvePaths(), { serverCpu: baseline.serverCpu }));
+    sayCpu(r);
+    results.phases.baseline = { ...r, note: 'same JSON body and headers, same bearer check; no Nest, logs or Redis' };
+    await baseline.proc.stop();
     await afterPhase(urls);
   }
 
   if (only.has('hits')) {
     say(`resolver, cache hits: ${settings.connections} connections, ${settings.durationSeconds} s`);
     const before = answersBy(await scrape(urls.resolver));
-    const phase = sayPhase(await load({ ...loadOptions, url: urls.resolver, path: cycle() }));
+    const phase = sayPhase(await readResolver('hits', urls.resolver, routes.map((route) => `/v1/resolve/${route}`)));
+    sayCpu(phase);
     results.phases.hits = { ...phase, cache: delta(before, answersBy(await scrapeSettled(urls.resolver))) };
     await afterPhase(urls);
   }
@@ -548,9 +658,20 @@ async function main() {
   if (only.has('policy-hits')) {
     say(`policy hits: the resolver's cache hits on routes of 4 probed endpoints against single-URL routes, alternating rounds of ${settings.durationSeconds} s, ${settings.connections} connections`);
     const before = await scrape(urls.resolver);
-    const hits = await policyHits({ api: urls.api, resolver: urls.resolver, token, tenant: `${tenant}-p`, routes, loadOptions, shouldStop, say });
+    const hits = await policyHits({
+      api: urls.api,
+      resolver: urls.resolver,
+      token,
+      tenant: `${tenant}-p`,
+      routes,
+      read: readResolver,
+      durationSeconds: settings.durationSeconds,
+      connections: settings.connections,
+      shouldStop,
+      say,
+    });
     // Its endpoints have stopped: the probers would go on probing them (refused) in later phases.
-    await deleteTenant(`${tenant}-p`);
+    for (const t of policyTenants(`${tenant}-p`, routes.length)) await deleteTenant(t);
     const selections = delta(countersBy(before, 'tm_resolver_selections_total', 'outcome'), countersBy(await scrapeSettled(urls.resolver), 'tm_resolver_selections_total', 'outcome'));
     results.policyHits = { ...hits, selections };
     const { single, policy, costPercent } = hits;
@@ -559,10 +680,25 @@ async function main() {
     await afterPhase(urls);
   }
 
+  if (only.has('etcd-range')) {
+    const etcd = await startEtcd({ logFile: join(rawDir, 'etcd-range.log'), shouldStop });
+    started.push(etcd.proc);
+    cleanups.push(etcd.stop);
+    // Each route's key holds the resolver's answer for it, as the baseline's map does.
+    const keys = routes.map((route) => `/routes/${route}`);
+    await pool(keys.length, 10, (i) => etcdPut(etcd.url, keys[i], JSON.stringify(answers[routes[i]].body)));
+    say(`etcd range: etcd ${etcd.url} (pid ${etcd.proc.child.pid}, data in ${etcd.dataDir}), a serializable range of one key per request over its JSON gateway, ${routes.length} keys; ${settings.connections} connections, ${settings.durationSeconds} s`);
+    const r = sayPhase(await measure('etcd-range', etcd.url, rangeRequests(keys), { headers: { 'content-type': 'application/json' }, serverCpu: () => processCpuSeconds(etcd.proc.child.pid) }));
+    sayCpu(r);
+    results.phases.etcdRange = { ...r, note: `POST /v3/kv/range {key, serializable: true} over ${keys.length} keys holding the resolver's answers; no authentication` };
+    await etcd.stop();
+    await afterPhase(urls);
+  }
+
   if (only.has('database')) {
     say(`resolver, database path (?consistency=strong): ${settings.connections} connections, ${settings.durationSeconds} s`);
     const before = await scrape(urls.resolver);
-    const phase = sayPhase(await load({ ...loadOptions, url: urls.resolver, path: cycle('?consistency=strong') }));
+    const phase = sayPhase(await measure('database', urls.resolver, resolvePaths('?consistency=strong'), { serverCpu: resolverCpu(urls.resolver) }));
     const after = await scrapeSettled(urls.resolver);
     const reads = sumOf(after, 'tm_resolver_database_reads_total') - sumOf(before, 'tm_resolver_database_reads_total');
     const cache = delta(answersBy(before), answersBy(after));
@@ -600,7 +736,7 @@ async function main() {
     }
     say(`resolver, Redis down (REDIS_URL to port ${deadRedis}, where nothing listens; pid ${resolver.child.pid}): ${settings.connections} connections, ${settings.durationSeconds} s`);
     const before = await scrape(url);
-    const phase = sayPhase(await load({ ...loadOptions, url, path: cycle() }));
+    const phase = sayPhase(await measure('bypass', url, resolvePaths(), { serverCpu: () => processCpuSeconds(resolver.child.pid) }));
     const after = await scrapeSettled(url);
     const redisErrors = sumOf(after, 'tm_resolver_redis_errors_total') - sumOf(before, 'tm_resolver_redis_errors_total');
     results.phases.bypass = {
@@ -627,26 +763,54 @@ async function main() {
   }
 
   if (only.has('watch')) {
-    const { watchStreams: streams, watchTenants: tenantCount, convergenceWrites: writes, convergenceRate: rate } = settings;
-    say(`watch: ${streams} streams over ${tenantCount} tenants on one resolver; ${writes} writes at ${rate} per second, each timed from its answer to its event at every stream of its tenant`);
-    const w = await watchDelivery({
-      api: urls.api,
-      resolver: urls.resolver,
-      token,
-      tenant: `${tenant}-watch`,
-      tenantCount,
-      streams,
-      writes,
-      rate,
-      logFile: join(rawDir, 'watch-clients.log'),
-      scrape,
-      shouldStop,
-    });
-    results.watch = w;
-    say(`  ${w.deliveries} deliveries of ${w.writes} writes: p50 ${formatMs(w.ms.p50)}, p99 ${formatMs(w.ms.p99)}, max ${formatMs(w.ms.max)}; ${w.missing} missing; resolver memory per stream ${Math.round(w.memory.residentPerStreamBytes / 1024)} KiB resident, ${Math.round(w.memory.heapPerStreamBytes / 1024)} KiB heap`);
-    if (w.missing) results.warnings.push(`watch: ${w.missing} deliveries did not arrive within 2 s of the last write's answer`);
-    if (w.failedWrites) results.warnings.push(`watch: ${w.failedWrites} of the PUTs failed`);
-    await afterPhase(urls);
+    const { watchStreams: counts, watchTenants: tenantCount, convergenceWrites: writes, convergenceRate: rate } = settings;
+    results.watchRuns = [];
+    for (const streams of counts) {
+      checkFileLimit(streams, 'watch', '--watch-streams');
+      if (streams % tenantCount !== 0) throw new BenchError(`--watch-streams ${streams} must be a multiple of --watch-tenants ${tenantCount} (the same streams for every tenant)`);
+      await quiet(`watch (${streams} streams)`);
+      say(`watch: ${streams} streams over ${tenantCount} tenants on one resolver; ${writes} writes at ${rate} per second, each timed from its answer to its event at every stream of its tenant`);
+      const w = await watchDelivery({
+        api: urls.api,
+        resolver: urls.resolver,
+        token,
+        tenant: `${tenant}-watch`,
+        tenantCount,
+        streams,
+        writes,
+        rate,
+        logFile: join(rawDir, `watch-clients-${streams}.log`),
+        scrape,
+        shouldStop,
+      });
+      results.watchRuns.push(w);
+      // The first count keeps the phase's old place in the results.
+      results.watch ??= w;
+      say(`  ${w.deliveries} deliveries of ${w.writes} writes: p50 ${formatMs(w.ms.p50)}, p99 ${formatMs(w.ms.p99)}, max ${formatMs(w.ms.max)}; ${w.missing} missing; resolver memory per stream ${Math.round(w.memory.residentPerStreamBytes / 1024)} KiB resident, ${Math.round(w.memory.heapPerStreamBytes / 1024)} KiB heap`);
+      if (w.missing) results.warnings.push(`watch (${streams} streams): ${w.missing} deliveries did not arrive within 2 s of the last write's answer`);
+      if (w.failedWrites) results.warnings.push(`watch (${streams} streams): ${w.failedWrites} of the PUTs failed`);
+      await afterPhase(urls);
+    }
+  }
+
+  if (only.has('etcd-watch')) {
+    const { watchStreams: counts, watchTenants: prefixCount, convergenceWrites: writes, convergenceRate: rate } = settings;
+    results.etcdWatch = [];
+    for (const streams of counts) {
+      checkFileLimit(streams, 'etcd-watch', '--watch-streams');
+      const etcd = await startEtcd({ logFile: join(rawDir, `etcd-watch-${streams}.log`), shouldStop });
+      started.push(etcd.proc);
+      cleanups.push(etcd.stop);
+      await quiet(`etcd-watch (${streams} streams)`);
+      say(`etcd watch: ${streams} watches over ${prefixCount} prefixes on etcd ${etcd.url} (pid ${etcd.proc.child.pid}); ${writes} puts at ${rate} per second, each timed from its answer to its event at every watch of its prefix`);
+      const e = await etcdWatchDelivery({ etcd, prefix: `/bench-${run}`, prefixCount, streams, writes, rate, logFile: join(rawDir, `etcd-watch-clients-${streams}.log`), shouldStop });
+      results.etcdWatch.push(e);
+      say(`  ${e.deliveries} deliveries of ${e.writes} puts: p50 ${formatMs(e.ms.p50)}, p99 ${formatMs(e.ms.p99)}, max ${formatMs(e.ms.max)}; ${e.missing} missing; etcd memory per watch ${Math.round(e.memory.residentPerStreamBytes / 1024)} KiB resident`);
+      if (e.missing) results.warnings.push(`etcd-watch (${streams} streams): ${e.missing} deliveries did not arrive within 2 s of the last put's answer`);
+      if (e.failedWrites) results.warnings.push(`etcd-watch (${streams} streams): ${e.failedWrites} of the puts failed`);
+      await etcd.stop();
+      await afterPhase(urls);
+    }
   }
 
   if (only.has('sdk')) {
@@ -803,7 +967,7 @@ try {
 } catch (e) {
   code = interrupted ? 130 : 1;
   const error = e instanceof Error ? e : new Error(String(e));
-  process.stderr.write(`bench: ${error instanceof BenchError || error instanceof WaitError || interrupted ? error.message : error.stack}\n`);
+  process.stderr.write(`bench: ${error instanceof BenchError || error instanceof ToolError || error instanceof WaitError || interrupted ? error.message : error.stack}\n`);
 }
 await runCleanups();
 if (outcome) {
