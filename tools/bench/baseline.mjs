@@ -1,13 +1,14 @@
 // The bench's baseline: a bare Fastify server answering GET /v1/resolve/{tenant}/{service}/{environment}
 // with the JSON body and headers the resolver gave for a cache hit, after the same check of the
-// Authorization header, as libs/auth does it: BENCH_TOKEN is the admin token (the presented token and
-// it compared by SHA-256, timingSafeEqual) or a stored key's `tm_<lookup>_<secret>` as
-// POST /v1/api-keys answered it (the presented token parsed, its lookup matched, the SHA-256 of its
-// secret compared with the stored hash, timingSafeEqual): the check of the admin token or of a stored
-// `routes:read` key, whichever the load presents to the resolver. No Nest, no logs, no Redis: the
-// practical ceiling of a Node HTTP service here.
+// Authorization header, as libs/auth does it: BENCH_TOKENS (comma-separated) are the tokens the load
+// presents, the admin token (the presented token and it compared by SHA-256, timingSafeEqual) or
+// stored keys `tm_<lookup>_<secret>` as POST /v1/api-keys answered them (the presented token parsed,
+// its lookup found, the SHA-256 of its secret compared with the stored hash, timingSafeEqual). A
+// token that passed is then trusted from a Map, as the resolver's ApiKeyVerifier trusts a verified
+// key from its cache: per request, the same check the resolver makes. No Nest, no logs, no Redis:
+// the practical ceiling of a Node HTTP service here.
 // Run by tools/bench/run.mjs in a process of its own:
-//   BENCH_TOKEN=... BENCH_ANSWERS=answers.json node tools/bench/baseline.mjs
+//   BENCH_TOKENS=... BENCH_ANSWERS=answers.json node tools/bench/baseline.mjs
 // prints {"port": N} once listening (PORT, default 0: any free port), stops on SIGTERM or SIGINT.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -18,8 +19,8 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const Fastify = require('fastify');
 
-const token = process.env.BENCH_TOKEN;
-if (!token) throw new Error('baseline: BENCH_TOKEN is required');
+const tokens = (process.env.BENCH_TOKENS ?? '').split(',').filter(Boolean);
+if (tokens.length === 0) throw new Error('baseline: BENCH_TOKENS is required');
 /** "tenant/service/environment" -> { body, headers } as the resolver answered a hit. */
 const answersFile = process.env.BENCH_ANSWERS;
 if (!answersFile) throw new Error('baseline: BENCH_ANSWERS is required');
@@ -30,18 +31,31 @@ const sha256 = (s) => createHash('sha256').update(s, 'utf8').digest();
 const bearer = /^Bearer +([^\s]+) *$/i;
 /** libs/auth's stored key format: tm_<lookup>_<secret>. */
 const KEY_FORMAT = /^tm_([0-9a-f]{20})_([A-Za-z0-9_-]{43})$/;
-const stored = KEY_FORMAT.exec(token);
-/** What is kept of the expected token: a stored key's lookup and secret hash, or the admin token's hash. */
-const expected = stored ? { lookup: stored[1], hash: sha256(stored[2]) } : { lookup: null, hash: sha256(token) };
+/** What is kept of the expected tokens: stored keys' secret hashes by lookup, and the admin tokens' hashes. */
+const storedKeys = new Map();
+/** @type {Buffer[]} */
+const adminHashes = [];
+for (const token of tokens) {
+  const stored = KEY_FORMAT.exec(token);
+  if (stored) storedKeys.set(stored[1], sha256(stored[2]));
+  else adminHashes.push(sha256(token));
+}
+/** Tokens that passed the check once, trusted from then on (the resolver's verified-key cache). */
+const trusted = new Set();
 
 /**
- * The same check as the resolver's for the token the bench presents.
+ * The same check as the resolver's for the tokens the bench presents.
  * @param {string} presented
  */
 function verify(presented) {
-  if (expected.lookup === null) return timingSafeEqual(sha256(presented), expected.hash);
+  if (trusted.has(presented)) return true;
+  const hash = sha256(presented);
+  let ok = adminHashes.some((h) => timingSafeEqual(hash, h));
   const key = KEY_FORMAT.exec(presented);
-  return key !== null && key[1] === expected.lookup && timingSafeEqual(sha256(key[2]), expected.hash);
+  const storedHash = key ? storedKeys.get(key[1]) : undefined;
+  if (key && storedHash) ok = timingSafeEqual(sha256(key[2]), storedHash);
+  if (ok) trusted.add(presented);
+  return ok;
 }
 
 const app = Fastify({ logger: false, keepAliveTimeout: 65_000 });

@@ -140,10 +140,10 @@ export async function putRoute(api, token, route, url) {
 }
 
 /**
- * A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` with `scopes`: { id, key }.
+ * A stored key (`POST /v1/api-keys` with the admin token), bound to `tenant` (or to none) with `scopes`: { id, key }.
  * @param {string} api
  * @param {string} token
- * @param {{ name: string, tenant: string, scopes: string[] }} options
+ * @param {{ name: string, tenant?: string, scopes: string[] }} options
  * @returns {Promise<{ id: string, key: string }>}
  */
 export async function createKey(api, token, { name, tenant, scopes }) {
@@ -152,7 +152,7 @@ export async function createKey(api, token, { name, tenant, scopes }) {
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ name, tenant, scopes }),
   });
-  if (res.status !== 201) throw new Error(`POST /v1/api-keys for ${tenant}: ${res.status} ${problemDetail(res.body)}`);
+  if (res.status !== 201) throw new Error(`POST /v1/api-keys for ${tenant ?? 'every tenant'}: ${res.status} ${problemDetail(res.body)}`);
   const { id, key } = JSON.parse(res.body);
   return { id, key };
 }
@@ -248,4 +248,20 @@ export function publishLatency(beforeText, afterText) {
   /** @param {number} q */
   const ms = (q) => Math.round(quantile(before, after, q) * 1e6) / 1e3;
   return { p50: ms(0.5), p99: ms(0.99), events };
+}
+
+/** Stored routes:read keys the read phases present: enough that each stays under RATE_LIMIT_PER_KEY's default (1,000/s) up to 100,000 requests a second. */
+export const READ_KEYS = 100;
+
+/**
+ * Creates READ_KEYS stored `routes:read` keys, bound to no tenant: { id, key } each.
+ * @param {string} api
+ * @param {string} token
+ * @param {string} run
+ */
+export async function createReadKeys(api, token, run) {
+  /** @type {{ id: string, key: string }[]} */
+  const keys = [];
+  for (let i = 0; i < READ_KEYS; i++) keys.push(await createKey(api, token, { name: `bench-${run}-read-${i}`, scopes: ['routes:read'] }));
+  return keys;
 }

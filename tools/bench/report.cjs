@@ -760,6 +760,20 @@ function relayRow(label, ms) {
 const cell = (s) => String(s).replace(/\|/g, '\\|');
 
 /**
+ * The hit path's budget (hit-profile): CPU per answer by stage, from a profiled resolver under the hits load.
+ * @param {Json} p results.hitProfile
+ */
+function budgetSection(p) {
+  const lines = [];
+  lines.push(`The hit path's budget: CPU per answer by stage, from a resolver under the hits load with V8's profiler on (${p.requestsPerSecond} req/s while profiled; ${p.busyMs} ms busy over ${p.requests} answers). Flame graph: ${p.flameGraph}.`);
+  lines.push('');
+  lines.push('| stage | µs per answer | share of busy CPU |');
+  lines.push('| --- | ---: | ---: |');
+  for (const s of p.stages) lines.push(`| ${s.stage} | ${s.usPerRequest ?? '–'} | ${(100 * s.share).toFixed(1)}% |`);
+  return lines;
+}
+
+/**
  * The Markdown report: the measurements side by side, then the goals.
  * @param {Json} results
  */
@@ -780,6 +794,7 @@ function renderMarkdown(results) {
   lines.push('');
   const peers = peerSection(results);
   if (peers.length) lines.push(...peers, '');
+  if (results.hitProfile) lines.push(...budgetSection(results.hitProfile), '');
   const rows = phaseRows(results);
   if (rows.length) {
     lines.push('| measurement | throughput | p50 | p99 | p99.9 | max | notes |');

@@ -12,7 +12,7 @@
 // Writes tools/bench/results/latest.{json,md,svg} and a copy under tools/bench/results/raw/<time>/ with the logs.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -20,13 +20,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
-import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
+import { call, convergence, createReadKeys, deleteKey, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
 import { watchSoak } from './soak.mjs';
 import { failoverTrials, policyHits, policyTenants } from './policies.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
+import { flameGraphSvg, stageCosts } from './profile.cjs';
 import { AT_CEILING, cpuBusyShare, evaluateGoals, formatMs, generatorVerdict, QUIET_BUSY_SHARE, renderMarkdown, renderSvg } from './report.cjs';
 import { debianTool, ToolError } from './debian.mjs';
 import { ETCD, etcdPut, etcdWatchDelivery, rangeRequests, startEtcd } from './etcd.mjs';
@@ -68,14 +69,15 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *   proberHostile?: Awaited<ReturnType<typeof proberHostile>>,
  *   noisyNeighbour?: Awaited<ReturnType<typeof noisyNeighbour>>,
  *   watchSoak?: Awaited<ReturnType<typeof watchSoak>>,
+ *   hitProfile?: ReturnType<typeof stageCosts> & { requestsPerSecond: number, cpuprofile: string, flameGraph: string },
  *   goals?: ReturnType<typeof evaluateGoals>,
  * }} Results
  */
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The read phases that compare servers: measured with wrk. */
-const READ_PHASES = ['floor', 'baseline', 'hits', 'policy-hits', 'etcd-range', 'database', 'bypass'];
-const PHASES = ['floor', 'baseline', 'hits', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
+const READ_PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass'];
+const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
@@ -547,6 +549,15 @@ async function main() {
   });
   say(`writing ${routes.length} routes (tenant ${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
+  // The read phases present stored routes:read keys, as clients do (the admin token skips the rate
+  // limiter and would measure less than users get): READ_KEYS of them, each under RATE_LIMIT_PER_KEY
+  // at the request rates measured here. Not bound to a tenant, so that policy-hits' tenants take them too.
+  const readKeys = await createReadKeys(urls.api, token, run);
+  cleanups.push(async () => {
+    for (const k of readKeys) await deleteKey(urls.api, token, k.id);
+  });
+  /** @param {number} i */
+  const readAuth = (i) => `Bearer ${readKeys[i % readKeys.length]?.key}`;
   /**
    * What the resolver answers for a hit, per route: the baseline answers the same.
    * @type {Record<string, { body: Json, headers: Record<string, string | string[] | undefined> }>}
@@ -589,8 +600,8 @@ async function main() {
   /** @param {string} url The resolver's CPU seconds so far, from its /metrics. */
   const resolverCpu = (url) => async () => sumOf(await scrape(url), 'tm_process_cpu_seconds_total');
   /** @type {import('./policies.mjs').Read} */
-  const readResolver = (phase, url, paths) => measure(phase, url, paths.map((path) => ({ path })), { serverCpu: resolverCpu(url) });
-  const resolvePaths = (query = '') => routes.map((route) => ({ path: `/v1/resolve/${route}${query}` }));
+  const readResolver = (phase, url, paths) => measure(phase, url, paths.map((path, i) => ({ path, authorization: readAuth(i) })), { serverCpu: resolverCpu(url), headers: {} });
+  const resolvePaths = (query = '') => routes.map((route, i) => ({ path: `/v1/resolve/${route}${query}`, authorization: readAuth(i) }));
 
   /**
    * One of the bench's own servers (floor.mjs, baseline.mjs) in a process of its own; its first line says where it listens.
@@ -631,7 +642,7 @@ async function main() {
     // The resolver's whole answer, which the baseline spreads: the fields a hit carries must be there.
     const missing = ['url', 'endpoints', 'failOpen'].filter((k) => !(k in answers[routes[0]].body));
     if (missing.length) throw new BenchError(`the resolver's hit answer has no ${missing.join(', ')}: the baseline would not answer the same body`);
-    const baseline = await startServer('the baseline', 'baseline.mjs', { BENCH_TOKEN: token, BENCH_ANSWERS: answersFile });
+    const baseline = await startServer('the baseline', 'baseline.mjs', { BENCH_TOKENS: [token, ...readKeys.map((k) => k.key)].join(','), BENCH_ANSWERS: answersFile });
     const url = baseline.url;
     const probe = await call(`${url}/v1/resolve/${routes[0]}`, { headers: auth });
     const unauthorised = await call(`${url}/v1/resolve/${routes[0]}`, { headers: { authorization: 'Bearer not-the-token-at-all' } });
@@ -652,6 +663,44 @@ async function main() {
     const phase = sayPhase(await readResolver('hits', urls.resolver, routes.map((route) => `/v1/resolve/${route}`)));
     sayCpu(phase);
     results.phases.hits = { ...phase, cache: delta(before, answersBy(await scrapeSettled(urls.resolver))) };
+    await afterPhase(urls);
+  }
+
+  if (only.has('hit-profile')) {
+    // The hit path's budget: a resolver of the bench's own (the stack's database and Redis) under the
+    // same load as hits, with V8's CPU profiler on (--cpu-prof; it costs time, so this is not the
+    // hits figure), its samples named by stage (profile.cjs) and drawn as a flame graph.
+    const main = join(repo, 'dist', 'apps', 'resolver', 'main.js');
+    if (!existsSync(main)) throw new BenchError(`${relative(process.cwd(), main)} is missing: build it with "npx nx build resolver"`);
+    const port = await freePort();
+    const profileDir = join(rawDir, 'hit-profile');
+    /** @type {NodeJS.ProcessEnv} */
+    const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', RESOLVER_PORT: String(port), HOST: '127.0.0.1', TM_ADMIN_TOKEN: token, LOG_LEVEL: logLevel };
+    if (cachePrefix) env.CACHE_KEY_PREFIX = cachePrefix;
+    const resolver = spawnLogged('the profiled resolver', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, main], { cwd: repo, env, logFile: join(rawDir, 'resolver-profiled.log') });
+    started.push(resolver);
+    cleanups.push(() => resolver.stop());
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor('the profiled resolver to be ready', () => httpOk(`${url}/health/ready`), { proc: resolver, shouldStop, timeoutMs: 60_000 });
+    // Its memory and its trust of the keys fill on the first answers, as the stack's did.
+    await waitFor('the profiled resolver to answer every route from memory', async () => {
+      for (const [i, route] of routes.entries()) await call(`${url}/v1/resolve/${route}`, { headers: { authorization: readAuth(i) } });
+      return sumOf(await scrape(url), 'tm_resolver_local_routes') >= routes.length;
+    }, { timeoutMs: 30_000, intervalMs: 200, shouldStop });
+    say(`hit profile: a resolver of the bench's own with --cpu-prof (pid ${resolver.child.pid}), the hits load, ${settings.durationSeconds} s`);
+    const phase = await measure('hit-profile', url, resolvePaths(), { serverCpu: () => processCpuSeconds(resolver.child.pid) });
+    await resolver.stop();
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new BenchError(`the profiled resolver wrote no .cpuprofile in ${relative(process.cwd(), profileDir)}`);
+    const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8'));
+    // The measured run: its last duration seconds before the load stopped (the stop and the exit after it are left out).
+    const window = { from: profile.endTime - (settings.durationSeconds + 0.5) * 1e6, to: profile.endTime - 0.2e6 };
+    const costs = stageCosts(profile, { ...window, requests: phase.requests });
+    const flame = join(rawDir, 'hit-path-flame.svg');
+    writeFileSync(flame, flameGraphSvg(profile, { ...window, title: `resolver hits under --cpu-prof: ${phase.requestsPerSecond} req/s, ${results.git.commit?.slice(0, 8) ?? ''} (${file})` }));
+    results.hitProfile = { ...costs, requestsPerSecond: phase.requestsPerSecond, cpuprofile: relative(repo, join(profileDir, file)), flameGraph: relative(repo, flame) };
+    const heaviest = [...costs.stages].sort((a, b) => b.ms - a.ms).slice(0, 3);
+    say(`  ${costs.busyMs} ms busy over ${phase.requests} answers; heaviest: ${heaviest.map((s) => `${s.stage} ${s.usPerRequest} µs (${Math.round(s.share * 100)}%)`).join(', ')}; flame graph ${relative(process.cwd(), flame)}`);
     await afterPhase(urls);
   }
 
@@ -956,6 +1005,12 @@ function writeResults(results, rawDir, complete) {
     writeFileSync(join(rawDir, `results.${ext}`), content);
     if (complete) writeFileSync(join(opts.out, `latest.${ext}`), content);
     written.push(relative(process.cwd(), join(complete ? opts.out : rawDir, `${complete ? 'latest' : 'results'}.${ext}`)));
+  }
+  // The hit path's flame graph stays with the results (its .cpuprofile, 1 to 2 MB, in the raw folder).
+  const flame = join(rawDir, 'hit-path-flame.svg');
+  if (complete && existsSync(flame)) {
+    writeFileSync(join(opts.out, 'latest-hit-path-flame.svg'), readFileSync(flame));
+    written.push(relative(process.cwd(), join(opts.out, 'latest-hit-path-flame.svg')));
   }
   return { markdown: files.md, written };
 }

@@ -1,6 +1,6 @@
 -- The bench's wrk script (tools/bench/wrk.mjs runs `wrk -t1 -s wrk.lua`): cycles the requests of
--- the file BENCH_WRK_REQUESTS (one a line: METHOD, tab, path, and optionally tab and body), each
--- with the headers given by -H; counts the answers by status in response(); and in done() prints
+-- the file BENCH_WRK_REQUESTS (one a line: METHOD, tab, path, and optionally tab and body, and tab and
+-- an Authorization header of its own), each with the headers given by -H; counts the answers by status in response(); and in done() prints
 -- one line, "BENCH_WRK_JSON " and JSON: the requests, 2xx and non-2xx counts, statuses, duration,
 -- latency percentiles from wrk's histogram (microseconds), socket errors, and the process's CPU
 -- ticks from /proc/self/stat (utime + stime: the generator's own CPU over the run).
@@ -10,10 +10,19 @@ local requests = {}
 -- In each thread, once wrk has set its host and the -H headers (not yet when the script loads).
 function init(args)
   for line in io.lines(os.getenv("BENCH_WRK_REQUESTS")) do
-    local method, path, body = line:match("^(%u+)\t([^\t]*)\t?(.*)$")
+    local method, path, body, authorization = line:match("^(%u+)\t([^\t]*)\t?([^\t]*)\t?(.*)$")
     if method then
       if body == "" then body = nil end
-      requests[#requests + 1] = wrk.format(method, path, nil, body)
+      -- wrk.format takes the headers given instead of -H's: a line's own Authorization goes over a copy of them.
+      local headers = nil
+      if authorization ~= "" then
+        headers = {}
+        for k, v in pairs(wrk.headers) do
+          if string.lower(k) ~= "authorization" then headers[k] = v end
+        end
+        headers["Authorization"] = authorization
+      end
+      requests[#requests + 1] = wrk.format(method, path, headers, body)
     end
   end
   if #requests == 0 then

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { summarizeWrk } from './report.cjs';
 
 /** @typedef {import('./report.cjs').Json} Json */
-/** @typedef {{ method?: string, path: string, body?: string }} WrkRequest */
+/** @typedef {{ method?: string, path: string, body?: string, authorization?: string }} WrkRequest */
 /** @typedef {ReturnType<typeof summarizeWrk>} WrkResult */
 
 /** Debian's wrk (the bench installs it when missing: debian.mjs). */
@@ -79,7 +79,8 @@ function runWrk(args, requestsFile) {
  * @param {{ url: string, connections: number, duration: number, warmup: number, headers: Record<string, string>, requests: WrkRequest[], requestsFile: string, serverCpu?: () => Promise<number> | number }} options
  */
 export async function wrkLoad({ url, connections, duration, warmup, headers, requests, requestsFile, serverCpu }) {
-  writeFileSync(requestsFile, requests.map((r) => `${r.method ?? 'GET'}\t${r.path}${r.body === undefined ? '' : `\t${r.body}`}`).join('\n') + '\n');
+  const line = (/** @type {WrkRequest} */ r) => [r.method ?? 'GET', r.path, r.body ?? '', r.authorization ?? ''].join('\t').replace(/\t+$/, '');
+  writeFileSync(requestsFile, requests.map(line).join('\n') + '\n');
   const base = ['-t1', `-c${connections}`, '--timeout', '10s', '-s', SCRIPT, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`])];
   if (warmup > 0) await runWrk([...base, `-d${warmup}s`, url], requestsFile);
   const before = serverCpu ? await serverCpu() : NaN;
