@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
-import { call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
+import { applyLag, call, convergence, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
@@ -45,11 +45,11 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *     hits?: LoadResult & { cache: Counters },
  *     database?: LoadResult & { mode: string, cache: Counters, note: string },
  *     bypass?: LoadResult & { cache: Counters, note: string },
- *     writes?: LoadResult & { relayPublishMs: ReturnType<typeof publishLatency> },
+ *     writes?: LoadResult & { relayPublishMs: ReturnType<typeof publishLatency>, workerApplyMs: ReturnType<typeof applyLag> },
  *   },
  *   warnings: string[],
  *   policyHits?: Awaited<ReturnType<typeof policyHits>> & { selections: Counters },
- *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency> },
+ *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency>, workerApplyMs: ReturnType<typeof applyLag> },
  *   watch?: Awaited<ReturnType<typeof watchDelivery>>,
  *   sdk?: Json,
  *   failover?: Awaited<ReturnType<typeof failoverTrials>>,
@@ -374,6 +374,15 @@ async function drained(relay) {
 }
 
 /**
+ * Where a phase's writes spent their time on the way to the cache, from the apps' histograms.
+ * @param {{ relayPublishMs?: { p50: number, p99: number }, workerApplyMs?: { p50: number, p99: number } }} hops
+ */
+function sayHops({ relayPublishMs: relay, workerApplyMs: worker }) {
+  const ms = (/** @type {{ p50: number, p99: number } | undefined} */ x) => (x ? `p50 ${formatMs(x.p50)}, p99 ${formatMs(x.p99)}` : 'not reported');
+  say(`  commit → Kafka's ack (relay) ${ms(relay)}; commit → applied in Redis (worker) ${ms(worker)}`);
+}
+
+/**
  * One line per finished load phase.
  * @template {LoadResult} R
  * @param {R} r
@@ -617,10 +626,12 @@ async function main() {
     say(`convergence: ${writes} writes at ${rate} per second, each followed by resolver GETs until it answers the write's revision`);
     await drained(urls.relay);
     const before = await scrape(urls.relay);
+    const workerBefore = await scrape(urls.worker);
     const c = await convergence({ api: urls.api, resolver: urls.resolver, token, routes, writes, rate, pollMs: settings.pollMs, timeoutMs: 10_000, shouldStop });
     await drained(urls.relay);
-    results.convergence = { ...c, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    results.convergence = { ...c, relayPublishMs: publishLatency(before, await scrape(urls.relay)), workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)) };
     say(`  ${c.converged} of ${c.writes} seen: p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
+    sayHops(results.convergence);
     if (c.failedWrites) results.warnings.push(`convergence: ${c.failedWrites} of ${c.writes} PUTs failed (the first: ${c.firstFailure})`);
     if (c.lateStarts) results.warnings.push(`convergence: ${c.lateStarts} writes started more than one interval late (the bench could not keep the pace)`);
     await afterPhase(urls);
@@ -692,6 +703,7 @@ async function main() {
     say(`writes: PUT with ${connections} concurrent clients, ${settings.durationSeconds} s (every PUT a new URL over 200 routes)`);
     await drained(urls.relay);
     const before = await scrape(urls.relay);
+    const workerBefore = await scrape(urls.worker);
     const phase = sayPhase(await load({
       url: urls.api,
       connections,
@@ -704,7 +716,8 @@ async function main() {
     }));
     say('waiting for the relay to publish the writes');
     await drained(urls.relay);
-    results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)), workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)) };
+    sayHops(results.phases.writes);
     await afterPhase(urls);
   }
 
