@@ -235,12 +235,13 @@ export async function convergence({ api, resolver, token, routes, writes, rate, 
 }
 
 /**
- * Relay publish latency between two scrapes of its /metrics, from its histogram.
+ * Quantiles (ms, interpolated in the buckets) and count of a latency histogram between two scrapes
+ * of an app's /metrics.
  * @param {string} beforeText
  * @param {string} afterText
+ * @param {string} name
  */
-export function publishLatency(beforeText, afterText) {
-  const name = 'tm_relay_publish_latency_seconds';
+function histogramLatency(beforeText, afterText, name) {
   const before = histogramOf(beforeText, name);
   const after = histogramOf(afterText, name);
   if (!after.length) return undefined;
@@ -264,4 +265,24 @@ export async function createReadKeys(api, token, run) {
   const keys = [];
   for (let i = 0; i < READ_KEYS; i++) keys.push(await createKey(api, token, { name: `bench-${run}-read-${i}`, scopes: ['routes:read'] }));
   return keys;
+}
+
+/**
+ * Relay publish latency (a write's commit to Kafka's acknowledgement) between two scrapes of its /metrics.
+ * @param {string} beforeText
+ * @param {string} afterText
+ */
+export function publishLatency(beforeText, afterText) {
+  return histogramLatency(beforeText, afterText, 'tm_relay_publish_latency_seconds');
+}
+
+/**
+ * The worker's apply lag (a write's commit to its event applied in Redis) between two scrapes of its
+ * /metrics: with the relay's publish latency, it splits convergence into its hops (to Kafka, then
+ * through Kafka and the worker; the resolver's read of Redis is the rest).
+ * @param {string} beforeText
+ * @param {string} afterText
+ */
+export function applyLag(beforeText, afterText) {
+  return histogramLatency(beforeText, afterText, 'tm_worker_apply_lag_seconds');
 }

@@ -635,6 +635,7 @@ function phaseRows(results) {
     if (phase.key === 'writes' && r.relayPublishMs) {
       rows.push(relayRow('relay publish latency, during the writes', r.relayPublishMs));
     }
+    if (phase.key === 'writes' && r.workerApplyMs) rows.push(relayRow('worker apply lag (commit → applied in Redis), during the writes', r.workerApplyMs, 'worker'));
   }
   const c = results.convergence;
   if (c) {
@@ -650,6 +651,7 @@ function phaseRows(results) {
       seen,
     ]);
     if (c.relayPublishMs) rows.push(relayRow('relay publish latency, during the convergence writes', c.relayPublishMs));
+    if (c.workerApplyMs) rows.push(relayRow('worker apply lag (commit → applied in Redis), during the convergence writes', c.workerApplyMs, 'worker'));
   }
   /** @type {Json[]} */
   const watchRuns = results.watchRuns ?? (results.watch ? [results.watch] : []);
@@ -749,11 +751,13 @@ function phaseRows(results) {
 }
 
 /**
+ * A row of latencies from an app's histogram: the relay's publish latency, the worker's apply lag.
  * @param {string} label
  * @param {Json} ms
+ * @param {string} [app]
  */
-function relayRow(label, ms) {
-  return [label, '', formatMs(ms.p50), formatMs(ms.p99), '', '', `${formatCount(ms.events)} events; from the relay's histogram (interpolated in its buckets)`];
+function relayRow(label, ms, app = 'relay') {
+  return [label, '', formatMs(ms.p50), formatMs(ms.p99), '', '', `${formatCount(ms.events)} events; from the ${app}'s histogram (interpolated in its buckets)`];
 }
 
 /** @param {unknown} s */

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
-import { call, convergence, createReadKeys, deleteKey, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
+import { applyLag, call, convergence, createReadKeys, deleteKey, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
@@ -55,11 +55,11 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *     etcdRange?: ReadResult & { note: string },
  *     database?: ReadResult & { mode: string, cache: Counters, note: string },
  *     bypass?: ReadResult & { cache: Counters, note: string },
- *     writes?: LoadResult & { relayPublishMs: ReturnType<typeof publishLatency> },
+ *     writes?: LoadResult & { relayPublishMs: ReturnType<typeof publishLatency>, workerApplyMs: ReturnType<typeof applyLag> },
  *   },
  *   warnings: string[],
  *   policyHits?: Awaited<ReturnType<typeof policyHits>> & { selections: Counters },
- *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency> },
+ *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency>, workerApplyMs: ReturnType<typeof applyLag> },
  *   watch?: Awaited<ReturnType<typeof watchDelivery>>,
  *   watchRuns?: Array<Awaited<ReturnType<typeof watchDelivery>>>,
  *   etcdWatch?: Array<Awaited<ReturnType<typeof etcdWatchDelivery>>>,
@@ -408,6 +408,15 @@ const answersBy = (/** @type {string} */ text) => countersBy(text, 'tm_resolver_
  */
 async function drained(relay) {
   await waitFor('the outbox to drain', async () => sumOf(await scrape(relay), 'tm_outbox_backlog_rows') === 0, { timeoutMs: 120_000, intervalMs: 100, shouldStop });
+}
+
+/**
+ * Where a phase's writes spent their time on the way to the cache, from the apps' histograms.
+ * @param {{ relayPublishMs?: { p50: number, p99: number }, workerApplyMs?: { p50: number, p99: number } }} hops
+ */
+function sayHops({ relayPublishMs: relay, workerApplyMs: worker }) {
+  const ms = (/** @type {{ p50: number, p99: number } | undefined} */ x) => (x ? `p50 ${formatMs(x.p50)}, p99 ${formatMs(x.p99)}` : 'not reported');
+  say(`  commit → Kafka's ack (relay) ${ms(relay)}; commit → applied in Redis (worker) ${ms(worker)}`);
 }
 
 /**
@@ -802,10 +811,12 @@ async function main() {
     say(`convergence: ${writes} writes at ${rate} per second, each followed by resolver GETs until it answers the write's revision`);
     await drained(urls.relay);
     const before = await scrape(urls.relay);
+    const workerBefore = await scrape(urls.worker);
     const c = await convergence({ api: urls.api, resolver: urls.resolver, token, routes, writes, rate, pollMs: settings.pollMs, timeoutMs: 10_000, shouldStop });
     await drained(urls.relay);
-    results.convergence = { ...c, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    results.convergence = { ...c, relayPublishMs: publishLatency(before, await scrape(urls.relay)), workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)) };
     say(`  ${c.converged} of ${c.writes} seen: p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
+    sayHops(results.convergence);
     if (c.failedWrites) results.warnings.push(`convergence: ${c.failedWrites} of ${c.writes} PUTs failed (the first: ${c.firstFailure})`);
     if (c.lateStarts) results.warnings.push(`convergence: ${c.lateStarts} writes started more than one interval late (the bench could not keep the pace)`);
     await afterPhase(urls);
@@ -905,6 +916,7 @@ async function main() {
     say(`writes: PUT with ${connections} concurrent clients, ${settings.durationSeconds} s (every PUT a new URL over 200 routes)`);
     await drained(urls.relay);
     const before = await scrape(urls.relay);
+    const workerBefore = await scrape(urls.worker);
     const phase = sayPhase(await load({
       url: urls.api,
       connections,
@@ -917,7 +929,8 @@ async function main() {
     }));
     say('waiting for the relay to publish the writes');
     await drained(urls.relay);
-    results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)) };
+    results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)), workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)) };
+    sayHops(results.phases.writes);
     await afterPhase(urls);
   }
 

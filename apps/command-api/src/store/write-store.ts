@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Counter, type Registry } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
 import { routeEvent, type RouteId, type TrafficPolicy } from '@tm/contracts';
-import { isRetryableWrite, OUTBOX_CHANNEL, returning, sqlState } from '@tm/persistence';
+import { isRetryableWrite, OUTBOX_CHANNEL, preparedQuery, returning, sqlState } from '@tm/persistence';
 import { METRICS_REGISTRY } from '@tm/platform';
 
 const MAX_ATTEMPTS = 5;
@@ -258,7 +258,8 @@ export class WriteStore {
    * and its tenant's before it (the rows are locked in the order named), as every route write locks them.
    */
   async findEndpoint(manager: EntityManager, id: RouteId, lock = false): Promise<CurrentEndpoint | undefined> {
-    const [row] = await manager.query<CurrentEndpoint[]>(
+    const [row] = await preparedQuery<CurrentEndpoint>(
+      manager,
       `SELECT e.id, e.url, e.policy, e.health_revisions, e.revision, e.created_at, e.updated_at
          FROM tenants t JOIN services s ON s.tenant_id = t.id JOIN endpoints e ON e.service_id = s.id
         WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3${lock ? ' FOR NO KEY UPDATE OF t, e' : ''}`,
@@ -276,7 +277,7 @@ export class WriteStore {
    * A route whose probed endpoints alone are beyond the quota creates no tenant either.
    */
   async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite, quota: TenantQuota): Promise<EndpointRow | QuotaRefusal> {
-    const [row] = await returning<(EndpointRow & { route_count: null }) | { revision: null; route_count: number | null; probed_endpoint_count: number | null; adding: number }>(
+    const [row] = await preparedQuery<(EndpointRow & { route_count: null }) | { revision: null; route_count: number | null; probed_endpoint_count: number | null; adding: number }>(
       manager,
       `WITH t AS (
          INSERT INTO tenants (slug) SELECT $6 WHERE probed_endpoints($11::jsonb) <= $13
@@ -335,7 +336,7 @@ export class WriteStore {
   ): Promise<(EndpointRow & { changed: boolean }) | QuotaRefusal | undefined> {
     const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 10);
     const same = 'cur.url = $6 AND cur.policy IS NOT DISTINCT FROM $7::jsonb';
-    const [row] = await returning<EndpointRow & { changed: boolean; refused: boolean; probed_endpoint_count: number; adding: number }>(
+    const [row] = await preparedQuery<EndpointRow & { changed: boolean; refused: boolean; probed_endpoint_count: number; adding: number }>(
       manager,
       `WITH ${target},
        -- Probed endpoints the write adds (fewer than 0: it removes some), and whether the tenant has room for them.
@@ -368,7 +369,7 @@ export class WriteStore {
    */
   async deleteEndpoint(manager: EntityManager, id: RouteId, decided: DecidedEndpoint | undefined): Promise<number | undefined> {
     const [target, params] = lockEndpoint(id, decided, 'FOR UPDATE', 6);
-    const [row] = await returning<{ revision: string }>(
+    const [row] = await preparedQuery<{ revision: string }>(
       manager,
       `WITH ${target},
        ${takeRevisions('1', 'EXISTS (SELECT 1 FROM cur)')},

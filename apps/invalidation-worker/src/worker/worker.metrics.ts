@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS_REGISTRY } from '@tm/platform';
+import { CONVERGENCE_BUCKETS, METRICS_REGISTRY } from '@tm/platform';
 
 /** What the worker reports at /metrics. */
 @Injectable()
@@ -26,7 +26,7 @@ export class WorkerMetrics {
     this.applyLag = new Histogram({
       name: 'tm_worker_apply_lag_seconds',
       help: "From the write's commit (the event's time) to the event applied in Redis",
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: CONVERGENCE_BUCKETS,
       registers,
     });
     this.consumerLag = new Gauge({

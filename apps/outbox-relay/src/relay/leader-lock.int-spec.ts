@@ -76,4 +76,20 @@ describe('LeaderLock (real PostgreSQL)', () => {
       await lock.stop();
     }
   });
+
+  it('prepares its statements once, and marks without waiting for a WAL flush (a lost mark only publishes again)', async () => {
+    const lock = new LeaderLock(db.url, 50, 'marker');
+    try {
+      const leads = once(lock, 'leader');
+      lock.start();
+      await leads;
+      const statement = 'SELECT current_setting($1) AS value';
+      expect(await lock.query(statement, ['synchronous_commit'])).toEqual([{ value: 'off' }]);
+      expect(await lock.query(statement, ['synchronous_commit'])).toEqual([{ value: 'off' }]);
+      const prepared = await lock.query('SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', [statement]);
+      expect(prepared).toEqual([{ n: 1 }]);
+    } finally {
+      await lock.stop();
+    }
+  });
 });

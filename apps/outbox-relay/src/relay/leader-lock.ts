@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Logger } from '@nestjs/common';
 import { Client } from 'pg';
-import { OUTBOX_CHANNEL } from '@tm/persistence';
+import { OUTBOX_CHANNEL, preparedStatement } from '@tm/persistence';
 
 /** The advisory lock whose holder is the one relay that publishes. */
 export const RELAY_LEADER_LOCK = 7_340_010;
@@ -74,7 +74,12 @@ export class LeaderLock extends EventEmitter {
       query_timeout: 2_000,
       keepAlive: true,
       keepAliveInitialDelayMillis: 1_000,
-      options: '-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3 -c tcp_user_timeout=5000',
+      // synchronous_commit off: the only writes on this session are the marks (published_at), and a
+      // mark lost with a crash of PostgreSQL only publishes its rows again (duplicates, which G7
+      // allows and consumers ignore), so the relay's loop does not wait for a WAL flush per batch,
+      // nor hold the WAL flush that route writes wait for to commit (their revision lock held).
+      options:
+        '-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3 -c tcp_user_timeout=5000 -c synchronous_commit=off',
     });
     client.on('notification', () => this.emit('wake'));
     client.on('error', (e) => {
@@ -116,7 +121,8 @@ export class LeaderLock extends EventEmitter {
     const client = this.client;
     if (!this.leading || !client) throw new Error(`${this.replica} is not the leader`);
     try {
-      return (await client.query(sql, params)).rows as unknown[];
+      // Prepared once per session: the relay runs the same two statements for every batch.
+      return (await client.query(preparedStatement(sql, params))).rows as unknown[];
     } catch (e) {
       if (this.client === client) {
         this.logger.warn(`leader lock session failed: ${e instanceof Error ? e.message : String(e)}`);

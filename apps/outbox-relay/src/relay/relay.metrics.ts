@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS_REGISTRY } from '@tm/platform';
+import { CONVERGENCE_BUCKETS, METRICS_REGISTRY } from '@tm/platform';
 
 /** What the relay reports at /metrics. */
 @Injectable()
@@ -34,7 +34,7 @@ export class RelayMetrics {
     this.publishLatency = new Histogram({
       name: 'tm_relay_publish_latency_seconds',
       help: 'From the write (its revision taken, just before commit) to the Kafka acknowledgement',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: CONVERGENCE_BUCKETS,
       registers,
     });
     this.batches = new Counter({ name: 'tm_relay_batches_total', help: 'Batches published to Kafka', registers });

@@ -5,6 +5,13 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 /** The app's Prometheus registry; inject it to register the app's own metrics. */
 export const METRICS_REGISTRY = Symbol('METRICS_REGISTRY');
 
+/**
+ * Buckets (seconds) of the histograms a write's way to the cache is measured with (the relay's
+ * publish latency, the worker's apply lag): fine around the 50 ms convergence goal (G4), so that a
+ * p99 read from them says which side of it a hop is, and up to the minutes a backlog may take.
+ */
+export const CONVERGENCE_BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 @ApiExcludeController()
 @Controller('metrics')
 class MetricsController {
