@@ -691,10 +691,11 @@ async function main() {
     cleanups.push(() => resolver.stop());
     const url = `http://127.0.0.1:${port}`;
     await waitFor('the profiled resolver to be ready', () => httpOk(`${url}/health/ready`), { proc: resolver, shouldStop, timeoutMs: 60_000 });
-    // Its memory and its trust of the keys fill on the first answers, as the stack's did.
-    await waitFor('the profiled resolver to answer every route from memory', async () => {
-      for (const [i, route] of routes.entries()) await call(`${url}/v1/resolve/${route}`, { headers: { authorization: readAuth(i) } });
-      return sumOf(await scrape(url), 'tm_resolver_local_routes') >= routes.length;
+    // Its caches (the keys it trusts, the answers it holds) fill on the first answers, as the stack's did.
+    await waitFor('the profiled resolver to answer every route as a hit', async () => {
+      let hits = 0;
+      for (const [i, route] of routes.entries()) if ((await call(`${url}/v1/resolve/${route}`, { headers: { authorization: readAuth(i) } })).headers['x-cache'] === 'HIT') hits++;
+      return hits === routes.length;
     }, { timeoutMs: 30_000, intervalMs: 200, shouldStop });
     say(`hit profile: a resolver of the bench's own with --cpu-prof (pid ${resolver.child.pid}), the hits load, ${settings.durationSeconds} s`);
     const phase = await measure('hit-profile', url, resolvePaths(), { serverCpu: () => processCpuSeconds(resolver.child.pid) });
