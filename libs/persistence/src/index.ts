@@ -7,3 +7,4 @@ export * from './lib/failures';
 export * from './lib/history';
 export * from './lib/pg-errors';
 export * from './lib/policy-row';
+export * from './lib/read-replicas';

@@ -5,6 +5,7 @@ import { WatchEvents } from '@tm/contracts';
 import { OUTBOX_CHANNEL, readChangesAfter, type Change, type ChangesAfter } from '@tm/persistence';
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
+import { ReadTier } from '../resolve/read-tier';
 import { ChangeLog, type LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
@@ -71,6 +72,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly metrics: WatchMetrics,
     @Inject(LOCAL_CLOCK) private readonly clock: LocalClock,
     @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
+    private readonly readTier: ReadTier,
   ) {
     // A quiet stream's heartbeat carries a proof at most this old (plus one read).
     this.pollMs = Math.min(config.WATCH_FEED_POLL_MS, Math.floor(config.WATCH_BOOKMARK_INTERVAL_MS / 2));
@@ -190,6 +192,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
 
   private prove(read: ChangesAfter, sentAt: number): void {
     this.proof = { revision: read.current, knownCurrentAt: read.readAt, establishedAt: sentAt };
+    // The feed reads the primary: its proofs are the primary's revision, which the read tier's replica reads need.
+    this.readTier.observe(this.proof);
     this.metrics.feedRevision.set(read.current);
     this.listener?.progressed(this.proof);
   }
