@@ -14,17 +14,20 @@
 // `node tools/bench/replicas.mjs [--resolvers 10 --streams 10000 --seconds 20 ...]` alone (after
 // `npx nx run-many -t build -p command-api resolver migrations`), or `npm run bench -- --only replicas`.
 import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import postgresServers from '../../libs/testing/src/lib/postgres-servers.js';
 import { steadyRate } from './lib.mjs';
-import { forkClients, freePort, httpOk, sleep, spawnLogged, waitFor } from './processes.mjs';
+import { freePort, httpOk, sleep, spawnLogged, waitFor } from './processes.mjs';
 
 const { makeFolder, removeFolder, initdb, basebackup, startServer, stopServer, withClient } = postgresServers;
 const repo = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 const DATABASE = 'traffic_manager';
+/** What a phase under way must undo when the script alone is interrupted (SIGINT, SIGTERM). */
+const cleanups = new Set();
 
 /**
  * @typedef {{ resolvers: number, streams: number, tenants: number, routesPerTenant: number, seconds: number, writeRate: number, readRate: number }} ReplicaSettings
@@ -53,6 +56,62 @@ async function measure(url, work) {
   await sleep(1_500);
   const transactions = (await primaryTransactions(url)) - before;
   return { transactions, seconds, perSecond: transactions / seconds };
+}
+
+/**
+ * Opens `count` watch streams on `resolver` spread over `tenants`, `concurrency` snapshots at a time
+ * (a 503 while the pool is saturated is retried after its Retry-After), each done once its snapshot's
+ * bookmark came. The streams stay open (their heartbeats are read and dropped) until `close()`.
+ * @param {string} resolver
+ * @param {string} token
+ * @param {string[]} tenants
+ * @param {number} count
+ * @param {number} concurrency
+ */
+async function openStreams(resolver, token, tenants, count, concurrency) {
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  /** @type {import('node:http').IncomingMessage[]} */
+  const open = [];
+  /** @param {string} tenant @returns {Promise<void>} */
+  const one = (tenant) =>
+    new Promise((resolve, reject) => {
+      const req = request(`${resolver}/v1/watch/${tenant}`, { agent, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
+        if (res.statusCode === 503) {
+          res.resume();
+          const wait = Number(res.headers['retry-after'] ?? 1) * 1000;
+          setTimeout(() => one(tenant).then(resolve, reject), wait);
+          return;
+        }
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`watch ${tenant} on ${resolver}: ${res.statusCode}`));
+          return;
+        }
+        open.push(res);
+        res.setEncoding('utf8');
+        let seen = '';
+        const onData = (/** @type {string} */ chunk) => {
+          const text = seen + chunk;
+          seen = text.slice(-32);
+          if (text.includes('event: bookmark')) {
+            res.off('data', onData);
+            res.resume();
+            resolve();
+          }
+        };
+        res.on('data', onData);
+        res.on('error', () => undefined);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await one(/** @type {string} */ (tenants[next++ % tenants.length]));
+    }),
+  );
+  return { close: () => open.forEach((res) => res.destroy()) };
 }
 
 /**
@@ -99,6 +158,16 @@ export async function replicasPhase(settings, { rawDir, say, shouldStop = () => 
     await waitFor(`${app} on ${port} to be ready`, () => httpOk(`${url}/health/ready`), { timeoutMs: 120_000, intervalMs: 250, proc, shouldStop });
     return { proc, url };
   };
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    await Promise.all(apps.map((p) => p.stop(10_000)));
+    stopServer(join(dir, 'replica'), 'immediate');
+    stopServer(join(dir, 'primary'), 'immediate');
+    removeFolder(dir);
+  };
+  cleanups.add(cleanup);
   try {
     say('replicas: starting a PostgreSQL primary and a streaming replica of its own');
     initdb(join(dir, 'primary'));
@@ -141,20 +210,11 @@ export async function replicasPhase(settings, { rawDir, say, shouldStop = () => 
       say(`replicas: ${mode}: starting ${settings.resolvers} resolvers`);
       const resolvers = await Promise.all(Array.from({ length: settings.resolvers }, () => start('resolver', 'RESOLVER_PORT', { ...env, CACHE_TTL_SECONDS: '5' })));
       const perResolver = Math.ceil(settings.streams / settings.resolvers);
-      /** @type {ReturnType<typeof forkClients>[]} */
+      /** @type {{ close(): void }[]} */
       const clients = [];
       say(`replicas: ${mode}: opening ${perResolver * resolvers.length} watch streams (${perResolver} per resolver)`);
       const opening = await measure(primaryUrl, async () => {
-        for (const r of resolvers) {
-          clients.push(
-            forkClients(
-              join(repo, 'tools', 'bench', 'watch-clients.mjs'),
-              ['--resolver', r.url, '--token', token, '--tenants', tenants.join(','), '--streams', String(perResolver)],
-              join(rawDir, `replicas-watch-clients.log`),
-            ),
-          );
-        }
-        await Promise.all(clients.map((c) => c.next((m) => m.ready === true, 300_000)));
+        clients.push(...(await Promise.all(resolvers.map((r) => openStreams(r.url, token, tenants, perResolver, 20)))));
       });
       say(`replicas: ${mode}: ${settings.seconds} s of ${settings.writeRate} writes/s, ${settings.readRate} strong and ${settings.readRate} X-Min-Revision reads/s`);
       let failed = 0;
@@ -212,23 +272,21 @@ export async function replicasPhase(settings, { rawDir, say, shouldStop = () => 
       say(
         `replicas: ${mode}: primary ${Math.round(opening.perSecond)} transactions/s while the streams opened (${opening.seconds.toFixed(1)} s), ${Math.round(steady.perSecond)}/s steady (${Math.round(writes / steady.seconds)} writes/s among them); reads ${JSON.stringify(readsByTarget)}`,
       );
-      for (const c of clients) c.kill();
+      for (const c of clients) c.close();
       await Promise.all(resolvers.map((r) => r.proc.stop(10_000)));
       apps.splice(apps.indexOf(resolvers[0]?.proc ?? api.proc), resolvers.length);
     }
     return { settings, modes, note: "the primary's transactions per second (pg_stat_database xact_commit + xact_rollback; an autocommit statement is one), the writes' own among them" };
   } finally {
-    await Promise.all(apps.map((p) => p.stop(10_000)));
-    stopServer(join(dir, 'replica'), 'immediate');
-    stopServer(join(dir, 'primary'), 'immediate');
-    removeFolder(dir);
+    await cleanup();
+    cleanups.delete(cleanup);
   }
 }
 
 /** @param {{ modes: ModeResult[] }} result */
 export function renderReplicas(result) {
   const lines = [
-    '| mode | primary tx/s while 10k streams open | primary tx/s steady | writes/s | reads by target (miss, strong, snapshot, history) |',
+    '| mode | primary tx/s while the streams open | primary tx/s steady | writes/s | reads by target (miss, strong, snapshot, history) |',
     '| --- | ---: | ---: | ---: | --- |',
   ];
   for (const m of result.modes) {
@@ -255,6 +313,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     },
   });
   mkdirSync(values.out, { recursive: true });
+  for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
+    process.once(signal, () => {
+      process.stderr.write(`replicas: ${signal}: stopping what it started\n`);
+      void Promise.all([...cleanups].map((c) => c())).finally(() => process.exit(130));
+    });
+  }
   const result = await replicasPhase(
     {
       resolvers: Number(values.resolvers),
