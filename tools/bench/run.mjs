@@ -26,6 +26,7 @@ import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
 import { watchSoak } from './soak.mjs';
 import { failoverTrials, policyHits, policyTenants } from './policies.mjs';
+import { renderReplicas, replicasPhase } from './replicas.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { flameGraphSvg, stageCosts } from './profile.cjs';
 import { AT_CEILING, cpuBusyShare, evaluateGoals, formatMs, generatorVerdict, QUIET_BUSY_SHARE, renderMarkdown, renderSvg } from './report.cjs';
@@ -70,6 +71,7 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *   noisyNeighbour?: Awaited<ReturnType<typeof noisyNeighbour>>,
  *   watchSoak?: Awaited<ReturnType<typeof watchSoak>>,
  *   hitProfile?: ReturnType<typeof stageCosts> & { requestsPerSecond: number, cpuprofile: string, flameGraph: string },
+ *   replicas?: Awaited<ReturnType<typeof replicasPhase>>,
  *   goals?: ReturnType<typeof evaluateGoals>,
  * }} Results
  */
@@ -77,7 +79,7 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The read phases that compare servers: measured with wrk. */
 const READ_PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass'];
-const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak'];
+const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak', 'replicas'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
@@ -998,6 +1000,13 @@ async function main() {
     if (w.writes.lateStarts) results.warnings.push(`watch-soak: ${w.writes.lateStarts} writes started more than one interval late (the bench could not keep the pace)`);
     if (w.refused) results.warnings.push(`watch-soak: the resolver refused ${w.refused} streams (tm_resolver_watch_streams_refused_total)`);
     await afterPhase(urls);
+  }
+
+  if (only.has('replicas')) {
+    // A primary and a replica of its own, 10 resolvers and 10,000 streams (tools/bench/replicas.mjs).
+    checkFileLimit(10_000, 'replicas', 'the streams');
+    results.replicas = await replicasPhase({ resolvers: 10, streams: 10_000, tenants: 100, routesPerTenant: 10, seconds: 2 * settings.durationSeconds, writeRate: 20, readRate: 100 }, { rawDir, say, shouldStop });
+    process.stdout.write(`${renderReplicas(results.replicas)}\n`);
   }
 
   results.machine.loadAverage.after = loadavg();

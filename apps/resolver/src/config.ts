@@ -1,6 +1,6 @@
 import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
+import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsPostgresUrlList, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable resolver reads, validated at start (docs/configuration.md). */
 export class ResolverConfig extends BaseAppConfig {
@@ -15,6 +15,25 @@ export class ResolverConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(1, 100)
   DATABASE_POOL_SIZE = 10;
+
+  /**
+   * PostgreSQL streaming replicas for the read tier: one or more URLs separated by commas. Misses,
+   * strong reads, watch snapshots and resumes from before memory go to a replica that has replayed
+   * the (primary's) revision they need, else to the primary. Unset: every read goes to the primary.
+   */
+  @IsOptional()
+  @IsPostgresUrlList()
+  DATABASE_READ_URL?: string;
+
+  /** Connections in this process's pool to each replica. */
+  @IsOptional()
+  @IsIntBetween(1, 100)
+  DATABASE_READ_POOL_SIZE = 10;
+
+  /** Per-statement timeout of a read on a replica: past it the primary serves the read. */
+  @IsOptional()
+  @IsIntBetween(10, 10_000)
+  DATABASE_READ_TIMEOUT_MS = 500;
 
   @IsRedisUrl()
   REDIS_URL!: string;

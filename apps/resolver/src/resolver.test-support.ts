@@ -24,6 +24,8 @@ interface StartOptions {
   hooks?: ResolverHooks;
   env?: Record<string, string>;
   databaseUrl?: (url: string) => Promise<string>;
+  /** A database of the test's own (a ReplicatedPostgres primary's) instead of a fresh one on the shared server. */
+  database?: TestDatabase;
   /** The app's REDIS_URL (default: the shared test Redis). */
   redisUrl?: string;
   /** `redisUrl` is a Redis of the test's own (a redis-server or a cluster): the test's side uses it too, and no keys are cleaned. */
@@ -84,7 +86,7 @@ export class ResolverUnderTest {
   }
 
   static async start(options: StartOptions = {}): Promise<ResolverUnderTest> {
-    const database = await createTestDatabase();
+    const database = options.database ?? (await createTestDatabase());
     const prefix = testKeyPrefix();
     const app = await ResolverUnderTest.app(options.databaseUrl ? await options.databaseUrl(database.url) : database.url, prefix, options);
     const db = new Client({ connectionString: database.url });

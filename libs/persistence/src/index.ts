@@ -8,3 +8,4 @@ export * from './lib/history';
 export * from './lib/pg-errors';
 export * from './lib/policy-row';
 export * from './lib/prepared';
+export * from './lib/read-replicas';

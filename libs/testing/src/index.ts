@@ -10,4 +10,5 @@ export * from './lib/kafka-broker';
 export * from './lib/topic-reader';
 export * from './lib/redis-server';
 export * from './lib/redis-cluster';
+export * from './lib/replicated-postgres';
 export * from './lib/packages';

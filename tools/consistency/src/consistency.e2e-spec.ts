@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ALL_FAULTS, CLUSTER_FAULTS, KAFKA_CLUSTER_FAULTS, type FaultName } from './lib/history';
+import { ALL_FAULTS, CLUSTER_FAULTS, KAFKA_CLUSTER_FAULTS, REPLICA_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
 import { runConsistencyCheck, SHORT_RUN } from './lib/run';
 
@@ -9,6 +9,7 @@ interface Mode {
   faults: FaultName[];
   kafkaBrokers?: number;
   redisCluster?: boolean;
+  replica?: boolean;
 }
 
 // The short run of `npm run check:consistency`: the real system as processes, concurrent clients,
@@ -20,6 +21,8 @@ describe('consistency under faults (short run)', () => {
   it.each<[string, Mode]>([
     ['one Redis node, one Kafka broker', { faults: ALL_FAULTS }],
     ['a Redis Cluster and a Kafka cluster', { kafkaBrokers: 3, redisCluster: true, faults: [...CLUSTER_FAULTS, ...KAFKA_CLUSTER_FAULTS] }],
+    // The resolvers read a PostgreSQL streaming replica, whose replay is paused and which is killed in turn.
+    ['one Redis node, one Kafka broker, a PostgreSQL replica', { replica: true, faults: [...ALL_FAULTS, ...REPLICA_FAULTS] }],
   ])('%s: records a history with every fault and finds no violation', async (_name, mode) => {
     const outDir = mkdtempSync(join(tmpdir(), 'tm-consistency-'));
     const seed = Math.floor(Math.random() * 1e9) + 1;
@@ -45,6 +48,8 @@ describe('consistency under faults (short run)', () => {
     const revocations = run.result.revocations ?? [];
     expect(revocations.length).toBe(run.faults.filter((f) => f.fault === 'revoke').length);
     for (const r of revocations) expect(r.refused).toBeGreaterThan(0);
+    // With a replica, it served reads: the rules above held with it in the path.
+    if (mode.replica) expect(Object.entries(run.readsByTarget ?? {}).filter(([k]) => k.endsWith(':replica')).reduce((n, [, v]) => n + v, 0)).toBeGreaterThan(0);
     // The first few only: jest's diff of thousands of violations would take longer than the run.
     expect(run.result.violations.slice(0, 20).map((v) => `${v.guarantee}: ${v.message}`)).toEqual([]);
   }, 900_000);

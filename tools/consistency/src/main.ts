@@ -1,10 +1,10 @@
-// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --kafka-brokers 3 --redis-cluster --out dir | --recheck dir]`:
+// `npm run check:consistency [-- --long | --duration 120 --ttl 3 --clients 8 --seed 42 --faults a,b --kafka-brokers 3 --redis-cluster --replica --out dir | --recheck dir]`:
 // starts the real system, runs concurrent clients while injecting faults, checks the history.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { sweepTestDatabases, uniqueSuffix, REPO_ROOT } from '@tm/testing';
-import { faultsFor, KAFKA_CLUSTER_FAULTS, type FaultName } from './lib/history';
+import { faultsFor, KAFKA_CLUSTER_FAULTS, REPLICA_FAULTS, type FaultName } from './lib/history';
 import { renderReport } from './lib/report';
 import { checkSaved, LONG_RUN, runConsistencyCheck, SHORT_RUN } from './lib/run';
 import { loadRun } from './lib/saved';
@@ -37,6 +37,7 @@ async function main(): Promise<number> {
         out: { type: 'string' },
         recheck: { type: 'string' },
         'redis-cluster': { type: 'boolean', default: false },
+        replica: { type: 'boolean', default: false },
       },
     }).values;
   } catch (e) {
@@ -55,13 +56,16 @@ async function main(): Promise<number> {
   const redisCluster = parsed['redis-cluster'] === true;
   // A Redis Cluster has Redis faults of its own; a Kafka cluster adds its own to the default list.
   const redisFaults = faultsFor(redisCluster);
-  const known = [...redisFaults, ...KAFKA_CLUSTER_FAULTS];
-  const defaults = kafkaBrokers > 1 ? known : redisFaults;
+  const replica = parsed.replica === true;
+  const known = [...redisFaults, ...KAFKA_CLUSTER_FAULTS, ...REPLICA_FAULTS];
+  const defaults = [...redisFaults, ...(kafkaBrokers > 1 ? KAFKA_CLUSTER_FAULTS : []), ...(replica ? REPLICA_FAULTS : [])];
   const faults = parsed.faults === undefined ? defaults : (parsed.faults.split(',').filter(Boolean) as FaultName[]);
   const unknown = faults.find((f) => !known.includes(f));
   if (unknown) fail(`unknown fault "${unknown}"${redisCluster ? ' with --redis-cluster' : ''}; known: ${known.join(', ')}`);
   const clusterOnly = faults.find((f) => KAFKA_CLUSTER_FAULTS.includes(f));
   if (clusterOnly && kafkaBrokers === 1) fail(`${clusterOnly} needs a Kafka cluster: add --kafka-brokers 3`);
+  const replicaOnly = faults.find((f) => REPLICA_FAULTS.includes(f));
+  if (replicaOnly && !replica) fail(`${replicaOnly} needs a PostgreSQL replica: add --replica`);
   const ttl = positive('ttl', parsed.ttl, base.ttlSeconds);
   if (ttl > 60 || !Number.isInteger(ttl)) fail('--ttl must be a whole number of seconds, at most 60');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -84,6 +88,7 @@ async function main(): Promise<number> {
       faults,
       kafkaBrokers,
       redisCluster,
+      replica,
       outDir,
       log: (line) => process.stdout.write(`${line}\n`),
       signal: interrupt.signal,

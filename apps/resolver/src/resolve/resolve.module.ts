@@ -5,6 +5,7 @@ import { LocalRouteCache, LOCAL_PROOF_MAX_AGE_MS } from './local-cache';
 import { ResolverConfig } from '../config';
 import { ResolveController } from './resolve.controller';
 import { ResolveFastPath } from './resolve-fast-path';
+import { ReadTier } from './read-tier';
 import { ResolveService } from './resolve.service';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
 import { ResolverMetrics } from './resolver.metrics';
@@ -27,7 +28,8 @@ const noHooks: ResolverHooks = {};
         new LocalRouteCache({ maxRoutes: config.CACHE_LOCAL_MAX_ROUTES, maxProofAgeMs: LOCAL_PROOF_MAX_AGE_MS, healthMs: config.CACHE_LOCAL_HEALTH_MS }, local),
       inject: [ResolverConfig, LOCAL_CLOCK],
     },
+    ReadTier,
   ],
-  exports: [LOCAL_CLOCK, LocalRouteCache],
+  exports: [LOCAL_CLOCK, LocalRouteCache, ReadTier],
 })
 export class ResolveModule {}

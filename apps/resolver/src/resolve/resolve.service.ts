@@ -22,6 +22,7 @@ import { ResolverConfig } from '../config';
 import { CircuitBreaker } from './breaker';
 import { DatabaseClock } from './database-clock';
 import { LocalRouteCache } from './local-cache';
+import { ReadTier } from './read-tier';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolver-hooks';
 import { ResolverMetrics } from './resolver.metrics';
 
@@ -120,6 +121,7 @@ export class ResolveService {
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(RESOLVER_HOOKS) private readonly hooks: ResolverHooks,
     private readonly local: LocalRouteCache,
+    private readonly readTier: ReadTier,
   ) {
     this.cache = new RouteCache(redis, config.CACHE_KEY_PREFIX, config.CACHE_STALE_GRACE_SECONDS * 1000, config.REDIS_COMMAND_TIMEOUT_MS);
     this.healthStore = new HealthStore(redis, config.CACHE_KEY_PREFIX, config.REDIS_COMMAND_TIMEOUT_MS);
@@ -318,13 +320,13 @@ export class ResolveService {
       const shared = await running;
       // A read that started before the store reached the caller's minimum may not be enough.
       if (minRevision === undefined || shared.snapshot.asOf >= minRevision) return shared;
-      return this.readAndFill(id, fill);
+      return this.readAndFill(id, fill, { minRevision, strong });
     }
-    return this.readAndFill(id, fill, key);
+    return this.readAndFill(id, fill, { minRevision, strong }, key);
   }
 
-  private async readAndFill(id: RouteId, fill: boolean, share?: string): Promise<Read> {
-    const reading = this.readOnce(id, fill);
+  private async readAndFill(id: RouteId, fill: boolean, options: Pick<ResolveOptions, 'minRevision' | 'strong'>, share?: string): Promise<Read> {
+    const reading = this.readOnce(id, fill, options);
     if (share !== undefined) {
       this.inFlight.set(share, reading);
       // A strong read may have replaced this one as the read to join meanwhile: only its own entry goes.
@@ -341,10 +343,13 @@ export class ResolveService {
 
   /**
    * Takes the fill's lease (before the database read: see the scripts), then reads the route, the
-   * revision clock and the database's time. A lease that could not be taken means no fill. The read
-   * is also a sample of the database's clock.
+   * revision clock and the database's time. A lease that could not be taken means no fill. A read of
+   * the primary is also a sample of the database's clock. With read replicas (ReadTier) the read goes
+   * to a replica that has replayed the primary's revision read after the lease (and the caller's
+   * minimum): its snapshot's time is then that primary read's, never the replica's clock.
    */
-  private async readOnce(id: RouteId, fill: boolean): Promise<Read & { lease?: Lease }> {
+  private async readOnce(id: RouteId, fill: boolean, { minRevision, strong }: Pick<ResolveOptions, 'minRevision' | 'strong'>): Promise<Read & { lease?: Lease }> {
+    const began = this.clock.localNow();
     let lease: Lease | undefined;
     if (fill) {
       try {
@@ -357,9 +362,19 @@ export class ResolveService {
     }
     this.metrics.databaseReads.inc();
     this.hooks.onDatabaseRead?.(id);
-    const sentAt = this.clock.localNow();
-    const snapshot = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
-    this.clock.sample(sentAt, snapshot.readAt);
+    const answer = await this.readTier.read(
+      strong ? 'strong' : 'miss',
+      minRevision === undefined ? { after: began } : { after: began, minRevision },
+      (query) => readRouteAsOf(query, id),
+      (s) => s.asOf,
+      async () => {
+        const sentAt = this.clock.localNow();
+        const read = await readRouteAsOf((sql, params) => this.dataSource.query(sql, params), id);
+        this.clock.sample(sentAt, read.readAt);
+        return read;
+      },
+    );
+    const snapshot = answer.proof ? { ...answer.value, readAt: answer.proof.knownCurrentAt } : answer.value;
     await this.hooks.afterDatabaseRead?.(id, snapshot);
     return lease ? { snapshot, lease } : { snapshot };
   }

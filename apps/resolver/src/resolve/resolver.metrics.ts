@@ -16,6 +16,11 @@ export class ResolverMetrics {
   readonly databaseClockOffset: Gauge;
   readonly selections: Counter;
   readonly localHits: Counter;
+  readonly readsByTarget: Counter;
+  readonly replicaSkips: Counter;
+  readonly replicaUp: Gauge;
+  readonly replicaRevision: Gauge;
+  readonly primaryRevisionReads: Counter;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry, local: LocalRouteCache) {
     const registers = [registry];
@@ -63,6 +68,35 @@ export class ResolverMetrics {
       name: 'tm_resolver_selections_total',
       help: 'Endpoint selections of multi-endpoint or probed routes by outcome: picked, fail_open (every candidate unhealthy: one was picked anyway), no_enabled_endpoint',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.readsByTarget = new Counter({
+      name: 'tm_resolver_database_reads_by_target_total',
+      help: 'Database reads of the read tier by kind (miss, strong, snapshot, history) and target (primary, replica)',
+      labelNames: ['read', 'target'],
+      registers,
+    });
+    this.replicaSkips = new Counter({
+      name: 'tm_resolver_replica_skips_total',
+      help: 'Reads a replica did not serve, by reason: down, error, timeout, behind (it had not replayed the revision the read needs), paused (WAL replay paused), not_replica (not in recovery)',
+      labelNames: ['reason', 'replica'],
+      registers,
+    });
+    this.replicaUp = new Gauge({
+      name: 'tm_resolver_replica_up',
+      help: '1 while a read replica answers, is in recovery and replays; 0 otherwise (the primary serves its reads)',
+      labelNames: ['replica'],
+      registers,
+    });
+    this.replicaRevision = new Gauge({
+      name: 'tm_resolver_replica_revision',
+      help: 'The store revision a read replica had replayed at its last check',
+      labelNames: ['replica'],
+      registers,
+    });
+    this.primaryRevisionReads = new Counter({
+      name: 'tm_resolver_primary_revision_reads_total',
+      help: "Reads of the primary's revision by the read tier (one per batch of strong reads, or when the watch feed's proof is old)",
       registers,
     });
     this.databaseClockOffset = new Gauge({

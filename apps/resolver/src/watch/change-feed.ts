@@ -6,6 +6,7 @@ import { OUTBOX_CHANNEL, readChangesAfter, type Change, type ChangesAfter } from
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
 import { LocalRouteCache } from '../resolve/local-cache';
+import { ReadTier } from '../resolve/read-tier';
 import { ChangeLog, type LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
@@ -80,6 +81,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
     /** The resolver's memory of answers: it holds an answer only while this feed proves it current. */
     private readonly local: LocalRouteCache,
+    private readonly readTier: ReadTier,
   ) {
     // A quiet stream's heartbeat carries a proof at most this old (plus one read); with the resolver's
     // memory on, a proof at most LOCAL_PROOF_POLL_MS old, so that memory answers without pause.
@@ -202,6 +204,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
 
   private prove(read: ChangesAfter, sentAt: number): void {
     this.proof = { revision: read.current, knownCurrentAt: read.readAt, establishedAt: sentAt };
+    // The feed reads the primary: its proofs are the primary's revision, which the read tier's replica reads need.
+    this.readTier.observe(this.proof);
     this.metrics.feedRevision.set(read.current);
     this.local.progressed(this.proof);
     this.listener?.progressed(this.proof);

@@ -8,6 +8,7 @@ import { databaseFailure, historyBounds, readChangesAfter, readRoutesSnapshot, t
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
+import { ReadTier } from '../resolve/read-tier';
 import { ChangeFeed, toLoggedChange, type FeedListener } from './change-feed';
 import { HealthEvents } from './health-events';
 import type { ChangeLog, LoggedChange } from './change-log';
@@ -91,6 +92,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     @Inject(WATCH_HOOKS) private readonly hooks: WatchHooks,
     private readonly healthEvents: HealthEvents,
     private readonly verifier: ApiKeyVerifier,
+    private readonly readTier: ReadTier,
   ) {
     this.query = <T>(sql: string, params: unknown[]) => this.dataSource.query<T[]>(sql, params);
     this.limits = new StreamLimits(
@@ -178,8 +180,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     const { filter } = request;
     if (since === undefined) {
       await this.hooks.beforeSnapshotRead?.();
-      const sentAt = this.clock();
-      const snapshot = await this.fromDatabase(() => readRoutesSnapshot(this.query, filter.tenant, filter.service));
+      const { snapshot, sentAt } = await this.fromDatabase(() => this.readSnapshot(filter));
       if (request.tenantId !== null && filter.tenant !== null && snapshot.tenantId !== request.tenantId) throw tenantGone(filter.tenant);
       return { kind: 'snapshot', snapshot, sentAt };
     }
@@ -276,7 +277,12 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
         return;
       }
       await this.hooks.beforeHistoryPage?.(position);
-      const page = await readChangesAfter(this.query, position, HISTORY_PAGE);
+      const at = position;
+      const page = await this.readTier.history(
+        at,
+        (query) => readChangesAfter(query, at, HISTORY_PAGE),
+        () => readChangesAfter(this.query, at, HISTORY_PAGE),
+      );
       this.metrics.historyReads.inc();
       if (stream.closed) return;
       if (page.changes.length === 0) {
@@ -402,6 +408,25 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     }
     this.metrics.streams.set(this.limits.open);
     this.metrics.closed.inc({ reason });
+  }
+
+  /**
+   * A snapshot from a replica that has replayed the primary's revision R known at T (ReadTier), else
+   * from the primary. From a replica its revision S >= R is the replica's and its time is T, the
+   * primary's (a bookmark's knownCurrentAt is never the replica's clock), established when the
+   * primary's statement was sent; from the primary, its own statement's.
+   */
+  private async readSnapshot(filter: WatchFilter): Promise<{ snapshot: RoutesSnapshot; sentAt: number }> {
+    const sentAt = this.clock();
+    const answer = await this.readTier.read(
+      'snapshot',
+      {},
+      (query) => readRoutesSnapshot(query, filter.tenant, filter.service),
+      (s) => s.asOf,
+      () => readRoutesSnapshot(this.query, filter.tenant, filter.service),
+    );
+    if (!answer.proof) return { snapshot: answer.value, sentAt };
+    return { snapshot: { ...answer.value, readAt: answer.proof.knownCurrentAt }, sentAt: answer.proof.establishedAt };
   }
 
   /** A database read the stream cannot start without: unreachable or overloaded is a 503. */

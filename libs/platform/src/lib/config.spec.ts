@@ -11,7 +11,9 @@ import {
   IsKafkaSaslMechanism,
   IsPort,
   IsPostgresUrl,
+  IsPostgresUrlList,
   IsRedisUrl,
+  postgresUrlList,
   RequiredWith,
   validateConfig,
   type KafkaSaslMechanism,
@@ -20,6 +22,10 @@ import {
 class SampleConfig extends BaseAppConfig {
   @IsPostgresUrl()
   DATABASE_URL!: string;
+
+  @IsOptional()
+  @IsPostgresUrlList()
+  DATABASE_READ_URL?: string;
 
   @IsRedisUrl()
   REDIS_URL!: string;
@@ -144,5 +150,22 @@ describe('Kafka TLS and SASL settings', () => {
     expect(message).toMatch(/^KAFKA_SASL_MECHANISM is invalid/);
     expect(message).not.toContain('hunter2-secret');
     expect(errorOf({ ...good, KAFKA_SASL_PASSWORD: 'hunter2-secret' })).not.toContain('hunter2-secret');
+  });
+});
+
+describe('DATABASE_READ_URL (a list of postgres URLs)', () => {
+  it('takes one or more URLs separated by commas, blanks ignored', () => {
+    expect(postgresUrlList('postgres://u@r1:5432/tm')).toEqual(['postgres://u@r1:5432/tm']);
+    expect(postgresUrlList(' postgres://u@r1/tm , postgresql://u:p%2Cw@r2:5433/tm ,')).toEqual(['postgres://u@r1/tm', 'postgresql://u:p%2Cw@r2:5433/tm']);
+    expect(validateConfig(SampleConfig, { ...good, DATABASE_READ_URL: 'postgres://u@r1/tm,postgres://u@r2/tm' }).DATABASE_READ_URL).toBe(
+      'postgres://u@r1/tm,postgres://u@r2/tm',
+    );
+  });
+
+  it('refuses anything else with one line naming the variable', () => {
+    expect(postgresUrlList(' , ')).toBeUndefined();
+    expect(errorOf({ ...good, DATABASE_READ_URL: 'postgres://u@r1/tm,redis://r2:6379' })).toBe(
+      'DATABASE_READ_URL is invalid: expected one or more postgres:// URLs separated by commas, such as postgres://user@replica-1:5432/traffic_manager,postgres://user@replica-2:5432/traffic_manager',
+    );
   });
 });

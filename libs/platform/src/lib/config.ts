@@ -72,6 +72,26 @@ export const IsPostgresUrl = stringRule(
   (v) => urlWithProtocols(['postgres:', 'postgresql:'], v),
 );
 
+/**
+ * A list of postgres:// URLs separated by commas (DATABASE_READ_URL): node-postgres takes one host per
+ * URL, so a comma never belongs to one (a password holding one is percent-encoded); blanks around
+ * them are ignored. Undefined when the list is empty or one of them is not a postgres URL.
+ */
+export function postgresUrlList(value: unknown): string[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  const urls = value
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
+  return urls.length > 0 && urls.every((u) => urlWithProtocols(['postgres:', 'postgresql:'], u)) ? urls : undefined;
+}
+
+export const IsPostgresUrlList = stringRule(
+  'isPostgresUrlList',
+  'expected one or more postgres:// URLs separated by commas, such as postgres://user@replica-1:5432/traffic_manager,postgres://user@replica-2:5432/traffic_manager',
+  (v) => postgresUrlList(v) !== undefined,
+);
+
 export const IsRedisUrl = stringRule(
   'isRedisUrl',
   'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379, or a cluster as redis+cluster://host:port,host:port (rediss+cluster:// for TLS)',

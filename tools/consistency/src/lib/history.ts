@@ -65,6 +65,8 @@ export type FaultName =
   | 'redis-failover'
   | 'postgres-cut'
   | 'kafka-leader-kill'
+  | 'replica-pause'
+  | 'replica-kill'
   | 'revoke';
 
 /** The faults of a run on one Redis node (its own redis-server behind the fault proxy). */
@@ -83,6 +85,13 @@ export function faultsFor(redisCluster: boolean): FaultName[] {
  * kafka-leader-kill SIGKILLs the broker that leads a partition of the topic, then restarts it.
  */
 export const KAFKA_CLUSTER_FAULTS: FaultName[] = ['kafka-leader-kill'];
+
+/**
+ * Faults of a run with a PostgreSQL streaming replica (`--replica`), added to the others there:
+ * replica-pause pauses its WAL replay (`pg_wal_replay_pause()`: it answers, frozen) and resumes it;
+ * replica-kill stops it at once and starts it again. Neither excuses anything: the primary serves.
+ */
+export const REPLICA_FAULTS: FaultName[] = ['replica-pause', 'replica-kill'];
 
 /** One injected fault: injected at `start`, healed (the restore step returned) at `healed`. */
 export interface FaultWindow {

@@ -36,6 +36,13 @@ export function renderReport(run: RunOutcome): string {
   const seconds = history.length ? (history.reduce((m, o) => Math.max(m, o.end), -Infinity) - run.startedAt) / 1000 : 0;
   const kafka = (run.kafkaBrokers ?? 1) > 1 ? `, Kafka ${run.kafkaBrokers} brokers (RF 3, min ISR 2)` : '';
   out.push(`## Consistency check: ${history.length} operations by ${run.clients} clients in ${seconds.toFixed(0)} s, ${faults.length} faults, TTL ${run.ttlSeconds} s, seed ${run.seed}${kafka}`);
+  if (run.readsByTarget) {
+    const reads = Object.entries(run.readsByTarget)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
+    out.push('', `With a PostgreSQL streaming replica; the resolvers' database reads by kind and target: ${reads || 'none reported'}.`);
+  }
 
   const outcomes = ['2xx', '401', '404', '412', '503', 'no answer', 'other'];
   const byKind = new Map<string, Map<string, number>>();

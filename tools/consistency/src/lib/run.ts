@@ -29,6 +29,8 @@ export interface RunOptions {
   kafkaBrokers: number;
   /** Run on a Redis Cluster of its own (`--redis-cluster`) instead of one redis-server. */
   redisCluster?: boolean;
+  /** Run on a PostgreSQL primary and streaming replica of its own, the resolvers reading the replica (`--replica`). */
+  replica?: boolean;
   /** Where history.jsonl and report.txt go. */
   outDir: string;
   log: (line: string) => void;
@@ -149,6 +151,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     kafkaBrokers: options.kafkaBrokers,
     log: options.log,
     ...(options.redisCluster ? { redisCluster: true } : {}),
+    ...(options.replica ? { replica: true } : {}),
   });
   let workload: Workload | undefined;
   let watchers: Watcher[] = [];
@@ -156,6 +159,7 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   let sdk: SdkSession[] = [];
   let sdkStopped = false;
   let sdkRunning: Promise<unknown> | undefined;
+  let readsByTarget: Record<string, number> | undefined;
   const stopSdk = async () => {
     sdkStopped = true;
     await sdkRunning;
@@ -242,6 +246,8 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
     if (rest > 0) await sleep(rest, signal);
     await Promise.all([workload.stop(), stopSdk(), victim.stopReading()]);
     if (signal?.aborted) throw new Error('interrupted: the system was stopped, nothing was checked');
+    // What the replica served (a resolver restarted by a fault counts from its restart).
+    if (options.replica) readsByTarget = await system.readsByTarget();
     options.log(`${workload.history.length} operations; draining`);
     const drained = await system.drain(120_000);
     const [outbox, routes, cache, topic] = await Promise.all([system.outbox(), system.routes(), system.cache(), system.topicEvents()]);
@@ -259,7 +265,18 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
       final.stuck = `the system did not drain within 120 s: ${drained.stuck}; the last lines of the worker and the relays:\n${said.join('\n')}`;
     }
     const result = checkRun(workload.history, faults, final, options.ttlSeconds, options.authCacheTtlMs);
-    const saved: SavedRun = { history: workload.history, faults, final, ttlSeconds: options.ttlSeconds, authCacheTtlMs: options.authCacheTtlMs, clients: options.clients, seed: options.seed, startedAt, kafkaBrokers: options.kafkaBrokers };
+    const saved: SavedRun = {
+      history: workload.history,
+      faults,
+      final,
+      ttlSeconds: options.ttlSeconds,
+      authCacheTtlMs: options.authCacheTtlMs,
+      clients: options.clients,
+      seed: options.seed,
+      startedAt,
+      kafkaBrokers: options.kafkaBrokers,
+      ...(readsByTarget ? { readsByTarget } : {}),
+    };
     await saveRun(options.outDir, saved);
     outcome = { ...saved, result };
   } catch (e) {

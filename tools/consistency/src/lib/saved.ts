@@ -19,6 +19,8 @@ export interface SavedRun {
   startedAt: number;
   /** Kafka brokers of the run (absent in runs saved before the flag: 1). */
   kafkaBrokers?: number;
+  /** With a PostgreSQL replica (`--replica`): the resolvers' database reads by `kind:target` at the end of the run. */
+  readsByTarget?: Record<string, number>;
 }
 
 export async function saveRun(dir: string, run: SavedRun): Promise<void> {

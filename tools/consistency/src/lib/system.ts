@@ -8,6 +8,7 @@ import { createRedisClient, parseEntry, redisMasters, routeKeyOfCacheKey } from 
 import {
   createTestDatabase,
   FaultProxy,
+  ReplicatedPostgres,
   startApp,
   TEST_ADMIN_TOKEN,
   TestKafkaBroker,
@@ -31,6 +32,12 @@ export interface SystemOptions {
   authCacheTtlMs: number;
   /** A Redis Cluster of its own (3 masters, 3 replicas) instead of one redis-server. */
   redisCluster?: boolean;
+  /**
+   * A PostgreSQL primary and streaming replica of its own (ReplicatedPostgres) instead of a database on
+   * the shared server: the resolvers read the replica (DATABASE_READ_URL), which replica-pause and
+   * replica-kill take away.
+   */
+  replica?: boolean;
   resolvers: number;
   relays: number;
   /**
@@ -77,6 +84,7 @@ export class SystemUnderTest {
     private readonly postgres: FaultProxy,
     private readonly redis: RunRedis,
     private readonly env: Record<string, string>,
+    private readonly replication: ReplicatedPostgres | undefined,
   ) {}
 
   /** The master killed by the last redis-failover, restarted at its heal. */
@@ -88,7 +96,15 @@ export class SystemUnderTest {
     const broker: RunKafka = clustered ? await TestKafkaCluster.start(options.kafkaBrokers) : await TestKafkaBroker.start();
     const undo: (() => Promise<unknown>)[] = [() => broker.stop()];
     try {
-      const database = await createTestDatabase();
+      let replication: ReplicatedPostgres | undefined;
+      let database: TestDatabase;
+      if (options.replica) {
+        options.log('starting a PostgreSQL primary and a streaming replica of its own');
+        const cluster = await ReplicatedPostgres.start();
+        replication = cluster;
+        // Its database is the cluster's: dropping it stops both servers and removes their folder.
+        database = { name: 'traffic_manager', url: cluster.primaryUrl, drop: () => cluster.stop() };
+      } else database = await createTestDatabase();
       undo.push(() => database.drop());
       const pg = await FaultProxy.forUrl(database.url);
       undo.push(() => pg.proxy.stop());
@@ -131,7 +147,9 @@ export class SystemUnderTest {
         KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
       };
       if (clustered) env['KAFKA_REPLICATION_FACTOR'] = '3';
-      const system = new SystemUnderTest(broker, database, keyPrefix, topic, pg.proxy, redis, env);
+      // The resolvers reach the replica directly: postgres-cut cuts the primary only.
+      if (replication) env['DATABASE_READ_URL'] = replication.replicaUrl;
+      const system = new SystemUnderTest(broker, database, keyPrefix, topic, pg.proxy, redis, env, replication);
       undo.push(() => system.stopApps());
       const counts: [AppName, number][] = [
         ['command-api', 1],
@@ -198,6 +216,12 @@ export class SystemUnderTest {
       case 'postgres-cut':
         this.postgres.refuse();
         return undefined;
+      case 'replica-pause':
+        await this.replica(fault).pauseReplay();
+        return undefined;
+      case 'replica-kill':
+        this.replica(fault).killReplica();
+        return undefined;
       case 'kafka-leader-kill': {
         const cluster = this.cluster(fault);
         const leader = await cluster.leaderOf(this.topic, pick(PARTITIONS));
@@ -211,6 +235,24 @@ export class SystemUnderTest {
   private cluster(fault: SystemFault): TestKafkaCluster {
     if (!(this.broker instanceof TestKafkaCluster)) throw new Error(`${fault} needs a Kafka cluster (--kafka-brokers 3)`);
     return this.broker;
+  }
+
+  private replica(fault: SystemFault): ReplicatedPostgres {
+    if (!this.replication) throw new Error(`${fault} needs a PostgreSQL replica (--replica)`);
+    return this.replication;
+  }
+
+  /** The resolvers' database reads by target (primary, replica), from their metrics: what the replica served. */
+  async readsByTarget(): Promise<Record<string, number>> {
+    const totals: Record<string, number> = {};
+    for (const url of this.resolverUrls) {
+      const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
+      for (const m of text.matchAll(/^tm_resolver_database_reads_by_target_total\{read="(\w+)",target="(\w+)"[^}]*\} (\d+)/gm)) {
+        const key = `${m[1]}:${m[2]}`;
+        totals[key] = (totals[key] ?? 0) + Number(m[3]);
+      }
+    }
+    return totals;
   }
 
   private redisServer(): Extract<RunRedis, { kind: 'server' }> {
@@ -250,6 +292,10 @@ export class SystemUnderTest {
       }
       case 'postgres-cut':
         return this.postgres.restore();
+      case 'replica-pause':
+        return this.replica(fault).resumeReplay();
+      case 'replica-kill':
+        return this.replica(fault).startReplica();
       case 'kafka-leader-kill': {
         const cluster = this.cluster(fault);
         if (this.killedBroker !== undefined) await cluster.restart(this.killedBroker);
