@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { validateConfig } from '@tm/platform';
 import { ResolverConfig } from '../config';
 import { DatabaseClock } from './database-clock';
+import { LocalRouteCache } from './local-cache';
 import { ReadTier } from './read-tier';
 import { ResolverMetrics } from './resolver.metrics';
 
@@ -24,7 +25,7 @@ describe('ReadTier: the read index (the primary revision read after a strong rea
     const { dataSource, pending } = fakePrimary();
     let now = 0;
     const local = () => now;
-    const tier = new ReadTier(config, dataSource, new ResolverMetrics(new Registry()), new DatabaseClock(local), local);
+    const tier = new ReadTier(config, dataSource, new ResolverMetrics(new Registry(), new LocalRouteCache({ maxRoutes: 0, maxProofAgeMs: 750, healthMs: 0 }, local)), new DatabaseClock(local), local);
 
     const first = tier.primaryRevisionAfterNow();
     await flush();
