@@ -493,7 +493,9 @@ async function main() {
   const givenToken = process.env.TM_ADMIN_TOKEN;
   // Without --attach, the stack the bench starts gets this one when the environment has none.
   const token = givenToken ?? `tm_bench_${randomBytes(24).toString('base64url')}`;
+  /** @type {string} */
   let databaseUrl;
+  /** @type {string | undefined} */
   let cachePrefix;
   const urls = appUrls(process.env);
 
@@ -546,6 +548,23 @@ async function main() {
   const auth = { authorization: `Bearer ${token}` };
   checkInterrupted();
 
+  /** hit-profile's resolver: a resolver of the bench's own (the stack's database and Redis) under V8's CPU profiler. */
+  async function startProfiled() {
+    const main = join(repo, 'dist', 'apps', 'resolver', 'main.js');
+    if (!existsSync(main)) throw new BenchError(`${relative(process.cwd(), main)} is missing: build it with "npx nx build resolver"`);
+    const port = await freePort();
+    const profileDir = join(rawDir, 'hit-profile');
+    /** @type {NodeJS.ProcessEnv} */
+    const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', RESOLVER_PORT: String(port), HOST: '127.0.0.1', TM_ADMIN_TOKEN: token, LOG_LEVEL: logLevel };
+    if (cachePrefix) env.CACHE_KEY_PREFIX = cachePrefix;
+    const resolver = spawnLogged('the profiled resolver', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, main], { cwd: repo, env, logFile: join(rawDir, 'resolver-profiled.log') });
+    started.push(resolver);
+    cleanups.push(() => resolver.stop());
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor('the profiled resolver to be ready', () => httpOk(`${url}/health/ready`), { proc: resolver, shouldStop, timeoutMs: 60_000 });
+    return { resolver, url, profileDir };
+  }
+
   // Routes: the resolver phases cycle through `routes` routes of a tenant of this run; the writes
   // phase writes 200 routes of another.
   const run = Date.now().toString(36);
@@ -558,6 +577,9 @@ async function main() {
     const others = [`${tenant}-w`, ...policyTenants(`${tenant}-p`, routes.length), `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
     for (const t of [tenant, ...others, ...watchTenants, ...soakTenants]) await deleteTenant(t);
   });
+  // hit-profile's resolver starts before the routes are written, as the stack's did: its memory takes
+  // what Redis holds only from revisions its change feed has seen (an answer from before cannot be checked).
+  const profiled = only.has('hit-profile') ? await startProfiled() : undefined;
   say(`writing ${routes.length} routes (tenant ${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(urls.api, token, routes[i], `https://r${i}.bench.internal/`));
   // The read phases present stored routes:read keys, as clients do (the admin token skips the rate
@@ -681,18 +703,8 @@ async function main() {
     // The hit path's budget: a resolver of the bench's own (the stack's database and Redis) under the
     // same load as hits, with V8's CPU profiler on (--cpu-prof; it costs time, so this is not the
     // hits figure), its samples named by stage (profile.cjs) and drawn as a flame graph.
-    const main = join(repo, 'dist', 'apps', 'resolver', 'main.js');
-    if (!existsSync(main)) throw new BenchError(`${relative(process.cwd(), main)} is missing: build it with "npx nx build resolver"`);
-    const port = await freePort();
-    const profileDir = join(rawDir, 'hit-profile');
-    /** @type {NodeJS.ProcessEnv} */
-    const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', RESOLVER_PORT: String(port), HOST: '127.0.0.1', TM_ADMIN_TOKEN: token, LOG_LEVEL: logLevel };
-    if (cachePrefix) env.CACHE_KEY_PREFIX = cachePrefix;
-    const resolver = spawnLogged('the profiled resolver', process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, main], { cwd: repo, env, logFile: join(rawDir, 'resolver-profiled.log') });
-    started.push(resolver);
-    cleanups.push(() => resolver.stop());
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor('the profiled resolver to be ready', () => httpOk(`${url}/health/ready`), { proc: resolver, shouldStop, timeoutMs: 60_000 });
+    if (!profiled) throw new BenchError('hit-profile: its resolver was not started');
+    const { resolver, url, profileDir } = profiled;
     // Its caches (the keys it trusts, the answers it holds) fill on the first answers, as the stack's did.
     await waitFor('the profiled resolver to answer every route as a hit', async () => {
       let hits = 0;
