@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional, type OnApplicationBootstrap } from '@nest
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ADMIN_TOKEN_ID, ApiKeyVerifier, bearerToken } from '@tm/auth';
-import { Headers as H, NAME_PATTERN, type RouteId } from '@tm/contracts';
+import { Headers as H, NAME_PATTERN, routeKey, type RouteId } from '@tm/contracts';
 import { REQUEST_LIMITER, type RequestLimiter } from '@tm/limits';
 import { answerBody, cacheHeaders } from './resolve.controller';
 import { ResolveService } from './resolve.service';
@@ -53,7 +53,7 @@ export class ResolveFastPath implements OnApplicationBootstrap {
     if (!NAME_PATTERN.test(tenant) || !NAME_PATTERN.test(service) || !NAME_PATTERN.test(environment)) return false;
     if (!principal.hasScope('routes:read') || !principal.reaches(tenant)) return false;
     const id: RouteId = { tenant, service, environment };
-    const held = this.resolver.resolveHeld(id, `${tenant}/${service}/${environment}`, principal.tenantId);
+    const held = this.resolver.resolveHeld(id, routeKey(id), principal.tenantId);
     if (!held) return false;
     // Counted last, once the answer is sure; a key over its limit goes to the guard, which refuses it (429).
     if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID && !this.limiter.tryAdmit(principal.id)) return false;
