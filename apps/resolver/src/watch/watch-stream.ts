@@ -44,8 +44,18 @@ export interface StreamOptions {
   ticket: StreamTicket;
 }
 
-/** An SSE frame for a bookmark. */
+/** The last bookmark frame made: a sweep or a delivery gives every stream the same one (same proof, same moment). */
+let lastFrame: { proof: Proof; now: number; snapshot: boolean; frame: string } | undefined;
+
+/** An SSE frame for a bookmark (made once for the streams that are sent it at one moment). */
 export function bookmarkFrame(proof: Proof, now: number, snapshot: boolean): string {
+  if (lastFrame !== undefined && lastFrame.proof === proof && lastFrame.now === now && lastFrame.snapshot === snapshot) return lastFrame.frame;
+  const frame = makeBookmarkFrame(proof, now, snapshot);
+  lastFrame = { proof, now, snapshot, frame };
+  return frame;
+}
+
+function makeBookmarkFrame(proof: Proof, now: number, snapshot: boolean): string {
   const bookmark: WatchBookmark = {
     revision: proof.revision,
     knownCurrentAt: new Date(proof.knownCurrentAt).toISOString(),
@@ -87,6 +97,7 @@ export class WatchStream {
   congestedSince: number | undefined;
   private queued = 0;
   private ended = false;
+  private corked = false;
 
   constructor(
     private readonly response: ServerResponse,
@@ -116,9 +127,10 @@ export class WatchStream {
   /**
    * Writes a change the stream has not been sent and cares about; true if written. A change of the
    * stream's tenant slug under another tenant id means its tenant was deleted and the slug taken: the
-   * stream ends rather than be sent a new tenant's changes.
+   * stream ends rather than be sent a new tenant's changes. `cork`: held until the next tick with
+   * what follows it (the feed's delivery: the revision's bookmark leaves with it).
    */
-  offer(change: LoggedChange): boolean {
+  offer(change: LoggedChange, cork = false): boolean {
     if (change.revision <= this.covered || !this.matches(change)) return false;
     if (this.tenant !== null && change.tenantId !== null) {
       if (this.tenantId === null) this.tenantId = change.tenantId;
@@ -129,16 +141,19 @@ export class WatchStream {
     }
     this.covered = change.revision;
     this.lastId = change.revision;
+    if (cork) this.cork();
     return this.write(change.frame, 1);
   }
 
   /**
-   * Writes a bookmark for `proof` when it says something new: a higher revision, or (a heartbeat,
-   * once `heartbeatMs` passed) a newer proof. Never below what the stream was sent. True if written.
+   * Writes a bookmark for `proof` when it says something new: a higher revision (when `advanceDue`:
+   * the sweep leaves it for a later sweep that is still within the contract's 200 ms), or (a
+   * heartbeat, once `heartbeatMs` passed) a newer proof. Never below what the stream was sent. True if
+   * written.
    */
-  bookmark(proof: Proof, now: number, heartbeatMs: number): boolean {
+  bookmark(proof: Proof, now: number, heartbeatMs: number, advanceDue = true): boolean {
     if (this.congestedSince !== undefined || proof.revision < this.covered || proof.revision < this.lastId) return false;
-    const advances = proof.revision > this.lastBookmark;
+    const advances = advanceDue && proof.revision > this.lastBookmark;
     const heartbeat = now - this.lastBookmarkAt >= heartbeatMs && proof.establishedAt > (this.lastProof?.establishedAt ?? -Infinity);
     if (!advances && !heartbeat) return false;
     this.sendBookmark(proof, now, false);
@@ -153,6 +168,20 @@ export class WatchStream {
     this.lastBookmarkAt = now;
     this.lastProof = proof;
     this.write(bookmarkFrame(proof, now, snapshot), 0);
+  }
+
+  /**
+   * Holds what is written until the next tick, so that a revision's events and the bookmark that
+   * follows them leave in one write (one system call, one chunk for the client) rather than one each.
+   */
+  cork(): void {
+    if (this.corked || this.ended) return;
+    this.corked = true;
+    this.response.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.response.uncork();
+    });
   }
 
   /** Writes a frame; `events` counts toward the unread limit while the client is not reading. */

@@ -212,3 +212,39 @@ describe('watch (real PostgreSQL)', () => {
     }
   });
 });
+
+describe('watch bookmarks between heartbeats (real PostgreSQL)', () => {
+  let r: ResolverUnderTest;
+  let base: string;
+
+  beforeAll(async () => {
+    // Heartbeats a minute apart: a bookmark that comes sooner is the one owed for the feed passing a revision.
+    r = await ResolverUnderTest.start({ env: { WATCH_BOOKMARK_INTERVAL_MS: '60000' } });
+    base = await listening(r.app);
+  });
+  afterAll(async () => {
+    await r.stop();
+  });
+
+  it("bookmarks a stream past other tenants' writes (nothing of its own changed), and its own writes with the event", async () => {
+    await r.write('quiet/web/prod', 'https://quiet.example');
+    const quiet = await WatchClient.open(base, '/v1/watch/quiet');
+    const busy = await WatchClient.open(base, '/v1/watch/busy');
+    try {
+      await quiet.untilBookmark(0);
+      await busy.untilBookmark(0);
+      const written: number[] = [];
+      for (let i = 0; i < 5; i++) written.push((await r.write('busy/web/prod', `https://busy${i}.example`)).data.revision);
+      const last = Math.max(...written);
+      const seen = await quiet.untilBookmark(last, 10_000);
+      expect(changeRevisions(seen)).toEqual([]);
+      const frames = await busy.untilBookmark(last, 10_000);
+      expect(changeRevisions(frames)).toEqual(written);
+      // Never a bookmark ahead of an event it covers (the event and its bookmark leave in one write).
+      expect(orderProblems(frames, written)).toEqual([]);
+    } finally {
+      quiet.close();
+      busy.close();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { ServerResponse } from 'node:http';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -9,6 +10,7 @@ import { OverloadedException, ProblemException, UnavailableException } from '@tm
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
 import { ReadTier } from '../resolve/read-tier';
+import { FeedPasses } from './feed-passes';
 import { ChangeFeed, toLoggedChange, type FeedListener } from './change-feed';
 import { HealthEvents } from './health-events';
 import type { ChangeLog, LoggedChange } from './change-log';
@@ -17,8 +19,18 @@ import { WatchMetrics } from './watch.metrics';
 import { WatchStream, type CloseReason, type Proof } from './watch-stream';
 import { StreamLimits, type StreamOwner, type StreamTicket } from './stream-limits';
 
-/** How often streams that have not had a bookmark for the latest proof get one (coalescing; the contract allows 200 ms). */
-const SWEEP_MS = 100;
+/** How often the sweep looks for streams owed a bookmark (coalescing; the contract allows 200 ms). */
+const SWEEP_MS = 50;
+/** The contract's bound: a stream gets a bookmark within this long after the feed passes a revision above its last one. */
+const BOOKMARK_WITHIN_MS = 200;
+/**
+ * A stream behind the latest proof is sent a bookmark once the feed passed its last bookmark's
+ * revision this long ago: the sweep after would be the last in time, and a sweep may start late
+ * under load. Earlier bookmarks would say little more (each costs a write to every stream).
+ */
+const ADVANCE_AFTER_MS = BOOKMARK_WITHIN_MS - SWEEP_MS - 40;
+/** Streams bookmarked by the sweep before it lets other work (a delivery) run. */
+const SWEEP_SLICE = 1_000;
 /** Outbox rows per page when a stream resumes from before this replica's memory. */
 const HISTORY_PAGE = 500;
 /** Snapshot routes written before waiting for the client to read them. */
@@ -78,6 +90,10 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   /** Streams sent events since the last proof: they get its bookmark at once. */
   private touched: WatchStream[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** A sweep is under way (it yields between slices of streams). */
+  private sweeping = false;
+  /** When the feed passed each revision: when a stream behind the latest proof is owed its bookmark. */
+  private readonly passes = new FeedPasses(10 * BOOKMARK_WITHIN_MS);
   private revocationTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly query: Query;
@@ -107,7 +123,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   }
 
   onApplicationBootstrap(): void {
-    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
     this.scheduleRevocationCheck();
   }
@@ -333,14 +349,14 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
       const streams = this.byTenant.get(change.tenant);
       if (streams) {
         for (const stream of streams) {
-          if (stream.offer(change)) {
+          if (stream.offer(change, true)) {
             sent++;
             this.touched.push(stream);
           }
         }
       }
       for (const stream of this.everyTenant) {
-        if (stream.offer(change)) {
+        if (stream.offer(change, true)) {
           sent++;
           this.touched.push(stream);
         }
@@ -353,6 +369,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     const touched = this.touched;
     this.touched = [];
     const now = this.clock();
+    this.passes.record(proof.revision, now);
     let sent = 0;
     for (const stream of touched) if (stream.live && !stream.closed && stream.bookmark(proof, now, this.config.WATCH_BOOKMARK_INTERVAL_MS)) sent++;
     this.metrics.bookmarksSent.inc(sent);
@@ -364,22 +381,39 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   }
 
   /**
-   * Cuts the streams congested for longer than WATCH_MAX_CONGESTED_MS (they resume), and sends
-   * bookmarks to the streams behind the latest proof, and heartbeats to the quiet ones.
+   * Cuts the streams congested for longer than WATCH_MAX_CONGESTED_MS (they resume), sends a bookmark
+   * to each stream behind the latest proof once it is due (ADVANCE_AFTER_MS after the feed passed its
+   * last one), and heartbeats to the quiet ones. Slices of SWEEP_SLICE streams, with deliveries free
+   * to run between them; the proof is read again for each slice (a newer one is as good).
    */
-  sweep(): void {
-    const proof = this.feed.proof;
-    const now = this.clock();
-    const heartbeat = Math.max(0, this.config.WATCH_BOOKMARK_INTERVAL_MS - SWEEP_MS);
-    let sent = 0;
-    for (const stream of this.streams) {
-      if (stream.congestedSince !== undefined && now - stream.congestedSince > this.config.WATCH_MAX_CONGESTED_MS) {
-        stream.close('slow');
-        continue;
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const heartbeat = Math.max(0, this.config.WATCH_BOOKMARK_INTERVAL_MS - SWEEP_MS);
+      const streams = [...this.streams];
+      let sent = 0;
+      for (let from = 0; from < streams.length && !this.closing; from += SWEEP_SLICE) {
+        if (from > 0) await yieldToIo();
+        const proof = this.feed.proof;
+        const now = this.clock();
+        for (let i = from; i < Math.min(from + SWEEP_SLICE, streams.length); i++) {
+          const stream = streams[i];
+          if (!stream || stream.closed) continue;
+          if (stream.congestedSince !== undefined && now - stream.congestedSince > this.config.WATCH_MAX_CONGESTED_MS) {
+            stream.close('slow');
+            continue;
+          }
+          if (!proof || !stream.live) continue;
+          const passed = this.passes.passedAbove(stream.lastBookmark);
+          const due = passed !== undefined && now - passed >= ADVANCE_AFTER_MS;
+          if (stream.bookmark(proof, now, heartbeat, due)) sent++;
+        }
       }
-      if (proof && stream.live && stream.bookmark(proof, now, heartbeat)) sent++;
+      this.metrics.bookmarksSent.inc(sent);
+    } finally {
+      this.sweeping = false;
     }
-    this.metrics.bookmarksSent.inc(sent);
   }
 
   /**
