@@ -2,11 +2,12 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Test } from '@nestjs/testing';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { inject } from 'light-my-request';
 import { Client } from 'pg';
 import { generateApiKey } from '@tm/auth';
 import { primaryEndpoint, routeEvent, routeKey, type RouteEventData, type RouteId, type TrafficPolicy } from '@tm/contracts';
 import { RATE_LIMIT_CLOCK, RATE_LIMIT_SYNC_MS } from '@tm/limits';
-import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
+import { configureApp, fastifyAdapter, frontDoorOf, NEST_APP_OPTIONS, validateConfig } from '@tm/platform';
 import { DatabaseConnector } from '@tm/persistence';
 import { createRedisClient, REDIS_CLIENT, RouteCache, type EventOutcome, type InvalidationMode, type RedisClient } from '@tm/route-cache';
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
@@ -292,7 +293,10 @@ export class ResolverUnderTest {
 
 /** GET /v1/resolve/<route> on `app`. */
 export async function resolveOn(app: NestFastifyApplication, route: string, options: ResolveRequest = {}): Promise<Answer> {
-  const res = await app.inject({
+  // Through the app's front door, as a request on its socket goes (the hit path answers there), then Fastify.
+  const door = frontDoorOf(app.getHttpAdapter().getInstance());
+  if (!door) throw new Error('the app has no front door (made without fastifyAdapter)');
+  const res = await inject(door.listener, {
     method: 'GET',
     url: `/v1/resolve/${route}${options.query ? `?${options.query}` : ''}`,
     headers: { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, ...options.headers },

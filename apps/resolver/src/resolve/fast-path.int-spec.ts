@@ -1,4 +1,6 @@
-import { ResolverUnderTest } from '../resolver.test-support';
+import { ADMIN_TOKEN, ResolverUnderTest } from '../resolver.test-support';
+import { listening } from '../watch/watch.test-support';
+import { RESOLVE_ROUTE } from './resolve-fast-path';
 import { ResolveService } from './resolve.service';
 
 /**
@@ -59,5 +61,30 @@ describe('the resolve fast path', () => {
     expect(affinity.status).toBe(200);
     // The 403 and the 401 came from the guard, before the controller's method; the 404 and the query from it.
     expect(controllerCalls).toHaveBeenCalledTimes(3);
+  });
+
+  it('answers on its socket before Fastify, with the request id given, counted in the HTTP metrics and the access line as every request', async () => {
+    const base = await listening(r.app);
+    const metric = async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith('tm_http_requests_total{') && l.includes(`route="${RESOLVE_ROUTE}"`) && l.includes('status="200"'));
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    const before = await metric();
+    const viaController = await r.resolve('fast/web/prod', { headers: { 'x-min-revision': '0' } });
+    const calls = controllerCalls.mock.calls.length;
+    const res = await fetch(`${base}/v1/resolve/fast/web/prod`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-request-id': 'door-1' } });
+    expect(res.status).toBe(200);
+    expect(controllerCalls.mock.calls.length).toBe(calls);
+    expect(await res.json()).toEqual(viaController.body);
+    expect(res.headers.get('x-request-id')).toBe('door-1');
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    for (const h of ['x-cache', 'x-route-revision', 'x-consistency-revision', 'cache-control']) expect([h, res.headers.get(h)]).toEqual([h, viaController.headers[h]]);
+    // The controller's answer and the door's, both counted under the route's pattern.
+    expect(await metric()).toBe(before + 2);
+    // A trailing slash and an encoded name are Fastify's: it answers them as it always did.
+    expect((await fetch(`${base}/v1/resolve/fast/web/prod/`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(404);
+    expect((await fetch(`${base}/v1/resolve/fast/w%65b/prod`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
+    expect(controllerCalls.mock.calls.length).toBe(calls + 1);
   });
 });

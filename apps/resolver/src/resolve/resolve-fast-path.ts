@@ -1,26 +1,44 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, Optional, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { ADMIN_TOKEN_ID, ApiKeyVerifier, bearerToken } from '@tm/auth';
 import { Headers as H, NAME_PATTERN, routeKey, type RouteId } from '@tm/contracts';
 import { REQUEST_LIMITER, type RequestLimiter } from '@tm/limits';
+import { frontDoorOf, requestIdOf } from '@tm/platform';
 import { answerBody, cacheHeaders } from './resolve.controller';
 import { ResolveService } from './resolve.service';
 
-/** The resolve route as Fastify knows it (ResolveController's). */
+/** The resolve route as Fastify knows it (ResolveController's), and as the HTTP metrics name it. */
 export const RESOLVE_ROUTE = '/v1/resolve/:tenant/:service/:environment';
+const PREFIX = '/v1/resolve/';
+
+/** The three names of a plain resolve URL (no query, nothing encoded), or undefined. */
+function routeOf(url: string | undefined): RouteId | undefined {
+  if (url === undefined || !url.startsWith(PREFIX)) return undefined;
+  const first = url.indexOf('/', PREFIX.length);
+  if (first < 0) return undefined;
+  const second = url.indexOf('/', first + 1);
+  if (second < 0 || url.indexOf('/', second + 1) >= 0) return undefined;
+  const tenant = url.slice(PREFIX.length, first);
+  const service = url.slice(first + 1, second);
+  const environment = url.slice(second + 1);
+  // NAME_PATTERN allows no '?', '%' or '#': a query or an encoded name fails it and goes to Fastify.
+  if (!NAME_PATTERN.test(tenant) || !NAME_PATTERN.test(service) || !NAME_PATTERN.test(environment)) return undefined;
+  return { tenant, service, environment };
+}
 
 /**
- * The hit path without Nest's per-request machinery (docs/benchmarks.md, "The hit path's budget"): a
- * Fastify preHandler on the resolve route answers the plain case itself, with what the controller
- * would answer, and hands everything else to the controller untouched. The plain case: a bearer key
- * already verified and trusted (ApiKeyVerifier's cache), with routes:read on the tenant, under its
- * rate limit; three valid names; no query and no X-Min-Revision; and a route this replica's memory
- * holds with an endpoint to give (ResolveService.resolveHeld). Nothing in it awaits: no Redis or
- * database round trip, no guard, pipe or interceptor. Whatever it does not answer (an unknown key,
- * a 403, a 429, a miss, a 404, sessions, strong reads, affinity) it leaves without side effects, and
- * the controller answers as before. Request ids, logs and the HTTP metrics are Fastify hooks: they
- * see both paths alike.
+ * The hit path without the framework (docs/benchmarks.md, "The hit path's budget"): the app's front
+ * door (libs/platform front-door.ts) hands every request here before Fastify, and the plain case is
+ * answered with what the controller would answer; everything else goes on to Fastify and the
+ * controller untouched. The plain case: GET of a resolve URL with three valid names, no query and no
+ * body; a bearer key already verified and trusted (ApiKeyVerifier's cache), with routes:read on the
+ * tenant, under its rate limit; no X-Min-Revision; and a route this replica's memory holds with an
+ * endpoint to give (ResolveService.resolveHeld). Nothing in it awaits: no Redis or database round
+ * trip, no guard, pipe or interceptor. Whatever it does not answer (an unknown key, a 403, a 429, a
+ * miss, a 404, sessions, strong reads, affinity) it leaves without side effects. The request id, the
+ * access line and the HTTP metrics are the ones the app's hooks give every other request.
  */
 @Injectable()
 export class ResolveFastPath implements OnApplicationBootstrap {
@@ -32,35 +50,49 @@ export class ResolveFastPath implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.addHook('preHandler', (request, reply, done) => {
-      // Answered here: Fastify sends it and skips the route's handler (done is not called).
-      if (request.routeOptions.url !== RESOLVE_ROUTE || !this.answer(request, reply)) done();
+    const door = frontDoorOf(this.adapterHost.httpAdapter.getInstance<FastifyInstance>());
+    if (!door) return;
+    door.use((request, response) => {
+      const started = performance.now();
+      if (!this.answer(request, response)) return false;
+      door.answered({
+        id: response.getHeader(H.requestId) as string,
+        method: 'GET',
+        url: request.url ?? '',
+        route: RESOLVE_ROUTE,
+        status: 200,
+        elapsedMs: performance.now() - started,
+      });
+      return true;
     });
   }
 
-  /** Answers the plain case and says so; anything else: false, with nothing counted. */
-  answer(request: FastifyRequest, reply: FastifyReply): boolean {
+  /** Answers the plain case and says so; anything else: false, with nothing counted or written. */
+  answer(request: IncomingMessage, response: ServerResponse): boolean {
+    if (request.method !== 'GET') return false;
+    const id = routeOf(request.url);
+    if (!id) return false;
     const headersIn = request.headers;
-    if (headersIn[H.minRevision] !== undefined) return false;
-    const query = request.query as Record<string, unknown> | undefined;
-    if (query) for (const _ in query) return false;
+    if (headersIn[H.minRevision] !== undefined || headersIn['transfer-encoding'] !== undefined) return false;
+    const length = headersIn['content-length'];
+    if (length !== undefined && length !== '0') return false;
     const token = bearerToken(headersIn.authorization);
     const principal = token === undefined ? undefined : this.verifier.trusted(token);
-    if (!principal) return false;
-    const { tenant, service, environment } = request.params as Partial<RouteId>;
-    if (typeof tenant !== 'string' || typeof service !== 'string' || typeof environment !== 'string') return false;
-    if (!NAME_PATTERN.test(tenant) || !NAME_PATTERN.test(service) || !NAME_PATTERN.test(environment)) return false;
-    if (!principal.hasScope('routes:read') || !principal.reaches(tenant)) return false;
-    const id: RouteId = { tenant, service, environment };
+    if (!principal || !principal.hasScope('routes:read') || !principal.reaches(id.tenant)) return false;
     const held = this.resolver.resolveHeld(id, routeKey(id), principal.tenantId);
     if (!held) return false;
     // Counted last, once the answer is sure; a key over its limit goes to the guard, which refuses it (429).
     if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID && !this.limiter.tryAdmit(principal.id)) return false;
     this.resolver.countHeld(held);
-    const headers = cacheHeaders(held.resolution);
+    const body = JSON.stringify(answerBody(id, held.route.revision, held.url, held.selected));
+    // The headers in the order the controller's answer has them (the request id is the app's first hook's).
+    const headers: Record<string, string> = { [H.requestId]: requestIdOf(request) };
+    Object.assign(headers, cacheHeaders(held.resolution));
     headers[H.routeRevision] = String(held.route.revision);
-    void reply.headers(headers).send(answerBody(id, held.route.revision, held.url, held.selected));
+    headers['content-type'] = 'application/json; charset=utf-8';
+    headers['content-length'] = String(Buffer.byteLength(body));
+    response.writeHead(200, headers);
+    response.end(body);
     return true;
   }
 }

@@ -79,7 +79,8 @@ export interface HeldResolution {
   selected: Selected;
   url: string;
   outcome: SelectionOutcome | undefined;
-  started: bigint;
+  /** performance.now() when it began (ms). */
+  started: number;
 }
 
 /** tm_resolver_selections_total's outcomes. */
@@ -132,7 +133,7 @@ export class ResolveService {
   }
 
   async resolve(id: RouteId, options: ResolveOptions): Promise<Resolution> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const key = routeKey(id);
     const found: Found = { records: undefined };
     const held = this.fromMemory(key, options, found);
@@ -157,7 +158,7 @@ export class ResolveService {
    * otherwise: the full path then answers (misses, 404s, sessions, strong reads, affinity).
    */
   resolveHeld(id: RouteId, key: string, tenantId: string | null): HeldResolution | undefined {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const found: Found = { records: undefined };
     const resolution = this.fromMemory(key, { strong: false, tenantId }, found);
     if (!resolution?.route) return undefined;
@@ -175,8 +176,8 @@ export class ResolveService {
     this.counted(held.resolution, held.started);
   }
 
-  private counted(resolution: Resolution, started: bigint): void {
-    this.metrics.duration.observe({ cache: resolution.cache }, Number(process.hrtime.bigint() - started) / 1e9);
+  private counted(resolution: Resolution, started: number): void {
+    this.metrics.duration.observe({ cache: resolution.cache }, (performance.now() - started) / 1000);
     this.metrics.answers.inc({ cache: resolution.cache, status: resolution.route && resolution.selected?.url !== undefined ? '200' : '404' });
   }
 

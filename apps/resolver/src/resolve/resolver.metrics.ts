@@ -1,21 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { METRICS_REGISTRY } from '@tm/platform';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { HotCounter, HotHistogram, METRICS_REGISTRY } from '@tm/platform';
 import { LocalRouteCache } from './local-cache';
 
 /** What the resolver reports at /metrics. */
 @Injectable()
 export class ResolverMetrics {
-  readonly answers: Counter;
-  readonly duration: Histogram;
+  readonly answers: HotCounter<'cache' | 'status'>;
+  readonly duration: HotHistogram<'cache'>;
   readonly databaseReads: Counter;
   readonly singleFlightJoins: Counter;
   readonly fills: Counter;
   readonly redisErrors: Counter;
   readonly breakerOpen: Gauge;
   readonly databaseClockOffset: Gauge;
-  readonly selections: Counter;
-  readonly localHits: Counter;
+  readonly selections: HotCounter<'outcome'>;
+  readonly localHits: HotCounter;
   readonly readsByTarget: Counter;
   readonly replicaSkips: Counter;
   readonly replicaUp: Gauge;
@@ -24,7 +24,8 @@ export class ResolverMetrics {
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry, local: LocalRouteCache) {
     const registers = [registry];
-    this.localHits = new Counter({
+    // Counted on every answer: hot metrics (libs/platform hot-metrics.ts).
+    this.localHits = new HotCounter({
       name: 'tm_resolver_local_hits_total',
       help: "Hits answered from this replica's memory, with no Redis round trip (of tm_resolver_answers_total's HIT)",
       registers,
@@ -37,13 +38,13 @@ export class ResolverMetrics {
         this.set(local.size);
       },
     });
-    this.answers = new Counter({
+    this.answers = new HotCounter({
       name: 'tm_resolver_answers_total',
       help: 'Resolve answers by X-Cache outcome and status',
       labelNames: ['cache', 'status'],
       registers,
     });
-    this.duration = new Histogram({
+    this.duration = new HotHistogram({
       name: 'tm_resolver_duration_seconds',
       help: 'Time to resolve (auth excluded), by X-Cache outcome',
       labelNames: ['cache'],
@@ -64,7 +65,7 @@ export class ResolverMetrics {
     });
     this.redisErrors = new Counter({ name: 'tm_resolver_redis_errors_total', help: 'Redis commands that failed or timed out', registers });
     this.breakerOpen = new Gauge({ name: 'tm_resolver_redis_breaker_open', help: '1 while the Redis circuit breaker is open', registers });
-    this.selections = new Counter({
+    this.selections = new HotCounter({
       name: 'tm_resolver_selections_total',
       help: 'Endpoint selections of multi-endpoint or probed routes by outcome: picked, fail_open (every candidate unhealthy: one was picked anyway), no_enabled_endpoint',
       labelNames: ['outcome'],

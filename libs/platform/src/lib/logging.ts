@@ -86,7 +86,7 @@ export function loggingModule(app: string, level: LogLevel, requestLog: RequestL
 }
 
 /** What an access line says of a request: never its headers (they hold the key). */
-function requestOf(request: FastifyRequest): { id: string; method: string; url: string } {
+function requestOf(request: { id: string; method: string; url: string }): { id: string; method: string; url: string } {
   return { id: request.id, method: request.method, url: request.url };
 }
 
@@ -95,7 +95,7 @@ function requestOf(request: FastifyRequest): { id: string; method: string; url: 
  * took), except probes and scrapes; when `bindContext`, the request on every line logged while it
  * is handled.
  */
-export function logRequests(fastify: FastifyInstance, root: Pino, options: RequestLogOptions): void {
+export function logRequests(fastify: FastifyInstance, root: Pino, options: RequestLogOptions): AccessLog {
   const successLevel = options.successLevel ?? 'info';
   if (options.bindContext ?? true) {
     const contextual = new PinoLogger({ pinoHttp: { logger: root } });
@@ -106,14 +106,18 @@ export function logRequests(fastify: FastifyInstance, root: Pino, options: Reque
       contextual.runInContext(done, { bindings: { req: requestOf(request) } });
     });
   }
-  fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
-    const level = reply.statusCode >= 400 ? 'info' : successLevel;
+  const accessLine: AccessLog = (request, statusCode, elapsedMs) => {
+    const level = statusCode >= 400 ? 'info' : successLevel;
     if (root.isLevelEnabled(level) && !isOperationalPath(request.url)) {
-      root[level](
-        { req: requestOf(request), res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime) },
-        'request completed',
-      );
+      root[level]({ req: requestOf(request), res: { statusCode }, responseTime: Math.round(elapsedMs) }, 'request completed');
     }
+  };
+  fastify.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
+    accessLine(request, reply.statusCode, reply.elapsedTime);
     done();
   });
+  return accessLine;
 }
+
+/** Writes a request's access line (logRequests'), for a request answered outside Fastify's hooks too. */
+export type AccessLog = (request: { id: string; method: string; url: string }, statusCode: number, elapsedMs: number) => void;
