@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { routeKey, selectEndpoint, type EndpointView, type RouteId } from '@tm/contracts';
+import { pickRanked, rankEndpoints, routeKey, type EndpointView, type RankedEndpoints, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
 import { tenantGone } from '@tm/auth';
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
@@ -110,6 +110,8 @@ export class ResolveService {
   private readonly healthStore: HealthStore;
   private readonly breaker: CircuitBreaker;
   private readonly inFlight = new Map<string, Promise<Read>>();
+  /** The ranking of a route's endpoints for the health it was ranked with (selection, in pickRanked's terms). */
+  private readonly rankings = new WeakMap<CachedRoute, { votes: HealthVotes; ranking: RankedEndpoints }>();
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
   private readonly graceMs: number;
@@ -190,15 +192,21 @@ export class ResolveService {
     if (only && !route.healthCheck && only.state !== 'disabled') {
       return { selected: { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] } };
     }
-    const views: EndpointView[] = route.endpoints.map((e) => ({
-      id: e.id,
-      url: e.url,
-      priority: e.priority,
-      weight: e.weight,
-      state: e.state,
-      health: route.healthCheck ? healthOf(records, e) : 'unknown',
-    }));
-    const selection = selectEndpoint(views, affinity === undefined ? { random: Math.random() } : { affinity });
+    // The ranking depends on the route and its health only: a route held in memory is ranked once per health it has.
+    let ranked = this.rankings.get(route);
+    if (ranked === undefined || ranked.votes !== records) {
+      const views: EndpointView[] = route.endpoints.map((e) => ({
+        id: e.id,
+        url: e.url,
+        priority: e.priority,
+        weight: e.weight,
+        state: e.state,
+        health: route.healthCheck ? healthOf(records, e) : 'unknown',
+      }));
+      ranked = { votes: records, ranking: rankEndpoints(views) };
+      this.rankings.set(route, ranked);
+    }
+    const selection = pickRanked(ranked.ranking, affinity === undefined ? { random: Math.random() } : { affinity });
     return {
       selected: { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order },
       outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked',
