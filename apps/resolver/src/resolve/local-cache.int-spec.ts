@@ -1,6 +1,8 @@
 import type { HealthCheck, RouteId } from '@tm/contracts';
 import { HealthStore, routeCacheKey } from '@tm/route-cache';
-import { Barrier, ResolverUnderTest } from '../resolver.test-support';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Barrier, resolveOn, ResolverUnderTest } from '../resolver.test-support';
+import { ChangeFeed } from '../watch/change-feed';
 import { LocalRouteCache } from './local-cache';
 
 const CHECK: HealthCheck = { type: 'http', path: '/healthz', intervalSeconds: 2, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2, expectedStatus: '200-299' };
@@ -50,6 +52,32 @@ describe("the resolver's memory of answers", () => {
     // Its as-of revision is the feed's: every write up to it is reflected.
     expect(Number(hit.headers['x-consistency-revision'])).toBeGreaterThanOrEqual(data.revision);
     expect(Number(hit.headers['age'])).toBeLessThanOrEqual(1);
+  });
+
+  it('a replica started after a route was cached takes the answer Redis holds into memory (its feed starts with the newest changes)', async () => {
+    const { data } = await r.write('mem/early/prod', 'https://early.mem.internal/');
+    await r.feedHas(data.revision);
+    await r.resolve('mem/early/prod'); // the miss that fills Redis, before the replicas below start
+    // Another route's write after the fill: the store is past the revision Redis holds the answer as of.
+    await r.feedHas((await r.write('mem/later/prod', 'https://later.mem.internal/')).data.revision);
+    const hitsOf = async (app: NestFastifyApplication) => {
+      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      return Number(text.split('\n').find((l) => l.startsWith('tm_resolver_local_hits_total{'))?.split(' ').pop() ?? Number.NaN);
+    };
+    for (const [primeChanges, fromMemory] of [[undefined, 1], [0, 0]] as const) {
+      const late = await ResolverUnderTest.replicaOf(r, r.database.url, { watchHooks: primeChanges === undefined ? {} : { primeChanges } });
+      try {
+        await late.get(ChangeFeed).started;
+        const first = await resolveOn(late, 'mem/early/prod');
+        expect([first.status, first.headers['x-cache']]).toEqual([200, 'HIT']);
+        const before = await hitsOf(late);
+        expect((await resolveOn(late, 'mem/early/prod')).body['url']).toBe('https://early.mem.internal/');
+        // Primed, the Redis answer (older than the replica) was taken; not primed, it could not be checked.
+        expect([primeChanges, (await hitsOf(late)) - before]).toEqual([primeChanges, fromMemory]);
+      } finally {
+        await late.close();
+      }
+    }
   });
 
   it('a write reaches memory through the feed, without waiting for the worker’s event', async () => {

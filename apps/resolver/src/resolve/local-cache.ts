@@ -126,6 +126,14 @@ export class LocalRouteCache {
     this.entries.set(key, { ...answer, healthUntil: this.clock() + this.options.healthMs });
   }
 
+  /**
+   * The feed starts after `revision` (it read the changes since from the outbox before its first
+   * proof, and hands them to `changed`): answers as of `revision` or later can be checked.
+   */
+  start(revision: number): void {
+    if (this.floor === Number.POSITIVE_INFINITY) this.floor = revision;
+  }
+
   /** The feed delivered these changes (in revision order). */
   changed(changes: readonly { key: string; revision: number }[]): void {
     if (!this.enabled) return;

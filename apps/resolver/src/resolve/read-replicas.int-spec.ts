@@ -148,8 +148,8 @@ describe('read replicas (a real streaming replica: DATABASE_READ_URL)', () => {
     const written = [start];
     for (const e of ['b', 'c', 'd']) written.push((await r.write(`hist/web/${e}`, `https://${e}.hist.internal/`)).data.revision);
     await cluster.caughtUp();
-    // A resolver replica started now: its memory begins at the store's revision, so the resume reads the outbox.
-    const late = await ResolverUnderTest.replicaOf(r, cluster.primaryUrl, { env: { DATABASE_READ_URL: cluster.replicaUrl } });
+    // A resolver replica started now, its memory beginning at the store's revision (none primed), so the resume reads the outbox.
+    const late = await ResolverUnderTest.replicaOf(r, cluster.primaryUrl, { env: { DATABASE_READ_URL: cluster.replicaUrl }, watchHooks: { primeChanges: 0 } });
     try {
       await late.get(ReadTier).checkReplicas();
       const lateMetrics = late.get(ResolverMetrics);

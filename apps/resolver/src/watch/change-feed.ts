@@ -44,6 +44,17 @@ export function toLoggedChange(change: Change, at: number): LoggedChange {
   return { revision: change.revision, tenant, tenantId: change.tenantId, service, frame: `event: ${name}\nid: ${change.revision}\ndata: ${change.event}\n\n`, at };
 }
 
+/** The changes that end at `current` with no revision missing (the newest of `changes`, in order); none if `current` is not among them. */
+export function denseTail(changes: readonly Change[], current: number): Change[] {
+  let i = changes.length;
+  let expected = current;
+  while (i > 0 && changes[i - 1]?.revision === expected) {
+    i--;
+    expected--;
+  }
+  return changes.slice(i);
+}
+
 /**
  * The replica's one feed of changes (docs/guarantees.md, "Watch"): it reads the outbox after the last
  * revision it holds, woken by the commit notification every write sends (the channel the relay
@@ -161,9 +172,19 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     const sentAt = this.clock();
     const history = this.history;
     if (!history) {
-      // The first read: start at the store's revision (older resumes read the outbox).
+      // The first read: the store's revision, then the newest changes before it (the outbox keeps at
+      // least HISTORY_MIN_ENTRIES): the feed starts with them, so resumes from them are served from
+      // memory and answers cached before this replica started (Redis holds them) can be checked.
       const first = await readChangesAfter(query, Number.MAX_SAFE_INTEGER, 1);
-      this.history = new ChangeLog(first.current, HISTORY_MIN_ENTRIES, HISTORY_MIN_AGE_MS, HISTORY_MAX_ENTRIES);
+      const from = Math.max(0, first.current - (this.hooks.primeChanges ?? HISTORY_MIN_ENTRIES));
+      const recent = first.current > from ? (await readChangesAfter(query, from, first.current - from)).changes : [];
+      const kept = denseTail(recent, first.current);
+      const start = kept.length > 0 ? first.current - kept.length : first.current;
+      const now = this.clock();
+      this.history = new ChangeLog(start, HISTORY_MIN_ENTRIES, HISTORY_MIN_AGE_MS, HISTORY_MAX_ENTRIES);
+      for (const change of kept) this.history.append(toLoggedChange(change, now));
+      this.local.start(start);
+      this.local.changed(kept.map((c) => ({ key: c.routeKey, revision: c.revision })));
       this.prove(first, sentAt);
       this.firstRead?.();
       return false;

@@ -10,6 +10,8 @@ export interface WatchHooks {
   beforeSnapshotRead?(): Promise<void>;
   /** A snapshot was read (as of `asOf`), before it is written and the stream joins the feed. */
   afterSnapshot?(asOf: number): Promise<void>;
+  /** How many of the newest changes the feed starts with (default HISTORY_MIN_ENTRIES; 0: it starts at the store's revision, as a replica's memory did before). */
+  primeChanges?: number;
 }
 
 export const WATCH_HOOKS = Symbol('WATCH_HOOKS');

@@ -2,6 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { FaultProxy } from '@tm/testing';
 import { Barrier, ResolverUnderTest } from '../resolver.test-support';
 import { ChangeFeed } from './change-feed';
+import { WatchMetrics } from './watch.metrics';
 import { bookmarkOf, changeRevisions, eventOf, listening, orderProblems, WatchClient, type Frame } from './watch.test-support';
 import type { WatchHooks } from './watch-hooks';
 
@@ -46,8 +47,9 @@ describe('watch order under interleavings (real PostgreSQL)', () => {
     for (let i = 0; i < 5; i++) old.push((await r.write(`cover/svc-${i}/prod`, `https://old-${i}.example`)).data.revision);
     const held = new Barrier();
     let armed = true;
-    // A replica started after those writes: its memory starts after them, so the resume reads the outbox.
+    // A replica started after those writes, its memory starting after them (none primed), so the resume reads the outbox.
     const { base } = await replica({
+      primeChanges: 0,
       beforeHistoryPage: async () => {
         if (!armed) return;
         armed = false;
@@ -139,6 +141,18 @@ describe('watch order under interleavings (real PostgreSQL)', () => {
     const received = [...changeRevisions(seenOnA), ...changeRevisions(onB)];
     expect(received).toEqual(revisions);
     expect(orderProblems(onB, revisions.filter((x) => x > Number(lastId)))).toEqual([]);
+  });
+
+  it('a replica started after the changes a client resumes from serves them from the memory it started with', async () => {
+    const old: number[] = [];
+    for (let i = 0; i < 3; i++) old.push((await r.write(`primed/svc-${i}/prod`, `https://p-${i}.example`)).data.revision);
+    const late = await replica({});
+    const historyReads = () => late.app.get(WatchMetrics).historyReads.get().then((m) => m.values.reduce((n, v) => n + v.value, 0));
+    const before = await historyReads();
+    const resuming = await watch(late.base, `/v1/watch/primed?since=${old[0]! - 1}`);
+    const frames = await resuming.untilBookmark(old[2]!);
+    expect(changeRevisions(frames)).toEqual(old);
+    expect(await historyReads()).toBe(before);
   });
 
   it('stops bookmarks while PostgreSQL is unreachable, keeps streams open, resumes from memory, and goes on after', async () => {
