@@ -22,7 +22,7 @@ const STAGES = [
   { stage: 'cache read', pattern: /^(fromMemory|resolveHeld|readWithHealth|answer|read|readOnce|fill|prepare|freshness|changedSince|get) .*(dist\/apps\/resolver|route-cache)|node_modules\/@redis\// },
   { stage: 'health', pattern: /^(healthOf|votesOf|parseSummary|readHealth|majorityHealth) / },
   { stage: 'selection', pattern: /^(select|selectEndpoint|pick|weightedPick|fitToProbes) / },
-  { stage: 'serialisation', pattern: /^(serialize|stringify|answerBody|cacheHeaders|JSON\.stringify) |fast-json-stringify|secure-json-parse/ },
+  { stage: 'serialisation', pattern: /^(serialize|stringify|answerBody|cacheHeaders|respond|JSON\.stringify) |fast-json-stringify|secure-json-parse/ },
   { stage: 'logging', pattern: /node_modules\/(pino|pino-std-serializers|nestjs-pino|sonic-boom|thread-stream)\/|^(logRequests|requestOf|isOperationalPath) / },
   { stage: 'metrics', pattern: /node_modules\/prom-client\/|^(counted|countHeld) / },
   { stage: 'framework', pattern: /node_modules\/(@nestjs|fastify|find-my-way|avvio|light-my-request|rxjs|reflect-metadata|class-validator|class-transformer)\// },

@@ -54,7 +54,7 @@ export class ResolveFastPath implements OnApplicationBootstrap {
     if (!door) return;
     door.use((request, response) => {
       const started = performance.now();
-      if (!this.answer(request, response)) return false;
+      if (!this.respond(request, response)) return false;
       door.answered({
         id: response.getHeader(H.requestId) as string,
         method: 'GET',
@@ -68,7 +68,7 @@ export class ResolveFastPath implements OnApplicationBootstrap {
   }
 
   /** Answers the plain case and says so; anything else: false, with nothing counted or written. */
-  answer(request: IncomingMessage, response: ServerResponse): boolean {
+  respond(request: IncomingMessage, response: ServerResponse): boolean {
     if (request.method !== 'GET') return false;
     const id = routeOf(request.url);
     if (!id) return false;
