@@ -14,7 +14,8 @@
 /**
  * The hit path's stages, in the order the budget names them; a sample belongs to the first stage
  * (from the sampled function up its callers) whose pattern matches a frame's `function url`.
- * Frames of node_modules are matched by package, ours by function name.
+ * Frames of node_modules are matched by package, ours by function name (`respond`: the resolver's
+ * front handler building and writing the answer; the lookups it calls are named on their own).
  * @type {ReadonlyArray<{ stage: string, pattern: RegExp }>}
  */
 const STAGES = [
