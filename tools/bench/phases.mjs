@@ -286,3 +286,14 @@ export function publishLatency(beforeText, afterText) {
 export function applyLag(beforeText, afterText) {
   return histogramLatency(beforeText, afterText, 'tm_worker_apply_lag_seconds');
 }
+
+/**
+ * The resolver's feed delay (a write's commit to the resolver's change feed reading it, on the
+ * database's clock) between two scrapes of its /metrics: the hop a resolver answer waits for, since
+ * the resolver answers a write as soon as its own feed has read it.
+ * @param {string} beforeText
+ * @param {string} afterText
+ */
+export function feedDelay(beforeText, afterText) {
+  return histogramLatency(beforeText, afterText, 'tm_resolver_watch_feed_delay_seconds');
+}

@@ -652,6 +652,7 @@ function phaseRows(results) {
     ]);
     if (c.relayPublishMs) rows.push(relayRow('relay publish latency, during the convergence writes', c.relayPublishMs));
     if (c.workerApplyMs) rows.push(relayRow('worker apply lag (commit → applied in Redis), during the convergence writes', c.workerApplyMs, 'worker'));
+    if (c.resolverFeedMs) rows.push(relayRow("resolver feed delay (commit → read by the resolver's change feed), during the convergence writes", c.resolverFeedMs, 'resolver'));
   }
   /** @type {Json[]} */
   const watchRuns = results.watchRuns ?? (results.watch ? [results.watch] : []);

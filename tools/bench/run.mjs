@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
-import { applyLag, call, convergence, createReadKeys, deleteKey, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
+import { applyLag, call, convergence, createReadKeys, deleteKey, feedDelay, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
 import { B_OTHER_RESOLVER_RATE, noisyNeighbour, noisyWarnings } from './noisy.mjs';
@@ -60,7 +60,7 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *   },
  *   warnings: string[],
  *   policyHits?: Awaited<ReturnType<typeof policyHits>> & { selections: Counters },
- *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency>, workerApplyMs: ReturnType<typeof applyLag> },
+ *   convergence?: Awaited<ReturnType<typeof convergence>> & { relayPublishMs: ReturnType<typeof publishLatency>, workerApplyMs: ReturnType<typeof applyLag>, resolverFeedMs: ReturnType<typeof feedDelay> },
  *   watch?: Awaited<ReturnType<typeof watchDelivery>>,
  *   watchRuns?: Array<Awaited<ReturnType<typeof watchDelivery>>>,
  *   etcdWatch?: Array<Awaited<ReturnType<typeof etcdWatchDelivery>>>,
@@ -414,11 +414,11 @@ async function drained(relay) {
 
 /**
  * Where a phase's writes spent their time on the way to the cache, from the apps' histograms.
- * @param {{ relayPublishMs?: { p50: number, p99: number }, workerApplyMs?: { p50: number, p99: number } }} hops
+ * @param {{ relayPublishMs?: { p50: number, p99: number }, workerApplyMs?: { p50: number, p99: number }, resolverFeedMs?: { p50: number, p99: number } }} hops
  */
-function sayHops({ relayPublishMs: relay, workerApplyMs: worker }) {
+function sayHops({ relayPublishMs: relay, workerApplyMs: worker, resolverFeedMs: feed }) {
   const ms = (/** @type {{ p50: number, p99: number } | undefined} */ x) => (x ? `p50 ${formatMs(x.p50)}, p99 ${formatMs(x.p99)}` : 'not reported');
-  say(`  commit → Kafka's ack (relay) ${ms(relay)}; commit → applied in Redis (worker) ${ms(worker)}`);
+  say(`  commit → Kafka's ack (relay) ${ms(relay)}; commit → applied in Redis (worker) ${ms(worker)}${feed ? `; commit → read by the resolver's feed ${ms(feed)}` : ''}`);
 }
 
 /**
@@ -827,9 +827,15 @@ async function main() {
     await drained(urls.relay);
     const before = await scrape(urls.relay);
     const workerBefore = await scrape(urls.worker);
+    const resolverBefore = await scrape(urls.resolver);
     const c = await convergence({ api: urls.api, resolver: urls.resolver, token, routes, writes, rate, pollMs: settings.pollMs, timeoutMs: 10_000, shouldStop });
     await drained(urls.relay);
-    results.convergence = { ...c, relayPublishMs: publishLatency(before, await scrape(urls.relay)), workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)) };
+    results.convergence = {
+      ...c,
+      relayPublishMs: publishLatency(before, await scrape(urls.relay)),
+      workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)),
+      resolverFeedMs: feedDelay(resolverBefore, await scrape(urls.resolver)),
+    };
     say(`  ${c.converged} of ${c.writes} seen: p50 ${formatMs(c.ms.p50)}, p99 ${formatMs(c.ms.p99)}, max ${formatMs(c.ms.max)}`);
     sayHops(results.convergence);
     if (c.failedWrites) results.warnings.push(`convergence: ${c.failedWrites} of ${c.writes} PUTs failed (the first: ${c.firstFailure})`);

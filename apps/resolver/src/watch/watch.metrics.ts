@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { quotaRefusals } from '@tm/limits';
-import { METRICS_REGISTRY } from '@tm/platform';
+import { CONVERGENCE_BUCKETS, METRICS_REGISTRY } from '@tm/platform';
 
 /** What the watch reports at /metrics. */
 @Injectable()
@@ -60,7 +60,7 @@ export class WatchMetrics {
     this.feedDelay = new Histogram({
       name: 'tm_resolver_watch_feed_delay_seconds',
       help: 'From a write\'s commit to the feed\'s read of it, both on the database\'s clock',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: CONVERGENCE_BUCKETS,
       registers,
     });
   }
