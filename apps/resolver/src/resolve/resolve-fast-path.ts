@@ -7,7 +7,7 @@ import { Headers as H, NAME_PATTERN, routeKey, type RouteId } from '@tm/contract
 import { REQUEST_LIMITER, type RequestLimiter } from '@tm/limits';
 import { frontDoorOf, requestIdOf } from '@tm/platform';
 import { answerBody, cacheHeaders } from './resolve.controller';
-import { ResolveService } from './resolve.service';
+import { ResolveService, type Selected } from './resolve.service';
 
 /** The resolve route as Fastify knows it (ResolveController's), and as the HTTP metrics name it. */
 export const RESOLVE_ROUTE = '/v1/resolve/:tenant/:service/:environment';
@@ -42,6 +42,9 @@ function routeOf(url: string | undefined): RouteId | undefined {
  */
 @Injectable()
 export class ResolveFastPath implements OnApplicationBootstrap {
+  /** The answer body of a selection that does not change (a route of one unprobed endpoint). */
+  private readonly bodies = new WeakMap<Selected, string>();
+
   constructor(
     private readonly adapterHost: HttpAdapterHost,
     private readonly verifier: ApiKeyVerifier,
@@ -84,7 +87,12 @@ export class ResolveFastPath implements OnApplicationBootstrap {
     // Counted last, once the answer is sure; a key over its limit goes to the guard, which refuses it (429).
     if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID && !this.limiter.tryAdmit(principal.id)) return false;
     this.resolver.countHeld(held);
-    const body = JSON.stringify(answerBody(id, held.route.revision, held.url, held.selected));
+    // A route of one unprobed endpoint answers the same body every time (its selection is made once): serialised once.
+    let body = held.outcome === undefined ? this.bodies.get(held.selected) : undefined;
+    if (body === undefined) {
+      body = JSON.stringify(answerBody(id, held.route.revision, held.url, held.selected));
+      if (held.outcome === undefined) this.bodies.set(held.selected, body);
+    }
     // The headers in the order the controller's answer has them (the request id is the app's first hook's).
     const headers: Record<string, string> = { [H.requestId]: requestIdOf(request) };
     Object.assign(headers, cacheHeaders(held.resolution));

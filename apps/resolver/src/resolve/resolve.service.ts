@@ -110,6 +110,8 @@ export class ResolveService {
   private readonly healthStore: HealthStore;
   private readonly breaker: CircuitBreaker;
   private readonly inFlight = new Map<string, Promise<Read>>();
+  /** The selection of a route of one unprobed endpoint (that endpoint, always). */
+  private readonly singles = new WeakMap<CachedRoute, Selected>();
   /** The ranking of a route's endpoints for the health it was ranked with (selection, in pickRanked's terms). */
   private readonly rankings = new WeakMap<CachedRoute, { votes: HealthVotes; ranking: RankedEndpoints }>();
   private readonly ttlMs: number;
@@ -190,7 +192,13 @@ export class ResolveService {
   private select(route: CachedRoute, records: HealthVotes, affinity: string | undefined): { selected: Selected; outcome?: SelectionOutcome } {
     const only = route.endpoints.length === 1 ? route.endpoints[0] : undefined;
     if (only && !route.healthCheck && only.state !== 'disabled') {
-      return { selected: { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] } };
+      // The same for every answer of the route: made once (the front door keeps its body beside it).
+      let selected = this.singles.get(route);
+      if (selected === undefined) {
+        selected = { url: only.url, failOpen: false, endpoints: [{ id: only.id, url: only.url, priority: only.priority, weight: only.weight, state: only.state, health: 'unknown' }] };
+        this.singles.set(route, selected);
+      }
+      return { selected };
     }
     // The ranking depends on the route and its health only: a route held in memory is ranked once per health it has.
     let ranked = this.rankings.get(route);
