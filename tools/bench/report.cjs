@@ -809,6 +809,7 @@ function renderMarkdown(results) {
   if (results.watchSoak) lines.push('', ...soakSection(results.watchSoak));
   if (results.proberHostile) lines.push('', ...proberSection(results.proberHostile));
   if (results.noisyNeighbour) lines.push('', ...noisySection(results.noisyNeighbour));
+  if (results.replicas) lines.push('', ...replicasSection(results.replicas));
   lines.push('');
   lines.push('Goals (reported, never asserted):');
   lines.push('');
@@ -1001,6 +1002,31 @@ function proberSection(p) {
   lines.push(
     "Probes per second from tm_prober_probes_total by tenant; the wait for a slot from tm_prober_probe_wait_seconds, which has no tenant label; the gaps between two probes of one honest endpoint by one prober as its server saw them; health read from the resolver every second, from the hostile tenant's writes on.",
   );
+  return lines;
+}
+
+/**
+ * Read replicas: the primary's transactions per second with and without a replica (replicas.mjs).
+ * @param {Json} r results.replicas
+ */
+function replicasSection(r) {
+  const st = r.settings;
+  const lines = [];
+  lines.push("### Read replicas: the primary's load");
+  lines.push('');
+  lines.push(
+    `${st.resolvers} resolvers on a PostgreSQL primary of the bench's own, ${formatCount(st.streams)} watch streams opened over ${st.tenants} tenants, then ${st.seconds} s of ` +
+      `${st.writeRate} writes, ${st.readRate} strong reads and ${st.readRate} X-Min-Revision reads a second; once without a replica, once with one (DATABASE_READ_URL).`,
+  );
+  lines.push('');
+  lines.push("| mode | primary's transactions/s while the streams opened | primary's transactions/s, steady | writes/s | reads by kind and target | failed requests |");
+  lines.push('| --- | ---: | ---: | ---: | --- | ---: |');
+  for (const m of r.modes) {
+    const reads = Object.entries(m.readsByTarget ?? {}).map(([k, n]) => `${k} ${formatCount(n)}`).join(', ') || 'none';
+    lines.push(`| ${m.mode} | ${Math.round(m.opening.perSecond).toLocaleString('en-US')} | ${Math.round(m.steady.perSecond).toLocaleString('en-US')} | ${m.writesPerSecond.toFixed(1)} | ${cell(reads)} | ${m.failedRequests} |`);
+  }
+  lines.push('');
+  lines.push(`Counted: ${r.note}.`);
   return lines;
 }
 

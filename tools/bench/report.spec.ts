@@ -187,6 +187,26 @@ describe('renderMarkdown', () => {
     expect(partial).toContain('not measured');
   });
 
+  it("shows the primary's load with and without a read replica", () => {
+    const mode = (name: string, opening: number, steady: number, reads: Record<string, number>) => ({
+      mode: name,
+      opening: { transactions: opening * 10, seconds: 10, perSecond: opening },
+      steady: { transactions: steady * 20, seconds: 20, perSecond: steady },
+      writesPerSecond: 20,
+      readsByTarget: reads,
+      failedRequests: 0,
+    });
+    const replicas = {
+      settings: { resolvers: 10, streams: 10_000, tenants: 100, routesPerTenant: 10, seconds: 20, writeRate: 20, readRate: 100 },
+      modes: [mode('primary only', 985.4, 305.6, { 'snapshot:primary': 10_000 }), mode('with a replica', 46.9, 270.6, { 'snapshot:replica': 10_000 })],
+      note: 'transactions per second',
+    };
+    const md = renderMarkdown(results({ replicas }));
+    expect(md).toContain("### Read replicas: the primary's load");
+    expect(md).toContain('| primary only | 985 | 306 | 20.0 | snapshot:primary 10,000 | 0 |');
+    expect(md).toContain('| with a replica | 47 | 271 | 20.0 | snapshot:replica 10,000 | 0 |');
+  });
+
   it('leaves out the load table when no phase of it ran', () => {
     const none = renderMarkdown(results({ phases: {}, convergence: undefined }));
     expect(none).not.toContain('| measurement |');
