@@ -1,3 +1,4 @@
+import { frontDoorOf, type FrontAnswer } from '@tm/platform';
 import { ADMIN_TOKEN, ResolverUnderTest } from '../resolver.test-support';
 import { listening } from '../watch/watch.test-support';
 import { RESOLVE_ROUTE } from './resolve-fast-path';
@@ -71,6 +72,14 @@ describe('the resolve fast path', () => {
       return Number(line?.split(' ').pop() ?? 0);
     };
     const before = await metric();
+    // What the door reports of its answers (the access line and the metrics are made from it).
+    const door = frontDoorOf(r.app.getHttpAdapter().getInstance())!;
+    const reported: FrontAnswer[] = [];
+    const answered = door.answered;
+    door.answered = (a) => {
+      reported.push(a);
+      answered(a);
+    };
     const viaController = await r.resolve('fast/web/prod', { headers: { 'x-min-revision': '0' } });
     const calls = controllerCalls.mock.calls.length;
     const res = await fetch(`${base}/v1/resolve/fast/web/prod`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-request-id': 'door-1' } });
@@ -82,6 +91,8 @@ describe('the resolve fast path', () => {
     for (const h of ['x-cache', 'x-route-revision', 'x-consistency-revision', 'cache-control']) expect([h, res.headers.get(h)]).toEqual([h, viaController.headers[h]]);
     // The controller's answer and the door's, both counted under the route's pattern.
     expect(await metric()).toBe(before + 2);
+    door.answered = answered;
+    expect(reported).toEqual([expect.objectContaining({ id: 'door-1', method: 'GET', url: '/v1/resolve/fast/web/prod', route: RESOLVE_ROUTE, status: 200 })]);
     // A trailing slash and an encoded name are Fastify's: it answers them as it always did.
     expect((await fetch(`${base}/v1/resolve/fast/web/prod/`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(404);
     expect((await fetch(`${base}/v1/resolve/fast/w%65b/prod`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);

@@ -18,6 +18,13 @@ async function localHits(r: ResolverUnderTest): Promise<number> {
   return Number(line?.split(' ').pop() ?? Number.NaN);
 }
 
+/** Reads of a route from PostgreSQL (tm_resolver_database_reads_total). */
+async function databaseReads(r: ResolverUnderTest): Promise<number> {
+  const res = await r.app.inject({ method: 'GET', url: '/metrics' });
+  const line = res.body.split('\n').find((l) => l.startsWith('tm_resolver_database_reads_total{'));
+  return Number(line?.split(' ').pop() ?? Number.NaN);
+}
+
 /**
  * The resolver's memory of answers (docs/cache-protocol.md, "The resolver's memory"): hits with no
  * Redis round trip, kept current by this replica's change feed; real PostgreSQL and Redis, and the
@@ -87,12 +94,28 @@ describe("the resolver's memory of answers", () => {
     // Committed with its outbox row; the worker has not applied it (Redis still holds the old answer).
     const { data } = await r.write('mem/api/prod', 'https://new.mem.internal/');
     await r.feedHas(data.revision);
+    const hits = await localHits(r);
+    const reads = await databaseReads(r);
     const after = await r.resolve('mem/api/prod');
     expect(after.body['url']).toBe('https://new.mem.internal/');
     expect(after.headers['x-route-revision']).toBe(String(data.revision));
-    // Redis's answer was behind a change the feed had delivered: read from the database, and filled.
-    expect(after.headers['x-cache']).toBe('MISS');
-    expect((await r.resolve('mem/api/prod')).body['url']).toBe('https://new.mem.internal/');
+    // Memory held the route: the feed put the write's state in its place (its event says it all), so
+    // neither Redis (still behind) nor the database was asked.
+    expect(after.headers['x-cache']).toBe('HIT');
+    expect(Number(after.headers['x-consistency-revision'])).toBeGreaterThanOrEqual(data.revision);
+    expect([await localHits(r), await databaseReads(r)]).toEqual([hits + 1, reads]);
+    // A deletion too: memory answers that the route is gone.
+    const gone = await r.write('mem/api/prod', null);
+    await r.feedHas(gone.data.revision);
+    expect((await r.resolve('mem/api/prod')).status).toBe(404);
+    expect(await databaseReads(r)).toBe(reads);
+  });
+
+  it('a write to a route memory does not hold does not add it (memory holds what is read)', async () => {
+    const before = r.app.get(LocalRouteCache).size;
+    const { data } = await r.write('mem/unread/prod', 'https://unread.mem.internal/');
+    await r.feedHas(data.revision);
+    expect(r.app.get(LocalRouteCache).size).toBe(before);
   });
 
   it('a negative answer is held, and the route’s creation replaces it', async () => {

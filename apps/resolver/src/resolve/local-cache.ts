@@ -134,12 +134,19 @@ export class LocalRouteCache {
     if (this.floor === Number.POSITIVE_INFINITY) this.floor = revision;
   }
 
-  /** The feed delivered these changes (in revision order). */
-  changed(changes: readonly { key: string; revision: number }[]): void {
+  /**
+   * The feed delivered these changes (in revision order). A route memory holds is replaced by its
+   * state at the change when the change can say it (`state`: the route, null when deleted; undefined
+   * for a probed route, whose health the change does not carry), else dropped. Routes memory does
+   * not hold are not added (memory holds what is read).
+   */
+  changed(changes: readonly { key: string; revision: number; knownAt?: number; state?: () => CachedRoute | null | undefined }[]): void {
     if (!this.enabled) return;
-    for (const { key, revision } of changes) {
-      this.entries.delete(key);
+    for (const { key, revision, knownAt, state } of changes) {
       this.changedAt.set(key, revision);
+      const route = this.entries.has(key) && state !== undefined && knownAt !== undefined ? state() : undefined;
+      if (route === undefined) this.entries.delete(key);
+      else this.entries.set(key, { route, asOf: revision, knownAt: knownAt as number, health: undefined, healthUntil: 0 });
     }
     // Bounded: past as many routes as memory holds, start checking afresh from the last change.
     if (this.changedAt.size > Math.max(this.options.maxRoutes, 1_000)) {

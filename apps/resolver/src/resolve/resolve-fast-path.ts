@@ -57,9 +57,10 @@ export class ResolveFastPath implements OnApplicationBootstrap {
     if (!door) return;
     door.use((request, response) => {
       const started = performance.now();
-      if (!this.respond(request, response)) return false;
+      const id = this.respond(request, response);
+      if (id === undefined) return false;
       door.answered({
-        id: response.getHeader(H.requestId) as string,
+        id,
         method: 'GET',
         url: request.url ?? '',
         route: RESOLVE_ROUTE,
@@ -70,22 +71,22 @@ export class ResolveFastPath implements OnApplicationBootstrap {
     });
   }
 
-  /** Answers the plain case and says so; anything else: false, with nothing counted or written. */
-  respond(request: IncomingMessage, response: ServerResponse): boolean {
-    if (request.method !== 'GET') return false;
+  /** Answers the plain case and gives its request id; anything else: undefined, with nothing counted or written. */
+  respond(request: IncomingMessage, response: ServerResponse): string | undefined {
+    if (request.method !== 'GET') return undefined;
     const id = routeOf(request.url);
-    if (!id) return false;
+    if (!id) return undefined;
     const headersIn = request.headers;
-    if (headersIn[H.minRevision] !== undefined || headersIn['transfer-encoding'] !== undefined) return false;
+    if (headersIn[H.minRevision] !== undefined || headersIn['transfer-encoding'] !== undefined) return undefined;
     const length = headersIn['content-length'];
-    if (length !== undefined && length !== '0') return false;
+    if (length !== undefined && length !== '0') return undefined;
     const token = bearerToken(headersIn.authorization);
     const principal = token === undefined ? undefined : this.verifier.trusted(token);
-    if (!principal || !principal.hasScope('routes:read') || !principal.reaches(id.tenant)) return false;
+    if (!principal || !principal.hasScope('routes:read') || !principal.reaches(id.tenant)) return undefined;
     const held = this.resolver.resolveHeld(id, routeKey(id), principal.tenantId);
-    if (!held) return false;
+    if (!held) return undefined;
     // Counted last, once the answer is sure; a key over its limit goes to the guard, which refuses it (429).
-    if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID && !this.limiter.tryAdmit(principal.id)) return false;
+    if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID && !this.limiter.tryAdmit(principal.id)) return undefined;
     this.resolver.countHeld(held);
     // A route of one unprobed endpoint answers the same body every time (its selection is made once): serialised once.
     let body = held.outcome === undefined ? this.bodies.get(held.selected) : undefined;
@@ -94,13 +95,14 @@ export class ResolveFastPath implements OnApplicationBootstrap {
       if (held.outcome === undefined) this.bodies.set(held.selected, body);
     }
     // The headers in the order the controller's answer has them (the request id is the app's first hook's).
-    const headers: Record<string, string> = { [H.requestId]: requestIdOf(request) };
+    const requestId = requestIdOf(request);
+    const headers: Record<string, string> = { [H.requestId]: requestId };
     Object.assign(headers, cacheHeaders(held.resolution));
     headers[H.routeRevision] = String(held.route.revision);
     headers['content-type'] = 'application/json; charset=utf-8';
     headers['content-length'] = String(Buffer.byteLength(body));
     response.writeHead(200, headers);
     response.end(body);
-    return true;
+    return requestId;
   }
 }

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { WatchEvents } from '@tm/contracts';
+import { parseRouteEvent, policyOfData, WatchEvents } from '@tm/contracts';
+import type { CachedRoute } from '@tm/route-cache';
 import { OUTBOX_CHANNEL, readChangesAfter, type Change, type ChangesAfter } from '@tm/persistence';
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
@@ -53,6 +54,23 @@ export function denseTail(changes: readonly Change[], current: number): Change[]
     expected--;
   }
   return changes.slice(i);
+}
+
+/**
+ * A route's state as a change's event gives it, for the resolver's memory: the route, or null when
+ * it was deleted; undefined when memory cannot hold it from the event alone (a probed route, whose
+ * endpoints' health is not in it; an event it cannot read).
+ */
+export function heldStateOf(change: Change): CachedRoute | null | undefined {
+  const parsed = parseRouteEvent(change.event);
+  if ('error' in parsed) return undefined;
+  const { data, tenantid } = parsed.event;
+  if (data.url === null) return null;
+  const policy = policyOfData({ url: data.url, revision: data.revision, endpoints: data.endpoints, healthCheck: data.healthCheck });
+  if (policy === undefined || policy.healthCheck !== null) return undefined;
+  const route: CachedRoute = { url: data.url, revision: data.revision, endpoints: policy.endpoints, healthCheck: null };
+  if (tenantid !== undefined) route.tenantId = tenantid;
+  return route;
 }
 
 /**
@@ -177,7 +195,8 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
       // memory and answers cached before this replica started (Redis holds them) can be checked.
       const first = await readChangesAfter(query, Number.MAX_SAFE_INTEGER, 1);
       const from = Math.max(0, first.current - (this.hooks.primeChanges ?? HISTORY_MIN_ENTRIES));
-      const recent = first.current > from ? (await readChangesAfter(query, from, first.current - from)).changes : [];
+      // Commits after the first statement may be in the second (when rows below are missing): only up to its revision.
+      const recent = first.current > from ? (await readChangesAfter(query, from, first.current - from)).changes.filter((c) => c.revision <= first.current) : [];
       const kept = denseTail(recent, first.current);
       const start = kept.length > 0 ? first.current - kept.length : first.current;
       const now = this.clock();
@@ -202,7 +221,7 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
       this.metrics.feedDelay.observe(Math.max(0, batch.readAt - change.createdAt) / 1000);
     }
     if (fresh.length > 0) {
-      this.local.changed(batch.changes.slice(0, fresh.length).map((c) => ({ key: c.routeKey, revision: c.revision })));
+      this.local.changed(batch.changes.slice(0, fresh.length).map((c) => ({ key: c.routeKey, revision: c.revision, knownAt: c.createdAt, state: () => heldStateOf(c) })));
       this.listener?.deliver(fresh);
       this.metrics.feedRevision.set(history.last);
     }

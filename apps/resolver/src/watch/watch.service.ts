@@ -92,6 +92,8 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   private sweepTimer: NodeJS.Timeout | undefined;
   /** A sweep is under way (it yields between slices of streams). */
   private sweeping = false;
+  /** A tick came while it ran: sweep again as soon as it ends. */
+  private sweepAgain = false;
   /** When the feed passed each revision: when a stream behind the latest proof is owed its bookmark. */
   private readonly passes = new FeedPasses(10 * BOOKMARK_WITHIN_MS);
   private revocationTimer: NodeJS.Timeout | undefined;
@@ -387,7 +389,11 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
    * to run between them; the proof is read again for each slice (a newer one is as good).
    */
   async sweep(): Promise<void> {
-    if (this.sweeping) return;
+    if (this.sweeping) {
+      // A tick while a long sweep runs (many streams, a busy machine): another follows it at once.
+      this.sweepAgain = true;
+      return;
+    }
     this.sweeping = true;
     try {
       const heartbeat = Math.max(0, this.config.WATCH_BOOKMARK_INTERVAL_MS - SWEEP_MS);
@@ -413,6 +419,10 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
       this.metrics.bookmarksSent.inc(sent);
     } finally {
       this.sweeping = false;
+    }
+    if (this.sweepAgain && !this.closing) {
+      this.sweepAgain = false;
+      await this.sweep();
     }
   }
 

@@ -189,6 +189,8 @@ function instrument(app: NestFastifyApplication): void {
       count(a.method, a.route, a.status, a.elapsedMs);
       accessLine(a, a.status, a.elapsedMs);
     };
+    const root = app.get<Pino>(ROOT_LOGGER);
+    door.failed = (e) => root.error({ err: e instanceof Error ? e.message : String(e) }, 'the front handler failed; the request went on to the framework');
   }
 }
 

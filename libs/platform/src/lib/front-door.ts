@@ -34,6 +34,8 @@ export class FrontDoor {
   closing = false;
   /** What the app's hooks record of an answered request (configureApp sets it). */
   answered: (answer: FrontAnswer) => void = () => undefined;
+  /** A front handler threw (configureApp logs it): the request went on to Fastify, or was cut if already answered. */
+  failed: (error: unknown) => void = () => undefined;
 
   constructor(private readonly framework: (request: IncomingMessage, response: ServerResponse) => void) {}
 
@@ -45,7 +47,18 @@ export class FrontDoor {
   /** The server's request listener. */
   readonly listener = (request: IncomingMessage, response: ServerResponse): void => {
     const handler = this.handler;
-    if (handler === undefined || this.closing || !handler(request, response)) this.framework(request, response);
+    if (handler === undefined || this.closing) return this.framework(request, response);
+    let answered: boolean;
+    try {
+      answered = handler(request, response);
+    } catch (e) {
+      this.failed(e);
+      // Nothing sent yet: Fastify answers it as it answers the rest. Sent in part: the client sees the connection end.
+      if (response.headersSent) response.destroy();
+      else this.framework(request, response);
+      return;
+    }
+    if (!answered) this.framework(request, response);
   };
 }
 
