@@ -42,7 +42,7 @@ function routeOf(url: string | undefined): RouteId | undefined {
  */
 @Injectable()
 export class ResolveFastPath implements OnApplicationBootstrap {
-  /** The answer body of a selection that does not change (a route of one unprobed endpoint). */
+  /** The answer body of a selection (one per route, health and pick: the body follows from it). */
   private readonly bodies = new WeakMap<Selected, string>();
 
   constructor(
@@ -88,11 +88,11 @@ export class ResolveFastPath implements OnApplicationBootstrap {
     // Counted last, once the answer is sure; a key over its limit goes to the guard, which refuses it (429).
     if (this.limiter !== undefined && principal.id !== ADMIN_TOKEN_ID && !this.limiter.tryAdmit(principal.id)) return undefined;
     this.resolver.countHeld(held);
-    // A route of one unprobed endpoint answers the same body every time (its selection is made once): serialised once.
-    let body = held.outcome === undefined ? this.bodies.get(held.selected) : undefined;
+    // A selection is made once per route, health and pick (ResolveService.select), and its body is the same every time: serialised once.
+    let body = this.bodies.get(held.selected);
     if (body === undefined) {
       body = JSON.stringify(answerBody(id, held.route.revision, held.url, held.selected));
-      if (held.outcome === undefined) this.bodies.set(held.selected, body);
+      this.bodies.set(held.selected, body);
     }
     // The headers in the order the controller's answer has them (the request id is the app's first hook's).
     const requestId = requestIdOf(request);

@@ -113,7 +113,10 @@ export class ResolveService {
   /** The selection of a route of one unprobed endpoint (that endpoint, always). */
   private readonly singles = new WeakMap<CachedRoute, Selected>();
   /** The ranking of a route's endpoints for the health it was ranked with (selection, in pickRanked's terms). */
-  private readonly rankings = new WeakMap<CachedRoute, { votes: HealthVotes; ranking: RankedEndpoints }>();
+  private readonly rankings = new WeakMap<
+    CachedRoute,
+    { votes: HealthVotes; ranking: RankedEndpoints; picks: Map<EndpointView | undefined, { selected: Selected; outcome: SelectionOutcome }> }
+  >();
   private readonly ttlMs: number;
   private readonly negativeTtlMs: number;
   private readonly graceMs: number;
@@ -211,14 +214,20 @@ export class ResolveService {
         state: e.state,
         health: route.healthCheck ? healthOf(records, e) : 'unknown',
       }));
-      ranked = { votes: records, ranking: rankEndpoints(views) };
+      ranked = { votes: records, ranking: rankEndpoints(views), picks: new Map() };
       this.rankings.set(route, ranked);
     }
     const selection = pickRanked(ranked.ranking, affinity === undefined ? { random: Math.random() } : { affinity });
-    return {
-      selected: { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order },
-      outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked',
-    };
+    // The answer follows from the pick (it first, then the ranking): one per endpoint picked, made once.
+    let answer = ranked.picks.get(selection.pick);
+    if (answer === undefined) {
+      answer = {
+        selected: { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order },
+        outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked',
+      };
+      ranked.picks.set(selection.pick, answer);
+    }
+    return answer;
   }
 
   /** Health read on its own (a strong read, or a miss without it): from Redis when it answers, else every endpoint unknown. */
