@@ -144,9 +144,9 @@ export class LocalRouteCache {
     if (!this.enabled) return;
     for (const { key, revision, knownAt, state } of changes) {
       this.changedAt.set(key, revision);
-      const route = this.entries.has(key) && state !== undefined && knownAt !== undefined ? state() : undefined;
-      if (route === undefined) this.entries.delete(key);
-      else this.entries.set(key, { route, asOf: revision, knownAt: knownAt as number, health: undefined, healthUntil: 0 });
+      const route = knownAt !== undefined && state !== undefined && this.entries.has(key) ? state() : undefined;
+      if (route === undefined || knownAt === undefined) this.entries.delete(key);
+      else this.entries.set(key, { route, asOf: revision, knownAt, health: undefined, healthUntil: 0 });
     }
     // Bounded: past as many routes as memory holds, start checking afresh from the last change.
     if (this.changedAt.size > Math.max(this.options.maxRoutes, 1_000)) {

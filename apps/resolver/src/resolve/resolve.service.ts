@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { pickRanked, rankEndpoints, routeKey, type EndpointView, type RankedEndpoints, type RouteId } from '@tm/contracts';
+import { pickFrom, rankEndpoints, routeKey, selectionOf, type EndpointView, type RankedEndpoints, type RouteId } from '@tm/contracts';
 import { databaseFailure, readRouteAsOf, type RouteSnapshot } from '@tm/persistence';
 import { tenantGone } from '@tm/auth';
 import { OverloadedException, ProblemException, UnavailableException } from '@tm/platform';
@@ -112,7 +112,7 @@ export class ResolveService {
   private readonly inFlight = new Map<string, Promise<Read>>();
   /** The selection of a route of one unprobed endpoint (that endpoint, always). */
   private readonly singles = new WeakMap<CachedRoute, Selected>();
-  /** The ranking of a route's endpoints for the health it was ranked with (selection, in pickRanked's terms). */
+  /** The ranking of a route's endpoints for the health it was ranked with, and the answer of each pick from it. */
   private readonly rankings = new WeakMap<
     CachedRoute,
     { votes: HealthVotes; ranking: RankedEndpoints; picks: Map<EndpointView | undefined, { selected: Selected; outcome: SelectionOutcome }> }
@@ -217,15 +217,16 @@ export class ResolveService {
       ranked = { votes: records, ranking: rankEndpoints(views), picks: new Map() };
       this.rankings.set(route, ranked);
     }
-    const selection = pickRanked(ranked.ranking, affinity === undefined ? { random: Math.random() } : { affinity });
+    const pick = pickFrom(ranked.ranking, affinity === undefined ? { random: Math.random() } : { affinity });
     // The answer follows from the pick (it first, then the ranking): one per endpoint picked, made once.
-    let answer = ranked.picks.get(selection.pick);
+    let answer = ranked.picks.get(pick);
     if (answer === undefined) {
+      const selection = selectionOf(ranked.ranking, pick);
       answer = {
         selected: { url: selection.pick?.url, failOpen: selection.failOpen, endpoints: selection.order },
         outcome: !selection.pick ? 'no_enabled_endpoint' : selection.failOpen ? 'fail_open' : 'picked',
       };
-      ranked.picks.set(selection.pick, answer);
+      ranked.picks.set(pick, answer);
     }
     return answer;
   }

@@ -130,13 +130,23 @@ export function rankEndpoints<E extends EndpointView>(endpoints: readonly E[]): 
   return { ranked, candidates, failOpen: firstTier >= 3, uniform: firstTier === 1 };
 }
 
-/** A pick from a ranking: the endpoint and every endpoint in selection order (the pick first). */
-export function pickRanked<E extends EndpointView>(ranking: RankedEndpoints<E>, source: PickSource): Selection<E> {
-  if (ranking.candidates.length === 0) return { pick: undefined, failOpen: false, order: [...ranking.ranked] };
-  const pick = ranking.candidates.length === 1 ? (ranking.candidates[0] as E) : pickIn(ranking.candidates as E[], source, ranking.uniform);
+/** The endpoint a ranking gives for `source`; undefined when it has no candidate. */
+export function pickFrom<E extends EndpointView>(ranking: RankedEndpoints<E>, source: PickSource): E | undefined {
+  if (ranking.candidates.length === 0) return undefined;
+  return ranking.candidates.length === 1 ? (ranking.candidates[0] as E) : pickIn(ranking.candidates as E[], source, ranking.uniform);
+}
+
+/** The selection a pick from a ranking makes: the pick, and every endpoint in selection order (the pick first). */
+export function selectionOf<E extends EndpointView>(ranking: RankedEndpoints<E>, pick: E | undefined): Selection<E> {
+  if (pick === undefined) return { pick: undefined, failOpen: false, order: [...ranking.ranked] };
   const order: E[] = [pick];
   for (const e of ranking.ranked) if (e !== pick) order.push(e);
   return { pick, failOpen: ranking.failOpen, order };
+}
+
+/** A pick from a ranking: the endpoint and every endpoint in selection order (the pick first). */
+export function pickRanked<E extends EndpointView>(ranking: RankedEndpoints<E>, source: PickSource): Selection<E> {
+  return selectionOf(ranking, pickFrom(ranking, source));
 }
 
 /**
