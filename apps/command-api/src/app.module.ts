@@ -4,6 +4,7 @@ import { RateLimitModule } from '@tm/limits';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { PlatformModule } from '@tm/platform';
 import { ApiKeysModule } from './api-keys/api-keys.module';
+import { ChangesModule } from './changes/changes.module';
 import { CommandApiConfig } from './config';
 import { RoutesModule } from './routes/routes.module';
 import { TenantsModule } from './tenants/tenants.module';
@@ -21,6 +22,7 @@ export class AppModule {
         RateLimitModule.forRoot({ app: 'command-api', limit: config.RATE_LIMIT_PER_KEY, redisUrl: config.REDIS_URL, keyPrefix: config.CACHE_KEY_PREFIX }),
         PlatformModule.forRoot({ app: 'command-api', config, health: { checks: [PostgresReadiness] } }),
         RoutesModule,
+        ChangesModule,
         TenantsModule,
         ApiKeysModule,
       ],

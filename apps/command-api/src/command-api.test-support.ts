@@ -8,7 +8,7 @@ import { configureApp, fastifyAdapter, NEST_APP_OPTIONS, validateConfig } from '
 import { createTestDatabase, deleteKeysWithPrefix, testInfra, testKeyPrefix, type TestDatabase } from '@tm/testing';
 import { WRITE_HOOKS, type WriteHooks } from './store/write-hooks';
 import { AppModule } from './app.module';
-import { CommandApiConfig } from './config';
+import { commandApiBodyLimits, CommandApiConfig } from './config';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -90,7 +90,7 @@ export class CommandApiUnderTest {
       builder = builder.overrideProvider(RATE_LIMIT_CLOCK).useValue(options.rateLimitClock).overrideProvider(RATE_LIMIT_SYNC_MS).useValue(0);
     }
     const moduleRef = await builder.compile();
-    const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), NEST_APP_OPTIONS);
+    const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(commandApiBodyLimits(config)), NEST_APP_OPTIONS);
     configureApp(app, { title: 'Traffic Manager command API', description: 'test' });
     await app.init();
     await app.getHttpAdapter().getInstance().ready();
@@ -138,7 +138,7 @@ export class CommandApiUnderTest {
 
 /** Every row of every table, to show that a refused request changed nothing. */
 export async function snapshot(db: Client): Promise<Record<string, unknown[]>> {
-  const tables = ['store_revision', 'tenants', 'services', 'endpoints', 'api_keys', 'outbox'];
+  const tables = ['store_revision', 'tenants', 'services', 'endpoints', 'api_keys', 'outbox', 'change_sets', 'route_versions', 'audit_log'];
   const result: Record<string, unknown[]> = {};
   for (const table of tables) {
     result[table] = (await db.query(`SELECT * FROM ${table} ORDER BY 1`)).rows;

@@ -53,4 +53,31 @@ export class CommandApiConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(1, 3_600)
   PROBE_MAX_TIMEOUT_SECONDS = 10;
+
+  /** Changes in one change set (POST /v1/changes); more: 400. A tenant deletion is exempt. */
+  @IsOptional()
+  @IsIntBetween(1, 100_000)
+  CHANGESET_MAX_CHANGES = 1_000;
+
+  /** The largest body of POST /v1/changes, in bytes; larger: 413. */
+  @IsOptional()
+  @IsIntBetween(1_024, 256 * 1024 * 1024)
+  CHANGESET_MAX_BYTES = 4 * 1024 * 1024;
+
+  /** Days a route's versions are kept (its last 100 are kept whatever their age). */
+  @IsOptional()
+  @IsIntBetween(1, 36_500)
+  HISTORY_RETENTION_DAYS = 90;
+
+  /** Days the audit log (change sets included) is kept. */
+  @IsOptional()
+  @IsIntBetween(1, 36_500)
+  AUDIT_RETENTION_DAYS = 400;
+}
+
+/** The body limits the command API's handlers name (see BodyLimit). */
+export const CHANGESET_BODY_LIMIT = 'changeSet';
+
+export function commandApiBodyLimits(config: CommandApiConfig): Record<string, number> {
+  return { [CHANGESET_BODY_LIMIT]: config.CHANGESET_MAX_BYTES };
 }

@@ -89,8 +89,15 @@ export interface ParsedPolicy {
  * `maxTimeoutSeconds`), or a 400 that lists every field that is wrong.
  */
 export function policyOfBody(body: PutRouteDto, maxTimeoutSeconds: number): ParsedPolicy {
+  const checked = checkPolicy(body, maxTimeoutSeconds);
+  if ('errors' in checked) throw invalidPolicy(checked.errors);
+  return checked.parsed;
+}
+
+/** As policyOfBody, with the field errors returned instead of thrown. */
+export function checkPolicy(body: PutRouteDto, maxTimeoutSeconds: number): { parsed: ParsedPolicy } | { errors: FieldError[] } {
   const { errors, overCap } = problems(body, maxTimeoutSeconds);
-  if (errors.length > 0) throw invalidPolicy(overCap ? [...errors, overCap] : errors);
+  if (errors.length > 0) return { errors: overCap ? [...errors, overCap] : errors };
   const endpoints: EndpointConfig[] = body.endpoints
     ? body.endpoints.map((e) => ({
         id: e.id,
@@ -101,5 +108,5 @@ export function policyOfBody(body: PutRouteDto, maxTimeoutSeconds: number): Pars
       }))
     : [singleEndpoint(body.url as string)];
   const policy = { endpoints, healthCheck: body.healthCheck ? healthCheckOf(body.healthCheck, maxTimeoutSeconds) : null };
-  return overCap ? { policy, overCap } : { policy };
+  return { parsed: overCap ? { policy, overCap } : { policy } };
 }

@@ -1,27 +1,7 @@
 import { Client } from 'pg';
 import { routeKey, type RouteId } from '@tm/contracts';
+import { Gate } from '@tm/testing';
 import { CommandApiUnderTest, snapshot, type Answer } from '../command-api.test-support';
-
-/** A gate the write path waits at (its beforeApply hook) until the test opens it. */
-class Gate {
-  readonly reached: Promise<void>;
-  private arrive: () => void = () => undefined;
-  private release: () => void = () => undefined;
-  private readonly opened = new Promise<void>((r) => (this.release = r));
-
-  constructor() {
-    this.reached = new Promise((r) => (this.arrive = r));
-  }
-
-  pass(): Promise<void> {
-    this.arrive();
-    return this.opened;
-  }
-
-  open(): void {
-    this.release();
-  }
-}
 
 /** A PUT body of `n` endpoints (the first `disabled` of them disabled), probed unless `probed` is false. */
 function body(n: number, options: { disabled?: number; probed?: boolean; weight?: number } = {}): Record<string, unknown> {

@@ -5,6 +5,7 @@ import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
 import { Headers as H } from '@tm/contracts';
 import { ApiProblems, BodyLimit, ROUTE_PUT_BODY_LIMIT_BYTES } from '@tm/platform';
 import { CommandApiConfig } from '../config';
+import { OriginOf, type ChangeOrigin } from '../store/change-origin';
 import { ListRoutesQuery } from './dto/list-routes.query';
 import { PutRouteDto } from './dto/put-route.dto';
 import { RouteParamsDto } from './dto/route-params.dto';
@@ -39,6 +40,7 @@ export class RoutesController {
   @ApiProblems(400, 409, 412, 413, 415)
   async put(
     @CurrentPrincipal() principal: Principal,
+    @OriginOf() origin: ChangeOrigin,
     @Param() id: RouteParamsDto,
     @Body() body: PutRouteDto,
     @Headers('if-match') ifMatch: string | undefined,
@@ -47,7 +49,7 @@ export class RoutesController {
   ): Promise<RouteResponse> {
     principal.authorize('routes:write', id.tenant);
     const preconditions = parsePreconditions(ifMatch, ifNoneMatch);
-    const { route, created } = await this.routes.put(id, policyOfBody(body, this.config.PROBE_MAX_TIMEOUT_SECONDS), preconditions);
+    const { route, created } = await this.routes.put(id, policyOfBody(body, this.config.PROBE_MAX_TIMEOUT_SECONDS), preconditions, origin);
     void reply
       .status(created ? 201 : 200)
       .header('ETag', etag(route.revision))
@@ -80,13 +82,14 @@ export class RoutesController {
   @ApiProblems(400, 404, 412)
   async delete(
     @CurrentPrincipal() principal: Principal,
+    @OriginOf() origin: ChangeOrigin,
     @Param() id: RouteParamsDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<void> {
     principal.authorize('routes:write', id.tenant);
-    const revision = await this.routes.delete(id, parsePreconditions(ifMatch, ifNoneMatch));
+    const revision = await this.routes.delete(id, parsePreconditions(ifMatch, ifNoneMatch), origin);
     void reply.header(H.routeRevision, String(revision));
   }
 

@@ -6,6 +6,7 @@ import { quotaRefusals } from '@tm/limits';
 import { POLICY_COLUMNS, routePolicy } from '@tm/persistence';
 import { METRICS_REGISTRY, type FieldError } from '@tm/platform';
 import { CommandApiConfig } from '../config';
+import type { ChangeOrigin } from '../store/change-origin';
 import { WRITE_HOOKS, type WriteHooks } from '../store/write-hooks';
 import { WriteStore, type CurrentEndpoint, type EndpointRow, type QuotaRefusal, type RouteWrite, type TenantQuota } from '../store/write-store';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -28,7 +29,7 @@ interface RouteRow {
 
 type RowOf<T> = Omit<T, 'revision'> & { revision: string | number };
 
-function toRoute(row: RowOf<RouteRow>): RouteResponse {
+export function toRoute(row: RowOf<RouteRow>): RouteResponse {
   const { endpoints, healthCheck } = routePolicy(row);
   return {
     tenant: row.tenant,
@@ -54,7 +55,7 @@ export function routeWrite(policy: TrafficPolicy): RouteWrite {
 }
 
 /** JSON values equal as jsonb compares them (object keys in any order). */
-function sameJson(a: unknown, b: unknown): boolean {
+export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
@@ -65,12 +66,12 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 /** Whether the route as it is already says what `write` would set. */
-function unchanged(current: CurrentEndpoint, write: RouteWrite): boolean {
+export function unchanged(current: CurrentEndpoint, write: RouteWrite): boolean {
   return current.url === write.url && sameJson(current.policy, write.stored);
 }
 
 /** Whether the route as it is already has the health check `write` sets (a stored policy is normalised, so equal means the same). */
-function sameHealthCheck(current: CurrentEndpoint | undefined, write: RouteWrite): boolean {
+export function sameHealthCheck(current: CurrentEndpoint | undefined, write: RouteWrite): boolean {
   return current !== undefined && sameJson(current.policy?.healthCheck ?? null, write.policy.healthCheck);
 }
 
@@ -133,15 +134,15 @@ export class RoutesService {
    * PROBE_MAX_TIMEOUT_SECONDS (`overCap`) is decided on the route as committed: it passes only when
    * the route already has that health check.
    */
-  put(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions): Promise<PutResult> {
+  put(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions, origin: ChangeOrigin): Promise<PutResult> {
     const write = routeWrite(parsed.policy);
     return this.store.retrying(async () => {
       if (unconditional(preconditions) && !parsed.overCap) {
-        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, write, this.quota.probedEndpoints);
+        const row = await this.store.updateEndpoint(this.dataSource.manager, id, undefined, write, this.quota.probedEndpoints, origin);
         if (row) return this.updated(id, write, row);
-        return this.create(this.dataSource.manager, id, write);
+        return this.create(this.dataSource.manager, id, write, origin);
       }
-      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, write, preconditions, lock, parsed.overCap));
+      return this.decideAndApply((manager, lock) => this.tryPut(manager, id, write, preconditions, lock, parsed.overCap, origin));
     });
   }
 
@@ -153,21 +154,22 @@ export class RoutesService {
     preconditions: Preconditions,
     lock: boolean,
     overCap: FieldError | undefined,
+    origin: ChangeOrigin,
   ): Promise<PutResult | undefined> {
     const current = await this.store.findEndpoint(manager, id, lock);
     checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
     if (overCap && !sameHealthCheck(current, write)) throw invalidPolicy([overCap]);
     if (current && unchanged(current, write)) return { route: toRoute({ ...id, ...current }), created: false };
-    if (!current) return this.create(manager, id, write, lock);
+    if (!current) return this.create(manager, id, write, origin, lock);
     await this.hooks.beforeApply?.(id, lock);
-    const row = await this.store.updateEndpoint(manager, id, current, write, this.quota.probedEndpoints);
+    const row = await this.store.updateEndpoint(manager, id, current, write, this.quota.probedEndpoints, origin);
     return row ? this.updated(id, write, row) : undefined;
   }
 
   /** Creates the route (a concurrent create of it fails with a unique violation: retried whole). */
-  private async create(manager: EntityManager, id: RouteId, write: RouteWrite, lock = false): Promise<PutResult> {
+  private async create(manager: EntityManager, id: RouteId, write: RouteWrite, origin: ChangeOrigin, lock = false): Promise<PutResult> {
     await this.hooks.beforeApply?.(id, lock);
-    const row = await this.store.createEndpoint(manager, id, write, this.quota);
+    const row = await this.store.createEndpoint(manager, id, write, this.quota, origin);
     if (isRefusal(row)) throw this.refused(id.tenant, row);
     return { route: written(id, write, row), created: true };
   }
@@ -184,14 +186,14 @@ export class RoutesService {
   }
 
   /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. Decided and applied as `put`. */
-  delete(id: RouteId, preconditions: Preconditions): Promise<number> {
+  delete(id: RouteId, preconditions: Preconditions, origin: ChangeOrigin): Promise<number> {
     return this.store.retrying(async () => {
       if (unconditional(preconditions)) {
-        const revision = await this.store.deleteEndpoint(this.dataSource.manager, id, undefined);
+        const revision = await this.store.deleteEndpoint(this.dataSource.manager, id, undefined, origin);
         if (revision === undefined) throw routeNotFound(id);
         return revision;
       }
-      return this.decideAndApply((manager, lock) => this.tryDelete(manager, id, preconditions, lock));
+      return this.decideAndApply((manager, lock) => this.tryDelete(manager, id, preconditions, lock, origin));
     });
   }
 
@@ -212,12 +214,12 @@ export class RoutesService {
     });
   }
 
-  private async tryDelete(manager: EntityManager, id: RouteId, preconditions: Preconditions, lock: boolean): Promise<number | undefined> {
+  private async tryDelete(manager: EntityManager, id: RouteId, preconditions: Preconditions, lock: boolean, origin: ChangeOrigin): Promise<number | undefined> {
     const current = await this.store.findEndpoint(manager, id, lock);
     if (!current) throw routeNotFound(id);
     checkPreconditions(preconditions, Number(current.revision));
     await this.hooks.beforeApply?.(id, lock);
-    return this.store.deleteEndpoint(manager, id, current);
+    return this.store.deleteEndpoint(manager, id, current, origin);
   }
 
   async get(id: RouteId): Promise<RouteResponse> {

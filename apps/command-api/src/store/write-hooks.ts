@@ -10,6 +10,8 @@ export interface WriteHooks {
    * it; `locked` when the decision holds the route's row lock (the fallback after lost tries).
    */
   beforeApply?(route: RouteId, locked: boolean): Promise<void>;
+  /** A change set of many routes, decided with its rows locked, before the statement that applies it (route keys in lock order). */
+  beforeChangeSet?(routes: string[]): Promise<void>;
 }
 
 export const WRITE_HOOKS = Symbol('WRITE_HOOKS');

@@ -5,11 +5,12 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { routeEvent, type RouteId, type TrafficPolicy } from '@tm/contracts';
 import { isRetryableWrite, OUTBOX_CHANNEL, preparedQuery, returning, sqlState } from '@tm/persistence';
 import { METRICS_REGISTRY } from '@tm/platform';
+import type { ChangeOrigin } from './change-origin';
 
 const MAX_ATTEMPTS = 5;
 
 /** The database's clock time as CloudEvents writes it (RFC 3339, UTC, milliseconds), as `Date.toISOString` does. */
-const ISO_TIME = `to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+export const ISO_TIME = `to_char(c.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
  * `c`: takes the next `count` revisions (an SQL expression), only once `ready` (a condition on the
@@ -22,7 +23,7 @@ function takeRevisions(count: string, ready: string): string {
 }
 
 /** The jsonb `json` (SQL) with `fields` (path, SQL value) set. */
-function jsonbSet(json: string, fields: [path: string, value: string][]): string {
+export function jsonbSet(json: string, fields: [path: string, value: string][]): string {
   return fields.reduce((out, [path, value]) => `jsonb_set(${out}, '${path}', to_jsonb(${value}))`, json);
 }
 
@@ -106,6 +107,43 @@ function healthRevisions(policy: string, fromCur: boolean): string {
   }
        hr AS (SELECT COALESCE(jsonb_object_agg(n.e ->> 'id', COALESCE(${kept}, to_jsonb(c.revision))), '{}'::jsonb) AS v
                 FROM c, jsonb_array_elements(${policy} -> 'endpoints') n(e))`;
+}
+
+/** What a route's version records: its PUT body after the change (the stored policy, or `{url}` alone), as SQL. */
+function versionBody(url: string, stored: string): string {
+  return `COALESCE(${stored}, jsonb_build_object('url', ${url}::text))`;
+}
+
+/**
+ * `v`, `cs`: the history of a change set of one route (docs/changes.md): the route's version and the
+ * change set's row, one each per row of `from` (none when the write changed nothing). `origin` is the
+ * first of three parameters (changeOriginParams): who, the request id, the client address.
+ */
+function historyOfOne(r: {
+  tenantId: string;
+  tenant: string;
+  service: string;
+  environment: string;
+  from: string;
+  revision: string;
+  at: string;
+  op: 'put' | 'delete';
+  body: string;
+  created: boolean;
+  createdAt: string;
+  origin: number;
+}): string {
+  return `v AS (
+    INSERT INTO route_versions (tenant_id, tenant, service, environment, revision, at, op, body, created, created_at)
+    SELECT (${r.tenantId}), ${r.tenant}, ${r.service}, ${r.environment}, ${r.revision}, ${r.at}, '${r.op}', ${r.body}, ${r.created}, ${r.createdAt} FROM ${r.from}),
+  cs AS (
+    INSERT INTO change_sets (revision, at, by, request_id, client_address, size, tenant_ids, tenants)
+    SELECT ${r.revision}, ${r.at}, $${r.origin}::jsonb, $${r.origin + 1}, $${r.origin + 2}, 1, ARRAY[(${r.tenantId})], ARRAY[${r.tenant}::text] FROM ${r.from})`;
+}
+
+/** The parameters historyOfOne's `origin` names. */
+export function changeOriginParams(origin: ChangeOrigin): unknown[] {
+  return [JSON.stringify(origin.by), origin.requestId, origin.clientAddress];
 }
 
 /** The id of an event template: each row gets its own. */
@@ -276,7 +314,7 @@ export class WriteStore {
    * concurrent create of the same route fails with a unique violation (23505): decide again.
    * A route whose probed endpoints alone are beyond the quota creates no tenant either.
    */
-  async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite, quota: TenantQuota): Promise<EndpointRow | QuotaRefusal> {
+  async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite, quota: TenantQuota, origin: ChangeOrigin): Promise<EndpointRow | QuotaRefusal> {
     const [row] = await preparedQuery<(EndpointRow & { route_count: null }) | { revision: null; route_count: number | null; probed_endpoint_count: number | null; adding: number }>(
       manager,
       `WITH t AS (
@@ -294,7 +332,8 @@ export class WriteStore {
        w AS (
          INSERT INTO endpoints (service_id, environment, url, policy, health_revisions, revision, created_at, updated_at)
          SELECT s.id, $8, $9, $10::jsonb, hr.v, c.revision, c.at, c.at FROM s, c, hr RETURNING revision, created_at, updated_at),
-       ${outboxOfUpsert('$11::jsonb', 'SELECT id FROM t')}
+       ${outboxOfUpsert('$11::jsonb', 'SELECT id FROM t')},
+       ${historyOfOne({ tenantId: 'SELECT id FROM t', tenant: '$6', service: '$7', environment: '$8', from: 'w', revision: 'w.revision', at: 'w.updated_at', op: 'put', body: versionBody('$9', '$10::jsonb'), created: true, createdAt: 'w.created_at', origin: 14 })}
        SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
               NULL::integer AS route_count, NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
        UNION ALL
@@ -310,6 +349,7 @@ export class WriteStore {
         JSON.stringify(write.policy),
         quota.routes,
         quota.probedEndpoints,
+        ...changeOriginParams(origin),
       ],
     );
     if (!row) throw new Error('the revision clock is missing: has the database been migrated?');
@@ -333,6 +373,7 @@ export class WriteStore {
     decided: DecidedEndpoint | undefined,
     write: RouteWrite,
     maxProbedEndpoints: number,
+    origin: ChangeOrigin,
   ): Promise<(EndpointRow & { changed: boolean }) | QuotaRefusal | undefined> {
     const [target, params] = lockEndpoint(id, decided, 'FOR NO KEY UPDATE', 10);
     const same = 'cur.url = $6 AND cur.policy IS NOT DISTINCT FROM $7::jsonb';
@@ -348,7 +389,8 @@ export class WriteStore {
          UPDATE endpoints e SET url = $6, policy = $7::jsonb, health_revisions = hr.v, revision = c.revision, updated_at = c.at
            FROM c, cur, hr
           WHERE e.id = cur.id RETURNING e.revision, e.created_at, e.updated_at),
-       ${outboxOfUpsert('$8::jsonb', TENANT_OF_CUR)}
+       ${outboxOfUpsert('$8::jsonb', TENANT_OF_CUR)},
+       ${historyOfOne({ tenantId: 'SELECT id FROM tl', tenant: '$10', service: '$13', environment: '$14', from: 'w', revision: 'w.revision', at: 'w.updated_at', op: 'put', body: versionBody('$6', '$7::jsonb'), created: false, createdAt: 'w.created_at', origin: 15 })}
        SELECT true AS changed, false AS refused, w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
               NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
        UNION ALL
@@ -356,7 +398,7 @@ export class WriteStore {
        UNION ALL
        SELECT false, true, cur.revision, cur.created_at, cur.updated_at, NULL, tl.probed_endpoint_count, added.n
          FROM cur, tl, added WHERE NOT (${same}) AND NOT EXISTS (SELECT 1 FROM fits)`,
-      [...eventParams(id, write), write.url, jsonParam(write.stored), JSON.stringify(write.policy), maxProbedEndpoints, ...params],
+      [...eventParams(id, write), write.url, jsonParam(write.stored), JSON.stringify(write.policy), maxProbedEndpoints, ...params, id.service, id.environment, ...changeOriginParams(origin)],
     );
     if (row?.refused) return { refused: 'probed_endpoints', count: row.probed_endpoint_count, adding: row.adding };
     return row;
@@ -367,16 +409,17 @@ export class WriteStore {
    * still at the revision the decision saw. Returns the deletion's revision, or undefined (nothing
    * changed) when the route is gone or moved on.
    */
-  async deleteEndpoint(manager: EntityManager, id: RouteId, decided: DecidedEndpoint | undefined): Promise<number | undefined> {
+  async deleteEndpoint(manager: EntityManager, id: RouteId, decided: DecidedEndpoint | undefined, origin: ChangeOrigin): Promise<number | undefined> {
     const [target, params] = lockEndpoint(id, decided, 'FOR UPDATE', 6);
     const [row] = await preparedQuery<{ revision: string }>(
       manager,
       `WITH ${target},
        ${takeRevisions('1', 'EXISTS (SELECT 1 FROM cur)')},
        d AS (DELETE FROM endpoints e USING c, cur WHERE e.id = cur.id),
-       ${OUTBOX_OF_DELETION}
+       ${OUTBOX_OF_DELETION},
+       ${historyOfOne({ tenantId: 'SELECT id FROM tl', tenant: '$6', service: '$9', environment: '$10', from: 'c', revision: 'c.revision', at: 'c.at', op: 'delete', body: 'NULL::jsonb', created: false, createdAt: 'NULL::timestamptz', origin: 11 })}
        SELECT c.revision, pg_notify($5, c.revision::text)::text AS notified FROM c`,
-      [...eventParams(id, null), ...params],
+      [...eventParams(id, null), ...params, id.service, id.environment, ...changeOriginParams(origin)],
     );
     return row ? Number(row.revision) : undefined;
   }

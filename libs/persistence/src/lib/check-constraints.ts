@@ -14,6 +14,7 @@ export const CHECK_CONSTRAINT_FIELDS: Readonly<Record<string, string>> = {
   api_keys_name_length: 'name',
   api_keys_scopes_known: 'scopes',
   api_keys_admin_unbound: 'scopes',
+  change_sets_description_length: 'description',
 };
 
 /** CHECK constraints on values the service computes itself (revisions, hashes, event types). */
@@ -27,4 +28,8 @@ export const INTERNAL_CHECK_CONSTRAINTS: readonly string[] = [
   'outbox_event_type_known',
   'tenants_route_count_nonnegative',
   'tenants_probed_endpoint_count_nonnegative',
+  'change_sets_size_positive',
+  'route_versions_op_known',
+  'route_versions_body_on_put',
+  'audit_log_action_known',
 ];

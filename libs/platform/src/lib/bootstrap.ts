@@ -25,8 +25,11 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
 /** The body limit of a route PUT, which may carry a traffic policy. */
 export const ROUTE_PUT_BODY_LIMIT_BYTES = 64 * 1024;
 
-/** A handler that accepts bodies up to `bytes` instead of BODY_LIMIT_BYTES (read by fastifyAdapter's onRoute hook). */
-export function BodyLimit(bytes: number): MethodDecorator {
+/**
+ * A handler that accepts bodies up to `bytes` instead of BODY_LIMIT_BYTES (read by fastifyAdapter's
+ * onRoute hook); a name instead of a number is a limit the app's configuration sets (see fastifyAdapter).
+ */
+export function BodyLimit(bytes: number | string): MethodDecorator {
   return RouteConfig({ bodyLimit: bytes });
 }
 
@@ -40,6 +43,8 @@ export interface AppDefinition<C extends BaseAppConfig> {
   port: (config: C) => number;
   /** Title and description for the OpenAPI document at /docs-json, rendered at /docs. */
   openApi?: { title: string; description: string };
+  /** The body limits the app's handlers name (BodyLimit with a name), from its configuration. */
+  bodyLimits?: (config: C) => Record<string, number>;
 }
 
 /**
@@ -68,7 +73,7 @@ export const NEST_APP_OPTIONS = { bufferLogs: true, bodyParser: false } as const
  * MAX_PARAM_LENGTH, headers too large); Nest's own not-found and error handlers send the rest
  * through the ProblemFilter.
  */
-export function fastifyAdapter(): FastifyAdapter {
+export function fastifyAdapter(bodyLimits: Record<string, number> = {}): FastifyAdapter {
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -85,6 +90,11 @@ export function fastifyAdapter(): FastifyAdapter {
   adapter.getInstance().addHook('onRoute', (route) => {
     const limit = (route.config as { bodyLimit?: unknown } | undefined)?.bodyLimit;
     if (typeof limit === 'number') route.bodyLimit = limit;
+    else if (typeof limit === 'string') {
+      const named = bodyLimits[limit];
+      if (named === undefined) throw new Error(`no body limit named ${limit}: give it to fastifyAdapter`);
+      route.bodyLimit = named;
+    }
   });
   return adapter;
 }
@@ -135,7 +145,7 @@ export async function createApp<C extends BaseAppConfig>(
   def: AppDefinition<C>,
   config: C,
 ): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(def.module(config), fastifyAdapter(), {
+  const app = await NestFactory.create<NestFastifyApplication>(def.module(config), fastifyAdapter(def.bodyLimits?.(config)), {
     ...NEST_APP_OPTIONS,
     abortOnError: false,
   });

@@ -33,8 +33,8 @@ export class ProblemException extends Error {
       headers?: Record<string, string>;
       /** The problem's code: sent as the `code` member and as `type` (`urn:traffic-manager:problem:<code>`). */
       code?: string;
-      /** Members of this problem type beyond the standard ones (RFC 9457, "Extension Members"). */
-      members?: Record<string, string | number | boolean>;
+      /** Members of this problem type beyond the standard ones (RFC 9457, "Extension Members"), JSON values of our own making (never unbounded input). */
+      members?: Record<string, unknown>;
     } = {},
   ) {
     super(detail);
@@ -305,6 +305,11 @@ export class ProblemFilter implements ExceptionFilter {
 
 /** Longest property name an error shows: an unknown field's name is the caller's input. */
 const MAX_FIELD_NAME = 64;
+
+/** class-validator's errors as field errors, each field under `parent` when given. */
+export function fieldErrorsOf(errors: ValidationError[], parent = ''): FieldError[] {
+  return flatten(errors, parent);
+}
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   return errors.flatMap((error) => {

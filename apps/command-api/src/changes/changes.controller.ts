@@ -1,0 +1,48 @@
+import { Body, Controller, Post, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
+import { ApiProblems, BodyLimit } from '@tm/platform';
+import { CHANGESET_BODY_LIMIT, CommandApiConfig } from '../config';
+import { OriginOf, type ChangeOrigin } from '../store/change-origin';
+import { parseChanges } from './change-set.parse';
+import { ChangesService } from './changes.service';
+import { ChangeSetDto, ChangeSetResponse } from './dto/change-set.dto';
+
+@ApiTags('changes')
+@ApiBearerAuth()
+@UseGuards(AuthGuard)
+@ApiProblems(401, 403, 429, 503)
+@Controller('v1/changes')
+export class ChangesController {
+  constructor(
+    private readonly changes: ChangesService,
+    private readonly config: CommandApiConfig,
+  ) {}
+
+  @Post()
+  @BodyLimit(CHANGESET_BODY_LIMIT)
+  @ApiOperation({
+    summary: 'Apply a change set: many routes at one new revision, all or nothing',
+    description:
+      'Each change is a put (a route PUT body) or a delete, with an optional compare (ifRevision, or ifAbsent on a put). ' +
+      '412 with conflicts when a compare fails; 400 with errors[].field like changes[3].body.url; 403 naming a tenant the key cannot write; ' +
+      '409 tenant_route_quota or tenant_probe_quota. Nothing is applied in any of these. A set of only unchanged changes commits nothing.',
+  })
+  @ApiCreatedResponse({ type: ChangeSetResponse, description: 'Applied; a route was created' })
+  @ApiOkResponse({ type: ChangeSetResponse, description: 'Applied (or nothing to change)' })
+  @ApiProblems(400, 409, 412, 413, 415)
+  async apply(
+    @CurrentPrincipal() principal: Principal,
+    @OriginOf() origin: ChangeOrigin,
+    @Body() body: ChangeSetDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ChangeSetResponse> {
+    principal.authorize('routes:write');
+    const changes = parseChanges(body.changes, this.config.CHANGESET_MAX_CHANGES, this.config.PROBE_MAX_TIMEOUT_SECONDS);
+    this.changes.authorize(principal, changes);
+    const answer = await this.changes.apply(changes, origin, body.description);
+    void reply.status(answer.changes.some((c) => c.result === 'created') ? 201 : 200);
+    return answer;
+  }
+}
