@@ -1,4 +1,4 @@
-import { Body, Controller, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
@@ -6,8 +6,11 @@ import { ApiProblems, BodyLimit } from '@tm/platform';
 import { CHANGESET_BODY_LIMIT, CommandApiConfig } from '../config';
 import { OriginOf, type ChangeOrigin } from '../store/change-origin';
 import { parseChanges } from './change-set.parse';
-import { ChangesService } from './changes.service';
+import { changeSetStatus, ChangesService } from './changes.service';
 import { ChangeSetDto, ChangeSetResponse } from './dto/change-set.dto';
+import { ChangeSetViewResponse, RevisionParamsDto } from './dto/history.dto';
+import { HistoryService } from './history.service';
+import { UndoService } from './undo.service';
 
 @ApiTags('changes')
 @ApiBearerAuth()
@@ -17,6 +20,8 @@ import { ChangeSetDto, ChangeSetResponse } from './dto/change-set.dto';
 export class ChangesController {
   constructor(
     private readonly changes: ChangesService,
+    private readonly history: HistoryService,
+    private readonly undo: UndoService,
     private readonly config: CommandApiConfig,
   ) {}
 
@@ -42,7 +47,34 @@ export class ChangesController {
     const changes = parseChanges(body.changes, this.config.CHANGESET_MAX_CHANGES, this.config.PROBE_MAX_TIMEOUT_SECONDS);
     this.changes.authorize(principal, changes);
     const answer = await this.changes.apply(changes, origin, body.description);
-    void reply.status(answer.changes.some((c) => c.result === 'created') ? 201 : 200);
+    void reply.status(changeSetStatus(answer));
+    return answer;
+  }
+
+  @Get(':revision')
+  @ApiOperation({ summary: 'A change set: when, by whom, why, and its routes (those of tenants the key may read)' })
+  @ApiOkResponse({ type: ChangeSetViewResponse })
+  @ApiProblems(400, 404)
+  getChangeSet(@CurrentPrincipal() principal: Principal, @Param() params: RevisionParamsDto): Promise<ChangeSetViewResponse> {
+    principal.authorize('routes:read');
+    return this.history.changeSet(params.revision, principal);
+  }
+
+  @Post(':revision/revert')
+  @ApiOperation({
+    summary: 'Revert a change set: every route it changed back to its state before it, in one new change set',
+    description: '409 with conflicts (nothing applied) when a route changed since; 404 unless the key may write every tenant of the set.',
+  })
+  @ApiOkResponse({ type: ChangeSetResponse })
+  @ApiProblems(400, 404, 409, 410, 412)
+  async revert(
+    @CurrentPrincipal() principal: Principal,
+    @OriginOf() origin: ChangeOrigin,
+    @Param() params: RevisionParamsDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<ChangeSetResponse> {
+    const answer = await this.undo.revert(params.revision, principal, origin);
+    void reply.status(changeSetStatus(answer));
     return answer;
   }
 }

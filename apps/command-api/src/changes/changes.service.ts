@@ -44,6 +44,11 @@ export function changeConflicts(conflicts: ChangeConflict[], status: 409 | 412 =
   });
 }
 
+/** A change set's answer status: 201 when it created a route, else 200. */
+export function changeSetStatus(answer: ChangeSetAnswer): 200 | 201 {
+  return answer.changes.some((c) => c.result === 'created') ? 201 : 200;
+}
+
 /** Probed endpoints of a policy, as the database's probed_endpoints() counts them. */
 function probedEndpoints(policy: TrafficPolicy | null): number {
   return policy?.healthCheck ? policy.endpoints.filter((e) => e.state !== 'disabled').length : 0;

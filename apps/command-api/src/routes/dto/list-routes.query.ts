@@ -5,19 +5,8 @@ import { IsName } from '../../validation';
 
 export const MAX_PAGE = 500;
 
-export class ListRoutesQuery {
-  @ApiPropertyOptional({ description: 'only this tenant (a tenant-bound key sees only its own anyway)' })
-  @IsOptional()
-  @IsString()
-  @IsName()
-  tenant?: string;
-
-  @ApiPropertyOptional({ description: 'only this service' })
-  @IsOptional()
-  @IsString()
-  @IsName()
-  service?: string;
-
+/** A page of a list: how many items, and where the previous page ended. */
+export class PageQuery {
   // The type is named: the initialised property would otherwise be documented as an object.
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 })
   @IsOptional()
@@ -32,4 +21,18 @@ export class ListRoutesQuery {
   @IsString()
   @MaxLength(1024)
   cursor?: string;
+}
+
+export class ListRoutesQuery extends PageQuery {
+  @ApiPropertyOptional({ description: 'only this tenant (a tenant-bound key sees only its own anyway)' })
+  @IsOptional()
+  @IsString()
+  @IsName()
+  tenant?: string;
+
+  @ApiPropertyOptional({ description: 'only this service' })
+  @IsOptional()
+  @IsString()
+  @IsName()
+  service?: string;
 }
