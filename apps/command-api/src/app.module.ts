@@ -4,6 +4,7 @@ import { RateLimitModule } from '@tm/limits';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { PlatformModule } from '@tm/platform';
 import { ApiKeysModule } from './api-keys/api-keys.module';
+import { AuditModule } from './audit/audit.module';
 import { ChangesModule } from './changes/changes.module';
 import { CommandApiConfig } from './config';
 import { RoutesModule } from './routes/routes.module';
@@ -23,6 +24,7 @@ export class AppModule {
         PlatformModule.forRoot({ app: 'command-api', config, health: { checks: [PostgresReadiness] } }),
         RoutesModule,
         ChangesModule,
+        AuditModule,
         TenantsModule,
         ApiKeysModule,
       ],

@@ -6,11 +6,14 @@ import type { Scope } from '@tm/contracts';
 import { pgErrorKind, returning } from '@tm/persistence';
 import { tenantNotFound } from '../tenants/tenants.service';
 import type { ApiKeyResponse, CreatedApiKeyResponse } from './dto/api-key.dto';
+import { AuditLog } from '../audit/audit-log';
+import type { ChangeOrigin } from '../store/change-origin';
 
 interface KeyRow {
   id: string;
   name: string;
   tenant: string | null;
+  tenant_id?: string | null;
   scopes: Scope[];
   created_at: Date;
   revoked_at: Date | null;
@@ -30,9 +33,12 @@ function toKey(row: KeyRow): ApiKeyResponse {
 /** API keys (admin only): the secret is returned once and stored as a SHA-256 hash (G9). */
 @Injectable()
 export class ApiKeysService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditLog,
+  ) {}
 
-  async create(name: string, tenant: string | undefined, scopes: Scope[]): Promise<CreatedApiKeyResponse> {
+  async create(name: string, tenant: string | undefined, scopes: Scope[], origin: ChangeOrigin): Promise<CreatedApiKeyResponse> {
     if (tenant !== undefined && scopes.includes('admin')) {
       throw new ProblemException(400, 'Bad Request', 'an admin key spans every tenant; it cannot be bound to one', {
         code: 'validation',
@@ -43,6 +49,7 @@ export class ApiKeysService {
     const rows = await this.insert(generated, name, tenant, scopes);
     const row = rows[0];
     if (!row) throw tenantNotFound(tenant ?? '');
+    await this.audit.record({ action: 'key-created', tenant: row.tenant, tenantId: row.tenant_id, origin, detail: { keyId: row.id, name: row.name, scopes: row.scopes } });
     return { ...toKey(row), key: generated.key };
   }
 
@@ -55,7 +62,7 @@ export class ApiKeysService {
            FROM (SELECT NULL) AS one LEFT JOIN tenants t ON t.slug = $4
           WHERE $4::text IS NULL OR t.id IS NOT NULL
          RETURNING id, name, tenant_id, scopes, created_at, revoked_at)
-       SELECT k.id, k.name, t.slug AS tenant, k.scopes, k.created_at, k.revoked_at
+       SELECT k.id, k.name, t.slug AS tenant, k.tenant_id, k.scopes, k.created_at, k.revoked_at
          FROM k LEFT JOIN tenants t ON t.id = k.tenant_id`,
       [generated.lookup, generated.secretHash, name, tenant ?? null, scopes],
       );
@@ -76,14 +83,17 @@ export class ApiKeysService {
   }
 
   /** Revokes a key: it stops working at once on this API (within the key cache time on the resolver). */
-  async revoke(id: string): Promise<void> {
-    const rows = await returning<{ id: string }>(
+  async revoke(id: string, origin: ChangeOrigin): Promise<void> {
+    const rows = await returning<{ id: string; name: string; tenant_id: string | null; tenant: string | null }>(
       this.dataSource,
-      'UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id',
+      `UPDATE api_keys k SET revoked_at = now() WHERE k.id = $1 AND k.revoked_at IS NULL
+       RETURNING k.id, k.name, k.tenant_id, (SELECT slug FROM tenants t WHERE t.id = k.tenant_id) AS tenant`,
       [id],
     );
     if (rows.length === 0) {
       throw new ProblemException(404, 'Not Found', `API key ${id} does not exist or is revoked already`, { code: 'api_key_not_found' });
     }
+    const [key] = rows as [(typeof rows)[number]];
+    await this.audit.record({ action: 'key-revoked', tenant: key.tenant, tenantId: key.tenant_id, origin, detail: { keyId: key.id, name: key.name } });
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Post, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
@@ -11,6 +11,7 @@ import { ChangeSetDto, ChangeSetResponse } from './dto/change-set.dto';
 import { ChangeSetViewResponse, RevisionParamsDto } from './dto/history.dto';
 import { HistoryService } from './history.service';
 import { UndoService } from './undo.service';
+import { RefusedWrites } from '../audit/refused-writes.interceptor';
 
 @ApiTags('changes')
 @ApiBearerAuth()
@@ -26,6 +27,7 @@ export class ChangesController {
   ) {}
 
   @Post()
+  @UseInterceptors(RefusedWrites)
   @BodyLimit(CHANGESET_BODY_LIMIT)
   @ApiOperation({
     summary: 'Apply a change set: many routes at one new revision, all or nothing',
@@ -61,6 +63,7 @@ export class ChangesController {
   }
 
   @Post(':revision/revert')
+  @UseInterceptors(RefusedWrites)
   @ApiOperation({
     summary: 'Revert a change set: every route it changed back to its state before it, in one new change set',
     description: '409 with conflicts (nothing applied) when a route changed since; 404 unless the key may write every tenant of the set.',

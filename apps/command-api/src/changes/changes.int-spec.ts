@@ -165,7 +165,10 @@ describe('change sets (POST /v1/changes)', () => {
     const res = await apply([put('cs-k/web/prod', 'https://k.example.internal'), put('cs-other/web/prod', 'https://o.example.internal')], { token: key });
     expect(res.status).toBe(403);
     expect(res.json<Problem>().detail).toContain('cs-other');
-    expect(await snapshot(api.db)).toEqual(before);
+    // The refusal is audited; nothing else changed.
+    const { audit_log: audited, ...after } = await snapshot(api.db);
+    expect(after).toEqual(Object.fromEntries(Object.entries(before).filter(([table]) => table !== 'audit_log')));
+    expect(audited?.slice(before['audit_log']?.length)).toEqual([expect.objectContaining({ action: 'write-refused', tenant: 'cs-other' })]);
     const reader = await api.createKey(['routes:read'], 'cs-k');
     expect((await apply([put('cs-k/web/prod', 'https://k.example.internal')], { token: reader })).status).toBe(403);
   });

@@ -6,6 +6,7 @@ import type { Principal } from '@tm/auth';
 import { routeEvent, singleEndpoint, type TrafficPolicy } from '@tm/contracts';
 import { quotaRefusals } from '@tm/limits';
 import { METRICS_REGISTRY, ProblemException, type FieldError } from '@tm/platform';
+import { AuditLog } from '../audit/audit-log';
 import { CommandApiConfig } from '../config';
 import { invalidPolicy } from '../routes/policy';
 import { tenantQuotaExceeded } from '../routes/route.errors';
@@ -109,19 +110,31 @@ export class ChangesService {
     private readonly changeSets: ChangeSetStore,
     private readonly config: CommandApiConfig,
     @Inject(WRITE_HOOKS) private readonly hooks: WriteHooks,
+    private readonly audit: AuditLog,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     this.refusals = quotaRefusals(registry);
   }
 
-  /** Throws 403 naming the first tenant of `changes` the principal cannot write. */
+  /** Throws 403 naming the first tenant of `changes` the principal cannot write (in `tenant` too, for the audit log). */
   authorize(principal: Principal, changes: ParsedChange[]): void {
     principal.authorize('routes:write');
-    for (const tenant of new Set(changes.map((c) => c.id.tenant))) principal.authorize('routes:write', tenant);
+    for (const tenant of new Set(changes.map((c) => c.id.tenant))) {
+      if (!principal.reaches(tenant)) {
+        throw new ProblemException(403, 'Forbidden', `this key cannot act on tenant ${tenant}`, { code: 'forbidden', members: { tenant } });
+      }
+    }
   }
 
   /** Applies `changes` as one change set, or throws (412, 409, 400) with nothing applied. */
-  apply(changes: ParsedChange[], origin: ChangeOrigin, description: string | undefined): Promise<ChangeSetAnswer> {
+  async apply(changes: ParsedChange[], origin: ChangeOrigin, description: string | undefined): Promise<ChangeSetAnswer> {
+    const answer = await this.applyOnce(changes, origin, description);
+    const changed = answer.changes.filter((c) => c.result !== 'unchanged');
+    if (changed.length > 0) this.audit.changeSet(origin, answer.revision, [...new Set(changed.map((c) => c.route.split('/')[0] as string))].sort(), changed.length, description);
+    return answer;
+  }
+
+  private applyOnce(changes: ParsedChange[], origin: ChangeOrigin, description: string | undefined): Promise<ChangeSetAnswer> {
     const ordered = [...changes].sort(byRouteKey);
     return this.store.retrying(() =>
       this.dataSource.transaction('READ COMMITTED', async (tx) => {

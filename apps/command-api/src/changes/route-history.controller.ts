@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Param, Post, Query, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
@@ -12,6 +12,7 @@ import { HistoryPageResponse, HistoryQuery, RollbackDto } from './dto/history.dt
 import { HistoryService } from './history.service';
 import { changeSetStatus } from './changes.service';
 import { UndoService } from './undo.service';
+import { RefusedWrites } from '../audit/refused-writes.interceptor';
 
 /** The one revision an If-Match on a rollback may name; undefined without one. */
 function rollbackIfMatch(ifMatch: string | undefined): number | undefined {
@@ -43,6 +44,7 @@ export class RouteHistoryController {
   }
 
   @Post(':tenant/:service/:environment/rollback')
+  @UseInterceptors(RefusedWrites)
   @ApiOperation({
     summary: 'Make the route what it was as of a revision (absent then: deleted), in a new change set',
     description: '410 {oldestRevision} when the kept history does not reach the revision; 412 when it is beyond the store.',

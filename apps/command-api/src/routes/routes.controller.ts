@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put, Query, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put, Query, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
@@ -13,6 +13,7 @@ import { RouteListResponse, RouteResponse } from './dto/route.response';
 import { policyOfBody } from './policy';
 import { etag, parsePreconditions } from './preconditions';
 import { RoutesService } from './routes.service';
+import { RefusedWrites } from '../audit/refused-writes.interceptor';
 
 @ApiTags('routes')
 @ApiBearerAuth()
@@ -26,6 +27,7 @@ export class RoutesController {
   ) {}
 
   @Put(':tenant/:service/:environment')
+  @UseInterceptors(RefusedWrites)
   @BodyLimit(ROUTE_PUT_BODY_LIMIT_BYTES)
   @ApiOperation({
     summary: 'Create or update a route (creates its tenant and service when absent)',
@@ -74,6 +76,7 @@ export class RoutesController {
   }
 
   @Delete(':tenant/:service/:environment')
+  @UseInterceptors(RefusedWrites)
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a route, with its outbox event' })
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })

@@ -6,6 +6,7 @@ import { quotaRefusals } from '@tm/limits';
 import { POLICY_COLUMNS, routePolicy } from '@tm/persistence';
 import { METRICS_REGISTRY, type FieldError } from '@tm/platform';
 import { CommandApiConfig } from '../config';
+import { AuditLog } from '../audit/audit-log';
 import type { ChangeOrigin } from '../store/change-origin';
 import { WRITE_HOOKS, type WriteHooks } from '../store/write-hooks';
 import { WriteStore, type CurrentEndpoint, type EndpointRow, type QuotaRefusal, type RouteWrite, type TenantQuota } from '../store/write-store';
@@ -92,6 +93,8 @@ export interface PutResult {
   route: RouteResponse;
   /** The route did not exist before. */
   created: boolean;
+  /** The write changed the route (a change set of one at route.revision); not when it set what the route had. */
+  changed: boolean;
 }
 
 export interface ListFilter {
@@ -111,6 +114,7 @@ export class RoutesService {
     private readonly dataSource: DataSource,
     private readonly store: WriteStore,
     @Inject(WRITE_HOOKS) private readonly hooks: WriteHooks,
+    private readonly audit: AuditLog,
     config: CommandApiConfig,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
@@ -134,7 +138,13 @@ export class RoutesService {
    * PROBE_MAX_TIMEOUT_SECONDS (`overCap`) is decided on the route as committed: it passes only when
    * the route already has that health check.
    */
-  put(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions, origin: ChangeOrigin): Promise<PutResult> {
+  async put(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions, origin: ChangeOrigin): Promise<PutResult> {
+    const result = await this.putOnce(id, parsed, preconditions, origin);
+    if (result.changed) this.audit.changeSet(origin, result.route.revision, [id.tenant], 1);
+    return result;
+  }
+
+  private putOnce(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions, origin: ChangeOrigin): Promise<PutResult> {
     const write = routeWrite(parsed.policy);
     return this.store.retrying(async () => {
       if (unconditional(preconditions) && !parsed.overCap) {
@@ -159,7 +169,7 @@ export class RoutesService {
     const current = await this.store.findEndpoint(manager, id, lock);
     checkPreconditions(preconditions, current ? Number(current.revision) : undefined);
     if (overCap && !sameHealthCheck(current, write)) throw invalidPolicy([overCap]);
-    if (current && unchanged(current, write)) return { route: toRoute({ ...id, ...current }), created: false };
+    if (current && unchanged(current, write)) return { route: toRoute({ ...id, ...current }), created: false, changed: false };
     if (!current) return this.create(manager, id, write, origin, lock);
     await this.hooks.beforeApply?.(id, lock);
     const row = await this.store.updateEndpoint(manager, id, current, write, this.quota.probedEndpoints, origin);
@@ -171,12 +181,12 @@ export class RoutesService {
     await this.hooks.beforeApply?.(id, lock);
     const row = await this.store.createEndpoint(manager, id, write, this.quota, origin);
     if (isRefusal(row)) throw this.refused(id.tenant, row);
-    return { route: written(id, write, row), created: true };
+    return { route: written(id, write, row), created: true, changed: true };
   }
 
   private updated(id: RouteId, write: RouteWrite, row: (EndpointRow & { changed: boolean }) | QuotaRefusal): PutResult {
     if (isRefusal(row)) throw this.refused(id.tenant, row);
-    return { route: written(id, write, row), created: false };
+    return { route: written(id, write, row), created: false, changed: row.changed };
   }
 
   /** The 409 of a quota, counted. */
@@ -186,7 +196,13 @@ export class RoutesService {
   }
 
   /** Deletes the route's endpoint with its outbox row; returns the deletion's revision. Decided and applied as `put`. */
-  delete(id: RouteId, preconditions: Preconditions, origin: ChangeOrigin): Promise<number> {
+  async delete(id: RouteId, preconditions: Preconditions, origin: ChangeOrigin): Promise<number> {
+    const revision = await this.deleteOnce(id, preconditions, origin);
+    this.audit.changeSet(origin, revision, [id.tenant], 1);
+    return revision;
+  }
+
+  private deleteOnce(id: RouteId, preconditions: Preconditions, origin: ChangeOrigin): Promise<number> {
     return this.store.retrying(async () => {
       if (unconditional(preconditions)) {
         const revision = await this.store.deleteEndpoint(this.dataSource.manager, id, undefined, origin);

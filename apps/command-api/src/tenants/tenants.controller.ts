@@ -1,9 +1,11 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
 import { ApiProblems } from '@tm/platform';
+import { OriginOf, type ChangeOrigin } from '../store/change-origin';
 import { CreateTenantDto, TenantListResponse, TenantParamsDto, TenantResponse } from './dto/tenant.dto';
 import { TenantsService } from './tenants.service';
+import { RefusedWrites } from '../audit/refused-writes.interceptor';
 
 @ApiTags('tenants')
 @ApiBearerAuth()
@@ -14,12 +16,13 @@ export class TenantsController {
   constructor(private readonly tenants: TenantsService) {}
 
   @Post()
+  @UseInterceptors(RefusedWrites)
   @ApiOperation({ summary: 'Create a tenant (admin)' })
   @ApiCreatedResponse({ type: TenantResponse })
   @ApiProblems(400, 409, 413, 415)
-  create(@CurrentPrincipal() principal: Principal, @Body() body: CreateTenantDto): Promise<TenantResponse> {
+  create(@CurrentPrincipal() principal: Principal, @OriginOf() origin: ChangeOrigin, @Body() body: CreateTenantDto): Promise<TenantResponse> {
     principal.authorize('admin');
-    return this.tenants.create(body.slug, body.displayName);
+    return this.tenants.create(body.slug, body.displayName, origin);
   }
 
   @Get()
@@ -40,12 +43,13 @@ export class TenantsController {
   }
 
   @Delete(':tenant')
+  @UseInterceptors(RefusedWrites)
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a tenant with its services, routes (one event each) and keys (admin)' })
   @ApiNoContentResponse({ description: 'Deleted' })
   @ApiProblems(400, 404)
-  delete(@CurrentPrincipal() principal: Principal, @Param() params: TenantParamsDto): Promise<void> {
+  delete(@CurrentPrincipal() principal: Principal, @OriginOf() origin: ChangeOrigin, @Param() params: TenantParamsDto): Promise<void> {
     principal.authorize('admin');
-    return this.tenants.delete(params.tenant);
+    return this.tenants.delete(params.tenant, origin);
   }
 }

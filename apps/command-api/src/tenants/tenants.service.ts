@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ProblemException } from '@tm/platform';
+import { AuditLog } from '../audit/audit-log';
+import type { ChangeOrigin } from '../store/change-origin';
 import { WriteStore } from '../store/write-store';
 import type { TenantResponse } from './dto/tenant.dto';
 
@@ -30,17 +32,19 @@ export class TenantsService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly store: WriteStore,
+    private readonly audit: AuditLog,
   ) {}
 
-  async create(slug: string, displayName: string | undefined): Promise<TenantResponse> {
-    const rows = await this.dataSource.query<TenantRow[]>(
+  async create(slug: string, displayName: string | undefined, origin: ChangeOrigin): Promise<TenantResponse> {
+    const rows = await this.dataSource.query<(TenantRow & { id: string })[]>(
       `INSERT INTO tenants (slug, display_name) VALUES ($1, $2)
        ON CONFLICT (slug) DO NOTHING
-       RETURNING slug, display_name, created_at, updated_at`,
+       RETURNING id, slug, display_name, created_at, updated_at`,
       [slug, displayName ?? null],
     );
     const row = rows[0];
     if (!row) throw new ProblemException(409, 'Conflict', `tenant ${slug} exists already`, { code: 'tenant_exists' });
+    await this.audit.record({ action: 'tenant-created', tenant: slug, tenantId: row.id, origin, detail: { displayName: row.display_name } });
     return toTenant(row);
   }
 
@@ -70,7 +74,10 @@ export class TenantsService {
    * tenant either lands before (and is deleted with an event) or waits and then creates the tenant
    * anew.
    */
-  async delete(slug: string): Promise<void> {
-    if ((await this.store.deleteTenant(slug)) === undefined) throw tenantNotFound(slug);
+  async delete(slug: string, origin: ChangeOrigin): Promise<void> {
+    const tenantId = await this.dataSource.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1', [slug]);
+    const routes = await this.store.deleteTenant(slug);
+    if (routes === undefined) throw tenantNotFound(slug);
+    await this.audit.record({ action: 'tenant-deleted', tenant: slug, tenantId: tenantId[0]?.id ?? null, origin, detail: { routes } });
   }
 }
