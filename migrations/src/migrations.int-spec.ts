@@ -1,5 +1,12 @@
 import { Client } from 'pg';
 import { migrations, runMigrations } from './index';
+import { ChangeSetOutbox1764000001000 } from './1764000001000-change-set-outbox';
+import { TenantQuotas1764000000900 } from './1764000000900-tenant-quotas';
+
+/** The migrations up to and including `last` (by class). */
+function upTo(last: (typeof migrations)[number]): (typeof migrations)[number][] {
+  return migrations.slice(0, migrations.indexOf(last) + 1);
+}
 
 // Self-contained on purpose: the test harness (libs/testing) migrates its template with this
 // project, so this project's tests cannot use the harness.
@@ -13,6 +20,34 @@ async function admin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A database of the describe block's own, migrated up to just before `migration` (the schema as it was
+ * before it), with a client on it; dropped after the block.
+ */
+function beforeMigration(tag: string, migration: (typeof migrations)[number]): { url: URL; client: () => Client } {
+  const name = `tm_test_${Date.now().toString(36)}${tag}${process.pid}`;
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+    await runMigrations(url.toString(), upTo(migration).slice(0, -1));
+    client = new Client({ connectionString: url.toString() });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.end();
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  });
+  return {
+    url,
+    client: () => {
+      if (!client) throw new Error('no client before beforeAll');
+      return client;
+    },
+  };
 }
 
 describe('runMigrations', () => {
@@ -46,21 +81,12 @@ describe('runMigrations', () => {
 });
 
 describe('TenantQuotas: the tenant counts', () => {
-  const name = `tm_test_${Date.now().toString(36)}quo${process.pid}`;
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  // The schema as it was before the migration, with routes in it.
+  const db = beforeMigration('quo', TenantQuotas1764000000900);
+  const { url } = db;
   let client: Client;
-
-  beforeAll(async () => {
-    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
-    // The schema as it was before the migration, with routes in it.
-    await runMigrations(url.toString(), migrations.slice(0, -1));
-    client = new Client({ connectionString: url.toString() });
-    await client.connect();
-  });
-  afterAll(async () => {
-    await client.end();
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  beforeAll(() => {
+    client = db.client();
   });
 
   async function counts(): Promise<Record<string, [number, number]>> {
@@ -82,7 +108,7 @@ describe('TenantQuotas: the tenant counts', () => {
          JOIN (VALUES ('a', 'p1', $1), ('a', 'p2', $2), ('a', 'plain', NULL), ('b', 'unprobed', $3)) v(slug, env, policy) ON v.slug = t.slug`,
       [probed(['enabled', 'draining', 'disabled']), probed(['enabled']), probed(['enabled', 'enabled'], false)],
     );
-    expect(await runMigrations(url.toString(), migrations)).toEqual(['TenantQuotas1764000000900']);
+    expect(await runMigrations(url.toString(), upTo(TenantQuotas1764000000900))).toEqual(['TenantQuotas1764000000900']);
     // a: 3 routes, probed 2 (a disabled endpoint is not probed) + 1; b: an unprobed route.
     expect(await counts()).toEqual({ a: [3, 3], b: [1, 0], empty: [0, 0] });
 
@@ -92,5 +118,44 @@ describe('TenantQuotas: the tenant counts', () => {
       `INSERT INTO endpoints (service_id, environment, url, revision) SELECT s.id, 'more', 'https://m.internal', 2 FROM services s JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = 'empty'`,
     );
     expect(await counts()).toEqual({ a: [2, 1], b: [1, 2], empty: [1, 0] });
+  });
+});
+
+describe('ChangeSetOutbox: many outbox rows at one revision', () => {
+  const db = beforeMigration('cso', ChangeSetOutbox1764000001000);
+  const { url } = db;
+  let client: Client;
+  beforeAll(() => {
+    client = db.client();
+  });
+
+  const insert = (revision: number, key: string) =>
+    client.query(
+      `INSERT INTO outbox (event_id, route_key, event_type, payload, revision) VALUES (gen_random_uuid(), $2, 'traffic-manager.route.deleted.v1', '{}', $1)`,
+      [revision, key],
+    );
+  const indexes = async () =>
+    (await client.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE tablename = 'outbox' AND indexname IN ('outbox_revision_idx', 'outbox_unpublished_idx') ORDER BY indexname`)).rows.map(
+      (r) => r.indexdef.replace(/ public\./g, ' '),
+    );
+
+  it('before it, a revision holds one row; after it, many, with the relay and the watch indexed on (revision, id); down goes back', async () => {
+    await insert(1, 'a/web/prod');
+    await expect(insert(1, 'a/web/dev')).rejects.toThrow(/outbox_revision_key/);
+    expect(await runMigrations(url.toString(), upTo(ChangeSetOutbox1764000001000))).toEqual(['ChangeSetOutbox1764000001000']);
+    await insert(2, 'a/web/prod');
+    await insert(2, 'a/web/dev');
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE revision = 2');
+    expect(rows[0]?.n).toBe(2);
+    expect(await indexes()).toEqual([
+      'CREATE INDEX outbox_revision_idx ON outbox USING btree (revision, id)',
+      'CREATE INDEX outbox_unpublished_idx ON outbox USING btree (revision, id) WHERE (published_at IS NULL)',
+    ]);
+
+    await client.query('DELETE FROM outbox WHERE revision = 2');
+    const runner = { query: (sql: string) => client.query(sql) } as never;
+    await new ChangeSetOutbox1764000001000().down(runner);
+    expect(await indexes()).toEqual(['CREATE INDEX outbox_unpublished_idx ON outbox USING btree (revision) WHERE (published_at IS NULL)']);
+    await expect(insert(1, 'a/web/dev')).rejects.toThrow(/outbox_revision_key/);
   });
 });
