@@ -116,15 +116,22 @@ const NO_ID = '00000000-0000-0000-0000-000000000000';
  * (its endpoints' health revisions are set in SQL); a deletion's has no endpoints.
  */
 function eventParams(id: RouteId, change: { url: string; policy: TrafficPolicy } | null): unknown[] {
+  // A single route write is a change set of one.
   const event = change
-    ? routeEvent(randomUUID(), new Date(0), {
-        ...id,
-        url: change.url,
-        revision: 0,
-        endpoints: change.policy.endpoints.map((e) => ({ ...e, healthRevision: 0 })),
-        healthCheck: change.policy.healthCheck,
-      })
-    : routeEvent(randomUUID(), new Date(0), { ...id, url: null, revision: 0, endpoints: [], healthCheck: null });
+    ? routeEvent(
+        randomUUID(),
+        new Date(0),
+        {
+          ...id,
+          url: change.url,
+          revision: 0,
+          endpoints: change.policy.endpoints.map((e) => ({ ...e, healthRevision: 0 })),
+          healthCheck: change.policy.healthCheck,
+        },
+        undefined,
+        1,
+      )
+    : routeEvent(randomUUID(), new Date(0), { ...id, url: null, revision: 0, endpoints: [], healthCheck: null }, undefined, 1);
   return [event.id, event.subject, event.type, JSON.stringify(event), OUTBOX_CHANNEL];
 }
 
@@ -383,14 +390,14 @@ export class WriteStore {
 
   /**
    * Deletes the tenant with its services, routes and keys, in one statement in a transaction of its
-   * own (after the tenant's lock, below): every route takes its own revision (consecutive, in (service, environment) order) and gets
-   * its own `deleted` event, as a route deletion does. Returns how many routes went, or undefined
-   * (nothing changed) when there is no such tenant.
+   * own (after the tenant's lock, below): one change set, so every route goes at ONE new revision and
+   * gets its own `deleted` event there (as a route deletion writes it, with `changesetsize` the number
+   * of routes). Returns how many routes went, or undefined (nothing changed) when there is no such tenant.
    *
    * Locks, in this order and all before the clock: the tenant row (a route create upserts it first,
    * so none can start in the tenant meanwhile), its services, its endpoints, its keys; and numbers
-   * the routes and builds their events but for revision and time. Then it takes the routes'
-   * revisions in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
+   * the routes and builds their events but for revision and time. Then it takes the deletion's
+   * revision in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
    * and the tenant (services and keys cascade, their rows already locked; nothing is deleted unless
    * the revisions were taken) and commits. So the clock row is locked only inside the database, as
    * a route write locks it, and never while the deletion waits for a row. A route write locks its
@@ -418,7 +425,7 @@ export class WriteStore {
        s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
        r AS MATERIALIZED (SELECT e.id, s.name AS service, e.environment FROM endpoints e JOIN s ON e.service_id = s.id FOR UPDATE OF e),
        k AS MATERIALIZED (SELECT k.id FROM api_keys k JOIN t ON k.tenant_id = t.id FOR UPDATE OF k),
-       -- The routes numbered in route order, with their events but for revision and time.
+       -- The routes in route order, with their events but for revision and time.
        q AS MATERIALIZED (
          SELECT gen_random_uuid() AS event_id, $1::text || '/' || r.service || '/' || r.environment AS route_key, r.service, r.environment,
                 row_number() OVER (ORDER BY r.service, r.environment) AS n
@@ -430,19 +437,20 @@ export class WriteStore {
                   ['{subject}', 'q.route_key'],
                   ['{data,service}', 'q.service'],
                   ['{data,environment}', 'q.environment'],
+                  ['{changesetsize}', '(SELECT count(*) FROM q)'],
                 ])} AS event
            FROM q),
        -- Counted, so that every row is locked, and every event built, before the clock is taken.
        locked AS MATERIALIZED (
          SELECT (SELECT count(*) FROM t) AS tenants, (SELECT count(*) FROM s) AS services,
                 (SELECT count(*) FROM ev) AS routes, (SELECT count(*) FROM k) AS keys),
-       ${takeRevisions('(SELECT routes FROM locked)', '(SELECT routes FROM locked) > 0')},
+       ${takeRevisions('1', '(SELECT routes FROM locked) > 0')},
        ${outboxRows({
          eventId: 'ev.event_id',
          routeKey: 'ev.route_key',
          eventType: '$2',
          event: 'ev.event',
-         revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
+         revision: 'c.revision',
          tenantId: 'SELECT id FROM t',
          from: 'ev, c',
        })},
