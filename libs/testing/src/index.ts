@@ -12,3 +12,4 @@ export * from './lib/redis-server';
 export * from './lib/redis-cluster';
 export * from './lib/replicated-postgres';
 export * from './lib/packages';
+export * from './lib/change-set-fixture';
