@@ -1,5 +1,13 @@
 import { Client } from 'pg';
 import { migrations, runMigrations } from './index';
+import { ChangeSetOutbox1764000001000 } from './1764000001000-change-set-outbox';
+import { TenantQuotas1764000000900 } from './1764000000900-tenant-quotas';
+import { HistoryAudit1764000001100 } from './1764000001100-history-audit';
+
+/** The migrations up to and including `last` (by class). */
+function upTo(last: (typeof migrations)[number]): (typeof migrations)[number][] {
+  return migrations.slice(0, migrations.indexOf(last) + 1);
+}
 
 // Self-contained on purpose: the test harness (libs/testing) migrates its template with this
 // project, so this project's tests cannot use the harness.
@@ -15,11 +23,32 @@ async function admin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** The migrations before the one named (`and` more: up to it and `and` - 1 after it). */
-function before(name: string, and = 0): typeof migrations {
-  const at = migrations.findIndex((m) => m.name === name);
-  if (at < 0) throw new Error(`no migration ${name}`);
-  return migrations.slice(0, at + and);
+/**
+ * A database of the describe block's own, migrated up to just before `migration` (the schema as it was
+ * before it), with a client on it; dropped after the block.
+ */
+function beforeMigration(tag: string, migration: (typeof migrations)[number]): { url: URL; client: () => Client } {
+  const name = `tm_test_${Date.now().toString(36)}${tag}${process.pid}`;
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+    await runMigrations(url.toString(), upTo(migration).slice(0, -1));
+    client = new Client({ connectionString: url.toString() });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.end();
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  });
+  return {
+    url,
+    client: () => {
+      if (!client) throw new Error('no client before beforeAll');
+      return client;
+    },
+  };
 }
 
 describe('runMigrations', () => {
@@ -53,21 +82,12 @@ describe('runMigrations', () => {
 });
 
 describe('TenantQuotas: the tenant counts', () => {
-  const name = `tm_test_${Date.now().toString(36)}quo${process.pid}`;
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+  // The schema as it was before the migration, with routes in it.
+  const db = beforeMigration('quo', TenantQuotas1764000000900);
+  const { url } = db;
   let client: Client;
-
-  beforeAll(async () => {
-    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
-    // The schema as it was before the migration, with routes in it.
-    await runMigrations(url.toString(), before('TenantQuotas1764000000900'));
-    client = new Client({ connectionString: url.toString() });
-    await client.connect();
-  });
-  afterAll(async () => {
-    await client.end();
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  beforeAll(() => {
+    client = db.client();
   });
 
   async function counts(): Promise<Record<string, [number, number]>> {
@@ -89,7 +109,7 @@ describe('TenantQuotas: the tenant counts', () => {
          JOIN (VALUES ('a', 'p1', $1), ('a', 'p2', $2), ('a', 'plain', NULL), ('b', 'unprobed', $3)) v(slug, env, policy) ON v.slug = t.slug`,
       [probed(['enabled', 'draining', 'disabled']), probed(['enabled']), probed(['enabled', 'enabled'], false)],
     );
-    expect(await runMigrations(url.toString(), before('TenantQuotas1764000000900', 1))).toEqual(['TenantQuotas1764000000900']);
+    expect(await runMigrations(url.toString(), upTo(TenantQuotas1764000000900))).toEqual(['TenantQuotas1764000000900']);
     // a: 3 routes, probed 2 (a disabled endpoint is not probed) + 1; b: an unprobed route.
     expect(await counts()).toEqual({ a: [3, 3], b: [1, 0], empty: [0, 0] });
 
@@ -102,21 +122,51 @@ describe('TenantQuotas: the tenant counts', () => {
   });
 });
 
-describe('HistoryAudit: history starts with every route as it is', () => {
-  const name = `tm_test_${Date.now().toString(36)}his${process.pid}`;
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
+describe('ChangeSetOutbox: many outbox rows at one revision', () => {
+  const db = beforeMigration('cso', ChangeSetOutbox1764000001000);
+  const { url } = db;
   let client: Client;
-
-  beforeAll(async () => {
-    await admin((c) => c.query(`CREATE DATABASE "${name}"`));
-    await runMigrations(url.toString(), before('HistoryAudit1764000001100'));
-    client = new Client({ connectionString: url.toString() });
-    await client.connect();
+  beforeAll(() => {
+    client = db.client();
   });
-  afterAll(async () => {
-    await client.end();
-    await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+
+  const insert = (revision: number, key: string) =>
+    client.query(
+      `INSERT INTO outbox (event_id, route_key, event_type, payload, revision) VALUES (gen_random_uuid(), $2, 'traffic-manager.route.deleted.v1', '{}', $1)`,
+      [revision, key],
+    );
+  const indexes = async () =>
+    (await client.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE tablename = 'outbox' AND indexname IN ('outbox_revision_idx', 'outbox_unpublished_idx') ORDER BY indexname`)).rows.map(
+      (r) => r.indexdef.replace(/ public\./g, ' '),
+    );
+
+  it('before it, a revision holds one row; after it, many, with the relay and the watch indexed on (revision, id); down goes back', async () => {
+    await insert(1, 'a/web/prod');
+    await expect(insert(1, 'a/web/dev')).rejects.toThrow(/outbox_revision_key/);
+    expect(await runMigrations(url.toString(), upTo(ChangeSetOutbox1764000001000))).toEqual(['ChangeSetOutbox1764000001000']);
+    await insert(2, 'a/web/prod');
+    await insert(2, 'a/web/dev');
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM outbox WHERE revision = 2');
+    expect(rows[0]?.n).toBe(2);
+    expect(await indexes()).toEqual([
+      'CREATE INDEX outbox_revision_idx ON outbox USING btree (revision, id)',
+      'CREATE INDEX outbox_unpublished_idx ON outbox USING btree (revision, id) WHERE (published_at IS NULL)',
+    ]);
+
+    await client.query('DELETE FROM outbox WHERE revision = 2');
+    const runner = { query: (sql: string) => client.query(sql) } as never;
+    await new ChangeSetOutbox1764000001000().down(runner);
+    expect(await indexes()).toEqual(['CREATE INDEX outbox_unpublished_idx ON outbox USING btree (revision) WHERE (published_at IS NULL)']);
+    await expect(insert(1, 'a/web/dev')).rejects.toThrow(/outbox_revision_key/);
+  });
+});
+
+describe('HistoryAudit: history starts with every route as it is', () => {
+  const db = beforeMigration('his', HistoryAudit1764000001100);
+  const { url } = db;
+  let client: Client;
+  beforeAll(() => {
+    client = db.client();
   });
 
   it('gives each route one version, its current state at its revision, and one change set per revision', async () => {
@@ -130,7 +180,7 @@ describe('HistoryAudit: history starts with every route as it is', () => {
            ON v.slug = t.slug`,
       [JSON.stringify(policy)],
     );
-    await runMigrations(url.toString(), migrations);
+    expect(await runMigrations(url.toString(), upTo(HistoryAudit1764000001100))).toEqual(['HistoryAudit1764000001100']);
     const versions = await client.query('SELECT tenant, environment, revision::int, op, body, created FROM route_versions ORDER BY tenant, environment');
     expect(versions.rows).toEqual([
       { tenant: 'a', environment: 'dev', revision: 3, op: 'put', body: policy, created: false },
@@ -142,5 +192,6 @@ describe('HistoryAudit: history starts with every route as it is', () => {
       { revision: 3, by: null, size: 2, tenants: ['a'] },
       { revision: 5, by: null, size: 1, tenants: ['b'] },
     ]);
+    await client.query(`INSERT INTO api_keys (lookup, secret_hash, name, scopes) VALUES ('l', decode(repeat('00', 32), 'hex'), 'auditor', ARRAY['audit:read'])`);
   });
 });

@@ -13,3 +13,5 @@ export * from './lib/redis-cluster';
 export * from './lib/replicated-postgres';
 export * from './lib/packages';
 export * from './lib/gate';
+export * from './lib/change-set-fixture';
+export * from './lib/chunked-watch-body';

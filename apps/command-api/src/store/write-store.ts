@@ -154,15 +154,22 @@ const NO_ID = '00000000-0000-0000-0000-000000000000';
  * (its endpoints' health revisions are set in SQL); a deletion's has no endpoints.
  */
 function eventParams(id: RouteId, change: { url: string; policy: TrafficPolicy } | null): unknown[] {
+  // A single route write is a change set of one.
   const event = change
-    ? routeEvent(randomUUID(), new Date(0), {
-        ...id,
-        url: change.url,
-        revision: 0,
-        endpoints: change.policy.endpoints.map((e) => ({ ...e, healthRevision: 0 })),
-        healthCheck: change.policy.healthCheck,
-      })
-    : routeEvent(randomUUID(), new Date(0), { ...id, url: null, revision: 0, endpoints: [], healthCheck: null });
+    ? routeEvent(
+        randomUUID(),
+        new Date(0),
+        {
+          ...id,
+          url: change.url,
+          revision: 0,
+          endpoints: change.policy.endpoints.map((e) => ({ ...e, healthRevision: 0 })),
+          healthCheck: change.policy.healthCheck,
+        },
+        undefined,
+        1,
+      )
+    : routeEvent(randomUUID(), new Date(0), { ...id, url: null, revision: 0, endpoints: [], healthCheck: null }, undefined, 1);
   return [event.id, event.subject, event.type, JSON.stringify(event), OUTBOX_CHANNEL];
 }
 
@@ -426,14 +433,14 @@ export class WriteStore {
 
   /**
    * Deletes the tenant with its services, routes and keys, in one statement in a transaction of its
-   * own (after the tenant's lock, below): every route takes its own revision (consecutive, in (service, environment) order) and gets
-   * its own `deleted` event, as a route deletion does. Returns how many routes went, or undefined
-   * (nothing changed) when there is no such tenant.
+   * own (after the tenant's lock, below): one change set, so every route goes at ONE new revision and
+   * gets its own `deleted` event there (as a route deletion writes it, with `changesetsize` the number
+   * of routes). Returns how many routes went, or undefined (nothing changed) when there is no such tenant.
    *
    * Locks, in this order and all before the clock: the tenant row (a route create upserts it first,
    * so none can start in the tenant meanwhile), its services, its endpoints, its keys; and numbers
-   * the routes and builds their events but for revision and time. Then it takes the routes'
-   * revisions in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
+   * the routes and builds their events but for revision and time. Then it takes the deletion's
+   * revision in one UPDATE of the clock, writes the outbox rows, deletes the endpoints
    * and the tenant (services and keys cascade, their rows already locked; nothing is deleted unless
    * the revisions were taken) and commits. So the clock row is locked only inside the database, as
    * a route write locks it, and never while the deletion waits for a row. A route write locks its
@@ -447,21 +454,26 @@ export class WriteStore {
    * missed; deleting its service failed the foreign key and the deletion ran again, and under a
    * steady stream of creates into the tenant every attempt could fail that way.)
    */
-  deleteTenant(slug: string): Promise<number | undefined> {
+  deleteTenant(slug: string, origin: ChangeOrigin): Promise<{ routes: number; revision: number | null } | undefined> {
     const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0, endpoints: [], healthCheck: null });
-    return this.retrying(() => this.dataSource.transaction((manager) => this.deleteLockedTenant(manager, slug, template)));
+    return this.retrying(() => this.dataSource.transaction((manager) => this.deleteLockedTenant(manager, slug, template, origin)));
   }
 
-  private async deleteLockedTenant(manager: EntityManager, slug: string, template: ReturnType<typeof routeEvent>): Promise<number | undefined> {
+  private async deleteLockedTenant(
+    manager: EntityManager,
+    slug: string,
+    template: ReturnType<typeof routeEvent>,
+    origin: ChangeOrigin,
+  ): Promise<{ routes: number; revision: number | null } | undefined> {
     const tenant = await manager.query<unknown[]>('SELECT id FROM tenants WHERE slug = $1 FOR UPDATE', [slug]);
     if (tenant.length === 0) return undefined;
-    const [row] = await returning<{ tenants: number; deleted: number; routes: number }>(
+    const [row] = await returning<{ tenants: number; deleted: number; routes: number; revision: string | null }>(
       manager,
       `WITH t AS MATERIALIZED (SELECT id FROM tenants WHERE slug = $1 FOR UPDATE),
        s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
        r AS MATERIALIZED (SELECT e.id, s.name AS service, e.environment FROM endpoints e JOIN s ON e.service_id = s.id FOR UPDATE OF e),
        k AS MATERIALIZED (SELECT k.id FROM api_keys k JOIN t ON k.tenant_id = t.id FOR UPDATE OF k),
-       -- The routes numbered in route order, with their events but for revision and time.
+       -- The routes in route order, with their events but for revision and time.
        q AS MATERIALIZED (
          SELECT gen_random_uuid() AS event_id, $1::text || '/' || r.service || '/' || r.environment AS route_key, r.service, r.environment,
                 row_number() OVER (ORDER BY r.service, r.environment) AS n
@@ -473,31 +485,39 @@ export class WriteStore {
                   ['{subject}', 'q.route_key'],
                   ['{data,service}', 'q.service'],
                   ['{data,environment}', 'q.environment'],
+                  ['{changesetsize}', '(SELECT count(*) FROM q)'],
                 ])} AS event
            FROM q),
        -- Counted, so that every row is locked, and every event built, before the clock is taken.
        locked AS MATERIALIZED (
          SELECT (SELECT count(*) FROM t) AS tenants, (SELECT count(*) FROM s) AS services,
                 (SELECT count(*) FROM ev) AS routes, (SELECT count(*) FROM k) AS keys),
-       ${takeRevisions('(SELECT routes FROM locked)', '(SELECT routes FROM locked) > 0')},
+       ${takeRevisions('1', '(SELECT routes FROM locked) > 0')},
        ${outboxRows({
          eventId: 'ev.event_id',
          routeKey: 'ev.route_key',
          eventType: '$2',
          event: 'ev.event',
-         revision: '(c.revision - (SELECT routes FROM locked) + ev.n)',
+         revision: 'c.revision',
          tenantId: 'SELECT id FROM t',
-         from: 'ev, c',
+         from: 'ev, c ORDER BY ev.n',
        })},
+       -- The change set's history: a deletion version per route, and the set (none without routes).
+       v AS (
+         INSERT INTO route_versions (tenant_id, tenant, service, environment, revision, at, op)
+         SELECT (SELECT id FROM t), $1, q.service, q.environment, c.revision, c.at, 'delete' FROM q, c),
+       cs AS (
+         INSERT INTO change_sets (revision, at, by, request_id, client_address, description, size, tenant_ids, tenants)
+         SELECT c.revision, c.at, $5::jsonb, $6, $7, 'tenant ' || $1 || ' deleted', (SELECT routes FROM locked), ARRAY[(SELECT id FROM t)], ARRAY[$1::text] FROM c),
        taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),
        d AS (DELETE FROM endpoints e USING r, taken WHERE e.id = r.id AND taken.ok),
        dt AS (DELETE FROM tenants x USING t, taken WHERE x.id = t.id AND taken.ok RETURNING x.id)
        SELECT (SELECT count(*) FROM t)::int AS tenants, (SELECT count(*) FROM dt)::int AS deleted,
-              (SELECT routes FROM locked)::int AS routes, (SELECT pg_notify($4, revision::text) FROM c) AS notified`,
-      [slug, template.type, JSON.stringify(template), OUTBOX_CHANNEL],
+              (SELECT routes FROM locked)::int AS routes, (SELECT revision FROM c)::text AS revision, (SELECT pg_notify($4, revision::text) FROM c) AS notified`,
+      [slug, template.type, JSON.stringify(template), OUTBOX_CHANNEL, ...changeOriginParams(origin)],
     );
     if (!row || row.tenants === 0) return undefined;
     if (row.deleted === 0) throw new Error('the revision clock is missing: has the database been migrated?');
-    return row.routes;
+    return { routes: row.routes, revision: row.revision === null ? null : Number(row.revision) };
   }
 }

@@ -26,7 +26,7 @@ describe('tenants (command API, real PostgreSQL)', () => {
     expect((await api.request('GET', '/v1/tenants/nobody')).status).toBe(404);
   });
 
-  it('deleting a tenant removes its services, routes and keys, with one deleted event per route, each its own revision', async () => {
+  it('deleting a tenant removes its services, routes and keys, with one deleted event per route, all at one revision (one change set)', async () => {
     for (const route of ['search/prod', 'search/staging', 'ads/prod']) {
       await api.request('PUT', `/v1/routes/hooli/${route}`, { body: { url: `https://${route.replace('/', '-')}.hooli.internal` } });
     }
@@ -38,16 +38,18 @@ describe('tenants (command API, real PostgreSQL)', () => {
     expect(res.status).toBe(204);
 
     const { rows: events } = await api.db.query(
-      'SELECT revision::int, route_key, event_type, payload FROM outbox WHERE revision > $1 ORDER BY revision',
+      'SELECT revision::int, route_key, event_type, payload FROM outbox WHERE revision > $1 ORDER BY revision, route_key',
       [before.revision],
     );
     expect(events.map((e: { route_key: string }) => e.route_key)).toEqual(['hooli/ads/prod', 'hooli/search/prod', 'hooli/search/staging']);
-    expect(events.map((e: { revision: number }) => e.revision)).toEqual([before.revision + 1, before.revision + 2, before.revision + 3]);
-    for (const e of events as { event_type: string; payload: { data: { url: unknown; revision: number } }; revision: number }[]) {
+    expect(events.map((e: { revision: number }) => e.revision)).toEqual([before.revision + 1, before.revision + 1, before.revision + 1]);
+    for (const e of events as { event_type: string; payload: { changesetsize: number; data: { url: unknown; revision: number } }; revision: number }[]) {
       expect(e.event_type).toBe('traffic-manager.route.deleted.v1');
       expect(e.payload.data.url).toBeNull();
       expect(e.payload.data.revision).toBe(e.revision);
+      expect(e.payload.changesetsize).toBe(3);
     }
+    expect((await api.db.query('SELECT revision::int FROM store_revision')).rows[0]).toEqual({ revision: before.revision + 1 });
     const counts = await api.db.query(
       `SELECT (SELECT count(*) FROM services)::int AS services, (SELECT count(*) FROM endpoints)::int AS endpoints,
               (SELECT count(*) FROM tenants WHERE slug = 'hooli')::int AS tenants`,

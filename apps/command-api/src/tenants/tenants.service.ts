@@ -68,16 +68,17 @@ export class TenantsService {
   }
 
   /**
-   * Deletes a tenant with its services, routes and keys, atomically: every removed route takes its
-   * own revision and gets its own `deleted` event (WriteStore.deleteTenant: one statement, so the
-   * revision clock is never locked across a round trip to this app). A concurrent PUT into the
+   * Deletes a tenant with its services, routes and keys, atomically, as one change set: every removed
+   * route gets its own `deleted` event and version, all at one revision (WriteStore.deleteTenant: one
+   * statement, so the revision clock is never locked across a round trip to this app). A concurrent PUT into the
    * tenant either lands before (and is deleted with an event) or waits and then creates the tenant
    * anew.
    */
   async delete(slug: string, origin: ChangeOrigin): Promise<void> {
     const tenantId = await this.dataSource.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1', [slug]);
-    const routes = await this.store.deleteTenant(slug);
-    if (routes === undefined) throw tenantNotFound(slug);
-    await this.audit.record({ action: 'tenant-deleted', tenant: slug, tenantId: tenantId[0]?.id ?? null, origin, detail: { routes } });
+    const deleted = await this.store.deleteTenant(slug, origin);
+    if (deleted === undefined) throw tenantNotFound(slug);
+    if (deleted.revision !== null) this.audit.changeSet(origin, deleted.revision, [slug], deleted.routes, `tenant ${slug} deleted`);
+    await this.audit.record({ action: 'tenant-deleted', tenant: slug, tenantId: tenantId[0]?.id ?? null, origin, ...(deleted.revision === null ? {} : { revision: deleted.revision }), detail: { routes: deleted.routes } });
   }
 }

@@ -5,7 +5,7 @@ import { ensureTopics, KAFKA, OrderedProducer, routeEventTopics, TopicReport, to
 import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
 import { OutboxRelayConfig } from '../config';
 import { LeaderLock } from './leader-lock';
-import { OutboxStore, type OutboxRow } from './outbox-store';
+import { cursorAfter, OUTBOX_START, OutboxStore, type OutboxCursor, type OutboxRow } from './outbox-store';
 import { RelayMetrics } from './relay.metrics';
 
 const RETENTION_EVERY_MS = 60_000;
@@ -167,8 +167,9 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     let backoff = 100;
     // The next batch, when marking the last one read it.
     let next: OutboxRow[] | undefined;
-    // The last revision this lead marked published (every row up to it is): reads start after it.
-    let published = 0;
+    // The last row this lead marked published (every row up to it is): reads start after it. A batch
+    // may end inside a revision (a change set larger than a batch): the next goes on from that row.
+    let published: OutboxCursor = OUTBOX_START;
     while (!this.stopping && this.lock.isLeader) {
       let stage = 'read';
       try {
@@ -189,7 +190,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
           stage = 'mark';
           // Marks the batch and reads the next one (proving the lead again) in one round trip.
           next = await this.store.markPublished(rows, this.config.RELAY_BATCH_SIZE, this.lock.query);
-          published = rows[rows.length - 1]?.revision ?? published;
+          published = cursorAfter(rows, published);
           this.metrics.batches.inc();
           this.metrics.published.inc(rows.length);
           this.logger.debug(`published revisions ${rows[0]?.revision}..${rows[rows.length - 1]?.revision}`);
@@ -200,7 +201,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
       } catch (e) {
         // A failed mark may or may not have committed: read from the start again.
         next = undefined;
-        published = 0;
+        published = OUTBOX_START;
         // The lock's session failed: the lead is gone (LeaderLock said why); nothing to retry here.
         if (!this.lock.isLeader) break;
         this.metrics.errors.inc({ stage });
@@ -232,7 +233,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
       do {
         deleted = await this.store.deletePublishedBefore(this.config.OUTBOX_RETENTION_HOURS, RETENTION_BATCH);
         this.metrics.retained.inc(deleted);
-      } while (deleted === RETENTION_BATCH && !this.stopping);
+        // Whole revisions: a batch may exceed RETENTION_BATCH rows.
+      } while (deleted >= RETENTION_BATCH && !this.stopping);
     } catch (e) {
       this.metrics.errors.inc({ stage: 'retention' });
       this.logger.warn(`retention failed: ${describe(e)}`);

@@ -14,3 +14,13 @@ describe('the feed’s first read: denseTail', () => {
     expect(denseTail([], 7)).toEqual([]);
   });
 });
+
+describe('the feed’s first read: denseTail, with revisions of many changes', () => {
+  const many = (revisions: number[]): Change[] => revisions.map((r, i) => ({ ...change(r), routeKey: `t/s${i}/e` }));
+  it('keeps every change of each revision of the run that ends at the store’s revision', () => {
+    expect(denseTail(many([1, 3, 3, 4, 4, 4, 5]), 5).map((c) => c.revision)).toEqual([3, 3, 4, 4, 4, 5]);
+    expect(denseTail(many([2, 2, 2]), 2)).toHaveLength(3);
+    expect(denseTail(many([4, 4, 6, 6]), 6)).toHaveLength(2);
+    expect(denseTail(many([4, 4, 5, 5]), 6)).toEqual([]);
+  });
+});

@@ -3,12 +3,12 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { parseRouteEvent, policyOfData, WatchEvents } from '@tm/contracts';
 import type { CachedRoute } from '@tm/route-cache';
-import { OUTBOX_CHANNEL, readChangesAfter, type Change, type ChangesAfter } from '@tm/persistence';
+import { OUTBOX_CHANNEL, readChangesAfter, readNewestChanges, type Change, type ChangesAfter } from '@tm/persistence';
 import { ResolverConfig } from '../config';
 import { LOCAL_CLOCK, type LocalClock } from '../resolve/database-clock';
 import { LocalRouteCache } from '../resolve/local-cache';
 import { ReadTier } from '../resolve/read-tier';
-import { ChangeLog, type LoggedChange } from './change-log';
+import { ChangeLog, revisionsOf, type LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
 import type { Proof } from './watch-stream';
@@ -19,7 +19,7 @@ import type { Proof } from './watch-stream';
  */
 export const LOCAL_PROOF_POLL_MS = 250;
 
-/** Outbox rows read per statement. */
+/** Outbox rows read per statement (more when a revision is larger: a read never splits one). */
 const FEED_BATCH = 1_000;
 /** Memory keeps at least this many changes and every change of the last HISTORY_MIN_AGE_MS (docs/guarantees.md, "Watch"). */
 const HISTORY_MIN_ENTRIES = 10_000;
@@ -29,7 +29,7 @@ const HISTORY_MAX_ENTRIES = 200_000;
 
 /** What the feed tells the streams. */
 export interface FeedListener {
-  /** Changes, in revision order, continuing the last ones: every stream that cares gets them. */
+  /** Changes, in revision order, whole revisions (in route key order within one), continuing the last ones: every stream that cares gets them. */
   deliver(changes: LoggedChange[]): void;
   /** The feed proved it holds every change up to the store's revision at a moment of the database's clock. */
   progressed(proof: Proof): void;
@@ -45,13 +45,19 @@ export function toLoggedChange(change: Change, at: number): LoggedChange {
   return { revision: change.revision, tenant, tenantId: change.tenantId, service, frame: `event: ${name}\nid: ${change.revision}\ndata: ${change.event}\n\n`, at };
 }
 
-/** The changes that end at `current` with no revision missing (the newest of `changes`, in order); none if `current` is not among them. */
+/**
+ * The changes that end at `current` with no revision missing (the newest of `changes`, in order; a
+ * revision may hold many); none if `current` is not among them. `changes` hold whole revisions.
+ */
 export function denseTail(changes: readonly Change[], current: number): Change[] {
   let i = changes.length;
+  if (changes[i - 1]?.revision !== current) return [];
   let expected = current;
-  while (i > 0 && changes[i - 1]?.revision === expected) {
+  while (i > 0) {
+    const revision = (changes[i - 1] as Change).revision;
+    if (revision === expected - 1) expected = revision;
+    else if (revision !== expected) break;
     i--;
-    expected--;
   }
   return changes.slice(i);
 }
@@ -190,18 +196,16 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     const sentAt = this.clock();
     const history = this.history;
     if (!history) {
-      // The first read: the store's revision, then the newest changes before it (the outbox keeps at
-      // least HISTORY_MIN_ENTRIES): the feed starts with them, so resumes from them are served from
-      // memory and answers cached before this replica started (Redis holds them) can be checked.
-      const first = await readChangesAfter(query, Number.MAX_SAFE_INTEGER, 1);
-      const from = Math.max(0, first.current - (this.hooks.primeChanges ?? HISTORY_MIN_ENTRIES));
-      // Commits after the first statement may be in the second (when rows below are missing): only up to its revision.
-      const recent = first.current > from ? (await readChangesAfter(query, from, first.current - from)).changes.filter((c) => c.revision <= first.current) : [];
-      const kept = denseTail(recent, first.current);
-      const start = kept.length > 0 ? first.current - kept.length : first.current;
+      // The first read: the store's revision and the newest changes (the outbox keeps at least
+      // HISTORY_MIN_ENTRIES rows, whole revisions), from one snapshot: the feed starts with them, so
+      // resumes from them are served from memory and answers cached before this replica started
+      // (Redis holds them) can be checked.
+      const first = await readNewestChanges(query, this.hooks.primeChanges ?? HISTORY_MIN_ENTRIES);
+      const kept = denseTail(first.changes, first.current);
+      const start = kept.length > 0 ? (kept[0] as Change).revision - 1 : first.current;
       const now = this.clock();
       this.history = new ChangeLog(start, HISTORY_MIN_ENTRIES, HISTORY_MIN_AGE_MS, HISTORY_MAX_ENTRIES);
-      for (const change of kept) this.history.append(toLoggedChange(change, now));
+      for (const revision of revisionsOf(kept)) this.history.append(revision.map((c) => toLoggedChange(c, now)));
       this.local.start(start);
       this.local.changed(kept.map((c) => ({ key: c.routeKey, revision: c.revision })));
       this.prove(first, sentAt);
@@ -212,13 +216,14 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     const batch = await readChangesAfter(query, after, FEED_BATCH);
     await this.hooks.feedRead?.(batch);
     const now = this.clock();
+    // Whole revisions (a read never splits one), each the one after the last.
     const fresh: LoggedChange[] = [];
-    for (const change of batch.changes) {
-      if (change.revision !== after + fresh.length + 1) break;
-      const logged = toLoggedChange(change, now);
+    for (const revision of revisionsOf(batch.changes)) {
+      if ((revision[0] as Change).revision !== history.last + 1) break;
+      const logged = revision.map((change) => toLoggedChange(change, now));
       history.append(logged);
-      fresh.push(logged);
-      this.metrics.feedDelay.observe(Math.max(0, batch.readAt - change.createdAt) / 1000);
+      fresh.push(...logged);
+      for (const change of revision) this.metrics.feedDelay.observe(Math.max(0, batch.readAt - change.createdAt) / 1000);
     }
     if (fresh.length > 0) {
       this.local.changed(batch.changes.slice(0, fresh.length).map((c) => ({ key: c.routeKey, revision: c.revision, knownAt: c.createdAt, state: () => heldStateOf(c) })));
@@ -230,9 +235,10 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
       this.prove(batch, sentAt);
       return false;
     }
-    if (fresh.length === batch.changes.length && fresh.length === FEED_BATCH) return true;
-    // Revisions are dense and visible in commit order: a missing one is gone (retention deleted rows
-    // this replica never read), never late. Streams cannot go on past it without a gap.
+    if (fresh.length === batch.changes.length && fresh.length >= FEED_BATCH) return true;
+    // Revisions are dense (each has at least one row) and visible in commit order, a revision's rows
+    // all at once: a missing one is gone (retention deleted rows this replica never read), never
+    // late. Streams cannot go on past it without a gap.
     const next = batch.changes[fresh.length]?.revision ?? batch.current + 1;
     this.logger.error(`watch feed: revisions ${history.last + 1} to ${next - 1} are no longer in the outbox; every stream starts again`);
     this.metrics.feedGaps.inc();

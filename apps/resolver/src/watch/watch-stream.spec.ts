@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { SseParser } from '@tm/watch';
 import type { LoggedChange } from './change-log';
 import { StreamLimits } from './stream-limits';
-import { WatchStream, type CloseReason, type Proof } from './watch-stream';
+import { WatchStream, type CloseReason, type Proof, type StreamOptions } from './watch-stream';
 
 /** A response whose socket the test fills and drains: write() answers false while `full`. */
 class FakeResponse extends EventEmitter {
@@ -28,6 +28,11 @@ class FakeResponse extends EventEmitter {
 
 function change(revision: number, tenant = 'acme', tenantId: string | null = 'id-1'): LoggedChange {
   return { revision, tenant, tenantId, service: 'web', frame: `event: put\nid: ${revision}\ndata: {}\n\n`, at: 0 };
+}
+
+/** The options a stream of setUp was made with (for another stream on the same kind of response). */
+function optionsOf(stream: WatchStream): StreamOptions {
+  return (stream as unknown as { options: StreamOptions }).options;
 }
 
 function setUp(options: { tenant?: string | null; tenantId?: string | null; maxBuffered?: number } = {}) {
@@ -109,6 +114,35 @@ describe('WatchStream', () => {
     expect(all.stream.offer(change(1, 'acme', 'id-1'))).toBe(true);
     expect(all.stream.offer(change(2, 'acme', 'id-2'))).toBe(true);
     expect(all.closed).toEqual([]);
+  });
+
+  it("sends its share of a revision together, the id line only on the share's last frame", () => {
+    const set = (['api', 'web', 'web', 'zed'] as const).map((service, i) => ({ ...change(7), service, frame: `event: put\nid: 7\ndata: {"n":${i}}\n\n` }));
+    const { stream, response } = setUp();
+    expect(stream.offerRevision(set)).toBe(4);
+    expect(response.written).toEqual(['event: put\ndata: {"n":0}\n\n', 'event: put\ndata: {"n":1}\n\n', 'event: put\ndata: {"n":2}\n\n', 'event: put\nid: 7\ndata: {"n":3}\n\n']);
+    expect(stream.covered).toBe(7);
+    // Once sent, the revision is not sent again.
+    expect(stream.offerRevision(set)).toBe(0);
+    // A stream of one service: its share, with the id on the last of it.
+    const web = setUp();
+    const filtered = new WatchStream(web.response as unknown as ServerResponse, { ...optionsOf(web.stream), service: 'web' }, () => undefined);
+    expect(filtered.offerRevision(set)).toBe(2);
+    expect(web.response.written).toEqual(['event: put\ndata: {"n":1}\n\n', 'event: put\nid: 7\ndata: {"n":2}\n\n']);
+  });
+
+  it('counts a revision whole toward maxBuffered, and is never cut for one revision alone', () => {
+    const { stream, response, closed } = setUp({ maxBuffered: 3 });
+    response.full = true;
+    expect(stream.offer(change(1))).toBe(true);
+    // Congested, nothing waiting: a revision of 10 (over the limit by itself) is written whole.
+    expect(stream.offerRevision(Array.from({ length: 10 }, () => change(2)))).toBe(10);
+    expect(closed).toEqual([]);
+    // Something waits and the next revision would pass the limit: cut before any of its frames.
+    const before = response.written.length;
+    expect(stream.offerRevision([change(3), change(3)])).toBe(0);
+    expect(closed).toEqual(['slow']);
+    expect(response.written).toHaveLength(before);
   });
 
   it('gives its place back once, whatever ends it', () => {

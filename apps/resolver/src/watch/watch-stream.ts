@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { WatchEvents, type WatchBookmark } from '@tm/contracts';
-import type { LoggedChange } from './change-log';
+import { bareFrame, type LoggedChange } from './change-log';
 import type { StreamTicket } from './stream-limits';
 
 /**
@@ -124,25 +124,45 @@ export class WatchStream {
     return (this.tenant === null || change.tenant === this.tenant) && (this.service === null || change.service === this.service);
   }
 
-  /**
-   * Writes a change the stream has not been sent and cares about; true if written. A change of the
-   * stream's tenant slug under another tenant id means its tenant was deleted and the slug taken: the
-   * stream ends rather than be sent a new tenant's changes. `cork`: held until the next tick with
-   * what follows it (the feed's delivery: the revision's bookmark leaves with it).
-   */
+  /** Writes one change (a revision of one route): see offerRevision. True if written. */
   offer(change: LoggedChange, cork = false): boolean {
-    if (change.revision <= this.covered || !this.matches(change)) return false;
-    if (this.tenant !== null && change.tenantId !== null) {
-      if (this.tenantId === null) this.tenantId = change.tenantId;
-      else if (change.tenantId !== this.tenantId) {
-        this.close('tenant-gone');
-        return false;
+    return this.offerRevision([change], cork) > 0;
+  }
+
+  /**
+   * Writes the stream's share of one revision (`changes`: every change of it, in route key order) if
+   * it has not been sent it: the changes it cares about, together, with the `id: R` line on the last
+   * of them only (docs/guarantees.md, "Watch", Order: a client cut inside them resumes before R and
+   * gets it whole). Nothing else is written between them (the writes are synchronous). Returns how
+   * many were written. A change of the stream's tenant slug under another tenant id means its tenant
+   * was deleted and the slug taken: the stream ends rather than be sent a new tenant's changes.
+   * `cork`: held until the next tick with what follows (the feed's delivery: the revision's bookmark
+   * leaves with it).
+   */
+  offerRevision(changes: readonly LoggedChange[], cork = false): number {
+    const revision = changes[0]?.revision;
+    if (revision === undefined || revision <= this.covered) return 0;
+    let share: LoggedChange[] | undefined;
+    for (const change of changes) if (this.matches(change)) (share ??= []).push(change);
+    if (share === undefined) return 0;
+    if (this.tenant !== null) {
+      for (const change of share) {
+        if (change.tenantId === null) continue;
+        if (this.tenantId === null) this.tenantId = change.tenantId;
+        else if (change.tenantId !== this.tenantId) {
+          this.close('tenant-gone');
+          return 0;
+        }
       }
     }
-    this.covered = change.revision;
-    this.lastId = change.revision;
+    this.covered = revision;
+    this.lastId = revision;
     if (cork) this.cork();
-    return this.write(change.frame, 1);
+    if (!this.admit(share.length)) return 0;
+    const last = share.length - 1;
+    for (let i = 0; i < last; i++) this.send(bareFrame(share[i] as LoggedChange));
+    this.send((share[last] as LoggedChange).frame);
+    return share.length;
   }
 
   /**
@@ -186,16 +206,30 @@ export class WatchStream {
 
   /** Writes a frame; `events` counts toward the unread limit while the client is not reading. */
   write(frame: string, events: number): boolean {
+    if (!this.admit(events)) return false;
+    this.send(frame);
+    return true;
+  }
+
+  /**
+   * Whether `events` more may be written (all or none: a revision counts whole): while the client is
+   * not reading they count toward WATCH_MAX_BUFFERED_EVENTS, and past it the stream is cut, unless
+   * nothing waits yet (one revision alone, however large, is never a reason to cut).
+   */
+  private admit(events: number): boolean {
     if (this.ended) return false;
     if (this.congestedSince !== undefined) {
-      this.queued += events;
-      if (this.queued > this.options.maxBuffered) {
+      if (this.queued > 0 && this.queued + events > this.options.maxBuffered) {
         this.close('slow');
         return false;
       }
+      this.queued += events;
     }
-    if (!this.response.write(frame) && this.congestedSince === undefined) this.congestedSince = this.options.clock();
     return true;
+  }
+
+  private send(frame: string): void {
+    if (!this.response.write(frame) && this.congestedSince === undefined) this.congestedSince = this.options.clock();
   }
 
   /**

@@ -13,7 +13,7 @@ import { ReadTier } from '../resolve/read-tier';
 import { FeedPasses } from './feed-passes';
 import { ChangeFeed, toLoggedChange, type FeedListener } from './change-feed';
 import { HealthEvents } from './health-events';
-import type { ChangeLog, LoggedChange } from './change-log';
+import { revisionsOf, type ChangeLog, type LoggedChange } from './change-log';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
 import { WatchMetrics } from './watch.metrics';
 import { WatchStream, type CloseReason, type Proof } from './watch-stream';
@@ -312,15 +312,17 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
         await new Promise((resolve) => setTimeout(resolve, SWEEP_MS).unref());
         continue;
       }
+      // Whole revisions (a page never splits one), each the one after the last.
       let sent = 0;
-      for (const change of page.changes) {
-        if (change.revision !== position + 1) {
+      for (const revision of revisionsOf(page.changes)) {
+        const at = (revision[0] as (typeof revision)[number]).revision;
+        if (at !== position + 1) {
           // Rows gone between the check and this read: the client resumes and learns it (410).
           stream.close('gap');
           return;
         }
-        if (stream.offer(toLoggedChange(change, 0))) sent++;
-        position = change.revision;
+        sent += stream.offerRevision(revision.map((change) => toLoggedChange(change, 0)));
+        position = at;
         stream.covered = Math.max(stream.covered, position);
       }
       this.metrics.eventsSent.inc(sent);
@@ -331,7 +333,7 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
   private join(stream: WatchStream, history: ChangeLog, position: number): void {
     stream.covered = Math.max(stream.covered, position);
     let sent = 0;
-    for (const change of history.after(position) ?? []) if (stream.offer(change)) sent++;
+    for (const revision of revisionsOf(history.after(position) ?? [])) sent += stream.offerRevision(revision);
     this.metrics.eventsSent.inc(sent);
     stream.covered = Math.max(stream.covered, history.last);
     stream.live = true;
@@ -345,26 +347,35 @@ export class WatchService implements FeedListener, OnApplicationBootstrap, Befor
     if (proof && stream.bookmark(proof, this.clock(), 0)) this.metrics.bookmarksSent.inc();
   }
 
+  /**
+   * Fans whole revisions out: each stream gets its share of a revision together, the `id` line on its
+   * last frame (WatchStream.offerRevision), nothing between them.
+   */
   deliver(changes: LoggedChange[]): void {
     let sent = 0;
-    for (const change of changes) {
-      const streams = this.byTenant.get(change.tenant);
-      if (streams) {
-        for (const stream of streams) {
-          if (stream.offer(change, true)) {
-            sent++;
-            this.touched.push(stream);
-          }
-        }
-      }
-      for (const stream of this.everyTenant) {
-        if (stream.offer(change, true)) {
-          sent++;
+    for (const revision of revisionsOf(changes)) {
+      for (const stream of this.streamsOf(revision)) {
+        const n = stream.offerRevision(revision, true);
+        if (n > 0) {
+          sent += n;
           this.touched.push(stream);
         }
       }
     }
     this.metrics.eventsSent.inc(sent);
+  }
+
+  /** The live streams a revision's changes may concern: those of their tenants, and those of every tenant. */
+  private streamsOf(revision: readonly LoggedChange[]): Iterable<WatchStream> {
+    const first = revision[0] as LoggedChange;
+    if (revision.every((change) => change.tenant === first.tenant)) {
+      const streams = this.byTenant.get(first.tenant);
+      return streams ? [...streams, ...this.everyTenant] : this.everyTenant;
+    }
+    const streams = new Set<WatchStream>();
+    for (const change of revision) for (const stream of this.byTenant.get(change.tenant) ?? []) streams.add(stream);
+    for (const stream of this.everyTenant) streams.add(stream);
+    return streams;
   }
 
   progressed(proof: Proof): void {

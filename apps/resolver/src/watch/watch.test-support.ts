@@ -21,7 +21,17 @@ export class WatchClient {
   readonly frames: Frame[] = [];
   private waiters: (() => void)[] = [];
   private ended = false;
-  private readonly parser = new SseParser((frame) => this.frames.push(frame));
+  /** `cutWhen` held: the connection was cut there, and nothing after it is taken. */
+  private cut = false;
+  private cutWhen: ((frames: Frame[]) => boolean) | undefined;
+  private readonly parser = new SseParser((frame) => {
+    if (this.cut) return;
+    this.frames.push(frame);
+    if (this.cutWhen?.(this.frames)) {
+      this.cut = true;
+      this.response.destroy();
+    }
+  });
 
   private constructor(
     readonly status: number,
@@ -31,7 +41,11 @@ export class WatchClient {
     private readonly response: IncomingMessage,
   ) {}
 
-  static open(base: string, path: string, options: { token?: string; headers?: Record<string, string> } = {}): Promise<WatchClient> {
+  /**
+   * `cutWhen`: the client cuts the connection as soon as it holds (checked after every frame, as a
+   * client that dies mid-stream): it keeps the frames up to there and no more.
+   */
+  static open(base: string, path: string, options: { token?: string; headers?: Record<string, string>; cutWhen?: (frames: Frame[]) => boolean } = {}): Promise<WatchClient> {
     return new Promise((resolve, reject) => {
       const req = request(`${base}${path}`, { headers: { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, accept: 'text/event-stream', ...options.headers } }, (res) => {
         res.setEncoding('utf8');
@@ -42,6 +56,7 @@ export class WatchClient {
           return;
         }
         const client = new WatchClient(200, res.headers, '', res);
+        client.cutWhen = options.cutWhen;
         res.on('data', (chunk: string) => client.take(chunk));
         res.on('end', () => client.finish());
         res.on('error', () => client.finish());

@@ -11,6 +11,7 @@ import {
   type RouteChange,
   type WatchChange,
   type WatchFailure,
+  type WatchFetch,
   type WatchRequestInit,
   type WatchResponse,
   type WatchState,
@@ -74,6 +75,8 @@ export interface WatchConfig {
   /** Backoff bounds (tests shorten them). */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** The watch's transport (default unrefFetch; tests hand a stream over chunk by chunk). */
+  fetch?: WatchFetch | undefined;
 }
 
 /**
@@ -97,8 +100,9 @@ export class TenantWatch {
   state: WatchState = 'connecting';
   /**
    * The view's as-of revision: every change up to it is in the view. A bookmark raises it, and so does
-   * each change applied after the snapshot (the stream sends them in revision order with no gap, so
-   * the view then holds everything up to that change's id). -1 before the first bookmark.
+   * the last change of a revision applied after the snapshot (the one with the `id` line: the stream
+   * sends revisions whole, in order, with no gap, so the view then holds everything up to that id).
+   * -1 before the first bookmark.
    */
   asOf = -1;
   bookmarkAgeMs = 0;
@@ -128,10 +132,13 @@ export class TenantWatch {
         apiKey: config.apiKey,
         backoffBaseMs: config.backoffBaseMs,
         backoffMaxMs: config.backoffMaxMs,
-        fetch: unrefFetch,
+        fetch: config.fetch ?? unrefFetch,
       },
       {
         snapshot: (routes) => this.onSnapshot(routes),
+        // The changes of a revision come back to back once its last frame arrived (@tm/watch): applied
+        // in one synchronous run, so a lookup never sees part of a change set.
+
         change: (change) => this.onChange(change),
         bookmark: (bookmark) => this.onBookmark(bookmark),
         health: (change) => {

@@ -33,10 +33,16 @@ export interface RouteEvent {
    * and created again under the same slug has a new id. Absent from events written before it was carried.
    */
   tenantid?: string;
+  /**
+   * Extension attribute: how many routes the change set that made this event changed in all, all at
+   * `data.revision` (a single route write: 1). A filtered watch stream may receive only its share of
+   * them. Absent from events written before change sets.
+   */
+  changesetsize?: number;
   data: RouteEventData;
 }
 
-export function routeEvent(id: string, time: Date, data: RouteEventData, tenantId?: string): RouteEvent {
+export function routeEvent(id: string, time: Date, data: RouteEventData, tenantId?: string, changeSetSize?: number): RouteEvent {
   return {
     specversion: '1.0',
     id,
@@ -46,6 +52,7 @@ export function routeEvent(id: string, time: Date, data: RouteEventData, tenantI
     time: time.toISOString(),
     datacontenttype: 'application/json',
     ...(tenantId === undefined ? {} : { tenantid: tenantId }),
+    ...(changeSetSize === undefined ? {} : { changesetsize: changeSetSize }),
     data,
   };
 }
@@ -65,6 +72,7 @@ export function parseRouteEvent(raw: string): { event: RouteEvent } | { error: s
   if (e.type !== ROUTE_UPSERTED && e.type !== ROUTE_DELETED) return { error: `unknown type ${String(e.type)}` };
   if (typeof e.time !== 'string' || Number.isNaN(Date.parse(e.time))) return { error: 'time is not a timestamp' };
   if (e.tenantid !== undefined && (typeof e.tenantid !== 'string' || !/^[0-9a-f-]{1,64}$/.test(e.tenantid))) return { error: 'tenantid is not a tenant id' };
+  if (e.changesetsize !== undefined && !(Number.isSafeInteger(e.changesetsize) && e.changesetsize > 0)) return { error: 'changesetsize is not a positive integer' };
   const d = e.data;
   if (typeof d !== 'object' || d === null) return { error: 'data is missing' };
   const id = parseRouteKey(`${String(d.tenant)}/${String(d.service)}/${String(d.environment)}`);

@@ -21,37 +21,37 @@ export interface ChangesAfter {
   current: number;
   /** The database's time when the statement began: no revision above `current` was committed before it. */
   readAt: number;
-  /** The outbox rows with revision > `after`, in revision order, at most `limit`. */
+  /**
+   * The outbox rows with revision > `after`, in revision order and, within a revision (a change set's
+   * routes), in route key order: whole revisions only (see readChangesAfter).
+   */
   changes: Change[];
 }
 
-/**
- * Reads the changes after `after` and the revision clock in one statement, so from one snapshot: when
- * the last change is at `current`, every change up to the store's revision at `readAt` is in hand.
- * Revisions are dense (one outbox row each) and become visible in commit order (G2), so a row missing
- * from the run `after + 1, after + 2, ...` is one that history no longer holds, never one still to come.
- */
-export async function readChangesAfter(query: Query, after: number, limit: number): Promise<ChangesAfter> {
-  const rows = await query<{
-    current: string;
-    read_at: number;
-    revision: string | null;
-    route_key: string | null;
-    tenant_id: string | null;
-    event_type: string | null;
-    payload: string | null;
-    created_at: number | null;
-  }>(
-    `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.tenant_id, o.event_type, o.payload, o.created_at
+type ChangeRow = {
+  current: string;
+  read_at: number;
+  revision: string | null;
+  route_key: string | null;
+  tenant_id: string | null;
+  event_type: string | null;
+  payload: string | null;
+  created_at: number | null;
+};
+
+/** The clock's columns, then the outbox rows `o` (a LATERAL subquery over `where`), in change order. */
+function changesStatement(where: string): string {
+  return `SELECT r.revision AS current, ${DATABASE_TIME_MS} AS read_at, o.revision, o.route_key, o.tenant_id, o.event_type, o.payload, o.created_at
        FROM store_revision r
        LEFT JOIN LATERAL (
          SELECT revision, route_key, payload ->> 'tenantid' AS tenant_id, event_type, payload::text AS payload,
                 (extract(epoch FROM created_at) * 1000)::float8 AS created_at FROM outbox
-          WHERE revision > $1 ORDER BY revision LIMIT $2) o ON true
+          WHERE ${where}) o ON true
       WHERE r.id = 1
-      ORDER BY o.revision`,
-    [after, limit],
-  );
+      ORDER BY o.revision, o.route_key COLLATE "C"`;
+}
+
+function changesOf(rows: ChangeRow[]): ChangesAfter {
   const first = rows[0];
   if (!first) throw new Error('the revision clock is missing: has the database been migrated?');
   const changes: Change[] = [];
@@ -67,6 +67,38 @@ export async function readChangesAfter(query: Query, after: number, limit: numbe
     });
   }
   return { current: Number(first.current), readAt: Number(first.read_at), changes };
+}
+
+/**
+ * Reads the changes after `after` and the revision clock in one statement, so from one snapshot: when
+ * the last change is at `current`, every change up to the store's revision at `readAt` is in hand.
+ *
+ * A page never splits a revision (a change set's rows share one): it holds every row of each revision
+ * it reaches, `limit` rows or, to end at a revision's boundary, more (a revision larger than `limit`
+ * comes whole). Revisions are dense (every revision has at least one outbox row; a write that changes
+ * nothing takes none), a revision's rows commit together, and revisions become visible in commit
+ * order (G2): a revision missing from the run `after + 1, after + 2, ...` is one that history no
+ * longer holds, never one still to come.
+ */
+export async function readChangesAfter(query: Query, after: number, limit: number): Promise<ChangesAfter> {
+  const rows = await query<ChangeRow>(
+    changesStatement(`revision > $1 AND revision <= (SELECT max(revision) FROM (SELECT revision FROM outbox WHERE revision > $1 ORDER BY revision LIMIT $2) page)`),
+    [after, limit],
+  );
+  return changesOf(rows);
+}
+
+/**
+ * The newest changes the outbox holds, at least `rows` rows when it holds as many, whole revisions
+ * (the revision of the `rows`-th newest row and every one after it), with the revision clock, from
+ * one snapshot: what a watch may resume from (the outbox's retention keeps as much). `rows` 0: none.
+ */
+export async function readNewestChanges(query: Query, rows: number): Promise<ChangesAfter> {
+  const found = await query<ChangeRow>(
+    changesStatement(`$1::int > 0 AND revision >= (SELECT min(revision) FROM (SELECT revision FROM outbox ORDER BY revision DESC, id DESC LIMIT $1) newest)`),
+    [rows],
+  );
+  return changesOf(found);
 }
 
 /** How far back the outbox reaches: its oldest row's revision (none: the store's revision + 1), and the store's revision. */
@@ -133,7 +165,8 @@ export async function readRoutesSnapshot(query: Query, tenant: string | null, se
            FROM endpoints e
            JOIN services s ON s.id = e.service_id
            JOIN tenants t ON t.id = s.tenant_id
-           LEFT JOIN outbox o ON o.revision = e.revision
+           -- The route's own row of its revision (a change set's revision has one row per route it changed).
+           LEFT JOIN outbox o ON o.revision = e.revision AND o.route_key = t.slug || '/' || s.name || '/' || e.environment
           WHERE ($1::text IS NULL OR t.slug = $1) AND ($2::text IS NULL OR s.name = $2)) x ON true
       WHERE r.id = 1
       ORDER BY x.tenant, x.service, x.environment`,

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { bookmarkFrame, changeFrame, ChunkedBody } from '@tm/testing';
 import { refuse, SseServer, stream, until } from './sse-server.test-support';
 import { parseRetryAfter, WatchClient, type WatchClientOptions, type WatchFailure, type WatchListener } from './watch-client';
 
@@ -102,7 +103,7 @@ describe('WatchClient', () => {
       'bookmark 5 snapshot',
       'state synced',
       'put acme/a/prod=https://a6@6 id=6',
-      'put acme/a/prod=https://a7@7 id=-',
+      // The part of revision 7 that came before the cut is never handed over.
       'error network',
       'state down',
       'connecting since=6',
@@ -353,5 +354,24 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Sun, 06 Dec 2026 10:00:05 GMT', now)).toBe(5000);
     expect(parseRetryAfter('Sun, 06 Dec 2026 09:00:00 GMT', now)).toBe(0);
     for (const bad of [undefined, null, '', 'soon']) expect(parseRetryAfter(bad, now)).toBeUndefined();
+  });
+});
+
+describe('WatchClient: a revision of many changes (a change set)', () => {
+  it('hands a revision over only when its last frame (the id line) arrives, back to back; the resume point moves only on id lines', async () => {
+    const body = new ChunkedBody();
+    const { log, listener } = recorder();
+    const client = new WatchClient({ url: 'http://resolver.test/v1/watch/acme', fetch: body.fetch }, listener);
+    clients.push(client);
+    client.start();
+    await body.push(changeFrame('acme/a/prod', 'https://a', 1) + bookmarkFrame(1, true));
+    expect(client.lastEventId).toBe(1);
+    // Two of revision 2's three frames: nothing handed over, the resume point still 1.
+    await body.push(changeFrame('acme/a/prod', 'https://a2', 2) + changeFrame('acme/b/prod', 'https://b2', 2));
+    expect(log.filter((l) => l.includes('@2'))).toEqual([]);
+    expect(client.lastEventId).toBe(1);
+    await body.push(changeFrame('acme/c/prod', null, 2, 2));
+    expect(log.filter((l) => l.includes('@2'))).toEqual(['put acme/a/prod=https://a2@2 id=-', 'put acme/b/prod=https://b2@2 id=-', 'delete acme/c/prod=null@2 id=2']);
+    expect(client.lastEventId).toBe(2);
   });
 });

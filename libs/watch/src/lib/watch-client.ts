@@ -53,7 +53,12 @@ export interface WatchListener {
    * replaces whatever the user held; `bookmark` follows for the same frame.
    */
   snapshot?(routes: WatchChange[], bookmark: ReceivedBookmark): void;
-  /** A change after the snapshot (or after the resume point). */
+  /**
+   * A change after the snapshot (or after the resume point). The changes of one revision (a change
+   * set's: only its last frame carries the `id` line) are held until that last frame arrives, then
+   * handed over back to back in one synchronous run, so a user that applies them never shows part of
+   * a revision; a stream cut inside one hands over none of it (the resume sends it whole).
+   */
   change?(change: WatchChange): void;
   /** A bookmark after the snapshot: the stream is synced from here (`state('synced')` follows if it was not). */
   bookmark?(bookmark: ReceivedBookmark): void;
@@ -153,6 +158,8 @@ export class WatchClient {
   private snapshotDone = false;
   /** The snapshot being received (events without id before its bookmark). */
   private pending: WatchChange[] = [];
+  /** The revision being received after the snapshot: its changes without an id line, until its last. */
+  private partial: WatchChange[] = [];
   private resumeFrom: number | undefined;
   private lastBookmark: ReceivedBookmark | undefined;
   private readonly fetch: WatchFetch;
@@ -210,6 +217,7 @@ export class WatchClient {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.pending = [];
+    this.partial = [];
     this.setState('closed');
   }
 
@@ -217,6 +225,7 @@ export class WatchClient {
     if (this.closed) return;
     const generation = ++this.generation;
     if (!this.snapshotDone) this.pending = [];
+    this.partial = [];
     const since = this.lastEventId;
     const url = typeof this.options.url === 'function' ? this.options.url() : this.options.url;
     const headers: Record<string, string> = { ...this.options.headers, accept: 'text/event-stream', 'cache-control': 'no-cache' };
@@ -336,12 +345,13 @@ export class WatchClient {
         const route = parseChange(event.data);
         if (!route) return;
         const change: WatchChange = { ...route, kind: event.event, id };
-        if (id === undefined && !this.snapshotDone) {
-          this.pending.push(change);
+        if (id === undefined) {
+          // A snapshot's route, or a change of a revision whose last frame is still to come.
+          (this.snapshotDone ? this.partial : this.pending).push(change);
           return;
         }
-        if (id !== undefined) this.resumeFrom = id;
-        this.listener.change?.(change);
+        this.resumeFrom = id;
+        this.handOver(change);
         return;
       }
       case WatchEvents.bookmark: {
@@ -358,6 +368,10 @@ export class WatchClient {
           if (generation !== this.generation) return;
         }
         if (!this.snapshotDone) return;
+        // A bookmark covers every change up to it: frames of a revision without its id line (never
+        // sent by the contract's server) are handed over before it rather than lost.
+        if (this.partial.length > 0) this.handOver(undefined);
+        if (generation !== this.generation) return;
         this.resumeFrom = Math.max(this.resumeFrom ?? 0, id ?? bookmark.revision);
         this.lastBookmark = bookmark;
         this.listener.bookmark?.(bookmark);
@@ -375,6 +389,18 @@ export class WatchClient {
     }
   }
 
+  /** Hands over the held changes of a revision, then `last` (its frame with the id line), back to back. */
+  private handOver(last: WatchChange | undefined): void {
+    const changes = this.partial;
+    this.partial = [];
+    if (last !== undefined) changes.push(last);
+    const generation = this.generation;
+    for (const change of changes) {
+      if (generation !== this.generation) return;
+      this.listener.change?.(change);
+    }
+  }
+
   private markSynced(): void {
     if (this.closed) return;
     this.attempt = 0;
@@ -387,6 +413,8 @@ export class WatchClient {
     this.generation++;
     this.stopStream();
     if (!this.snapshotDone) this.pending = [];
+    // A revision cut short is dropped: the resume (from before it) sends it whole.
+    this.partial = [];
     const backoff = this.backoffMs();
     const wait = delayMs === undefined ? backoff : delayMs === 0 ? 0 : Math.max(delayMs, backoff);
     failure.retryInMs = wait;

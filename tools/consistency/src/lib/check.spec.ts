@@ -97,7 +97,18 @@ describe('the consistency checker', () => {
   it('G2: revisions out of real-time order, and a gap in the outbox', () => {
     const history = [put(0, 10, B, 2), put(20, 30, A, 1)];
     const result = run(history, [row(1, A), row(2, B), row(4, null)]);
-    expect(found(result)).toEqual(expect.arrayContaining([expect.stringMatching(/^G2: a write got revision 1, not above 2/), expect.stringMatching(/^G2: outbox revisions are not 1..n/)]));
+    expect(found(result)).toEqual(expect.arrayContaining([expect.stringMatching(/^G2: a write got revision 1, not above 2/), expect.stringMatching(/^G2: outbox revisions are not dense: 3 has no row \(next: 4\)/)]));
+  });
+
+  it('G2 and G7: a revision of many rows (a change set) is dense; a route twice in one revision is not', () => {
+    const other = (r: OutboxRow, key: string): OutboxRow => ({ ...r, key, eventId: `${r.eventId}-${key}` });
+    const history = [put(0, 10, A, 1), put(20, 30, B, 2)];
+    const rows = [row(1, A), row(2, B)];
+    // Revision 2 also changed two other routes (a change set of three): nothing to flag about the outbox.
+    const set = [...rows, other(row(2, 'https://x.test/'), 'acme/x/prod'), other(row(2, 'https://y.test/'), 'acme/y/prod')];
+    expect(found(run(history, set)).filter((f) => /outbox revisions|more than once/.test(f))).toEqual([]);
+    const twice = [...rows, { ...row(2, B), eventId: 'again' }];
+    expect(found(run(history, twice))).toEqual(expect.arrayContaining([expect.stringMatching(/^G7: outbox revision 2 holds acme\/checkout\/prod more than once/)]));
   });
 
   it('G2: an answer that is not the state as of the revision it claims', () => {

@@ -140,7 +140,10 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     return h;
   };
   const rows = [...final.outbox].sort((a, b) => a.revision - b.revision);
-  const rowByRevision = new Map(rows.map((r) => [r.revision, r]));
+  // A revision may hold many rows (a change set: one per route it changed), each route's at most once.
+  const rowAt = (key: string, revision: number) => `${key}@${revision}`;
+  const rowByRevision = new Map<number, OutboxRow[]>();
+  for (const r of rows) rowByRevision.set(r.revision, [...(rowByRevision.get(r.revision) ?? []), r]);
   let indeterminateCommitted = 0;
   // First the rows whose request is known: a PUT by its unique URL, a DELETE by its answered revision.
   const madeBy = rows.map((row): WriteOp | undefined => {
@@ -175,10 +178,17 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     keyHistory(row.key).add(row, start, end, op);
   });
 
-  // --- G2: one store-wide clock, gap-free, in real-time order of the writes.
-  rows.forEach((row, i) => {
-    if (row.revision !== i + 1) flag('G2', `outbox revisions are not 1..n: position ${i + 1} holds revision ${row.revision}`);
-  });
+  // --- G2: one store-wide clock, gap-free (every revision 1..n has at least one row), in real-time
+  // order of the writes; G7: a change set has one row per route it changed (each route at most once per revision).
+  let last = 0;
+  const routesAt = new Set<string>();
+  for (const row of rows) {
+    if (row.revision !== last && row.revision !== last + 1) flag('G2', `outbox revisions are not dense: ${last + 1}${row.revision - 1 > last + 1 ? `..${row.revision - 1}` : ''} has no row (next: ${row.revision})`);
+    last = row.revision;
+    const at = rowAt(row.key, row.revision);
+    if (routesAt.has(at)) flag('G7', `outbox revision ${row.revision} holds ${row.key} more than once`);
+    routesAt.add(at);
+  }
   const confirmed = writes.filter((w) => ok(w.status) && w.revision !== undefined);
   const seenRevision = new Map<number, WriteOp>();
   for (const w of confirmed) {
@@ -216,7 +226,8 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
         flag('G1', 'a 2xx write without X-Route-Revision', w);
         continue;
       }
-      const row = rowByRevision.get(w.revision);
+      const atRevision = rowByRevision.get(w.revision) ?? [];
+      const row = atRevision.find((r) => r.key === w.key) ?? atRevision[0];
       const v = h.byRevision(w.revision);
       if (!row || row.key !== w.key || row.deleted !== (w.kind === 'delete') || (w.url !== null && row.url !== w.url) || !v) {
         flag('G1', `answered revision ${w.revision}, but the outbox holds ${row ? `${row.key} ${row.deleted ? 'delete' : row.url}` : 'nothing'} there`, w);
