@@ -3,8 +3,9 @@ import { RoutesSchema1764000000001 } from './1764000000001-routes-schema';
 import { EndpointsNotCascaded1764000000460 } from './1764000000460-endpoints-not-cascaded';
 import { TrafficPolicies1764000000840 } from './1764000000840-traffic-policies';
 import { TenantQuotas1764000000900 } from './1764000000900-tenant-quotas';
+import { Propagation1764000001200 } from './1764000001200-propagation';
 
 export { runMigrations } from './run';
 
 /** Every migration, oldest first. Add new ones at the end. */
-export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001, EndpointsNotCascaded1764000000460, TrafficPolicies1764000000840, TenantQuotas1764000000900];
+export const migrations = [StoreRevision1764000000000, RoutesSchema1764000000001, EndpointsNotCascaded1764000000460, TrafficPolicies1764000000840, TenantQuotas1764000000900, Propagation1764000001200];

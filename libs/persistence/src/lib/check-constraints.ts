@@ -27,4 +27,6 @@ export const INTERNAL_CHECK_CONSTRAINTS: readonly string[] = [
   'outbox_event_type_known',
   'tenants_route_count_nonnegative',
   'tenants_probed_endpoint_count_nonnegative',
+  'relay_positions_revision_positive',
+  'relay_positions_offsets_object',
 ];
