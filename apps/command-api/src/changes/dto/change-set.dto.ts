@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsOptional, IsString } from 'class-validator';
+import { PropagationResponse } from '../../propagation/dto/propagation.response';
 import { PutRouteDto } from '../../routes/dto/put-route.dto';
 import { CharLength, IsPlainText } from '../../validation';
 
@@ -54,4 +55,7 @@ export class ChangeSetResponse {
 
   @ApiProperty({ type: [ChangeOutcome], description: 'in the order of the request' })
   changes!: ChangeOutcome[];
+
+  @ApiProperty({ type: PropagationResponse, required: false, description: "with ?wait=in-sync only: the revision's propagation when the answer was sent" })
+  propagation?: PropagationResponse;
 }
