@@ -137,3 +137,37 @@ export async function changeSetPhase({ api, token, tenant, seconds, say }) {
   }
   return { sizes: sizes.map(({ tenants: _, ...s }) => s), besideBigSets: { writers: beside.writers, bigSets: beside.bigSets, alone: beside.alone, beside: beside.beside } };
 }
+
+/**
+ * The time from a write's answer to its revision in sync (GET /v1/revisions/{R} says so: on Kafka,
+ * applied by the worker, held by every live resolver replica's feed): `writes` PUTs one after
+ * another, each followed by status reads every `pollMs` until in sync (or 10 s).
+ * @param {{ api: string, token: string, tenant: string, writes: number, pollMs?: number, say: (line: string) => void }} options
+ */
+export async function inSyncPhase({ api, token, tenant, writes, pollMs = 2, say }) {
+  /** @type {number[]} */
+  const times = [];
+  let missed = 0;
+  const auth = { authorization: `Bearer ${token}` };
+  for (let i = 0; i < writes; i++) {
+    const revision = await putRoute(api, token, `${tenant}/sync/env-${i % 20}`, `https://s${i}.bench.internal/`);
+    const answered = performance.now();
+    const deadline = answered + 10_000;
+    for (;;) {
+      const res = await call(`${api}/v1/revisions/${revision}`, { headers: auth });
+      if (res.status === 200 && /** @type {{ status: string }} */ (JSON.parse(res.body)).status === 'in-sync') {
+        times.push(performance.now() - answered);
+        break;
+      }
+      if (performance.now() > deadline) {
+        missed += 1;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+  await call(`${api}/v1/tenants/${tenant}`, { method: 'DELETE', headers: auth });
+  const { latencyMs } = summarizeLatencies(times);
+  say(`  write answered → in sync: p50 ${latencyMs.p50} ms, p99 ${latencyMs.p99} ms (${times.length} writes, ${missed} not in sync within 10 s; status read every ${pollMs} ms)`);
+  return { writes, pollMs, inSyncMs: latencyMs, missed };
+}

@@ -811,6 +811,11 @@ function renderMarkdown(results) {
   if (results.noisyNeighbour) lines.push('', ...noisySection(results.noisyNeighbour));
   if (results.replicas) lines.push('', ...replicasSection(results.replicas));
   if (results.changeSets) lines.push('', ...changeSetsSection(results.changeSets));
+  if (results.inSync) {
+    const s = results.inSync;
+    lines.push('', '### Propagation: a write to in sync', '');
+    lines.push(`${formatCount(s.writes)} PUTs one after another, each timed from its answer until GET /v1/revisions/{R} said in sync (read every ${s.pollMs} ms): p50 ${formatMs(s.inSyncMs.p50)}, p99 ${formatMs(s.inSyncMs.p99)}${s.missed ? `; ${s.missed} not in sync within 10 s` : ''}.`);
+  }
   lines.push('');
   lines.push('Goals (reported, never asserted):');
   lines.push('');
