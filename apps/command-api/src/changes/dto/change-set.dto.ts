@@ -45,7 +45,7 @@ export class ChangeOutcome {
   @ApiProperty({ enum: ['created', 'updated', 'deleted', 'unchanged'] })
   result!: 'created' | 'updated' | 'deleted' | 'unchanged';
 
-  @ApiProperty({ type: 'integer', nullable: true, description: "the route's revision after the set (null: it does not exist)" })
+  @ApiProperty({ type: 'integer', nullable: true, description: "the set's revision for a route it changed (a deletion too); for an unchanged one, the route's revision (null: it does not exist)" })
   revision!: number | null;
 }
 
