@@ -30,15 +30,28 @@ describe('audit log', () => {
     expect(refusedSet.status).toBe(403);
 
     const page = await audit('?tenant=au');
-    expect(page.items.map((i) => i.action)).toEqual(['change-set', 'key-created', 'tenant-created']);
-    expect(page.items[0]).toMatchObject({ tenant: 'au', requestId: 'req-put', revision: Number(put.headers['x-route-revision']), detail: { size: 1 }, by: { keyName: 'key-routes:write' } });
-    expect(page.items[0]?.clientAddress).toEqual(expect.any(String));
-    expect(page.items[2]).toMatchObject({ tenant: 'au', requestId: 'req-tenant', by: { admin: true } });
+    expect(page.items.map((i) => i.action)).toEqual(['write-refused', 'write-refused', 'change-set', 'key-created', 'tenant-created']);
+    expect(page.items[2]).toMatchObject({ tenant: 'au', requestId: 'req-put', revision: Number(put.headers['x-route-revision']), detail: { size: 1 }, by: { keyName: 'key-routes:write' } });
+    expect(page.items[2]?.clientAddress).toEqual(expect.any(String));
+    expect(page.items[4]).toMatchObject({ tenant: 'au', requestId: 'req-tenant', by: { admin: true } });
     expect(JSON.stringify(page)).not.toContain(key);
 
-    const refusals = await audit('?action=write-refused');
-    expect(refusals.items.map((i) => i.tenant).slice(0, 2)).toEqual(['elsewhere', 'other']);
-    expect(refusals.items[1]?.detail).toMatchObject({ method: 'PUT', reason: expect.stringContaining('other') });
+    // Refusals are the key's tenant's events, naming the tenant aimed at: that tenant's log shows nothing of the key.
+    const refusals = await audit('?action=write-refused&tenant=au');
+    expect(refusals.items.map((i) => i.detail['target'])).toEqual(['elsewhere', 'other']);
+    expect(refusals.items[1]).toMatchObject({ tenant: 'au', detail: { method: 'PUT', reason: expect.stringContaining('other') } });
+    expect((await audit('?tenant=other')).items).toEqual([]);
+  });
+
+  it('files a change set of two tenants under each, with its own slug', async () => {
+    const set = await api.request('POST', '/v1/changes', {
+      body: { changes: ['am-a', 'am-b', 'am-c', 'am-d'].map((t) => ({ op: 'put', route: `${t}/web/prod`, body: { url: 'https://am.example.internal' } })) },
+    });
+    const revision = set.json<{ revision: number }>().revision;
+    for (const t of ['am-a', 'am-b', 'am-c', 'am-d']) {
+      const items = (await audit(`?tenant=${t}&action=change-set`)).items;
+      expect(items.map((i) => [i.tenant, i.revision])).toEqual([[t, revision]]);
+    }
   });
 
   it('shows an audit:read key its own tenant only, by id: a tenant created again under the slug sees none of its predecessor', async () => {
@@ -66,7 +79,11 @@ describe('audit log', () => {
     expect(all.items).toHaveLength(5);
     const first = await audit(`?tenant=ap&since=${encodeURIComponent(start)}&limit=3`);
     const rest = await audit(`?tenant=ap&since=${encodeURIComponent(start)}&limit=3&cursor=${first.nextCursor}`);
-    expect([...first.items, ...rest.items].map((i) => i.revision)).toEqual(all.items.map((i) => i.revision));
+    // The tenant the first PUT created is an event too (recorded once the PUT committed).
+    const paged = [...first.items, ...rest.items];
+    expect(paged.filter((i) => i.action === 'change-set').map((i) => i.revision)).toEqual(all.items.map((i) => i.revision));
+    expect(paged.filter((i) => i.action === 'tenant-created').map((i) => i.revision)).toEqual([all.items[4]?.revision]);
+    expect(rest.nextCursor).toBeNull();
     expect((await audit(`?tenant=ap&until=${encodeURIComponent(start)}`)).items).toEqual([]);
     expect((await api.request('GET', '/v1/audit?since=yesterday')).status).toBe(400);
     expect((await api.request('GET', '/v1/audit?action=everything')).status).toBe(400);

@@ -16,6 +16,8 @@ interface ChangeBase extends ChangeCompare {
   index: number;
   id: RouteId;
   key: string;
+  /** The tenant's id the change was decided for (rollback, revert): a conflict when the slug names another tenant now. */
+  tenantId?: string;
 }
 
 export interface PutChange extends ChangeBase {

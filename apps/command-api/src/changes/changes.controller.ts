@@ -82,6 +82,7 @@ export class ChangesController {
     @Query() wait: WaitQuery,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ChangeSetResponse> {
+    principal.authorize('routes:write');
     const answer = await this.undo.revert(params.revision, principal, origin);
     void reply.status(changeSetStatus(answer));
     return this.afterWrite(answer, wait);

@@ -172,7 +172,7 @@ describe('change sets (POST /v1/changes)', () => {
     // The refusal is audited; nothing else changed.
     const { audit_log: audited, ...after } = await snapshot(api.db);
     expect(after).toEqual(Object.fromEntries(Object.entries(before).filter(([table]) => table !== 'audit_log')));
-    expect(audited?.slice(before['audit_log']?.length)).toEqual([expect.objectContaining({ action: 'write-refused', tenant: 'cs-other' })]);
+    expect(audited?.slice(before['audit_log']?.length)).toEqual([expect.objectContaining({ action: 'write-refused', tenant: 'cs-k', detail: expect.objectContaining({ target: 'cs-other' }) })]);
     const reader = await api.createKey(['routes:read'], 'cs-k');
     expect((await apply([put('cs-k/web/prod', 'https://k.example.internal')], { token: reader })).status).toBe(403);
   });
@@ -211,17 +211,18 @@ describe('change sets (POST /v1/changes)', () => {
     return [answer, held];
   }
 
-  it('two overlapping sets in opposite key order: one waits for the other, neither deadlocks', async () => {
-    await apply([put('cs-d/x/prod', 'https://x0.example.internal'), put('cs-d/y/prod', 'https://y0.example.internal')]);
-    const [first, held] = await heldAfterItsLocks([put('cs-d/x/prod', 'https://x1.example.internal'), put('cs-d/y/prod', 'https://y1.example.internal')]);
-    const second = apply([put('cs-d/y/prod', 'https://y2.example.internal'), put('cs-d/x/prod', 'https://x2.example.internal')]);
+  it('two overlapping sets over two tenants, given in opposite key order: one waits for the other, neither deadlocks', async () => {
+    await apply([put('cs-d1/x/prod', 'https://x0.example.internal'), put('cs-d2/y/prod', 'https://y0.example.internal')]);
+    const [first, held] = await heldAfterItsLocks([put('cs-d1/x/prod', 'https://x1.example.internal'), put('cs-d2/y/prod', 'https://y1.example.internal')]);
+    const second = apply([put('cs-d2/y/prod', 'https://y2.example.internal'), put('cs-d1/x/prod', 'https://x2.example.internal')]);
     await someoneWaitsForALock();
     held.open();
     const [a, b] = await Promise.all([first, second]);
     expect([a.status, b.status]).toEqual([200, 200]);
     expect(b.json<ChangeSetAnswer>().revision).toBe(a.json<ChangeSetAnswer>().revision + 1);
-    const route = await api.request('GET', '/v1/routes/cs-d/x/prod');
+    const route = await api.request('GET', '/v1/routes/cs-d1/x/prod');
     expect(route.json<{ url: string }>().url).toBe('https://x2.example.internal');
+    expect((await api.request('GET', '/v1/routes/cs-d2/y/prod')).json<{ url: string }>().url).toBe('https://y2.example.internal');
   });
 
   it('a single-route PUT with If-Match racing a set on the same route waits, then is a 412', async () => {
@@ -237,7 +238,7 @@ describe('change sets (POST /v1/changes)', () => {
     expect(route.json<{ url: string; revision: number }>()).toMatchObject({ url: 'https://r1.example.internal', revision: s.json<ChangeSetAnswer>().revision });
   });
 
-  it('a reader between the commit of a set and its event sees all of it or none of it', async () => {
+  it('a reader while a set is being applied sees none of it, and after its commit all of it at its revision', async () => {
     await apply([put('cs-s/a/prod', 'https://a0.example.internal'), put('cs-s/b/prod', 'https://b0.example.internal')]);
     const [set, held] = await heldAfterItsLocks([put('cs-s/a/prod', 'https://a1.example.internal'), put('cs-s/b/prod', 'https://b1.example.internal')]);
     const during = await session.query("SELECT e.url FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id WHERE t.slug = 'cs-s' ORDER BY s.name");

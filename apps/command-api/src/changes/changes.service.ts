@@ -128,17 +128,20 @@ export class ChangesService {
 
   /** Applies `changes` as one change set, or throws (412, 409, 400) with nothing applied. */
   async apply(changes: ParsedChange[], origin: ChangeOrigin, description: string | undefined): Promise<ChangeSetAnswer> {
-    const answer = await this.applyOnce(changes, origin, description);
+    const { answer, created } = await this.applyOnce(changes, origin, description);
+    for (const tenant of created) {
+      await this.audit.record({ action: 'tenant-created', tenant: tenant.slug, tenantId: tenant.id, origin, revision: answer.revision, detail: { by: 'a change set' } });
+    }
     const changed = answer.changes.filter((c) => c.result !== 'unchanged');
     if (changed.length > 0) this.audit.changeSet(origin, answer.revision, [...new Set(changed.map((c) => c.route.split('/')[0] as string))].sort(), changed.length, description);
     return answer;
   }
 
-  private applyOnce(changes: ParsedChange[], origin: ChangeOrigin, description: string | undefined): Promise<ChangeSetAnswer> {
+  private applyOnce(changes: ParsedChange[], origin: ChangeOrigin, description: string | undefined): Promise<{ answer: ChangeSetAnswer; created: LockedTenant[] }> {
     const ordered = [...changes].sort(byRouteKey);
     return this.store.retrying(() =>
       this.dataSource.transaction('READ COMMITTED', async (tx) => {
-        const tenants = await this.lockTenants(tx, ordered);
+        const { tenants, created } = await this.lockTenants(tx, ordered);
         const routes = await this.changeSets.lockRoutes(
           tx,
           ordered.map((c) => c.id),
@@ -148,24 +151,33 @@ export class ChangesService {
         const stored = decided.flatMap((d) => (d.stored ? [d.stored] : []));
         await this.hooks.beforeChangeSet?.(ordered.map((c) => c.key));
         const revision = stored.length > 0 ? (await this.changeSets.apply(tx, stored, origin, description)).revision : await this.changeSets.currentRevision(tx);
-        return {
+        const answer = {
           revision,
           changes: changes.map((c) => {
             const d = results.get(c.key) as Decision;
             return { route: c.key, op: c.op, result: d.result, revision: d.stored ? revision : d.revision };
           }),
         };
+        return { answer, created };
       }),
     );
   }
 
   /** Locks the set's tenants, creating those its puts need; runs again when one was deleted meanwhile. */
-  private async lockTenants(tx: EntityManager, changes: ParsedChange[]): Promise<Map<string, LockedTenant>> {
+  private async lockTenants(tx: EntityManager, changes: ParsedChange[]): Promise<{ tenants: Map<string, LockedTenant>; created: LockedTenant[] }> {
     const slugs = [...new Set(changes.map((c) => c.id.tenant))];
     const creating = [...new Set(changes.filter((c) => c.op === 'put').map((c) => c.id.tenant))];
+    const created: LockedTenant[] = [];
     for (let attempt = 1; ; attempt++) {
-      const tenants = await this.changeSets.lockTenants(tx, slugs, creating);
-      if (creating.every((t) => tenants.has(t)) || attempt >= TENANT_LOCK_ATTEMPTS) return tenants;
+      const locked = await this.changeSets.lockTenants(tx, slugs, creating);
+      created.push(...locked.created);
+      if (creating.every((t) => locked.tenants.has(t))) return { tenants: locked.tenants, created: created.filter((c) => locked.tenants.get(c.slug)?.id === c.id) };
+      if (attempt >= TENANT_LOCK_ATTEMPTS) {
+        throw new ProblemException(503, 'Service Unavailable', 'a tenant of the set was deleted and created again while the set was being applied; nothing was applied, retry', {
+          code: 'conflict_retry',
+          headers: { 'Retry-After': '1' },
+        });
+      }
     }
   }
 
@@ -183,6 +195,11 @@ export class ChangesService {
         continue;
       }
       const tenant = tenants.get(change.id.tenant);
+      // A change decided on a tenant's history (rollback, revert) applies to that tenant only, not to one created since under its slug.
+      if (change.tenantId !== undefined && tenant?.id !== change.tenantId) {
+        conflicts.push({ route: change.key, expected: change.ifRevision ?? null, actual: null });
+        continue;
+      }
       if (change.op === 'delete') {
         if (!current || !tenant) decisions.push({ change, result: 'unchanged', revision: null });
         else {
@@ -191,7 +208,7 @@ export class ChangesService {
         }
         continue;
       }
-      if (!tenant) throw new Error(`tenant ${change.id.tenant} could not be locked`);
+      if (!tenant) throw new Error(`tenant ${change.id.tenant} could not be locked`); // lockTenants returns every tenant a put needs
       const write = routeWrite(change.parsed.policy);
       if (change.parsed.overCap && !sameHealthCheck(current, write)) {
         errors.push({ field: `changes[${change.index}].body.${change.parsed.overCap.field}`, message: change.parsed.overCap.message });

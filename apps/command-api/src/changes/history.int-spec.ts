@@ -86,6 +86,10 @@ describe('history, rollback and revert', () => {
     expect((await api.request('GET', `/v1/changes/${set.revision}`, { token: again })).status).toBe(404);
     expect((await api.request('GET', '/v1/routes/hx/web/prod/history', { token: again })).status).toBe(404);
     expect((await api.request('POST', `/v1/changes/${set.revision}/revert`, { token: again })).status).toBe(404);
+    // Even an admin's revert does not reach into the tenant created since under the slug: a conflict, nothing applied.
+    const revert = await api.request('POST', `/v1/changes/${set.revision}/revert`);
+    expect(revert.status).toBe(409);
+    expect(revert.json<{ conflicts: { route: string }[] }>().conflicts.map((c) => c.route)).toEqual(['hx/web/prod']);
     expect((await api.request('GET', '/v1/changes/999999')).status).toBe(404);
     expect((await api.request('GET', '/v1/changes/abc')).status).toBe(400);
   });

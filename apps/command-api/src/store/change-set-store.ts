@@ -96,9 +96,9 @@ const APPLY = `
       FROM ch, c),
   cs AS (
     INSERT INTO change_sets (revision, at, by, request_id, client_address, description, size, tenant_ids, tenants)
-    SELECT c.revision, c.at, $2::jsonb, $3, $4, $5, (SELECT count(*) FROM ch),
-           (SELECT array_agg(DISTINCT tenant_id) FROM ch), (SELECT array_agg(DISTINCT tenant ORDER BY tenant) FROM ch)
-      FROM c)
+    SELECT c.revision, c.at, $2::jsonb, $3, $4, $5, (SELECT count(*) FROM ch), t.ids, t.slugs
+      FROM c, (SELECT array_agg(x.tenant_id ORDER BY x.tenant) AS ids, array_agg(x.tenant ORDER BY x.tenant) AS slugs
+                 FROM (SELECT DISTINCT tenant_id, tenant FROM ch) x) t)
   SELECT c.revision, c.at, pg_notify($6, c.revision::text)::text AS notified FROM c`;
 
 /**
@@ -112,20 +112,25 @@ const APPLY = `
 @Injectable()
 export class ChangeSetStore {
   /**
-   * Locks the tenants `slugs` (in slug order), creating those of `creating` that are absent. A tenant
-   * deleted meanwhile is missing from the answer; the caller runs it again (a create then makes it
-   * anew).
+   * Locks the tenants `slugs` (in slug order), creating those of `creating` that are absent (`created`:
+   * those it created). A tenant deleted meanwhile is missing from the answer; the caller runs it again
+   * (a create then makes it anew).
    */
-  async lockTenants(manager: EntityManager, slugs: string[], creating: string[]): Promise<Map<string, LockedTenant>> {
-    if (creating.length > 0) {
-      await preparedQuery(manager, `INSERT INTO tenants (slug) SELECT s FROM unnest($1::text[]) s ORDER BY s ON CONFLICT (slug) DO NOTHING`, [creating]);
-    }
+  async lockTenants(manager: EntityManager, slugs: string[], creating: string[]): Promise<{ tenants: Map<string, LockedTenant>; created: LockedTenant[] }> {
+    const created =
+      creating.length === 0
+        ? []
+        : await preparedQuery<LockedTenant>(
+            manager,
+            `INSERT INTO tenants (slug) SELECT s FROM unnest($1::text[]) s ORDER BY s ON CONFLICT (slug) DO NOTHING RETURNING id, slug, route_count, probed_endpoint_count`,
+            [creating],
+          );
     const rows = await preparedQuery<LockedTenant>(
       manager,
       `SELECT id, slug, route_count, probed_endpoint_count FROM tenants WHERE slug = ANY ($1::text[]) ORDER BY slug FOR NO KEY UPDATE`,
       [slugs],
     );
-    return new Map(rows.map((r) => [r.slug, r]));
+    return { tenants: new Map(rows.map((r) => [r.slug, r])), created };
   }
 
   /** Locks the routes `ids` that exist, in route-key order; their tenants must be locked already. */

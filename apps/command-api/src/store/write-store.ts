@@ -321,13 +321,19 @@ export class WriteStore {
    * concurrent create of the same route fails with a unique violation (23505): decide again.
    * A route whose probed endpoints alone are beyond the quota creates no tenant either.
    */
-  async createEndpoint(manager: EntityManager, id: RouteId, write: RouteWrite, quota: TenantQuota, origin: ChangeOrigin): Promise<EndpointRow | QuotaRefusal> {
-    const [row] = await preparedQuery<(EndpointRow & { route_count: null }) | { revision: null; route_count: number | null; probed_endpoint_count: number | null; adding: number }>(
+  async createEndpoint(
+    manager: EntityManager,
+    id: RouteId,
+    write: RouteWrite,
+    quota: TenantQuota,
+    origin: ChangeOrigin,
+  ): Promise<(EndpointRow & { created_tenant: string | null }) | QuotaRefusal> {
+    const [row] = await preparedQuery<(EndpointRow & { route_count: null; created_tenant: string | null }) | { revision: null; route_count: number | null; probed_endpoint_count: number | null; adding: number }>(
       manager,
       `WITH t AS (
          INSERT INTO tenants (slug) SELECT $6 WHERE probed_endpoints($11::jsonb) <= $13
          ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug
-         RETURNING id, route_count, probed_endpoint_count),
+         RETURNING id, route_count, probed_endpoint_count, xmax = 0 AS inserted),
        room AS (
          SELECT t.id FROM t
           WHERE t.route_count < $12 AND (probed_endpoints($11::jsonb) = 0 OR t.probed_endpoint_count + probed_endpoints($11::jsonb) <= $13)),
@@ -342,9 +348,10 @@ export class WriteStore {
        ${outboxOfUpsert('$11::jsonb', 'SELECT id FROM t')},
        ${historyOfOne({ tenantId: 'SELECT id FROM t', tenant: '$6', service: '$7', environment: '$8', from: 'w', revision: 'w.revision', at: 'w.updated_at', op: 'put', body: versionBody('$9', '$10::jsonb'), created: true, createdAt: 'w.created_at', origin: 14 })}
        SELECT w.revision, w.created_at, w.updated_at, pg_notify($5, w.revision::text)::text AS notified,
-              NULL::integer AS route_count, NULL::integer AS probed_endpoint_count, NULL::integer AS adding FROM w
+              NULL::integer AS route_count, NULL::integer AS probed_endpoint_count, NULL::integer AS adding,
+              (SELECT CASE WHEN inserted THEN id END FROM t) AS created_tenant FROM w
        UNION ALL
-       SELECT NULL, NULL, NULL, NULL, t.route_count, t.probed_endpoint_count, probed_endpoints($11::jsonb)
+       SELECT NULL, NULL, NULL, NULL, t.route_count, t.probed_endpoint_count, probed_endpoints($11::jsonb), NULL
          FROM (SELECT 1) one LEFT JOIN t ON true WHERE NOT EXISTS (SELECT 1 FROM room)`,
       [
         ...eventParams(id, write),
@@ -454,7 +461,7 @@ export class WriteStore {
    * missed; deleting its service failed the foreign key and the deletion ran again, and under a
    * steady stream of creates into the tenant every attempt could fail that way.)
    */
-  deleteTenant(slug: string, origin: ChangeOrigin): Promise<{ routes: number; revision: number | null } | undefined> {
+  deleteTenant(slug: string, origin: ChangeOrigin): Promise<{ tenantId: string; routes: number; revision: number | null } | undefined> {
     const template = routeEvent(NO_ID, new Date(0), { tenant: slug, service: '', environment: '', url: null, revision: 0, endpoints: [], healthCheck: null });
     return this.retrying(() => this.dataSource.transaction((manager) => this.deleteLockedTenant(manager, slug, template, origin)));
   }
@@ -464,10 +471,10 @@ export class WriteStore {
     slug: string,
     template: ReturnType<typeof routeEvent>,
     origin: ChangeOrigin,
-  ): Promise<{ routes: number; revision: number | null } | undefined> {
+  ): Promise<{ tenantId: string; routes: number; revision: number | null } | undefined> {
     const tenant = await manager.query<unknown[]>('SELECT id FROM tenants WHERE slug = $1 FOR UPDATE', [slug]);
     if (tenant.length === 0) return undefined;
-    const [row] = await returning<{ tenants: number; deleted: number; routes: number; revision: string | null }>(
+    const [row] = await returning<{ tenants: number; deleted: number; tenant_id: string | null; routes: number; revision: string | null }>(
       manager,
       `WITH t AS MATERIALIZED (SELECT id FROM tenants WHERE slug = $1 FOR UPDATE),
        s AS MATERIALIZED (SELECT s.id, s.name FROM services s JOIN t ON s.tenant_id = t.id FOR UPDATE OF s),
@@ -512,12 +519,12 @@ export class WriteStore {
        taken AS (SELECT (SELECT routes FROM locked) = 0 OR EXISTS (SELECT 1 FROM c) AS ok),
        d AS (DELETE FROM endpoints e USING r, taken WHERE e.id = r.id AND taken.ok),
        dt AS (DELETE FROM tenants x USING t, taken WHERE x.id = t.id AND taken.ok RETURNING x.id)
-       SELECT (SELECT count(*) FROM t)::int AS tenants, (SELECT count(*) FROM dt)::int AS deleted,
+       SELECT (SELECT count(*) FROM t)::int AS tenants, (SELECT count(*) FROM dt)::int AS deleted, (SELECT id FROM dt) AS tenant_id,
               (SELECT routes FROM locked)::int AS routes, (SELECT revision FROM c)::text AS revision, (SELECT pg_notify($4, revision::text) FROM c) AS notified`,
       [slug, template.type, JSON.stringify(template), OUTBOX_CHANNEL, ...changeOriginParams(origin)],
     );
     if (!row || row.tenants === 0) return undefined;
     if (row.deleted === 0) throw new Error('the revision clock is missing: has the database been migrated?');
-    return { routes: row.routes, revision: row.revision === null ? null : Number(row.revision) };
+    return { tenantId: row.tenant_id as string, routes: row.routes, revision: row.revision === null ? null : Number(row.revision) };
   }
 }

@@ -75,10 +75,9 @@ export class TenantsService {
    * anew.
    */
   async delete(slug: string, origin: ChangeOrigin): Promise<void> {
-    const tenantId = await this.dataSource.query<{ id: string }[]>('SELECT id FROM tenants WHERE slug = $1', [slug]);
     const deleted = await this.store.deleteTenant(slug, origin);
     if (deleted === undefined) throw tenantNotFound(slug);
     if (deleted.revision !== null) this.audit.changeSet(origin, deleted.revision, [slug], deleted.routes, `tenant ${slug} deleted`);
-    await this.audit.record({ action: 'tenant-deleted', tenant: slug, tenantId: tenantId[0]?.id ?? null, origin, ...(deleted.revision === null ? {} : { revision: deleted.revision }), detail: { routes: deleted.routes } });
+    await this.audit.record({ action: 'tenant-deleted', tenant: slug, tenantId: deleted.tenantId, origin, ...(deleted.revision === null ? {} : { revision: deleted.revision }), detail: { routes: deleted.routes } });
   }
 }
