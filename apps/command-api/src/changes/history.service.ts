@@ -156,6 +156,29 @@ export class HistoryService {
   }
 
   /**
+   * The state before `revision` of each route of `versions` (the versions a change set wrote at it), in
+   * one read: its latest version before it (absent: null); absent too when the set created it. 410
+   * when the kept history of one of them does not reach back before the set.
+   */
+  async statesBefore(versions: readonly (VersionRow & { tenant_id: string })[], revision: number): Promise<(VersionBody | null)[]> {
+    const rows = await this.dataSource.query<{ i: number; op: 'put' | 'delete' | null; body: VersionBody | null }[]>(
+      `SELECT k.i, p.op, p.body
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY AS k(t, s, e, i)
+         LEFT JOIN LATERAL (SELECT v.op, v.body FROM route_versions v
+                             WHERE v.tenant_id = k.t AND v.service = k.s AND v.environment = k.e AND v.revision < $4
+                             ORDER BY v.revision DESC LIMIT 1) p ON true
+        ORDER BY k.i`,
+      [versions.map((v) => v.tenant_id), versions.map((v) => v.service), versions.map((v) => v.environment), revision],
+    );
+    return versions.map((v, i) => {
+      const row = rows[i];
+      if (v.created) return null;
+      if (!row?.op) throw beforeHistory(revision);
+      return row.op === 'put' ? row.body : null;
+    });
+  }
+
+  /**
    * The route's state as of `revision` (its latest version at or before it), under the tenant
    * `tenantId`: absent when it was deleted then, or created only after it. 410 when the kept history
    * does not reach back that far.

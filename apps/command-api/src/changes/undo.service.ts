@@ -77,15 +77,17 @@ export class UndoService {
     }
     const conflicts: ChangeConflict[] = [];
     const changes: ParsedChange[] = [];
+    const tenantIds = new Map<string, string | undefined>();
+    for (const slug of new Set(versions.map((v) => v.tenant))) tenantIds.set(slug, await this.history.tenantId(slug));
+    const before = await this.history.statesBefore(versions, revision);
     for (const [index, v] of versions.entries()) {
       const id = { tenant: v.tenant, service: v.service, environment: v.environment };
-      const still = Number(v.latest) === revision && (await this.history.tenantId(v.tenant)) === v.tenant_id;
+      const still = Number(v.latest) === revision && tenantIds.get(v.tenant) === v.tenant_id;
       if (!still) {
         conflicts.push({ route: routeKey(id), expected: v.op === 'put' ? revision : null, actual: await this.currentRevision(id) });
         continue;
       }
-      const before = v.created ? { body: null } : await this.history.stateAt(v.tenant_id, id, revision - 1);
-      changes.push(changeTo(id, v.tenant_id, before.body, v.op === 'put' ? { ifRevision: revision } : { ifAbsent: true }, index));
+      changes.push(changeTo(id, v.tenant_id, before[index] ?? null, v.op === 'put' ? { ifRevision: revision } : { ifAbsent: true }, index));
     }
     if (conflicts.length > 0) throw changeConflicts(conflicts, 409);
     try {
