@@ -41,7 +41,7 @@ describe('consistency under faults (short run)', () => {
       rmSync(outDir, { recursive: true, force: true });
     }
     expect(run.faults.map((f) => f.fault).sort()).toEqual(expect.arrayContaining([...mode.faults].sort()));
-    const kinds = new Set(run.history.filter((o) => o.status !== null && o.status < 300).map((o) => (o.type === 'write' ? o.kind : o.mode)));
+    const kinds = new Set(run.history.filter((o) => o.status !== null && o.status < 300).map((o) => (o.type === 'write' ? o.kind : o.type === 'read' ? o.mode : 'changeset')));
     expect([...kinds].sort()).toEqual(['default', 'delete', 'min-revision', 'put', 'put-if-match', 'put-if-none-match', 'strong']);
     expect(run.final.outbox.length).toBeGreaterThan(100);
     // Rule R was put to work: after each revocation's bound its key was still presented, and refused.
