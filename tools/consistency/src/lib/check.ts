@@ -559,7 +559,8 @@ function checkChangeSet(
         flag('G1', `change set ${r}: ${c.key}'s row is ${row.deleted ? 'a delete' : row.url}, not the set's ${c.op === 'delete' ? 'delete' : c.url}`, set);
         continue;
       }
-      if (c.revision !== (c.op === 'delete' ? null : r)) flag('G1', `change set ${r}: ${c.key} answered revision ${c.revision}`, set);
+      // A deleted route's revision: the set's (as a DELETE's X-Route-Revision), or null (the OpenAPI text: "null: it does not exist").
+      if (c.revision !== r && !(c.op === 'delete' && c.revision === null)) flag('G1', `change set ${r}: ${c.key} answered revision ${c.revision}`, set);
       const before = h.versions[v.index - 1] as Version;
       if (c.result === 'created' && before.url !== null) flag('G1', `change set ${r}: ${c.key} answered created, but it existed (rev ${before.revision})`, set);
       if (c.result !== 'created' && before.url === null) flag('G1', `change set ${r}: ${c.key} answered ${c.result}, but it did not exist`, set);
