@@ -41,8 +41,15 @@ describe('consistency under faults (short run)', () => {
       rmSync(outDir, { recursive: true, force: true });
     }
     expect(run.faults.map((f) => f.fault).sort()).toEqual(expect.arrayContaining([...mode.faults].sort()));
-    const kinds = new Set(run.history.filter((o) => o.status !== null && o.status < 300).map((o) => (o.type === 'write' ? o.kind : o.mode)));
-    expect([...kinds].sort()).toEqual(['default', 'delete', 'min-revision', 'put', 'put-if-match', 'put-if-none-match', 'strong']);
+    const kinds = new Set(run.history.filter((o) => o.status !== null && o.status < 300).map((o) => (o.type === 'write' ? o.kind : o.type === 'read' ? o.mode : 'changeset')));
+    expect([...kinds].sort()).toEqual(['changeset', 'default', 'delete', 'min-revision', 'put', 'put-if-match', 'put-if-none-match', 'strong']);
+    // Change sets committed (revisions of many rows) and were refused (412 on a compare), so rule A was put to work.
+    const sets = run.history.filter((o) => o.type === 'changeset');
+    expect(sets.filter((o) => o.status === 200 || o.status === 201).length).toBeGreaterThan(10);
+    expect(sets.filter((o) => o.status === 412).length).toBeGreaterThan(0);
+    const rowsAt = new Map<number, number>();
+    for (const r of run.final.outbox) rowsAt.set(r.revision, (rowsAt.get(r.revision) ?? 0) + 1);
+    expect([...rowsAt.values()].filter((n) => n > 1).length).toBeGreaterThan(10);
     expect(run.final.outbox.length).toBeGreaterThan(100);
     // Rule R was put to work: after each revocation's bound its key was still presented, and refused.
     const revocations = run.result.revocations ?? [];

@@ -27,10 +27,10 @@ async function adminCall(commandApi: string, method: string, path: string, body?
   }
 }
 
-/** A stored key created with the admin token: its id and its secret (returned this once). */
-export async function createKey(commandApi: string, name: string, tenant: string, scopes: string[]): Promise<{ id: string; key: string }> {
-  const res = await adminCall(commandApi, 'POST', '/v1/api-keys', { name, tenant, scopes });
-  if (res.status !== 201) throw new Error(`creating a key for ${tenant}: ${res.status} ${res.body}`);
+/** A stored key created with the admin token: its id and its secret (returned this once). A null tenant: a key that spans tenants. */
+export async function createKey(commandApi: string, name: string, tenant: string | null, scopes: string[]): Promise<{ id: string; key: string }> {
+  const res = await adminCall(commandApi, 'POST', '/v1/api-keys', { name, ...(tenant === null ? {} : { tenant }), scopes });
+  if (res.status !== 201) throw new Error(`creating a key for ${tenant ?? 'every tenant'}: ${res.status} ${res.body}`);
   return JSON.parse(res.body) as { id: string; key: string };
 }
 

@@ -1,6 +1,6 @@
 import { check, type CheckResult } from './check';
 import { renderReport } from './report';
-import type { FaultWindow, FinalState, Op, OutboxRow, ReadOp, TopicEvent, WriteOp } from './history';
+import type { ChangeSetOp, FaultWindow, FinalState, Op, OutboxRow, ReadOp, SetChange, TopicEvent, WriteOp } from './history';
 
 // Histories written by hand: each rule of the checker must flag the anomaly it exists for, and a
 // correct history must pass. Times are ms; the TTL is 1 s.
@@ -40,11 +40,14 @@ function event(r: OutboxRow, offset: number): TopicEvent {
   return { partition: 0, offset, key: r.key, eventId: r.eventId, subject: r.key, deleted: r.deleted, url: r.url, revision: r.revision };
 }
 function finalState(rows: OutboxRow[], overrides: Partial<FinalState> = {}): FinalState {
-  const last = rows.at(-1);
+  // Each route's last row: the database and the cache at the end.
+  const lastOf = new Map<string, OutboxRow>();
+  for (const r of rows) lastOf.set(r.key, r);
+  const last = [...lastOf.values()];
   return {
     outbox: rows,
-    routes: new Map(last && last.url !== null ? [[KEY, { url: last.url, revision: last.revision }]] : []),
-    cache: new Map(last ? [[KEY, { route: last.url === null ? null : { url: last.url, revision: last.revision }, asOf: last.revision }]] : []),
+    routes: new Map(last.filter((r) => r.url !== null).map((r) => [r.key, { url: r.url as string, revision: r.revision }])),
+    cache: new Map(last.map((r) => [r.key, { route: r.url === null ? null : { url: r.url, revision: r.revision }, asOf: r.revision }])),
     topic: rows.map((r, i) => event(r, i)),
     finalReads: [],
     drainMs: 0,
@@ -162,6 +165,116 @@ describe('the consistency checker', () => {
     const worker: FaultWindow = { fault: 'worker-kill', start: 5, healed: 100 };
     const result = run(history, ROWS, {}, [worker]);
     expect(result.convergence).toEqual([{ fault: 'worker-kill', healed: 100, ms: 101 }]);
+  });
+});
+
+// Change sets: KEY and KEY2 together at one revision.
+const KEY2 = 'globex/billing/prod';
+const C = 'https://c.test/';
+const X = 'https://x.test/';
+function set(start: number, end: number, changes: SetChange[], status: number | null, revision?: number, extra: Partial<ChangeSetOp> = {}): ChangeSetOp {
+  return { id: nextId++, type: 'changeset', client: 2, start, end, status, changes, ...(revision !== undefined ? { revision } : {}), ...extra };
+}
+function rowOf(key: string, revision: number, url: string | null): OutboxRow {
+  return { ...row(revision, url), key, eventId: `e${revision}-${key}` };
+}
+/** A put of KEY (updated over revision 1) and a put of KEY2 (created), both at revision 2. */
+const SET_CHANGES = (): SetChange[] => [
+  { key: KEY, op: 'put', url: C, ifRevision: 1, result: 'updated', revision: 2 },
+  { key: KEY2, op: 'put', url: X, ifAbsent: true, result: 'created', revision: 2 },
+];
+const SET_ROWS = [row(1, A), rowOf(KEY, 2, C), rowOf(KEY2, 2, X)];
+const readOf = (key: string, start: number, answer: { url: string; revision: number } | null, asOf: number, extra: Partial<ReadOp> = {}) => read(start, start + 1, answer, asOf, { key, ...extra });
+
+describe('change sets (rule A)', () => {
+  it('passes a set committed whole, read before and after its revision, and one refused that left nothing', () => {
+    const refused = set(40, 50, [{ key: KEY, op: 'put', url: 'https://r.test/', ifRevision: 1 }, { key: KEY2, op: 'delete', url: null }], 412, undefined, { conflicts: [{ route: KEY, expected: 1, actual: 2 }] });
+    const history = [
+      put(0, 10, A, 1),
+      set(20, 30, SET_CHANGES(), 201, 2),
+      refused,
+      readOf(KEY, 25, { url: A, revision: 1 }, 1),
+      readOf(KEY2, 25, null, 1),
+      readOf(KEY, 35, { url: C, revision: 2 }, 2),
+      readOf(KEY2, 35, { url: X, revision: 2 }, 2, { sdk: true, cache: 'sdk-memory', mode: 'min-revision', minRevision: 2 }),
+    ];
+    expect(found(run(history, SET_ROWS))).toEqual([]);
+  });
+
+  it('flags a committed set with a route missing from its revision, a route it did not change there, and an unchanged route with a row', () => {
+    const missing = [row(1, A), rowOf(KEY, 2, C)];
+    expect(found(run([put(0, 10, A, 1), set(20, 30, SET_CHANGES(), 201, 2)], missing))).toEqual(
+      expect.arrayContaining([`A: change set 2: ${KEY2} answered created, but revision 2 has no row of it`]),
+    );
+    const extra = [...SET_ROWS, rowOf('acme/other/prod', 2, null)];
+    expect(found(run([put(0, 10, A, 1), set(20, 30, SET_CHANGES(), 201, 2)], extra))).toEqual(
+      expect.arrayContaining(['A: change set 2: revision 2 has a row of acme/other/prod, which the set did not change']),
+    );
+    const unchanged: SetChange[] = [...SET_CHANGES(), { key: 'acme/gone/prod', op: 'delete', url: null, result: 'unchanged', revision: null }];
+    const withRow = [...SET_ROWS, rowOf('acme/gone/prod', 2, null)];
+    expect(found(run([put(0, 10, A, 1), set(20, 30, unchanged, 201, 2)], withRow))).toEqual(
+      expect.arrayContaining(['A: change set 2: acme/gone/prod answered unchanged, but revision 2 has a row of it']),
+    );
+  });
+
+  it('flags a set whose answer was lost and that committed only part of itself', () => {
+    const lost = set(20, 30, SET_CHANGES().map(({ result: _r, revision: _v, ...c }) => c), null);
+    const cut: FaultWindow = { fault: 'postgres-cut', start: 25, healed: 35 };
+    expect(found(run([put(0, 10, A, 1), lost], [row(1, A), rowOf(KEY, 2, C)], {}, [cut]))).toEqual([`A: a change set (answer lost) committed at 2 without its put of ${KEY2}`]);
+    // Whole, it passes (and counts as a lost answer that committed).
+    const whole = run([put(0, 10, A, 1), lost], SET_ROWS, {}, [cut]);
+    expect(found(whole)).toEqual([]);
+    expect(whole.indeterminateCommitted).toBe(1);
+  });
+
+  it('flags a refused set that left a row or shows in a read, and a 412 while every compare held', () => {
+    const refused = set(20, 30, [{ key: KEY, op: 'put', url: C, ifRevision: 1 }, { key: KEY2, op: 'put', url: X }], 412);
+    expect(found(run([put(0, 10, A, 1), refused], [row(1, A), rowOf(KEY, 2, C)]))).toEqual([`A: a change set refused with 412 committed its change of ${KEY} as revision 2`]);
+    expect(found(run([put(0, 10, A, 1), refused], [row(1, A)]))).toEqual(['G1: a change set refused with 412 while every compare held throughout']);
+    const bad = set(20, 30, [{ key: KEY, op: 'put', url: C }, { key: KEY2, op: 'put', url: X, invalid: true }], 400);
+    expect(found(run([put(0, 10, A, 1), bad, readOf(KEY, 40, { url: C, revision: 2 }, 2)], [row(1, A)]))).toEqual([`A: a read shows ${C}, a change of a change set refused with 400`]);
+  });
+
+  it('flags reads that see part of a set: a change shown below its revision, a change missed at or above it (answers and SDK views)', () => {
+    const history = [
+      put(0, 10, A, 1),
+      set(20, 30, SET_CHANGES(), 201, 2),
+      readOf(KEY, 40, { url: A, revision: 1 }, 2),
+      readOf(KEY2, 40, null, 2),
+      readOf(KEY, 25, { url: C, revision: 2 }, 1, { sdk: true, cache: 'sdk-memory' }),
+    ];
+    expect(found(run(history, SET_ROWS))).toEqual([
+      `A: a read as of 1 shows change set 2's change of ${KEY} (${C})`,
+      `A: a read as of 2 misses change set 2's change of ${KEY} (it shows rev 1)`,
+      `A: a 404 as of 2 misses change set 2's put of ${KEY2}`,
+    ]);
+  });
+
+  it("flags a set's answer that the outbox contradicts: a compare that did not hold, a result against the state before", () => {
+    const changes = SET_CHANGES();
+    (changes[0] as SetChange).ifRevision = 7;
+    (changes[1] as SetChange).result = 'updated';
+    expect(found(run([put(0, 10, A, 1), set(20, 30, changes, 200, 2)], SET_ROWS))).toEqual([
+      `G1: change set 2: ${KEY}'s ifRevision 7 succeeded over revision 1`,
+      `G1: change set 2: ${KEY2} answered updated, but it did not exist`,
+    ]);
+  });
+
+  it('flags two requests in one revision, and a single-route write whose revision holds many rows', () => {
+    const lone = put(20, 30, C, 2);
+    const rows = [row(1, A), rowOf(KEY, 2, C), rowOf(KEY2, 2, X)];
+    const other = set(22, 28, [{ key: KEY2, op: 'put', url: X, result: 'created', revision: 2 }], 201, 2);
+    expect(found(run([put(0, 10, A, 1), lone, other], rows))).toEqual(
+      expect.arrayContaining([
+        'A: revision 2 holds the rows of 2 requests',
+        `G7: a single-route write answered revision 2, which holds 2 rows (${KEY}, ${KEY2})`,
+        'G2: two writes answered the same revision 2',
+      ]),
+    );
+  });
+
+  it('G2: a 404 as of a revision at which the route existed (no change set involved)', () => {
+    expect(found(run([put(0, 10, A, 1), read(20, 21, null, 1)], [row(1, A)]))).toEqual([`G2: a 404 as of 1, when the route was ${A} (rev 1)`]);
   });
 });
 

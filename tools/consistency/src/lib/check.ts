@@ -1,6 +1,6 @@
 import { checkRevocations, type RevocationSummary } from './revoke-check';
 import { checkWatchers } from './watch-check';
-import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp } from './history';
+import type { ChangeSetOp, FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, SetChange, WriteOp } from './history';
 
 /**
  * The checker: a pure function of the recorded history, the injected faults and the final state.
@@ -11,11 +11,14 @@ import type { FaultName, FaultWindow, FinalState, Op, OutboxRow, ReadOp, WriteOp
  */
 
 /**
- * G1 to G8 of the contract, W: the watch's rules (order, no gap, no repeat, bookmarks, snapshots), and
- * R: revocation (a revoked key is refused, and its streams end, within AUTH_CACHE_TTL_MS).
+ * G1 to G8 of the contract, A: change sets are atomic (all of a set at its revision R or nothing; a
+ * read at as-of >= R sees all of R's changes to what it reads, at as-of < R none; a refused set leaves
+ * no trace), W: the watch's rules (order, no gap, no repeat, a revision's frames together and whole,
+ * bookmarks, snapshots), and R: revocation (a revoked key is refused, and its streams end, within
+ * AUTH_CACHE_TTL_MS).
  */
-export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8' | 'W' | 'R';
-export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8', 'W', 'R'];
+export type Guarantee = 'G1' | 'G2' | 'G3' | 'G5' | 'G6' | 'G7' | 'G8' | 'A' | 'W' | 'R';
+export const GUARANTEES: Guarantee[] = ['G1', 'G2', 'G3', 'G5', 'G6', 'G7', 'G8', 'A', 'W', 'R'];
 
 export interface Violation {
   guarantee: Guarantee;
@@ -58,14 +61,14 @@ interface Version {
   /** The interval in which its write committed (unknown: -Infinity..Infinity). */
   writeStart: number;
   writeEnd: number;
-  op?: WriteOp;
+  op?: WriteOp | ChangeSetOp;
 }
 
 class KeyHistory {
   readonly versions: Version[] = [{ index: 0, revision: 0, url: null, writeStart: -Infinity, writeEnd: -Infinity }];
   private readonly byRev = new Map<number, Version>();
 
-  add(row: OutboxRow, writeStart: number, writeEnd: number, op: WriteOp | undefined): void {
+  add(row: OutboxRow, writeStart: number, writeEnd: number, op: WriteOp | ChangeSetOp | undefined): void {
     const version: Version = { index: this.versions.length, revision: row.revision, url: row.deleted ? null : row.url, writeStart, writeEnd, op };
     this.versions.push(version);
     this.byRev.set(row.revision, version);
@@ -104,7 +107,22 @@ class KeyHistory {
 const ok = (status: number | null): boolean => status !== null && status >= 200 && status < 300;
 const indeterminate = (status: number | null): boolean => status === null || status >= 500;
 
+/** Who made an outbox row: a single-route write, or one change of a change set. */
+interface Writer {
+  op: WriteOp | ChangeSetOp;
+  change?: SetChange;
+}
+
+/** A write that committed as answered: its revision, when it was asked for and answered. */
+interface Commit {
+  op: WriteOp | ChangeSetOp;
+  revision: number;
+  start: number;
+  end: number;
+}
+
 export function opLabel(op: Op): string {
+  if (op.type === 'changeset') return 'change set';
   const label = op.type === 'write' ? op.kind : `read ${op.mode}`;
   return op.sdk ? `sdk ${label}` : op.credential !== undefined ? `victim ${label}` : label;
 }
@@ -113,6 +131,14 @@ export function describeOp(op: Op): string {
   const answer = op.status === null ? `no answer (${op.error ?? '?'})` : String(op.status);
   const times = `[${op.start.toFixed(1)}..${op.end.toFixed(1)}]`;
   const by = op.credential === undefined ? '' : ` with ${op.credential}`;
+  if (op.type === 'changeset') {
+    const changes = op.changes.map((c) => {
+      const compare = c.ifRevision !== undefined ? ` ifRevision ${c.ifRevision}` : c.ifAbsent ? ' ifAbsent' : '';
+      const outcome = c.result === undefined ? '' : ` -> ${c.result}${c.revision === null || c.revision === undefined ? '' : ` ${c.revision}`}`;
+      return `${c.op} ${c.key}${c.url === null ? '' : ` ${c.invalid ? '(bad URL)' : c.url}`}${compare}${outcome}`;
+    });
+    return `#${op.id} client ${op.client} POST /v1/changes [${changes.join('; ')}] ${times} -> ${answer}${op.revision !== undefined ? ` rev ${op.revision}` : ''}`;
+  }
   if (op.type === 'write') {
     const req = op.kind === 'delete' ? 'DELETE' : `PUT ${op.url}${op.ifMatch !== undefined ? ` If-Match ${op.ifMatch}` : ''}${op.kind === 'put-if-none-match' ? ' If-None-Match *' : ''}`;
     return `#${op.id} client ${op.client}${by} ${req} ${op.key} ${times} -> ${answer}${op.revision !== undefined ? ` rev ${op.revision}` : ''}`;
@@ -127,12 +153,20 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   const flag = (guarantee: Guarantee, message: string, ...ops: Op[]) => violations.push({ guarantee, message, ops });
   const writes = history.filter((o): o is WriteOp => o.type === 'write');
   const reads = history.filter((o): o is ReadOp => o.type === 'read');
+  const sets = history.filter((o): o is ChangeSetOp => o.type === 'changeset');
 
-  // --- The ground truth: every key's versions, from the outbox, tied to the requests that made them.
-  const putByUrl = new Map<string, WriteOp>();
-  for (const w of writes) if (w.url !== null) putByUrl.set(w.url, w);
-  const deleteByRevision = new Map<string, WriteOp>();
-  for (const w of writes) if (w.kind === 'delete' && ok(w.status) && w.revision !== undefined) deleteByRevision.set(`${w.key}@${w.revision}`, w);
+  // --- The ground truth: every key's versions, from the outbox, tied to the requests that made them
+  // (a PUT, or a put of a change set, by its unique URL; a DELETE by its answered revision).
+  const putByUrl = new Map<string, Writer>();
+  for (const w of writes) if (w.url !== null) putByUrl.set(w.url, { op: w });
+  for (const set of sets) for (const c of set.changes) if (c.url !== null) putByUrl.set(c.url, { op: set, change: c });
+  const deleteByRevision = new Map<string, Writer>();
+  for (const w of writes) if (w.kind === 'delete' && ok(w.status) && w.revision !== undefined) deleteByRevision.set(`${w.key}@${w.revision}`, { op: w });
+  for (const set of sets) {
+    if (!ok(set.status) || set.revision === undefined) continue;
+    for (const c of set.changes) if (c.op === 'delete' && c.result === 'deleted') deleteByRevision.set(`${c.key}@${set.revision}`, { op: set, change: c });
+  }
+  const writerKey = (w: Writer): string => (w.change ? w.change.key : (w.op as WriteOp).key);
   const keys = new Map<string, KeyHistory>();
   const keyHistory = (key: string): KeyHistory => {
     let h = keys.get(key);
@@ -146,28 +180,56 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   for (const r of rows) rowByRevision.set(r.revision, [...(rowByRevision.get(r.revision) ?? []), r]);
   let indeterminateCommitted = 0;
   // First the rows whose request is known: a PUT by its unique URL, a DELETE by its answered revision.
-  const madeBy = rows.map((row): WriteOp | undefined => {
-    const op = row.deleted ? deleteByRevision.get(`${row.key}@${row.revision}`) : row.url === null ? undefined : putByUrl.get(row.url);
-    return op && op.key === row.key ? op : undefined;
+  const madeBy = rows.map((row): Writer | undefined => {
+    const w = row.deleted ? deleteByRevision.get(`${row.key}@${row.revision}`) : row.url === null ? undefined : putByUrl.get(row.url);
+    return w && writerKey(w) === row.key ? w : undefined;
+  });
+  // A change set whose answer was lost is known to have committed, and where, by its puts' rows: its
+  // deletes at that revision are its own.
+  const setCommitted = new Map<ChangeSetOp, number>();
+  rows.forEach((row, i) => {
+    const w = madeBy[i];
+    if (w?.op.type !== 'changeset') return;
+    const at = setCommitted.get(w.op);
+    if (at !== undefined && at !== row.revision) flag('A', `a change set committed in two revisions: ${at} and ${row.revision} (${row.key})`, w.op);
+    else setCommitted.set(w.op, row.revision);
+  });
+  rows.forEach((row, i) => {
+    if (madeBy[i] || !row.deleted) return;
+    for (const [set, at] of setCommitted) {
+      const change = set.changes.find((c) => c.op === 'delete' && c.key === row.key);
+      if (at === row.revision && change && indeterminate(set.status)) madeBy[i] = { op: set, change };
+    }
   });
   const interval = (i: number): [number, number] => {
-    const op = madeBy[i];
-    return op ? [op.start, op.end] : [-Infinity, Infinity];
+    const w = madeBy[i];
+    return w ? [w.op.start, w.op.end] : [-Infinity, Infinity];
   };
+  const countedSets = new Set<ChangeSetOp>();
   rows.forEach((row, i) => {
-    const op = madeBy[i];
+    const w = madeBy[i];
     let [start, end] = interval(i);
-    if (op) {
-      if (indeterminate(op.status)) indeterminateCommitted++;
-      else if (!ok(op.status)) flag('G1', `answered ${op.status} but committed as revision ${row.revision}`, op);
+    if (w) {
+      const op = w.op;
+      if (indeterminate(op.status)) {
+        if (op.type === 'write' || !countedSets.has(op)) indeterminateCommitted++;
+        if (op.type === 'changeset') countedSets.add(op);
+      } else if (!ok(op.status)) {
+        if (op.type === 'changeset') flag('A', `a change set refused with ${op.status} committed its change of ${row.key} as revision ${row.revision}`, op);
+        else flag('G1', `answered ${op.status} but committed as revision ${row.revision}`, op);
+      }
     } else if (!row.deleted) {
       flag('G1', `outbox row ${row.revision} (${row.key} -> ${row.url}) was written by no client`);
     } else {
-      // A DELETE whose answer was lost: one of the unanswered deletes of this key, committed after
-      // the row before it started and before the row after it was answered (revisions are commit order).
+      // A DELETE whose answer was lost: one of the unanswered deletes of this key (a DELETE, or a
+      // change set's delete when the set has no put that could have placed it), committed after the
+      // row before it started and before the row after it was answered (revisions are commit order).
       const after = interval(i - 1)[0];
       const before = interval(i + 1)[1];
-      const candidates = writes.filter((w) => w.kind === 'delete' && w.key === row.key && indeterminate(w.status) && w.end >= after && w.start <= before);
+      const candidates: (WriteOp | ChangeSetOp)[] = [
+        ...writes.filter((w) => w.kind === 'delete' && w.key === row.key && indeterminate(w.status)),
+        ...sets.filter((s) => indeterminate(s.status) && !s.changes.some((c) => c.op === 'put') && s.changes.some((c) => c.op === 'delete' && c.key === row.key)),
+      ].filter((c) => c.end >= after && c.start <= before);
       if (candidates.length === 0) flag('G1', `outbox row ${row.revision} (delete ${row.key}) was written by no client`);
       else {
         indeterminateCommitted++;
@@ -175,8 +237,12 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
         end = Math.min(before, Math.max(...candidates.map((c) => c.end)));
       }
     }
-    keyHistory(row.key).add(row, start, end, op);
+    keyHistory(row.key).add(row, start, end, w?.op);
   });
+  /** Revisions of change sets: those of many rows, and those a change set (POST /v1/changes) made. */
+  const setRevisions = new Set<number>([...setCommitted.values()]);
+  for (const [revision, at] of rowByRevision) if (at.length > 1) setRevisions.add(revision);
+  for (const set of sets) if (ok(set.status) && set.revision !== undefined && set.changes.some((c) => c.result !== undefined && c.result !== 'unchanged')) setRevisions.add(set.revision);
 
   // --- G2: one store-wide clock, gap-free (every revision 1..n has at least one row), in real-time
   // order of the writes; G7: a change set has one row per route it changed (each route at most once per revision).
@@ -189,21 +255,38 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     if (routesAt.has(at)) flag('G7', `outbox revision ${row.revision} holds ${row.key} more than once`);
     routesAt.add(at);
   }
+  // A: one revision is one write's: its rows are all of one request (a write, or a change set).
+  const writersAt = new Map<number, Set<WriteOp | ChangeSetOp>>();
+  rows.forEach((row, i) => {
+    const w = madeBy[i];
+    if (w) writersAt.set(row.revision, (writersAt.get(row.revision) ?? new Set()).add(w.op));
+  });
+  for (const [revision, ops] of writersAt) if (ops.size > 1) flag('A', `revision ${revision} holds the rows of ${ops.size} requests`, ...ops);
+  // The writes that committed as answered: single-route writes, and change sets that changed a route
+  // (a set that changed nothing answers the store's current revision, which is another write's).
   const confirmed = writes.filter((w) => ok(w.status) && w.revision !== undefined);
-  const seenRevision = new Map<number, WriteOp>();
-  for (const w of confirmed) {
-    const other = seenRevision.get(w.revision as number);
-    if (other) flag('G2', `two writes answered the same revision ${w.revision}`, other, w);
-    seenRevision.set(w.revision as number, w);
+  const commits: Commit[] = [
+    ...confirmed.map((w) => ({ op: w, revision: w.revision as number, start: w.start, end: w.end })),
+    ...sets.filter((s) => ok(s.status) && s.revision !== undefined && s.changes.some((c) => c.result !== undefined && c.result !== 'unchanged')).map((s) => ({ op: s, revision: s.revision as number, start: s.start, end: s.end })),
+  ];
+  const seenRevision = new Map<number, WriteOp | ChangeSetOp>();
+  for (const c of commits) {
+    const other = seenRevision.get(c.revision);
+    if (other) flag('G2', `two writes answered the same revision ${c.revision}`, other, c.op);
+    seenRevision.set(c.revision, c.op);
   }
-  const byEnd = [...confirmed].sort((a, b) => a.end - b.end);
-  const prefixMax: { end: number; revision: number; op: WriteOp }[] = [];
+  for (const w of confirmed) {
+    const at = rowByRevision.get(w.revision as number) ?? [];
+    if (at.length > 1) flag('G7', `a single-route write answered revision ${w.revision}, which holds ${at.length} rows (${at.map((r) => r.key).join(', ')})`, w);
+  }
+  const byEnd = [...commits].sort((a, b) => a.end - b.end);
+  const prefixMax: { end: number; revision: number; op: WriteOp | ChangeSetOp }[] = [];
   for (const w of byEnd) {
     const prev = prefixMax[prefixMax.length - 1];
-    prefixMax.push(prev && prev.revision >= (w.revision as number) ? { ...prev, end: w.end } : { end: w.end, revision: w.revision as number, op: w });
+    prefixMax.push(prev && prev.revision >= w.revision ? { ...prev, end: w.end } : { end: w.end, revision: w.revision, op: w.op });
   }
   /** The highest revision of a write answered before `t`. */
-  const committedBefore = (t: number): { revision: number; op?: WriteOp } => {
+  const committedBefore = (t: number): { revision: number; op?: WriteOp | ChangeSetOp } => {
     let lo = 0;
     let hi = prefixMax.length;
     while (lo < hi) {
@@ -211,11 +294,11 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
       if ((prefixMax[mid] as { end: number }).end < t) lo = mid + 1;
       else hi = mid;
     }
-    return lo === 0 ? { revision: 0 } : (prefixMax[lo - 1] as { revision: number; op: WriteOp });
+    return lo === 0 ? { revision: 0 } : (prefixMax[lo - 1] as { revision: number; op: WriteOp | ChangeSetOp });
   };
-  for (const w of confirmed) {
+  for (const w of commits) {
     const before = committedBefore(w.start);
-    if (before.revision >= (w.revision as number)) flag('G2', `a write got revision ${w.revision}, not above ${before.revision} of a write answered before it started`, before.op as WriteOp, w);
+    if (before.revision >= w.revision) flag('G2', `a write got revision ${w.revision}, not above ${before.revision} of a write answered before it started`, before.op as Op, w.op);
   }
 
   // --- G1: acknowledged writes are in the outbox as they were answered; preconditions held.
@@ -248,12 +331,31 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     if (w.status === 404 && w.kind === 'delete' && current.url !== null) flag('G1', `DELETE answered 404 while revision ${current.revision} was current throughout`, w);
   }
 
+  // --- A and G1: a change set is all or nothing at its revision, as answered; a refused one left nothing.
+  for (const set of sets) checkChangeSet(set, setCommitted.get(set), rowByRevision, keyHistory, flag);
+
   // --- Reads.
+  // The puts of change sets that were refused (an answer other than 2xx and 5xx): none may ever show.
+  const refusedBy = new Map<string, ChangeSetOp>();
+  for (const set of sets) if (!ok(set.status) && !indeterminate(set.status)) for (const c of set.changes) if (c.url !== null) refusedBy.set(c.url, set);
+  /** The first change set revision among a route's versions after `from` up to `to` (indexes). */
+  const setBetween = (h: KeyHistory, from: number, to: number): Version | undefined => h.versions.slice(from + 1, to + 1).find((v) => setRevisions.has(v.revision));
   const pgCuts = faults.filter((f) => f.fault === 'postgres-cut');
   const during = (windows: FaultWindow[], op: Op) => windows.some((f) => op.start <= f.healed + options.recoveryMs && op.end >= f.start);
   const staleness = { calm: [] as number[], faults: [] as number[], sdkMemory: [] as number[] };
   const seenBy = new Map<string, number>(); // client|key -> highest version index the client observed
   for (const op of [...history].sort((a, b) => a.start - b.start)) {
+    if (op.type === 'changeset') {
+      // The session saw every route the set changed at its revision.
+      if (!ok(op.status) || op.revision === undefined) continue;
+      for (const c of op.changes) {
+        if (c.result === undefined || c.result === 'unchanged') continue;
+        const v = keyHistory(c.key).byRevision(op.revision);
+        const sessionKey = `${op.client}|${c.key}`;
+        if (v) seenBy.set(sessionKey, Math.max(seenBy.get(sessionKey) ?? 0, v.index));
+      }
+      continue;
+    }
     const h = keyHistory(op.key);
     const sessionKey = `${op.client}|${op.key}`;
     if (op.type === 'write') {
@@ -269,19 +371,35 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
       continue;
     }
     let v: Version;
+    const atAsOf = h.at(op.asOf);
     if (op.status === 200) {
+      const refused = op.url === undefined || op.url === null ? undefined : refusedBy.get(op.url);
+      if (refused) {
+        flag('A', `a read shows ${op.url}, a change of a change set refused with ${refused.status}`, op, refused);
+        continue;
+      }
       const found = op.revision === undefined ? undefined : h.byRevision(op.revision);
       if (!found || found.url !== op.url) {
         flag('G1', 'a read returned a value that no committed write produced', op);
         continue;
       }
       v = found;
+    } else if (atAsOf.url !== null) {
+      // A 404 is the route's absence as of its as-of revision.
+      if (setRevisions.has(atAsOf.revision)) flag('A', `a 404 as of ${op.asOf} misses change set ${atAsOf.revision}'s put of ${op.key}`, op);
+      else flag('G2', `a 404 as of ${op.asOf}, when the route was ${atAsOf.url} (rev ${atAsOf.revision})`, op);
+      continue;
     } else {
-      v = h.at(op.asOf);
+      v = atAsOf;
     }
-    // G2: the answer is the route's state as of the revision it claims.
-    const atAsOf = h.at(op.asOf);
-    if (atAsOf !== v) flag('G2', `as of ${op.asOf} the route was ${atAsOf.url ?? 'absent'} (rev ${atAsOf.revision}), not ${v.url ?? 'absent'} (rev ${v.revision})`, op);
+    // G2: the answer is the route's state as of the revision it claims; A when a change set's change
+    // shows at an as-of below its revision, or is missing at an as-of at or above it.
+    if (atAsOf !== v) {
+      const missed = v.index < atAsOf.index ? setBetween(h, v.index, atAsOf.index) : undefined;
+      if (v.revision > op.asOf && setRevisions.has(v.revision)) flag('A', `a read as of ${op.asOf} shows change set ${v.revision}'s change of ${op.key} (${v.url ?? 'absent'})`, op);
+      else if (missed) flag('A', `a read as of ${op.asOf} misses change set ${missed.revision}'s change of ${op.key} (it shows rev ${v.revision})`, op);
+      else flag('G2', `as of ${op.asOf} the route was ${atAsOf.url ?? 'absent'} (rev ${atAsOf.revision}), not ${v.url ?? 'absent'} (rev ${v.revision})`, op);
+    }
     if (v.writeStart > op.end) flag('G1', 'a read returned a value written after it ended', op);
     // G3: not superseded for longer than the TTL, unless STALE; STALE only while PostgreSQL is cut.
     const next = h.next(v);
@@ -303,7 +421,7 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
     // G1: a read of the database sees every write answered before it started.
     if (op.mode === 'strong') {
       const before = committedBefore(op.start);
-      if (op.asOf < before.revision) flag('G1', `a strong read as of ${op.asOf} missed revision ${before.revision}, answered before it started`, op, before.op as WriteOp);
+      if (op.asOf < before.revision) flag('G1', `a strong read as of ${op.asOf} missed revision ${before.revision}, answered before it started`, op, before.op as Op);
     }
     seenBy.set(sessionKey, Math.max(seenBy.get(sessionKey) ?? 0, v.index));
   }
@@ -317,7 +435,9 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   const revoked = (op: Op) => op.credential !== undefined && revokes.some((f) => f.credential === op.credential && op.end >= f.start);
   for (const op of history) {
     if ((op.status === 401 || op.status === 403) && revoked(op)) continue;
-    const expected = op.type === 'read' ? [200, 404, 412] : [200, 201, 204, 404, 412];
+    // A change set: 400 only for the one carrying a bad change on purpose.
+    const expected =
+      op.type === 'read' ? [200, 404, 412] : op.type === 'write' ? [200, 201, 204, 404, 412] : op.changes.some((c) => c.invalid) ? [200, 201, 400, 412] : [200, 201, 412];
     if (op.status === 500 || (op.status !== null && op.status < 500 && !expected.includes(op.status))) {
       flag('G8', `unexpected status ${op.status}`, op);
       continue;
@@ -384,6 +504,85 @@ export function check(history: Op[], faults: FaultWindow[], final: FinalState, o
   for (const f of revocations.findings) flag('R', f.message, ...f.ops);
 
   return { violations, staleness, convergence: convergence(history, faults, keys), indeterminateCommitted, revocations: revocations.summaries };
+}
+
+type Flag = (guarantee: Guarantee, message: string, ...ops: Op[]) => void;
+
+/** Whether a change's compare held over the route's state (null: absent; else its revision). */
+function compareHolds(c: SetChange, state: Version): boolean {
+  if (c.ifRevision !== undefined) return state.url !== null && state.revision === c.ifRevision;
+  if (c.ifAbsent) return state.url === null;
+  return true;
+}
+
+/**
+ * One change set against the outbox: answered 2xx, every route it changed has exactly one row at its
+ * revision R, as answered (created, updated, deleted against the state before R; its compares held),
+ * and R holds no other row; a route it left unchanged has no row there. Answer lost: all of it
+ * committed at one revision or none of it. Refused: nothing of it committed (its puts are flagged
+ * where their rows are met), and a 412 only when a compare failed.
+ */
+function checkChangeSet(
+  set: ChangeSetOp,
+  committedAt: number | undefined,
+  rowByRevision: Map<number, OutboxRow[]>,
+  keyHistory: (key: string) => KeyHistory,
+  flag: Flag,
+): void {
+  if (ok(set.status)) {
+    const r = set.revision;
+    if (r === undefined || set.changes.some((c) => c.result === undefined)) {
+      flag('G1', 'a 2xx change set without its revision or every change\'s result', set);
+      return;
+    }
+    if (set.changes.some((c) => c.invalid)) flag('A', 'a change set with a bad change was applied (400 expected)', set);
+    const changed = set.changes.filter((c) => c.result !== 'unchanged');
+    if (changed.length === 0) return; // it committed nothing and answered the store's current revision
+    if ((set.status === 201) !== changed.some((c) => c.result === 'created')) flag('G1', `a change set answered ${set.status} with ${changed.some((c) => c.result === 'created') ? 'a route' : 'no route'} created`, set);
+    const at = rowByRevision.get(r) ?? [];
+    for (const c of set.changes) {
+      const h = keyHistory(c.key);
+      const row = at.find((x) => x.key === c.key);
+      if (c.result === 'unchanged') {
+        if (row) flag('A', `change set ${r}: ${c.key} answered unchanged, but revision ${r} has a row of it`, set);
+        if (c.op === 'put') flag('G1', `change set ${r}: a put of a new URL to ${c.key} answered unchanged`, set);
+        else if (h.at(r).url !== null) flag('G1', `change set ${r}: the delete of ${c.key} answered unchanged, but as of ${r} it existed (rev ${h.at(r).revision})`, set);
+        if (!compareHolds(c, h.at(r))) flag('G1', `change set ${r}: ${c.key}'s compare held over nothing (the route as of ${r}: ${h.at(r).url === null ? 'absent' : `rev ${h.at(r).revision}`})`, set);
+        continue;
+      }
+      const v = h.byRevision(r);
+      if (!row || !v) {
+        flag('A', `change set ${r}: ${c.key} answered ${c.result}, but revision ${r} has no row of it`, set);
+        continue;
+      }
+      if (row.deleted !== (c.op === 'delete') || (c.url !== null && row.url !== c.url)) {
+        flag('G1', `change set ${r}: ${c.key}'s row is ${row.deleted ? 'a delete' : row.url}, not the set's ${c.op === 'delete' ? 'delete' : c.url}`, set);
+        continue;
+      }
+      // A deleted route's revision: the set's (as a DELETE's X-Route-Revision), or null (the OpenAPI text: "null: it does not exist").
+      if (c.revision !== r && !(c.op === 'delete' && c.revision === null)) flag('G1', `change set ${r}: ${c.key} answered revision ${c.revision}`, set);
+      const before = h.versions[v.index - 1] as Version;
+      if (c.result === 'created' && before.url !== null) flag('G1', `change set ${r}: ${c.key} answered created, but it existed (rev ${before.revision})`, set);
+      if (c.result !== 'created' && before.url === null) flag('G1', `change set ${r}: ${c.key} answered ${c.result}, but it did not exist`, set);
+      if (!compareHolds(c, before)) flag('G1', `change set ${r}: ${c.key}'s ${c.ifAbsent ? 'ifAbsent' : `ifRevision ${c.ifRevision}`} succeeded over ${before.url === null ? 'an absent route' : `revision ${before.revision}`}`, set);
+    }
+    for (const row of at) if (!changed.some((c) => c.key === row.key)) flag('A', `change set ${r}: revision ${r} has a row of ${row.key}, which the set did not change`, set);
+    return;
+  }
+  if (indeterminate(set.status)) {
+    // Its answer was lost: what its puts' rows say (a set of deletes alone was placed with the rows).
+    if (committedAt === undefined) return;
+    const at = rowByRevision.get(committedAt) ?? [];
+    for (const c of set.changes) if (c.op === 'put' && !at.some((x) => x.url === c.url)) flag('A', `a change set (answer lost) committed at ${committedAt} without its put of ${c.key}`, set);
+    for (const row of at) if (!set.changes.some((c) => c.key === row.key)) flag('A', `a change set (answer lost) committed at ${committedAt}, which has a row of ${row.key}, not in the set`, set);
+    return;
+  }
+  if (set.status === 412) {
+    // Refused although every compare held throughout the request.
+    const compared = set.changes.filter((c) => c.ifRevision !== undefined || c.ifAbsent);
+    const states = compared.map((c) => keyHistory(c.key).currentThroughout(set.start, set.end));
+    if (compared.length > 0 && states.every((v, i) => v !== undefined && compareHolds(compared[i] as SetChange, v))) flag('G1', 'a change set refused with 412 while every compare held throughout', set);
+  }
 }
 
 function faultsOver(faults: FaultWindow[], op: Op, recoveryMs: number): string {

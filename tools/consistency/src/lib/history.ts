@@ -53,7 +53,47 @@ export interface ReadOp extends OpBase {
   cache?: string;
 }
 
-export type Op = WriteOp | ReadOp;
+/** One change of a change set as sent, with its outcome from a 2xx answer. */
+export interface SetChange {
+  key: string;
+  op: 'put' | 'delete';
+  /** The URL a put sets (unique per change, so a read tells which change it sees); null for a delete. */
+  url: string | null;
+  /** `ifRevision` sent: the revision the client last saw the route at. */
+  ifRevision?: number;
+  /** `ifAbsent: true` sent: the client last saw the route absent. */
+  ifAbsent?: true;
+  /** A deliberately bad change (a put whose URL is not one): the set must be refused with 400. */
+  invalid?: true;
+  /** From a 2xx answer: what the change did. */
+  result?: 'created' | 'updated' | 'deleted' | 'unchanged';
+  /** From a 2xx answer: the route's revision after the set (null: it does not exist). */
+  revision?: number | null;
+}
+
+/** A 412's conflict: the route, the compare sent (null: ifAbsent) and its revision then (null: absent). */
+export interface SetConflict {
+  route: string;
+  expected: number | null;
+  actual: number | null;
+}
+
+/**
+ * `POST /v1/changes`: many routes, all or nothing, at one revision. It has no `key` of its own: each
+ * change names its route.
+ */
+export interface ChangeSetOp extends Omit<OpBase, 'key'> {
+  type: 'changeset';
+  changes: SetChange[];
+  /** The set's revision from a 2xx answer (the store's current one when it changed nothing). */
+  revision?: number;
+  /** A 412's conflicts. */
+  conflicts?: SetConflict[];
+}
+
+export type Op = WriteOp | ReadOp | ChangeSetOp;
+/** An operation on one route (everything but a change set). */
+export type RouteOp = WriteOp | ReadOp;
 
 export type FaultName =
   | 'relay-kill'

@@ -10,7 +10,8 @@ const WHAT: Record<Guarantee, string> = {
   G6: 'after the drain every cache entry and every resolver answer equals the database',
   G7: 'every outbox row published, on the topic, in revision order per key',
   G8: 'failures only where the degradation table allows them (no 500s)',
-  W: 'watch streams: snapshots exact, changes in order with no gap or repeat, bookmarks never ahead of what was sent, caught up after the drain',
+  A: 'change sets: all or nothing at one revision, a row per changed route; reads as of >= R see all of R, below R none; refused ones leave no trace',
+  W: 'watch: exact snapshots; revisions whole, together, id on the last frame, in order, no gap or repeat; no bookmark ahead or inside one; caught up',
   R: 'a revoked key: no request accepted, no watch frame, once AUTH_CACHE_TTL_MS + 250 ms have passed (but while PostgreSQL is cut, if it was remembered)',
 };
 
@@ -44,13 +45,13 @@ export function renderReport(run: RunOutcome): string {
     out.push('', `With a PostgreSQL streaming replica; the resolvers' database reads by kind and target: ${reads || 'none reported'}.`);
   }
 
-  const outcomes = ['2xx', '401', '404', '412', '503', 'no answer', 'other'];
+  const outcomes = ['2xx', '400', '401', '404', '412', '503', 'no answer', 'other'];
   const byKind = new Map<string, Map<string, number>>();
   const caches = new Map<string, Map<string, number>>();
   for (const op of history) {
     const label = opLabel(op);
     const s = op.status;
-    const outcome = s === null ? 'no answer' : s >= 200 && s < 300 ? '2xx' : ['401', '404', '412', '503'].includes(String(s)) ? String(s) : 'other';
+    const outcome = s === null ? 'no answer' : s >= 200 && s < 300 ? '2xx' : ['400', '401', '404', '412', '503'].includes(String(s)) ? String(s) : 'other';
     const row = byKind.get(label) ?? new Map<string, number>();
     byKind.set(label, row);
     row.set(outcome, (row.get(outcome) ?? 0) + 1);

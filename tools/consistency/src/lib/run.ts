@@ -62,8 +62,22 @@ export const LONG_RUN: Omit<RunOptions, 'outDir' | 'log' | 'seed'> = {
   quietMs: 5_000,
 };
 
-/** Route keys the clients share: few, so that operations collide. */
-const KEYS = ['acme/checkout/prod', 'acme/checkout/staging', 'acme/search/prod', 'acme/search/eu-canary', 'globex/billing/prod', 'globex/billing/dev'];
+/** Route keys the clients share: few, so that operations collide; ten, so that a change set may hold up to ten. */
+const KEYS = [
+  'acme/checkout/prod',
+  'acme/checkout/staging',
+  'acme/search/prod',
+  'acme/search/eu-canary',
+  'acme/payments/prod',
+  'acme/payments/staging',
+  'globex/billing/prod',
+  'globex/billing/dev',
+  'globex/ledger/prod',
+  'globex/ledger/dev',
+];
+
+/** Share of the HTTP clients' operations that are change sets (POST /v1/changes). */
+const SET_SHARE = 0.2;
 
 /**
  * The watch clients of a run: per tenant, a stream of the tenant and one of `/v1/watch` with its
@@ -181,13 +195,16 @@ export async function runConsistencyCheck(options: RunOptions): Promise<RunOutco
   let outcome: RunOutcome;
   try {
     const tokens = await tenantKeys(system.commandApi, KEYS);
+    // Change sets span both tenants: their key is bound to none.
+    const setToken = (await createKey(system.commandApi, 'consistency-sets', null, ['routes:write'])).key;
     const target: WorkloadTarget = {
       commandApi: system.commandApi,
       resolvers: () => system.resolverUrls,
       tokenFor: (key) => tokens.get(key.split('/')[0] as string) as string,
       keys: KEYS,
+      setToken,
     };
-    workload = new Workload(target, { clients: options.clients, writeShare: 0.35, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
+    workload = new Workload(target, { clients: options.clients, writeShare: 0.35, setShare: SET_SHARE, thinkMs: 10, timeoutMs: 10_000, seed: options.seed });
     watchers = watcherSpecs(tokens).map((spec) => new Watcher(spec, () => system.resolverUrls));
     for (const w of watchers) w.start();
     const history = workload.history;

@@ -19,7 +19,23 @@ export interface WatchSegment {
 }
 
 export type WatchFrame =
-  | { kind: 'change'; revision: number; key: string; url: string | null; deleted: boolean; eventId: string; at: number }
+  | {
+      kind: 'change';
+      /** The change's revision (its event's `data.revision`). */
+      revision: number;
+      /**
+       * Its `id` line: the revision on the last frame of a revision, null on the others (a change set's);
+       * absent in runs saved before change sets (each frame had its id, equal to `revision`).
+       */
+      id?: number | null;
+      /** The CloudEvent's `changesetsize`: how many routes the revision changed in all (absent: not sent). */
+      setSize?: number;
+      key: string;
+      url: string | null;
+      deleted: boolean;
+      eventId: string;
+      at: number;
+    }
   | { kind: 'bookmark'; revision: number; ageMs: number; at: number };
 
 /** One watcher's whole record: what it watched and every connection it made. */
@@ -103,9 +119,19 @@ export class Watcher {
           if (segment) segment.snapshot = { asOf: bookmark.revision, routes: routes.map((r) => ({ key: r.event.subject, url: r.url ?? '', revision: r.revision })), at: bookmark.receivedAt };
         },
         change: (change) => {
-          // The events of a revision before its last carry no id: the record keeps the ones with an id.
-          if (change.id === undefined) return;
-          const frame: WatchFrame = { kind: 'change', revision: change.id, key: change.event.subject, url: change.event.data.url, deleted: change.kind === 'delete', eventId: change.event.id, at: now() };
+          // Every frame, with its id line or none (only a revision's last carries one): the checker holds
+          // the revision's frames to coming together, whole, in route-key order, the id on the last.
+          const frame: WatchFrame = {
+            kind: 'change',
+            revision: change.revision,
+            id: change.id ?? null,
+            key: change.event.subject,
+            url: change.event.data.url,
+            deleted: change.kind === 'delete',
+            eventId: change.event.id,
+            at: now(),
+          };
+          if (change.event.changesetsize !== undefined) frame.setSize = change.event.changesetsize;
           this.current?.segment?.frames.push(frame);
         },
         bookmark: (bookmark) => {

@@ -1,6 +1,6 @@
 import { Headers as H, seededRandom } from '@tm/contracts';
 import { now } from './clock';
-import type { Op, ReadMode, ReadOp, WriteKind, WriteOp } from './history';
+import type { ChangeSetOp, Op, ReadMode, ReadOp, SetChange, SetConflict, WriteKind, WriteOp } from './history';
 
 /** ms since the epoch, sub-millisecond (./clock). */
 export { now };
@@ -15,12 +15,16 @@ export interface WorkloadTarget {
   /** The bearer key a client uses for a route key: a stored key of its tenant, as real clients hold. */
   tokenFor: (key: string) => string;
   keys: string[];
+  /** A `routes:write` key that spans tenants, for change sets across them; absent: no change sets. */
+  setToken?: string;
 }
 
 export interface WorkloadOptions {
   clients: number;
   /** Share of operations that are writes. */
   writeShare: number;
+  /** Share of operations that are change sets (POST /v1/changes of 2 to 10 routes), taken before the writes' share. */
+  setShare?: number;
   /** Pause between two operations of a client, ms (uniform in [0, thinkMs]). */
   thinkMs: number;
   timeoutMs: number;
@@ -59,22 +63,42 @@ export class Workload {
     let highest = 0;
     const known = new Map<string, number>();
     let seq = 0;
-    const observe = (key: string, op: Op) => {
+    // What the client last saw of each route: its revision, or null when absent (the change sets' compares).
+    const seen = new Map<string, number | null>();
+    const observe = (op: Op) => {
+      if (op.type === 'changeset') {
+        if (op.revision !== undefined) highest = Math.max(highest, op.revision);
+        for (const c of op.changes) {
+          if (c.revision === undefined) continue;
+          if (c.revision === null) known.delete(c.key);
+          else known.set(c.key, c.revision);
+          seen.set(c.key, c.revision);
+        }
+        return;
+      }
+      const key = op.key;
       if (op.type === 'write' && op.revision !== undefined) {
         highest = Math.max(highest, op.revision);
         if (op.kind === 'delete') known.delete(key);
         else known.set(key, op.revision);
+        seen.set(key, op.kind === 'delete' ? null : op.revision);
       }
       if (op.type === 'read') {
         if (op.asOf !== undefined) highest = Math.max(highest, op.asOf);
         if (op.status === 200 && op.revision !== undefined) known.set(key, op.revision);
         if (op.status === 404) known.delete(key);
+        if (op.status === 200 && op.revision !== undefined) seen.set(key, op.revision);
+        if (op.status === 404) seen.set(key, null);
       }
     };
     while (!this.stopped) {
       const key = pick(this.target.keys);
       let op: Op;
-      if (rand() < this.options.writeShare) {
+      const setToken = this.target.setToken;
+      if (setToken !== undefined && rand() < (this.options.setShare ?? 0)) {
+        const changes = planChangeSet(rand, this.target.keys, seen, () => `https://c${client}-${seq++}.consistency.test/`);
+        op = await changeSetOnce(this.target.commandApi, setToken, this.options.timeoutMs, client, changes);
+      } else if (rand() < this.options.writeShare) {
         const r = rand();
         const kind: WriteKind = r < 0.45 ? 'put' : r < 0.7 ? 'put-if-match' : r < 0.8 ? 'put-if-none-match' : 'delete';
         const url = kind === 'delete' ? null : `https://c${client}-${seq++}.consistency.test/`;
@@ -88,7 +112,7 @@ export class Workload {
       }
       op.id = this.history.length;
       this.history.push(op);
-      observe(key, op);
+      observe(op);
       if (this.options.thinkMs > 0) await new Promise((r) => setTimeout(r, rand() * this.options.thinkMs));
     }
   }
@@ -158,6 +182,73 @@ export async function writeOnce(
     op.status = res.status;
     const revision = header(res, H.routeRevision);
     if (revision !== undefined) op.revision = revision;
+  } catch (e) {
+    op.end = now();
+    op.error = errorName(e);
+  }
+  return op;
+}
+
+/**
+ * A change set of 2 to 10 distinct routes (as many as there are): puts (70 %) and deletes; in half
+ * the sets each change has, one time in three, a compare taken from what the client last saw of the
+ * route (`ifRevision` of the revision it saw, `ifAbsent` when it saw it absent), so that some fail (412). One set in twenty
+ * carries a put whose URL is none (400): nothing of it may show either.
+ */
+export function planChangeSet(rand: () => number, keys: string[], seen: ReadonlyMap<string, number | null>, nextUrl: () => string): SetChange[] {
+  const size = Math.min(keys.length, 2 + Math.floor(rand() * 9));
+  const shuffled = [...keys].sort(() => rand() - 0.5).slice(0, size);
+  const invalidAt = rand() < 0.05 ? Math.floor(rand() * size) : -1;
+  // Half the sets compare (else most would be refused: their routes move under them).
+  const compares = rand() < 0.5;
+  return shuffled.map((key, i): SetChange => {
+    const change: SetChange = rand() < 0.7 || i === invalidAt ? { key, op: 'put', url: nextUrl() } : { key, op: 'delete', url: null };
+    if (i === invalidAt) change.invalid = true;
+    const last = seen.get(key);
+    if (compares && last !== undefined && rand() < 1 / 3) {
+      if (last !== null) change.ifRevision = last;
+      else if (change.op === 'put') change.ifAbsent = true;
+    }
+    return change;
+  });
+}
+
+/** One POST /v1/changes; its answer's revision and per-route results (2xx), or its conflicts (412). */
+export async function changeSetOnce(commandApi: string, token: string, timeoutMs: number, client: number, changes: SetChange[]): Promise<ChangeSetOp> {
+  const op: ChangeSetOp = { id: -1, type: 'changeset', client, changes, start: now(), end: 0, status: null };
+  const body = {
+    description: `consistency client ${client}`,
+    changes: changes.map((c) => ({
+      op: c.op,
+      route: c.key,
+      ...(c.url === null ? {} : { body: c.invalid ? { url: 'not a url' } : routeBody(c.url) }),
+      ...(c.ifRevision === undefined ? {} : { ifRevision: c.ifRevision }),
+      ...(c.ifAbsent ? { ifAbsent: true } : {}),
+    })),
+  };
+  try {
+    const res = await fetch(`${commandApi}/v1/changes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const answer = (await res.json().catch(() => undefined)) as
+      | { revision?: number; changes?: { route: string; result: SetChange['result']; revision: number | null }[]; conflicts?: SetConflict[] }
+      | undefined;
+    op.end = now();
+    op.status = res.status;
+    if (res.status >= 200 && res.status < 300 && answer) {
+      if (answer.revision !== undefined) op.revision = answer.revision;
+      // In the order of the request.
+      answer.changes?.forEach((outcome, i) => {
+        const change = changes[i];
+        if (!change || change.key !== outcome.route) return;
+        change.result = outcome.result;
+        change.revision = outcome.revision;
+      });
+    }
+    if (res.status === 412 && answer?.conflicts) op.conflicts = answer.conflicts;
   } catch (e) {
     op.end = now();
     op.error = errorName(e);
