@@ -44,7 +44,10 @@ interface Deployable {
 /** What compose adds to each app of tools/stack/deployables.json: its configuration class and what it waits for. */
 const COMPOSE: Record<AppName, Pick<Deployable, 'configClass' | 'dependsOn'>> = {
   // Redis started, not healthy: the command API's readiness does not depend on it (rate-limit counts only).
-  'command-api': { configClass: 'CommandApiConfig', dependsOn: { postgres: 'service_healthy', redis: 'service_started', migrate: 'service_completed_successfully' } },
+  'command-api': {
+    configClass: 'CommandApiConfig',
+    dependsOn: { postgres: 'service_healthy', redis: 'service_started', kafka: 'service_started', migrate: 'service_completed_successfully' },
+  },
   resolver: { configClass: 'ResolverConfig', dependsOn: { postgres: 'service_healthy', redis: 'service_healthy', migrate: 'service_completed_successfully' } },
   'outbox-relay': { configClass: 'OutboxRelayConfig', dependsOn: { postgres: 'service_healthy', kafka: 'service_healthy', migrate: 'service_completed_successfully' } },
   'invalidation-worker': { configClass: 'InvalidationWorkerConfig', dependsOn: { redis: 'service_healthy', kafka: 'service_healthy' } },

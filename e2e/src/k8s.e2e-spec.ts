@@ -70,8 +70,8 @@ const DEPENDENCY_PORTS: Record<string, number> = { PostgresReadiness: 5432, Redi
 
 /**
  * The dependencies an app reaches, as ports, read from its app.module.ts: those its readiness checks
- * name, and Redis for an app that counts per-key requests (RateLimitModule), which is no readiness
- * check of the command API's.
+ * name, Redis for an app that counts per-key requests (RateLimitModule), and Kafka for an app with a
+ * Kafka client that is no readiness check of its own (the command API's propagation status).
  */
 function dependencyPorts(app: App): number[] {
   const source = readFileSync(join(ROOT, APPS[app].module), 'utf8');
@@ -82,6 +82,7 @@ function dependencyPorts(app: App): number[] {
     return port;
   });
   if (/RateLimitModule\.forRoot\(/.test(source)) ports.push(DEPENDENCY_PORTS['RedisReadiness'] as number);
+  if (/KafkaModule\.forRoot\(/.test(source)) ports.push(DEPENDENCY_PORTS['KafkaReadiness'] as number);
   return [...new Set(ports)];
 }
 
@@ -262,7 +263,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   });
 
   it('gives the Kafka clients their SASL credentials from the Secret; prod: a replicated topic, TLS and SASL', () => {
-    for (const name of ['tm-outbox-relay', 'tm-invalidation-worker']) {
+    for (const name of ['tm-command-api', 'tm-outbox-relay', 'tm-invalidation-worker']) {
       const [c] = named('Deployment', name)['spec']['template']['spec']['containers'] as Obj[];
       const fromSecret = ((c?.['env'] ?? []) as Obj[]).filter((e) => e['valueFrom']?.['secretKeyRef']?.['optional'] === true).map((e) => e['name']);
       expect(fromSecret).toEqual(expect.arrayContaining(['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD']));

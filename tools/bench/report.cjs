@@ -810,6 +810,12 @@ function renderMarkdown(results) {
   if (results.proberHostile) lines.push('', ...proberSection(results.proberHostile));
   if (results.noisyNeighbour) lines.push('', ...noisySection(results.noisyNeighbour));
   if (results.replicas) lines.push('', ...replicasSection(results.replicas));
+  if (results.changeSets) lines.push('', ...changeSetsSection(results.changeSets));
+  if (results.inSync) {
+    const s = results.inSync;
+    lines.push('', '### Propagation: a write to in sync', '');
+    lines.push(`${formatCount(s.writes)} PUTs one after another, each timed from its answer until GET /v1/revisions/{R} said in sync (read every ${s.pollMs} ms): p50 ${formatMs(s.inSyncMs.p50)}, p99 ${formatMs(s.inSyncMs.p99)}${s.missed ? `; ${s.missed} not in sync within 10 s` : ''}.`);
+  }
   lines.push('');
   lines.push('Goals (reported, never asserted):');
   lines.push('');
@@ -1001,6 +1007,25 @@ function proberSection(p) {
   lines.push('');
   lines.push(
     "Probes per second from tm_prober_probes_total by tenant; the wait for a slot from tm_prober_probe_wait_seconds, which has no tenant label; the gaps between two probes of one honest endpoint by one prober as its server saw them; health read from the resolver every second, from the hostile tenant's writes on.",
+  );
+  return lines;
+}
+
+/**
+ * Change sets: routes per second by set size, and other tenants' PUTs beside 1,000-route sets (change-sets.mjs).
+ * @param {Json} r results.changeSets
+ */
+function changeSetsSection(r) {
+  const lines = ['### Change sets', ''];
+  lines.push('POST /v1/changes in closed loops: 4 clients, each in a tenant of its own, every set a new URL for each of its routes.');
+  lines.push('');
+  lines.push('| routes per set | sets/s | routes/s | commit p50 | commit p99 | failed |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of r.sizes) lines.push(`| ${formatCount(s.size)} | ${s.setsPerSecond} | ${formatCount(Math.round(s.routesPerSecond))} | ${formatMs(s.commitMs.p50)} | ${formatMs(s.commitMs.p99)} | ${s.failures} |`);
+  const b = r.besideBigSets;
+  lines.push('');
+  lines.push(
+    `Other tenants' PUTs (${b.writers} writers): p50 ${formatMs(b.alone.puts.p50)}, p99 ${formatMs(b.alone.puts.p99)} alone; p50 ${formatMs(b.beside.puts.p50)}, p99 ${formatMs(b.beside.puts.p99)} while ${b.bigSets} clients submit 1,000-route sets (${formatCount(b.beside.setCount)} sets${b.beside.sets ? `, each p50 ${formatMs(b.beside.sets.p50)}` : ''}).`,
   );
   return lines;
 }

@@ -5,6 +5,9 @@
 //   - the resolver's database path (consistency=strong) and the resolver with Redis down (BYPASS);
 //   - convergence: writes at a steady rate, from each write's answer to the resolver answering it;
 //   - writes: PUTs per second with 20 clients, and the relay's publish latency;
+//   - change-sets: routes per second in change sets of 1, 10, 100 and 1,000 routes, and other
+//     tenants' PUTs beside ten 1,000-route sets;
+//   - in-sync: from a write's answer to GET /v1/revisions/{R} saying in sync;
 //   - traffic policies: hits on routes of 4 probed endpoints against single-URL routes, and the
 //     failover time (a primary stops: every resolver answer and the SDK's memory pick the backup).
 // Starts the stack itself (tools/stack/start.mjs, as `npm start`) and stops it at the end, on
@@ -20,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tcpOpen } from '../stack/infra.mjs';
 import { countersBy, delta, pool, sumOf } from './lib.mjs';
+import { changeSetPhase, inSyncPhase } from './change-sets.mjs';
 import { applyLag, call, convergence, createReadKeys, deleteKey, feedDelay, load, publishLatency, putRoute, stopLoad } from './phases.mjs';
 import { watchDelivery } from './watch.mjs';
 import { proberHostile, proberWarnings } from './prober-hostile.mjs';
@@ -72,6 +76,8 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *   watchSoak?: Awaited<ReturnType<typeof watchSoak>>,
  *   hitProfile?: ReturnType<typeof stageCosts> & { requestsPerSecond: number, cpuprofile: string, flameGraph: string },
  *   replicas?: Awaited<ReturnType<typeof replicasPhase>>,
+ *   changeSets?: Awaited<ReturnType<typeof changeSetPhase>>,
+ *   inSync?: Awaited<ReturnType<typeof inSyncPhase>>,
  *   goals?: ReturnType<typeof evaluateGoals>,
  * }} Results
  */
@@ -79,7 +85,7 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The read phases that compare servers: measured with wrk. */
 const READ_PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass'];
-const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'prober-hostile', 'noisy-neighbour', 'watch-soak', 'replicas'];
+const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'change-sets', 'in-sync', 'prober-hostile', 'noisy-neighbour', 'watch-soak', 'replicas'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
@@ -952,6 +958,18 @@ async function main() {
     await drained(urls.relay);
     results.phases.writes = { ...phase, relayPublishMs: publishLatency(before, await scrape(urls.relay)), workerApplyMs: applyLag(workerBefore, await scrapeSettled(urls.worker)) };
     sayHops(results.phases.writes);
+    await afterPhase(urls);
+  }
+
+  if (only.has('change-sets')) {
+    say(`change-sets: POST /v1/changes in sets of 1, 10, 100 and 1,000 routes (4 clients, a tenant each, ${settings.durationSeconds} s each), then 8 writers' PUTs alone and beside ten 1,000-route sets`);
+    results.changeSets = await changeSetPhase({ api: urls.api, token, tenant: `${tenant}-cs`, seconds: settings.durationSeconds, say });
+    await afterPhase(urls);
+  }
+
+  if (only.has('in-sync')) {
+    say('in-sync: 200 PUTs one after another, each timed from its answer until GET /v1/revisions/{R} says in sync');
+    results.inSync = await inSyncPhase({ api: urls.api, token, tenant: `${tenant}-sync`, writes: 200, say });
     await afterPhase(urls);
   }
 

@@ -1,12 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { AuthModule } from '@tm/auth';
 import { RateLimitModule } from '@tm/limits';
+import { KafkaModule, kafkaOptions } from '@tm/messaging';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
 import { PlatformModule } from '@tm/platform';
 import { ApiKeysModule } from './api-keys/api-keys.module';
 import { AuditModule } from './audit/audit.module';
 import { ChangesModule } from './changes/changes.module';
 import { CommandApiConfig } from './config';
+import { PropagationModule } from './propagation/propagation.module';
 import { RoutesModule } from './routes/routes.module';
 import { TenantsModule } from './tenants/tenants.module';
 
@@ -21,7 +23,11 @@ export class AppModule {
         AuthModule.forRoot({ adminToken: config.TM_ADMIN_TOKEN, cacheTtlMs: 0 }),
         // Its Redis is not a readiness check: writes go on without it (each replica then limits on its own count).
         RateLimitModule.forRoot({ app: 'command-api', limit: config.RATE_LIMIT_PER_KEY, redisUrl: config.REDIS_URL, keyPrefix: config.CACHE_KEY_PREFIX }),
+        // Kafka for the propagation status only (its Redis client is its own): not a readiness check
+        // either (a status counts what does not answer as not done; writes never wait on it).
+        KafkaModule.forRoot(kafkaOptions(config, 'command-api')),
         PlatformModule.forRoot({ app: 'command-api', config, health: { checks: [PostgresReadiness] } }),
+        PropagationModule,
         RoutesModule,
         ChangesModule,
         AuditModule,

@@ -77,6 +77,7 @@ export class CommandApiUnderTest {
     const config = validateConfig(CommandApiConfig, {
       DATABASE_URL: databaseUrl,
       REDIS_URL: options.redisUrl ?? testInfra().redisUrl,
+      KAFKA_BROKERS: testInfra().kafkaBrokers,
       CACHE_KEY_PREFIX: keyPrefix,
       TM_ADMIN_TOKEN: ADMIN_TOKEN,
       LOG_LEVEL: 'silent',

@@ -1,9 +1,14 @@
 import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
+import { KafkaAppConfig } from '@tm/messaging';
+import { IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
 
-/** Every variable command-api reads, validated at start (docs/configuration.md). */
-export class CommandApiConfig extends BaseAppConfig {
+/**
+ * Every variable command-api reads, validated at start (docs/configuration.md). The Kafka ones are
+ * KafkaAppConfig's, as the relay and the worker read them: the propagation status reads the
+ * worker's committed offsets on the route events topic.
+ */
+export class CommandApiConfig extends KafkaAppConfig {
   @IsOptional()
   @IsPort()
   COMMAND_API_PORT: number = DefaultPorts.commandApi;
@@ -48,6 +53,16 @@ export class CommandApiConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(0, 1_000_000)
   TENANT_MAX_PROBED_ENDPOINTS = 256;
+
+  /** The invalidation worker's consumer group (the worker's KAFKA_CONSUMER_GROUP): propagation reads its committed offsets. */
+  @IsOptional()
+  @IsToken()
+  KAFKA_CONSUMER_GROUP = 'tm-invalidation-worker';
+
+  /** A resolver replica whose watch feed was not heard from for this long is listed as not live and does not hold the propagation status back. */
+  @IsOptional()
+  @IsIntBetween(100, 600_000)
+  PROPAGATION_REPLICA_TIMEOUT_MS = 10_000;
 
   /** The longest health check timeout a write may set (and the default timeout's cap), in seconds. */
   @IsOptional()

@@ -29,6 +29,7 @@ describe('OpenAPI document', () => {
     ['post', '/v1/api-keys', ['201', '400', '401', '403', '404', '429', '503']],
     ['get', '/v1/api-keys', ['200', '401', '403', '429', '503']],
     ['delete', '/v1/api-keys/{id}', ['204', '400', '401', '403', '404', '429', '503']],
+    ['get', '/v1/revisions/{revision}', ['200', '400', '401', '412', '429', '503']],
   ];
 
   it.each(endpoints)('documents %s %s with its answers', (method, path, statuses) => {
@@ -46,6 +47,21 @@ describe('OpenAPI document', () => {
     for (const schema of ['PutRouteDto', 'RouteResponse', 'RouteListResponse', 'CreateTenantDto', 'TenantResponse', 'CreateApiKeyDto', 'CreatedApiKeyResponse', 'ProblemDoc']) {
       expect(doc.components.schemas).toHaveProperty(schema);
     }
+  });
+
+  it('documents the propagation status, and ?wait=in-sync on route writes (a DELETE that waits answers 200)', () => {
+    const schemas = doc.components.schemas as Record<string, { properties?: Record<string, { nullable?: boolean }>; required?: string[] }>;
+    expect(Object.keys(schemas['PropagationResponse']?.properties ?? {}).sort()).toEqual(
+      ['cacheApplied', 'checkedAt', 'committedAt', 'published', 'resolvers', 'revision', 'status'].sort(),
+    );
+    expect(schemas['PropagationResponse']?.properties?.['committedAt']?.nullable).toBe(true);
+    expect(Object.keys(schemas['RouteWithPropagationResponse']?.properties ?? {})).toContain('propagation');
+    const route = doc.paths['/v1/routes/{tenant}/{service}/{environment}'] as Record<string, Operation & { parameters?: { name: string; in: string }[] }>;
+    for (const method of ['put', 'delete']) {
+      const query = (route[method]?.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+      expect({ method, query: query.sort() }).toEqual({ method, query: ['wait', 'waitTimeoutMs'] });
+    }
+    expect(Object.keys(route['delete']?.responses ?? {})).toEqual(expect.arrayContaining(['200', '204']));
   });
 
   it('is rendered at /docs', async () => {

@@ -1,4 +1,4 @@
-import { IsOptional, IsString, MinLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
 import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsPostgresUrlList, IsRedisUrl, IsToken } from '@tm/platform';
 
@@ -48,6 +48,13 @@ export class ResolverConfig extends BaseAppConfig {
   @IsOptional()
   @IsToken()
   CACHE_KEY_PREFIX = 'tm:';
+
+  /** This replica's name in the propagation status (GET /v1/revisions/{R} on the command API); default: host name and pid. */
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  RESOLVER_REPLICA_ID?: string;
 
   /** Requests per key per second to this API, across its replicas (TM_ADMIN_TOKEN is not limited); beyond, 429. */
   @IsOptional()

@@ -10,4 +10,5 @@ export * from './lib/metrics';
 export * from './lib/platform.module';
 export * from './lib/problem';
 export * from './lib/problem-docs';
+export * from './lib/redis-scripts';
 export * from './lib/redis-url';

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Post, Res, UseGuards, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
@@ -6,9 +6,12 @@ import { ApiProblems, BodyLimit } from '@tm/platform';
 import { CHANGESET_BODY_LIMIT, CommandApiConfig } from '../config';
 import { OriginOf, type ChangeOrigin } from '../store/change-origin';
 import { parseChanges } from './change-set.parse';
-import { changeSetStatus, ChangesService } from './changes.service';
+import { changeSetStatus, ChangesService, type ChangeSetAnswer } from './changes.service';
+import { WaitQuery } from '../propagation/dto/wait.query';
+import { PropagationService } from '../propagation/propagation.service';
 import { ChangeSetDto, ChangeSetResponse } from './dto/change-set.dto';
-import { ChangeSetViewResponse, RevisionParamsDto } from './dto/history.dto';
+import { ChangeSetViewResponse } from './dto/history.dto';
+import { RevisionParamsDto } from '../propagation/dto/revision-params.dto';
 import { HistoryService } from './history.service';
 import { UndoService } from './undo.service';
 import { RefusedWrites } from '../audit/refused-writes.interceptor';
@@ -23,6 +26,7 @@ export class ChangesController {
     private readonly changes: ChangesService,
     private readonly history: HistoryService,
     private readonly undo: UndoService,
+    private readonly propagation: PropagationService,
     private readonly config: CommandApiConfig,
   ) {}
 
@@ -43,6 +47,7 @@ export class ChangesController {
     @CurrentPrincipal() principal: Principal,
     @OriginOf() origin: ChangeOrigin,
     @Body() body: ChangeSetDto,
+    @Query() wait: WaitQuery,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ChangeSetResponse> {
     principal.authorize('routes:write');
@@ -50,7 +55,7 @@ export class ChangesController {
     this.changes.authorize(principal, changes);
     const answer = await this.changes.apply(changes, origin, body.description);
     void reply.status(changeSetStatus(answer));
-    return answer;
+    return this.afterWrite(answer, wait);
   }
 
   @Get(':revision')
@@ -74,10 +79,17 @@ export class ChangesController {
     @CurrentPrincipal() principal: Principal,
     @OriginOf() origin: ChangeOrigin,
     @Param() params: RevisionParamsDto,
+    @Query() wait: WaitQuery,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ChangeSetResponse> {
     const answer = await this.undo.revert(params.revision, principal, origin);
     void reply.status(changeSetStatus(answer));
-    return answer;
+    return this.afterWrite(answer, wait);
+  }
+
+  /** The answer, with its propagation once in sync (or at the wait's timeout) when the write asked to wait. */
+  private async afterWrite(answer: ChangeSetAnswer, wait: WaitQuery): Promise<ChangeSetResponse> {
+    const propagation = await this.propagation.afterWrite(wait, answer.revision);
+    return propagation ? { ...answer, propagation } : answer;
   }
 }

@@ -29,7 +29,7 @@ describe('change sets (POST /v1/changes)', () => {
 
   beforeAll(async () => {
     api = await CommandApiUnderTest.start({
-      env: { CHANGESET_MAX_CHANGES: '5', TENANT_MAX_ROUTES: '6' },
+      env: { CHANGESET_MAX_CHANGES: '5', CHANGESET_MAX_BYTES: '4096', TENANT_MAX_ROUTES: '6' },
       hooks: { beforeChangeSet: async () => gate?.pass() },
     });
     session = new Client({ connectionString: api.database.url });
@@ -155,6 +155,10 @@ describe('change sets (POST /v1/changes)', () => {
     expect(tooMany.json<Problem>().errors?.[0]?.field).toBe('changes');
     expect((await apply([{ op: 'delete', route: 'cs-v/web/prod', body: { url: 'https://v.example.internal' } }])).status).toBe(400);
     expect((await apply([put('cs-v/web/prod', 'https://v.example.internal')], { description: 'x'.repeat(501) })).status).toBe(400);
+    // A body over CHANGESET_MAX_BYTES: 413, a problem.
+    const large = await apply([put('cs-v/web/prod', `https://v.example.internal/${'p'.repeat(2000)}`), put('cs-v/api/prod', `https://v.example.internal/${'p'.repeat(2000)}`)]);
+    expect(large.status).toBe(413);
+    expect(large.headers['content-type']).toContain('application/problem+json');
     expect(await snapshot(api.db)).toEqual(before);
   });
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { PropagationModule } from '../propagation/propagation.module';
 import { StoreModule } from '../store/store.module';
 import { ChangesController } from './changes.controller';
 import { ChangesService } from './changes.service';
@@ -7,7 +8,7 @@ import { RouteHistoryController } from './route-history.controller';
 import { UndoService } from './undo.service';
 
 @Module({
-  imports: [StoreModule],
+  imports: [StoreModule, PropagationModule],
   controllers: [ChangesController, RouteHistoryController],
   providers: [ChangesService, HistoryService, UndoService],
   exports: [ChangesService],

@@ -12,6 +12,8 @@ import { HistoryPageResponse, HistoryQuery, RollbackDto } from './dto/history.dt
 import { HistoryService } from './history.service';
 import { changeSetStatus } from './changes.service';
 import { UndoService } from './undo.service';
+import { WaitQuery } from '../propagation/dto/wait.query';
+import { PropagationService } from '../propagation/propagation.service';
 import { RefusedWrites } from '../audit/refused-writes.interceptor';
 
 /** The one revision an If-Match on a rollback may name; undefined without one. */
@@ -32,6 +34,7 @@ export class RouteHistoryController {
   constructor(
     private readonly history: HistoryService,
     private readonly undo: UndoService,
+    private readonly propagation: PropagationService,
   ) {}
 
   @Get(':tenant/:service/:environment/history')
@@ -58,11 +61,13 @@ export class RouteHistoryController {
     @Param() id: RouteParamsDto,
     @Body() body: RollbackDto,
     @Headers('if-match') ifMatch: string | undefined,
+    @Query() wait: WaitQuery,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ChangeSetResponse> {
     principal.authorize('routes:write', id.tenant);
     const answer = await this.undo.rollback(id, body.toRevision, rollbackIfMatch(ifMatch), origin);
     void reply.status(changeSetStatus(answer));
-    return answer;
+    const propagation = await this.propagation.afterWrite(wait, answer.revision);
+    return propagation ? { ...answer, propagation } : answer;
   }
 }

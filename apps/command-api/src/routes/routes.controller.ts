@@ -6,6 +6,9 @@ import { Headers as H } from '@tm/contracts';
 import { ApiProblems, BodyLimit, ROUTE_PUT_BODY_LIMIT_BYTES } from '@tm/platform';
 import { CommandApiConfig } from '../config';
 import { OriginOf, type ChangeOrigin } from '../store/change-origin';
+import { DeletedWithPropagationResponse, RouteWithPropagationResponse } from '../propagation/dto/propagation.response';
+import { WaitQuery } from '../propagation/dto/wait.query';
+import { PropagationService } from '../propagation/propagation.service';
 import { ListRoutesQuery } from './dto/list-routes.query';
 import { PutRouteDto } from './dto/put-route.dto';
 import { RouteParamsDto } from './dto/route-params.dto';
@@ -24,6 +27,7 @@ export class RoutesController {
   constructor(
     private readonly routes: RoutesService,
     private readonly config: CommandApiConfig,
+    private readonly propagation: PropagationService,
   ) {}
 
   @Put(':tenant/:service/:environment')
@@ -37,8 +41,8 @@ export class RoutesController {
   })
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
   @ApiHeader({ name: 'If-None-Match', required: false, description: '* (412 when the route exists) or "<revision>" list (412 when it is at one)' })
-  @ApiCreatedResponse({ type: RouteResponse, description: 'Created; ETag and X-Route-Revision carry the revision' })
-  @ApiOkResponse({ type: RouteResponse, description: 'Updated (or unchanged: same policy, same revision, no event)' })
+  @ApiCreatedResponse({ type: RouteWithPropagationResponse, description: 'Created; ETag and X-Route-Revision carry the revision (propagation: with ?wait=in-sync)' })
+  @ApiOkResponse({ type: RouteWithPropagationResponse, description: 'Updated (or unchanged: same policy, same revision, no event; a wait waits for that revision)' })
   @ApiProblems(400, 409, 412, 413, 415)
   async put(
     @CurrentPrincipal() principal: Principal,
@@ -47,8 +51,9 @@ export class RoutesController {
     @Body() body: PutRouteDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Query() wait: WaitQuery,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<RouteResponse> {
+  ): Promise<RouteWithPropagationResponse> {
     principal.authorize('routes:write', id.tenant);
     const preconditions = parsePreconditions(ifMatch, ifNoneMatch);
     const { route, created } = await this.routes.put(id, policyOfBody(body, this.config.PROBE_MAX_TIMEOUT_SECONDS), preconditions, origin);
@@ -57,7 +62,8 @@ export class RoutesController {
       .header('ETag', etag(route.revision))
       .header(H.routeRevision, String(route.revision));
     if (created) void reply.header('Location', `/v1/routes/${id.tenant}/${id.service}/${id.environment}`);
-    return route;
+    const propagation = await this.propagation.afterWrite(wait, route.revision);
+    return propagation ? { ...route, propagation } : route;
   }
 
   @Get(':tenant/:service/:environment')
@@ -82,6 +88,7 @@ export class RoutesController {
   @ApiHeader({ name: 'If-Match', required: false, description: '"<revision>" (or *): 412 unless the route is at that revision' })
   @ApiHeader({ name: 'If-None-Match', required: false, description: '"<revision>" list: 412 when the route is at one of them' })
   @ApiNoContentResponse({ description: 'Deleted; X-Route-Revision is the revision of the deletion' })
+  @ApiOkResponse({ type: DeletedWithPropagationResponse, description: 'Deleted, with ?wait=in-sync' })
   @ApiProblems(400, 404, 412)
   async delete(
     @CurrentPrincipal() principal: Principal,
@@ -89,11 +96,16 @@ export class RoutesController {
     @Param() id: RouteParamsDto,
     @Headers('if-match') ifMatch: string | undefined,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Query() wait: WaitQuery,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<void> {
+  ): Promise<DeletedWithPropagationResponse | undefined> {
     principal.authorize('routes:write', id.tenant);
     const revision = await this.routes.delete(id, parsePreconditions(ifMatch, ifNoneMatch), origin);
     void reply.header(H.routeRevision, String(revision));
+    const propagation = await this.propagation.afterWrite(wait, revision);
+    if (!propagation) return undefined;
+    void reply.status(200);
+    return { revision, propagation };
   }
 
   @Get()

@@ -41,7 +41,7 @@ export class RelayMetrics {
     this.published = new Counter({ name: 'tm_relay_published_total', help: 'Outbox rows published to Kafka', registers });
     this.errors = new Counter({
       name: 'tm_relay_errors_total',
-      help: 'Failures by stage (topic, read, publish, mark, retention); each is retried',
+      help: 'Failures by stage (topic, read, publish, mark, position, retention); each is retried',
       labelNames: ['stage'],
       registers,
     });

@@ -6,6 +6,7 @@ import { METRICS_REGISTRY, withTimeout } from '@tm/platform';
 import { OutboxRelayConfig } from '../config';
 import { LeaderLock } from './leader-lock';
 import { cursorAfter, OUTBOX_START, OutboxStore, type OutboxCursor, type OutboxRow } from './outbox-store';
+import { RelayPositions } from './positions';
 import { RelayMetrics } from './relay.metrics';
 
 const RETENTION_EVERY_MS = 60_000;
@@ -51,6 +52,8 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
   private retentionTimer: NodeJS.Timeout | undefined;
   private retention: Promise<void> | undefined;
   private backlogScrape: Promise<void> | undefined;
+  /** Where the published events are on Kafka, for the propagation status (positions.ts). */
+  private readonly positions: RelayPositions;
 
   constructor(
     private readonly config: OutboxRelayConfig,
@@ -63,6 +66,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     this.replica = config.RELAY_ID ?? `${hostname()}-${process.pid}`;
     this.lock = new LeaderLock(config.DATABASE_URL, config.RELAY_STANDBY_RETRY_MS, this.replica);
     this.producer = new OrderedProducer(kafka);
+    this.positions = new RelayPositions(kafka, config.KAFKA_ROUTE_EVENTS_TOPIC, () => this.metrics.errors.inc({ stage: 'position' }));
     this.metrics.leader.set({ replica: this.replica }, 0);
     this.metrics.refreshBacklog = () => this.collectBacklog();
   }
@@ -107,6 +111,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     clearTimeout(timer);
     await this.lock.stop();
     await this.producer.disconnect();
+    await this.positions.close();
   }
 
   private wake(): void {
@@ -170,6 +175,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     // The last row this lead marked published (every row up to it is): reads start after it. A batch
     // may end inside a revision (a change set larger than a batch): the next goes on from that row.
     let published: OutboxCursor = OUTBOX_START;
+    this.positions.reset();
     while (!this.stopping && this.lock.isLeader) {
       let stage = 'read';
       try {
@@ -180,7 +186,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         next = undefined;
         if (rows.length > 0) {
           stage = 'publish';
-          await this.producer.send(
+          const delivered = await this.producer.send(
             this.config.KAFKA_ROUTE_EVENTS_TOPIC,
             rows.map((r) => ({ key: r.routeKey, value: r.payload, headers: { 'content-type': 'application/cloudevents+json' } })),
           );
@@ -191,17 +197,20 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
           // Marks the batch and reads the next one (proving the lead again) in one round trip.
           next = await this.store.markPublished(rows, this.config.RELAY_BATCH_SIZE, this.lock.query);
           published = cursorAfter(rows, published);
+          await this.positions.marked(rows.map((r) => r.revision), delivered, this.lock.query);
           this.metrics.batches.inc();
           this.metrics.published.inc(rows.length);
           this.logger.debug(`published revisions ${rows[0]?.revision}..${rows[rows.length - 1]?.revision}`);
         }
         if (backoff > 100) this.logger.log('publishing again');
         backoff = 100;
+        if (rows.length === 0) await this.positions.idle(this.lock.query);
         if (rows.length === 0) await this.idle(this.config.RELAY_POLL_INTERVAL_MS);
       } catch (e) {
         // A failed mark may or may not have committed: read from the start again.
         next = undefined;
         published = OUTBOX_START;
+        this.positions.reset();
         // The lock's session failed: the lead is gone (LeaderLock said why); nothing to retry here.
         if (!this.lock.isLeader) break;
         this.metrics.errors.inc({ stage });

@@ -124,6 +124,11 @@ export class ChangeFeed implements OnApplicationBootstrap, OnApplicationShutdown
     this.started = new Promise((resolve) => (this.firstRead = resolve));
   }
 
+  /** The revision up to which the feed holds every change (undefined before its first read): what the replica reports for propagation. */
+  get revision(): number | undefined {
+    return this.history?.last;
+  }
+
   subscribe(listener: FeedListener): void {
     this.listener = listener;
   }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ResolveModule } from '../resolve/resolve.module';
 import { ChangeFeed } from './change-feed';
+import { FeedReporter } from './feed-reporter';
 import { HealthEvents } from './health-events';
 import { WatchController } from './watch.controller';
 import { WATCH_HOOKS, type WatchHooks } from './watch-hooks';
@@ -13,6 +14,6 @@ const noHooks: WatchHooks = {};
 @Module({
   imports: [ResolveModule],
   controllers: [WatchController],
-  providers: [ChangeFeed, WatchService, WatchMetrics, HealthEvents, { provide: WATCH_HOOKS, useValue: noHooks }],
+  providers: [ChangeFeed, FeedReporter, WatchService, WatchMetrics, HealthEvents, { provide: WATCH_HOOKS, useValue: noHooks }],
 })
 export class WatchModule {}

@@ -1,5 +1,5 @@
-import { createClient, createCluster, defineScript, type CommandParser, type RedisArgument } from 'redis';
-import { parseRedisUrl, redisClusterOptions, redisReconnectStrategy } from '@tm/platform';
+import { defineScript, type CommandParser, type RedisArgument } from 'redis';
+import { createFeatureRedis, type FeatureRedisLifecycle } from '@tm/platform';
 import type { SharedCounts } from './rate-limiter';
 
 /**
@@ -29,14 +29,8 @@ const SCRIPTS = {
 };
 
 /** The little of node-redis the limiter uses, the same on one node and on a cluster. */
-export interface LimitsRedis {
+export interface LimitsRedis extends FeatureRedisLifecycle {
   rateAdd(key: string, args: string[]): Promise<number[]>;
-  connect(): Promise<unknown>;
-  close(): Promise<unknown>;
-  destroy(): void;
-  on(event: 'error', listener: (e: Error) => void): unknown;
-  readonly isOpen: boolean;
-  readonly isReady: boolean;
 }
 
 /**
@@ -45,12 +39,7 @@ export interface LimitsRedis {
  * path only).
  */
 export function createLimitsRedis(url: string): LimitsRedis {
-  const target = parseRedisUrl(url);
-  if (!target) throw new Error('REDIS_URL is not a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL');
-  if (!target.cluster) {
-    return createClient({ url: target.url, socket: { connectTimeout: 2_000, reconnectStrategy: redisReconnectStrategy }, disableOfflineQueue: true, scripts: SCRIPTS });
-  }
-  return createCluster({ ...redisClusterOptions(target), useReplicas: false, scripts: SCRIPTS }) as unknown as LimitsRedis;
+  return createFeatureRedis<LimitsRedis>(url, SCRIPTS);
 }
 
 /** Fields per script call: a second with many active keys is sent in several calls, pipelined. */

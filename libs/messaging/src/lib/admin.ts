@@ -21,8 +21,9 @@ export interface PartitionPosition {
 export class TopicAdmin {
   private readonly admin: Admin;
 
-  constructor(kafka: KafkaClient) {
-    this.admin = kafka.admin();
+  /** `retries`: of each request (default: the client's); 0 for a caller that asks again itself. */
+  constructor(kafka: KafkaClient, options: { retries?: number } = {}) {
+    this.admin = kafka.admin(options.retries === undefined ? undefined : { retry: { retries: options.retries } });
   }
 
   async connect(): Promise<void> {

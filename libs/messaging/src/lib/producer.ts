@@ -1,4 +1,4 @@
-import { Partitioners, type Producer } from 'kafkajs';
+import { Partitioners, type Message, type Producer, type RecordMetadata } from 'kafkajs';
 import { withTimeout } from '@tm/platform';
 import type { KafkaClient } from './kafka.module';
 
@@ -6,6 +6,34 @@ export interface OutgoingMessage {
   key: string;
   value: string;
   headers?: Record<string, string>;
+}
+
+/** Where Kafka wrote one message of a send. */
+export interface DeliveredAt {
+  partition: number;
+  offset: bigint;
+}
+
+/**
+ * Where each message of one acknowledged send was written, in the order sent; undefined when that
+ * cannot be told (a partition's answer without a base offset). A produce request appends each
+ * partition's messages as one record batch, in the order given, from the batch's base offset, so
+ * the n-th message to a partition is at its base offset + n.
+ */
+export function deliveredAt(partitions: readonly (number | undefined)[], metadata: readonly RecordMetadata[]): DeliveredAt[] | undefined {
+  const next = new Map<number, bigint>();
+  for (const m of metadata) {
+    if (m.baseOffset === undefined || m.errorCode !== 0) return undefined;
+    next.set(m.partition, BigInt(m.baseOffset));
+  }
+  const out: DeliveredAt[] = [];
+  for (const partition of partitions) {
+    const offset = partition === undefined ? undefined : next.get(partition);
+    if (partition === undefined || offset === undefined) return undefined;
+    out.push({ partition, offset });
+    next.set(partition, offset + 1n);
+  }
+  return out;
 }
 
 /**
@@ -29,6 +57,8 @@ export interface OutgoingMessage {
 export class OrderedProducer {
   private producer: Producer;
   private connected = false;
+  /** The partition the partitioner chose for each message object of the send in flight. */
+  private partitionOf = new WeakMap<Message, number>();
 
   constructor(private readonly kafka: KafkaClient) {
     this.producer = this.create();
@@ -39,7 +69,15 @@ export class OrderedProducer {
       idempotent: false,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // The default partitioner, noting each message's partition (deliveredAt needs it).
+      createPartitioner: () => {
+        const choose = Partitioners.DefaultPartitioner();
+        return (args) => {
+          const partition = choose(args);
+          this.partitionOf.set(args.message, partition);
+          return partition;
+        };
+      },
       // The caller's loop retries the whole batch, with backoff (see above).
       retry: { retries: 0 },
     });
@@ -49,14 +87,22 @@ export class OrderedProducer {
     return producer;
   }
 
-  /** Sends the messages in order and resolves once every one is acknowledged by all in-sync replicas. */
-  async send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+  /**
+   * Sends the messages in order and resolves once every one is acknowledged by all in-sync
+   * replicas, with where each was written (see deliveredAt; undefined when that cannot be told).
+   */
+  async send(topic: string, messages: OutgoingMessage[]): Promise<DeliveredAt[] | undefined> {
     if (!this.connected) {
       await this.producer.connect();
       this.connected = true;
     }
     try {
-      await this.producer.send({ topic, acks: -1, messages });
+      const sent: Message[] = messages.map((m) => ({ ...m }));
+      const metadata = await this.producer.send({ topic, acks: -1, messages: sent });
+      return deliveredAt(
+        sent.map((m) => this.partitionOf.get(m)),
+        metadata.filter((m) => m.topicName === topic),
+      );
     } catch (e) {
       // A failed send may still have been written, in part: the caller's resend can only add
       // duplicates, which consumers ignore. A new producer starts from fresh metadata.

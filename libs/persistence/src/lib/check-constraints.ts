@@ -32,4 +32,6 @@ export const INTERNAL_CHECK_CONSTRAINTS: readonly string[] = [
   'route_versions_op_known',
   'route_versions_body_on_put',
   'audit_log_action_known',
+  'relay_positions_revision_positive',
+  'relay_positions_offsets_object',
 ];

@@ -1,4 +1,5 @@
 import { defineScript, type CommandParser, type RedisArgument } from 'redis';
+import { oneKeyScript } from '@tm/platform';
 import { HEALTH_SCRIPT, VERDICT_SCRIPT, VOTES_SCRIPT } from './health-scripts';
 
 /**
@@ -114,19 +115,6 @@ end
 redis.call('PEXPIRE', key, ARGV[6])
 return 1
 `;
-
-/** A one-key script: the key routes it (to the slot's master on a cluster), then its arguments. */
-function oneKeyScript<Reply>(source: string, transformReply: (reply: unknown) => Reply) {
-  return defineScript({
-    SCRIPT: source,
-    NUMBER_OF_KEYS: 1,
-    parseCommand(parser: CommandParser, key: RedisArgument, args: RedisArgument[]) {
-      parser.pushKey(key);
-      parser.push(...args);
-    },
-    transformReply,
-  });
-}
 
 /** A script of two keys of one route (one slot: both carry the route's hash tag), then its arguments. */
 function twoKeyScript<Reply>(source: string, transformReply: (reply: unknown) => Reply) {

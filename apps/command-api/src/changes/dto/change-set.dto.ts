@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsArray, IsOptional, IsString } from 'class-validator';
+import { PropagationResponse } from '../../propagation/dto/propagation.response';
 import { PutRouteDto } from '../../routes/dto/put-route.dto';
 import { CharLength, IsPlainText } from '../../validation';
 
@@ -44,7 +45,7 @@ export class ChangeOutcome {
   @ApiProperty({ enum: ['created', 'updated', 'deleted', 'unchanged'] })
   result!: 'created' | 'updated' | 'deleted' | 'unchanged';
 
-  @ApiProperty({ type: 'integer', nullable: true, description: "the route's revision after the set (null: it does not exist)" })
+  @ApiProperty({ type: 'integer', nullable: true, description: "the set's revision for a route it changed (a deletion too); for an unchanged one, the route's revision (null: it does not exist)" })
   revision!: number | null;
 }
 
@@ -54,4 +55,7 @@ export class ChangeSetResponse {
 
   @ApiProperty({ type: [ChangeOutcome], description: 'in the order of the request' })
   changes!: ChangeOutcome[];
+
+  @ApiProperty({ type: PropagationResponse, required: false, description: "with ?wait=in-sync only: the revision's propagation when the answer was sent" })
+  propagation?: PropagationResponse;
 }

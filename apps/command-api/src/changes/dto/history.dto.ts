@@ -1,20 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsInt, Max, Min } from 'class-validator';
 import { PageQuery } from '../../routes/dto/list-routes.query';
 import { RouteResponse } from '../../routes/dto/route.response';
 
 const REVISION_MESSAGE = 'must be a revision: a whole number of 1 or more';
-
-/** `/v1/changes/{revision}`. */
-export class RevisionParamsDto {
-  @ApiProperty({ type: 'integer', minimum: 1, example: 42 })
-  @Type(() => Number)
-  @IsInt({ message: `revision ${REVISION_MESSAGE}` })
-  @Min(1, { message: `revision ${REVISION_MESSAGE}` })
-  @Max(Number.MAX_SAFE_INTEGER, { message: `revision ${REVISION_MESSAGE}` })
-  revision!: number;
-}
 
 /** A page of a route's history. */
 export class HistoryQuery extends PageQuery {}

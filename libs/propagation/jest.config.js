@@ -1,0 +1,5 @@
+module.exports = {
+  displayName: 'propagation',
+  preset: '../../jest.preset.js',
+  coverageDirectory: '../../coverage/libs/propagation',
+};

@@ -1,0 +1,2 @@
+export * from './lib/feed-reports';
+export * from './lib/positions';
