@@ -251,3 +251,47 @@ describe('tm history, rollback and revert against the command API', () => {
     expect((await tm('revert', '999999')).code).toBe(1);
   });
 });
+
+describe('propagation against the command API (no relay or worker running here: revisions stay pending)', () => {
+  it('status reads a revision; --wait gives up when the wait ends (exit 1); beyond the store is a conflict', async () => {
+    const written = await sdk.put('prop/api/prod', { url: 'https://api.prop.example' });
+    const status = await sdk.status(written.revision);
+    expect(status).toMatchObject({ revision: written.revision, status: 'pending', published: false });
+    expect(typeof status.checkedAt).toBe('string');
+    expect(Array.isArray(status.resolvers)).toBe(true);
+    const waited = await sdk.status(written.revision, { wait: true, waitTimeoutMs: 100 });
+    expect(waited.status).toBe('pending');
+    await expect(sdk.status(written.revision + 1000)).rejects.toMatchObject({ code: 'conflict', status: 412 });
+
+    const shown = await tm('status', String(written.revision));
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`^revision ${written.revision} pending: published no, `));
+    const json = await tm('status', String(written.revision), '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ revision: written.revision, status: 'pending' });
+    const gaveUp = await tm('status', String(written.revision), '--wait', '--wait-timeout-ms', '100');
+    expect(gaveUp.code).toBe(1);
+    expect(gaveUp.stderr).toBe(`tm: revision ${written.revision} is not in sync after the wait\n`);
+    expect((await tm('status', 'x')).code).toBe(2);
+  });
+
+  it('writes with wait are committed and answer with their propagation, pending here; DELETE answers 200 with its revision', async () => {
+    const put = await sdk.put('prop/web/prod', { url: 'https://web.prop.example' }, { wait: true, waitTimeoutMs: 50 });
+    expect(put.propagation).toMatchObject({ revision: put.revision, status: 'pending' });
+    const session = sdk.session();
+    expect(await session.delete('prop/web/prod', { wait: true, waitTimeoutMs: 50 })).toBe(true);
+    expect(session.revision).toBeGreaterThan(put.revision);
+    expect(await sdk.get('prop/web/prod')).toBeNull();
+    const set = await sdk.apply([{ op: 'put', route: 'prop/a/prod', body: { url: 'https://a.prop.example' } }], { wait: true, waitTimeoutMs: 50 });
+    expect(set.propagation).toMatchObject({ revision: set.revision, status: 'pending' });
+
+    const cli = await tm('put', 'prop/cli/prod', 'https://cli.prop.example', '--wait', '--wait-timeout-ms', '50');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(/^created prop\/cli\/prod https:\/\/cli\.prop\.example rev (\d+)\nrevision \1 pending: /);
+    expect(cli.stderr).toMatch(/is committed but not yet in sync everywhere/);
+    const path = file('prop.yaml', 'routes:\n  - route: prop/b/prod\n    url: https://b.prop.example\n');
+    const applied = await tm('apply', '-f', path, '--wait', '--wait-timeout-ms', '50');
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/change set rev (\d+): 1 route\(s\) changed\nrevision \1 pending: /);
+    expect(await sdk.get('prop/b/prod')).not.toBeNull();
+  });
+});

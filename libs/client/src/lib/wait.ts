@@ -18,7 +18,8 @@ export interface ResolverPropagation {
  */
 export interface Propagation {
   revision: number;
-  committedAt: string;
+  /** When it was committed; null once its outbox rows are gone, or when that could not be read. */
+  committedAt: string | null;
   status: 'pending' | 'in-sync';
   published: boolean;
   cacheApplied: boolean;
@@ -43,8 +44,8 @@ const MAX_WAIT_MS = 30_000;
 export function waitQuery(options: WaitOptions): string {
   if (!options.wait) return '';
   const ms = options.waitTimeoutMs;
-  if (ms !== undefined && (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_WAIT_MS)) {
-    throw new TrafficManagerError('invalid_argument', `waitTimeoutMs must be a whole number from 0 to ${MAX_WAIT_MS}`);
+  if (ms !== undefined && (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_WAIT_MS)) {
+    throw new TrafficManagerError('invalid_argument', `waitTimeoutMs must be a whole number from 1 to ${MAX_WAIT_MS}`);
   }
   return `?wait=in-sync${ms === undefined ? '' : `&waitTimeoutMs=${ms}`}`;
 }
