@@ -1,5 +1,6 @@
 // `nx build cli`: bundles the `tm` CLI into dist/libs/cli/cli.js with tsup (internal libs, @tm/*,
-// inlined; the SDK, @traffic-manager/client, left a dependency: one copy of it), then adds the
+// inlined; the SDK, @traffic-manager/client, and the YAML parser, yaml, left dependencies of the
+// package, installed beside it), then adds the
 // package's manifest, README, CHANGELOG and LICENSE. So that the CLI also runs from dist in this
 // repository, dist/libs/cli/node_modules/@traffic-manager/client/index.js links to the SDK's build
 // (a file link, no package.json: npm pack leaves node_modules out, and dist holds one manifest per package).
@@ -28,7 +29,8 @@ await build({
   tsconfig: join(here, 'tsconfig.lib.json'),
   target: 'node20',
   platform: 'node',
-  external: ['@traffic-manager/client'],
+  // Every dependency of the package's manifest stays a require() (tsup would otherwise go by the root's).
+  external: Object.keys(manifest.dependencies),
   noExternal: [/^@tm\//],
   define: { __TM_CLI_VERSION__: JSON.stringify(manifest.version) },
   banner: { js: '#!/usr/bin/env node' },

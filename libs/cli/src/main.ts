@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TrafficManagerClient, TrafficManagerError, type FollowEvent, type Route, type RouteBody } from '@traffic-manager/client';
+import { apply, diff } from './apply/apply';
+import { conflictLine, history, propagationLine, revert, rollback, status } from './changes';
+import { arity, EXIT, ExitWith, Failure, NotFound, oneLine, out, UsageError, warn, type Config } from './io';
 
 const SDK = '@traffic-manager/client';
 
@@ -21,6 +24,19 @@ Commands:
   resolve T/S/E     which URL to call (resolver)
   watch [T]         follow changes: one line per event, reconnecting and resuming after the
                     last revision seen, until Ctrl-C (resolver; no T: every route the key may read)
+  history T/S/E     a route's versions, newest first: who, when, why (--limit N, default 20)
+  rollback T/S/E --to R   make the route what it was as of revision R, in a new change set
+                    (--if-match REV: only if the route is at REV now)
+  revert R          undo the change set at revision R, in a new change set (a route changed
+                    since: nothing is applied)
+  status R          whether revision R is in sync: on Kafka, in the cache, in every live
+                    resolver (--wait: until it is, or --wait-timeout-ms; exit 1 if not)
+  apply -f FILE     make the routes of FILE (YAML or JSON: {routes: [{route, url | endpoints,
+                    healthCheck?}], description?}) so, in ONE change set planned against the
+                    routes as they are; a route changed meanwhile aborts it whole
+                    (--prune: also delete the routes of FILE's tenants it does not list;
+                    --dry-run: print the plan only)
+  diff -f FILE      the plan of apply, field by field (--exit-code: exit 4 when not empty)
 
 Options:
   --command-url URL   command API (env TM_COMMAND_URL, default http://127.0.0.1:3000)
@@ -31,39 +47,25 @@ Options:
   --min-revision N    resolve: the answer reflects every write <= N
   --strong            resolve: read the database (?consistency=strong)
   --affinity S        resolve: a pick among the route's endpoints that is stable for S
-  --file F            put: the route's body as JSON (a policy, or {"url"})
+  -f, --file F        put: the route's body as JSON (a policy, or {"url"}); apply, diff: the routes
+  --wait              put, apply, rollback, revert: answer once the write is in sync everywhere
+                      (still pending after the wait: committed all the same, exit 0, a warning);
+                      status: ask until it is
+  --wait-timeout-ms N how long --wait waits (default 5000; writes: at most 30000)
+  --limit N           history: how many versions (default 20)
+  --to R              rollback: the revision to go back to
+  --if-match REV      rollback: only if the route is at REV now
+  --prune             apply, diff: delete the routes of the file's tenants that it does not list
+  --dry-run           apply: print the plan, apply nothing
+  --exit-code         diff: exit 4 when the plan is not empty
   --json              print JSON (watch: each event's data, one per line)
   --timeout-ms N      per request (default 5000)
   -h, --help          this text
   -v, --version       tm's version and the SDK's
 
-Exit codes: 0 done, 1 failure, 2 usage error, 3 not found.
+Exit codes: 0 done, 1 failure, 2 usage error (a bad file too), 3 not found,
+4 (diff --exit-code) the plan is not empty.
 `;
-
-const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3 } as const;
-
-class UsageError extends Error {}
-class NotFound extends Error {}
-
-interface Config {
-  commandUrl: string;
-  resolverUrl: string;
-  apiKey: string | undefined;
-  timeoutMs: number;
-  json: boolean;
-  minRevision: number | undefined;
-  strong: boolean;
-  affinity: string | undefined;
-  file: string | undefined;
-}
-
-function out(line: string): void {
-  process.stdout.write(`${line}\n`);
-}
-
-function warn(line: string): void {
-  process.stderr.write(`tm: ${line}\n`);
-}
 
 function routeLine(route: Route): string {
   const more = route.endpoints && route.endpoints.length > 1 ? ` (${route.endpoints.length} endpoints)` : '';
@@ -91,10 +93,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function arity(args: string[], min: number, max: number, usage: string): void {
-  if (args.length < min || args.length > max) throw new UsageError(`usage: tm ${usage}`);
-}
-
 /** A client of the SDK for one command (no watches: each command is one call); a bad URL is a usage error naming its flag. */
 function clientOf(config: Config): TrafficManagerClient {
   try {
@@ -120,8 +118,10 @@ async function runWith(client: TrafficManagerClient, command: string, args: stri
       if (config.file !== undefined) arity(args, 1, 1, 'put T/S/E --file policy.json');
       else arity(args, 2, 2, 'put T/S/E URL');
       const body: RouteBody = config.file !== undefined ? await bodyFromFile(config.file) : { url: args[1] as string };
-      const { created, ...route } = await client.put(args[0] as string, body);
-      out(config.json ? JSON.stringify(route) : `${created ? 'created' : 'updated'} ${routeLine(route)}`);
+      const { created, propagation, ...route } = await client.put(args[0] as string, body, { wait: config.wait, waitTimeoutMs: config.waitTimeoutMs });
+      out(config.json ? JSON.stringify(propagation ? { ...route, propagation } : route) : `${created ? 'created' : 'updated'} ${routeLine(route)}`);
+      if (propagation && !config.json) out(propagationLine(propagation));
+      if (propagation?.status === 'pending') warn(`revision ${route.revision} is committed but not yet in sync everywhere (tm status ${route.revision} --wait)`);
       return;
     }
     case 'get': {
@@ -183,6 +183,18 @@ async function runWith(client: TrafficManagerClient, command: string, args: stri
       await watch(client, args[0], config);
       return;
     }
+    case 'history':
+      return history(client, args, config);
+    case 'rollback':
+      return rollback(client, args, config);
+    case 'revert':
+      return revert(client, args, config);
+    case 'status':
+      return status(client, args, config);
+    case 'apply':
+      return apply(client, args, config);
+    case 'diff':
+      return diff(client, args, config);
     default:
       throw new UsageError(`unknown command: ${command.slice(0, 100)}`);
   }
@@ -284,11 +296,15 @@ function configOf(values: Record<string, string | boolean | undefined>): Config 
     strong: values['strong'] === true,
     affinity: text('affinity'),
     file: text('file'),
+    limit: positiveInt('limit', text('limit')),
+    to: positiveInt('to', text('to')),
+    ifMatch: positiveInt('if-match', text('if-match')),
+    wait: values['wait'] === true,
+    waitTimeoutMs: positiveInt('wait-timeout-ms', text('wait-timeout-ms')),
+    prune: values['prune'] === true,
+    dryRun: values['dry-run'] === true,
+    exitCode: values['exit-code'] === true,
   };
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
 }
 
 /** `tm 0.2.0 (@traffic-manager/client 0.2.0)`: the CLI's version and the SDK's it runs with. */
@@ -321,7 +337,15 @@ export async function main(argv: string[]): Promise<number> {
         strong: { type: 'boolean' },
         affinity: { type: 'string' },
         json: { type: 'boolean' },
-        file: { type: 'string' },
+        file: { type: 'string', short: 'f' },
+        limit: { type: 'string' },
+        to: { type: 'string' },
+        'if-match': { type: 'string' },
+        wait: { type: 'boolean' },
+        'wait-timeout-ms': { type: 'string' },
+        prune: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'exit-code': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -339,6 +363,16 @@ export async function main(argv: string[]): Promise<number> {
     await run(command, args, configOf(values));
     return EXIT.ok;
   } catch (e) {
+    if (e instanceof ExitWith) return e.code;
+    if (e instanceof Failure) {
+      process.stderr.write(`tm: ${e.message}\n`);
+      return EXIT.failure;
+    }
+    if (e instanceof UsageError && e.message.includes('\n')) {
+      // A file's problems: one per line, as they are.
+      process.stderr.write(`${e.message}\n`);
+      return EXIT.usage;
+    }
     if (e instanceof UsageError || (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`tm: ${oneLine(e.message)} (tm --help)\n`);
       return EXIT.usage;
@@ -348,7 +382,9 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.notFound;
     }
     if (e instanceof TrafficManagerError) {
-      process.stderr.write(`tm: ${oneLine(e.message)}\n`);
+      for (const c of e.conflicts ?? []) process.stderr.write(`tm: ${conflictLine(c)}\n`);
+      const oldest = e.code === 'history_gone' ? e.problem?.['oldestRevision'] : undefined;
+      process.stderr.write(`tm: ${oneLine(e.message)}${typeof oldest === 'number' ? ` (the oldest revision kept: ${oldest})` : ''}\n`);
       if (e.code === 'invalid_argument' || e.code === 'invalid_route' || e.code === 'invalid_config') return EXIT.usage;
       return e.code === 'not_found' ? EXIT.notFound : EXIT.failure;
     }

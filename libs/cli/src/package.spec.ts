@@ -49,13 +49,15 @@ describe('the @traffic-manager/cli package', () => {
       license: 'UNLICENSED',
       engines: { node: '>=20' },
       bin: { tm: 'cli.js' },
-      dependencies: { '@traffic-manager/client': '0.2.0' },
+      dependencies: { '@traffic-manager/client': '0.2.0', yaml: '2.9.1' },
     });
     expect(filesOf(installed())).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'cli.js', 'package.json']);
-    expect(readdirSync(join(packed.project, 'node_modules')).filter((n) => !n.startsWith('.'))).toEqual(['@traffic-manager']);
+    // The SDK and the YAML parser of `tm apply`, nothing more (yaml has no dependencies of its own).
+    expect(readdirSync(join(packed.project, 'node_modules')).filter((n) => !n.startsWith('.'))).toEqual(['@traffic-manager', 'yaml']);
     expect(readdirSync(join(packed.project, 'node_modules', '@traffic-manager')).sort()).toEqual(['cli', 'client']);
-    // The SDK is required, not bundled.
+    // The SDK and yaml are required, not bundled.
     expect(readFileSync(cliJs(), 'utf8')).toContain('require("@traffic-manager/client")');
+    expect(readFileSync(cliJs(), 'utf8')).toContain('require("yaml")');
     expect(readFileSync(cliJs(), 'utf8')).not.toContain('class TrafficManagerClient');
   });
 
@@ -69,7 +71,8 @@ describe('the @traffic-manager/cli package', () => {
       expect(help.code).toBe(0);
       expect(help.stdout).toContain('Usage: tm');
       expect(help.stdout).toContain('--api-key-file F');
-      expect(help.stdout).toContain('Exit codes: 0 done, 1 failure, 2 usage error, 3 not found.');
+      expect(help.stdout).toContain('Exit codes: 0 done, 1 failure, 2 usage error (a bad file too), 3 not found,\n4 (diff --exit-code) the plan is not empty.');
+      expect(help.stdout).toContain('apply -f FILE');
     }
   });
 });
@@ -148,6 +151,20 @@ describe('the tm CLI, installed, against a server', () => {
       expect({ args, code: ran.code, lines: ran.stderr.split('\n').length }).toEqual({ args, code: 2, lines: 2 });
       expect(ran.stderr).toMatch(/^tm: /);
     }
+  });
+
+  it('diff reads a YAML file with the installed yaml and prints the plan; --exit-code exits 4; a bad file names its line', async () => {
+    const node = nodes.at(-1) as NodeBinary;
+    const routes = join(packed.project, 'routes.yaml');
+    writeFileSync(routes, 'routes:\n  - route: acme/api/prod\n    url: https://b.example\n');
+    expect(await tm(node, ['diff', '-f', routes, '--exit-code'])).toEqual({
+      code: 4,
+      signal: null,
+      stdout: '~ acme/api/prod (update, at rev 7)\n    url: https://a.example → https://b.example\nplan: 0 to create, 1 to update, 0 to delete; 0 unchanged\n',
+      stderr: '',
+    });
+    writeFileSync(routes, 'routes:\n  - route: acme/api/prod\n    url: https://b.example\n    wait: 1\n');
+    expect(await tm(node, ['apply', '-f', routes])).toMatchObject({ code: 2, stdout: '', stderr: `${routes}:4: routes[0].wait: unknown field (known: route, url, endpoints, healthCheck)\nnothing was applied\n` });
   });
 
   it('takes the key from TM_API_KEY, --api-key-file (trimmed), or --api-key with a warning; an unreadable or empty file is a usage error', async () => {

@@ -1,6 +1,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Headers as H, isValidName, pickRanked, rankEndpoints, type EndpointView, type RouteId } from '@tm/contracts';
+import {
+  applyChanges,
+  changeSetAt,
+  revertChangeSet,
+  revisionStatus,
+  rollbackRoute,
+  routeHistory,
+  type ApplyOptions,
+  type Change,
+  type ChangeSet,
+  type ChangeSetResult,
+  type HistoryOptions,
+  type HistoryPage,
+  type RollbackOptions,
+} from './changes';
 import { deleteRoute, getHealth, getRoute, listRoutes, putRoute, type Route, type RouteBody, type RouteHealth, type RoutePage, type WriteOptions, type WrittenRoute } from './commands';
 import { Emitter, type ClientEventName, type ClientEvents } from './emitter';
 import { httpError, TrafficManagerError } from './errors';
@@ -10,6 +25,7 @@ import { resolveOptions, type ResolvedOptions, type TrafficManagerClientOptions 
 import { parseRoute, parseRouteQuietly, routePath, type RouteRef } from './route';
 import { Session, type ResolvedEndpoint, type ResolveOptions, type Resolution, type SessionHost } from './session';
 import { decodeToken } from './token';
+import { waitingTimeoutMs, type Propagation, type WaitOptions } from './wait';
 import { TenantWatch, type RouteEntry, type WatchState } from './watch';
 
 export interface WatchStats {
@@ -38,6 +54,19 @@ export interface ListOptions extends CallOptions {
   /** The `nextCursor` of the page before. */
   cursor?: string | null | undefined;
 }
+
+/** `client.status()`'s options. */
+export interface StatusOptions extends CallOptions {
+  /** Ask again until the revision is in sync, or `waitTimeoutMs` passes (then the last answer, `pending`). */
+  wait?: boolean | undefined;
+  /** How long `wait` asks for (default 5,000 ms, as a write's `wait`). */
+  waitTimeoutMs?: number | undefined;
+}
+
+/** How often `status({wait})` asks again: from the first to the last interval, doubling. */
+const STATUS_POLL_FIRST_MS = 25;
+const STATUS_POLL_MAX_MS = 500;
+const STATUS_WAIT_MS = 5_000;
 
 /** A connect-style middleware: Express, NestJS (`app.use`), `@fastify/middie`, or a plain `http` server. */
 export type TrafficManagerMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
@@ -448,31 +477,77 @@ export class TrafficManagerClient implements SessionHost {
 
   // ---- writes ----
 
-  /** PUT a route's URL (the current session, if any, observes the write). */
-  put(route: RouteRef, body: RouteBody, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
+  /** PUT a route's URL (the current session, if any, observes the write); `wait`: answer once it is in sync (see `propagation`). */
+  put(route: RouteRef, body: RouteBody, options?: WriteOptions & WaitOptions & CallOptions): Promise<WrittenRoute> {
     return this.putIn(this.storage.getStore(), route, body, options);
   }
 
   /** DELETE a route: true, or false when there was none (the current session, if any, observes the deletion). */
-  delete(route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean> {
+  delete(route: RouteRef, options?: WriteOptions & WaitOptions & CallOptions): Promise<boolean> {
     return this.deleteIn(this.storage.getStore(), route, options);
   }
 
+  /**
+   * Applies `changes` as one change set (`POST /v1/changes`): every change at one new revision, or
+   * none. A failed compare (`ifRevision`, `ifAbsent`) throws `conflict` with `conflicts`; a bad
+   * change `bad_request` with `errors` (fields such as `changes[3].body.url`). The current session,
+   * if any, observes the set's revision.
+   */
+  apply(changes: readonly Change[], options?: ApplyOptions & CallOptions): Promise<ChangeSetResult> {
+    return this.applyIn(this.storage.getStore(), changes, options);
+  }
+
+  /** @internal Session.apply. */
+  async applyIn(session: Session | undefined, changes: readonly Change[], options: ApplyOptions & CallOptions = {}): Promise<ChangeSetResult> {
+    const result = await applyChanges(this.options, changes, options, this.writeDeadline(options));
+    session?.observe(result.revision);
+    return result;
+  }
+
+  /**
+   * Makes the route what it was as of `toRevision` (absent then: deleted) in a new change set.
+   * `ifRevision`: only if the route is at that revision now (else `conflict`); a revision older
+   * than the kept history throws `history_gone` (`problem.oldestRevision`). The current session observes it.
+   */
+  async rollback(route: RouteRef, toRevision: number, options: RollbackOptions & CallOptions = {}): Promise<ChangeSetResult> {
+    const id = parseRoute(route);
+    const result = await rollbackRoute(this.options, id, toRevision, options, this.writeDeadline(options));
+    this.storage.getStore()?.observe(result.revision);
+    return result;
+  }
+
+  /**
+   * Reverts the change set at `revision`: every route it changed back to its state before it, in one
+   * new change set, where each is still as the set left it; otherwise `conflict` (a 409) with
+   * `conflicts`, nothing applied. The current session observes it.
+   */
+  async revert(revision: number, options: WaitOptions & CallOptions = {}): Promise<ChangeSetResult> {
+    const result = await revertChangeSet(this.options, revision, options, this.writeDeadline(options));
+    this.storage.getStore()?.observe(result.revision);
+    return result;
+  }
+
+  /** A write's deadline: the call's time, and the wait's when it waits. */
+  private writeDeadline(options: WaitOptions & CallOptions): Deadline {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    return new Deadline(options.timeoutMs ?? waitingTimeoutMs(this.options.timeoutMs, options), options.signal);
+  }
+
   /** @internal Session.put. */
-  async putIn(session: Session | undefined, route: RouteRef, body: RouteBody, options: WriteOptions & CallOptions = {}): Promise<WrittenRoute> {
+  async putIn(session: Session | undefined, route: RouteRef, body: RouteBody, options: WriteOptions & WaitOptions & CallOptions = {}): Promise<WrittenRoute> {
     if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
     const id = parseRoute(route);
-    const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
+    const deadline = this.writeDeadline(options);
     const { route: written, revision, created } = await putRoute(this.options, id, body, options, deadline);
     session?.observe(revision);
     return { ...written, created };
   }
 
   /** @internal Session.delete. */
-  async deleteIn(session: Session | undefined, route: RouteRef, options: WriteOptions & CallOptions = {}): Promise<boolean> {
+  async deleteIn(session: Session | undefined, route: RouteRef, options: WriteOptions & WaitOptions & CallOptions = {}): Promise<boolean> {
     if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
     const id = parseRoute(route);
-    const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
+    const deadline = this.writeDeadline(options);
     const revision = await deleteRoute(this.options, id, options, deadline);
     if (revision === undefined) return false;
     session?.observe(revision);
@@ -501,6 +576,44 @@ export class TrafficManagerClient implements SessionHost {
     const id = parseRoute(route);
     const deadline = new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal);
     return (await getHealth(this.options.resolverUrl, this.options.apiKey, id, deadline)) ?? null;
+  }
+
+  /** A page of the route's history, newest first: the route after each change, who, when, why (`nextCursor` for the next). */
+  history(route: RouteRef, options: HistoryOptions & CallOptions = {}): Promise<HistoryPage> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const id = parseRoute(route);
+    return routeHistory(this.options, id, options, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal));
+  }
+
+  /** The change set at `revision` (its routes of the tenants the key may read), or null when there is none the key may see. */
+  async changeSet(revision: number, options: CallOptions = {}): Promise<ChangeSet | null> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    return (await changeSetAt(this.options, revision, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal))) ?? null;
+  }
+
+  /**
+   * Where `revision` has reached (`GET /v1/revisions/{R}`): `in-sync` once it is on Kafka, in the
+   * cache and in every live resolver's watch feed. `wait`: asks again until it is in sync, or
+   * `waitTimeoutMs` passes, and then gives the last answer (`pending`); it throws only on a failure.
+   */
+  async status(revision: number, options: StatusOptions = {}): Promise<Propagation> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    const callMs = options.timeoutMs ?? this.options.timeoutMs;
+    const ask = (signal: AbortSignal | undefined): Promise<Propagation> => revisionStatus(this.options, revision, new Deadline(callMs, signal));
+    if (!options.wait) return ask(options.signal);
+    const waitMs = options.waitTimeoutMs ?? STATUS_WAIT_MS;
+    if (!Number.isFinite(waitMs) || waitMs < 0) throw new TrafficManagerError('invalid_argument', 'waitTimeoutMs must be a number of ms >= 0');
+    // The wait's own deadline (the caller's signal ends it too); each ask has the call's time.
+    const waiting = new Deadline(Math.max(waitMs, 1), options.signal);
+    let last = await ask(options.signal);
+    for (let pause = STATUS_POLL_FIRST_MS; last.status !== 'in-sync'; pause = Math.min(pause * 2, STATUS_POLL_MAX_MS)) {
+      if (waiting.leftMs() <= 0 || !(await waiting.sleep(Math.min(pause, waiting.leftMs())))) {
+        if (options.signal?.aborted) throw waiting.error(`status of revision ${revision}`);
+        return last;
+      }
+      last = await ask(options.signal);
+    }
+    return last;
   }
 
   /**

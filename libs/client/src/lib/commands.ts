@@ -1,7 +1,8 @@
-import { endpointUrlProblem, Headers as H, type EndpointConfig, type EndpointState, type HealthCheck, type HealthCheckType, type RouteId } from '@tm/contracts';
+import { endpointUrlProblem, Headers as H, type EndpointConfig, type EndpointInput, type EndpointState, type HealthCheck, type HealthCheckInput, type RouteId } from '@tm/contracts';
 import { httpError, TrafficManagerError } from './errors';
 import { exchange, headersOf, intHeader, type Deadline, type HttpAnswer } from './http';
 import { routePath } from './route';
+import { waitQuery, type Propagation, type WaitOptions } from './wait';
 
 /** A route as the command API returns it. */
 export interface Route extends RouteId {
@@ -18,33 +19,17 @@ export interface Route extends RouteId {
 /** A PUT's answer: the route as written, and whether the PUT created it (201) or updated it (200). */
 export interface WrittenRoute extends Route {
   created: boolean;
+  /** With `wait`: whether the write reached the caches and resolvers (`status: "in-sync"`) within the wait. */
+  propagation?: Propagation;
 }
 
-/** A health check as a PUT may give it: every field but the type optional (the command API fills in its defaults). */
-export interface HealthCheckInput {
-  type?: HealthCheckType | undefined;
-  path?: string | undefined;
-  intervalSeconds?: number | undefined;
-  timeoutSeconds?: number | undefined;
-  healthyThreshold?: number | undefined;
-  unhealthyThreshold?: number | undefined;
-  expectedStatus?: string | undefined;
-}
-
-/** An endpoint as a PUT may give it (priority 1, weight 1, enabled by default). */
-export interface EndpointInput {
-  id: string;
-  url: string;
-  priority?: number | undefined;
-  weight?: number | undefined;
-  state?: EndpointState | undefined;
-}
+export type { EndpointInput, HealthCheckInput };
 
 /** A route PUT's body: one URL, or a traffic policy; either with an optional health check. */
 export type RouteBody = { url: string; healthCheck?: HealthCheckInput | null | undefined } | { endpoints: EndpointInput[]; healthCheck?: HealthCheckInput | null | undefined };
 
 /** The body to send, checked as far as the client can (the command API checks the rest, naming the field). */
-function bodyOf(body: RouteBody): Record<string, unknown> {
+export function bodyOf(body: RouteBody): Record<string, unknown> {
   if (typeof body !== 'object' || body === null) throw new TrafficManagerError('invalid_argument', 'the body must be {url} or {endpoints}');
   const healthCheck = body.healthCheck === undefined ? {} : { healthCheck: body.healthCheck };
   if ('endpoints' in body) {
@@ -77,12 +62,12 @@ export interface CommandTarget {
   apiKey: string | undefined;
 }
 
-function commandUrlOf(target: CommandTarget): string {
+export function commandUrlOf(target: CommandTarget): string {
   if (target.commandUrl === undefined) throw new TrafficManagerError('invalid_config', 'commandUrl is needed for writes and command API reads');
   return target.commandUrl;
 }
 
-function json<T>(answer: HttpAnswer, what: string): T {
+export function json<T>(answer: HttpAnswer, what: string): T {
   try {
     return JSON.parse(answer.body) as T;
   } catch {
@@ -110,13 +95,13 @@ export async function putRoute(
   target: CommandTarget,
   id: RouteId,
   body: RouteBody,
-  options: WriteOptions,
+  options: WriteOptions & WaitOptions,
   deadline: Deadline,
-): Promise<{ route: Route; revision: number; created: boolean }> {
+): Promise<{ route: Route & { propagation?: Propagation }; revision: number; created: boolean }> {
   const sent = bodyOf(body);
   const what = `put ${routePath(id)}`;
   const answer = await exchange(
-    `${commandUrlOf(target)}/v1/routes/${routePath(id)}`,
+    `${commandUrlOf(target)}/v1/routes/${routePath(id)}${waitQuery(options)}`,
     {
       method: 'PUT',
       headers: headersOf(target.apiKey, { 'content-type': 'application/json', ...preconditions(options) }),
@@ -132,18 +117,19 @@ export async function putRoute(
 }
 
 /** `DELETE /v1/routes/{t}/{s}/{e}`: the deletion's revision, or undefined when there was no such route. */
-export async function deleteRoute(target: CommandTarget, id: RouteId, options: WriteOptions, deadline: Deadline): Promise<number | undefined> {
+export async function deleteRoute(target: CommandTarget, id: RouteId, options: WriteOptions & WaitOptions, deadline: Deadline): Promise<number | undefined> {
   if (options.ifNoneMatch !== undefined) throw new TrafficManagerError('invalid_argument', 'ifNoneMatch is for puts');
   const answer = await exchange(
-    `${commandUrlOf(target)}/v1/routes/${routePath(id)}`,
+    `${commandUrlOf(target)}/v1/routes/${routePath(id)}${waitQuery(options)}`,
     { method: 'DELETE', headers: headersOf(target.apiKey, preconditions(options)) },
     deadline,
     `delete ${routePath(id)}`,
   );
   if (answer.status === 404) return undefined;
   if (answer.status !== 204 && answer.status !== 200) throw httpError(answer.status, answer.statusText, answer.body, answer.headers.get('retry-after'));
-  const revision = intHeader(answer.headers, H.routeRevision);
-  if (revision === undefined) throw new TrafficManagerError('http_error', `delete ${routePath(id)}: no ${H.routeRevision} header`, { status: answer.status });
+  // With wait, a 200 {revision, propagation}.
+  const revision = intHeader(answer.headers, H.routeRevision) ?? (answer.status === 200 ? json<{ revision?: unknown }>(answer, `delete ${routePath(id)}`).revision : undefined);
+  if (typeof revision !== 'number') throw new TrafficManagerError('http_error', `delete ${routePath(id)}: no ${H.routeRevision} header`, { status: answer.status });
   return revision;
 }
 

@@ -26,8 +26,14 @@ export type TrafficManagerErrorCode =
   | 'forbidden'
   /** 400 (or 413, 414, 415): the server refused the request as malformed. */
   | 'bad_request'
-  /** 412: a precondition failed (If-Match, If-None-Match, or a minimum revision beyond the store's). */
+  /**
+   * 412: a precondition failed (If-Match, If-None-Match, a change set's `ifRevision`/`ifAbsent`, or a
+   * revision beyond the store's); or a revert's 409 (a route changed since). `conflicts` lists the
+   * routes of a change set's, a rollback's or a revert's.
+   */
   | 'conflict'
+  /** 410 on a rollback: the kept history does not reach the revision (`problem.oldestRevision` says how far it goes). */
+  | 'history_gone'
   /** A 404 that is not a route's absence (no X-Consistency-Revision: not the resolver's answer). */
   | 'not_found'
   /** The route exists but has no endpoint enabled or draining (every one is disabled): nothing to call. */
@@ -57,6 +63,22 @@ export interface Problem {
   [member: string]: unknown;
 }
 
+/** A route whose compare failed in a change set (a 412), or that changed since the set a revert undoes (a 409). */
+export interface Conflict {
+  /** `tenant/service/environment`. */
+  route: string;
+  /** The revision the change expected; null: that the route was absent (`ifAbsent`). */
+  expected: number | null;
+  /** The route's revision now; null: it does not exist. */
+  actual: number | null;
+}
+
+/** A field the server refused (a 400), such as `changes[3].body.url`. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
 export interface TrafficManagerErrorOptions {
   status?: number | undefined;
   problem?: Problem | undefined;
@@ -73,6 +95,10 @@ export class TrafficManagerError extends Error {
   readonly problem?: Problem;
   /** From `Retry-After` (on `unavailable`, `rate_limited`, `watch_stream_quota`). */
   readonly retryAfterMs?: number;
+  /** On `conflict` from a change set, a rollback or a revert: the routes that were not as expected (nothing was applied). */
+  readonly conflicts?: readonly Conflict[];
+  /** On `bad_request`: the fields the server refused, as it named them. */
+  readonly errors?: readonly FieldError[];
 
   constructor(code: TrafficManagerErrorCode, message: string, options: TrafficManagerErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -80,7 +106,38 @@ export class TrafficManagerError extends Error {
     if (options.status !== undefined) this.status = options.status;
     if (options.problem !== undefined) this.problem = options.problem;
     if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    const conflicts = conflictsOf(options.problem);
+    if (conflicts !== undefined) this.conflicts = conflicts;
+    const errors = fieldErrorsOf(options.problem);
+    if (errors !== undefined) this.errors = errors;
   }
+}
+
+function isRevision(value: unknown): value is number | null {
+  return value === null || (typeof value === 'number' && Number.isSafeInteger(value));
+}
+
+/** The problem's `conflicts`, when it has a readable list of them. */
+function conflictsOf(problem: Problem | undefined): Conflict[] | undefined {
+  const raw = problem?.['conflicts'];
+  if (!Array.isArray(raw)) return undefined;
+  const out: Conflict[] = [];
+  for (const item of raw as unknown[]) {
+    const c = item as Partial<Record<keyof Conflict, unknown>> | null;
+    if (typeof c !== 'object' || c === null || typeof c.route !== 'string' || !isRevision(c.expected ?? null) || !isRevision(c.actual ?? null)) continue;
+    out.push({ route: c.route, expected: (c.expected ?? null) as number | null, actual: (c.actual ?? null) as number | null });
+  }
+  return out;
+}
+
+/** The problem's `errors` (a 400's fields), when it has a readable list of them. */
+function fieldErrorsOf(problem: Problem | undefined): FieldError[] | undefined {
+  const raw = problem?.errors as unknown;
+  if (!Array.isArray(raw)) return undefined;
+  return (raw as unknown[]).flatMap((e) => {
+    const f = e as Partial<Record<keyof FieldError, unknown>> | null;
+    return typeof f === 'object' && f !== null && typeof f.field === 'string' && typeof f.message === 'string' ? [{ field: f.field, message: f.message }] : [];
+  });
 }
 
 /** The code of an HTTP error status. */
@@ -126,6 +183,9 @@ const PROBLEM_CODES = new Map<string, { status: number; code: TrafficManagerErro
   ['watch_stream_quota', { status: 429, code: 'watch_stream_quota' }],
   ['tenant_route_quota', { status: 409, code: 'tenant_route_quota' }],
   ['tenant_probe_quota', { status: 409, code: 'tenant_probe_quota' }],
+  // A revert whose routes changed since the set it undoes: a conflict, as a failed compare is.
+  ['conflict', { status: 409, code: 'conflict' }],
+  ['history_gone', { status: 410, code: 'history_gone' }],
 ]);
 
 /** The code of an HTTP error answer: the problem's, when it is one of the SDK's codes, else the status's. */

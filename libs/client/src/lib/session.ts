@@ -1,7 +1,9 @@
+import type { ApplyOptions, Change, ChangeSetResult } from './changes';
 import type { RouteBody, WriteOptions, WrittenRoute } from './commands';
 import type { CallOptions } from './http';
 import type { RouteRef } from './route';
 import { encodeToken } from './token';
+import type { WaitOptions } from './wait';
 
 export interface ResolveOptions extends CallOptions {
   /** The answer reflects every write with revision <= this (a session's own minimum is added). */
@@ -45,8 +47,9 @@ export interface Resolution {
 /** What a session asks of its client (implemented by TrafficManagerClient). */
 export interface SessionHost {
   resolveIn(session: Session, route: RouteRef, options?: ResolveOptions): Promise<Resolution | null>;
-  putIn(session: Session, route: RouteRef, body: RouteBody, options?: WriteOptions & CallOptions): Promise<WrittenRoute>;
-  deleteIn(session: Session, route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean>;
+  putIn(session: Session, route: RouteRef, body: RouteBody, options?: WriteOptions & WaitOptions & CallOptions): Promise<WrittenRoute>;
+  deleteIn(session: Session, route: RouteRef, options?: WriteOptions & WaitOptions & CallOptions): Promise<boolean>;
+  applyIn(session: Session, changes: readonly Change[], options?: ApplyOptions & CallOptions): Promise<ChangeSetResult>;
 }
 
 /**
@@ -85,13 +88,18 @@ export class Session {
   }
 
   /** `PUT` the route (a URL, or a traffic policy) through the command API; the session's revision rises to the write's. */
-  put(route: RouteRef, body: RouteBody, options?: WriteOptions & CallOptions): Promise<WrittenRoute> {
+  put(route: RouteRef, body: RouteBody, options?: WriteOptions & WaitOptions & CallOptions): Promise<WrittenRoute> {
     return this.host.putIn(this, route, body, options);
   }
 
   /** `DELETE` the route: true, or false when there was none; the session's revision rises to the deletion's. */
-  delete(route: RouteRef, options?: WriteOptions & CallOptions): Promise<boolean> {
+  delete(route: RouteRef, options?: WriteOptions & WaitOptions & CallOptions): Promise<boolean> {
     return this.host.deleteIn(this, route, options);
+  }
+
+  /** Applies a change set (see `client.apply`); the session's revision rises to the set's, so its next reads see every change of it. */
+  apply(changes: readonly Change[], options?: ApplyOptions & CallOptions): Promise<ChangeSetResult> {
+    return this.host.applyIn(this, changes, options);
   }
 
   toString(): string {

@@ -204,3 +204,58 @@ export const HEALTH_CHECK_SCHEMA = {
     expectedStatus: { type: 'string', description: 'http only', example: '200-299' },
   },
 };
+
+/** A health check as a PUT may give it: every field optional (the command API fills in its defaults). */
+export interface HealthCheckInput {
+  type?: HealthCheckType | undefined;
+  path?: string | undefined;
+  intervalSeconds?: number | undefined;
+  timeoutSeconds?: number | undefined;
+  healthyThreshold?: number | undefined;
+  unhealthyThreshold?: number | undefined;
+  expectedStatus?: string | undefined;
+}
+
+/** An endpoint as a PUT may give it (priority 1, weight 1, enabled by default). */
+export interface EndpointInput {
+  id: string;
+  url: string;
+  priority?: number | undefined;
+  weight?: number | undefined;
+  state?: EndpointState | undefined;
+}
+
+/** A route PUT body as a client writes it: one URL, or endpoints with their defaults left out; either with a health check. */
+export interface PolicyInput {
+  url?: string | undefined;
+  endpoints?: readonly EndpointInput[] | undefined;
+  healthCheck?: HealthCheckInput | null | undefined;
+}
+
+/**
+ * The policy a valid PUT body sets, every default filled in as the command API fills them (the
+ * default timeout: 5 s, or the interval when shorter, or `maxTimeoutSeconds` when lower still): what
+ * its answers show and what it compares a write against ("unchanged").
+ */
+export function normalisedPolicy(body: PolicyInput, maxTimeoutSeconds = Number.POSITIVE_INFINITY): TrafficPolicy {
+  const L = POLICY_LIMITS;
+  const endpoints: EndpointConfig[] = body.endpoints
+    ? body.endpoints.map((e) => ({ id: e.id, url: e.url, priority: e.priority ?? L.priority.default, weight: e.weight ?? L.weight.default, state: e.state ?? L.state.default }))
+    : [singleEndpoint(body.url as string)];
+  const hc = body.healthCheck;
+  if (!hc) return { endpoints, healthCheck: null };
+  const type = hc.type ?? 'http';
+  const intervalSeconds = hc.intervalSeconds ?? L.intervalSeconds.default;
+  const check: HealthCheck = {
+    type,
+    intervalSeconds,
+    timeoutSeconds: hc.timeoutSeconds ?? Math.min(L.timeoutSeconds.default, intervalSeconds, maxTimeoutSeconds),
+    healthyThreshold: hc.healthyThreshold ?? L.healthyThreshold.default,
+    unhealthyThreshold: hc.unhealthyThreshold ?? L.unhealthyThreshold.default,
+  };
+  if (type === 'http') {
+    check.path = hc.path ?? L.path.default;
+    check.expectedStatus = hc.expectedStatus ?? L.expectedStatus.default;
+  }
+  return { endpoints, healthCheck: check };
+}

@@ -142,7 +142,8 @@ export interface PackedPackages {
  * Builds the SDK and the CLI (their build scripts, as `nx build` runs them) into a folder of its own
  * (so that tests running at the same time never see the checkout's dist half written), packs both
  * and installs the tarballs into an empty project, offline: the CLI's dependency on the SDK is met
- * by the SDK's tarball, and nothing else is installed.
+ * by the SDK's tarball, its one other dependency (yaml, which has none of its own) by a tarball of
+ * the checkout's installed copy (the same version: the lockfile's), and nothing else is installed.
  */
 export async function packAndInstall(): Promise<PackedPackages> {
   const dist = mkdtempSync(join(tmpdir(), 'tm-dist-'));
@@ -157,8 +158,9 @@ export async function packAndInstall(): Promise<PackedPackages> {
   };
   const client = await pack('client');
   const cli = await pack('cli');
+  const yaml = join(packs, (await mustRun('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', packs, join(REPO_ROOT, 'node_modules', 'yaml')], REPO_ROOT)).trim().split('\n').pop() as string);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
-  await mustRun('npm', ['install', '--no-audit', '--no-fund', '--offline', client, cli], project);
+  await mustRun('npm', ['install', '--no-audit', '--no-fund', '--offline', client, cli, yaml], project);
   return {
     dist,
     client,
