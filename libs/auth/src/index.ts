@@ -4,3 +4,4 @@ export * from './lib/auth.module';
 export * from './lib/keys';
 export * from './lib/principal';
 export * from './lib/outage-credentials';
+export * from './lib/whoami.controller';

@@ -294,4 +294,13 @@ describe('propagation against the command API (no relay or worker running here: 
     expect(applied.stdout).toMatch(/change set rev (\d+): 1 route\(s\) changed\nrevision \1 pending: /);
     expect(await sdk.get('prop/b/prod')).not.toBeNull();
   });
+
+  it('whoami tells what the key may do', async () => {
+    const plain = await tm('whoami');
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^(the admin token: every tenant, every scope|key \S+ \(\S+\), .+)\n$/);
+    const json = await tm('whoami', '--json');
+    expect(JSON.parse(json.stdout)).toEqual(expect.objectContaining({ scopes: expect.any(Array) }));
+    expect((await tm('whoami', 'extra')).code).toBe(2);
+  });
 });

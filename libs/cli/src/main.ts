@@ -37,6 +37,7 @@ Commands:
                     (--prune: also delete the routes of FILE's tenants it does not list;
                     --dry-run: print the plan only)
   diff -f FILE      the plan of apply, field by field (--exit-code: exit 4 when not empty)
+  whoami            what the key may do: its name, id, tenant and scopes
 
 Options:
   --command-url URL   command API (env TM_COMMAND_URL, default http://127.0.0.1:3000)
@@ -191,6 +192,13 @@ async function runWith(client: TrafficManagerClient, command: string, args: stri
       return revert(client, args, config);
     case 'status':
       return status(client, args, config);
+    case 'whoami': {
+      arity(args, 0, 0, 'whoami');
+      const me = await client.whoami();
+      if (config.json) out(JSON.stringify(me));
+      else out(me.admin ? 'the admin token: every tenant, every scope' : `key ${me.name} (${me.keyId}), ${me.tenant ? `tenant ${me.tenant}` : 'every tenant'}: ${me.scopes.join(', ')}`);
+      return;
+    }
     case 'apply':
       return apply(client, args, config);
     case 'diff':

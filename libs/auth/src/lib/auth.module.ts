@@ -1,5 +1,6 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { ApiKeyVerifier, AuthOptions } from './api-key-verifier';
+import { WhoamiController } from './whoami.controller';
 import { AuthGuard } from './auth.guard';
 
 /**
@@ -13,6 +14,7 @@ export class AuthModule {
     return {
       module: AuthModule,
       global: true,
+      controllers: [WhoamiController],
       providers: [
         { provide: AuthOptions, useValue: Object.assign(new AuthOptions(), options) },
         ApiKeyVerifier,

@@ -180,6 +180,22 @@ export async function changeSetAt(target: CommandTarget, revision: number, deadl
   return json<ChangeSet>(answer, what);
 }
 
+/** What a key may do (`GET /v1/whoami`): a stored key's id, name, tenant and scopes, or `{admin: true}` for the admin token. */
+export interface Whoami {
+  keyId?: string;
+  name?: string;
+  tenant?: string | null;
+  admin?: true;
+  scopes: string[];
+}
+
+/** `GET /v1/whoami` on the command API. */
+export async function whoamiOf(target: CommandTarget, deadline: Deadline): Promise<Whoami> {
+  const answer = await exchange(`${commandUrlOf(target)}/v1/whoami`, { headers: headersOf(target.apiKey) }, deadline, 'whoami');
+  if (answer.status !== 200) throw failed(answer);
+  return json<Whoami>(answer, 'whoami');
+}
+
 /** `POST /v1/routes/{t}/{s}/{e}/rollback`: the route as of `toRevision`, in a new change set. */
 export async function rollbackRoute(target: CommandTarget, id: RouteId, toRevision: number, options: RollbackOptions, deadline: Deadline): Promise<ChangeSetResult> {
   const body = { toRevision: revisionOf(toRevision, 'toRevision') };

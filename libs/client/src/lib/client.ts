@@ -4,6 +4,8 @@ import { Headers as H, isValidName, pickRanked, rankEndpoints, type EndpointView
 import {
   applyChanges,
   changeSetAt,
+  whoamiOf,
+  type Whoami,
   revertChangeSet,
   revisionStatus,
   rollbackRoute,
@@ -583,6 +585,12 @@ export class TrafficManagerClient implements SessionHost {
     if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
     const id = parseRoute(route);
     return routeHistory(this.options, id, options, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal));
+  }
+
+  /** What this client's key may do: its id, name, tenant and scopes (`{admin: true}` for the admin token). */
+  whoami(options: CallOptions = {}): Promise<Whoami> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    return whoamiOf(this.options, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal));
   }
 
   /** The change set at `revision` (its routes of the tenants the key may read), or null when there is none the key may see. */
