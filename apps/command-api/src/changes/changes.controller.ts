@@ -6,7 +6,7 @@ import { ApiProblems, BodyLimit } from '@tm/platform';
 import { CHANGESET_BODY_LIMIT, CommandApiConfig } from '../config';
 import { OriginOf, type ChangeOrigin } from '../store/change-origin';
 import { parseChanges } from './change-set.parse';
-import { changeSetStatus, ChangesService, type ChangeSetAnswer } from './changes.service';
+import { changeSetStatus, ChangesService } from './changes.service';
 import { WaitQuery } from '../propagation/dto/wait.query';
 import { PropagationService } from '../propagation/propagation.service';
 import { ChangeSetDto, ChangeSetResponse } from './dto/change-set.dto';
@@ -55,7 +55,7 @@ export class ChangesController {
     this.changes.authorize(principal, changes);
     const answer = await this.changes.apply(changes, origin, body.description);
     void reply.status(changeSetStatus(answer));
-    return this.afterWrite(answer, wait);
+    return this.propagation.withPropagation(wait, answer);
   }
 
   @Get(':revision')
@@ -85,12 +85,6 @@ export class ChangesController {
     principal.authorize('routes:write');
     const answer = await this.undo.revert(params.revision, principal, origin);
     void reply.status(changeSetStatus(answer));
-    return this.afterWrite(answer, wait);
-  }
-
-  /** The answer, with its propagation once in sync (or at the wait's timeout) when the write asked to wait. */
-  private async afterWrite(answer: ChangeSetAnswer, wait: WaitQuery): Promise<ChangeSetResponse> {
-    const propagation = await this.propagation.afterWrite(wait, answer.revision);
-    return propagation ? { ...answer, propagation } : answer;
+    return this.propagation.withPropagation(wait, answer);
   }
 }

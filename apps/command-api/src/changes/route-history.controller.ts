@@ -67,7 +67,6 @@ export class RouteHistoryController {
     principal.authorize('routes:write', id.tenant);
     const answer = await this.undo.rollback(id, body.toRevision, rollbackIfMatch(ifMatch), origin);
     void reply.status(changeSetStatus(answer));
-    const propagation = await this.propagation.afterWrite(wait, answer.revision);
-    return propagation ? { ...answer, propagation } : answer;
+    return this.propagation.withPropagation(wait, answer);
   }
 }

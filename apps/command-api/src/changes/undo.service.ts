@@ -6,6 +6,7 @@ import { ProblemException } from '@tm/platform';
 import { routeNotFound } from '../routes/route.errors';
 import type { ChangeOrigin } from '../store/change-origin';
 import { ChangeSetStore } from '../store/change-set-store';
+import { WriteStore } from '../store/write-store';
 import type { ChangeCompare, ParsedChange } from './change-set.parse';
 import { changeConflicts, ChangesService, type ChangeConflict, type ChangeSetAnswer } from './changes.service';
 import { HistoryService, type VersionBody } from './history.service';
@@ -37,6 +38,7 @@ export class UndoService {
     private readonly changes: ChangesService,
     private readonly history: HistoryService,
     private readonly changeSets: ChangeSetStore,
+    private readonly store: WriteStore,
   ) {}
 
   /** 412 when `revision` is beyond the store's. */
@@ -100,11 +102,7 @@ export class UndoService {
   }
 
   private async currentRevision(id: RouteId): Promise<number | null> {
-    const [row] = await this.dataSource.query<{ revision: string }[]>(
-      `SELECT e.revision FROM endpoints e JOIN services s ON s.id = e.service_id JOIN tenants t ON t.id = s.tenant_id
-        WHERE t.slug = $1 AND s.name = $2 AND e.environment = $3`,
-      [id.tenant, id.service, id.environment],
-    );
+    const row = await this.store.findEndpoint(this.dataSource.manager, id);
     return row ? Number(row.revision) : null;
   }
 }

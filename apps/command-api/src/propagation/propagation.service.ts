@@ -94,6 +94,12 @@ export class PropagationService implements OnApplicationShutdown {
     return this.awaitInSync(revision, query.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
   }
 
+  /** A write's answer (with its `revision`), with `propagation` added when the write asked to wait (see afterWrite). */
+  async withPropagation<T extends { revision: number }>(query: WaitQuery, answer: T): Promise<T & { propagation?: PropagationStatus }> {
+    const propagation = await this.afterWrite(query, answer.revision);
+    return propagation ? { ...answer, propagation } : answer;
+  }
+
   /** Waiters get their last status at once: the writes answer, the app stops. */
   onApplicationShutdown(): void {
     this.stopping = true;

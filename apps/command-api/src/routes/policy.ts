@@ -1,14 +1,6 @@
-import {
-  healthPathProblem,
-  parseStatusRanges,
-  POLICY_LIMITS,
-  singleEndpoint,
-  type EndpointConfig,
-  type HealthCheck,
-  type TrafficPolicy,
-} from '@tm/contracts';
+import { healthPathProblem, normalisedPolicy, parseStatusRanges, POLICY_LIMITS, type TrafficPolicy } from '@tm/contracts';
 import { ProblemException, type FieldError } from '@tm/platform';
-import type { HealthCheckDto, PutRouteDto } from './dto/put-route.dto';
+import type { PutRouteDto } from './dto/put-route.dto';
 
 const L = POLICY_LIMITS;
 
@@ -51,23 +43,6 @@ function problems(body: PutRouteDto, maxTimeoutSeconds: number): { errors: Field
   return { errors };
 }
 
-function healthCheckOf(hc: HealthCheckDto, maxTimeoutSeconds: number): HealthCheck {
-  const type = hc.type ?? 'http';
-  const intervalSeconds = hc.intervalSeconds ?? L.intervalSeconds.default;
-  const check: HealthCheck = {
-    type,
-    intervalSeconds,
-    timeoutSeconds: hc.timeoutSeconds ?? Math.min(L.timeoutSeconds.default, intervalSeconds, maxTimeoutSeconds),
-    healthyThreshold: hc.healthyThreshold ?? L.healthyThreshold.default,
-    unhealthyThreshold: hc.unhealthyThreshold ?? L.unhealthyThreshold.default,
-  };
-  if (type === 'http') {
-    check.path = hc.path ?? L.path.default;
-    check.expectedStatus = hc.expectedStatus ?? L.expectedStatus.default;
-  }
-  return check;
-}
-
 /** A 400 that lists `errors`. */
 export function invalidPolicy(errors: FieldError[]): ProblemException {
   return new ProblemException(400, 'Bad Request', 'the request is not valid; see errors', { code: 'validation', errors });
@@ -98,15 +73,6 @@ export function policyOfBody(body: PutRouteDto, maxTimeoutSeconds: number): Pars
 export function checkPolicy(body: PutRouteDto, maxTimeoutSeconds: number): { parsed: ParsedPolicy } | { errors: FieldError[] } {
   const { errors, overCap } = problems(body, maxTimeoutSeconds);
   if (errors.length > 0) return { errors: overCap ? [...errors, overCap] : errors };
-  const endpoints: EndpointConfig[] = body.endpoints
-    ? body.endpoints.map((e) => ({
-        id: e.id,
-        url: e.url,
-        priority: e.priority ?? L.priority.default,
-        weight: e.weight ?? L.weight.default,
-        state: e.state ?? L.state.default,
-      }))
-    : [singleEndpoint(body.url as string)];
-  const policy = { endpoints, healthCheck: body.healthCheck ? healthCheckOf(body.healthCheck, maxTimeoutSeconds) : null };
+  const policy = normalisedPolicy(body, maxTimeoutSeconds);
   return { parsed: overCap ? { policy, overCap } : { policy } };
 }

@@ -62,8 +62,7 @@ export class RoutesController {
       .header('ETag', etag(route.revision))
       .header(H.routeRevision, String(route.revision));
     if (created) void reply.header('Location', `/v1/routes/${id.tenant}/${id.service}/${id.environment}`);
-    const propagation = await this.propagation.afterWrite(wait, route.revision);
-    return propagation ? { ...route, propagation } : route;
+    return this.propagation.withPropagation(wait, route);
   }
 
   @Get(':tenant/:service/:environment')
