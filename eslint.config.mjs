@@ -25,6 +25,8 @@ const constraints = (inTests) => {
     // The CLI users install (libs/cli) imports the SDK by its package name (a dependency, not
     // bundled) and may bundle contracts; nothing imports the CLI (no constraint allows type:cli).
     { sourceTag: 'type:cli', onlyDependOnLibsWithTags: ['type:client', 'type:contracts', ...harness] },
+    // The console (apps/console) runs in a browser: contracts, the watch and the SDK's error codes (its browser-safe errors module), nothing else of ours.
+    { sourceTag: 'type:browser', onlyDependOnLibsWithTags: ['type:contracts', 'type:portable', 'type:client'] },
     { sourceTag: 'type:migrations', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts'] },
     { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:contracts', 'type:portable', 'type:migrations'] },
     { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:lib', 'type:contracts', 'type:portable', 'type:client'] },
@@ -32,6 +34,7 @@ const constraints = (inTests) => {
     { sourceTag: 'scope:read', onlyDependOnLibsWithTags: ['scope:read', 'scope:shared', ...testScope] },
     { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared', ...testScope] },
     { sourceTag: 'scope:client', onlyDependOnLibsWithTags: ['scope:shared', 'scope:client', ...testScope] },
+    { sourceTag: 'scope:console', onlyDependOnLibsWithTags: ['scope:shared', 'scope:client'] },
     { sourceTag: 'scope:test', onlyDependOnLibsWithTags: ['scope:shared', 'scope:read', 'scope:write', 'scope:test', 'scope:client'] },
   ];
 };
@@ -51,7 +54,7 @@ export default [
   ...nx.configs['flat/javascript'],
   { ignores: ['**/dist', '**/out-tsc', '**/node_modules', '.nx/**', 'tools/bench/results/**'] },
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

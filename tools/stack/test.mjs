@@ -49,6 +49,7 @@ async function main() {
   await run('npx', ['nx', 'run-many', '-t', 'lint', '--output-style=static'], { env });
   say('type check');
   await run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit'], { env });
+  await run('npx', ['tsc', '-p', 'apps/console/tsconfig.json', '--noEmit'], { env });
   say(`tests (PostgreSQL ${masked(postgres)}, Redis ${masked(redis.url)}, Kafka ${kafka.brokers})`);
   const tests = await run('npx', ['nx', 'run-many', '-t', 'test', '--output-style=static'], { env }).then(
     () => undefined,
