@@ -34,7 +34,7 @@ import { renderReplicas, replicasPhase } from './replicas.mjs';
 import { freePort, groupMembers, httpOk, processesMatching, sleep, spawnLogged, tail, WaitError, waitFor } from './processes.mjs';
 import { flameGraphSvg, stageCosts } from './profile.cjs';
 import { AT_CEILING, cpuBusyShare, evaluateGoals, formatMs, generatorVerdict, QUIET_BUSY_SHARE, renderMarkdown, renderSvg } from './report.cjs';
-import { debianTool, ToolError } from './debian.mjs';
+import { debianTool, ToolError } from '../stack/debian.mjs';
 import { ETCD, etcdPut, etcdWatchDelivery, rangeRequests, startEtcd } from './etcd.mjs';
 import { processCpuSeconds, stopWrk, WRK, wrkLoad } from './wrk.mjs';
 import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';

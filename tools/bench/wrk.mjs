@@ -11,7 +11,7 @@ import { summarizeWrk } from './report.cjs';
 /** @typedef {{ method?: string, path: string, body?: string, authorization?: string }} WrkRequest */
 /** @typedef {ReturnType<typeof summarizeWrk>} WrkResult */
 
-/** Debian's wrk (the bench installs it when missing: debian.mjs). */
+/** Debian's wrk (the bench installs it when missing: tools/stack/debian.mjs). */
 export const WRK = '/usr/bin/wrk';
 const SCRIPT = join(import.meta.dirname, 'wrk.lua');
 

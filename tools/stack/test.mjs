@@ -3,6 +3,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { debianTool, ToolError } from './debian.mjs';
 import { ensureDependencies, ensureKafka, ensurePostgres, ensureRedis, envValue, masked, run, say, SetupError, stopRunning } from './infra.mjs';
 
 const cleanups = [];
@@ -37,8 +38,16 @@ async function main() {
   const redis = await ensureRedis({ ...process.env, REDIS_URL: testEnv('TM_TEST_REDIS_URL') });
   cleanups.push(redis.stop);
   const kafka = await ensureKafka({ ...process.env, KAFKA_BROKERS: testEnv('TM_TEST_KAFKA_BROKERS') }, (stop) => cleanups.push(stop));
+  // The console's browser tests drive Debian's chromium (Playwright's own downloads cannot be fetched here).
+  let chromium;
+  try {
+    chromium = envValue(process.env, 'TM_TEST_CHROMIUM') ?? debianTool('/usr/bin/chromium', 'chromium', say, "to run the console's browser tests");
+  } catch (e) {
+    throw e instanceof ToolError ? new SetupError(e.message) : e;
+  }
   const env = {
     ...process.env,
+    TM_TEST_CHROMIUM: chromium,
     TM_TEST_DATABASE_URL: postgres,
     TM_TEST_REDIS_URL: redis.url,
     TM_TEST_KAFKA_BROKERS: kafka.brokers,

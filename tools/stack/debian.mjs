@@ -1,5 +1,5 @@
-// The Debian tools the bench needs (wrk, etcd-server): installed with apt-get when missing (as the
-// tests install theirs), one clear line when that cannot be done.
+// The Debian tools the bench and the tests need (wrk, etcd-server; chromium for the console's browser
+// tests): installed with apt-get when missing, one clear line when that cannot be done.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -21,8 +21,9 @@ function run(command, args) {
  * @param {string} path
  * @param {string} pkg
  * @param {(line: string) => void} say
+ * @param {string} [purpose] what needs it, for the error line
  */
-export function debianTool(path, pkg, say) {
+export function debianTool(path, pkg, say, purpose = 'to run the bench') {
   if (existsSync(path)) return path;
   say(`${path} is missing: apt-get install -y ${pkg}`);
   const install = ['install', '-y', '-q', '--no-install-recommends', pkg];
@@ -32,7 +33,7 @@ export function debianTool(path, pkg, say) {
     r = run('apt-get', install);
   }
   if (!existsSync(path)) {
-    throw new ToolError(`${path} is missing and "apt-get install -y ${pkg}" failed (${r.error || 'no apt-get here?'}): install Debian's ${pkg} (as root) to run the bench`);
+    throw new ToolError(`${path} is missing and "apt-get install -y ${pkg}" failed (${r.error || 'no apt-get here?'}): install Debian's ${pkg} (as root) ${purpose}`);
   }
   return path;
 }
