@@ -43,6 +43,10 @@ describe('console: sign in and routes (chromium, the whole system)', () => {
     await tab.signIn(key);
     const identity = tab.page.getByTestId('identity');
     expect(await identity.innerText()).toMatch(/Key acme operator · tenant acme · scopes routes:read, routes:write/);
+    await tab.page.getByText('What this key may do').click();
+    await tab.page.getByTestId('resolver-whoami').filter({ hasText: 'says the same' }).waitFor();
+    expect(await tab.page.locator('.key-panel').innerText()).toContain('routes:write: change routes');
+    await tab.checkPage('key-panel');
     // The key is nowhere in the URL, and not in local storage.
     expect(tab.page.url()).not.toContain(key);
     expect(await tab.page.evaluate(() => JSON.stringify({ ...localStorage }))).not.toContain(key);
