@@ -54,7 +54,7 @@ describe('the command API across origins', () => {
     expect(res.statusCode).toBe(204);
     expect(res.headers['access-control-allow-origin']).toBe(CONSOLE);
     expect(res.headers['access-control-allow-methods']).toBe('GET, HEAD, PUT, POST, PATCH, DELETE');
-    expect(res.headers['access-control-allow-headers']).toBe('Authorization, Content-Type, If-Match, If-None-Match, last-event-id, x-request-id, x-min-revision');
+    expect(res.headers['access-control-allow-headers']).toBe('Authorization, Content-Type, If-Match, If-None-Match, last-event-id, Cache-Control, x-request-id, x-min-revision');
     expect(res.headers['access-control-max-age']).toBe('600');
   });
 

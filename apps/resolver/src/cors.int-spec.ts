@@ -1,3 +1,4 @@
+import { WatchClient as BrowserWatchClient } from '@tm/watch';
 import { inject } from 'light-my-request';
 import { frontDoorOf } from '@tm/platform';
 import { ResolveService } from './resolve/resolve.service';
@@ -82,9 +83,42 @@ describe('the resolver across origins', () => {
     expect(res.headers['access-control-allow-origin']).toBe(CONSOLE);
     expect(String(res.headers['access-control-allow-methods']).split(/,\s*/)).toEqual(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE']);
     expect(String(res.headers['access-control-allow-headers']).toLowerCase().split(/,\s*/)).toEqual(
-      expect.arrayContaining(['authorization', 'content-type', 'if-match', 'if-none-match', 'last-event-id', 'x-request-id', 'x-min-revision']),
+      expect.arrayContaining(['authorization', 'content-type', 'if-match', 'if-none-match', 'last-event-id', 'cache-control', 'x-request-id', 'x-min-revision']),
     );
     expect(res.headers['access-control-max-age']).toBe('600');
+  });
+
+  it('allows every request header the watch client (@tm/watch, which the console uses) sends', async () => {
+    // The headers WatchClient sends on a resume (the most it sends), caught by a fetch that answers nothing.
+    let sent: Record<string, string> = {};
+    const client = new BrowserWatchClient(
+      {
+        url: 'http://resolver.invalid/v1/watch/cors',
+        apiKey: 'k',
+        fetch: (_url, init) => {
+          sent = init.headers;
+          client.close();
+          return new Promise(() => undefined);
+        },
+      },
+      {},
+    );
+    (client as unknown as { resumeFrom: number; snapshotDone: boolean }).resumeFrom = 7;
+    (client as unknown as { resumeFrom: number; snapshotDone: boolean }).snapshotDone = true;
+    client.start();
+    // Accept is CORS-safelisted; every other header needs the preflight's permission.
+    const needed = Object.keys(sent).filter((h) => h.toLowerCase() !== 'accept');
+    expect(needed.map((h) => h.toLowerCase()).sort()).toEqual(['authorization', 'cache-control', 'last-event-id']);
+    const door = frontDoorOf(r.app.getHttpAdapter().getInstance());
+    if (!door) throw new Error('no front door');
+    const res = await inject(door.listener, {
+      method: 'OPTIONS',
+      url: '/v1/watch/cors',
+      headers: { origin: CONSOLE, 'access-control-request-method': 'GET', 'access-control-request-headers': needed.join(',') },
+    });
+    expect(res.statusCode).toBe(204);
+    const allowed = String(res.headers['access-control-allow-headers']).toLowerCase().split(/,\s*/);
+    expect(allowed).toEqual(expect.arrayContaining(needed.map((h) => h.toLowerCase())));
   });
 
   it('refuses a preflight from an origin that is not listed (404, no CORS header)', async () => {

@@ -22,6 +22,8 @@ export const CORS_REQUEST_HEADERS = [
   'If-Match',
   'If-None-Match',
   WatchHeaders.lastEventId,
+  // The watch client (@tm/watch) asks for an uncached stream, as EventSource does.
+  'Cache-Control',
   Headers.requestId,
   Headers.minRevision,
 ] as const;
