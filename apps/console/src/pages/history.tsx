@@ -1,10 +1,11 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, getRouteApi, useNavigate } from '@tanstack/react-router';
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { data, TrafficManagerError } from '../api/api';
 import type { components } from '../api/command-api.gen';
 import { ErrorNotice } from '../errors';
 import { hasScope, useSession } from '../session';
+import { useTenantWatch } from '../watch-hub';
 import { diffRoutes } from '../diff';
 import { PropagationStatus } from './propagation';
 import { ConfirmDialog } from '../route/confirm-dialog';
@@ -123,6 +124,9 @@ export function HistoryPage() {
   const canWrite = hasScope(whoami, 'routes:write');
   const queryClient = useQueryClient();
   const now = useClock(5000);
+  // The tenant's watch: a change of this route (here or anywhere) refreshes its history.
+  const watch = useTenantWatch(tenant);
+  const liveRevision = watch?.routes.get(key)?.change.revision;
 
   const history = useInfiniteQuery({
     queryKey: historyQueryKey(id),
@@ -131,6 +135,10 @@ export function HistoryPage() {
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
+  const { refetch } = history;
+  useEffect(() => {
+    if (liveRevision !== undefined) void refetch();
+  }, [liveRevision, refetch]);
   const items = history.data?.pages.flatMap((p) => p.items) ?? [];
   const newest = items[0];
   const to = search.to ?? newest?.revision;
@@ -212,7 +220,12 @@ export function HistoryPage() {
                     <tr key={item.revision} data-revision={item.revision}>
                       <th scope="row">
                         {item.revision}
-                        {item === newest && <span className="badge badge-new"> current</span>}
+                        {item === newest && (
+                          <>
+                            {' '}
+                            <span className="badge badge-new">current</span>
+                          </>
+                        )}
                       </th>
                       <td>
                         <time dateTime={item.at}>{absoluteTime(at)}</time> <span className="count">({relativeTime(at, now)})</span>

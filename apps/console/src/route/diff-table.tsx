@@ -55,7 +55,7 @@ export function DiffTable({
           </thead>
           <tbody>
             {shown.map((r) => (
-              <tr key={r.path} className={`diff-row diff-${r.kind}`} data-kind={r.kind}>
+              <tr key={r.path} className={`diff-row diff-row-${r.kind}`} data-kind={r.kind}>
                 <th scope="row">
                   <code>{r.path}</code>
                 </th>

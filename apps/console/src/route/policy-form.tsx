@@ -213,7 +213,7 @@ export function PolicyEditor({ initial, submitLabel, pending, error, onSubmit, e
           The API refused {errors.byField.size === 1 ? 'a field' : `${errors.byField.size} fields`}: see the messages next to them.
         </p>
       )}
-      <h2>Endpoints</h2>
+      <h3>Endpoints</h3>
       <div className="pf-endpoints">
         {form.endpoints.map((row, i) => (
           <fieldset key={row.key} className="pf-endpoint">
