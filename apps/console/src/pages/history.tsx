@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { Link, getRouteApi, useNavigate } from '@tanstack/react-router';
 import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import { data, TrafficManagerError } from '../api/api';
@@ -7,7 +7,7 @@ import { ErrorNotice } from '../errors';
 import { hasScope, useSession } from '../session';
 import { useTenantWatch } from '../watch-hub';
 import { diffRoutes } from '../diff';
-import { PropagationStatus } from './propagation';
+import { Propagation } from '../route/propagation-region';
 import { ConfirmDialog } from '../route/confirm-dialog';
 import { DiffTable } from '../route/diff-table';
 import { healthQueryKey, historyQueryKey, routeQueryKey, type RouteId } from '../route/route-api';
@@ -50,10 +50,11 @@ function versionLabel(item: HistoryItem, now: number): string {
 /** The two versions to compare, each a select of the versions loaded; kept in the URL (?from=&to=). */
 function VersionPicker({ label, value, items, now, onChange }: { label: string; value: number | undefined; items: HistoryItem[]; now: number; onChange(revision: number): void }) {
   const known = value === undefined || items.some((i) => i.revision === value);
+  const id = useId();
   return (
-    <label>
-      {label}{' '}
-      <select value={value ?? ''} onChange={(e) => onChange(Number(e.target.value))}>
+    <span className="version-picker">
+      <label htmlFor={id}>{label}</label>{' '}
+      <select id={id} value={value ?? ''} onChange={(e) => onChange(Number(e.target.value))}>
         {!known && <option value={value}>revision {value} (not loaded: load more)</option>}
         {value === undefined && <option value="">choose a version</option>}
         {items.map((i) => (
@@ -62,7 +63,7 @@ function VersionPicker({ label, value, items, now, onChange }: { label: string; 
           </option>
         ))}
       </select>
-    </label>
+    </span>
   );
 }
 
@@ -86,7 +87,7 @@ function RollbackOutcome({ id, target, answer }: { id: RouteId; target: number; 
       <Link to="/routes/$tenant/$service/$environment" params={id}>
         The route
       </Link>
-      {result !== 'unchanged' && <PropagationStatus revision={answer.revision} />}
+      {result !== 'unchanged' && <Propagation revision={answer.revision} />}
     </div>
   );
 }

@@ -8,7 +8,7 @@ import { hasScope, useSession } from '../session';
 import { useTenantWatch } from '../watch-hub';
 import { healthKey, type TenantWatch } from '../watch';
 import { diffValues } from '../diff';
-import { PropagationStatus } from './propagation';
+import { Propagation } from '../route/propagation-region';
 import { ConfirmDialog } from '../route/confirm-dialog';
 import { DiffTable } from '../route/diff-table';
 import { PolicyEditor, formOf } from '../route/policy-form';
@@ -180,7 +180,7 @@ function EndpointsPanel({ id, route, watch }: { id: RouteId; route: Route; watch
               </td>
               <td>
                 {e.lastError ? (
-                  <span className="last-error">
+                  <span className={e.health === 'healthy' ? 'last-error-past' : 'last-error'}>
                     {e.lastError.message}{' '}
                     <span className="count" title={absoluteTime(Date.parse(e.lastError.at))}>
                       ({relativeTime(Date.parse(e.lastError.at), now)}, {e.lastError.prober})
@@ -283,7 +283,7 @@ function SavedNotice({ id, outcome }: { id: RouteId; outcome: SaveOutcome }) {
       <Link to="/routes/$tenant/$service/$environment/history" params={id}>
         History
       </Link>
-      {outcome.kind !== 'unchanged' && <PropagationStatus revision={outcome.revision} />}
+      {outcome.kind !== 'unchanged' && <Propagation revision={outcome.revision} />}
     </div>
   );
 }
@@ -390,7 +390,7 @@ export function RoutePage() {
               <Link to="/changes/$revision" params={{ revision: String(deletedAt) }}>
                 Change set {deletedAt}
               </Link>
-              <PropagationStatus revision={deletedAt} />
+              <Propagation revision={deletedAt} />
             </div>
           ) : (
             <div role="status" className="notice notice-warning">
