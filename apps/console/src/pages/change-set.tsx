@@ -60,9 +60,12 @@ function RouteLink({ route, history }: { route: string; history?: boolean }) {
 export function bodySummary(body: Record<string, unknown> | null | undefined): string {
   if (!body) return 'deleted';
   const parts: string[] = [];
-  if (typeof body['url'] === 'string') parts.push(body['url']);
+  const url = typeof body['url'] === 'string' ? body['url'] : undefined;
   const endpoints = body['endpoints'];
-  if (Array.isArray(endpoints)) {
+  // A stored route carries both: its first choice (url) and every endpoint; one endpoint at that URL is said once.
+  const single = Array.isArray(endpoints) && endpoints.length === 1 && (endpoints[0] as { url?: unknown } | undefined)?.url === url;
+  if (url !== undefined && (!Array.isArray(endpoints) || single)) parts.push(url);
+  if (Array.isArray(endpoints) && !single) {
     const shown = (endpoints as { id?: unknown; url?: unknown; state?: unknown }[])
       .slice(0, 3)
       .map((e) => `${String(e.id ?? '?')} → ${String(e.url ?? '?')}${typeof e.state === 'string' && e.state !== 'enabled' ? ` (${e.state})` : ''}`);

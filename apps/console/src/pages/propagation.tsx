@@ -203,7 +203,7 @@ export function PropagationStatus({ revision, title }: { revision: number; title
   let took: string | null = null;
   if (inSync && query.data?.inSyncAt !== undefined) {
     const ms = query.data.inSyncAt - mountedAt;
-    took = ms < 0 ? 'already in sync when opened' : `in sync ${seconds(ms)} after this page started watching`;
+    took = ms < 0 ? 'it already was when this page opened' : `${seconds(ms)} after this page started watching`;
   }
 
   return (
@@ -214,7 +214,7 @@ export function PropagationStatus({ revision, title }: { revision: number; title
         {body ? (
           inSync ? (
             <>
-              <span className="badge badge-good">in sync</span> Revision {revision} is in sync{took ? `: ${took}` : ''}.
+              <span className="badge badge-good">in sync</span> Revision {revision} is in sync{took ? ` (${took})` : ''}.
             </>
           ) : (
             <>
