@@ -84,7 +84,7 @@ export function RevisionsPage() {
         <p>
           The watch of {watched.tenant} is at revision {current}:{' '}
           <Link to="/revisions/$revision" params={{ revision: String(current) }}>
-            its propagation
+            propagation of revision {current}
           </Link>
           .
         </p>
