@@ -84,8 +84,8 @@ describe('console: change sets, revert and propagation (chromium, the whole syst
     expect(await changes.getByRole('link', { name: 'shop/pay/prod' }).getAttribute('href')).toBe('/console/routes/shop/pay/prod');
     expect(await page.locator('[data-route="shop/pay/prod"]').innerText()).toContain('2 endpoints: blue → https://blue.pay.shop.example');
     expect(await page.locator('[data-route="shop/cart/prod"]').innerText()).toContain('https://cart-new.shop.example');
-    await page.getByText('Move checkout to the new cluster').waitFor();
-    await page.getByText('key release-bot').waitFor();
+    await page.getByText('Move checkout to the new cluster', { exact: true }).waitFor();
+    await page.getByText('key release-bot', { exact: true }).waitFor();
     await tab.checkPage('change-set');
 
     // The confirmation says what each route goes back to; Cancel has the focus.
@@ -181,11 +181,11 @@ describe('console: change sets, revert and propagation (chromium, the whole syst
     // The index: a revision typed into the form opens its page.
     await tab.goto('revisions');
     await page.getByRole('heading', { name: 'Propagation', level: 1 }).waitFor();
-    await page.getByLabel('Revision').fill('x1');
+    await page.getByLabel('Revision', { exact: true }).fill('-3');
     await page.getByRole('button', { name: 'Show' }).click();
     await page.getByText('A revision is a whole number, 0 or more.').waitFor();
-    expect(await page.getByLabel('Revision').getAttribute('aria-invalid')).toBe('true');
-    await page.getByLabel('Revision').fill(String(R));
+    expect(await page.getByLabel('Revision', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Revision', { exact: true }).fill(String(R));
     await page.getByRole('button', { name: 'Show' }).click();
     await page.getByRole('heading', { name: `Propagation of revision ${R}` }).waitFor();
     expect(page.url()).toBe(`${consoleUrl}revisions/${R}`);
@@ -222,10 +222,10 @@ describe('console: change sets, revert and propagation (chromium, the whole syst
     await tab.checkPage('change-sets');
     await recent.getByRole('link', { name: `Change set at revision ${R}` }).click();
     await page.getByRole('heading', { name: `Change set at revision ${R}` }).waitFor();
-    await page.getByText('For the index').waitFor();
+    await page.getByText('For the index', { exact: true }).waitFor();
 
     await tab.goto('changes');
-    await page.getByLabel('Revision').fill(String(R + 100_000));
+    await page.getByLabel('Revision', { exact: true }).fill(String(R + 100_000));
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByRole('alert').filter({ hasText: `There is no change set at revision ${R + 100_000} that this key may see (404)` }).waitFor();
     expect(tab.consoleErrors([404])).toEqual([]);
