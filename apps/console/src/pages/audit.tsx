@@ -340,7 +340,8 @@ function fieldErrorsOf(error: unknown): FieldErrors {
 /** The audit log (admin or audit:read), with filters kept in the URL; newest first, a page at a time. */
 export function AuditPage() {
   const { apis, whoami } = useSession();
-  const search = api.useSearch();
+  // The router merges the raw query string into a route's search (the root validates nothing): validated again here.
+  const search = auditSearch(api.useSearch());
   const now = useWallClock(15_000);
   const boundTenant = whoami.tenant ?? null;
   const tenant = boundTenant ?? search.tenant;
@@ -375,7 +376,7 @@ export function AuditPage() {
           <p>
             Reading it needs the <code>audit:read</code> scope (the log of the key's own tenant, or every tenant for a key bound to none) or{' '}
             <code>admin</code>. This key has {whoami.scopes.join(', ')}
-            {tenant ? `, and asked for tenant ${tenant}` : ''}. Ask an administrator for a key with <code>audit:read</code>.
+            {boundTenant ? ` on tenant ${boundTenant}` : tenant ? `, and asked for tenant ${tenant}` : ''}. Ask an administrator for a key with <code>audit:read</code>.
           </p>
         </div>
       )}
