@@ -1,6 +1,8 @@
 import { Link, Outlet } from '@tanstack/react-router';
 import { useEffect, useState } from 'react';
-import { hasScope, isAdmin, useSessionContext } from './session';
+import { useQuery } from '@tanstack/react-query';
+import { data } from './api/api';
+import { hasScope, isAdmin, useSessionContext, type Scope, type Session, type Whoami } from './session';
 import { useWatchStatus } from './watch-hub';
 import { SignInPage } from './pages/sign-in';
 
@@ -59,6 +61,65 @@ export function WatchIndicator() {
   );
 }
 
+const SCOPE_WORDS: Record<Scope, string> = {
+  'routes:read': 'read routes, their health and history; watch them',
+  'routes:write': 'change routes, apply change sets, roll back and revert',
+  'audit:read': 'read the audit log',
+  admin: 'everything, on every tenant: tenants, keys, audit',
+};
+
+function sameKey(a: Whoami, b: Whoami): boolean {
+  return a.keyId === b.keyId && a.tenant === b.tenant && a.admin === b.admin && [...a.scopes].sort().join() === [...b.scopes].sort().join();
+}
+
+/**
+ * What the signed-in key may do, as both APIs say (GET /v1/whoami), asked again every 15 s: a key
+ * revoked meanwhile gets a 401 and the console signs out even on an idle page.
+ */
+function KeyPanel({ session }: { session: Session }) {
+  const { apis } = session;
+  const command = useQuery({ queryKey: ['whoami', 'command'], queryFn: () => data(apis.command.GET('/v1/whoami')), refetchInterval: 15_000, initialData: session.whoami });
+  const resolver = useQuery({
+    queryKey: ['whoami', 'resolver'],
+    queryFn: () => (apis.resolver ? data(apis.resolver.GET('/v1/whoami')) : Promise.resolve(null)),
+    refetchInterval: 15_000,
+  });
+  const whoami = command.data;
+  return (
+    <details className="key-panel">
+      <summary>What this key may do</summary>
+      <dl>
+        <dt>Key</dt>
+        <dd>{whoami.admin ? 'the admin token (TM_ADMIN_TOKEN)' : `${whoami.name ?? ''} (${whoami.keyId ?? ''})`}</dd>
+        <dt>Tenant</dt>
+        <dd>{whoami.tenant ?? 'every tenant'}</dd>
+        <dt>Scopes</dt>
+        <dd>
+          <ul>
+            {whoami.scopes.map((scope) => (
+              <li key={scope}>
+                <code>{scope}</code>: {SCOPE_WORDS[scope]}
+              </li>
+            ))}
+          </ul>
+        </dd>
+        <dt>Resolver</dt>
+        <dd data-testid="resolver-whoami">
+          {resolver.isPending
+            ? 'asking…'
+            : resolver.error
+              ? 'could not be asked (live updates and health may fail)'
+              : resolver.data === null
+                ? 'not configured'
+                : resolver.data && sameKey(resolver.data as Whoami, whoami)
+                  ? 'says the same'
+                  : 'answers differently (a key changed moments ago?)'}
+        </dd>
+      </dl>
+    </details>
+  );
+}
+
 export function Layout() {
   const { session, signOut, config } = useSessionContext();
   if (!session) return <SignInPage />;
@@ -111,6 +172,7 @@ export function Layout() {
             {' · '}
             scopes {whoami.scopes.join(', ')}
           </span>
+          <KeyPanel session={session} />
           <ThemeSwitch />
           <button type="button" onClick={() => signOut()}>
             Sign out

@@ -1,4 +1,4 @@
-import { StrictMode, useState, type ReactNode } from 'react';
+import { StrictMode, useMemo, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { RouterProvider } from '@tanstack/react-router';
@@ -13,24 +13,26 @@ function retry(failures: number, error: unknown): boolean {
   return failures < 2 && error instanceof TrafficManagerError && (error.code === 'unavailable' || error.code === 'network');
 }
 
-/** TanStack Query for every server read and write; a 401 anywhere signs the key out. */
-function Queries({ children }: { children: ReactNode }) {
-  // signOut is stable (the SessionProvider's useCallback without dependencies).
-  const { signOut } = useSessionContext();
-  const [client] = useState(() => {
-    const unauthorized = (error: unknown) => {
-      if (error instanceof TrafficManagerError && error.code === 'unauthorized') {
-        client.clear();
-        signOut('The key was refused (401): it was revoked or is unknown. Sign in again.');
-      }
-    };
-    const client: QueryClient = new QueryClient({
-      queryCache: new QueryCache({ onError: unauthorized }),
-      mutationCache: new MutationCache({ onError: unauthorized }),
-      defaultOptions: { queries: { retry, staleTime: 2_000, refetchOnWindowFocus: false } },
-    });
-    return client;
+function queryClient(signOut: (reason?: string) => void): QueryClient {
+  const unauthorized = (error: unknown) => {
+    if (error instanceof TrafficManagerError && error.code === 'unauthorized') signOut('The key was refused (401): it was revoked or is unknown. Sign in again.');
+  };
+  return new QueryClient({
+    queryCache: new QueryCache({ onError: unauthorized }),
+    mutationCache: new MutationCache({ onError: unauthorized }),
+    defaultOptions: { queries: { retry, staleTime: 2_000, refetchOnWindowFocus: false } },
   });
+}
+
+/**
+ * TanStack Query for every server read and write; a 401 anywhere signs the key out. One cache per
+ * signed-in key: nothing one key read is shown to the next.
+ */
+function Queries({ children }: { children: ReactNode }) {
+  const { session, signOut } = useSessionContext();
+  const key = session?.apis.key;
+  const client = useMemo(() => (key === undefined ? null : queryClient(signOut)), [key, signOut]);
+  if (!client) return <>{children}</>;
   return <QueryClientProvider client={client}>{children}</QueryClientProvider>;
 }
 

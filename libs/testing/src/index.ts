@@ -15,3 +15,4 @@ export * from './lib/packages';
 export * from './lib/gate';
 export * from './lib/change-set-fixture';
 export * from './lib/chunked-watch-body';
+export * from './lib/console-api-types';
