@@ -132,6 +132,13 @@ function CreateKeyForm({ onCreated }: { onCreated: (created: CreatedKey) => void
           create.reset();
           setName('');
         },
+        onError: (error) => {
+          // The tenant went away since the list was read: read it again, and ask for another.
+          if (error instanceof TrafficManagerError && error.status === 404 && tenant) {
+            setTenant('');
+            void queryClient.invalidateQueries({ queryKey: ['tenants'] });
+          }
+        },
       },
     );
   };
