@@ -369,7 +369,7 @@ export function AuditPage() {
       <p className="muted">
         Every change set, tenant and key event, and every write refused with 403{boundTenant ? ` in tenant ${boundTenant}` : ''}, newest first.
       </p>
-      <Filters key={JSON.stringify(search)} search={search} boundTenant={boundTenant} serverErrors={serverErrors} />
+      {!forbidden && <Filters key={JSON.stringify(search)} search={search} boundTenant={boundTenant} serverErrors={serverErrors} />}
       {forbidden && (
         <div role="alert" className="notice notice-error" data-testid="audit-forbidden">
           <strong>This key may not read the audit log (403).</strong>
