@@ -95,6 +95,28 @@ describe('the stack', () => {
     expect(anonymous.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   });
 
+  it('the command API process serves the built console, which may call the resolver process across origins', async () => {
+    const page = await fetch(stack.consoleUrl);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    const script = /src="(\/console\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    const asset = await fetch(`${stack.app('command-api').url}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    const resolver = stack.app('resolver').url;
+    expect(page.headers.get('content-security-policy')).toContain(`connect-src 'self' ${resolver};`);
+    const config = (await (await fetch(`${stack.consoleUrl}config.json`)).json()) as Record<string, unknown>;
+    expect(config).toEqual({ resolverUrl: resolver, commandApiUrl: null });
+    const origin = new URL(stack.consoleUrl).origin;
+    const whoami = await fetch(`${resolver}/v1/whoami`, { headers: { origin, authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(whoami.status).toBe(200);
+    expect(whoami.headers.get('access-control-allow-origin')).toBe(origin);
+    const other = await fetch(`${resolver}/v1/whoami`, { headers: { origin: 'http://127.0.0.1:1', authorization: `Bearer ${TEST_ADMIN_TOKEN}` } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it.each(ALL_APPS)('%s exits 0 on SIGTERM', async (app) => {
     const status = await stack.app(app).stop();
     expect(status).toEqual({ code: 0, signal: null });

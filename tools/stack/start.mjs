@@ -198,8 +198,8 @@ async function main() {
   const kafka = await ensureKafka(process.env, (stop) => cleanups.push(stop));
   // A stop asked for during the setup ends it here (the step that was running has been stopped).
   if (stopping) return;
-  say('building the apps (cached after the first time)');
-  await run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,resolver,outbox-relay,invalidation-worker,health-prober,migrations', '--output-style=static']);
+  say('building the apps and the console (cached after the first time)');
+  await run('npx', ['nx', 'run-many', '-t', 'build', '--projects=command-api,console,resolver,outbox-relay,invalidation-worker,health-prober,migrations', '--output-style=static']);
   if (stopping) return;
   say('migrating the database');
   await run(process.execPath, [join(repo, 'dist', 'migrations', 'main.js')], { env: { ...process.env, DATABASE_URL: databaseUrl } });
@@ -212,9 +212,15 @@ async function main() {
     TM_ADMIN_TOKEN: adminToken,
   };
   if (stopping) return;
-  const started = APPS.map((app) => {
-    const port = Number(envValue(process.env, app.portVar) ?? app.port);
-    return { app, port, child: startApp(app, { ...env, [app.portVar]: String(port) }) };
+  const ports = APPS.map((app) => Number(envValue(process.env, app.portVar) ?? app.port));
+  // The console: served by the command API (APPS[0]) at /console/, it calls the resolver (APPS[1])
+  // from either name of this machine; both APIs allow those two origins unless the user chose others.
+  const consoleOrigins = `http://127.0.0.1:${ports[0]},http://localhost:${ports[0]}`;
+  env.CORS_ALLOWED_ORIGINS = envValue(process.env, 'CORS_ALLOWED_ORIGINS') ?? consoleOrigins;
+  const consoleEnv = { CONSOLE_RESOLVER_URL: envValue(process.env, 'CONSOLE_RESOLVER_URL') ?? `http://127.0.0.1:${ports[1]}` };
+  const started = APPS.map((app, i) => {
+    const port = ports[i];
+    return { app, port, child: startApp(app, { ...env, ...(i === 0 ? consoleEnv : {}), [app.portVar]: String(port) }) };
   });
   await Promise.all(started.map(({ app, port, child }) => waitReady(app.label ?? app.name, port, child)));
   if (stopping) return;
@@ -243,6 +249,7 @@ async function main() {
     '',
     'Traffic Manager is up.',
     ...started.map(({ app, port }) => `  ${(app.label ?? app.name).padEnd(20)} http://127.0.0.1:${port}   ${app.what}`),
+    `  ${'console'.padEnd(20)} http://127.0.0.1:${started[0].port}/console/   web console (sign in with the admin token or an API key)`,
     `  ${'PostgreSQL'.padEnd(20)} ${masked(databaseUrl)}`,
     `  ${'Redis'.padEnd(20)} ${masked(redis.url)}`,
     `  ${'Kafka'.padEnd(20)} ${kafka.brokers}${kafka.started ? ' (started by npm start)' : ''}`,

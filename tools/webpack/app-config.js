@@ -8,7 +8,7 @@ const root = join(__dirname, '..', '..');
  * gives dist/<project root>/main.js and a generated package.json with the production
  * dependencies it uses, which is what an image installs and runs.
  */
-module.exports = function appWebpackConfig(projectDir, { additionalEntryPoints = [] } = {}) {
+module.exports = function appWebpackConfig(projectDir, { additionalEntryPoints = [], assets = [] } = {}) {
   return {
     output: {
       path: join(root, 'dist', relative(root, projectDir)),
@@ -22,6 +22,8 @@ module.exports = function appWebpackConfig(projectDir, { additionalEntryPoints =
         main: './src/main.ts',
         // More commands in the same folder and image (e.g. the worker's dlq.js), sharing its dependencies.
         additionalEntryPoints,
+        // Files copied into the output folder as they are (e.g. the command API's console bundle).
+        assets,
         tsConfig: './tsconfig.app.json',
         optimization: false,
         outputHashing: 'none',

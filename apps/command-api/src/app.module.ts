@@ -3,11 +3,12 @@ import { AuthModule } from '@tm/auth';
 import { RateLimitModule } from '@tm/limits';
 import { KafkaModule, kafkaOptions } from '@tm/messaging';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
-import { PlatformModule } from '@tm/platform';
+import { corsOrigins, PlatformModule } from '@tm/platform';
 import { ApiKeysModule } from './api-keys/api-keys.module';
 import { AuditModule } from './audit/audit.module';
 import { ChangesModule } from './changes/changes.module';
 import { CommandApiConfig } from './config';
+import { ConsoleModule } from './console/console.module';
 import { PropagationModule } from './propagation/propagation.module';
 import { RoutesModule } from './routes/routes.module';
 import { TenantsModule } from './tenants/tenants.module';
@@ -26,13 +27,19 @@ export class AppModule {
         // Kafka for the propagation status only (its Redis client is its own): not a readiness check
         // either (a status counts what does not answer as not done; writes never wait on it).
         KafkaModule.forRoot(kafkaOptions(config, 'command-api')),
-        PlatformModule.forRoot({ app: 'command-api', config, health: { checks: [PostgresReadiness] } }),
+        PlatformModule.forRoot({
+          app: 'command-api',
+          config,
+          corsAllowedOrigins: corsOrigins(config.CORS_ALLOWED_ORIGINS),
+          health: { checks: [PostgresReadiness] },
+        }),
         PropagationModule,
         RoutesModule,
         ChangesModule,
         AuditModule,
         TenantsModule,
         ApiKeysModule,
+        ConsoleModule.forRoot(config),
       ],
     };
   }

@@ -1,7 +1,8 @@
 import { IsOptional, IsString, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
 import { KafkaAppConfig } from '@tm/messaging';
-import { IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
+import { IsBrowserBaseUrl, IsConsoleDir } from './console/console-site';
+import { IsCorsOriginList, IsIntBetween, IsPort, IsPostgresUrl, IsRedisUrl, IsToken } from '@tm/platform';
 
 /**
  * Every variable command-api reads, validated at start (docs/configuration.md). The Kafka ones are
@@ -26,6 +27,31 @@ export class CommandApiConfig extends KafkaAppConfig {
   @IsString()
   @MinLength(16, { message: 'expected at least 16 characters' })
   TM_ADMIN_TOKEN?: string;
+
+  /**
+   * Browser origins allowed to call this API cross-origin (the console's, when another origin serves
+   * it): exact origins separated by commas, never a wildcard. Unset: no CORS headers at all.
+   */
+  @IsOptional()
+  @IsCorsOriginList()
+  CORS_ALLOWED_ORIGINS?: string;
+
+  /**
+   * The folder of the built web console (its index.html and assets/), served at /console/. Unset: the
+   * `console` folder beside main.js (where nx build command-api puts it); the console is off, /console/
+   * a 404, when that folder is missing. Set: it must hold index.html.
+   */
+  @IsOptional()
+  @IsConsoleDir()
+  CONSOLE_DIR?: string;
+
+  /**
+   * The resolver's base URL as a browser reaches it: the console reads it at /console/config.json, and
+   * its Content-Security-Policy allows calls to that origin. Unset: the console knows no resolver.
+   */
+  @IsOptional()
+  @IsBrowserBaseUrl()
+  CONSOLE_RESOLVER_URL?: string;
 
   /**
    * Where the replicas reconcile their per-key request counts (RATE_LIMIT_PER_KEY). Required, but

@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { AuthModule, OutageCredentials } from '@tm/auth';
 import { RateLimitModule } from '@tm/limits';
 import { DatabaseModule, PostgresReadiness } from '@tm/persistence';
-import { PlatformModule } from '@tm/platform';
+import { corsOrigins, PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
 import { RedisOutageCredentials } from './auth/redis-outage-credentials';
 import { ResolverConfig } from './config';
@@ -26,6 +26,7 @@ export class AppModule {
         PlatformModule.forRoot({
           app: 'resolver',
           config,
+          corsAllowedOrigins: corsOrigins(config.CORS_ALLOWED_ORIGINS),
           health: { checks: [PostgresReadiness, RedisReadiness] },
           // Answers are the hot path and counted by the metrics: a line each only at LOG_LEVEL=debug;
           // errors (400 and above) are logged, with their request id, at info.

@@ -1,6 +1,6 @@
 import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
 import { DefaultPorts } from '@tm/contracts';
-import { BaseAppConfig, IsIntBetween, IsPort, IsPostgresUrl, IsPostgresUrlList, IsRedisUrl, IsToken } from '@tm/platform';
+import { BaseAppConfig, IsCorsOriginList, IsIntBetween, IsPort, IsPostgresUrl, IsPostgresUrlList, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable resolver reads, validated at start (docs/configuration.md). */
 export class ResolverConfig extends BaseAppConfig {
@@ -43,6 +43,14 @@ export class ResolverConfig extends BaseAppConfig {
   @IsString()
   @MinLength(16, { message: 'expected at least 16 characters' })
   TM_ADMIN_TOKEN?: string;
+
+  /**
+   * Browser origins allowed to call this API cross-origin (the console's, when another origin serves
+   * it): exact origins separated by commas, never a wildcard. Unset: no CORS headers at all.
+   */
+  @IsOptional()
+  @IsCorsOriginList()
+  CORS_ALLOWED_ORIGINS?: string;
 
   /** Prefix of every cache key; the worker must use the same. */
   @IsOptional()

@@ -1,5 +1,6 @@
 export * from './lib/bootstrap';
 export * from './lib/config';
+export * from './lib/cors';
 export * from './lib/fast-validation';
 export * from './lib/framework-errors';
 export * from './lib/front-door';

@@ -18,6 +18,7 @@ import { METRICS_REGISTRY } from './metrics';
 import { MAX_PARAM_LENGTH, UnavailableException } from './problem';
 import { ProblemDoc } from './problem-docs';
 import { frontDoorOf, serverWithFrontDoor } from './front-door';
+import { CORS_ALLOWED_ORIGINS, enableCors } from './cors';
 
 /** Requests larger than this are refused with 413 (docs/guarantees.md, "HTTP conventions"). */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -101,10 +102,12 @@ export function fastifyAdapter(bodyLimits: Record<string, number> = {}): Fastify
 
 /**
  * What every app gets on top of its module: JSON logs, JSON-only bodies, request ids and HTTP
- * metrics, and the OpenAPI document when it has an HTTP API. Tests call it on a testing module's app.
+ * metrics, CORS for the origins PlatformModule was given, and the OpenAPI document when it has an
+ * HTTP API. Tests call it on a testing module's app.
  */
 export function configureApp(app: NestFastifyApplication, openApi?: AppDefinition<BaseAppConfig>['openApi']): void {
   app.useLogger(app.get(Logger));
+  enableCors(app, app.get<readonly string[]>(CORS_ALLOWED_ORIGINS));
   // Bodies are JSON or nothing: anything else is a 415 (Fastify would otherwise accept text/plain).
   // An empty body is no body, whatever its content type says (clients send one on DELETE too);
   // anything else goes to Fastify's own JSON parser, with its prototype-poisoning protection.

@@ -54,7 +54,8 @@ function urlWithProtocols(protocols: string[], value: unknown): boolean {
   }
 }
 
-function stringRule(name: string, message: string, test: (value: unknown) => boolean) {
+/** A validation rule of one value, as a decorator factory: `message` says what is expected. */
+export function stringRule(name: string, message: string, test: (value: unknown) => boolean) {
   return (options?: ValidationOptions) =>
     (target: object, propertyName: string): void =>
       registerDecorator({

@@ -32,6 +32,11 @@ export class FrontDoor {
   private handler: FrontHandler | undefined;
   /** Set when the app begins to close. */
   closing = false;
+  /**
+   * Set when the app answers cross-origin calls (enableCors): a request with an Origin header goes to
+   * Fastify, whose hooks add the CORS headers; the others take the front handler as before.
+   */
+  declineCrossOrigin = false;
   /** What the app's hooks record of an answered request (configureApp sets it). */
   answered: (answer: FrontAnswer) => void = () => undefined;
   /** A front handler threw (configureApp logs it): the request went on to Fastify, or was cut if already answered. */
@@ -47,7 +52,7 @@ export class FrontDoor {
   /** The server's request listener. */
   readonly listener = (request: IncomingMessage, response: ServerResponse): void => {
     const handler = this.handler;
-    if (handler === undefined || this.closing) return this.framework(request, response);
+    if (handler === undefined || this.closing || (this.declineCrossOrigin && request.headers.origin !== undefined)) return this.framework(request, response);
     let answered: boolean;
     try {
       answered = handler(request, response);

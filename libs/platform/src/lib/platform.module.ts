@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import type { BaseAppConfig } from './config';
+import { CORS_ALLOWED_ORIGINS } from './cors';
 import { HealthModule, type HealthOptions } from './health';
 import { loggingModule, type RequestLogOptions } from './logging';
 import { MetricsModule } from './metrics';
@@ -11,6 +12,8 @@ export interface PlatformOptions<C extends BaseAppConfig> {
   /** The validated configuration; injectable everywhere under its class. */
   config: C;
   health: HealthOptions;
+  /** Origins allowed to call the app's HTTP API cross-origin (CORS_ALLOWED_ORIGINS); none: no CORS headers. */
+  corsAllowedOrigins?: readonly string[];
   /** How HTTP requests are logged (default: a line per request at info, each line bound to its request). */
   requestLog?: RequestLogOptions;
 }
@@ -33,6 +36,7 @@ export class PlatformModule {
       ],
       providers: [
         configProvider,
+        { provide: CORS_ALLOWED_ORIGINS, useValue: options.corsAllowedOrigins ?? [] },
         { provide: APP_PIPE, useFactory: validationPipe },
         { provide: APP_FILTER, useClass: ProblemFilter },
       ],

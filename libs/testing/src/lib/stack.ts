@@ -1,7 +1,7 @@
 import { createTestDatabase, type TestDatabase } from './database';
 import { testInfra, uniqueSuffix } from './env';
 import { deleteTopics, testTopic } from './kafka';
-import { startApp, type AppName, type AppProcess } from './processes';
+import { freePort, startApp, type AppName, type AppProcess } from './processes';
 import { deleteKeysWithPrefix, testKeyPrefix } from './redis';
 
 /** The admin token the test stack's apps accept. */
@@ -71,11 +71,20 @@ export class TestStack {
     readonly apps: Map<AppName, AppProcess>,
     /** Overrides every app of this stack gets. */
     private readonly overrides: Record<string, string>,
+    /** The command API's and the resolver's ports, chosen before either starts: each names the other. */
+    private readonly ports: ReadonlyMap<AppName, number>,
   ) {}
 
   static async start(options: { apps?: AppName[]; env?: Record<string, string> } = {}): Promise<TestStack> {
     const environment = await createTestEnvironment();
-    const stack = new TestStack(environment, new Map(), options.env ?? {});
+    const commandApiPort = await freePort();
+    let resolverPort = await freePort();
+    while (resolverPort === commandApiPort) resolverPort = await freePort();
+    const ports = new Map<AppName, number>([
+      ['command-api', commandApiPort],
+      ['resolver', resolverPort],
+    ]);
+    const stack = new TestStack(environment, new Map(), options.env ?? {}, ports);
     try {
       for (const app of options.apps ?? ALL_APPS) await stack.restart(app);
     } catch (e) {
@@ -91,18 +100,37 @@ export class TestStack {
     return proc;
   }
 
-  /** Starts (again) one app, on the port it had if it ran before. */
+  /**
+   * The web console as npm start serves it: the command API's /console/ (the built bundle), calling
+   * the resolver across origins (both APIs allow the command API's origins; see consoleEnv).
+   */
+  get consoleUrl(): string {
+    return `${this.app('command-api').url}/console/`;
+  }
+
+  /**
+   * What npm start gives the APIs for the console: CORS_ALLOWED_ORIGINS, the command API's own
+   * origins (127.0.0.1 and localhost), to both; CONSOLE_RESOLVER_URL, the resolver, to the command API.
+   */
+  private consoleEnv(name: AppName): Record<string, string> {
+    const commandApi = this.ports.get('command-api');
+    const cors = { CORS_ALLOWED_ORIGINS: `http://127.0.0.1:${commandApi},http://localhost:${commandApi}` };
+    if (name === 'command-api') return { ...cors, CONSOLE_RESOLVER_URL: `http://127.0.0.1:${this.ports.get('resolver')}` };
+    return name === 'resolver' ? cors : {};
+  }
+
+  /** Starts (again) one app, on the port it had if it ran before (the command API and the resolver: on theirs). */
   async restart(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
     const previous = this.apps.get(name);
     if (previous?.running) await previous.stop();
-    const proc = await startApp(name, { ...this.environment.env, ...this.overrides, ...env }, previous?.port);
+    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...this.overrides, ...env }, previous?.port ?? this.ports.get(name));
     this.apps.set(name, proc);
     return proc;
   }
 
   /** Starts one more replica of an app (on a port of its own), stopped with the stack. */
   async startExtra(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
-    const proc = await startApp(name, { ...this.environment.env, ...this.overrides, ...env });
+    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...this.overrides, ...env });
     this.extras.push(proc);
     return proc;
   }
