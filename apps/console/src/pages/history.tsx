@@ -119,7 +119,8 @@ export function HistoryPage() {
   const id = api.useParams();
   const { tenant, service, environment } = id;
   const key = `${tenant}/${service}/${environment}`;
-  const search = api.useSearch();
+  // Validated again: the router merges the raw query string into what historySearch kept.
+  const search = historySearch(api.useSearch());
   const navigate = useNavigate({ from: '/routes/$tenant/$service/$environment/history' });
   const { apis, whoami } = useSession();
   const canWrite = hasScope(whoami, 'routes:write');

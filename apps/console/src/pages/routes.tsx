@@ -155,7 +155,8 @@ function RouteList({ watch, rows, now }: { watch: TenantWatch; rows: WatchedRout
 /** A tenant's routes, live from the watch (its snapshot, then every change), searched and filtered; virtualised. */
 export function RoutesPage() {
   const { whoami } = useSession();
-  const search = api.useSearch();
+  // Validated again: the router merges the raw query string into what routesSearch kept.
+  const search = routesSearch(api.useSearch());
   const navigate = useNavigate({ from: '/routes' });
   const tenant = whoami.tenant ?? search.tenant;
   const watch = useTenantWatch(tenant ?? null);
