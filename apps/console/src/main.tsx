@@ -13,9 +13,9 @@ function retry(failures: number, error: unknown): boolean {
   return failures < 2 && error instanceof TrafficManagerError && (error.code === 'unavailable' || error.code === 'network');
 }
 
-function queryClient(signOut: (reason?: string) => void): QueryClient {
+function queryClient(key: string, signOut: (reason?: string, onlyKey?: string) => void): QueryClient {
   const unauthorized = (error: unknown) => {
-    if (error instanceof TrafficManagerError && error.code === 'unauthorized') signOut('The key was refused (401): it was revoked or is unknown. Sign in again.');
+    if (error instanceof TrafficManagerError && error.code === 'unauthorized') signOut('The key was refused (401): it was revoked or is unknown. Sign in again.', key);
   };
   return new QueryClient({
     queryCache: new QueryCache({ onError: unauthorized }),
@@ -31,7 +31,7 @@ function queryClient(signOut: (reason?: string) => void): QueryClient {
 function Queries({ children }: { children: ReactNode }) {
   const { session, signOut } = useSessionContext();
   const key = session?.apis.key;
-  const client = useMemo(() => (key === undefined ? null : queryClient(signOut)), [key, signOut]);
+  const client = useMemo(() => (key === undefined ? null : queryClient(key, signOut)), [key, signOut]);
   if (!client) return <>{children}</>;
   return <QueryClientProvider client={client}>{children}</QueryClientProvider>;
 }

@@ -26,7 +26,7 @@ interface SessionContextValue {
   /** Why the last session ended, when the console ended it (a 401): shown on the sign-in page. */
   endedBecause: string | null;
   signIn(key: string): Promise<void>;
-  signOut(reason?: string): void;
+  signOut(reason?: string, onlyKey?: string): void;
 }
 
 const SessionContext = createContext<SessionContextValue | null>(null);
@@ -59,7 +59,9 @@ export function SessionProvider({ config, children }: { config: ConsoleConfig; c
     [config],
   );
 
-  const signOut = useCallback((reason?: string) => {
+  /** Ends the session; with `onlyKey`, only if that key is still the one signed in (a late 401 of a key signed out already ends nothing). */
+  const signOut = useCallback((reason?: string, onlyKey?: string) => {
+    if (onlyKey !== undefined && readStored()?.key !== onlyKey) return;
     sessionStorage.removeItem(STORAGE);
     setEndedBecause(reason ?? null);
     setSession(null);

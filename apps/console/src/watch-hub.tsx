@@ -10,17 +10,20 @@ class WatchHub {
   current: TenantWatch | null = null;
   private wanted: { tenant: string | null; key: string | null; resolverUrl: string | null } = { tenant: null, key: null, resolverUrl: null };
   private listeners = new Set<() => void>();
-  constructor(private readonly onUnauthorized: () => void) {}
+  constructor(private readonly onUnauthorized: (key: string) => void) {}
 
   want(next: Partial<WatchHub['wanted']>): void {
     const wanted = { ...this.wanted, ...next };
+    // Signed out: the next key watches nothing of this one's tenant unless a page of its own asks.
+    if (next.key === null && next.tenant === undefined) wanted.tenant = null;
     if (wanted.tenant === this.wanted.tenant && wanted.key === this.wanted.key && wanted.resolverUrl === this.wanted.resolverUrl && this.current) return;
     this.wanted = wanted;
     this.current?.close();
     this.current = null;
     if (wanted.tenant && wanted.key && wanted.resolverUrl) {
-      this.current = new TenantWatch(wanted.tenant, wanted.resolverUrl, wanted.key, (failure) => {
-        if (failure.status === 401) this.onUnauthorized();
+      const key = wanted.key;
+      this.current = new TenantWatch(wanted.tenant, wanted.resolverUrl, key, (failure) => {
+        if (failure.status === 401) this.onUnauthorized(key);
       }).start();
     }
     for (const listener of this.listeners) listener();
@@ -44,7 +47,7 @@ const HubContext = createContext<WatchHub | null>(null);
 
 export function WatchHubProvider({ children }: { children: ReactNode }) {
   const { session, config, signOut } = useSessionContext();
-  const [hub] = useState(() => new WatchHub(() => signOut('The resolver refused the key (401): it was revoked or is unknown. Sign in again.')));
+  const [hub] = useState(() => new WatchHub((key) => signOut('The resolver refused the key (401): it was revoked or is unknown. Sign in again.', key)));
   const key = session?.apis.key ?? null;
   const boundTenant = session?.whoami.tenant ?? null;
   useEffect(() => {

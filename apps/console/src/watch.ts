@@ -63,7 +63,11 @@ export class TenantWatch {
           this.changed();
         },
         change: (change) => {
-          if (change.kind === 'delete') this.routes.delete(change.key);
+          if (change.kind === 'delete') {
+            // Its endpoints' health goes with it: a route created again later starts unknown.
+            for (const endpoint of this.routes.get(change.key)?.change.endpoints ?? []) this.health.delete(healthKey(change.key, endpoint.id));
+            this.routes.delete(change.key);
+          }
           else this.routes.set(change.key, { change, changedAt: performance.now() });
           this.changed();
         },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import { ROOT } from '../tools';
 
 const DIST = join(ROOT, 'dist', 'apps', 'console');
@@ -15,10 +15,15 @@ function firstLoadScripts(html: string): string[] {
 describe('console bundle', () => {
   const html = readFileSync(join(DIST, 'index.html'), 'utf8');
 
-  it('loads under 250 KB of JavaScript, compressed, on its first load', () => {
+  it('loads under 250 KB of JavaScript, compressed as served, on its first load', () => {
     const scripts = firstLoadScripts(html);
     expect(scripts.length).toBeGreaterThan(0);
-    const bytes = scripts.reduce((sum, file) => sum + gzipSync(readFileSync(join(DIST, file)), { level: 9 }).length, 0);
+    // What the command API sends a browser that accepts gzip: the build's .gz beside each file (brotli's .br is smaller still).
+    const bytes = scripts.reduce((sum, file) => {
+      const gz = readFileSync(join(DIST, `${file}.gz`));
+      expect(gunzipSync(gz).equals(readFileSync(join(DIST, file)))).toBe(true);
+      return sum + gz.length;
+    }, 0);
     expect({ scripts, underBudget: bytes < 250 * 1024 }).toEqual({ scripts, underBudget: true });
   });
 

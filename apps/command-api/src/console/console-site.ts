@@ -138,6 +138,8 @@ export async function consoleSite(fastify: FastifyInstance, options: ConsoleSite
     index: false,
     decorateReply: false,
     cacheControl: false,
+    // The build's .br and .gz beside each file (apps/console/vite.config.mts), to browsers that accept them.
+    preCompressed: true,
     globIgnore: ['config.json'],
     setHeaders: (reply, path) => void reply.header('cache-control', path.startsWith(join(dir, 'assets')) ? IMMUTABLE : NO_CACHE),
   });

@@ -318,8 +318,9 @@ export function RoutePage() {
     onMutate: () => {
       setOutcome(null);
     },
-    onSuccess: (saved) => {
-      const before = route.data?.route.revision;
+    onSuccess: (saved, { condition }) => {
+      // The revision the save was conditioned on (after a conflict: the version it overwrote).
+      const before = 'ifMatch' in condition ? Number(condition.ifMatch.replace(/^W\//, '').replace(/"/g, '')) : undefined;
       queryClient.setQueryData(routeQueryKey(id), saved.loaded);
       setOutcome({ revision: saved.loaded.route.revision, kind: saved.created ? 'created' : saved.loaded.route.revision === before ? 'unchanged' : 'updated' });
       setConflict(null);
@@ -486,6 +487,7 @@ export function RoutePage() {
             <h2 id="policy-heading">Policy</h2>
             {!canWrite && <p className="count">This key cannot change routes (it lacks routes:write): the form is read only.</p>}
             <PolicyEditor
+              readOnly={!canWrite}
               key={`${loaded.route.revision}-${formGeneration}`}
               initial={formOf(loaded.route)}
               submitLabel="Save"

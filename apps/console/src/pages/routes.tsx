@@ -46,7 +46,9 @@ export function healthOf(watch: TenantWatch, route: WatchedRoute): HealthSummary
   if (!summary.probed) return summary;
   for (const endpoint of route.change.endpoints) {
     if (endpoint.state === 'disabled') continue;
-    const health = watch.health.get(healthKey(route.change.key, endpoint.id))?.health ?? 'unknown';
+    // Health belongs to one health revision of the endpoint: a re-pointed or re-created endpoint starts unknown.
+    const frame = watch.health.get(healthKey(route.change.key, endpoint.id));
+    const health = frame && frame.healthRevision === endpoint.healthRevision ? frame.health : 'unknown';
     summary[health] += 1;
   }
   return summary;

@@ -177,10 +177,12 @@ export interface PolicyEditorProps {
   onSubmit(body: PutBody): void;
   /** Buttons next to Save (Delete, ...). */
   extra?: ReactNode;
+  /** A key without routes:write: the policy is shown, not editable, and there is nothing to save. */
+  readOnly?: boolean;
 }
 
 /** The policy of a route as a form: endpoints (rows added and removed) and the health check. */
-export function PolicyEditor({ initial, submitLabel, pending, error, onSubmit, extra }: PolicyEditorProps) {
+export function PolicyEditor({ initial, submitLabel, pending, error, onSubmit, extra, readOnly = false }: PolicyEditorProps) {
   const base = useId();
   const [form, setForm] = useState(initial);
   const errors = fieldErrorsOf(error, knownField(form));
@@ -196,6 +198,7 @@ export function PolicyEditor({ initial, submitLabel, pending, error, onSubmit, e
   const c = form.check;
   return (
     <form className="policy-form" onSubmit={submit} noValidate aria-label="Policy">
+      <fieldset className="plain-fieldset" disabled={readOnly}>
       {errors.other.length > 0 && (
         <div role="alert" className="notice notice-error">
           <strong>The API refused the policy</strong>
@@ -300,14 +303,19 @@ export function PolicyEditor({ initial, submitLabel, pending, error, onSubmit, e
           </Field>
         )}
       </fieldset>
+      </fieldset>
       <div className="toolbar">
-        <button type="submit" className="primary" disabled={pending}>
-          {pending ? 'Saving…' : submitLabel}
-        </button>
-        <button type="button" disabled={!dirty || pending} onClick={() => setForm(initial)}>
-          Discard changes
-        </button>
-        {dirty && <span className="badge badge-warn">unsaved changes</span>}
+        {!readOnly && (
+          <>
+            <button type="submit" className="primary" disabled={pending}>
+              {pending ? 'Saving…' : submitLabel}
+            </button>
+            <button type="button" disabled={!dirty || pending} onClick={() => setForm(initial)}>
+              Discard changes
+            </button>
+            {dirty && <span className="badge badge-warn">unsaved changes</span>}
+          </>
+        )}
         {extra}
       </div>
     </form>
