@@ -96,6 +96,33 @@ describe('console: sign in and routes (chromium, the whole system)', () => {
     await tab.close();
   }, 120_000);
 
+  it('works from the keyboard: sign in with Enter, skip to the content, open a route with Tab and Enter', async () => {
+    const tab = await ConsoleTab.open(browser, consoleUrl);
+    await tab.goto();
+    const page = tab.page;
+    await page.getByLabel('API key').focus();
+    await page.keyboard.type(key);
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    // The first Tab reaches the skip link, which moves focus to the page's content.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('main');
+    await page.getByTestId('route-list').getByRole('link', { name: 'billing/prod' }).waitFor();
+    // Tab until the first route's link has focus (every control on the way is reachable), then open it.
+    let reached = false;
+    for (let i = 0; i < 30 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = (await page.evaluate("document.activeElement?.textContent === 'billing/prod'")) === true;
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/console\/routes\/acme\/billing\/prod$/);
+    expect(tab.consoleErrors()).toEqual([]);
+    await tab.close();
+  }, 120_000);
+
   it('keeps 10,000 routes smooth: a virtualised list that renders only what is on screen', async () => {
     for (let set = 0; set < 10; set++) {
       const changes = Array.from({ length: 1000 }, (_, i) => {
