@@ -22,7 +22,8 @@ const CONFIG_CLASSES: Record<string, new () => object> = {
 
 /**
  * Variables the page names that no configuration class validates: read by the relay itself (a test
- * hook), by `npm start`, `npm test`, `npm run migrate`, the Kafka script and the `tm` command.
+ * hook), by `npm start`, `npm test`, `npm run migrate`, the Kafka script, the `tm` command and the
+ * console's build and tests.
  */
 const READ_OUTSIDE_THE_CLASSES = [
   'RELAY_PAUSE_BEFORE_MARK_MS',
@@ -32,6 +33,10 @@ const READ_OUTSIDE_THE_CLASSES = [
   'TM_TEST_DATABASE_URL',
   'TM_TEST_REDIS_URL',
   'TM_TEST_KAFKA_BROKERS',
+  'TM_TEST_CHROMIUM',
+  'TM_UPDATE_API_TYPES',
+  'TM_DEV_COMMAND_API',
+  'TM_DEV_RESOLVER',
   'KAFKA_DIR',
   'KAFKA_PORT',
   'KAFKA_HEAP_OPTS',
