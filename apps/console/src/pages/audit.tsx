@@ -1,4 +1,4 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { Link, getRouteApi, useNavigate } from '@tanstack/react-router';
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { isValidName } from '@tm/contracts';
@@ -6,6 +6,7 @@ import { data, TrafficManagerError } from '../api/api';
 import type { components } from '../api/command-api.gen';
 import { ErrorNotice } from '../errors';
 import { useSession } from '../session';
+import { relativeTime, useClock } from '../route/time';
 import './audit.css';
 
 type AuditItem = components['schemas']['AuditItemResponse'];
@@ -73,27 +74,6 @@ export function fromLocalInput(value: string): string | undefined {
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value)) return undefined;
   const ms = new Date(value).getTime(); // without an offset: the browser's local time
   return Number.isNaN(ms) ? undefined : new Date(ms).toISOString().replace('.000Z', 'Z');
-}
-
-/** Date.now(), refreshed every `ms` (for "5 min ago"). */
-function useWallClock(ms: number): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(timer);
-  }, [ms]);
-  return now;
-}
-
-export function relativeTime(at: number, now: number): string {
-  const s = Math.round((now - at) / 1000);
-  if (s < 5) return 'just now';
-  if (s < 60) return `${s} s ago`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h ago`;
-  return `${Math.floor(h / 24)} days ago`;
 }
 
 const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
@@ -342,7 +322,7 @@ export function AuditPage() {
   const { apis, whoami } = useSession();
   // The router merges the raw query string into a route's search (the root validates nothing): validated again here.
   const search = auditSearch(api.useSearch());
-  const now = useWallClock(15_000);
+  const now = useClock(15_000);
   const boundTenant = whoami.tenant ?? null;
   const tenant = boundTenant ?? search.tenant;
   const query = {

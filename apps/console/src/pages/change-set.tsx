@@ -1,4 +1,4 @@
-import { useId, useRef, useState, type FormEvent } from 'react';
+import { useId, useRef, useState } from 'react';
 import { Link, getRouteApi, useNavigate } from '@tanstack/react-router';
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import { parseRouteKey } from '@tm/contracts';
@@ -7,6 +7,7 @@ import type { components } from '../api/command-api.gen';
 import { hasScope, useSession } from '../session';
 import { describeError, ErrorNotice } from '../errors';
 import { parseRevision, PropagationStatus } from './propagation';
+import { RevisionForm } from '../route/revision-form';
 import './change-set.css';
 
 const api = getRouteApi('/changes/$revision');
@@ -78,44 +79,12 @@ export function bodySummary(body: Record<string, unknown> | null | undefined): s
 
 function OpenChangeSet() {
   const navigate = useNavigate();
-  const [text, setText] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const errorId = useId();
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    const revision = parseRevision(text);
-    if (revision === undefined) {
-      setError('A revision is a whole number, 0 or more.');
-      return;
-    }
-    setError(null);
-    void navigate({ to: '/changes/$revision', params: { revision: String(revision) } });
-  };
   return (
-    <form className="inline-form" onSubmit={submit} aria-label="Open a change set" noValidate>
-      <label>
-        Revision{' '}
-        <input
-          name="revision"
-          type="number"
-          min={0}
-          step={1}
-          inputMode="numeric"
-          value={text}
-          onChange={(e) => setText(e.target.value)}
-          aria-invalid={error ? true : undefined}
-          aria-describedby={error ? errorId : undefined}
-        />
-      </label>
-      <button type="submit" className="primary">
-        Open
-      </button>
-      {error && (
-        <span id={errorId} className="field-error">
-          {error}
-        </span>
-      )}
-    </form>
+    <RevisionForm
+      label="Open a change set"
+      submitLabel="Open"
+      onRevision={(revision) => void navigate({ to: '/changes/$revision', params: { revision: String(revision) } })}
+    />
   );
 }
 

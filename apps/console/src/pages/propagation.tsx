@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react';
+import { useId, useState } from 'react';
 import { Link, getRouteApi, useNavigate } from '@tanstack/react-router';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { data, TrafficManagerError } from '../api/api';
@@ -6,6 +6,7 @@ import type { components } from '../api/command-api.gen';
 import { useApis } from '../session';
 import { useNow, useWatchStatus } from '../watch-hub';
 import { ErrorNotice } from '../errors';
+import { RevisionForm } from '../route/revision-form';
 import './propagation.css';
 
 const api = getRouteApi('/revisions/$revision');
@@ -36,19 +37,6 @@ export function parseRevision(value: string): number | undefined {
 export function RevisionsPage() {
   const navigate = useNavigate();
   const watched = useWatchStatus();
-  const [text, setText] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const errorId = useId();
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    const revision = parseRevision(text);
-    if (revision === undefined) {
-      setError('A revision is a whole number, 0 or more.');
-      return;
-    }
-    setError(null);
-    void navigate({ to: '/revisions/$revision', params: { revision: String(revision) } });
-  };
   const current = watched?.status.revision;
   return (
     <section>
@@ -56,30 +44,11 @@ export function RevisionsPage() {
       <p>
         Where a committed revision has reached: published to Kafka, applied to the cache, held by every resolver replica&apos;s watch feed.
       </p>
-      <form className="inline-form" onSubmit={submit} aria-label="Open a revision" noValidate>
-        <label>
-          Revision{' '}
-          <input
-            name="revision"
-            type="number"
-            min={0}
-            step={1}
-            inputMode="numeric"
-            value={text}
-            onChange={(e) => setText(e.target.value)}
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? errorId : undefined}
-          />
-        </label>
-        <button type="submit" className="primary">
-          Show
-        </button>
-        {error && (
-          <span id={errorId} className="field-error">
-            {error}
-          </span>
-        )}
-      </form>
+      <RevisionForm
+        label="Open a revision"
+        submitLabel="Show"
+        onRevision={(revision) => void navigate({ to: '/revisions/$revision', params: { revision: String(revision) } })}
+      />
       {current !== undefined && watched && (
         <p>
           The watch of {watched.tenant} is at revision {current}:{' '}
