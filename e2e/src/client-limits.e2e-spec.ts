@@ -35,6 +35,8 @@ describe('the client SDK at the tenancy limits of the real servers', () => {
     // A deadline below any Retry-After the limiter gives (at least 1 s), and far above an answer's
     // time on a loaded machine.
     const hurried = client({ watch: false, timeoutMs: 900 });
+    // The key verified and the connections open first, so that the burst measures the limiter only.
+    await eventually(async () => (await client({ watch: false }).resolve('lim/web/prod', { consistency: 'strong' }))?.url === 'https://web.lim.example', 15_000, 'a first lookup');
     const outcomes = await Promise.all(
       Array.from({ length: RATE * 3 }, () =>
         hurried.resolve('lim/web/prod', { consistency: 'strong' }).then(
@@ -44,9 +46,12 @@ describe('the client SDK at the tenancy limits of the real servers', () => {
       ),
     );
     const refused = outcomes.filter((o): o is TrafficManagerError => o instanceof TrafficManagerError);
-    expect(refused.length).toBeGreaterThan(0);
-    expect(refused[0]).toMatchObject({ code: 'rate_limited', status: 429, problem: { code: 'rate_limited' } });
-    expect(refused[0]?.retryAfterMs).toBeGreaterThanOrEqual(1_000);
+    // On a loaded machine a lookup may also run out of its 900 ms before any answer: that is the
+    // deadline doing its job, not the limiter; every other refusal is the limiter's, with its code.
+    const limited = refused.filter((e) => e.code !== 'timeout');
+    expect(limited.length).toBeGreaterThan(0);
+    for (const e of limited) expect(e).toMatchObject({ code: 'rate_limited', status: 429, problem: { code: 'rate_limited' } });
+    expect(Math.min(...limited.map((e) => e.retryAfterMs ?? 0))).toBeGreaterThanOrEqual(1_000);
     expect(outcomes.filter((o) => !(o instanceof TrafficManagerError)).every((o) => o === 'https://web.lim.example')).toBe(true);
 
     // A lookup with time to wait, in a second whose requests are spent: refused at first, it retries

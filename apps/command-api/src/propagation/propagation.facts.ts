@@ -27,6 +27,8 @@ export class PropagationFacts implements OnApplicationShutdown {
   private readonly feeds: FeedReportStore;
   private admin: TopicAdmin | undefined;
   private connected = false;
+  /** Set at shutdown: no new Kafka connection is opened after it. */
+  private closing = false;
   private committedInFlight: Promise<Offsets | undefined> | undefined;
   private feedsInFlight: Promise<FeedReports | undefined> | undefined;
 
@@ -83,6 +85,7 @@ export class PropagationFacts implements OnApplicationShutdown {
   }
 
   private async readCommitted(): Promise<Offsets | undefined> {
+    if (this.closing) return undefined;
     try {
       this.admin ??= new TopicAdmin(this.kafka, { retries: 0 });
       const admin = this.admin;
@@ -112,6 +115,10 @@ export class PropagationFacts implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    // A read in flight finishes first (it is bounded by DEPENDENCY_TIMEOUT_MS), so that the connection
+    // it may have opened is the one closed here, not left open after the app stops.
+    await this.committedInFlight;
     await Promise.all([withTimeout(this.closeAdmin(), 1_000, 'Kafka').catch(() => undefined), this.feeds.close()]);
   }
 }
