@@ -2,19 +2,19 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * @typedef {{ name: string, portVar: string, port: number, what: string }} App
+ * @typedef {{ name: string, portVar: string, port: number, what: string, dns?: { portVar: string, port: number, servicePort: number, what: string } }} App
  * @typedef {App & { secondInstance?: { label: string, portVar: string, port: number, what: string } }} Deployable
  * @typedef {App & { label: string }} Prober
  */
 
-/** Every deployable: { name, portVar, port, what, secondInstance? }. */
+/** Every deployable: { name, portVar, port, what, dns?, secondInstance? }. */
 export const DEPLOYABLES = /** @type {{ deployables: Deployable[] }} */ (JSON.parse(readFileSync(new URL('./deployables.json', import.meta.url), 'utf8'))).deployables;
 
 /**
  * The apps that start first: every deployable that runs once.
  * @type {App[]}
  */
-export const APPS = DEPLOYABLES.filter((d) => d.secondInstance === undefined).map(({ name, portVar, port, what }) => ({ name, portVar, port, what }));
+export const APPS = DEPLOYABLES.filter((d) => d.secondInstance === undefined).map(({ name, portVar, port, what, dns }) => ({ name, portVar, port, what, ...(dns ? { dns } : {}) }));
 
 /**
  * The health probers, each instance with its label and port variable: they start once the others

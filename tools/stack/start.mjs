@@ -184,8 +184,10 @@ async function main() {
     throw new SetupError(e.message);
   }
   takeLock();
-  for (const app of [...APPS, ...PROBERS]) {
+  const dns = APPS.flatMap((app) => (app.dns ? [app.dns] : []));
+  for (const app of [...APPS, ...PROBERS, ...dns]) {
     const port = Number(envValue(process.env, app.portVar) ?? app.port);
+    if (port === 0) continue;
     if (await tcpOpen('127.0.0.1', port, 300)) {
       throw new SetupError(`port ${port} (${app.portVar}) is in use: is Traffic Manager already running? Set ${app.portVar} to use another port`);
     }
@@ -250,6 +252,7 @@ async function main() {
     'Traffic Manager is up.',
     ...started.map(({ app, port }) => `  ${(app.label ?? app.name).padEnd(20)} http://127.0.0.1:${port}   ${app.what}`),
     `  ${'console'.padEnd(20)} http://127.0.0.1:${started[0].port}/console/   web console (sign in with the admin token or an API key)`,
+    dnsLine(),
     `  ${'PostgreSQL'.padEnd(20)} ${masked(databaseUrl)}`,
     `  ${'Redis'.padEnd(20)} ${masked(redis.url)}`,
     `  ${'Kafka'.padEnd(20)} ${kafka.brokers}${kafka.started ? ' (started by npm start)' : ''}`,
@@ -258,6 +261,16 @@ async function main() {
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** The resolver's DNS (RESOLVER_DNS_PORT; 0: off): where to ask, with an example. */
+function dnsLine() {
+  const dns = APPS[1].dns;
+  if (!dns) return '';
+  const port = Number(envValue(process.env, dns.portVar) ?? dns.port);
+  const zone = (envValue(process.env, 'DNS_ZONE') ?? 'tm.internal.').replace(/\.?$/, '.');
+  if (port === 0) return `  ${'dns'.padEnd(20)} off (${dns.portVar}=0)`;
+  return `  ${'dns'.padEnd(20)} udp+tcp 127.0.0.1:${port}   ${dns.what}; zone ${zone} (dig @127.0.0.1 -p ${port} <environment>.<service>.<tenant>.${zone})`;
 }
 
 main().catch((e) => {

@@ -39,15 +39,19 @@ async function main() {
   cleanups.push(redis.stop);
   const kafka = await ensureKafka({ ...process.env, KAFKA_BROKERS: testEnv('TM_TEST_KAFKA_BROKERS') }, (stop) => cleanups.push(stop));
   // The console's browser tests drive Debian's chromium (Playwright's own downloads cannot be fetched here).
+  // DNS is asked by dig (Debian's bind9-dnsutils), a client nobody here wrote.
   let chromium;
+  let dig;
   try {
     chromium = envValue(process.env, 'TM_TEST_CHROMIUM') ?? debianTool('/usr/bin/chromium', 'chromium', say, "to run the console's browser tests");
+    dig = envValue(process.env, 'TM_TEST_DIG') ?? debianTool('/usr/bin/dig', 'bind9-dnsutils', say, 'to ask the DNS server in the tests');
   } catch (e) {
     throw e instanceof ToolError ? new SetupError(e.message) : e;
   }
   const env = {
     ...process.env,
     TM_TEST_CHROMIUM: chromium,
+    TM_TEST_DIG: dig,
     TM_TEST_DATABASE_URL: postgres,
     TM_TEST_REDIS_URL: redis.url,
     TM_TEST_KAFKA_BROKERS: kafka.brokers,

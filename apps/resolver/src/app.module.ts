@@ -6,6 +6,7 @@ import { corsOrigins, PlatformModule } from '@tm/platform';
 import { RedisModule, RedisReadiness } from '@tm/route-cache';
 import { RedisOutageCredentials } from './auth/redis-outage-credentials';
 import { ResolverConfig } from './config';
+import { DnsModule } from './dns/dns.module';
 import { RouteHealthModule } from './health/route-health.module';
 import { ResolveModule } from './resolve/resolve.module';
 import { WatchModule } from './watch/watch.module';
@@ -35,6 +36,7 @@ export class AppModule {
         ResolveModule,
         WatchModule,
         RouteHealthModule,
+        DnsModule,
       ],
     };
   }

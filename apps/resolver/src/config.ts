@@ -1,5 +1,6 @@
-import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
-import { DefaultPorts } from '@tm/contracts';
+import { IsOptional, IsString, MaxLength, MinLength, ValidateBy } from 'class-validator';
+import { DEFAULT_DNS_PORT, DefaultPorts } from '@tm/contracts';
+import { isZoneName } from './dns/dns-names';
 import { BaseAppConfig, IsCorsOriginList, IsIntBetween, IsPort, IsPostgresUrl, IsPostgresUrlList, IsRedisUrl, IsToken } from '@tm/platform';
 
 /** Every variable resolver reads, validated at start (docs/configuration.md). */
@@ -164,4 +165,35 @@ export class ResolverConfig extends BaseAppConfig {
   @IsOptional()
   @IsIntBetween(50, 5_000)
   WATCH_FEED_POLL_MS = 1_000;
+
+  /** DNS (docs/dns.md): the UDP and TCP port; 0 turns DNS off. */
+  @IsOptional()
+  @IsIntBetween(0, 65_535)
+  RESOLVER_DNS_PORT = DEFAULT_DNS_PORT;
+
+  /** The zone DNS answers: routes are named `<environment>.<service>.<tenant>.<DNS_ZONE>`. */
+  @IsOptional()
+  @IsDnsName()
+  DNS_ZONE = 'tm.internal.';
+
+  /** The name the zone's NS and SOA give as its server; default: the zone's apex itself. */
+  @IsOptional()
+  @IsDnsName()
+  DNS_NS_NAME?: string;
+
+  /** The TTL of DNS answers (s), never above the answer's freshness left (G3 through DNS caches). */
+  @IsOptional()
+  @IsIntBetween(0, 60)
+  DNS_TTL_SECONDS = 5;
+
+  /** DNS answers per second to one source address over UDP (response rate limiting); 0: off. */
+  @IsOptional()
+  @IsIntBetween(0, 1_000_000)
+  DNS_RRL_PER_SECOND = 0;
+}
+
+/** A DNS name of letters, digits and hyphens (`tm.internal.`; the final dot is optional). */
+function IsDnsName(): PropertyDecorator {
+  return (target, key) =>
+    ValidateBy({ name: 'isDnsName', validator: { validate: (v: unknown) => typeof v === 'string' && isZoneName(v), defaultMessage: () => 'expected a DNS name such as tm.internal. (labels of letters, digits and hyphens)' } })(target, key);
 }

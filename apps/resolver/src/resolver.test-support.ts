@@ -18,6 +18,7 @@ import { LocalRouteCache } from './resolve/local-cache';
 import { RESOLVER_HOOKS, type ResolverHooks } from './resolve/resolver-hooks';
 import { ChangeFeed } from './watch/change-feed';
 import { WATCH_HOOKS, type WatchHooks } from './watch/watch-hooks';
+import { OpenTenants } from './dns/open-tenants';
 
 export const ADMIN_TOKEN = 'resolver-admin-token-0123456789';
 
@@ -114,6 +115,8 @@ export class ResolverUnderTest {
       CACHE_KEY_PREFIX: prefix,
       TM_ADMIN_TOKEN: ADMIN_TOKEN,
       LOG_LEVEL: 'silent',
+      // DNS off unless the test gives it a port (freeDnsPort): in-process resolvers run side by side.
+      RESOLVER_DNS_PORT: '0',
       ...options.env,
     });
     let builder = Test.createTestingModule({ imports: [AppModule.forRoot(config)] })
@@ -280,6 +283,13 @@ export class ResolverUnderTest {
       [key.lookup, key.secretHash, 'test', scopes, tenant],
     );
     return key.key;
+  }
+
+  /** Opens `tenant` to DNS (creating it when absent), as an admin's PATCH does, and has the replica read the list now. */
+  async openToDns(tenant: string, open = true): Promise<void> {
+    await this.db.query('INSERT INTO tenants (slug) VALUES ($1) ON CONFLICT DO NOTHING', [tenant]);
+    await this.db.query('UPDATE tenants SET dns = $2 WHERE slug = $1', [tenant, open]);
+    await this.app.get(OpenTenants).refresh();
   }
 
   async stop(): Promise<void> {

@@ -16,3 +16,4 @@ export * from './lib/gate';
 export * from './lib/change-set-fixture';
 export * from './lib/chunked-watch-body';
 export * from './lib/console-api-types';
+export * from './lib/dns-client';

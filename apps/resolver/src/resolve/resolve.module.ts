@@ -30,6 +30,6 @@ const noHooks: ResolverHooks = {};
     },
     ReadTier,
   ],
-  exports: [LOCAL_CLOCK, LocalRouteCache, ReadTier],
+  exports: [LOCAL_CLOCK, LocalRouteCache, ReadTier, ResolveService],
 })
 export class ResolveModule {}

@@ -7,6 +7,9 @@ export const Headers = {
   cache: 'x-cache',
 } as const;
 
+/** The resolver's DNS port, UDP and TCP (RESOLVER_DNS_PORT; Kubernetes maps the Service's port 53 to it). */
+export const DEFAULT_DNS_PORT = 5353;
+
 /** A problem with a code has the `type` `<this><code>` and a `code` member (docs/guarantees.md, "HTTP conventions"). */
 export const PROBLEM_TYPE_PREFIX = 'urn:traffic-manager:problem:';
 

@@ -1,7 +1,7 @@
 import { seededRandom } from './random';
 import { aggregateHealth, type Verdict } from './health';
 import { parseStatusRanges, primaryEndpoint, statusExpected } from './policy';
-import { pickRanked, rankEndpoints, selectEndpoint, type EndpointView, type Health } from './selection';
+import { pickRanked, rankEndpoints, selectableGroups, selectEndpoint, type EndpointView, type Health } from './selection';
 
 function ep(id: string, extra: Partial<EndpointView> = {}): EndpointView {
   return { id, url: `https://${id}.example`, priority: 1, weight: 1, state: 'enabled', health: 'unknown', ...extra };
@@ -154,5 +154,28 @@ describe('aggregateHealth', () => {
       { ...v('b', 'unhealthy'), error: 'timeout after 1 s', errorAt: 6000 },
     ]);
     expect(h.lastError).toEqual({ message: 'timeout after 1 s', at: new Date(6000).toISOString(), prober: 'b' });
+  });
+});
+
+describe('selectableGroups (the ranks of DNS SRV records)', () => {
+  const ids = (groups: EndpointView[][]) => groups.map((g) => g.map((e) => e.id));
+
+  it('groups tier 1 by priority, then standbys, then draining endpoints; unhealthy and disabled ones are left out', () => {
+    const endpoints = [
+      ep('draining', { state: 'draining' }),
+      ep('p2', { priority: 2, weight: 5 }),
+      ep('standby', { weight: 0 }),
+      ep('p1b', { weight: 1 }),
+      ep('p1a', { weight: 3 }),
+      ep('down', { health: 'unhealthy' }),
+      ep('off', { state: 'disabled' }),
+    ];
+    expect(ids(selectableGroups(endpoints))).toEqual([['p1a', 'p1b'], ['p2'], ['standby'], ['draining']]);
+  });
+
+  it('fails open as the selection does: every enabled endpoint in one group, or every draining one when none is enabled', () => {
+    expect(ids(selectableGroups([ep('a', { health: 'unhealthy' }), ep('b', { health: 'unhealthy', priority: 2 }), ep('c', { state: 'draining', health: 'unhealthy' })]))).toEqual([['a', 'b']]);
+    expect(ids(selectableGroups([ep('c', { state: 'draining', health: 'unhealthy' }), ep('d', { state: 'disabled' })]))).toEqual([['c']]);
+    expect(selectableGroups([ep('d', { state: 'disabled' })])).toEqual([]);
   });
 });

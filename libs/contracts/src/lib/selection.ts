@@ -156,3 +156,29 @@ export function pickRanked<E extends EndpointView>(ranking: RankedEndpoints<E>, 
 export function selectEndpoint<E extends EndpointView>(endpoints: readonly E[], source: PickSource): Selection<E> {
   return pickRanked(rankEndpoints(endpoints), source);
 }
+
+/**
+ * The endpoints a selection may pick from, in the order it would try them, grouped by rank
+ * (docs/guarantees.md, "DNS"; RFC 2782's priority): the priority groups of tier 1 (enabled, healthy
+ * or unknown, weight > 0), then those of tier 2 (the same with weight 0), then those of tier 3
+ * (draining, healthy or unknown), lowest priority first. When none is selectable, fail open: every
+ * enabled endpoint (every draining one if none is enabled) as one group. Empty: no endpoint is
+ * enabled or draining.
+ */
+export function selectableGroups<E extends EndpointView>(endpoints: readonly E[]): E[][] {
+  const ranking = rankEndpoints(endpoints);
+  if (ranking.failOpen) {
+    const enabled = ranking.ranked.filter((e) => e.state === 'enabled');
+    return [enabled.length > 0 ? enabled : ranking.ranked.filter((e) => e.state === 'draining')];
+  }
+  const groups: E[][] = [];
+  let last: { tier: number; priority: number } | undefined;
+  for (const e of ranking.ranked) {
+    const t = tier(e);
+    if (t > 2) break;
+    if (!last || last.tier !== t || last.priority !== e.priority) groups.push([]);
+    (groups[groups.length - 1] as E[]).push(e);
+    last = { tier: t, priority: e.priority };
+  }
+  return groups;
+}

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DefaultPorts } from '@tm/contracts';
+import { DEFAULT_DNS_PORT, DefaultPorts } from '@tm/contracts';
 import { REPO_ROOT } from './env';
 import { DEPLOYABLES, PORT_VARIABLE, type AppName } from './processes';
 
@@ -26,6 +26,14 @@ describe('tools/stack/deployables.json, the one list of deployables and their po
       expect(declared).not.toBeNull();
       expect(DefaultPorts[declared?.[1] as keyof typeof DefaultPorts]).toBe(port);
     }
+  });
+
+  it("gives the resolver's DNS the variable and default its configuration reads, and Kubernetes' port 53", () => {
+    expect(DEPLOYABLES.filter((d) => d.dns).map((d) => d.name)).toEqual(['resolver']);
+    const dns = DEPLOYABLES.find((d) => d.dns)?.dns;
+    expect(dns).toMatchObject({ portVar: 'RESOLVER_DNS_PORT', port: DEFAULT_DNS_PORT, servicePort: 53 });
+    const config = readFileSync(join(REPO_ROOT, 'apps', 'resolver', 'src', 'config.ts'), 'utf8');
+    expect(config).toMatch(/^\s*RESOLVER_DNS_PORT = DEFAULT_DNS_PORT;/m);
   });
 
   it('has no port or port variable twice, the second prober included, and says what each is', () => {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './env';
-import { freePort } from './free-port';
+import { freeDnsPort, freePort } from './free-port';
 
 export type AppName = 'command-api' | 'resolver' | 'outbox-relay' | 'invalidation-worker' | 'health-prober';
 
@@ -17,6 +17,8 @@ export interface Deployable {
   port: number;
   /** What it is (npm start prints it). */
   what: string;
+  /** The resolver's DNS port, UDP and TCP (its variable, default, Kubernetes Service port, and what npm start prints). */
+  dns?: { portVar: string; port: number; servicePort: number; what: string };
   /** A health prober runs twice (npm start, compose): the second instance's name and port. */
   secondInstance?: { label: string; portVar: string; port: number; what: string };
 }
@@ -37,6 +39,8 @@ export function appEntry(app: AppName): string {
 
 /** A TCP port that was free a moment ago (one function for the harness and the bench: free-port.js). */
 export { freePort };
+/** A port free for both UDP and TCP a moment ago (a resolver's RESOLVER_DNS_PORT). */
+export { freeDnsPort };
 
 export interface ExitStatus {
   code: number | null;
@@ -52,18 +56,25 @@ export class AppProcess {
   constructor(
     readonly app: AppName,
     readonly port: number,
-    env: Record<string, string>,
+    private readonly env: Record<string, string>,
     /** The entry point; default: the workspace build (dist/apps/<app>/main.js). */
     entry: string = appEntry(app),
   ) {
     this.child = spawn(process.execPath, [entry], {
-      env: { PATH: process.env['PATH'] ?? '', [PORT_VARIABLE[app]]: String(port), HOST: '127.0.0.1', ...env },
+      // A resolver's DNS is off unless the test gives it a port (5353 is npm start's, and two resolvers would share it).
+      env: { PATH: process.env['PATH'] ?? '', [PORT_VARIABLE[app]]: String(port), HOST: '127.0.0.1', ...(app === 'resolver' ? { RESOLVER_DNS_PORT: '0' } : {}), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const collect = (chunk: Buffer) => this.output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
     this.child.stdout?.on('data', collect);
     this.child.stderr?.on('data', collect);
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** A resolver's DNS port (RESOLVER_DNS_PORT as given); undefined when DNS is off. */
+  get dnsPort(): number | undefined {
+    const port = Number(this.env['RESOLVER_DNS_PORT'] ?? '0');
+    return this.app === 'resolver' && port > 0 ? port : undefined;
   }
 
   get url(): string {

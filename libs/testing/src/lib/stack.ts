@@ -1,7 +1,7 @@
 import { createTestDatabase, type TestDatabase } from './database';
 import { testInfra, uniqueSuffix } from './env';
 import { deleteTopics, testTopic } from './kafka';
-import { freePort, startApp, type AppName, type AppProcess } from './processes';
+import { freeDnsPort, freePort, startApp, type AppName, type AppProcess } from './processes';
 import { deleteKeysWithPrefix, testKeyPrefix } from './redis';
 
 /** The admin token the test stack's apps accept. */
@@ -73,6 +73,8 @@ export class TestStack {
     private readonly overrides: Record<string, string>,
     /** The command API's and the resolver's ports, chosen before either starts: each names the other. */
     private readonly ports: ReadonlyMap<AppName, number>,
+    /** The resolver's DNS port (RESOLVER_DNS_PORT), UDP and TCP, kept across its restarts. */
+    readonly dnsPort: number,
   ) {}
 
   static async start(options: { apps?: AppName[]; env?: Record<string, string> } = {}): Promise<TestStack> {
@@ -84,7 +86,7 @@ export class TestStack {
       ['command-api', commandApiPort],
       ['resolver', resolverPort],
     ]);
-    const stack = new TestStack(environment, new Map(), options.env ?? {}, ports);
+    const stack = new TestStack(environment, new Map(), options.env ?? {}, ports, await freeDnsPort());
     try {
       for (const app of options.apps ?? ALL_APPS) await stack.restart(app);
     } catch (e) {
@@ -116,7 +118,7 @@ export class TestStack {
     const commandApi = this.ports.get('command-api');
     const cors = { CORS_ALLOWED_ORIGINS: `http://127.0.0.1:${commandApi},http://localhost:${commandApi}` };
     if (name === 'command-api') return { ...cors, CONSOLE_RESOLVER_URL: `http://127.0.0.1:${this.ports.get('resolver')}` };
-    return name === 'resolver' ? cors : {};
+    return name === 'resolver' ? { ...cors, RESOLVER_DNS_PORT: String(this.dnsPort) } : {};
   }
 
   /** Starts (again) one app, on the port it had if it ran before (the command API and the resolver: on theirs). */
@@ -130,7 +132,9 @@ export class TestStack {
 
   /** Starts one more replica of an app (on a port of its own), stopped with the stack. */
   async startExtra(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
-    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...this.overrides, ...env });
+    // A further resolver's DNS is off unless asked for: the stack's port is the first resolver's.
+    const dns = name === 'resolver' ? { RESOLVER_DNS_PORT: '0' } : {};
+    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...dns, ...this.overrides, ...env });
     this.extras.push(proc);
     return proc;
   }

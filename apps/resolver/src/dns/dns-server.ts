@@ -1,0 +1,240 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import * as packet from 'dns-packet';
+import type { Answer, DecodedPacket, OptAnswer } from 'dns-packet';
+import { ResolverConfig } from '../config';
+import { DnsAnswers, Rcode, type DnsQuestion, type DnsReply, type RcodeName } from './dns-answers';
+import { COUNTED_TYPES, DnsMetrics } from './dns.metrics';
+import { ResponseRateLimiter } from './rrl';
+
+/** The largest answer over UDP without EDNS (RFC 1035). */
+const UDP_PLAIN_MAX = 512;
+/** The largest UDP answer this server sends, whatever EDNS offers (the DNS flag day 2020's 1232: no fragments). */
+const UDP_EDNS_MAX = 1232;
+/** A TCP connection idle this long is closed (RFC 7766 suggests seconds). */
+const TCP_IDLE_MS = 10_000;
+/** Open TCP connections at once; past it new ones are closed at once. */
+const TCP_CONNECTIONS_MAX = 1_000;
+/** Queries of one TCP connection answered at once (pipelined beyond it: read once these are answered). */
+const TCP_PIPELINE_MAX = 16;
+
+type Transport = 'udp' | 'tcp';
+
+/** What one message gets: the bytes to send (none: drop) and what to count. */
+interface Handled {
+  reply: Buffer | undefined;
+  type: string;
+  rcode: RcodeName | undefined;
+  truncated: boolean;
+}
+
+/**
+ * The resolver's DNS server (docs/dns.md), UDP and TCP on RESOLVER_DNS_PORT: reads a query with
+ * dns-packet, answers it with DnsAnswers, and writes the answer within the size the client can take
+ * (512 bytes, or its EDNS size up to 1232, over UDP: larger answers are sent truncated, and whole over
+ * TCP). A message that cannot be read gets FORMERR when it has a header, else nothing; nothing a
+ * message holds can stop the server or hold a socket open (idle TCP connections are closed).
+ */
+@Injectable()
+export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Dns');
+  private udp: Socket | undefined;
+  private tcp: Server | undefined;
+  private readonly connections = new Set<TcpSocket>();
+  private readonly limiter: ResponseRateLimiter | undefined;
+
+  constructor(
+    private readonly config: ResolverConfig,
+    private readonly answers: DnsAnswers,
+    private readonly metrics: DnsMetrics,
+  ) {
+    this.limiter = config.DNS_RRL_PER_SECOND > 0 ? new ResponseRateLimiter(config.DNS_RRL_PER_SECOND) : undefined;
+  }
+
+  /** The UDP and TCP port (the configured one, or the one chosen for port 0 in tests); undefined when off. */
+  get port(): number | undefined {
+    const address = this.udp?.address();
+    return address?.port;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const port = this.config.RESOLVER_DNS_PORT;
+    if (port === 0) return;
+    const host = this.config.HOST;
+    this.udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+    this.udp.on('message', (message, remote) => void this.onDatagram(message, remote));
+    this.udp.on('error', (e) => this.logger.warn(`DNS over UDP: ${e.message}`));
+    await new Promise<void>((resolve, reject) => {
+      this.udp?.once('error', reject);
+      this.udp?.bind(port, host, () => {
+        this.udp?.off('error', reject);
+        resolve();
+      });
+    }).catch((e: unknown) => {
+      throw new Error(`RESOLVER_DNS_PORT: cannot listen on ${host}:${port} (UDP): ${e instanceof Error ? e.message : String(e)}`);
+    });
+    this.tcp = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    this.tcp.maxConnections = TCP_CONNECTIONS_MAX;
+    this.tcp.on('drop', () => this.metrics.dropped.inc({ reason: 'tcp_limit' }));
+    await new Promise<void>((resolve, reject) => {
+      this.tcp?.once('error', reject);
+      this.tcp?.listen(port, host, () => {
+        this.tcp?.off('error', reject);
+        resolve();
+      });
+    }).catch((e: unknown) => {
+      throw new Error(`RESOLVER_DNS_PORT: cannot listen on ${host}:${port} (TCP): ${e instanceof Error ? e.message : String(e)}`);
+    });
+    this.logger.log(`DNS listening on ${host}:${port} (UDP and TCP), zone ${this.answers.zone}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const udp = this.udp;
+    this.udp = undefined;
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    const tcp = this.tcp;
+    this.tcp = undefined;
+    for (const socket of this.connections) socket.destroy();
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  }
+
+  private async onDatagram(message: Buffer, remote: RemoteInfo): Promise<void> {
+    const started = performance.now();
+    const decision = this.limiter?.check(remote.address) ?? 'answer';
+    if (decision === 'drop') {
+      this.metrics.dropped.inc({ reason: 'rate_limited' });
+      return;
+    }
+    const handled = await this.handle(message, 'udp', decision === 'slip');
+    if (!handled.reply) return;
+    this.udp?.send(handled.reply, remote.port, remote.address);
+    this.count('udp', handled, started);
+  }
+
+  private onConnection(socket: TcpSocket): void {
+    this.connections.add(socket);
+    this.metrics.tcpConnections.set(this.connections.size);
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.connections.delete(socket);
+      this.metrics.tcpConnections.set(this.connections.size);
+    });
+    let buffered = Buffer.alloc(0);
+    let inFlight = 0;
+    const next = () => {
+      // Each message is two bytes of length, then the message (RFC 1035 4.2.2; RFC 7766).
+      while (buffered.length >= 2 && inFlight < TCP_PIPELINE_MAX) {
+        const length = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + length) break;
+        const message = buffered.subarray(2, 2 + length);
+        buffered = buffered.subarray(2 + length);
+        inFlight++;
+        const started = performance.now();
+        void this.handle(message, 'tcp', false).then((handled) => {
+          inFlight--;
+          if (handled.reply && !socket.destroyed) {
+            const framed = Buffer.allocUnsafe(2 + handled.reply.length);
+            framed.writeUInt16BE(handled.reply.length, 0);
+            handled.reply.copy(framed, 2);
+            socket.write(framed);
+            this.count('tcp', handled, started);
+          }
+          if (socket.isPaused() && inFlight < TCP_PIPELINE_MAX) socket.resume();
+          next();
+        });
+      }
+      if (inFlight >= TCP_PIPELINE_MAX) socket.pause();
+    };
+    socket.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      next();
+    });
+  }
+
+  private count(transport: Transport, handled: Handled, started: number): void {
+    if (handled.rcode) this.metrics.queries.inc({ transport, type: handled.type, rcode: handled.rcode });
+    if (handled.truncated) this.metrics.truncated.inc({ transport });
+    this.metrics.duration.observe({ transport }, (performance.now() - started) / 1000);
+  }
+
+  /** One message: its answer's bytes, or none (no header, or not a query). Never throws. */
+  async handle(message: Buffer, transport: Transport, slip: boolean): Promise<Handled> {
+    if (message.length < 12) {
+      this.metrics.dropped.inc({ reason: 'short' });
+      return { reply: undefined, type: 'none', rcode: undefined, truncated: false };
+    }
+    // A response (QR set) is never answered: two servers must not be made to answer each other.
+    if ((message.readUInt8(2) & 0x80) !== 0) {
+      this.metrics.dropped.inc({ reason: 'response' });
+      return { reply: undefined, type: 'none', rcode: undefined, truncated: false };
+    }
+    let query: DecodedPacket;
+    try {
+      query = packet.decode(message);
+    } catch {
+      return headerOnly(message, 'FORMERR');
+    }
+    const opcode = (message.readUInt8(2) >> 3) & 0x0f;
+    if (opcode !== 0) return headerOnly(message, 'NOTIMP');
+    const question = query.questions?.[0];
+    const opts = (query.additionals ?? []).filter((a): a is OptAnswer => a.type === 'OPT');
+    if (!question || query.questions?.length !== 1 || opts.length > 1 || question.class?.startsWith('UNKNOWN') || question.type === 'OPT') {
+      return headerOnly(message, 'FORMERR');
+    }
+    const opt = opts[0];
+    const type = COUNTED_TYPES.has(question.type) ? question.type : 'other';
+    const q: DnsQuestion = { name: question.name, type: question.type, class: question.class ?? 'IN' };
+    let reply: DnsReply;
+    if (opt && opt.ednsVersion !== 0) reply = { rcode: 'BADVERS', authoritative: false, answers: [], authorities: [], additionals: [] };
+    else if (question.type === 'AXFR' || question.type === 'IXFR') reply = { rcode: 'REFUSED', authoritative: false, answers: [], authorities: [], additionals: [] };
+    else if (slip) reply = { rcode: 'NOERROR', authoritative: false, answers: [], authorities: [], additionals: [] };
+    else reply = await this.answers.answer(q).catch((e: unknown): DnsReply => {
+      this.logger.warn(`${q.name} ${q.type}: ${e instanceof Error ? e.message : String(e)}`);
+      return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
+    });
+    const limit = transport === 'tcp' ? 65_535 : opt ? Math.max(UDP_PLAIN_MAX, Math.min(opt.udpPayloadSize, UDP_EDNS_MAX)) : UDP_PLAIN_MAX;
+    try {
+      const encoded = this.encode(query, question, reply, opt !== undefined, false);
+      if (encoded.length <= limit && !slip) return { reply: encoded, type, rcode: reply.rcode, truncated: false };
+      // Too large for the client's UDP size (or slipped by rate limiting): the header and question
+      // alone, truncated; the client asks again over TCP.
+      return { reply: this.encode(query, question, reply, opt !== undefined, true), type, rcode: reply.rcode, truncated: true };
+    } catch (e) {
+      // A name dns-packet cannot write back (bytes no label may hold): the answer without the question.
+      this.logger.debug(`DNS answer not encoded: ${e instanceof Error ? e.message : String(e)}`);
+      return headerOnly(message, reply.rcode === 'NOERROR' || reply.rcode === 'BADVERS' ? 'FORMERR' : reply.rcode);
+    }
+  }
+
+  private encode(query: DecodedPacket, question: packet.Question, reply: DnsReply, edns: boolean, truncated: boolean): Buffer {
+    const code = Rcode[reply.rcode];
+    let flags = code & 0x0f;
+    if (reply.authoritative) flags |= packet.AUTHORITATIVE_ANSWER;
+    if (query.flag_rd) flags |= packet.RECURSION_DESIRED;
+    if (query.flag_cd) flags |= packet.CHECKING_DISABLED;
+    if (truncated) flags |= packet.TRUNCATED_RESPONSE;
+    const additionals: Answer[] = truncated ? [] : [...reply.additionals];
+    if (edns) additionals.push({ type: 'OPT', name: '.', udpPayloadSize: UDP_EDNS_MAX, extendedRcode: code >> 4, ednsVersion: 0, flags: 0, flag_do: false, options: [] });
+    return packet.encode({
+      type: 'response',
+      id: query.id ?? 0,
+      flags,
+      questions: [{ name: question.name, type: question.type, class: question.class ?? 'IN' }],
+      answers: truncated ? [] : reply.answers,
+      authorities: truncated ? [] : reply.authorities,
+      additionals,
+    });
+  }
+}
+
+/** An answer of the header alone (no question echoed): the query's id and opcode, QR set, the code. */
+function headerOnly(message: Buffer, rcode: RcodeName): Handled {
+  const reply = Buffer.alloc(12);
+  reply.writeUInt16BE(message.readUInt16BE(0), 0);
+  const opcodeAndRd = message.readUInt8(2) & 0x79;
+  reply.writeUInt8(0x80 | opcodeAndRd, 2);
+  reply.writeUInt8(Rcode[rcode] & 0x0f, 3);
+  return { reply, type: 'none', rcode, truncated: false };
+}
