@@ -38,6 +38,8 @@ interface Deployable {
   configClass: string;
   portVar?: string;
   port?: number;
+  /** The resolver's DNS, UDP and TCP (deployables.json's `dns`): its variable and port. */
+  dns?: { portVar: string; port: number };
   dependsOn: Record<string, Condition>;
 }
 
@@ -57,8 +59,8 @@ const COMPOSE: Record<AppName, Pick<Deployable, 'configClass' | 'dependsOn'>> = 
  * Every deployable of the list, a service each, on the port npm start uses (the second prober as a
  * service of its own, given its port in the app's own variable).
  */
-const APPS: Deployable[] = LISTED.flatMap(({ name, portVar, port, secondInstance }) =>
-  [{ service: name, port }, ...(secondInstance ? [{ service: secondInstance.label, port: secondInstance.port }] : [])].map((instance) => ({
+const APPS: Deployable[] = LISTED.flatMap(({ name, portVar, port, dns, secondInstance }) =>
+  [{ service: name, port, ...(dns ? { dns: { portVar: dns.portVar, port: dns.port } } : {}) }, ...(secondInstance ? [{ service: secondInstance.label, port: secondInstance.port }] : [])].map((instance) => ({
     ...instance,
     project: name,
     configFile: `apps/${name}/src/config.ts`,
@@ -282,9 +284,16 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
   describe.each(APPS)('$service', (app) => {
     const service = () => services[app.service] as Service;
 
-    it('publishes the port npm start uses and sets it', () => {
+    it('publishes the port npm start uses and sets it (the resolver: its DNS port too, UDP and TCP, on 127.0.0.1 only)', () => {
       expect(service().environment?.[app.portVar as string]).toBe(String(app.port));
-      expect(service().ports).toEqual([{ published: app.port, target: app.port }]);
+      const dns = app.dns;
+      // DNS carries no key (docs/dns.md): published on the host's loopback only, as PostgreSQL, Redis and Kafka are.
+      const dnsPorts = dns ? (['udp', 'tcp'] as const).map((protocol) => `127.0.0.1:${dns.port}:${dns.port}/${protocol}`) : [];
+      expect(service().ports).toEqual([{ published: app.port, target: app.port }, ...dnsPorts]);
+      if (dns) {
+        expect(configVariables(app.configFile, app.configClass).all.has(dns.portVar)).toBe(true);
+        expect(service().environment?.[dns.portVar]).toBe(String(dns.port));
+      }
     });
 
     it('is healthy when /health/ready answers, without curl (node fetch)', () => {
@@ -303,6 +312,10 @@ describe('docker-compose.yml and Dockerfile (offline)', () => {
       const timeout = Number(service().environment?.['SHUTDOWN_TIMEOUT_MS'] ?? 10_000);
       expect(durationMs(service().stop_grace_period ?? '10s')).toBeGreaterThan(timeout);
     });
+  });
+
+  it('only the resolver serves DNS', () => {
+    expect(APPS.filter((a) => a.dns).map((a) => a.service)).toEqual(['resolver']);
   });
 
   it('the migrations run once: no restart, no port', () => {

@@ -65,6 +65,26 @@ function quantity(q: string | number): number {
 /** Each app of tools/stack/deployables.json: its HTTP port, and what its readiness checks (hence its egress) need. */
 const APPS = Object.fromEntries(LISTED.map(({ name, port }) => [name, { port, module: `apps/${name}/src/app.module.ts` }])) as Record<AppName, { port: number; module: string }>;
 type App = AppName;
+/** The apps that also serve DNS (the resolver), with their DNS port, its variable and the Service's port for it (deployables.json's `dns`). */
+const DNS = Object.fromEntries(LISTED.flatMap(({ name, dns }) => (dns ? [[name, dns]] : []))) as Partial<Record<AppName, { portVar: string; port: number; servicePort: number }>>;
+
+/** The container ports an app's pod declares: `http`, and for a DNS server `dns-udp` and `dns-tcp` on its DNS port. */
+function containerPorts(app: App): Obj[] {
+  const dns = DNS[app];
+  return [
+    { name: 'http', containerPort: APPS[app].port },
+    ...(dns ? [{ name: 'dns-udp', containerPort: dns.port, protocol: 'UDP' }, { name: 'dns-tcp', containerPort: dns.port, protocol: 'TCP' }] : []),
+  ];
+}
+
+/** The ports of an app's Service: its HTTP port, and for a DNS server the Service's DNS port (53) to the pod's, UDP and TCP, each named. */
+function servicePorts(app: App): Obj[] {
+  const dns = DNS[app];
+  return [
+    { name: 'http', port: APPS[app].port, targetPort: 'http' },
+    ...(dns ? [{ name: 'dns-udp', port: dns.servicePort, targetPort: 'dns-udp', protocol: 'UDP' }, { name: 'dns-tcp', port: dns.servicePort, targetPort: 'dns-tcp', protocol: 'TCP' }] : []),
+  ];
+}
 // The prober's own check is its watch of the resolver.
 const DEPENDENCY_PORTS: Record<string, number> = { PostgresReadiness: 5432, RedisReadiness: 6379, KafkaReadiness: 9092, ProberService: 3001 };
 
@@ -133,7 +153,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       const [container, ...others] = pod['spec']['containers'] as Obj[];
       expect(others).toEqual([]);
       expect(container?.['image']).toMatch(new RegExp(`^ghcr\\.io/example/traffic-manager-${app}:(?!latest$)[\\w.-]+$`));
-      expect(container?.['ports']).toEqual([{ name: 'http', containerPort: port }]);
+      expect(container?.['ports']).toEqual(containerPorts(app as App));
       expect(container?.['livenessProbe']?.['httpGet']).toEqual({ path: '/health/live', port: 'http' });
       // The APIs stay in their Service while a dependency fails (they degrade as the contract says);
       // the relay and the worker serve no traffic and are ready when their dependencies answer.
@@ -144,6 +164,9 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       // The app's own port variable, consistent with the container port.
       const portVar = PORT_VARIABLE[app as App];
       expect((container?.['env'] as Obj[]).find((e) => e['name'] === portVar)?.['value']).toBe(String(port));
+      // A DNS server's DNS port variable, consistent with its DNS container ports.
+      const dns = DNS[app as App];
+      if (dns) expect((container?.['env'] as Obj[]).find((e) => e['name'] === dns.portVar)?.['value']).toBe(String(dns.port));
       expect(pod['spec']['enableServiceLinks']).toBe(false);
     }
   });
@@ -229,8 +252,11 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(pdbs[0]?.['spec']['unhealthyPodEvictionPolicy']).toBe('AlwaysAllow');
       const services = byKind('Service').filter((s) => matches({ matchLabels: s['spec']['selector'] }, labels));
       expect(services).toHaveLength(1);
-      const port = d['spec']['template']['spec']['containers'][0]['ports'][0]['containerPort'];
-      expect(services[0]?.['spec']).toMatchObject({ type: 'ClusterIP', ports: [{ port, targetPort: 'http' }] });
+      expect(services[0]?.['spec']['type']).toBe('ClusterIP');
+      // Every Service port is named (a Service of several ports must name them) and targets a container port by its name.
+      expect(services[0]?.['spec']['ports']).toEqual(servicePorts(labels['app.kubernetes.io/name'] as App));
+      const named = new Set((d['spec']['template']['spec']['containers'][0]['ports'] as Obj[]).map((p) => p['name']));
+      for (const p of services[0]?.['spec']['ports'] as Obj[]) expect(named).toContain(p['targetPort']);
     }
   });
 
@@ -240,6 +266,12 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     expect(c?.['image']).toMatch(/^ghcr\.io\/example\/traffic-manager-migrations:/);
     expect((c?.['env'] as Obj[]).map((e) => e['name'])).toEqual(['DATABASE_URL']);
     expect(job['spec']['template']['spec']['restartPolicy']).toBe('Never');
+  });
+
+  it("sets the resolver's DNS zone and TTL in the ConfigMap", () => {
+    expect(config()['DNS_ZONE']).toBe('tm.internal.');
+    expect(Number(config()['DNS_TTL_SECONDS'])).toBeGreaterThanOrEqual(1);
+    expect(Number(config()['DNS_TTL_SECONDS'])).toBeLessThanOrEqual(60);
   });
 
   it('reads settings from the ConfigMap (known variables only) and secrets from a Secret that is not committed', () => {
@@ -317,6 +349,25 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         else expect(open).toContain(APPS[pod.name as App].port);
         const fromPrometheus = rules.some((r) => (r['from'] as Obj[]).some((f) => f['namespaceSelector'] && f['podSelector']?.['matchLabels']?.['app.kubernetes.io/name'] === 'prometheus'));
         if (pod.name !== 'migrate') expect({ pod: pod.name, fromPrometheus }).toEqual({ pod: pod.name, fromPrometheus: true });
+      }
+    });
+
+    it("let the cluster's DNS and client namespaces, and no one else, reach the resolver's DNS port, UDP and TCP", () => {
+      const dnsPorts = new Set(Object.values(DNS).map((d) => d?.port));
+      const clusterDns = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } };
+      const clients = { namespaceSelector: { matchLabels: { 'traffic-manager/client': 'true' } } };
+      for (const pod of pods()) {
+        const rules = policiesFor(pod.labels).flatMap((p) => (p['spec']['ingress'] ?? []) as Obj[]);
+        const dns = DNS[pod.name as App];
+        // Per protocol, the peers of the rules that open the DNS port.
+        const peers = (protocol: string): Obj[] =>
+          rules.filter((r) => ((r['ports'] ?? []) as Obj[]).some((p) => dnsPorts.has(p['port']) && (p['protocol'] ?? 'TCP') === protocol)).flatMap((r) => r['from'] as Obj[]);
+        for (const protocol of ['UDP', 'TCP']) {
+          const expected = dns ? [clusterDns, clients] : [];
+          expect({ pod: pod.name, protocol, peers: peers(protocol) }).toEqual({ pod: pod.name, protocol, peers: expected });
+        }
+        // The DNS port is opened by the rule of its own: no other rule's peers reach it.
+        if (dns) expect(rules.filter((r) => ((r['ports'] ?? []) as Obj[]).some((p) => p['port'] === dns.port))).toHaveLength(1);
       }
     });
   });
