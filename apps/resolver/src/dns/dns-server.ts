@@ -121,14 +121,14 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
       this.connections.delete(socket);
       this.metrics.tcpConnections.set(this.connections.size);
     });
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     let inFlight = 0;
     const next = () => {
       // Each message is two bytes of length, then the message (RFC 1035 4.2.2; RFC 7766).
       while (buffered.length >= 2 && inFlight < TCP_PIPELINE_MAX) {
         const length = buffered.readUInt16BE(0);
         if (buffered.length < 2 + length) break;
-        const message = buffered.subarray(2, 2 + length);
+        const message: Buffer = buffered.subarray(2, 2 + length);
         buffered = buffered.subarray(2 + length);
         inFlight++;
         const started = performance.now();

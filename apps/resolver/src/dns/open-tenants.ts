@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { DatabaseConnector } from '@tm/persistence';
 import { ResolverConfig } from '../config';
 
 /** The fastest the list is read again when AUTH_CACHE_TTL_MS is 0 ("at once"). */
@@ -30,14 +31,18 @@ export class OpenTenants implements OnModuleInit, OnApplicationShutdown {
   constructor(
     config: ResolverConfig,
     private readonly dataSource: DataSource,
+    private readonly connector: DatabaseConnector,
   ) {
     this.refreshMs = Math.max(MIN_REFRESH_MS, config.AUTH_CACHE_TTL_MS);
     this.graceMs = config.CACHE_STALE_GRACE_SECONDS * 1000;
   }
 
   onModuleInit(): void {
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.refreshMs).unref();
+    // The first read once PostgreSQL is connected (the app starts without it); then every refreshMs.
+    void this.connector.connected().then(() => this.refresh());
+    this.timer = setInterval(() => {
+      if (this.dataSource.isInitialized) void this.refresh();
+    }, this.refreshMs).unref();
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -6,7 +6,7 @@ import type { DecodedPacket, Packet, RecordType } from 'dns-packet';
 /** A query as a test sends it: a name and a type, over UDP unless told, with EDNS when `udpSize` is given. */
 export interface TestQuery {
   name: string;
-  type?: RecordType;
+  type?: RecordType | 'ANY';
   tcp?: boolean;
   /** EDNS(0) with this UDP payload size. */
   udpSize?: number;
@@ -28,7 +28,7 @@ export async function dnsQuery(port: number, query: TestQuery, timeoutMs = 2_000
       type: 'query',
       id: Math.floor(Math.random() * 65_536),
       flags: packet.RECURSION_DESIRED,
-      questions: [{ name: query.name, type: query.type ?? 'A', class: 'IN' }],
+      questions: [{ name: query.name, type: (query.type ?? 'A') as RecordType, class: 'IN' }],
       additionals: query.udpSize === undefined ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: query.udpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
     } as Packet);
   const bytes = query.tcp ? await overTcp(port, message, timeoutMs) : await overUdp(port, message, timeoutMs);

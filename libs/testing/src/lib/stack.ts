@@ -133,7 +133,7 @@ export class TestStack {
   /** Starts one more replica of an app (on a port of its own), stopped with the stack. */
   async startExtra(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
     // A further resolver's DNS is off unless asked for: the stack's port is the first resolver's.
-    const dns = name === 'resolver' ? { RESOLVER_DNS_PORT: '0' } : {};
+    const dns: Record<string, string> = name === 'resolver' ? { RESOLVER_DNS_PORT: '0' } : {};
     const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...dns, ...this.overrides, ...env });
     this.extras.push(proc);
     return proc;
