@@ -15,7 +15,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { samplesOf, steadyRate, sumOf } from './lib.mjs';
 import { createKey, deleteKey, putRoute } from './phases.mjs';
-import { EndpointServer, putPolicy, send } from './policies.mjs';
+import { EndpointServer, failoverPolicy, putPolicy, send } from './policies.mjs';
 import { CHECK, HangingServer, HOSTILE, proberTargets, probesOf, tenantGauge, total } from './prober-hostile.mjs';
 import { forkClients, sleep, waitFor } from './processes.mjs';
 import { summarizeLatencies } from './report.cjs';
@@ -220,14 +220,9 @@ async function startB(held, { api, resolver, token, tenant, intervalSeconds, thr
   const primary = await new EndpointServer().start();
   const backup = await new EndpointServer().start();
   held.servers.push(primary, backup);
-  const check = { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold };
-  await putPolicy(api, key, failoverRoute, {
-    endpoints: [
-      { id: 'primary', url: primary.url },
-      { id: 'backup', url: backup.url, priority: 2 },
-    ],
-    healthCheck: check,
-  });
+  const policy = failoverPolicy({ primary, backup, intervalSeconds, threshold });
+  const check = policy.healthCheck;
+  await putPolicy(api, key, failoverRoute, policy);
   for (let r = 0; r < B.writeRoutes; r++) await putRoute(api, key, `${tenant}/cfg-${r}/prod`, `https://cfg-${r}.quiet.bench.internal/`);
   held.stream = new WatchStream(resolver, tenant, key).open();
   return { tenant, healthRoutes, failoverRoute, key, auth, primary, backup, check, stream: held.stream };

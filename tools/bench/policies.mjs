@@ -30,11 +30,16 @@ import { summarizeLatencies } from './report.cjs';
 
 /**
  * An endpoint the bench starts and stops: 200 to every request while up (`onRequest` is told of each
- * first), connections refused while down.
+ * first), connections refused while down. It listens on `host`, a loopback address (127.0.0.1 unless
+ * told: the dns phase gives a primary and its backup addresses of their own, as DNS answers carry no port).
  */
 export class EndpointServer {
-  /** @param {(req: import('node:http').IncomingMessage) => void} [onRequest] */
-  constructor(onRequest = () => undefined) {
+  /**
+   * @param {(req: import('node:http').IncomingMessage) => void} [onRequest]
+   * @param {string} [host]
+   */
+  constructor(onRequest = () => undefined, host = '127.0.0.1') {
+    this.host = host;
     this.port = 0;
     /** @type {import('node:http').Server | undefined} */
     this.server = undefined;
@@ -48,7 +53,7 @@ export class EndpointServer {
     });
     await new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve(undefined));
+      server.listen(this.port, this.host, () => resolve(undefined));
     });
     this.port = /** @type {import('node:net').AddressInfo} */ (server.address()).port;
     this.server = server;
@@ -65,7 +70,7 @@ export class EndpointServer {
   }
 
   get url() {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
   }
 }
 
@@ -101,6 +106,22 @@ export async function putPolicy(api, token, route, body) {
   });
   if (res.status !== 200 && res.status !== 201) throw new Error(`PUT /v1/routes/${route}: ${res.status} ${res.body}`);
   return Number(res.headers['x-route-revision']);
+}
+
+/**
+ * The body of a failover route: a primary and a backup (priority 2) probed every `intervalSeconds`
+ * with a 1 s timeout and thresholds `threshold` (the failover, noisy-neighbour and dns phases').
+ * @param {{ primary: EndpointServer, backup: EndpointServer, intervalSeconds: number, threshold: number }} options
+ * @returns {Policy}
+ */
+export function failoverPolicy({ primary, backup, intervalSeconds, threshold }) {
+  return {
+    endpoints: [
+      { id: 'primary', url: primary.url },
+      { id: 'backup', url: backup.url, priority: 2 },
+    ],
+    healthCheck: { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold },
+  };
 }
 
 /**
@@ -220,6 +241,16 @@ function meanShare(list) {
 }
 
 /**
+ * Failover trials' times in ms (Infinity: a trial that never saw the backup): p50/p90/p99/p99.9/max
+ * of those that did, how many did not, and every time in order.
+ * @param {number[]} values
+ */
+export function summarizeTrials(values) {
+  const s = summarizeLatencies(values.filter(Number.isFinite));
+  return { ...s.latencyMs, samples: s.samples, missed: values.filter((v) => !Number.isFinite(v)).length, sortedMs: [...values].sort((a, b) => a - b).map((v) => Math.round(v)) };
+}
+
+/**
  * Failover trials: a route of a primary and a backup (priority 2), probed every
  * `intervalSeconds` with thresholds `threshold`. Each trial waits until the resolver and the SDK's
  * memory both pick the healthy primary, stops it, and times (from the stop) the first resolver
@@ -242,13 +273,7 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
   /** @type {number[]} */
   const failbackMs = [];
   try {
-    await putPolicy(api, token, route, {
-      endpoints: [
-        { id: 'primary', url: primary.url },
-        { id: 'backup', url: backup.url, priority: 2 },
-      ],
-      healthCheck: { path: '/', intervalSeconds, timeoutSeconds: 1, healthyThreshold: threshold, unhealthyThreshold: threshold },
-    });
+    await putPolicy(api, token, route, failoverPolicy({ primary, backup, intervalSeconds, threshold }));
     /** @param {string} url */
     const picks = async (url) => {
       const { body } = await resolveAnswer(resolver, token, route);
@@ -291,11 +316,7 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
     await tm.close();
     await Promise.all([primary.stop(), backup.stop()]);
   }
-  /** @param {number[]} values */
-  const summarize = (values) => {
-    const s = summarizeLatencies(values.filter(Number.isFinite));
-    return { ...s.latencyMs, samples: s.samples, missed: values.filter((v) => !Number.isFinite(v)).length, sortedMs: [...values].sort((a, b) => a - b).map((v) => Math.round(v)) };
-  };
+  const summarize = summarizeTrials;
   return {
     trials: resolverMs.length,
     intervalSeconds,

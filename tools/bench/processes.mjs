@@ -16,8 +16,11 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** A TCP port nothing listens on right now (the kernel's choice): the test harness's, one function for both. */
-export { freePort } from '../../libs/testing/src/lib/free-port.js';
+/**
+ * A TCP port nothing listens on right now (the kernel's choice), and one free for both UDP and TCP (a
+ * DNS server's): the test harness's, one function for both.
+ */
+export { freeDnsPort, freePort } from '../../libs/testing/src/lib/free-port.js';
 
 /**
  * @param {string} file

@@ -811,6 +811,7 @@ function renderMarkdown(results) {
   if (results.noisyNeighbour) lines.push('', ...noisySection(results.noisyNeighbour));
   if (results.replicas) lines.push('', ...replicasSection(results.replicas));
   if (results.changeSets) lines.push('', ...changeSetsSection(results.changeSets));
+  if (results.dns) lines.push('', ...dnsSection(results.dns));
   if (results.inSync) {
     const s = results.inSync;
     lines.push('', '### Propagation: a write to in sync', '');
@@ -1026,6 +1027,61 @@ function changeSetsSection(r) {
   lines.push('');
   lines.push(
     `Other tenants' PUTs (${b.writers} writers): p50 ${formatMs(b.alone.puts.p50)}, p99 ${formatMs(b.alone.puts.p99)} alone; p50 ${formatMs(b.beside.puts.p50)}, p99 ${formatMs(b.beside.puts.p99)} while ${b.bigSets} clients submit 1,000-route sets (${formatCount(b.beside.setCount)} sets${b.beside.sets ? `, each p50 ${formatMs(b.beside.sets.p50)}` : ''}).`,
+  );
+  return lines;
+}
+
+/**
+ * The dns phase (dns.mjs): the resolver's DNS beside Unbound under dnsperf, write → DNS answer, and
+ * failover as dig sees it.
+ * @param {Json} d results.dns
+ */
+function dnsSection(d) {
+  const p = d.dnsperf;
+  const lines = ['### DNS', ''];
+  lines.push(
+    `dnsperf (Debian's, in a process of its own; ${p.threads} thread, ${p.clients} clients, ${p.outstanding} queries in flight, closed loop) on the A records of ` +
+      `${formatCount(d.routes)} routes of a tenant opened to DNS (zone ${d.zone}), ${p.rounds} alternating rounds of ${p.seconds} s per server after ${p.warmupSeconds} s of warm-up; ` +
+      `latencies from its per-query output (-v), over every round. Unbound (Debian's, one thread) serves the same names as static local-data (TTL ${d.ttlSeconds} s), no recursion.`,
+  );
+  lines.push('');
+  lines.push('| server | queries/s | p50 | p99 | p99.9 | max | rounds (queries/s) | answers | dnsperf CPU | server CPU |');
+  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |');
+  /** @param {Json} cpu */
+  const share = (cpu) => (typeof cpu?.shareOfCore === 'number' ? `${cpu.shareOfCore.toFixed(2)} of a core` : '–');
+  for (const [label, r] of [
+    ["resolver (the stack's)", d.resolver],
+    ['Unbound, local-data', d.unbound],
+  ]) {
+    const answers = `${tallyText(r.rcodes)}${r.lost ? `, ${formatCount(r.lost)} lost` : ''}${r.cache ? `; ${cacheNote(r.cache)}` : ''}`;
+    lines.push(
+      `| ${label} | ${formatCount(r.queriesPerSecond)} | ${formatMs(r.latencyMs.p50)} | ${formatMs(r.latencyMs.p99)} | ${formatMs(r.latencyMs.p999)} | ${formatMs(r.latencyMs.max)} | ` +
+        `${r.rounds.map(formatCount).join(', ')} | ${cell(answers)} | ${share(r.generatorCpu)} | ${share(r.serverCpu)} |`,
+    );
+  }
+  lines.push('');
+  for (const [label, r] of [
+    ['Resolver', d.resolver],
+    ['Unbound', d.unbound],
+  ]) {
+    const shares = (r.roundsGeneratorShare ?? []).filter((/** @type {number | null} */ x) => x !== null);
+    lines.push(`- ${label}: ${generatorVerdict(r)}${shares.length ? ` (dnsperf's busiest round: ${Math.max(...shares).toFixed(2)} of a core)` : ''}.`);
+  }
+  lines.push('');
+  lines.push(`Resolver / Unbound: ${ratioCell(d.ratio.queriesPerSecond)} of its queries per second; its p99 ${ratioCell(d.ratio.p99)} times Unbound's.`);
+  const w = d.writeToAnswer;
+  lines.push('');
+  lines.push(
+    `Write → DNS answer: ${formatCount(w.writes)} PUTs one after another, each of a route to a new address, timed from its answer until the resolver's DNS answered that address ` +
+      `(a UDP query every ${w.pollMs} ms): p50 ${formatMs(w.ms.p50)}, p99 ${formatMs(w.ms.p99)}, max ${formatMs(w.ms.max)} (${formatCount(w.answered)} answered; ` +
+      `${w.timedOut} not within 10 s, ${w.failedWrites} PUTs failed).`,
+  );
+  const f = d.failover;
+  lines.push('');
+  lines.push(
+    `Failover as dig sees it: ${f.trials} trials of a primary stopped (probed every ${f.intervalSeconds} s by ${f.probers} probers, thresholds ${f.threshold}), each timed until dig answered ` +
+      `the backup (dig run again and again, ${formatMs(f.digMs)} each): median ${formatMs(f.ms.p50)}, max ${formatMs(f.ms.max)}; every trial ${(f.ms.sortedMs ?? []).map(formatCount).join(', ')} ms ` +
+      `(the HTTP failover's target: ${formatMs(f.targetMs)})${f.ms.missed ? `; ${f.ms.missed} trials never saw the backup within 30 s` : ''}.`,
   );
   return lines;
 }

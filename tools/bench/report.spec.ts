@@ -207,6 +207,44 @@ describe('renderMarkdown', () => {
     expect(md).toContain('| with a replica | 47 | 271 | 20.0 | snapshot:replica 10,000 | 0 |');
   });
 
+  it('shows the resolver\'s DNS beside Unbound, write → DNS answer and failover as dig sees it', () => {
+    const server = (queriesPerSecond: number, p99: number, extra: Record<string, unknown> = {}) => ({
+      queriesPerSecond,
+      rounds: [queriesPerSecond - 100, queriesPerSecond + 100],
+      ...summarizeLatencies(Array.from({ length: 1000 }, (_, i) => ((i + 1) / 1000) * p99 * 1.01)),
+      sent: queriesPerSecond * 20,
+      completed: queriesPerSecond * 20,
+      lost: 0,
+      rcodes: { NOERROR: queriesPerSecond * 20 },
+      generatorCpu: { seconds: 8, shareOfCore: 0.4 },
+      roundsGeneratorShare: [0.35, 0.45],
+      serverCpu: { seconds: 19.8, shareOfCore: 0.99 },
+      ...extra,
+    });
+    const dns = {
+      zone: 'tm.internal.',
+      routes: 1000,
+      opened: 'PATCH /v1/tenants/bench-x-dns',
+      ttlSeconds: 5,
+      dnsperf: { threads: 1, clients: 10, outstanding: 50, seconds: 10, warmupSeconds: 2, rounds: 2 },
+      resolver: server(25_000, 3, { cache: { HIT: 500_000 } }),
+      unbound: server(100_000, 1, { lost: 3 }),
+      ratio: { queriesPerSecond: 0.25, p99: 3 },
+      writeToAnswer: { writes: 200, answered: 200, timedOut: 0, failedWrites: 0, pollMs: 1, ms: { p50: 4.2, p90: 6, p99: 12.5, p999: 13, max: 13 } },
+      failover: { trials: 5, intervalSeconds: 1, threshold: 2, probers: 2, targetMs: 2100, ms: { p50: 1800, max: 2050, missed: 0, sortedMs: [1500, 1700, 1800, 1900, 2050] }, digMs: 8.5 },
+    };
+    const md = renderMarkdown(results({ dns }));
+    expect(md).toContain('### DNS');
+    expect(md).toContain('1 thread, 10 clients, 50 queries in flight');
+    expect(md).toMatch(/\| resolver \(the stack's\) \| 25,000 \| [^|]+ \| 3\.00 ms \| [^|]+ \| [^|]+ \| 24,900, 25,100 \| NOERROR ×500,000; HIT 100% \| 0\.40 of a core \| 0\.99 of a core \|/);
+    expect(md).toContain('| Unbound, local-data | 100,000 |');
+    expect(md).toContain('NOERROR ×2,000,000, 3 lost');
+    expect(md).toContain("- Resolver: the server reached its ceiling, not the generator (dnsperf's busiest round: 0.45 of a core).");
+    expect(md).toContain('Resolver / Unbound: 0.25 of its queries per second; its p99 3.00 times Unbound\'s.');
+    expect(md).toContain('p50 4.20 ms, p99 12.5 ms, max 13.0 ms (200 answered; 0 not within 10 s, 0 PUTs failed)');
+    expect(md).toContain('median 1,800 ms, max 2,050 ms; every trial 1,500, 1,700, 1,800, 1,900, 2,050 ms');
+  });
+
   it('leaves out the load table when no phase of it ran', () => {
     const none = renderMarkdown(results({ phases: {}, convergence: undefined }));
     expect(none).not.toContain('| measurement |');

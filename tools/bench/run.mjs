@@ -9,7 +9,9 @@
 //     tenants' PUTs beside ten 1,000-route sets;
 //   - in-sync: from a write's answer to GET /v1/revisions/{R} saying in sync;
 //   - traffic policies: hits on routes of 4 probed endpoints against single-URL routes, and the
-//     failover time (a primary stops: every resolver answer and the SDK's memory pick the backup).
+//     failover time (a primary stops: every resolver answer and the SDK's memory pick the backup);
+//   - DNS: dnsperf on the resolver's DNS beside an Unbound serving the same names, write → DNS
+//     answer, and failover as dig sees it (tools/bench/dns.mjs).
 // Starts the stack itself (tools/stack/start.mjs, as `npm start`) and stops it at the end, on
 // Ctrl-C and on failure; or measures one already running with --attach (and TM_ADMIN_TOKEN).
 // Writes tools/bench/results/latest.{json,md,svg} and a copy under tools/bench/results/raw/<time>/ with the logs.
@@ -37,7 +39,8 @@ import { AT_CEILING, cpuBusyShare, evaluateGoals, formatMs, generatorVerdict, QU
 import { debianTool, ToolError } from '../stack/debian.mjs';
 import { ETCD, etcdPut, etcdWatchDelivery, rangeRequests, startEtcd } from './etcd.mjs';
 import { processCpuSeconds, stopWrk, WRK, wrkLoad } from './wrk.mjs';
-import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
+import { APPS, appUrls, dnsPortOf, PROBERS, proberUrls, stackReady, startStack } from './stack.mjs';
+import { DIG, DNSPERF, dnsPhase, UNBOUND } from './dns.mjs';
 
 /** @typedef {import('./lib.mjs').Counters} Counters */
 /** @typedef {import('./processes.mjs').Logged} Logged */
@@ -78,6 +81,7 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
  *   replicas?: Awaited<ReturnType<typeof replicasPhase>>,
  *   changeSets?: Awaited<ReturnType<typeof changeSetPhase>>,
  *   inSync?: Awaited<ReturnType<typeof inSyncPhase>>,
+ *   dns?: Awaited<ReturnType<typeof dnsPhase>>,
  *   goals?: ReturnType<typeof evaluateGoals>,
  * }} Results
  */
@@ -85,7 +89,7 @@ import { APPS, appUrls, PROBERS, proberUrls, stackReady, startStack } from './st
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The read phases that compare servers: measured with wrk. */
 const READ_PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass'];
-const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'writes', 'change-sets', 'in-sync', 'prober-hostile', 'noisy-neighbour', 'watch-soak', 'replicas'];
+const PHASES = ['floor', 'baseline', 'hits', 'hit-profile', 'policy-hits', 'etcd-range', 'database', 'bypass', 'convergence', 'watch', 'etcd-watch', 'sdk', 'failover', 'dns', 'writes', 'change-sets', 'in-sync', 'prober-hostile', 'noisy-neighbour', 'watch-soak', 'replicas'];
 const HELP = `npm run bench [-- options]
 
 Measures the stack on this machine and writes tools/bench/results/latest.{json,md,svg}.
@@ -93,10 +97,13 @@ Without --attach it starts the stack itself (as npm start does, on its own datab
 traffic_manager_bench and cache prefix tm:bench:) and stops it at the end.
 Read phases are measured with wrk (Debian's; one thread, a process of its own) beside peers in the
 same run: the Node http floor, bare Fastify (baseline) and an etcd of the bench's own (Debian's
-etcd-server, for reads and watch delivery); apt-get installs wrk and etcd-server when missing.
+etcd-server, for reads and watch delivery); the dns phase measures the resolver's DNS with
+Debian's dnsperf beside an Unbound of its own (and dig); apt-get installs wrk, etcd-server, dnsperf,
+unbound and bind9-dnsutils when missing.
 
   --attach                 measure the stack already running (needs TM_ADMIN_TOKEN; ports from
-                           COMMAND_API_PORT, RESOLVER_PORT, OUTBOX_RELAY_PORT, INVALIDATION_WORKER_PORT)
+                           COMMAND_API_PORT, RESOLVER_PORT, OUTBOX_RELAY_PORT, INVALIDATION_WORKER_PORT,
+                           and RESOLVER_DNS_PORT, DNS_ZONE, DNS_TTL_SECONDS for the dns phase)
   --duration <s>           seconds of each load phase (10)
   --warmup <s>             seconds of load before each phase, not counted (2)
   --connections <n>        wrk connections of every read phase, the same for every server (50)
@@ -112,8 +119,11 @@ etcd-server, for reads and watch delivery); apt-get installs wrk and etcd-server
   --poll <ms>              convergence: pause between the resolver polls of a write, or 5% of
                            the time waited so far when that is longer (1)
   --failover-trials <n>    failover: trials, each a primary stopped and started again (20)
-  --probe-interval <s>     failover, noisy-neighbour: the failover route's probe interval in seconds (1)
-  --threshold <n>          failover, noisy-neighbour: the healthy and unhealthy thresholds (2)
+  --dns-routes <n>         dns: routes (A records) dnsperf cycles through, on the resolver and Unbound (1000)
+  --dns-writes <n>         dns: PUTs one after another, each timed until the resolver's DNS answers it (200)
+  --dns-failover-trials <n>  dns: trials of a primary stopped, timed until dig answers the backup (5)
+  --probe-interval <s>     failover, noisy-neighbour, dns: the failover route's probe interval in seconds (1)
+  --threshold <n>          failover, noisy-neighbour, dns: the healthy and unhealthy thresholds (2)
   --prober-seconds <s>     prober-hostile: seconds measured without the hostile tenant, then with it (30)
   --soak-minutes <n>       watch-soak: minutes of writes (10)
   --soak-streams <n>       watch-soak: streams open on the resolver (10000)
@@ -148,6 +158,9 @@ const { values: opts } = parseArgs({
     'watch-streams': { type: 'string', default: '1000' },
     'watch-tenants': { type: 'string', default: '100' },
     'failover-trials': { type: 'string', default: '20' },
+    'dns-routes': { type: 'string', default: '1000' },
+    'dns-writes': { type: 'string', default: '200' },
+    'dns-failover-trials': { type: 'string', default: '5' },
     'probe-interval': { type: 'string', default: '1' },
     threshold: { type: 'string', default: '2' },
     'prober-seconds': { type: 'string', default: '30' },
@@ -195,6 +208,12 @@ function positive(name, { integer = true } = {}) {
 const WATCH_QUOTAS = { perKey: 1_000, perTenant: 2_000 };
 /** RATE_LIMIT_PER_KEY's default: tenant B stays under it, tenant A's flood goes above it. */
 const RATE_LIMIT_PER_KEY = 1_000;
+/**
+ * dnsperf's threads and sockets (clients) in the dns phase; the queries in flight are --connections.
+ * One thread (dnsperf runs a sender and a receiver for it) keeps a core free for the server on 2 cores.
+ */
+const DNSPERF_THREADS = 1;
+const DNSPERF_CLIENTS = 10;
 
 /**
  * The soak's streams spread evenly over its tenants, one key each, within the per-key and per-tenant quotas.
@@ -243,6 +262,9 @@ function readSettings() {
     watchStreams: streamCounts(),
     watchTenants: positive('watch-tenants'),
     failoverTrials: positive('failover-trials'),
+    dnsRoutes: positive('dns-routes'),
+    dnsWrites: positive('dns-writes'),
+    dnsFailoverTrials: positive('dns-failover-trials'),
     probeIntervalSeconds: positive('probe-interval'),
     threshold: positive('threshold'),
     proberSeconds: positive('prober-seconds'),
@@ -475,6 +497,11 @@ async function main() {
   // The Debian tools of the phases asked for, installed now rather than after the stack started.
   if (READ_PHASES.some((p) => only.has(p))) debianTool(WRK, 'wrk', say);
   if (only.has('etcd-range') || only.has('etcd-watch')) debianTool(ETCD, 'etcd-server', say);
+  if (only.has('dns')) {
+    debianTool(DNSPERF, 'dnsperf', say);
+    debianTool(UNBOUND, 'unbound', say);
+    debianTool(DIG, 'bind9-dnsutils', say);
+  }
   settings.generator = 'wrk';
 
   /**
@@ -504,6 +531,9 @@ async function main() {
   /** @type {string | undefined} */
   let cachePrefix;
   const urls = appUrls(process.env);
+  // The resolver's DNS port (RESOLVER_DNS_PORT, as npm start reads it; 0: off).
+  const dnsPort = dnsPortOf(process.env);
+  if (only.has('dns') && dnsPort === 0) throw new BenchError('dns: RESOLVER_DNS_PORT is 0 (DNS off): unset it, or set it to the port the resolver answers DNS on');
 
   if (opts.attach) {
     if (!givenToken) throw new BenchError('--attach needs TM_ADMIN_TOKEN: the admin token the running stack printed');
@@ -520,6 +550,9 @@ async function main() {
           `port ${port} (${[...APPS, ...PROBERS][i].portVar}) is in use: is a stack running? Measure it with "TM_ADMIN_TOKEN=... npm run bench -- --attach", or set the *_PORT variables to start another`,
         );
       }
+    }
+    if (dnsPort !== 0 && (await tcpOpen('127.0.0.1', dnsPort, 300))) {
+      throw new BenchError(`port ${dnsPort} (RESOLVER_DNS_PORT) is in use: is a stack running? Measure it with --attach, or set RESOLVER_DNS_PORT to start another`);
     }
     databaseUrl = opts.database ?? process.env.DATABASE_URL ?? `postgres://${process.env.PGUSER || 'postgres'}@127.0.0.1:5432/traffic_manager_bench`;
     cachePrefix = process.env.CACHE_KEY_PREFIX ?? 'tm:bench:';
@@ -580,7 +613,7 @@ async function main() {
   cleanups.push(async () => {
     const watchTenants = only.has('watch') ? Array.from({ length: settings.watchTenants }, (_, i) => `${tenant}-watch-w${i}`) : [];
     const soakTenants = only.has('watch-soak') ? Array.from({ length: settings.soakTenants }, (_, i) => `${tenant}-soak-s${i}`) : [];
-    const others = [`${tenant}-w`, ...policyTenants(`${tenant}-p`, routes.length), `${tenant}-f`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
+    const others = [`${tenant}-w`, ...policyTenants(`${tenant}-p`, routes.length), `${tenant}-f`, `${tenant}-dns`, `${tenant}-honest`, `${tenant}-hostile`, `${tenant}-noisy-a`, `${tenant}-noisy-b`];
     for (const t of [tenant, ...others, ...watchTenants, ...soakTenants]) await deleteTenant(t);
   });
   // hit-profile's resolver starts before the routes are written, as the stack's did: its memory takes
@@ -935,6 +968,50 @@ async function main() {
     results.failover = f;
     say(`  resolver p50 ${formatMs(f.resolver.p50)}, p99 ${formatMs(f.resolver.p99)}; SDK memory p50 ${formatMs(f.sdk.p50)}, p99 ${formatMs(f.sdk.p99)} (target ${formatMs(f.targetMs)})`);
     if (f.resolver.missed || f.sdk.missed) results.warnings.push(`failover: ${f.resolver.missed} resolver and ${f.sdk.missed} SDK trials never picked the backup within 30 s`);
+    await afterPhase(urls);
+  }
+
+  if (only.has('dns')) {
+    const zone = process.env.DNS_ZONE ?? 'tm.internal.';
+    const d = await dnsPhase({
+      api: urls.api,
+      resolverUrl: urls.resolver,
+      token,
+      tenant: `${tenant}-dns`,
+      databaseUrl,
+      dnsPort,
+      zone,
+      ttlSeconds: Number(process.env.DNS_TTL_SECONDS ?? 5),
+      routes: settings.dnsRoutes,
+      seconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      rounds: 2,
+      outstanding: settings.connections,
+      clients: DNSPERF_CLIENTS,
+      threads: DNSPERF_THREADS,
+      writes: settings.dnsWrites,
+      failoverTrials: settings.dnsFailoverTrials,
+      intervalSeconds: settings.probeIntervalSeconds,
+      threshold: settings.threshold,
+      resolverCpu: resolverCpu(urls.resolver),
+      resolverAnswers: async () => answersBy(await scrape(urls.resolver)),
+      quiet,
+      rawDir,
+      started,
+      shouldStop,
+      say,
+    });
+    await deleteTenant(`${tenant}-dns`);
+    results.dns = d;
+    for (const [server, r] of /** @type {const} */ ([['resolver', d.resolver], ['Unbound', d.unbound]])) {
+      if (r.lost) results.warnings.push(`dns: ${r.lost} of ${r.sent} queries to ${server} were lost (no answer within dnsperf's 2 s)`);
+      const g = Math.max(0, ...r.roundsGeneratorShare.filter((x) => x !== null));
+      if (g >= AT_CEILING) results.warnings.push(`dns: dnsperf used ${g} of a core in a round against ${server}: the generator may have been the limit`);
+    }
+    const w = d.writeToAnswer;
+    if (w.timedOut || w.failedWrites) results.warnings.push(`dns: ${w.timedOut} writes not answered over DNS within 10 s, ${w.failedWrites} PUTs failed`);
+    if (d.failover.ms.missed) results.warnings.push(`dns: ${d.failover.ms.missed} failover trials never saw the backup within 30 s`);
+    if (d.opened.startsWith('SQL')) results.warnings.push(`dns: the tenant was opened to DNS through SQL: ${d.opened}`);
     await afterPhase(urls);
   }
 

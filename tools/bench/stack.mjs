@@ -33,6 +33,17 @@ export function proberUrls(env) {
   return PROBERS.map((app) => appUrl(env, app));
 }
 
+/**
+ * The resolver's DNS port, from the variable `npm start` reads (RESOLVER_DNS_PORT; 0: DNS off).
+ * @param {NodeJS.ProcessEnv} env
+ */
+export function dnsPortOf(env) {
+  const dns = APPS.find((app) => app.dns)?.dns;
+  if (!dns) return 0;
+  const value = env[dns.portVar];
+  return Number(value === undefined || value === '' ? dns.port : value);
+}
+
 /** @param {Record<string, string>} urls */
 export async function stackReady(urls) {
   const answers = await Promise.all(Object.values(urls).map((u) => httpOk(`${u}/health/ready`).catch(() => false)));

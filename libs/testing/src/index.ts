@@ -17,3 +17,4 @@ export * from './lib/change-set-fixture';
 export * from './lib/chunked-watch-body';
 export * from './lib/console-api-types';
 export * from './lib/dns-client';
+export * from './lib/unbound-config';
