@@ -136,6 +136,10 @@ describe('the interface, checked by third-party tools', () => {
       expectClean('GET tenants', await c('GET', '/v1/tenants'), 200);
       expectClean('GET tenant', await c('GET', '/v1/tenants/prism-newco'), 200);
       expectClean('GET no tenant', await c('GET', '/v1/tenants/prism-none'), 404);
+      expectClean('PATCH tenant', await c('PATCH', '/v1/tenants/prism-newco', { body: { dns: true } }), 200);
+      expectClean('PATCH tenant clearing its name', await c('PATCH', '/v1/tenants/prism-newco', { body: { displayName: null } }), 200);
+      expectClean('PATCH tenant changing nothing', await c('PATCH', '/v1/tenants/prism-newco', { body: {} }), 400);
+      expectClean('PATCH no tenant', await c('PATCH', '/v1/tenants/prism-none', { body: { dns: true } }), 404);
       expectClean('DELETE tenant', await c('DELETE', '/v1/tenants/prism-newco'), 204);
       expectClean('DELETE no tenant', await c('DELETE', '/v1/tenants/prism-newco'), 404);
 

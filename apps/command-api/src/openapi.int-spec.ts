@@ -25,6 +25,7 @@ describe('OpenAPI document', () => {
     ['post', '/v1/tenants', ['201', '400', '401', '403', '409', '429', '503']],
     ['get', '/v1/tenants', ['200', '401', '403', '429', '503']],
     ['get', '/v1/tenants/{tenant}', ['200', '401', '403', '404', '429', '503']],
+    ['patch', '/v1/tenants/{tenant}', ['200', '400', '401', '403', '404', '429', '503']],
     ['delete', '/v1/tenants/{tenant}', ['204', '401', '403', '404', '429', '503']],
     ['post', '/v1/api-keys', ['201', '400', '401', '403', '404', '429', '503']],
     ['get', '/v1/api-keys', ['200', '401', '403', '429', '503']],
@@ -44,7 +45,7 @@ describe('OpenAPI document', () => {
 
   it('describes the bodies and the problem shape', () => {
     expect(doc.openapi).toMatch(/^3\./);
-    for (const schema of ['PutRouteDto', 'RouteResponse', 'RouteListResponse', 'CreateTenantDto', 'TenantResponse', 'CreateApiKeyDto', 'CreatedApiKeyResponse', 'ProblemDoc']) {
+    for (const schema of ['PutRouteDto', 'RouteResponse', 'RouteListResponse', 'CreateTenantDto', 'UpdateTenantDto', 'TenantResponse', 'CreateApiKeyDto', 'CreatedApiKeyResponse', 'ProblemDoc']) {
       expect(doc.components.schemas).toHaveProperty(schema);
     }
   });
@@ -62,6 +63,20 @@ describe('OpenAPI document', () => {
       expect({ method, query: query.sort() }).toEqual({ method, query: ['wait', 'waitTimeoutMs'] });
     }
     expect(Object.keys(route['delete']?.responses ?? {})).toEqual(expect.arrayContaining(['200', '204']));
+  });
+
+  it('documents a tenant\'s dns: in every tenant body, optional on POST, and the PATCH body (displayName nullable)', () => {
+    const schemas = doc.components.schemas as Record<string, { properties?: Record<string, { type?: string; nullable?: boolean }>; required?: string[] }>;
+    expect(schemas['TenantResponse']?.properties?.['dns']).toMatchObject({ type: 'boolean' });
+    expect(schemas['TenantResponse']?.required).toContain('dns');
+    expect(schemas['CreateTenantDto']?.properties?.['dns']).toMatchObject({ type: 'boolean' });
+    expect(schemas['CreateTenantDto']?.required ?? []).not.toContain('dns');
+    expect(Object.keys(schemas['UpdateTenantDto']?.properties ?? {}).sort()).toEqual(['displayName', 'dns']);
+    expect(schemas['UpdateTenantDto']?.required ?? []).toEqual([]);
+    expect(schemas['UpdateTenantDto']?.properties?.['displayName']?.nullable).toBe(true);
+    const patch = doc.paths['/v1/tenants/{tenant}']?.['patch'] as (Operation & { requestBody?: unknown }) | undefined;
+    expect(JSON.stringify(patch?.requestBody)).toContain('#/components/schemas/UpdateTenantDto');
+    expect(JSON.stringify(patch?.responses['200'])).toContain('#/components/schemas/TenantResponse');
   });
 
   it('is rendered at /docs', async () => {

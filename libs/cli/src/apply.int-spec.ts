@@ -7,7 +7,7 @@ import { TrafficManagerClient } from '@traffic-manager/client';
 import { ADMIN_TOKEN, CommandApiUnderTest } from '../../../apps/command-api/src/command-api.test-support';
 import { planFile, readRouteFile, submitPlan } from './apply/apply';
 import { Failure } from './io';
-import { main } from './main';
+import { runTm, type Ran } from './main.test-support';
 
 /**
  * `tm apply`, `tm diff`, `tm history`, `tm rollback` and `tm revert` against a real command API
@@ -41,31 +41,9 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `tm` in this process against the API, its output captured. */
-async function tm(...args: string[]): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  const outSpy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['--command-url', commandUrl, '--resolver-url', commandUrl, '--api-key-file', keyFile, ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-  }
+function tm(...args: string[]): Promise<Ran> {
+  return runTm(['--command-url', commandUrl, '--resolver-url', commandUrl, '--api-key-file', keyFile, ...args]);
 }
 
 function file(name: string, text: string): string {

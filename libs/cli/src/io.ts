@@ -33,6 +33,10 @@ export interface Config {
   prune: boolean;
   dryRun: boolean;
   exitCode: boolean;
+  /** tenant: `--dns on|off`. */
+  dns: boolean | undefined;
+  /** tenant: `--display-name NAME` ('' clears it). */
+  displayName: string | undefined;
 }
 
 export function out(line: string): void {

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { TrafficManagerClient, TrafficManagerError, type FollowEvent, type Route, type RouteBody } from '@traffic-manager/client';
 import { apply, diff } from './apply/apply';
 import { conflictLine, history, propagationLine, revert, rollback, status } from './changes';
+import { dnsFlag, tenantCommand } from './tenant';
 import { arity, EXIT, ExitWith, Failure, NotFound, oneLine, out, UsageError, warn, type Config } from './io';
 
 const SDK = '@traffic-manager/client';
@@ -38,6 +39,10 @@ Commands:
                     --dry-run: print the plan only)
   diff -f FILE      the plan of apply, field by field (--exit-code: exit 4 when not empty)
   whoami            what the key may do: its name, id, tenant and scopes
+  tenant T          a tenant: its display name, whether DNS answers it, created, updated
+  tenant T --dns on|off   open or close the tenant to DNS (admin; closed by default; the
+                    resolver learns it within its AUTH_CACHE_TTL_MS), then print it
+                    (--display-name NAME: set its display name; '' clears it)
 
 Options:
   --command-url URL   command API (env TM_COMMAND_URL, default http://127.0.0.1:3000)
@@ -59,6 +64,8 @@ Options:
   --prune             apply, diff: delete the routes of the file's tenants that it does not list
   --dry-run           apply: print the plan, apply nothing
   --exit-code         diff: exit 4 when the plan is not empty
+  --dns on|off        tenant: open or close the tenant to DNS
+  --display-name NAME tenant: its display name ('' clears it)
   --json              print JSON (watch: each event's data, one per line)
   --timeout-ms N      per request (default 5000)
   -h, --help          this text
@@ -199,6 +206,8 @@ async function runWith(client: TrafficManagerClient, command: string, args: stri
       else out(me.admin ? 'the admin token: every tenant, every scope' : `key ${me.name} (${me.keyId}), ${me.tenant ? `tenant ${me.tenant}` : 'every tenant'}: ${me.scopes.join(', ')}`);
       return;
     }
+    case 'tenant':
+      return tenantCommand(client, args, config);
     case 'apply':
       return apply(client, args, config);
     case 'diff':
@@ -312,6 +321,8 @@ function configOf(values: Record<string, string | boolean | undefined>): Config 
     prune: values['prune'] === true,
     dryRun: values['dry-run'] === true,
     exitCode: values['exit-code'] === true,
+    dns: dnsFlag(text('dns')),
+    displayName: text('display-name'),
   };
 }
 
@@ -327,6 +338,12 @@ export function versionLine(): string {
     // From the sources (tests): no manifest beside the entry.
   }
   return `tm ${cli} (@traffic-manager/client ${sdk})`;
+}
+
+/** An error of parseArgs, by its code: under jest it is another realm's TypeError (not `instanceof TypeError`). */
+function isParseArgsError(e: unknown): e is { code: string; message: string } {
+  const { code, message } = (typeof e === 'object' && e !== null ? e : {}) as { code?: unknown; message?: unknown };
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS') && typeof message === 'string';
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -354,6 +371,8 @@ export async function main(argv: string[]): Promise<number> {
         prune: { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         'exit-code': { type: 'boolean' },
+        dns: { type: 'string' },
+        'display-name': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -381,7 +400,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${e.message}\n`);
       return EXIT.usage;
     }
-    if (e instanceof UsageError || (e instanceof TypeError && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (e instanceof UsageError || isParseArgsError(e)) {
       process.stderr.write(`tm: ${oneLine(e.message)} (tm --help)\n`);
       return EXIT.usage;
     }

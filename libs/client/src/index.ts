@@ -11,6 +11,7 @@ export type { Conflict, FieldError, Problem, TrafficManagerErrorCode } from './l
 export type { TrafficManagerClientOptions } from './lib/options';
 export type { RouteRef } from './lib/route';
 export type { EndpointHealth, EndpointInput, HealthCheckInput, Route, RouteBody, RouteHealth, RoutePage, WriteOptions, WrittenRoute } from './lib/commands';
+export type { Tenant, TenantUpdate } from './lib/tenants';
 export type { ApplyOptions, Author, Change, ChangeOutcome, ChangeSet, ChangeSetResult, HistoryEntry, HistoryOptions, HistoryPage, RollbackOptions, Whoami } from './lib/changes';
 export type { Propagation, ResolverPropagation, WaitOptions } from './lib/wait';
 export type { Follow, FollowEvent, FollowOptions } from './lib/follow';

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, UseGuards, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, UseGuards, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuthGuard, CurrentPrincipal, type Principal } from '@tm/auth';
-import { ApiProblems } from '@tm/platform';
+import { ApiProblems, ProblemException } from '@tm/platform';
 import { OriginOf, type ChangeOrigin } from '../store/change-origin';
-import { CreateTenantDto, TenantListResponse, TenantParamsDto, TenantResponse } from './dto/tenant.dto';
+import { CreateTenantDto, TenantListResponse, TenantParamsDto, TenantResponse, UpdateTenantDto } from './dto/tenant.dto';
 import { TenantsService } from './tenants.service';
 import { RefusedWrites } from '../audit/refused-writes.interceptor';
 
@@ -22,7 +22,7 @@ export class TenantsController {
   @ApiProblems(400, 409, 413, 415)
   create(@CurrentPrincipal() principal: Principal, @OriginOf() origin: ChangeOrigin, @Body() body: CreateTenantDto): Promise<TenantResponse> {
     principal.authorize('admin');
-    return this.tenants.create(body.slug, body.displayName, origin);
+    return this.tenants.create(body.slug, body.displayName, body.dns, origin);
   }
 
   @Get()
@@ -40,6 +40,25 @@ export class TenantsController {
   get(@CurrentPrincipal() principal: Principal, @Param() params: TenantParamsDto): Promise<TenantResponse> {
     principal.authorize('routes:read', params.tenant);
     return this.tenants.get(params.tenant);
+  }
+
+  @Patch(':tenant')
+  @UseInterceptors(RefusedWrites)
+  @ApiOperation({
+    summary: 'Change a tenant (admin): its display name (null clears it), whether DNS answers it',
+    description: 'Only what differs is written (updatedAt moves, one tenant-updated audit row); no revision, no event: the resolver learns dns within AUTH_CACHE_TTL_MS.',
+  })
+  @ApiOkResponse({ type: TenantResponse })
+  @ApiProblems(400, 404, 413, 415)
+  update(@CurrentPrincipal() principal: Principal, @OriginOf() origin: ChangeOrigin, @Param() params: TenantParamsDto, @Body() body: UpdateTenantDto): Promise<TenantResponse> {
+    principal.authorize('admin');
+    if (body.displayName === undefined && body.dns === undefined) {
+      throw new ProblemException(400, 'Bad Request', 'the body changes nothing: give displayName, dns or both', {
+        code: 'validation',
+        errors: [{ field: 'displayName', message: 'displayName or dns is required' }],
+      });
+    }
+    return this.tenants.update(params.tenant, { displayName: body.displayName, dns: body.dns }, origin);
   }
 
   @Delete(':tenant')

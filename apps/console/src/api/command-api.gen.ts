@@ -227,7 +227,11 @@ export interface paths {
         delete: operations["TenantsController_delete"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a tenant (admin): its display name (null clears it), whether DNS answers it
+         * @description Only what differs is written (updatedAt moves, one tenant-updated audit row); no revision, no event: the resolver learns dns within AUTH_CACHE_TTL_MS.
+         */
+        patch: operations["TenantsController_update"];
         trace?: never;
     };
     "/v1/api-keys": {
@@ -685,12 +689,16 @@ export interface components {
             slug: string;
             /** @example Acme Corporation */
             displayName?: string;
+            /** @description answered over DNS by the resolver (absent: false, closed) */
+            dns?: boolean;
         };
         TenantResponse: {
             /** @example acme */
             slug: string;
             /** @example Acme Corporation */
             displayName: string | null;
+            /** @description answered over DNS by the resolver (default false: closed) */
+            dns: boolean;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -698,6 +706,15 @@ export interface components {
         };
         TenantListResponse: {
             items: components["schemas"]["TenantResponse"][];
+        };
+        UpdateTenantDto: {
+            /**
+             * @description null clears it
+             * @example Acme Corporation
+             */
+            displayName?: string | null;
+            /** @description answered over DNS by the resolver (it learns a change within AUTH_CACHE_TTL_MS) */
+            dns?: boolean;
         };
         CreateApiKeyDto: {
             /** @example billing-deployer */
@@ -2123,6 +2140,103 @@ export interface operations {
             };
             /** @description No such resource */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Too many requests (rate_limited: the key is over RATE_LIMIT_PER_KEY, with RateLimit and RateLimit-Policy; watch_stream_quota); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description A dependency is down; retry after Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    TenantsController_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateTenantDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantResponse"];
+                };
+            };
+            /** @description Invalid input (field errors listed), malformed JSON or a forged cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or unknown bearer key (with WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description The key lacks the scope or the tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description The body is larger than 16 KiB (64 KiB for a route PUT) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

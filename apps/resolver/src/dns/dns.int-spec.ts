@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import * as packet from 'dns-packet';
 import type { Answer as Record_, SrvAnswer } from 'dns-packet';
 import { FaultProxy, dnsQuery, freeDnsPort, testInfra, type TestAnswer } from '@tm/testing';
@@ -237,6 +238,45 @@ describe('DNS degradation', () => {
     } finally {
       await r.stop();
       await fronted.proxy.stop();
+    }
+  });
+});
+
+describe('DNS response rate limiting (DNS_RRL_PER_SECOND)', () => {
+  it('past the rate, one source gets one answer in two truncated and empty and the rest dropped; TCP is not limited', async () => {
+    const port = await freeDnsPort();
+    const r = await ResolverUnderTest.start({ env: { RESOLVER_DNS_PORT: String(port), DNS_RRL_PER_SECOND: '5' } });
+    try {
+      await r.openToDns('acme');
+      await r.write('acme/web/prod', 'http://10.6.6.6/');
+      const socket = createSocket('udp4');
+      const replies: TestAnswer[] = [];
+      socket.on('message', (m) => replies.push(packet.decode(m) as TestAnswer));
+      await new Promise<void>((res) => socket.bind(0, '127.0.0.1', () => res()));
+      // 41 queries at once: 5 answered, then slip, drop, slip, ... (18 truncated, 18 dropped).
+      const began = performance.now();
+      for (let id = 0; id < 41; id++) {
+        const q = packet.encode({ type: 'query', id, flags: packet.RECURSION_DESIRED, questions: [{ name: 'prod.web.acme.tm.internal', type: 'A', class: 'IN' }] });
+        await new Promise<void>((res) => socket.send(q, port, '127.0.0.1', () => res()));
+      }
+      const sendingSeconds = (performance.now() - began) / 1000;
+      await new Promise((res) => setTimeout(res, 500));
+      socket.close();
+      const full = replies.filter((a) => !a.flag_tc);
+      const slipped = replies.filter((a) => a.flag_tc);
+      // The bucket refills at 5 a second while the burst is sent: never more answers than that time allows.
+      expect(full.length).toBeGreaterThanOrEqual(5);
+      expect(full.length).toBeLessThanOrEqual(5 + Math.ceil(sendingSeconds * 5) + 1);
+      expect(full.every((a) => a.answers?.[0]?.type === 'A')).toBe(true);
+      expect(slipped.every((a) => (a.answers ?? []).length === 0)).toBe(true);
+      expect(slipped.length).toBeGreaterThanOrEqual(Math.floor((41 - full.length) / 2));
+      expect(replies.length).toBeLessThan(41);
+      // Over TCP the same source is answered whole.
+      expect((await dnsQuery(port, { name: 'prod.web.acme.tm.internal', tcp: true })).answers?.[0]).toMatchObject({ data: '10.6.6.6' });
+      const metrics = (await r.app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^tm_dns_dropped_total\{reason="rate_limited"[^}]*\} [1-9]/m);
+    } finally {
+      await r.stop();
     }
   });
 });

@@ -1,7 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TrafficManagerClient } from './client';
 import { TrafficManagerError } from './errors';
-import { FakeServer, problem, resolved } from './fake-server.test-support';
+import { answer, FakeServer, problem, readBody, resolved } from './fake-server.test-support';
 
 /**
  * The SDK's side of change sets, history, rollback, revert and propagation, against a local server
@@ -11,19 +10,6 @@ import { FakeServer, problem, resolved } from './fake-server.test-support';
 let server: FakeServer;
 let tm: TrafficManagerClient;
 const bodies: unknown[] = [];
-
-function readBody(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve) => {
-    let text = '';
-    req.on('data', (c: Buffer) => (text += c.toString('utf8')));
-    req.on('end', () => resolve(text === '' ? undefined : JSON.parse(text)));
-  });
-}
-
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
 
 const propagation = (revision: number, status: 'pending' | 'in-sync') => ({
   revision,

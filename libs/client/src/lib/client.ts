@@ -26,6 +26,7 @@ import { Deadline, exchange, headersOf, intHeader, type CallOptions } from './ht
 import { resolveOptions, type ResolvedOptions, type TrafficManagerClientOptions } from './options';
 import { parseRoute, parseRouteQuietly, routePath, type RouteRef } from './route';
 import { Session, type ResolvedEndpoint, type ResolveOptions, type Resolution, type SessionHost } from './session';
+import { getTenant, patchTenant, type Tenant, type TenantUpdate } from './tenants';
 import { decodeToken } from './token';
 import { waitingTimeoutMs, type Propagation, type WaitOptions } from './wait';
 import { TenantWatch, type RouteEntry, type WatchState } from './watch';
@@ -556,7 +557,24 @@ export class TrafficManagerClient implements SessionHost {
     return true;
   }
 
+  /**
+   * Changes a tenant (`PATCH /v1/tenants/{tenant}`, admin): its display name (null clears it) and
+   * whether DNS answers its routes (`dns`; the resolver learns it within its AUTH_CACHE_TTL_MS). The
+   * tenant after the change; an update that changes nothing changes nothing. An unknown tenant
+   * throws `not_found`, a key that is not admin `forbidden`.
+   */
+  async updateTenant(slug: string, update: TenantUpdate, options: CallOptions = {}): Promise<Tenant> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    return patchTenant(this.options, slug, update, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal));
+  }
+
   // ---- reads of the configuration, health and changes ----
+
+  /** A tenant from the command API (its display name, whether DNS answers it), or null when there is none. */
+  async tenant(slug: string, options: CallOptions = {}): Promise<Tenant | null> {
+    if (this.closed) throw new TrafficManagerError('closed', 'the client is closed');
+    return (await getTenant(this.options, slug, new Deadline(options.timeoutMs ?? this.options.timeoutMs, options.signal))) ?? null;
+  }
 
   /** `GET` a route from the command API (the database, not the cache): the route, or null when there is none. */
   async get(route: RouteRef, options: CallOptions = {}): Promise<Route | null> {

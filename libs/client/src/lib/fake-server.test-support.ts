@@ -78,6 +78,21 @@ export function problem(res: ServerResponse, status: number, title: string, deta
   res.end(body);
 }
 
+/** A request's JSON body (undefined when empty). */
+export function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve) => {
+    let text = '';
+    req.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    req.on('end', () => resolve(text === '' ? undefined : JSON.parse(text)));
+  });
+}
+
+/** A JSON answer. */
+export function answer(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
 /** Opens an SSE stream as the resolver's watch does. */
 export function openStream(res: ServerResponse, bookmarkIntervalMs = 5000): SseWriter {
   res.writeHead(200, {

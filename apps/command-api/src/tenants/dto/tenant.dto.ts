@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString } from 'class-validator';
+import { IsBoolean, IsOptional, IsString, ValidateIf } from 'class-validator';
 import { CharLength, IsName, IsPlainText } from '../../validation';
 
 export class CreateTenantDto {
@@ -14,6 +14,26 @@ export class CreateTenantDto {
   @CharLength(1, 200)
   @IsPlainText()
   displayName?: string;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'answered over DNS by the resolver (absent: false, closed)' })
+  @ValidateIf((o: { dns?: unknown }) => o.dns !== undefined)
+  @IsBoolean({ message: 'dns must be true or false' })
+  dns?: boolean;
+}
+
+/** `PATCH /v1/tenants/{tenant}`: what to change; at least one of the two (TenantsController checks it). */
+export class UpdateTenantDto {
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'Acme Corporation', maxLength: 200, description: 'null clears it' })
+  @IsOptional()
+  @IsString()
+  @CharLength(1, 200)
+  @IsPlainText()
+  displayName?: string | null;
+
+  @ApiPropertyOptional({ type: Boolean, description: 'answered over DNS by the resolver (it learns a change within AUTH_CACHE_TTL_MS)' })
+  @ValidateIf((o: { dns?: unknown }) => o.dns !== undefined)
+  @IsBoolean({ message: 'dns must be true or false' })
+  dns?: boolean;
 }
 
 export class TenantParamsDto {
@@ -29,6 +49,9 @@ export class TenantResponse {
 
   @ApiProperty({ type: String, nullable: true, example: 'Acme Corporation' })
   displayName!: string | null;
+
+  @ApiProperty({ type: Boolean, description: 'answered over DNS by the resolver (default false: closed)' })
+  dns!: boolean;
 
   @ApiProperty({ type: String, format: 'date-time' })
   createdAt!: string;
