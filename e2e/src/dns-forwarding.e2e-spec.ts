@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freeDnsPort, TEST_ADMIN_TOKEN, TestStack, unboundConfig } from '@tm/testing';
-import { eventually, query } from './support';
+import { eventually } from './support';
 import { debianTool, run as runSync } from './tools';
 
 const run = promisify(execFile);
@@ -63,9 +63,8 @@ describe('DNS forwarding: Unbound forwards the zone to the resolver', () => {
     stack = await TestStack.start({ apps: ['command-api', 'resolver'], env: { AUTH_CACHE_TTL_MS: '1000', DNS_TTL_SECONDS: String(TTL_SECONDS) } });
     await put('acme/web/prod', 'http://192.0.2.1:8080/');
     await put('globex/web/prod', 'http://192.0.2.9:8080/');
-    // Opened as PATCH /v1/tenants/acme {"dns": true} does: the tenant's column (the PATCH is the
-    // command API's own test's; this one is about forwarding).
-    await query(stack.environment.env['DATABASE_URL'] as string, 'UPDATE tenants SET dns = true WHERE slug = $1', ['acme']);
+    const opened = await fetch(`${stack.app('command-api').url}/v1/tenants/acme`, { method: 'PATCH', headers: auth, body: JSON.stringify({ dns: true }) });
+    expect(opened.status).toBe(200);
     await eventually(async () => address(await direct('prod.web.acme.tm.internal', 'A')) === '192.0.2.1', 15_000, 'acme open to DNS at the resolver');
 
     unboundPort = await freeDnsPort();

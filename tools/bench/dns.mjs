@@ -119,30 +119,16 @@ export async function digAddress(port, name) {
 }
 
 /**
- * Opens `tenant` to DNS: `PATCH /v1/tenants/{tenant}` `{"dns": true}`. A command API without that
- * endpoint (the tenant's `dns` column came first) answers 404: then the column is set through SQL on
- * `databaseUrl`, and the answer says so.
- * @param {{ api: string, token: string, tenant: string, databaseUrl: string }} options
- * @returns {Promise<string>} how it was opened
+ * Opens `tenant` to DNS: `PATCH /v1/tenants/{tenant}` `{"dns": true}` with the admin token.
+ * @param {{ api: string, token: string, tenant: string }} options
  */
-export async function openToDns({ api, token, tenant, databaseUrl }) {
+export async function openToDns({ api, token, tenant }) {
   const res = await call(`${api}/v1/tenants/${tenant}`, {
     method: 'PATCH',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ dns: true }),
   });
-  if (res.status === 200) return `PATCH /v1/tenants/${tenant}`;
-  if (res.status !== 404 && res.status !== 405) throw new Error(`PATCH /v1/tenants/${tenant} {"dns": true}: ${res.status} ${res.body}`);
-  const { Client } = require('pg');
-  const db = new Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rowCount } = await db.query('UPDATE tenants SET dns = true WHERE slug = $1', [tenant]);
-    if (rowCount !== 1) throw new Error(`tenant ${tenant} not found in ${new URL(databaseUrl).pathname.slice(1)}`);
-  } finally {
-    await db.end();
-  }
-  return `SQL (UPDATE tenants SET dns = true): PATCH /v1/tenants/${tenant} answered ${res.status}`;
+  if (res.status !== 200) throw new Error(`PATCH /v1/tenants/${tenant} {"dns": true}: ${res.status} ${res.body}`);
 }
 
 /**
@@ -240,7 +226,7 @@ const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 /**
  * The dns phase (see the top of this file).
  * @param {{
- *   api: string, resolverUrl: string, token: string, tenant: string, databaseUrl: string, dnsPort: number, zone: string, ttlSeconds: number,
+ *   api: string, resolverUrl: string, token: string, tenant: string, dnsPort: number, zone: string, ttlSeconds: number,
  *   routes: number, seconds: number, warmupSeconds: number, rounds: number, outstanding: number, clients: number, threads: number,
  *   writes: number, failoverTrials: number, intervalSeconds: number, threshold: number,
  *   resolverCpu: () => Promise<number>, resolverAnswers: () => Promise<Counters>, quiet: (phase: string) => Promise<void>,
@@ -253,10 +239,9 @@ export async function dnsPhase(o) {
   const routes = Array.from({ length: o.routes }, (_, i) => `${tenant}/svc-${i % 10}/env-${Math.floor(i / 10)}`);
   /** @type {ARecord[]} */
   const records = routes.map((route, i) => ({ name: routeName(route, zone), address: `127.1.${(i >> 8) & 255}.${i & 255}` }));
-  say(`dns: writing ${routes.length} routes of IP literals (tenant ${tenant}) and opening the tenant to DNS`);
+  say(`dns: writing ${routes.length} routes of IP literals (tenant ${tenant}) and opening the tenant to DNS (PATCH /v1/tenants/${tenant})`);
   await pool(routes.length, 10, (i) => putRoute(api, token, /** @type {string} */ (routes[i]), `http://${records[i]?.address}:8080/`));
-  const opened = await openToDns({ api, token, tenant, databaseUrl: o.databaseUrl });
-  say(`  opened with ${opened}`);
+  await openToDns({ api, token, tenant });
   const client = new DnsClient(dnsPort);
   try {
     // Every route answered once (the tenant's opening reaches the resolver within AUTH_CACHE_TTL_MS).
@@ -353,7 +338,6 @@ export async function dnsPhase(o) {
     return {
       zone,
       routes: routes.length,
-      opened,
       ttlSeconds: o.ttlSeconds,
       dnsperf: { threads: o.threads, clients: o.clients, outstanding: o.outstanding, seconds: o.seconds, warmupSeconds: o.warmupSeconds, rounds: o.rounds, perQuery: 'dnsperf -v (each answer with its latency)' },
       resolver,

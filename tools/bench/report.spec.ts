@@ -224,7 +224,6 @@ describe('renderMarkdown', () => {
     const dns = {
       zone: 'tm.internal.',
       routes: 1000,
-      opened: 'PATCH /v1/tenants/bench-x-dns',
       ttlSeconds: 5,
       dnsperf: { threads: 1, clients: 10, outstanding: 50, seconds: 10, warmupSeconds: 2, rounds: 2 },
       resolver: server(25_000, 3, { cache: { HIT: 500_000 } }),

@@ -978,7 +978,6 @@ async function main() {
       resolverUrl: urls.resolver,
       token,
       tenant: `${tenant}-dns`,
-      databaseUrl,
       dnsPort,
       zone,
       ttlSeconds: Number(process.env.DNS_TTL_SECONDS ?? 5),
@@ -1011,7 +1010,6 @@ async function main() {
     const w = d.writeToAnswer;
     if (w.timedOut || w.failedWrites) results.warnings.push(`dns: ${w.timedOut} writes not answered over DNS within 10 s, ${w.failedWrites} PUTs failed`);
     if (d.failover.ms.missed) results.warnings.push(`dns: ${d.failover.ms.missed} failover trials never saw the backup within 30 s`);
-    if (d.opened.startsWith('SQL')) results.warnings.push(`dns: the tenant was opened to DNS through SQL: ${d.opened}`);
     await afterPhase(urls);
   }
 
