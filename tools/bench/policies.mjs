@@ -316,15 +316,14 @@ export async function failoverTrials({ api, resolver, token, tenant, trials, int
     await tm.close();
     await Promise.all([primary.stop(), backup.stop()]);
   }
-  const summarize = summarizeTrials;
   return {
     trials: resolverMs.length,
     intervalSeconds,
     threshold,
     probers: 2,
     targetMs: intervalSeconds * threshold * 1000 + 100,
-    resolver: summarize(resolverMs),
-    sdk: summarize(sdkMs),
-    failback: summarize(failbackMs),
+    resolver: summarizeTrials(resolverMs),
+    sdk: summarizeTrials(sdkMs),
+    failback: summarizeTrials(failbackMs),
   };
 }
