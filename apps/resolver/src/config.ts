@@ -186,6 +186,11 @@ export class ResolverConfig extends BaseAppConfig {
   @IsIntBetween(0, 60)
   DNS_TTL_SECONDS = 5;
 
+  /** A DNS connection over TCP with nothing read for this long, or a message begun and not whole within it, is closed (ms). */
+  @IsOptional()
+  @IsIntBetween(500, 120_000)
+  DNS_TCP_IDLE_MS = 10_000;
+
   /** DNS answers per second to one source address over UDP (response rate limiting); 0: off. */
   @IsOptional()
   @IsIntBetween(0, 1_000_000)

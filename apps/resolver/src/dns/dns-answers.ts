@@ -5,7 +5,7 @@ import { selectableGroups, type EndpointView, type RouteId } from '@tm/contracts
 import { ProblemException } from '@tm/platform';
 import { ResolverConfig } from '../config';
 import { ResolveService, type Resolution } from '../resolve/resolve.service';
-import { endpointName, readName, zoneOf, type Scheme, type ZoneName } from './dns-names';
+import { endpointName, readName, zoneOf, type Scheme } from './dns-names';
 import { OpenTenants } from './open-tenants';
 
 /** The response codes this server gives (RFC 1035 4.1.1; BADVERS is EDNS's, RFC 6891). */
@@ -56,6 +56,8 @@ export class DnsAnswers {
   private readonly logger = new Logger('Dns');
   readonly zone: string;
   private readonly ttl: number;
+  /** The TTL of a negative answer that no cache entry bounds (a closed tenant, a name that cannot exist). */
+  private readonly negativeTtl: number;
   private readonly nsName: string;
   private readonly targets = new Map<string, Target | null>();
 
@@ -66,6 +68,7 @@ export class DnsAnswers {
   ) {
     this.zone = zoneOf(config.DNS_ZONE);
     this.ttl = config.DNS_TTL_SECONDS;
+    this.negativeTtl = Math.min(this.ttl, NEGATIVE_TTL_MAX);
     this.nsName = config.DNS_NS_NAME === undefined ? this.zone : zoneOf(config.DNS_NS_NAME);
   }
 
@@ -74,19 +77,19 @@ export class DnsAnswers {
     const name = readName(q.name, this.zone);
     if (name.kind === 'outside') return refused();
     if (name.kind === 'apex') return this.apex(q);
-    if (name.kind === 'absent') return this.negative('NXDOMAIN', NEGATIVE_TTL_MAX);
+    if (name.kind === 'absent') return this.negative('NXDOMAIN', this.negativeTtl);
     const tenant = name.kind === 'tenant' || name.kind === 'service' ? name.tenant : name.route.tenant;
     const access = this.tenants.access(tenant);
     if ('unknown' in access) return servfail();
-    if (!access.open) return this.negative('NXDOMAIN', NEGATIVE_TTL_MAX);
+    if (!access.open) return this.negative('NXDOMAIN', this.negativeTtl);
     // A tenant's and a service's names exist (names below them may), with no records of their own.
-    if (name.kind === 'tenant' || name.kind === 'service') return this.negative('NOERROR', NEGATIVE_TTL_MAX);
+    if (name.kind === 'tenant' || name.kind === 'service') return this.negative('NOERROR', this.negativeTtl);
     let resolution: Resolution;
     try {
       resolution = await this.resolver.resolve(name.route, { strong: false, tenantId: access.tenantId });
     } catch (e) {
       // The tenant's id changed under its slug (deleted and created again): not this tenant's route.
-      if (e instanceof ProblemException && e.status === 401) return this.negative('NXDOMAIN', NEGATIVE_TTL_MAX);
+      if (e instanceof ProblemException && e.status === 401) return this.negative('NXDOMAIN', this.negativeTtl);
       // PostgreSQL down with nothing cached, or overloaded: no answer to give.
       if (!(e instanceof ProblemException && e.status === 503)) this.logger.warn(`${q.name} ${q.type}: ${e instanceof Error ? e.message : String(e)}`);
       return servfail();
@@ -111,7 +114,7 @@ export class DnsAnswers {
         if (!endpoints.some((e) => this.target(e.url)?.scheme === name.scheme)) return this.negative('NXDOMAIN', Math.min(ttl, NEGATIVE_TTL_MAX));
         if (q.type === 'TXT' || q.type === 'ANY') {
           if (selected.url === undefined) return negative();
-          return positive([{ type: 'TXT', name: q.name, ttl, class: 'IN', data: [`url=${selected.url}`, `revision=${route.revision}`] }]);
+          return positive([{ type: 'TXT', name: q.name, ttl, class: 'IN', data: [...characterStrings(`url=${selected.url}`), `revision=${route.revision}`] }]);
         }
         if (q.type !== 'SRV') return negative();
         const { answers, additionals } = this.services(name.route, name.scheme, endpoints, q.name, ttl);
@@ -190,6 +193,8 @@ export class DnsAnswers {
         let host = target.host;
         if (target.ip !== 0) {
           host = endpointName(route, e.id, this.zone);
+          // A synthetic name longer than a DNS name may be (long names and zone): the endpoint cannot be named.
+          if (host.length > NAME_MAX) continue;
           additionals.push({ type: target.ip === 4 ? 'A' : 'AAAA', name: host, ttl, class: 'IN', data: target.host });
         }
         answers.push({ type: 'SRV', name: owner, ttl, class: 'IN', data: { priority: rank, weight: e.weight, port: target.port, target: host } });
@@ -209,7 +214,21 @@ export class DnsAnswers {
   }
 }
 
-/** An endpoint URL's host, scheme and port; null when it is not http(s) or has no host. */
+/** The longest DNS name, in its dotted form without the final dot (RFC 1035: 255 bytes on the wire). */
+const NAME_MAX = 253;
+
+/**
+ * A TXT value as character-strings of at most 255 bytes each (RFC 1035 3.3.14): a URL longer than
+ * fits in one spans several strings, read joined (as SPF's long records are, RFC 7208 3.3).
+ */
+export function characterStrings(value: string): Buffer[] {
+  const bytes = Buffer.from(value, 'utf8');
+  const strings: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 255) strings.push(bytes.subarray(i, i + 255));
+  return strings;
+}
+
+/** An endpoint URL's host, scheme and port; null when it is not http(s), has no host, or its host is no valid DNS name. */
 export function parseTarget(url: string): Target | null {
   let parsed: URL;
   try {
@@ -221,6 +240,7 @@ export function parseTarget(url: string): Target | null {
   if (!scheme || parsed.hostname === '') return null;
   const host = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname.replace(/\.$/, '');
   const family = isIP(host);
+  if (family === 0 && (host.length > NAME_MAX || host.split('.').some((label) => label.length === 0 || Buffer.byteLength(label) > 63))) return null;
   return { host, ip: family === 4 ? 4 : family === 6 ? 6 : 0, scheme, port: parsed.port === '' ? (scheme === 'http' ? 80 : 443) : Number(parsed.port) };
 }
 
@@ -236,4 +256,3 @@ function servfail(): DnsReply {
   return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
 }
 
-export type { ZoneName };

@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import * as packet from 'dns-packet';
 import type { Answer, DecodedPacket, OptAnswer } from 'dns-packet';
 import { ResolverConfig } from '../config';
@@ -12,12 +12,21 @@ import { ResponseRateLimiter } from './rrl';
 const UDP_PLAIN_MAX = 512;
 /** The largest UDP answer this server sends, whatever EDNS offers (the DNS flag day 2020's 1232: no fragments). */
 const UDP_EDNS_MAX = 1232;
-/** A TCP connection idle this long is closed (RFC 7766 suggests seconds). */
-const TCP_IDLE_MS = 10_000;
 /** Open TCP connections at once; past it new ones are closed at once. */
 const TCP_CONNECTIONS_MAX = 1_000;
+/** Open TCP connections of one source address; past it its new ones are closed at once. */
+const TCP_CONNECTIONS_PER_SOURCE = 32;
 /** Queries of one TCP connection answered at once (pipelined beyond it: read once these are answered). */
 const TCP_PIPELINE_MAX = 16;
+/** Answers a TCP client may leave unread; past it the connection is closed (it does not read). */
+const TCP_UNREAD_MAX_BYTES = 256 * 1024;
+/**
+ * Queries waiting on the cache or the database at once (a memory hit never waits). Past it a query
+ * is answered SERVFAIL at once: made-up names cannot queue reads of PostgreSQL without bound.
+ */
+const WAITING_MAX = 100;
+/** How long a stop waits for the answers in flight. */
+const DRAIN_MS = 2_000;
 
 type Transport = 'udp' | 'tcp';
 
@@ -37,12 +46,17 @@ interface Handled {
  * message holds can stop the server or hold a socket open (idle TCP connections are closed).
  */
 @Injectable()
-export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class DnsServer implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('Dns');
   private udp: Socket | undefined;
   private tcp: Server | undefined;
   private readonly connections = new Set<TcpSocket>();
+  private readonly perSource = new Map<string, number>();
   private readonly limiter: ResponseRateLimiter | undefined;
+  private readonly idleMs: number;
+  /** Messages being handled (UDP and TCP), and queries waiting on the cache or database. */
+  private inFlight = 0;
+  private waiting = 0;
 
   constructor(
     private readonly config: ResolverConfig,
@@ -50,9 +64,10 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
     private readonly metrics: DnsMetrics,
   ) {
     this.limiter = config.DNS_RRL_PER_SECOND > 0 ? new ResponseRateLimiter(config.DNS_RRL_PER_SECOND) : undefined;
+    this.idleMs = config.DNS_TCP_IDLE_MS;
   }
 
-  /** The UDP and TCP port (the configured one, or the one chosen for port 0 in tests); undefined when off. */
+  /** The UDP and TCP port it listens on; undefined when off (RESOLVER_DNS_PORT=0). */
   get port(): number | undefined {
     const address = this.udp?.address();
     return address?.port;
@@ -63,7 +78,9 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
     if (port === 0) return;
     const host = this.config.HOST;
     this.udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
-    this.udp.on('message', (message, remote) => void this.onDatagram(message, remote));
+    this.udp.on('message', (message, remote) => {
+      this.onDatagram(message, remote).catch((e: unknown) => this.logger.warn(`DNS over UDP: ${e instanceof Error ? e.message : String(e)}`));
+    });
     this.udp.on('error', (e) => this.logger.warn(`DNS over UDP: ${e.message}`));
     await new Promise<void>((resolve, reject) => {
       this.udp?.once('error', reject);
@@ -74,7 +91,8 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
     }).catch((e: unknown) => {
       throw new Error(`RESOLVER_DNS_PORT: cannot listen on ${host}:${port} (UDP): ${e instanceof Error ? e.message : String(e)}`);
     });
-    this.tcp = createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    // Half-open allowed: a client may send its queries and close its side, and still read the answers.
+    this.tcp = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket));
     this.tcp.maxConnections = TCP_CONNECTIONS_MAX;
     this.tcp.on('drop', () => this.metrics.dropped.inc({ reason: 'tcp_limit' }));
     await new Promise<void>((resolve, reject) => {
@@ -89,67 +107,127 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
     this.logger.log(`DNS listening on ${host}:${port} (UDP and TCP), zone ${this.answers.zone}`);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Takes no new query (the UDP socket and the TCP listener close), and waits for the answers in flight (DRAIN_MS at most). */
+  async beforeApplicationShutdown(): Promise<void> {
     const udp = this.udp;
     this.udp = undefined;
-    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
     const tcp = this.tcp;
     this.tcp = undefined;
+    const closed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
+    for (const deadline = Date.now() + DRAIN_MS; this.inFlight > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
     for (const socket of this.connections) socket.destroy();
-    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+    await closed;
+  }
+
+  onApplicationShutdown(): void {
+    for (const socket of this.connections) socket.destroy();
   }
 
   private async onDatagram(message: Buffer, remote: RemoteInfo): Promise<void> {
     const started = performance.now();
+    // Port 0 is no port a reply can go to (a forged source): nothing to answer.
+    if (remote.port === 0) {
+      this.metrics.dropped.inc({ reason: 'bad_source' });
+      return;
+    }
     const decision = this.limiter?.check(remote.address) ?? 'answer';
     if (decision === 'drop') {
       this.metrics.dropped.inc({ reason: 'rate_limited' });
       return;
     }
     const handled = await this.handle(message, 'udp', decision === 'slip');
-    if (!handled.reply) return;
-    this.udp?.send(handled.reply, remote.port, remote.address);
+    const udp = this.udp;
+    if (!handled.reply || !udp) return;
+    udp.send(handled.reply, remote.port, remote.address, (e) => {
+      if (e) this.metrics.dropped.inc({ reason: 'send_failed' });
+    });
     this.count('udp', handled, started);
   }
 
   private onConnection(socket: TcpSocket): void {
+    const source = socket.remoteAddress ?? '';
+    const ofSource = (this.perSource.get(source) ?? 0) + 1;
+    if (ofSource > TCP_CONNECTIONS_PER_SOURCE) {
+      this.metrics.dropped.inc({ reason: 'tcp_limit' });
+      socket.destroy();
+      return;
+    }
+    this.perSource.set(source, ofSource);
     this.connections.add(socket);
     this.metrics.tcpConnections.set(this.connections.size);
-    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.connections.delete(socket);
+      const left = (this.perSource.get(source) ?? 1) - 1;
+      if (left > 0) this.perSource.set(source, left);
+      else this.perSource.delete(source);
       this.metrics.tcpConnections.set(this.connections.size);
     });
+    // Closed when nothing has been read for DNS_TCP_IDLE_MS, and when a message begun is not whole
+    // within it (bytes dribbled one at a time do not keep a connection).
+    socket.setTimeout(this.idleMs, () => socket.destroy());
+    let partial: NodeJS.Timeout | undefined;
     let buffered: Buffer = Buffer.alloc(0);
-    let inFlight = 0;
+    let pending = 0;
+    let ended = false;
+    const finishIfDone = () => {
+      if (ended && pending === 0 && !socket.destroyed) socket.end();
+    };
     const next = () => {
+      let progressed = false;
       // Each message is two bytes of length, then the message (RFC 1035 4.2.2; RFC 7766).
-      while (buffered.length >= 2 && inFlight < TCP_PIPELINE_MAX) {
+      while (buffered.length >= 2 && pending < TCP_PIPELINE_MAX) {
         const length = buffered.readUInt16BE(0);
         if (buffered.length < 2 + length) break;
         const message: Buffer = buffered.subarray(2, 2 + length);
         buffered = buffered.subarray(2 + length);
-        inFlight++;
+        progressed = true;
+        pending++;
         const started = performance.now();
-        void this.handle(message, 'tcp', false).then((handled) => {
-          inFlight--;
-          if (handled.reply && !socket.destroyed) {
-            const framed = Buffer.allocUnsafe(2 + handled.reply.length);
-            framed.writeUInt16BE(handled.reply.length, 0);
-            handled.reply.copy(framed, 2);
-            socket.write(framed);
-            this.count('tcp', handled, started);
-          }
-          if (socket.isPaused() && inFlight < TCP_PIPELINE_MAX) socket.resume();
-          next();
-        });
+        void this.handle(message, 'tcp', false)
+          .then((handled) => {
+            if (handled.reply && !socket.destroyed) {
+              const framed = Buffer.allocUnsafe(2 + handled.reply.length);
+              framed.writeUInt16BE(handled.reply.length, 0);
+              handled.reply.copy(framed, 2);
+              socket.write(framed);
+              this.count('tcp', handled, started);
+              // A client that does not read its answers is not answered without bound.
+              if (socket.writableLength > TCP_UNREAD_MAX_BYTES) socket.destroy();
+            }
+          })
+          .catch((e: unknown) => {
+            this.logger.warn(`DNS over TCP: ${e instanceof Error ? e.message : String(e)}`);
+            socket.destroy();
+          })
+          .finally(() => {
+            pending--;
+            resume();
+            next();
+            finishIfDone();
+          });
       }
-      if (inFlight >= TCP_PIPELINE_MAX) socket.pause();
+      // A message begun must be whole within the idle time: the clock restarts only when one is.
+      if (progressed || buffered.length === 0) {
+        clearTimeout(partial);
+        partial = undefined;
+      }
+      if (buffered.length > 0 && partial === undefined) partial = setTimeout(() => socket.destroy(), this.idleMs);
+      if (pending >= TCP_PIPELINE_MAX || socket.writableNeedDrain) socket.pause();
     };
+    const resume = () => {
+      if (socket.isPaused() && pending < TCP_PIPELINE_MAX && !socket.writableNeedDrain && !ended) socket.resume();
+    };
+    socket.on('drain', resume);
+    socket.on('close', () => clearTimeout(partial));
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       next();
+    });
+    socket.on('end', () => {
+      ended = true;
+      finishIfDone();
     });
   }
 
@@ -161,6 +239,15 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
 
   /** One message: its answer's bytes, or none (no header, or not a query). Never throws. */
   async handle(message: Buffer, transport: Transport, slip: boolean): Promise<Handled> {
+    this.inFlight++;
+    try {
+      return await this.answerMessage(message, transport, slip);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async answerMessage(message: Buffer, transport: Transport, slip: boolean): Promise<Handled> {
     if (message.length < 12) {
       this.metrics.dropped.inc({ reason: 'short' });
       return { reply: undefined, type: 'none', rcode: undefined, truncated: false };
@@ -180,7 +267,9 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
     if (opcode !== 0) return headerOnly(message, 'NOTIMP');
     const question = query.questions?.[0];
     const opts = (query.additionals ?? []).filter((a): a is OptAnswer => a.type === 'OPT');
-    if (!question || query.questions?.length !== 1 || opts.length > 1 || question.class?.startsWith('UNKNOWN') || question.type === 'OPT') {
+    // RFC 6891: one OPT at most, at the root, in the additional section only.
+    const misplacedOpt = opts.some((o) => o.name !== '.') || [...(query.answers ?? []), ...(query.authorities ?? [])].some((a) => a.type === 'OPT');
+    if (!question || query.questions?.length !== 1 || opts.length > 1 || misplacedOpt || question.class?.startsWith('UNKNOWN') || question.type === 'OPT') {
       return headerOnly(message, 'FORMERR');
     }
     const opt = opts[0];
@@ -190,10 +279,17 @@ export class DnsServer implements OnApplicationBootstrap, OnApplicationShutdown 
     if (opt && opt.ednsVersion !== 0) reply = { rcode: 'BADVERS', authoritative: false, answers: [], authorities: [], additionals: [] };
     else if (question.type === 'AXFR' || question.type === 'IXFR') reply = { rcode: 'REFUSED', authoritative: false, answers: [], authorities: [], additionals: [] };
     else if (slip) reply = { rcode: 'NOERROR', authoritative: false, answers: [], authorities: [], additionals: [] };
-    else reply = await this.answers.answer(q).catch((e: unknown): DnsReply => {
-      this.logger.warn(`${q.name} ${q.type}: ${e instanceof Error ? e.message : String(e)}`);
-      return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
-    });
+    else if (this.waiting >= WAITING_MAX) reply = { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
+    else {
+      this.waiting++;
+      reply = await this.answers
+        .answer(q)
+        .catch((e: unknown): DnsReply => {
+          this.logger.warn(`${q.name} ${q.type}: ${e instanceof Error ? e.message : String(e)}`);
+          return { rcode: 'SERVFAIL', authoritative: false, answers: [], authorities: [], additionals: [] };
+        })
+        .finally(() => this.waiting--);
+    }
     const limit = transport === 'tcp' ? 65_535 : opt ? Math.max(UDP_PLAIN_MAX, Math.min(opt.udpPayloadSize, UDP_EDNS_MAX)) : UDP_PLAIN_MAX;
     try {
       const encoded = this.encode(query, question, reply, opt !== undefined, false);

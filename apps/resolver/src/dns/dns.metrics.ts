@@ -31,7 +31,7 @@ export class DnsMetrics {
     });
     this.dropped = new Counter({
       name: 'tm_dns_dropped_total',
-      help: 'DNS messages not answered, by reason: short (no full header), response (not a query), rate_limited (DNS_RRL_PER_SECOND), tcp_limit (too many connections)',
+      help: 'DNS messages not answered, by reason: short (no full header), response (not a query), bad_source (UDP from port 0), rate_limited (DNS_RRL_PER_SECOND), tcp_limit (too many connections, in all or from one source), send_failed',
       labelNames: ['reason'],
       registers,
     });

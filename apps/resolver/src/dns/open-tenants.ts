@@ -11,7 +11,7 @@ export type TenantAccess = { open: true; tenantId: string } | { open: false } | 
 
 /**
  * The tenants open to DNS (`tenants.dns`; docs/dns.md, "Opening a tenant"), by slug, read whole from
- * PostgreSQL every AUTH_CACHE_TTL_MS: a change reaches every replica within it, with no revision and no
+ * PostgreSQL twice per AUTH_CACHE_TTL_MS: a change reaches every replica within it, with no revision and no
  * event, and a query costs no database round trip whatever name it asks (a flood of made-up tenants
  * reads nothing). While PostgreSQL is unreachable the last list is used for CACHE_STALE_GRACE_SECONDS;
  * a replica that never read it (started during the outage), or past the grace, knows nothing
@@ -33,7 +33,8 @@ export class OpenTenants implements OnModuleInit, OnApplicationShutdown {
     private readonly dataSource: DataSource,
     private readonly connector: DatabaseConnector,
   ) {
-    this.refreshMs = Math.max(MIN_REFRESH_MS, config.AUTH_CACHE_TTL_MS);
+    // Read twice per AUTH_CACHE_TTL_MS, so that a change is learned within it, the read's own time included.
+    this.refreshMs = Math.max(MIN_REFRESH_MS, Math.floor(config.AUTH_CACHE_TTL_MS / 2));
     this.graceMs = config.CACHE_STALE_GRACE_SECONDS * 1000;
   }
 
