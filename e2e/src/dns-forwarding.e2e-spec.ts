@@ -1,34 +1,16 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { freeDnsPort, TEST_ADMIN_TOKEN, TestStack, unboundConfig } from '@tm/testing';
-import { eventually } from './support';
+import { dig, type Dug } from './dig';
+import { eventually, write } from './support';
 import { debianTool, run as runSync } from './tools';
 
-const run = promisify(execFile);
 const ZONE = 'tm.internal';
 /** Short, so that the cache's expiry is seen within the test. */
 const TTL_SECONDS = 3;
 const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
-
-/** What dig printed, read: the status, the header's flags and the answer's records (fields split). */
-interface Dug {
-  status: string;
-  flags: string[];
-  answer: string[][];
-}
-
-function readDig(text: string): Dug {
-  const status = /status: ([A-Z]+)/.exec(text)?.[1] ?? 'none';
-  const flags = (/;; flags: ([a-z ]+);/.exec(text)?.[1] ?? '').trim().split(/\s+/);
-  const start = text.indexOf(';; ANSWER SECTION:');
-  const lines = start < 0 ? [] : text.slice(start).split('\n').slice(1);
-  const end = lines.findIndex((l) => l.trim() === '');
-  const answer = lines.slice(0, end < 0 ? undefined : end).filter((l) => !l.startsWith(';')).map((l) => l.trim().split(/\s+/));
-  return { status, flags, answer };
-}
 
 /**
  * The cluster's DNS forwarding the zone to the resolver (docs/deployment.md, "DNS: CoreDNS and
@@ -45,16 +27,11 @@ describe('DNS forwarding: Unbound forwards the zone to the resolver', () => {
   const unboundOutput: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'tm-dns-forwarding-'));
 
-  const dig = async (server: number, ...args: string[]): Promise<Dug> => {
-    const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(server), '+time=2', '+tries=2', ...args], { timeout: 30_000 });
-    return readDig(stdout);
-  };
   const viaUnbound = (...args: string[]) => dig(unboundPort, ...args);
   const direct = (...args: string[]) => dig(stack.dnsPort, ...args);
   const address = (d: Dug) => d.answer.find((r) => r[3] === 'A')?.[4];
   const put = async (route: string, url: string): Promise<void> => {
-    const res = await fetch(`${stack.app('command-api').url}/v1/routes/${route}`, { method: 'PUT', headers: auth, body: JSON.stringify({ url }) });
-    expect([200, 201]).toContain(res.status);
+    expect([200, 201]).toContain((await write(stack.app('command-api'), route, url)).status);
   };
 
   beforeAll(async () => {

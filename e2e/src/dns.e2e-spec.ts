@@ -1,41 +1,15 @@
-import { execFile } from 'node:child_process';
 import { Resolver } from 'node:dns/promises';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { TEST_ADMIN_TOKEN, TestStack } from '@tm/testing';
+import { dig as digAt, digRaw, type Dug } from './dig';
 import { EndpointServer } from './endpoint-server';
 import { eventually } from './support';
 
-const run = promisify(execFile);
-const DIG = process.env['TM_TEST_DIG'] ?? '/usr/bin/dig';
 const ZONE = 'tm.internal';
 const auth = { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json' };
 const CHECK = { path: '/healthz', intervalSeconds: 1, timeoutSeconds: 1, healthyThreshold: 1, unhealthyThreshold: 1 };
-
-/** What dig printed, read: the status, the header's flags and each section's records (one line each, fields split). */
-interface Dug {
-  status: string;
-  flags: string[];
-  answer: string[][];
-  authority: string[][];
-  additional: string[][];
-  text: string;
-}
-
-function readDig(text: string): Dug {
-  const status = /status: ([A-Z]+)/.exec(text)?.[1] ?? 'none';
-  const flags = (/;; flags: ([a-z ]+);/.exec(text)?.[1] ?? '').trim().split(/\s+/);
-  const section = (name: string) => {
-    const start = text.indexOf(`;; ${name} SECTION:`);
-    if (start < 0) return [];
-    const lines = text.slice(start).split('\n').slice(1);
-    const end = lines.findIndex((l) => l.trim() === '');
-    return lines.slice(0, end < 0 ? undefined : end).filter((l) => !l.startsWith(';')).map((l) => l.trim().split(/\s+/));
-  };
-  return { status, flags, answer: section('ANSWER'), authority: section('AUTHORITY'), additional: section('ADDITIONAL'), text };
-}
 
 /**
  * DNS against the real stack, asked by clients nobody here wrote (docs/dns.md): dig (Debian's
@@ -49,10 +23,7 @@ describe('DNS (dig and Node against the real stack)', () => {
   const servers: EndpointServer[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'tm-dns-e2e-'));
 
-  const dig = async (...args: string[]): Promise<Dug> => {
-    const { stdout } = await run(DIG, ['@127.0.0.1', '-p', String(port), '+time=3', '+tries=2', ...args], { timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
-    return readDig(stdout);
-  };
+  const dig = (...args: string[]): Promise<Dug> => digAt(port, ...args);
   const put = async (route: string, body: unknown): Promise<number> => {
     const res = await fetch(`${stack.app('command-api').url}/v1/routes/${route}`, { method: 'PUT', headers: auth, body: JSON.stringify(body) });
     expect([200, 201]).toContain(res.status);
@@ -191,7 +162,7 @@ describe('DNS (dig and Node against the real stack)', () => {
     const queries = 10_000;
     const file = join(dir, 'split.txt');
     writeFileSync(file, Array.from({ length: queries }, () => 'prod.split.acme.tm.internal A\n').join(''));
-    const { stdout } = await run(DIG, ['@127.0.0.1', '-p', String(port), '+short', '+time=3', '+tries=3', '-f', file], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+    const stdout = await digRaw(['@127.0.0.1', '-p', String(port), '+short', '+time=3', '+tries=3', '-f', file], 300_000);
     const answers = stdout.split('\n').filter(Boolean);
     expect(answers).toHaveLength(queries);
     const heavy = answers.filter((a) => a === '10.5.0.1').length / queries;

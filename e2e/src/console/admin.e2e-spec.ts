@@ -1,6 +1,6 @@
 import type { Browser, Page } from 'playwright-core';
-import type { AppProcess, TestStack } from '@tm/testing';
-import { admin, consoleStack, ConsoleTab, keyFor, launchBrowser, TEST_ADMIN_TOKEN } from './browser';
+import type { TestStack } from '@tm/testing';
+import { admin, consoleSystem, type ConsoleSystem, ConsoleTab, keyFor, TEST_ADMIN_TOKEN } from './browser';
 
 /**
  * The resolver's key cache (apps/resolver/src/config.ts, AUTH_CACHE_TTL_MS; the test stack keeps the
@@ -34,14 +34,14 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
  */
 describe('console: keys and audit (chromium, the whole system)', () => {
   let stack: TestStack;
-  let probers: AppProcess[];
+  let system: ConsoleSystem;
   let consoleUrl: string;
   let browser: Browser;
   let reader: string;
 
   beforeAll(async () => {
-    ({ stack, probers, consoleUrl } = await consoleStack());
-    browser = await launchBrowser();
+    system = await consoleSystem();
+    ({ stack, consoleUrl, browser } = system);
     expect((await admin(stack, 'POST', '/v1/tenants', { slug: 'acme', displayName: 'Acme' })).status).toBe(201);
     expect((await admin(stack, 'POST', '/v1/tenants', { slug: 'beta' })).status).toBe(201);
     for (const service of ['billing', 'search']) {
@@ -59,9 +59,7 @@ describe('console: keys and audit (chromium, the whole system)', () => {
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await Promise.all((probers ?? []).map((p) => p.stop()));
-    await stack?.stop();
+    await system?.stop();
   }, 60_000);
 
   it('lists keys and creates one: the secret shown once, copied to the clipboard, gone once dismissed', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import AxeBuilder from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
-import { createApiKey, TEST_ADMIN_TOKEN, TestStack, type AppProcess } from '@tm/testing';
+import { createApiKey, TEST_ADMIN_TOKEN, TestStack } from '@tm/testing';
 import { ROOT } from '../tools';
 
 /** Debian's chromium (`npm test` installs it when missing); TM_TEST_CHROMIUM names another. */
@@ -36,11 +36,30 @@ export async function tm(stack: TestStack, key: string, args: string[]): Promise
   }
 }
 
-/** The whole system as processes (two probers included) with the console served by the command API. */
-export async function consoleStack(): Promise<{ stack: TestStack; probers: AppProcess[]; consoleUrl: string }> {
+/** What a browser test runs against: the whole system, the console's URL, and the browser. */
+export interface ConsoleSystem {
+  stack: TestStack;
+  consoleUrl: string;
+  browser: Browser;
+  /** Closes the browser, then stops the stack (its probers with it). */
+  stop(): Promise<void>;
+}
+
+/** The whole system as processes (two probers included) with the console served by the command API, and a browser. */
+export async function consoleSystem(): Promise<ConsoleSystem> {
   const stack = await TestStack.start();
-  const probers = await stack.startProbers(2, () => ({ PROBE_MAX_TIMEOUT_SECONDS: '1' }));
-  return { stack, probers, consoleUrl: `${stack.app('command-api').url}/console/` };
+  try {
+    await stack.startProbers(2, () => ({ PROBE_MAX_TIMEOUT_SECONDS: '1' }));
+    const browser = await launchBrowser();
+    const stop = async () => {
+      await browser.close();
+      await stack.stop();
+    };
+    return { stack, consoleUrl: stack.consoleUrl, browser, stop };
+  } catch (e) {
+    await stack.stop();
+    throw e;
+  }
 }
 
 /** An admin-made key for a test. */

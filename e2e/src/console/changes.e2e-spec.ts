@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
-import type { AppProcess, TestStack } from '@tm/testing';
-import { admin, consoleStack, ConsoleTab, keyFor, launchBrowser } from './browser';
+import type { TestStack } from '@tm/testing';
+import { admin, consoleSystem, type ConsoleSystem, ConsoleTab, keyFor } from './browser';
 
 interface ChangeSetAnswer {
   revision: number;
@@ -16,7 +16,7 @@ interface ChangeSetAnswer {
  */
 describe('console: change sets, revert and propagation (chromium, the whole system)', () => {
   let stack: TestStack;
-  let probers: AppProcess[];
+  let system: ConsoleSystem;
   let consoleUrl: string;
   let browser: Browser;
   /** The console's key: shop's operator (reads, writes, its audit log). */
@@ -25,17 +25,15 @@ describe('console: change sets, revert and propagation (chromium, the whole syst
   let releaseBot: string;
 
   beforeAll(async () => {
-    ({ stack, probers, consoleUrl } = await consoleStack());
-    browser = await launchBrowser();
+    system = await consoleSystem();
+    ({ stack, consoleUrl, browser } = system);
     expect((await admin(stack, 'POST', '/v1/tenants', { slug: 'shop' })).status).toBe(201);
     operator = await keyFor(stack, { name: 'shop operator', scopes: ['routes:read', 'routes:write', 'audit:read'], tenant: 'shop' });
     releaseBot = await keyFor(stack, { name: 'release-bot', scopes: ['routes:read', 'routes:write'], tenant: 'shop' });
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await Promise.all((probers ?? []).map((p) => p.stop()));
-    await stack?.stop();
+    await system?.stop();
   }, 60_000);
 
   /** A change set written by release-bot. */

@@ -1,7 +1,7 @@
 import type { Browser, Locator, Page } from 'playwright-core';
-import type { AppProcess, TestStack } from '@tm/testing';
+import type { TestStack } from '@tm/testing';
 import { EndpointServer } from '../endpoint-server';
-import { admin, consoleStack, ConsoleTab, keyFor, launchBrowser } from './browser';
+import { admin, consoleSystem, type ConsoleSystem, ConsoleTab, keyFor } from './browser';
 
 /**
  * A route's page and its history in a real browser against the whole system (two health probers):
@@ -13,7 +13,7 @@ describe('console: a route and its history (chromium, the whole system)', () => 
   const ROUTE = 'shop/cart/prod';
   const PATH = `/v1/routes/${ROUTE}`;
   let stack: TestStack;
-  let probers: AppProcess[];
+  let system: ConsoleSystem;
   let consoleUrl: string;
   let browser: Browser;
   let key: string;
@@ -51,17 +51,15 @@ describe('console: a route and its history (chromium, the whole system)', () => 
 
   beforeAll(async () => {
     await Promise.all([alpha.start(), beta.start(), gamma.start()]);
-    ({ stack, probers, consoleUrl } = await consoleStack());
-    browser = await launchBrowser();
+    system = await consoleSystem();
+    ({ stack, consoleUrl, browser } = system);
     expect((await admin(stack, 'POST', '/v1/tenants', { slug: 'shop' })).status).toBe(201);
     expect((await admin(stack, 'PUT', PATH, policy(2, 1))).status).toBe(201);
     key = await keyFor(stack, { name: 'shop operator', scopes: ['routes:read', 'routes:write'], tenant: 'shop' });
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await Promise.all((probers ?? []).map((p) => p.stop()));
-    await stack?.stop();
+    await system?.stop();
     await Promise.all([alpha.stop(), beta.stop(), gamma.stop()]);
   }, 60_000);
 

@@ -1,6 +1,6 @@
 import type { Browser } from 'playwright-core';
-import type { AppProcess, TestStack } from '@tm/testing';
-import { admin, consoleStack, ConsoleTab, keyFor, launchBrowser, TEST_ADMIN_TOKEN, tm } from './browser';
+import type { TestStack } from '@tm/testing';
+import { admin, consoleSystem, type ConsoleSystem, ConsoleTab, keyFor, TEST_ADMIN_TOKEN, tm } from './browser';
 
 /**
  * The console in a real browser (Debian's chromium) against the whole system: signing in, the routes
@@ -9,14 +9,14 @@ import { admin, consoleStack, ConsoleTab, keyFor, launchBrowser, TEST_ADMIN_TOKE
  */
 describe('console: sign in and routes (chromium, the whole system)', () => {
   let stack: TestStack;
-  let probers: AppProcess[];
+  let system: ConsoleSystem;
   let consoleUrl: string;
   let browser: Browser;
   let key: string;
 
   beforeAll(async () => {
-    ({ stack, probers, consoleUrl } = await consoleStack());
-    browser = await launchBrowser();
+    system = await consoleSystem();
+    ({ stack, consoleUrl, browser } = system);
     expect((await admin(stack, 'POST', '/v1/tenants', { slug: 'acme', displayName: 'Acme' })).status).toBe(201);
     expect((await admin(stack, 'POST', '/v1/tenants', { slug: 'big' })).status).toBe(201);
     for (const service of ['billing', 'search', 'checkout']) {
@@ -26,9 +26,7 @@ describe('console: sign in and routes (chromium, the whole system)', () => {
   }, 240_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await Promise.all((probers ?? []).map((p) => p.stop()));
-    await stack?.stop();
+    await system?.stop();
   }, 60_000);
 
   it('signs in with a key, shows what it may do (from both APIs), and refuses an unknown key in words', async () => {

@@ -361,6 +361,21 @@ export function RoutePage() {
   const changedSince = loaded && live && live.change.revision > loaded.route.revision ? live.change.revision : undefined;
   const deletedSince =
     loaded && watch && !live && watchStatus?.revision !== undefined && watchStatus.revision >= loaded.route.revision && watchStatus.state === 'synced';
+  // A 412 on save: both versions, field by field (on the page of a route, or of one deleted meanwhile).
+  const conflictView = conflict && (
+    <ConflictView
+      id={id}
+      mine={conflict}
+      pending={save.isPending}
+      onOverwrite={(condition) => save.mutate({ body: conflict, condition })}
+      onTakeTheirs={(current) => {
+        queryClient.setQueryData(routeQueryKey(id), current);
+        setConflict(null);
+        save.reset();
+        setFormGeneration((g) => g + 1);
+      }}
+    />
+  );
   const saveError = save.error && !isStatus(save.error, 412) && !(save.error instanceof TrafficManagerError && save.error.code === 'bad_request') ? save.error : null;
 
   return (
@@ -399,20 +414,7 @@ export function RoutePage() {
             </div>
           )}
           {outcome && <SavedNotice id={id} outcome={outcome} />}
-          {conflict && (
-            <ConflictView
-              id={id}
-              mine={conflict}
-              pending={save.isPending}
-              onOverwrite={(condition) => save.mutate({ body: conflict, condition })}
-              onTakeTheirs={(current) => {
-                queryClient.setQueryData(routeQueryKey(id), current);
-                setConflict(null);
-                save.reset();
-                setFormGeneration((g) => g + 1);
-              }}
-            />
-          )}
+          {conflictView}
           {saveError && <ErrorNotice error={saveError} />}
           {canWrite && (
             <section aria-labelledby="create-heading">
@@ -454,20 +456,7 @@ export function RoutePage() {
           )}
           {outcome && <SavedNotice id={id} outcome={outcome} />}
           <EndpointsPanel id={id} route={loaded.route} watch={watch} />
-          {conflict && (
-            <ConflictView
-              id={id}
-              mine={conflict}
-              pending={save.isPending}
-              onOverwrite={(condition) => save.mutate({ body: conflict, condition })}
-              onTakeTheirs={(current) => {
-                queryClient.setQueryData(routeQueryKey(id), current);
-                setConflict(null);
-                save.reset();
-                setFormGeneration((g) => g + 1);
-              }}
-            />
-          )}
+          {conflictView}
           {saveError && <ErrorNotice error={saveError} />}
           {remove.error && (
             <>

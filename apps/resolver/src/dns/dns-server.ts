@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { once, type EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import * as packet from 'dns-packet';
@@ -77,33 +78,26 @@ export class DnsServer implements OnApplicationBootstrap, BeforeApplicationShutd
     const port = this.config.RESOLVER_DNS_PORT;
     if (port === 0) return;
     const host = this.config.HOST;
-    this.udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
-    this.udp.on('message', (message, remote) => {
+    // Each listens, or the app stops with one line naming the variable (events.once rejects on 'error').
+    const listen = async (transport: 'UDP' | 'TCP', emitter: EventEmitter, start: () => void) => {
+      start();
+      await once(emitter, 'listening').catch((e: unknown) => {
+        throw new Error(`RESOLVER_DNS_PORT: cannot listen on ${host}:${port} (${transport}): ${e instanceof Error ? e.message : String(e)}`);
+      });
+    };
+    const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', reuseAddr: false });
+    this.udp = udp;
+    udp.on('message', (message, remote) => {
       this.onDatagram(message, remote).catch((e: unknown) => this.logger.warn(`DNS over UDP: ${e instanceof Error ? e.message : String(e)}`));
     });
-    this.udp.on('error', (e) => this.logger.warn(`DNS over UDP: ${e.message}`));
-    await new Promise<void>((resolve, reject) => {
-      this.udp?.once('error', reject);
-      this.udp?.bind(port, host, () => {
-        this.udp?.off('error', reject);
-        resolve();
-      });
-    }).catch((e: unknown) => {
-      throw new Error(`RESOLVER_DNS_PORT: cannot listen on ${host}:${port} (UDP): ${e instanceof Error ? e.message : String(e)}`);
-    });
+    await listen('UDP', udp, () => udp.bind(port, host));
+    udp.on('error', (e) => this.logger.warn(`DNS over UDP: ${e.message}`));
     // Half-open allowed: a client may send its queries and close its side, and still read the answers.
-    this.tcp = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket));
-    this.tcp.maxConnections = TCP_CONNECTIONS_MAX;
-    this.tcp.on('drop', () => this.metrics.dropped.inc({ reason: 'tcp_limit' }));
-    await new Promise<void>((resolve, reject) => {
-      this.tcp?.once('error', reject);
-      this.tcp?.listen(port, host, () => {
-        this.tcp?.off('error', reject);
-        resolve();
-      });
-    }).catch((e: unknown) => {
-      throw new Error(`RESOLVER_DNS_PORT: cannot listen on ${host}:${port} (TCP): ${e instanceof Error ? e.message : String(e)}`);
-    });
+    const tcp = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.onConnection(socket));
+    this.tcp = tcp;
+    tcp.maxConnections = TCP_CONNECTIONS_MAX;
+    tcp.on('drop', () => this.metrics.dropped.inc({ reason: 'tcp_limit' }));
+    await listen('TCP', tcp, () => tcp.listen(port, host));
     this.logger.log(`DNS listening on ${host}:${port} (UDP and TCP), zone ${this.answers.zone}`);
   }
 

@@ -24,7 +24,7 @@ describe('OpenTenants: the tenants open to DNS, as each replica knows them', () 
   afterEach(() => jest.useRealTimers());
 
   const start = async (db: FakeTenants, ttlMs: number, graceSeconds = 60) => {
-    const config = { AUTH_CACHE_TTL_MS: ttlMs, CACHE_STALE_GRACE_SECONDS: graceSeconds } as ResolverConfig;
+    const config = { AUTH_CACHE_TTL_MS: ttlMs, CACHE_STALE_GRACE_SECONDS: graceSeconds, RESOLVER_DNS_PORT: 5353 } as ResolverConfig;
     const tenants = new OpenTenants(config, db.dataSource, { connected: () => Promise.resolve() } as unknown as DatabaseConnector);
     tenants.onModuleInit();
     await jest.advanceTimersByTimeAsync(0);

@@ -27,6 +27,8 @@ export class OpenTenants implements OnModuleInit, OnApplicationShutdown {
   private failing = false;
   private readonly refreshMs: number;
   private readonly graceMs: number;
+  /** DNS is on (RESOLVER_DNS_PORT is not 0): only then is the list kept. */
+  private readonly enabled: boolean;
 
   constructor(
     config: ResolverConfig,
@@ -36,9 +38,12 @@ export class OpenTenants implements OnModuleInit, OnApplicationShutdown {
     // Read twice per AUTH_CACHE_TTL_MS, so that a change is learned within it, the read's own time included.
     this.refreshMs = Math.max(MIN_REFRESH_MS, Math.floor(config.AUTH_CACHE_TTL_MS / 2));
     this.graceMs = config.CACHE_STALE_GRACE_SECONDS * 1000;
+    this.enabled = config.RESOLVER_DNS_PORT !== 0;
   }
 
   onModuleInit(): void {
+    // With DNS off nothing asks, and the database is not read for it.
+    if (!this.enabled) return;
     // The first read once PostgreSQL is connected (the app starts without it); then every refreshMs.
     void this.connector.connected().then(() => this.refresh());
     this.timer = setInterval(() => {

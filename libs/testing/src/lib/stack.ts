@@ -118,23 +118,23 @@ export class TestStack {
     const commandApi = this.ports.get('command-api');
     const cors = { CORS_ALLOWED_ORIGINS: `http://127.0.0.1:${commandApi},http://localhost:${commandApi}` };
     if (name === 'command-api') return { ...cors, CONSOLE_RESOLVER_URL: `http://127.0.0.1:${this.ports.get('resolver')}` };
-    return name === 'resolver' ? { ...cors, RESOLVER_DNS_PORT: String(this.dnsPort) } : {};
+    return name === 'resolver' ? cors : {};
   }
 
   /** Starts (again) one app, on the port it had if it ran before (the command API and the resolver: on theirs). */
   async restart(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
     const previous = this.apps.get(name);
     if (previous?.running) await previous.stop();
-    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...this.overrides, ...env }, previous?.port ?? this.ports.get(name));
+    // The stack's resolver answers DNS on the stack's port; any other resolver has DNS off (AppProcess).
+    const dns: Record<string, string> = name === 'resolver' ? { RESOLVER_DNS_PORT: String(this.dnsPort) } : {};
+    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...dns, ...this.overrides, ...env }, previous?.port ?? this.ports.get(name));
     this.apps.set(name, proc);
     return proc;
   }
 
   /** Starts one more replica of an app (on a port of its own), stopped with the stack. */
   async startExtra(name: AppName, env: Record<string, string> = {}): Promise<AppProcess> {
-    // A further resolver's DNS is off unless asked for: the stack's port is the first resolver's.
-    const dns: Record<string, string> = name === 'resolver' ? { RESOLVER_DNS_PORT: '0' } : {};
-    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...dns, ...this.overrides, ...env });
+    const proc = await startApp(name, { ...this.environment.env, ...this.consoleEnv(name), ...this.overrides, ...env });
     this.extras.push(proc);
     return proc;
   }
